@@ -1,0 +1,89 @@
+//! Alerts (DESIGN section 5): the record, its JSON-lines form and its one-line text form.
+//!
+//! INTERFACE OWNED BY THE LEAD: keep the struct fields and `write_json` / `write_text`.
+
+use std::sync::Arc;
+
+/// Rule severity; maps to incident priority and a response deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "LOW",
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s.to_ascii_uppercase().as_str() {
+            "LOW" => Some(Severity::Low),
+            "MEDIUM" => Some(Severity::Medium),
+            "HIGH" => Some(Severity::High),
+            "CRITICAL" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+    /// `P0` … `P3`.
+    pub fn priority(self) -> &'static str {
+        match self {
+            Severity::Critical => "P0",
+            Severity::High => "P1",
+            Severity::Medium => "P2",
+            Severity::Low => "P3",
+        }
+    }
+    /// Default response deadline.
+    pub fn respond_within(self) -> &'static str {
+        match self {
+            Severity::Critical => "15m",
+            Severity::High => "1h",
+            Severity::Medium => "4h",
+            Severity::Low => "24h",
+        }
+    }
+}
+
+/// One line of evidence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evidence {
+    pub source: Arc<str>,
+    pub line: u64,
+    pub ts: i64,
+    pub raw: Box<[u8]>,
+    pub seq: Option<u64>,
+}
+
+/// One alert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    /// Deterministic: hex of a hash of rule, key and window start.
+    pub id: String,
+    pub rule: String,
+    pub severity: Severity,
+    pub priority: String,
+    pub respond_within: String,
+    /// Key field name (`src_ip`, `user`, …) and value (IPv6 as its /64 CIDR by default).
+    pub key_field: String,
+    pub key_value: String,
+    /// The count, sum or number of distinct values that crossed the threshold.
+    pub count: u64,
+    pub threshold: u64,
+    /// µs UTC.
+    pub window_start: i64,
+    pub window_end: i64,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub summary: String,
+    /// Up to 10 events.
+    pub evidence: Vec<Evidence>,
+    /// e.g. `{"block": "203.0.113.7", "for": "15m"}` as (key, value) pairs, in order.
+    pub action: Vec<(String, String)>,
+}

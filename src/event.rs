@@ -1,0 +1,261 @@
+//! The classified, owned event: the unit that flows from classify to detect and the archive.
+//!
+//! ```
+//! use secpipe::event::Kind;
+//! assert_eq!(Kind::AuthFailure.as_str(), "auth.failure");
+//! assert_eq!(Kind::parse("http.request"), Some(Kind::HttpRequest));
+//! ```
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// What an event is, as far as detection cares. The text forms are part of the CLI contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Kind {
+    AuthFailure,
+    AuthSuccess,
+    HttpRequest,
+    ApikeyRevokeAttempt,
+    DataRead,
+    DataDelete,
+    DataSearch,
+    DataNamespaceViolation,
+    InjectionAttempt,
+    LogError,
+    #[default]
+    Other,
+    Unparsed,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 12] = [
+        Kind::AuthFailure,
+        Kind::AuthSuccess,
+        Kind::HttpRequest,
+        Kind::ApikeyRevokeAttempt,
+        Kind::DataRead,
+        Kind::DataDelete,
+        Kind::DataSearch,
+        Kind::DataNamespaceViolation,
+        Kind::InjectionAttempt,
+        Kind::LogError,
+        Kind::Other,
+        Kind::Unparsed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::AuthFailure => "auth.failure",
+            Kind::AuthSuccess => "auth.success",
+            Kind::HttpRequest => "http.request",
+            Kind::ApikeyRevokeAttempt => "apikey.revoke_attempt",
+            Kind::DataRead => "data.read",
+            Kind::DataDelete => "data.delete",
+            Kind::DataSearch => "data.search",
+            Kind::DataNamespaceViolation => "data.namespace_violation",
+            Kind::InjectionAttempt => "injection.attempt",
+            Kind::LogError => "log.error",
+            Kind::Other => "other",
+            Kind::Unparsed => "unparsed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// How a line takes part in counting login *attempts* rather than lines (DESIGN section 3).
+///
+/// One failed SSH login writes several lines; detect groups lines by session (host, app, pid)
+/// and uses the role to count each attempt once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Attempt {
+    /// Not part of attempt counting (counts as one event where a rule counts events).
+    #[default]
+    None,
+    /// Announces an attempt that a later line of the same session usually completes
+    /// (`Invalid user`, the PAM `authentication failure`). Counts 1 unless one is already open.
+    Start,
+    /// Completes an attempt (`Failed password`): counts 1 unless it closes an open `Start`.
+    End,
+    /// `message repeated N times: [ Failed … ]`: counts `count` attempts.
+    Repeat,
+    /// A session summary (`maximum authentication attempts exceeded`, `Connection closed by
+    /// invalid user … [preauth]`): counts 1 only when the session has counted nothing yet.
+    Summary,
+}
+
+impl Attempt {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attempt::None => "none",
+            Attempt::Start => "start",
+            Attempt::End => "end",
+            Attempt::Repeat => "repeat",
+            Attempt::Summary => "summary",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Attempt> {
+        [
+            Attempt::None,
+            Attempt::Start,
+            Attempt::End,
+            Attempt::Repeat,
+            Attempt::Summary,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+/// One input line after parse and classify. Owned and self-contained so it can cross threads.
+///
+/// Times are microseconds since the Unix epoch, UTC.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Event {
+    /// Input name: `-` for stdin, the file path, `syslog+udp://peer` …
+    pub source: Arc<str>,
+    /// 1-based line number within `source`.
+    pub line: u64,
+    /// Archive-wide row number, set by the pipeline when archiving.
+    pub seq: Option<u64>,
+    /// Event time (µs, UTC).
+    pub ts: i64,
+    /// True when the line had no timestamp and `ts` is the receive time.
+    pub ts_inferred: bool,
+    /// Receive time (µs, UTC).
+    pub received: i64,
+    pub host: Option<Box<str>>,
+    pub app: Option<Box<str>>,
+    pub pid: Option<u32>,
+    pub kind: Kind,
+    pub reason: Option<Box<str>>,
+    pub src_ip: Option<IpAddr>,
+    pub user: Option<Box<str>>,
+    pub actor: Option<Box<str>>,
+    pub namespace: Option<Box<str>>,
+    pub count: Option<u64>,
+    pub http_method: Option<Box<str>>,
+    pub http_path: Option<Box<str>>,
+    pub http_status: Option<u16>,
+    pub bytes: Option<u64>,
+    /// The log's own level, lower case (`err`, `warning`, `error`, `critical` …).
+    pub severity: Option<Box<str>>,
+    pub message: Box<str>,
+    /// The exact input bytes of the line (after framing, without the line terminator).
+    pub raw: Box<[u8]>,
+    /// Attempt-counting role (internal; not printed by `secpipe events`).
+    pub attempt: Attempt,
+}
+
+/// Canonical text of an address: IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes plain IPv4.
+///
+/// ```
+/// use secpipe::event::canonical_ip;
+/// let ip: std::net::IpAddr = "::ffff:203.0.113.7".parse().unwrap();
+/// assert_eq!(canonical_ip(ip).to_string(), "203.0.113.7");
+/// ```
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
+/// Parse an address as it appears in logs (`[::1]`, `::ffff:1.2.3.4`, `1.2.3.4`) into its
+/// canonical form.
+///
+/// ```
+/// use secpipe::event::parse_ip;
+/// assert_eq!(parse_ip("[2001:db8::1]").unwrap().to_string(), "2001:db8::1");
+/// assert!(parse_ip("example.com").is_none());
+/// ```
+pub fn parse_ip(text: &str) -> Option<IpAddr> {
+    let t = text.trim().trim_start_matches('[').trim_end_matches(']');
+    // Zone ids (`fe80::1%eth0`) are local detail, not part of the address.
+    let t = t.split('%').next().unwrap_or(t);
+    t.parse::<IpAddr>().ok().map(canonical_ip)
+}
+
+/// Format microseconds since the epoch as RFC 3339 UTC with microseconds:
+/// `2026-11-23T12:00:00.000000Z`.
+///
+/// ```
+/// assert_eq!(secpipe::event::format_ts(0), "1970-01-01T00:00:00.000000Z");
+/// ```
+pub fn format_ts(micros: i64) -> String {
+    let mut s = String::with_capacity(27);
+    write_ts(&mut s, micros);
+    s
+}
+
+/// Append the RFC 3339 form of `micros` to `out` without allocating.
+pub fn write_ts(out: &mut String, micros: i64) {
+    use std::fmt::Write;
+    let secs = micros.div_euclid(1_000_000);
+    let frac = micros.rem_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    );
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (year, month, day) to days since 1970-01-01, proleptic Gregorian.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_round_trip() {
+        for days in [-1_000_000i64, -1, 0, 1, 365, 10_957, 20_000, 2_000_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(
+            format_ts(1_767_225_600_123_456),
+            "2026-01-01T00:00:00.123456Z"
+        );
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::parse(k.as_str()), Some(k));
+        }
+    }
+}
