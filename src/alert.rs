@@ -87,3 +87,14 @@ pub struct Alert {
     /// e.g. `{"block": "203.0.113.7", "for": "15m"}` as (key, value) pairs, in order.
     pub action: Vec<(String, String)>,
 }
+
+impl Alert {
+    /// Placeholder until the detect branch lands.
+    pub fn write_json(&self, out: &mut String) {
+        out.push_str(&format!("{{\"rule\":\"{}\"}}", self.rule));
+    }
+    /// Placeholder until the detect branch lands.
+    pub fn write_text(&self, out: &mut String) {
+        out.push_str(&self.rule);
+    }
+}

@@ -2,10 +2,18 @@
 //!
 //! Data flows one way: [`source`] (bytes) → [`frame`] (lines) → [`parse`] (Record) →
 //! [`classify`] (Event) → [`detect`] (Alert) → [`sink`] (alerts out) and [`archive`].
+//! [`pipeline`] connects the stages with threads and bounded channels; [`flags`] resolves the
+//! command line and config files; [`commands`] holds one function per subcommand.
 
 pub mod alert;
 pub mod archive;
 pub mod classify;
+pub mod commands;
 pub mod detect;
 pub mod event;
+pub mod flags;
+pub mod frame;
 pub mod parse;
+pub mod pipeline;
+pub mod sink;
+pub mod source;

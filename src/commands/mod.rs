@@ -1,0 +1,50 @@
+//! One small function per subcommand, over library code. `main.rs` only calls [`main`].
+
+pub mod events;
+pub mod rules;
+pub mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::flags::UsageError;
+use crate::flags::lowargs::{Command, LowArgs};
+
+/// Exit code for usage, input and config errors.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Parse the command line, run the subcommand, and map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let args = match LowArgs::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            // clap exits 0 for --help/--version and 2 for usage errors, as we want.
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match args.command {
+        None => run::run(&args.run),
+        Some(Command::Run(a)) => run::run(&a),
+        Some(Command::Events(a)) => events::events(&a),
+        Some(Command::Rules(a)) => rules::rules(&a),
+        Some(Command::Replay(_) | Command::Verify(_) | Command::Keygen(_)) => Err(
+            UsageError::plain("this subcommand is not available in this build yet"),
+        ),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Where a command writes its main output; broken pipes (`secpipe events | head`) end the run
+/// quietly instead of as an error.
+pub fn is_broken_pipe(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
+}

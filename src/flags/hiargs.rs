@@ -1,0 +1,212 @@
+//! Flags and config files resolved into the settings each command reads.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::NamedSource;
+
+use super::UsageError;
+use super::lowargs::{AlertFormatArg, DetectArgs, ParseArgs, RunArgs};
+use crate::archive::ArchiveOptions;
+use crate::classify::{Classifier, GrammarError};
+use crate::detect::{DetectOptions, RuleError, RuleSet};
+use crate::pipeline::ParseSettings;
+use crate::sink::alerts::AlertFormat;
+use crate::source::InputSpec;
+
+/// Everything needed to turn lines into events.
+pub struct ParseConfig {
+    pub settings: ParseSettings,
+    pub classifier: Arc<Classifier>,
+    pub max_line: usize,
+}
+
+/// Where alerts go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlertDest {
+    Stdout,
+    File(PathBuf),
+}
+
+/// Everything needed to turn events into alerts.
+pub struct DetectConfig {
+    pub rules: RuleSet,
+    pub options: DetectOptions,
+    pub alerts: AlertDest,
+    pub alert_format: AlertFormat,
+}
+
+/// `secpipe run`.
+pub struct RunConfig {
+    pub inputs: Vec<InputSpec>,
+    pub parse: ParseConfig,
+    pub detect: DetectConfig,
+    pub archive: Option<ArchiveOptions>,
+}
+
+impl ParseConfig {
+    pub fn from_args(args: &ParseArgs) -> Result<ParseConfig, UsageError> {
+        let tz = time_zone(args.tz.as_deref())?;
+        let classifier = match &args.grammars {
+            None => Classifier::builtin(),
+            Some(dir) => {
+                if !dir.is_dir() {
+                    return Err(UsageError::with_help(
+                        format!("--grammars {}: not a directory", dir.display()),
+                        "pass a directory that holds *.toml grammar files",
+                    ));
+                }
+                Classifier::with_dir(dir)
+            }
+        }
+        .map_err(grammar_error)?;
+        if args.max_line == 0 {
+            return Err(UsageError::plain("--max-line must be at least 1"));
+        }
+        Ok(ParseConfig {
+            settings: ParseSettings {
+                tz,
+                year: args.year,
+            },
+            classifier: Arc::new(classifier),
+            max_line: args.max_line,
+        })
+    }
+}
+
+impl DetectConfig {
+    pub fn from_args(
+        args: &DetectArgs,
+        tz: &jiff::tz::TimeZone,
+    ) -> Result<DetectConfig, UsageError> {
+        let rules = load_rules(args.config.as_deref())?;
+        let lateness = parse_duration("--lateness", &args.lateness)?;
+        let alerts = if args.alerts == "-" {
+            AlertDest::Stdout
+        } else {
+            AlertDest::File(PathBuf::from(&args.alerts))
+        };
+        Ok(DetectConfig {
+            rules,
+            options: DetectOptions {
+                lateness,
+                tz: tz.clone(),
+                max_keys: 1_000_000,
+            },
+            alerts,
+            alert_format: match args.alert_format {
+                AlertFormatArg::Json => AlertFormat::Json,
+                AlertFormatArg::Text => AlertFormat::Text,
+            },
+        })
+    }
+}
+
+impl RunConfig {
+    pub fn from_args(args: &RunArgs) -> Result<RunConfig, UsageError> {
+        if args.follow || !args.listen.is_empty() || args.metrics.is_some() {
+            return Err(UsageError::with_help(
+                "--follow, --listen and --metrics are not available in this build yet",
+                "pipe the stream in instead: `tail -F FILE | secpipe` or `journalctl -f | secpipe`",
+            ));
+        }
+        let parse = ParseConfig::from_args(&args.parse)?;
+        let detect = DetectConfig::from_args(&args.detect, &parse.settings.tz)?;
+        if args.roll_rows == 0 || args.roll_secs == 0 {
+            return Err(UsageError::plain(
+                "--roll-rows and --roll-secs must be at least 1",
+            ));
+        }
+        let archive = args.archive.as_ref().map(|dir| ArchiveOptions {
+            dir: dir.clone(),
+            key: args.key.clone(),
+            roll_rows: args.roll_rows,
+            roll_secs: args.roll_secs,
+        });
+        Ok(RunConfig {
+            inputs: inputs(&args.inputs),
+            parse,
+            detect,
+            archive,
+        })
+    }
+}
+
+/// INPUT arguments; none means stdin.
+pub fn inputs(args: &[String]) -> Vec<InputSpec> {
+    if args.is_empty() {
+        vec![InputSpec::Stdin]
+    } else {
+        args.iter().map(|a| InputSpec::from_arg(a)).collect()
+    }
+}
+
+/// `--tz`, else `$TZ` / the system zone, else UTC.
+pub fn time_zone(name: Option<&str>) -> Result<jiff::tz::TimeZone, UsageError> {
+    match name {
+        Some(name) => jiff::tz::TimeZone::get(name).map_err(|e| {
+            UsageError::with_help(
+                format!("--tz {name}: {e}"),
+                "use an IANA zone name such as UTC, Europe/Berlin or America/New_York",
+            )
+        }),
+        None => Ok(jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC)),
+    }
+}
+
+/// A duration flag such as `10s`, `500ms`, `5m`, `1h`, in µs.
+///
+/// ```
+/// use secpipe::flags::hiargs::parse_duration;
+/// assert_eq!(parse_duration("--lateness", "10s").unwrap(), 10_000_000);
+/// assert_eq!(parse_duration("--lateness", "1m 30s").unwrap(), 90_000_000);
+/// assert!(parse_duration("--lateness", "soon").is_err());
+/// ```
+pub fn parse_duration(flag: &str, text: &str) -> Result<i64, UsageError> {
+    let parsed = text
+        .trim()
+        .parse::<jiff::SignedDuration>()
+        .map_err(|e| e.to_string())
+        .and_then(|d| {
+            if d.is_negative() {
+                Err("negative".to_string())
+            } else {
+                i64::try_from(d.as_micros()).map_err(|e| e.to_string())
+            }
+        });
+    parsed.map_err(|why| {
+        UsageError::with_help(
+            format!("{flag} {text}: not a duration ({why})"),
+            "write it like 10s, 500ms, 5m or 1h",
+        )
+    })
+}
+
+fn load_rules(path: Option<&Path>) -> Result<RuleSet, UsageError> {
+    let Some(path) = path else {
+        return Ok(RuleSet::builtin());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError::plain(format!("--config {}: {e}", path.display())))?;
+    RuleSet::with_config(&path.display().to_string(), &text).map_err(rule_error)
+}
+
+/// Rules errors point into the config file.
+pub fn rule_error(e: RuleError) -> UsageError {
+    match e.span.clone() {
+        Some(span) => UsageError::InFile {
+            message: format!("{}:{}:{}: {}", e.path, e.line, e.column, e.message),
+            source_code: NamedSource::new(e.path.clone(), e.source_text.clone()),
+            span: span.into(),
+            help: None,
+        },
+        None => UsageError::plain(e.to_string()),
+    }
+}
+
+fn grammar_error(e: GrammarError) -> UsageError {
+    UsageError::with_help(
+        e.to_string(),
+        "fix the grammar file, or check it with `secpipe events --grammars DIR --stats`",
+    )
+}

@@ -1,0 +1,180 @@
+//! Command-line flags exactly as typed: a plain record that clap fills. Nothing here is
+//! validated beyond its type; [`super::hiargs`] resolves it into a [`super::Config`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// secpipe: a security log-stream pipeline.
+///
+/// Reads log lines (stdin, files, syslog), parses and classifies them, detects attacks in
+/// event-time windows, and writes alerts plus an optional tamper-evident Parquet archive.
+#[derive(Parser, Debug)]
+#[command(name = "secpipe", version, args_conflicts_with_subcommands = true)]
+pub struct LowArgs {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// `secpipe [INPUT...]` is `secpipe run [INPUT...]`.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Detect attacks and write alerts (the default subcommand).
+    Run(RunArgs),
+    /// Parse and classify only: one JSON event per input line (grammar testing).
+    Events(EventsArgs),
+    /// Re-run detection over archives or raw log files (.gz, .zst too).
+    Replay(ReplayArgs),
+    /// Verify an archive's hash chain, row roots and signatures.
+    Verify(VerifyArgs),
+    /// Make an Ed25519 key pair for signing archive checkpoints.
+    Keygen(KeygenArgs),
+    /// List the active rules with their thresholds.
+    Rules(RulesArgs),
+}
+
+/// Flags shared by everything that parses lines.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ParseArgs {
+    /// Add or override message grammars with the *.toml files in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub grammars: Option<PathBuf>,
+    /// Time zone for timestamps without an offset (default: $TZ, else the system zone).
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Year for RFC 3164 timestamps, which have none (default: inferred).
+    #[arg(long, value_name = "YYYY")]
+    pub year: Option<i16>,
+    /// Lines longer than this many bytes are truncated and counted.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::frame::DEFAULT_MAX_LINE)]
+    pub max_line: usize,
+}
+
+/// Flags for detection.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DetectArgs {
+    /// Rule overrides and additions (secpipe.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// How long to wait for out-of-order events before deciding (e.g. 10s, 500ms, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub lateness: String,
+    /// Where alerts go: a file path, or - for stdout.
+    #[arg(long, value_name = "PATH|-", default_value = "-")]
+    pub alerts: String,
+    /// Alert format.
+    #[arg(long, value_enum, default_value_t = AlertFormatArg::Json)]
+    pub alert_format: AlertFormatArg,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AlertFormatArg {
+    #[default]
+    Json,
+    Text,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    /// Input files; `-` or nothing reads stdin.
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    #[command(flatten)]
+    pub parse: ParseArgs,
+    #[command(flatten)]
+    pub detect: DetectArgs,
+    /// Write a tamper-evident Parquet archive into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
+    /// Sign archive checkpoints with this key (from `secpipe keygen`).
+    #[arg(long, value_name = "FILE", requires = "archive")]
+    pub key: Option<PathBuf>,
+    /// Seal an archive file every N rows.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub roll_rows: u64,
+    /// Seal an archive file every S seconds.
+    #[arg(long, value_name = "S", default_value_t = 60)]
+    pub roll_secs: u64,
+    /// Keep reading files as they grow and across rotation, like `tail -F`.
+    #[arg(long)]
+    pub follow: bool,
+    /// Directory for read checkpoints, so a restart resumes where it stopped.
+    #[arg(long, value_name = "DIR", requires = "follow")]
+    pub state: Option<PathBuf>,
+    /// Listen for syslog: syslog+udp://ADDR, syslog+tcp://ADDR, syslog+tls://ADDR.
+    #[arg(long, value_name = "URL")]
+    pub listen: Vec<String>,
+    /// TLS certificate chain (PEM) for syslog+tls.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for syslog+tls.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve Prometheus metrics on http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct EventsArgs {
+    /// Input files; `-` or nothing reads stdin.
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    #[command(flatten)]
+    pub parse: ParseArgs,
+    /// Print per-pattern match counts on stderr at the end.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ReplayArgs {
+    /// Archive directories or raw log files.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub parse: ParseArgs,
+    #[command(flatten)]
+    pub detect: DetectArgs,
+    /// Only events at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Only events before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Go on when the archive does not verify, marking alerts that rest on unverified rows.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct VerifyArgs {
+    /// The archive directory.
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: PathBuf,
+    /// Public key (FILE.pub from `secpipe keygen`) the checkpoint must be signed with.
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: Option<PathBuf>,
+    /// The chain head recorded elsewhere; catches a deleted tail.
+    #[arg(long, value_name = "HEX")]
+    pub expect_head: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct KeygenArgs {
+    /// Private key file to write (mode 0600); the public key goes to FILE.pub.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RulesArgs {
+    /// Rule overrides and additions (secpipe.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}

@@ -1,0 +1,275 @@
+//! pipeline: the threads that connect the stages, and the counts they keep.
+//!
+//! ```text
+//! sources ──LineBatch──► parse+classify ──EventBatch──► ordered stage (seq, archive, detect, sinks)
+//! ```
+//!
+//! Channels are bounded, so a slow sink slows the readers instead of growing memory. The
+//! ordered stage is one thread: detection output must not depend on thread scheduling.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+
+use crate::classify::Classifier;
+use crate::event::{Event, Kind};
+use crate::frame::LineBatch;
+use crate::parse::{Format, Parser};
+
+/// Batches in flight between two stages.
+const CHANNEL_BATCHES: usize = 8;
+
+/// A timestamp more than this far ahead of its receive time is not believed (µs): one bad clock
+/// must not drag the watermark years ahead and make every later event "late".
+pub const MAX_FUTURE: i64 = 24 * 3600 * 1_000_000;
+
+/// Events parsed from one [`LineBatch`], in line order.
+pub struct EventBatch {
+    pub events: Vec<Event>,
+    /// Grammar pattern hits (for `events --stats`), indexed by PatternId; `unmatched` last.
+    pub pattern_hits: Vec<(usize, u64)>,
+    pub unmatched: u64,
+    pub truncated: u64,
+    pub future_ts: u64,
+}
+
+/// Time settings for parsing.
+#[derive(Clone, Debug)]
+pub struct ParseSettings {
+    pub tz: jiff::tz::TimeZone,
+    pub year: Option<i16>,
+}
+
+/// Wall clock, µs since the epoch.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// Parse and classify one batch. `parsers` keeps one [`Parser`] per source, because year
+/// inference carries state from line to line within an input.
+pub fn parse_batch(
+    batch: &LineBatch,
+    parsers: &mut HashMap<Arc<str>, Parser>,
+    settings: &ParseSettings,
+    classifier: &Classifier,
+) -> EventBatch {
+    let parser = parsers
+        .entry(batch.source.clone())
+        .or_insert_with(|| Parser::new(settings.tz.clone(), settings.year));
+    let mut out = EventBatch {
+        events: Vec::with_capacity(batch.len()),
+        pattern_hits: Vec::new(),
+        unmatched: 0,
+        truncated: 0,
+        future_ts: 0,
+    };
+    let mut hits: HashMap<usize, u64> = HashMap::new();
+    for (line_no, raw, truncated) in batch.lines() {
+        if truncated {
+            out.truncated += 1;
+        }
+        // A CRLF file's `\r` stays in `raw` (exact bytes) but is not part of the message.
+        let text = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let rec = parser.parse(text, batch.received);
+        let mut ts = rec.ts;
+        if let Some(t) = ts
+            && t > batch.received + MAX_FUTURE
+        {
+            out.future_ts += 1;
+            ts = None;
+        }
+        let mut ev = Event {
+            source: batch.source.clone(),
+            line: line_no,
+            seq: None,
+            ts: ts.unwrap_or(batch.received),
+            ts_inferred: ts.is_none(),
+            received: batch.received,
+            host: rec.host.as_deref().map(Box::from),
+            app: rec.app.as_deref().map(Box::from),
+            pid: rec.pid,
+            kind: if rec.format == Format::Unparsed {
+                Kind::Unparsed
+            } else {
+                Kind::Other
+            },
+            severity: rec.severity.as_deref().map(Box::from),
+            message: Box::from(&*rec.message),
+            raw: Box::from(raw),
+            ..Event::default()
+        };
+        match classifier.classify(&rec, &mut ev) {
+            Some(id) => *hits.entry(id).or_insert(0) += 1,
+            None => out.unmatched += 1,
+        }
+        out.events.push(ev);
+    }
+    out.pattern_hits = hits.into_iter().collect();
+    out
+}
+
+/// Counts for the end-of-run summary.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub inputs: u64,
+    pub bytes: u64,
+    pub lines: u64,
+    pub parsed: u64,
+    pub unparsed: u64,
+    pub truncated: u64,
+    pub dropped_bytes: u64,
+    pub future_ts: u64,
+    pub by_kind: [u64; Kind::ALL.len()],
+    pub pattern_hits: Vec<u64>,
+    pub unmatched: u64,
+    pub late_events: u64,
+    pub alerts: u64,
+    pub alerts_by_rule: std::collections::BTreeMap<String, u64>,
+    pub input_errors: Vec<String>,
+}
+
+impl Summary {
+    /// Count one parsed batch.
+    pub fn add_batch(&mut self, batch: &EventBatch) {
+        self.lines += batch.events.len() as u64;
+        for ev in &batch.events {
+            self.by_kind[ev.kind as usize] += 1;
+            if ev.kind == Kind::Unparsed {
+                self.unparsed += 1;
+            } else {
+                self.parsed += 1;
+            }
+        }
+        for &(id, n) in &batch.pattern_hits {
+            if self.pattern_hits.len() <= id {
+                self.pattern_hits.resize(id + 1, 0);
+            }
+            self.pattern_hits[id] += n;
+        }
+        self.unmatched += batch.unmatched;
+        self.truncated += batch.truncated;
+        self.future_ts += batch.future_ts;
+    }
+
+    /// The human summary printed on stderr at exit.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "secpipe: {} lines ({} bytes) from {} input(s): {} parsed, {} unparsed, {} truncated, {} dropped bytes, {} future timestamps ignored",
+            self.lines,
+            self.bytes,
+            self.inputs,
+            self.parsed,
+            self.unparsed,
+            self.truncated,
+            self.dropped_bytes,
+            self.future_ts
+        );
+        let kinds: Vec<String> = Kind::ALL
+            .iter()
+            .filter(|k| self.by_kind[**k as usize] > 0)
+            .map(|k| format!("{} {}", k.as_str(), self.by_kind[*k as usize]))
+            .collect();
+        if !kinds.is_empty() {
+            let _ = writeln!(s, "secpipe: events: {}", kinds.join(", "));
+        }
+        let _ = write!(s, "secpipe: {} alerts", self.alerts);
+        if !self.alerts_by_rule.is_empty() {
+            let rules: Vec<String> = self
+                .alerts_by_rule
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            let _ = write!(s, " ({})", rules.join(", "));
+        }
+        let _ = writeln!(s, ", {} late events", self.late_events);
+        for e in &self.input_errors {
+            let _ = writeln!(s, "secpipe: input error: {e}");
+        }
+        s
+    }
+}
+
+/// Shared stop flag: set by SIGINT/SIGTERM; every stage checks it and winds down in order
+/// (readers stop, the rest drains what is in flight, sinks flush and seal).
+#[derive(Clone, Default)]
+pub struct Shutdown(Arc<AtomicBool>);
+
+impl Shutdown {
+    pub fn new() -> Shutdown {
+        Shutdown::default()
+    }
+    pub fn trigger(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_triggered(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What the ordered stage is told by the pipeline.
+pub enum Delivery {
+    Batch(EventBatch),
+    /// No input for a while (live sources only): the wall clock may move the watermark.
+    Idle,
+}
+
+/// Run the front of the pipeline: `spawn_sources` starts the source threads, which send
+/// [`LineBatch`]es; one thread parses and classifies; `ordered` runs on the calling thread and
+/// sees every [`EventBatch`] in the order the parse stage produced them.
+///
+/// `idle_after`: for live sources, how long without input before `ordered` gets
+/// [`Delivery::Idle`]; `None` for batch input.
+pub fn run_pipeline<S, O>(
+    settings: ParseSettings,
+    classifier: Arc<Classifier>,
+    spawn_sources: S,
+    idle_after: Option<Duration>,
+    mut ordered: O,
+) -> std::thread::Result<()>
+where
+    S: FnOnce(Sender<LineBatch>) -> Vec<std::thread::JoinHandle<()>>,
+    O: FnMut(Delivery),
+{
+    let (line_tx, line_rx): (Sender<LineBatch>, Receiver<LineBatch>) = bounded(CHANNEL_BATCHES);
+    let (event_tx, event_rx) = bounded::<EventBatch>(CHANNEL_BATCHES);
+    let sources = spawn_sources(line_tx);
+    let parse = std::thread::Builder::new()
+        .name("parse".into())
+        .spawn(move || {
+            let mut parsers = HashMap::new();
+            for batch in line_rx {
+                let events = parse_batch(&batch, &mut parsers, &settings, &classifier);
+                if event_tx.send(events).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| Box::new(e) as Box<dyn std::any::Any + Send>)?;
+    loop {
+        let delivery = match idle_after {
+            None => match event_rx.recv() {
+                Ok(b) => Delivery::Batch(b),
+                Err(_) => break,
+            },
+            Some(idle) => match event_rx.recv_timeout(idle) {
+                Ok(b) => Delivery::Batch(b),
+                Err(RecvTimeoutError::Timeout) => Delivery::Idle,
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
+        };
+        ordered(delivery);
+    }
+    for s in sources {
+        s.join()?;
+    }
+    parse.join()
+}
