@@ -1,0 +1,61 @@
+//! Helpers shared by the integration tests: run the built binary, read its JSON lines.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("fixtures").join(rel)
+}
+
+/// `secpipe` with a fixed zone and year, so fixtures mean the same on every machine.
+pub fn secpipe() -> Command {
+    let mut cmd = Command::cargo_bin("secpipe").expect("secpipe binary");
+    cmd.env("TZ", "UTC");
+    cmd
+}
+
+pub fn run_ok(args: &[&str]) -> Output {
+    let out = secpipe().args(args).output().expect("run secpipe");
+    assert!(
+        out.status.success(),
+        "secpipe {args:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn run_stdin(args: &[&str], stdin: Vec<u8>) -> Output {
+    secpipe().args(args).write_stdin(stdin).output().expect("run secpipe")
+}
+
+/// Parse JSON lines.
+pub fn json_lines(bytes: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// Alerts from running `secpipe run` over files, with the fixtures' zone and year.
+pub fn alerts_for(files: &[&Path]) -> Vec<serde_json::Value> {
+    let mut args: Vec<String> = vec!["--tz".into(), "UTC".into(), "--year".into(), "2026".into()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    json_lines(&run_ok(&args).stdout)
+}
+
+pub fn rules_of(alerts: &[serde_json::Value]) -> Vec<String> {
+    alerts
+        .iter()
+        .map(|a| a["rule"].as_str().unwrap_or("?").to_string())
+        .collect()
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every check secpipe has, on a fresh machine: installs what the tests need, then
+# formatting, lints, unit + integration + doc tests. This is the command README names and
+# .ci/run calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Real peers the tests talk to: DuckDB and pyarrow read/rewrite the Parquet archive.
+python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
+python3 -c 'import duckdb, pyarrow' # fail here, clearly, if the install did not work
+
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked --all-targets
+cargo test --locked --doc
