@@ -11,7 +11,9 @@ fn summary_counts(stderr: &[u8]) -> (u64, u64, u64, u64) {
         .find(|l| l.contains(" lines (") && l.contains(" parsed"))
         .unwrap_or_else(|| panic!("no summary in stderr: {text}"));
     let num_before = |word: &str| -> u64 {
-        let idx = line.find(word).unwrap_or_else(|| panic!("no {word} in {line}"));
+        let idx = line
+            .find(word)
+            .unwrap_or_else(|| panic!("no {word} in {line}"));
         line[..idx]
             .trim_end()
             .rsplit([' ', ':', ','])
@@ -38,8 +40,12 @@ fn garbage() -> Vec<u8> {
         data.push((x & 0xff) as u8);
     }
     data.push(b'\n');
-    data.extend_from_slice(b"Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user \xff\xfe from 1.2.3.4\n");
-    data.extend_from_slice(b"{\"__REALTIME_TIMESTAMP\":\"1700000000000000\",\"MESSAGE\":[70,97,105\n");
+    data.extend_from_slice(
+        b"Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user \xff\xfe from 1.2.3.4\n",
+    );
+    data.extend_from_slice(
+        b"{\"__REALTIME_TIMESTAMP\":\"1700000000000000\",\"MESSAGE\":[70,97,105\n",
+    );
     data.extend_from_slice(b"{\"level\":\"error\",\"msg\":\"trunc\n");
     data.extend_from_slice(b"<34>1 9999-99-99T99:99:99Z - - - - - future\n");
     data.extend_from_slice(b"<34>1 2999-01-01T00:00:00Z host app - - - from the future\n");

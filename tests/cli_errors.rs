@@ -22,7 +22,10 @@ fn unknown_flag_exits_2() {
 fn bad_time_zone_exits_2_and_says_how_to_fix() {
     let (code, err) = stderr_of(&["--tz", "Mars/Olympus"]);
     assert_eq!(code, 2);
-    assert!(err.contains("Mars/Olympus") && err.contains("IANA"), "{err}");
+    assert!(
+        err.contains("Mars/Olympus") && err.contains("IANA"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -43,7 +46,10 @@ fn missing_input_file_exits_2_after_reading_the_others() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/auth.log"), "{err}");
-    assert!(!out.stdout.is_empty(), "the readable input was still processed");
+    assert!(
+        !out.stdout.is_empty(),
+        "the readable input was still processed"
+    );
 }
 
 #[test]

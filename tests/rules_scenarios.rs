@@ -24,7 +24,11 @@ const RULES: [&str; 13] = [
 fn each_rule_fires_at_its_threshold_and_only_it() {
     for rule in RULES {
         let alerts = alerts_for(&[&fixture(&format!("rules/{rule}.fire.log"))]);
-        assert_eq!(rules_of(&alerts), vec![rule.to_string()], "{rule}.fire.log: {alerts:#?}");
+        assert_eq!(
+            rules_of(&alerts),
+            vec![rule.to_string()],
+            "{rule}.fire.log: {alerts:#?}"
+        );
     }
 }
 
@@ -63,7 +67,13 @@ fn bruteforce_alert_names_the_attacker_and_not_the_typo() {
 #[test]
 fn same_input_twice_gives_byte_identical_alerts() {
     let file = fixture("sample/attacks.log");
-    let args = ["--tz", "UTC", "--year", "2026", file.to_str().expect("path")];
+    let args = [
+        "--tz",
+        "UTC",
+        "--year",
+        "2026",
+        file.to_str().expect("path"),
+    ];
     let first = run_ok(&args).stdout;
     let second = run_ok(&args).stdout;
     assert!(!first.is_empty());

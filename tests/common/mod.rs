@@ -33,7 +33,11 @@ pub fn run_ok(args: &[&str]) -> Output {
 }
 
 pub fn run_stdin(args: &[&str], stdin: Vec<u8>) -> Output {
-    secpipe().args(args).write_stdin(stdin).output().expect("run secpipe")
+    secpipe()
+        .args(args)
+        .write_stdin(stdin)
+        .output()
+        .expect("run secpipe")
 }
 
 /// Parse JSON lines.

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Whole-run throughput: lines/s and peak RSS of `secpipe events` and `secpipe` (and, when built,
+# `secpipe --archive`, `replay`, `verify`) over sshd lines, next to fail2ban-regex on the same
+# file. Release build; run it on an otherwise idle machine, and read the numbers as this
+# machine's.
+#
+#   bash benches/throughput.sh [LINES]      (default 1000000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LINES=${1:-1000000}
+SRC=${SRC:-../shared/corpus/loghub/OpenSSH_2k.log}
+WORK=${WORK:-target/bench}
+mkdir -p "$WORK"
+INPUT="$WORK/openssh_${LINES}.log"
+[ -f "$INPUT" ] || python3 benches/make_corpus.py "$SRC" "$LINES" "$INPUT"
+cargo build --release --locked -q
+BIN=target/release/secpipe
+BYTES=$(stat -c %s "$INPUT")
+echo "input: $INPUT, $LINES lines, $BYTES bytes"
+
+# measure NAME CMD...: best wall time of 3 runs, and the peak RSS of the last.
+measure() {
+    local name=$1; shift
+    local best=""
+    for _ in 1 2 3; do
+        /usr/bin/time -f '%e %M' -o "$WORK/time.txt" "$@" >/dev/null 2>"$WORK/stderr.txt"
+        read -r secs rss <"$WORK/time.txt"
+        if [ -z "$best" ] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; fi
+    done
+    awk -v n="$name" -v s="$best" -v l="$LINES" -v b="$BYTES" -v r="$rss" \
+        'BEGIN{printf "%-28s %8.2f s %12.0f lines/s %8.1f MB/s %8.1f MiB peak RSS\n", n, s, l/s, b/s/1e6, r/1024}'
+}
+
+measure "secpipe events" $BIN events --tz UTC "$INPUT"
+measure "secpipe (run)" $BIN --tz UTC "$INPUT"
+if $BIN --help | grep -q -- '--archive'; then
+    rm -rf "$WORK/archive"
+    measure "secpipe --archive" sh -c "rm -rf $WORK/archive && $BIN --tz UTC --archive $WORK/archive $INPUT"
+    ARCHIVE_BYTES=$(du -sb "$WORK/archive" | cut -f1)
+    echo "archive: $ARCHIVE_BYTES bytes ($(awk -v a="$ARCHIVE_BYTES" -v b="$BYTES" 'BEGIN{printf "%.3f", a/b}') per input byte)"
+    if $BIN verify --help >/dev/null 2>&1; then
+        BYTES_SAVED=$BYTES; BYTES=$ARCHIVE_BYTES
+        measure "secpipe verify (MB/s of archive)" $BIN verify "$WORK/archive"
+        BYTES=$BYTES_SAVED
+    fi
+    if $BIN replay --help >/dev/null 2>&1; then
+        measure "secpipe replay (archive)" $BIN replay --tz UTC "$WORK/archive"
+    fi
+fi
+
+if command -v fail2ban-regex >/dev/null; then
+    # fail2ban is ~25k lines/s: time it on a 100k-line slice and report its rate.
+    F2B_LINES=$(( LINES < 100000 ? LINES : 100000 ))
+    head -n "$F2B_LINES" "$INPUT" >"$WORK/f2b.log"
+    start=$(date +%s.%N)
+    fail2ban-regex "$WORK/f2b.log" sshd >"$WORK/f2b.out" 2>&1
+    end=$(date +%s.%N)
+    awk -v s="$start" -v e="$end" -v l="$F2B_LINES" \
+        'BEGIN{printf "%-28s %8.2f s %12.0f lines/s (on %d lines)\n", "fail2ban-regex sshd", e-s, l/(e-s), l}'
+    grep -E '^(Lines|Failregex):' "$WORK/f2b.out" || true
+else
+    echo "fail2ban-regex not installed (apt-get install fail2ban) - comparison skipped"
+fi
