@@ -1,6 +1,7 @@
 //! One small function per subcommand, over library code. `main.rs` only calls [`main`].
 
 pub mod events;
+pub mod replay;
 pub mod rules;
 pub mod run;
 
@@ -30,9 +31,10 @@ pub fn main() -> ExitCode {
         Some(Command::Run(a)) => run::run(&a),
         Some(Command::Events(a)) => events::events(&a),
         Some(Command::Rules(a)) => rules::rules(&a),
-        Some(Command::Replay(_) | Command::Verify(_) | Command::Keygen(_)) => Err(
-            UsageError::plain("this subcommand is not available in this build yet"),
-        ),
+        Some(Command::Replay(a)) => replay::replay(&a),
+        Some(Command::Verify(_) | Command::Keygen(_)) => Err(UsageError::plain(
+            "this subcommand is not available in this build yet",
+        )),
     };
     match result {
         Ok(code) => code,

@@ -8,7 +8,7 @@ use crate::alert::Alert;
 use crate::archive::Archive;
 use crate::detect::Detector;
 use crate::flags::UsageError;
-use crate::flags::hiargs::{AlertDest, RunConfig};
+use crate::flags::hiargs::{AlertDest, DetectConfig, ParseConfig, RunConfig};
 use crate::flags::lowargs::RunArgs;
 use crate::pipeline::{Delivery, EventBatch, Shutdown, Summary, run_pipeline};
 use crate::sink::alerts::AlertSink;
@@ -16,37 +16,75 @@ use crate::source::{ReadReport, spawn_batch_reader};
 
 pub fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
     let cfg = RunConfig::from_args(args)?;
-    let out: Box<dyn Write + Send> = match &cfg.detect.alerts {
-        AlertDest::Stdout => Box::new(std::io::stdout()),
-        AlertDest::File(path) => Box::new(
-            std::fs::File::create(path)
-                .map_err(|e| UsageError::plain(format!("--alerts {}: {e}", path.display())))?,
-        ),
-    };
     let archive = match cfg.archive.clone() {
         Some(opts) => {
             Some(Archive::open(opts).map_err(|e| UsageError::plain(format!("--archive: {e}")))?)
         }
         None => None,
     };
-    let mut stage = OrderedStage {
-        detector: Detector::new(cfg.detect.rules, cfg.detect.options),
+    let inputs = cfg.inputs;
+    let max_line = cfg.parse.max_line;
+    detect_batch(
+        cfg.parse,
+        cfg.detect,
         archive,
-        sink: AlertSink::new(out, cfg.detect.alert_format),
+        TimeRange::default(),
+        |tx, shutdown| spawn_batch_reader(inputs, max_line, tx, shutdown),
+    )
+}
+
+/// Event-time bounds for replay (`--from`, `--to`), µs UTC: `from` inclusive, `to` exclusive.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TimeRange {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+impl TimeRange {
+    pub fn contains(&self, ts: i64) -> bool {
+        self.from.is_none_or(|f| ts >= f) && self.to.is_none_or(|t| ts < t)
+    }
+}
+
+/// Run batch input through parse, classify and detection to the alert sink (and archive).
+/// `spawn_reader` starts the thread that feeds line batches.
+pub fn detect_batch<S>(
+    parse: ParseConfig,
+    detect: DetectConfig,
+    archive: Option<Archive>,
+    range: TimeRange,
+    spawn_reader: S,
+) -> Result<ExitCode, UsageError>
+where
+    S: FnOnce(
+        crossbeam_channel::Sender<crate::frame::LineBatch>,
+        Shutdown,
+    ) -> (std::thread::JoinHandle<()>, Arc<Mutex<ReadReport>>),
+{
+    let out: Box<dyn Write + Send> = match &detect.alerts {
+        AlertDest::Stdout => Box::new(std::io::stdout()),
+        AlertDest::File(path) => Box::new(
+            std::fs::File::create(path)
+                .map_err(|e| UsageError::plain(format!("--alerts {}: {e}", path.display())))?,
+        ),
+    };
+    let mut stage = OrderedStage {
+        detector: Detector::new(detect.rules, detect.options),
+        archive,
+        sink: AlertSink::new(out, detect.alert_format),
         summary: Summary::default(),
+        range,
         alerts: Vec::new(),
         error: None,
     };
     let shutdown = Shutdown::new();
     let mut report = None;
-    let inputs = cfg.inputs;
-    let max_line = cfg.parse.max_line;
     let reader_shutdown = shutdown.clone();
     run_pipeline(
-        cfg.parse.settings,
-        cfg.parse.classifier,
+        parse.settings,
+        parse.classifier,
         |tx| {
-            let (handle, r) = spawn_batch_reader(inputs, max_line, tx, reader_shutdown);
+            let (handle, r) = spawn_reader(tx, reader_shutdown);
             report = Some(r);
             vec![handle]
         },
@@ -78,6 +116,8 @@ pub struct OrderedStage {
     pub archive: Option<Archive>,
     pub sink: AlertSink,
     pub summary: Summary,
+    /// Only events inside this range reach the detector (replay `--from`/`--to`).
+    pub range: TimeRange,
     alerts: Vec<Alert>,
     /// The first sink or archive failure; the run stops reading after it.
     pub error: Option<String>,
@@ -101,7 +141,9 @@ impl OrderedStage {
             }
         }
         for ev in events {
-            self.detector.push(ev, &mut self.alerts);
+            if self.range.contains(ev.ts) {
+                self.detector.push(ev, &mut self.alerts);
+            }
         }
         self.emit();
     }

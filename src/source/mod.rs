@@ -8,6 +8,8 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use indicatif::ProgressBar;
+
 use crate::frame::{LineBatch, LineFramer};
 
 /// Read size. Large reads keep syscalls rare.
@@ -55,13 +57,37 @@ pub struct FrameCounts {
 }
 
 /// Open an input, transparently decompressing gzip and zstd (detected by magic bytes, not by
-/// extension, so a rotated `auth.log.1` that is really gzip still reads).
-pub fn open(spec: &InputSpec) -> io::Result<Box<dyn Read + Send>> {
+/// extension, so a rotated `auth.log.1` that is really gzip still reads). `progress` advances
+/// by the bytes read from the file itself (compressed bytes for a compressed file).
+pub fn open(spec: &InputSpec, progress: &ProgressBar) -> io::Result<Box<dyn Read + Send>> {
     let raw: Box<dyn Read + Send> = match spec {
         InputSpec::Stdin => Box::new(io::stdin()),
-        InputSpec::File(path) => Box::new(File::open(path)?),
+        InputSpec::File(path) => Box::new(progress.wrap_read(File::open(path)?)),
     };
     decompress(raw)
+}
+
+/// A progress bar on stderr over the total size of `inputs`, only when stderr is a terminal and
+/// every input is a file (stdin has no size); otherwise a hidden bar that costs nothing.
+pub fn progress_bar(inputs: &[InputSpec]) -> ProgressBar {
+    use std::io::IsTerminal;
+    if !io::stderr().is_terminal() || inputs.iter().any(|i| *i == InputSpec::Stdin) {
+        return ProgressBar::hidden();
+    }
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|i| match i {
+            InputSpec::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            InputSpec::Stdin => None,
+        })
+        .sum();
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// Wrap `inner` in a decoder when it starts with a gzip or zstd magic number.
@@ -195,6 +221,7 @@ pub fn spawn_batch_reader(
 ) {
     let report = Arc::new(std::sync::Mutex::new(ReadReport::default()));
     let shared = report.clone();
+    let progress = progress_bar(&inputs);
     let handle = std::thread::spawn(move || {
         let mut local = ReadReport::default();
         for spec in inputs {
@@ -203,7 +230,7 @@ pub fn spawn_batch_reader(
             }
             local.inputs += 1;
             let name: Arc<str> = spec.name().into();
-            let result = open(&spec).and_then(|reader| {
+            let result = open(&spec, &progress).and_then(|reader| {
                 read_batches(
                     name.clone(),
                     reader,
@@ -222,6 +249,7 @@ pub fn spawn_batch_reader(
                 Err(e) => local.errors.push(format!("{name}: {e}")),
             }
         }
+        progress.finish_and_clear();
         if let Ok(mut r) = shared.lock() {
             *r = local;
         }
