@@ -51,7 +51,13 @@ pub fn json_lines(bytes: &[u8]) -> Vec<serde_json::Value> {
 
 /// Alerts from running `secpipe run` over files, with the fixtures' zone and year.
 pub fn alerts_for(files: &[&Path]) -> Vec<serde_json::Value> {
+    alerts_with(&[], files)
+}
+
+/// Alerts from `secpipe run EXTRA... FILES...`, with the fixtures' zone and year.
+pub fn alerts_with(extra: &[&str], files: &[&Path]) -> Vec<serde_json::Value> {
     let mut args: Vec<String> = vec!["--tz".into(), "UTC".into(), "--year".into(), "2026".into()];
+    args.extend(extra.iter().map(|s| s.to_string()));
     args.extend(files.iter().map(|f| f.display().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     json_lines(&run_ok(&args).stdout)
