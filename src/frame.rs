@@ -186,6 +186,12 @@ pub struct LineBatch {
     pub first_line: u64,
     /// Receive time of the batch (µs UTC).
     pub received: i64,
+    /// Archive replay: the archive row number of the first line (a batch's rows are
+    /// contiguous).
+    pub first_seq: Option<u64>,
+    /// Archive replay: each line's archived event time and `ts_inferred`. They win over
+    /// re-parsing, because year inference depends on earlier lines that `--from` may skip.
+    pub known_ts: Vec<(i64, bool)>,
     data: Vec<u8>,
     ends: Vec<u32>,
     truncated: Vec<u32>,
@@ -201,6 +207,8 @@ impl LineBatch {
             source,
             first_line,
             received,
+            first_seq: None,
+            known_ts: Vec::new(),
             data: Vec::new(),
             ends: Vec::new(),
             truncated: Vec::new(),
@@ -217,6 +225,11 @@ impl LineBatch {
 
     pub fn len(&self) -> usize {
         self.ends.len()
+    }
+
+    /// Bytes of line data held.
+    pub fn data_len(&self) -> usize {
+        self.data.len()
     }
 
     pub fn is_empty(&self) -> bool {

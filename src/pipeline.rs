@@ -36,6 +36,24 @@ pub struct EventBatch {
     pub future_ts: u64,
 }
 
+/// Event-time bounds for replay (`--from`, `--to`), µs UTC: `from` inclusive, `to` exclusive.
+///
+/// ```
+/// let r = secpipe::pipeline::TimeRange { from: Some(10), to: Some(20) };
+/// assert!(r.contains(10) && r.contains(19) && !r.contains(20) && !r.contains(9));
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TimeRange {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+impl TimeRange {
+    pub fn contains(&self, ts: i64) -> bool {
+        self.from.is_none_or(|f| ts >= f) && self.to.is_none_or(|t| ts < t)
+    }
+}
+
 /// Time settings for parsing.
 #[derive(Clone, Debug)]
 pub struct ParseSettings {
@@ -70,26 +88,30 @@ pub fn parse_batch(
         future_ts: 0,
     };
     let mut hits: HashMap<usize, u64> = HashMap::new();
-    for (line_no, raw, truncated) in batch.lines() {
+    for (i, (line_no, raw, truncated)) in batch.lines().enumerate() {
         if truncated {
             out.truncated += 1;
         }
         // A CRLF file's `\r` stays in `raw` (exact bytes) but is not part of the message.
         let text = raw.strip_suffix(b"\r").unwrap_or(raw);
         let rec = parser.parse(text, batch.received);
-        let mut ts = rec.ts;
-        if let Some(t) = ts
-            && t > batch.received + MAX_FUTURE
-        {
-            out.future_ts += 1;
-            ts = None;
-        }
+        let (ts, ts_inferred) = match batch.known_ts.get(i) {
+            Some(&known) => known,
+            None => match rec.ts {
+                Some(t) if t > batch.received + MAX_FUTURE => {
+                    out.future_ts += 1;
+                    (batch.received, true)
+                }
+                Some(t) => (t, false),
+                None => (batch.received, true),
+            },
+        };
         let mut ev = Event {
             source: batch.source.clone(),
             line: line_no,
-            seq: None,
-            ts: ts.unwrap_or(batch.received),
-            ts_inferred: ts.is_none(),
+            seq: batch.first_seq.map(|s| s + i as u64),
+            ts,
+            ts_inferred,
             received: batch.received,
             host: rec.host.as_deref().map(Box::from),
             app: rec.app.as_deref().map(Box::from),

@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use crate::flags::UsageError;
 use crate::flags::hiargs::{DetectConfig, ParseConfig};
 use crate::flags::lowargs::ReplayArgs;
+use crate::source::archive as archive_source;
 use crate::source::{InputSpec, spawn_batch_reader};
 
-use super::run::{TimeRange, detect_batch};
+use super::run::detect_batch;
+use crate::pipeline::TimeRange;
 
 pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
     let parse = ParseConfig::from_args(&args.parse)?;
@@ -32,9 +34,13 @@ pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
         .map(|p| p.as_path())
         .partition(|p| is_archive(p));
     if !archives.is_empty() {
-        return Err(UsageError::plain(
-            "replaying an archive directory is not available in this build yet",
-        ));
+        if !files.is_empty() {
+            return Err(UsageError::with_help(
+                "replay takes archive directories or log files, not both in one run",
+                "replay them in two runs",
+            ));
+        }
+        return replay_archives(&archives, parse, detect, range);
     }
     for f in &files {
         if f.is_dir() {
@@ -54,6 +60,22 @@ pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
     let max_line = parse.max_line;
     detect_batch(parse, detect, None, range, |tx, shutdown| {
         spawn_batch_reader(inputs, max_line, tx, shutdown)
+    })
+}
+
+/// Replay archives, in the order given, each in `seq` order.
+fn replay_archives(
+    dirs: &[&Path],
+    parse: ParseConfig,
+    detect: DetectConfig,
+    range: TimeRange,
+) -> Result<ExitCode, UsageError> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        files.extend(archive_source::event_files(dir).map_err(UsageError::plain)?);
+    }
+    detect_batch(parse, detect, None, range, move |tx, shutdown| {
+        archive_source::spawn_archive_reader(files, range, tx, shutdown)
     })
 }
 

@@ -10,7 +10,7 @@ use crate::detect::Detector;
 use crate::flags::UsageError;
 use crate::flags::hiargs::{AlertDest, DetectConfig, ParseConfig, RunConfig};
 use crate::flags::lowargs::RunArgs;
-use crate::pipeline::{Delivery, EventBatch, Shutdown, Summary, run_pipeline};
+use crate::pipeline::{Delivery, EventBatch, Shutdown, Summary, TimeRange, run_pipeline};
 use crate::sink::alerts::AlertSink;
 use crate::source::{ReadReport, spawn_batch_reader};
 
@@ -31,19 +31,6 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
         TimeRange::default(),
         |tx, shutdown| spawn_batch_reader(inputs, max_line, tx, shutdown),
     )
-}
-
-/// Event-time bounds for replay (`--from`, `--to`), µs UTC: `from` inclusive, `to` exclusive.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TimeRange {
-    pub from: Option<i64>,
-    pub to: Option<i64>,
-}
-
-impl TimeRange {
-    pub fn contains(&self, ts: i64) -> bool {
-        self.from.is_none_or(|f| ts >= f) && self.to.is_none_or(|t| ts < t)
-    }
 }
 
 /// Run batch input through parse, classify and detection to the alert sink (and archive).

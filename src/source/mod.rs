@@ -8,6 +8,8 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub mod archive;
+
 use indicatif::ProgressBar;
 
 use crate::frame::{LineBatch, LineFramer};
