@@ -47,7 +47,8 @@ fn split_sshd(line: &str) -> Option<(i64, u32, &str)> {
 /// one more; `message repeated N times: [ Failed …` is N more. A rejected public key is not an
 /// attempt. Returns attempt times per IP.
 fn oracle_attempts(text: &str) -> BTreeMap<String, Vec<i64>> {
-    let mut sessions: BTreeMap<u32, (bool, String)> = BTreeMap::new(); // pid -> (counted, ip)
+    // pid -> Failed lines seen so far in that session (None: the session has not failed yet)
+    let mut sessions: BTreeMap<u32, Option<u32>> = BTreeMap::new();
     let mut attempts: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for line in text.lines() {
         let Some((t, pid, msg)) = split_sshd(line) else {
@@ -65,7 +66,6 @@ fn oracle_attempts(text: &str) -> BTreeMap<String, Vec<i64>> {
             continue;
         }
         let Some(ip) = first_ipv4(msg) else { continue };
-        let entry = sessions.entry(pid).or_insert((false, ip.clone()));
         let times = attempts.entry(ip).or_default();
         if repeated {
             let n: usize = msg["message repeated ".len()..]
@@ -74,20 +74,22 @@ fn oracle_attempts(text: &str) -> BTreeMap<String, Vec<i64>> {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0);
             times.extend(std::iter::repeat_n(t, n));
-        } else if !entry.0 {
-            entry.0 = true;
-            times.push(t);
-        } else if failed {
-            // the first Failed line of a session that a start line opened is that attempt
-            if entry.1 == "opened-by-start" {
-                entry.1 = String::new();
-            } else {
-                times.push(t);
-            }
             continue;
         }
-        if start {
-            entry.1 = "opened-by-start".into();
+        match sessions.get_mut(&pid) {
+            // The session's first failure line is attempt one.
+            None => {
+                sessions.insert(pid, Some(u32::from(failed)));
+                times.push(t);
+            }
+            // Its first `Failed` line reports that same attempt; each later one is another.
+            Some(Some(n)) if failed => {
+                *n += 1;
+                if *n >= 2 {
+                    times.push(t);
+                }
+            }
+            Some(_) => {}
         }
     }
     attempts
