@@ -47,8 +47,8 @@ fn split_sshd(line: &str) -> Option<(i64, u32, &str)> {
 /// one more; `message repeated N times: [ Failed …` is N more. A rejected public key is not an
 /// attempt. Returns attempt times per IP.
 fn oracle_attempts(text: &str) -> BTreeMap<String, Vec<i64>> {
-    // pid -> Failed lines seen so far in that session (None: the session has not failed yet)
-    let mut sessions: BTreeMap<u32, Option<u32>> = BTreeMap::new();
+    // pid -> `Failed` lines seen so far in that session; absent: no failure line yet
+    let mut sessions: BTreeMap<u32, u32> = BTreeMap::new();
     let mut attempts: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for line in text.lines() {
         let Some((t, pid, msg)) = split_sshd(line) else {
@@ -79,11 +79,11 @@ fn oracle_attempts(text: &str) -> BTreeMap<String, Vec<i64>> {
         match sessions.get_mut(&pid) {
             // The session's first failure line is attempt one.
             None => {
-                sessions.insert(pid, Some(u32::from(failed)));
+                sessions.insert(pid, u32::from(failed));
                 times.push(t);
             }
             // Its first `Failed` line reports that same attempt; each later one is another.
-            Some(Some(n)) if failed => {
+            Some(n) if failed => {
                 *n += 1;
                 if *n >= 2 {
                     times.push(t);
