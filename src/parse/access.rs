@@ -104,9 +104,9 @@ pub fn parse_access_log(message: &str) -> Option<AccessLog<'_>> {
             .stamp
             .and_then(|stamp| LocalClock::new(jiff::tz::TimeZone::UTC).to_micros(&stamp)),
         request: as_str(parts.request)?,
-        method: optional(parts.method),
-        path: optional(parts.path),
-        protocol: optional(parts.protocol),
+        method: optional(parts.request_line.method),
+        path: optional(parts.request_line.path),
+        protocol: optional(parts.request_line.protocol),
         status: parts.status,
         bytes: parts.bytes,
         referer: optional(parts.referer),
@@ -121,31 +121,25 @@ pub(super) fn parse_record<'a>(line: &'a [u8], clock: &mut LocalClock) -> Option
         return None;
     }
     let (_, parts) = access_line(line).ok()?;
-    let mut fields = Vec::with_capacity(9);
-    let mut push = |key: &'static str, value: Option<&'a [u8]>| {
-        if let Some(value) = value {
-            fields.push((Cow::Borrowed(key), text(value)));
-        }
-    };
-    push("remote_addr", Some(parts.remote_addr));
-    push("user", parts.user);
-    push("method", parts.method);
-    push("path", parts.path);
-    push("protocol", parts.protocol);
-    fields.push((
-        Cow::Borrowed("status"),
-        Cow::Owned(parts.status.to_string()),
-    ));
-    if let Some(bytes) = parts.bytes {
-        fields.push((Cow::Borrowed("bytes"), Cow::Owned(bytes.to_string())));
-    }
-    let mut push = |key: &'static str, value: Option<&'a [u8]>| {
-        if let Some(value) = value {
-            fields.push((Cow::Borrowed(key), text(value)));
-        }
-    };
-    push("referer", parts.referer);
-    push("user_agent", parts.user_agent);
+    let number = |value: String| Some(Cow::Owned(value));
+    let named = [
+        ("remote_addr", Some(text(parts.remote_addr))),
+        ("user", parts.user.map(text)),
+        ("method", parts.request_line.method.map(text)),
+        ("path", parts.request_line.path.map(text)),
+        ("protocol", parts.request_line.protocol.map(text)),
+        ("status", number(parts.status.to_string())),
+        (
+            "bytes",
+            parts.bytes.and_then(|bytes| number(bytes.to_string())),
+        ),
+        ("referer", parts.referer.map(text)),
+        ("user_agent", parts.user_agent.map(text)),
+    ];
+    let fields = named
+        .into_iter()
+        .filter_map(|(key, value)| Some((Cow::Borrowed(key), value?)))
+        .collect();
     Some(Record {
         format: Format::AccessLog,
         ts: parts.stamp.and_then(|stamp| clock.to_micros(&stamp)),
@@ -163,9 +157,7 @@ struct Parts<'a> {
     user: Option<&'a [u8]>,
     stamp: Option<Stamp>,
     request: &'a [u8],
-    method: Option<&'a [u8]>,
-    path: Option<&'a [u8]>,
-    protocol: Option<&'a [u8]>,
+    request_line: RequestLine<'a>,
     status: u16,
     bytes: Option<u64>,
     referer: Option<&'a [u8]>,
@@ -281,15 +273,13 @@ fn access_line(input: &[u8]) -> Res<'_, Parts<'_>> {
         Some(Ok((after, agent))) => (after, dash_is_none(agent)),
         _ => (rest, None),
     };
-    let (method, path, protocol) = request_line(request);
+    let request_line = split_request(request);
     let parts = Parts {
         remote_addr,
         user,
         stamp,
         request,
-        method,
-        path,
-        protocol,
+        request_line,
         status: status as u16,
         bytes,
         referer,
@@ -309,23 +299,35 @@ fn user_field(input: &[u8]) -> Res<'_, Option<&[u8]>> {
     Ok((rest, dash_is_none(user)))
 }
 
-/// `METHOD PATH [PROTOCOL]`; garbage (TLS probes, `-`) yields no parts.
-fn request_line(request: &[u8]) -> (Option<&[u8]>, Option<&[u8]>, Option<&[u8]>) {
+/// The parts of a request line that has the `METHOD PATH [PROTOCOL]` shape.
+#[derive(Default)]
+struct RequestLine<'a> {
+    method: Option<&'a [u8]>,
+    path: Option<&'a [u8]>,
+    protocol: Option<&'a [u8]>,
+}
+
+/// Splits `METHOD PATH [PROTOCOL]`; garbage (TLS probes, `-`) yields no parts.
+fn split_request(request: &[u8]) -> RequestLine<'_> {
     let mut pieces = request.splitn(3, |&b| b == b' ');
-    let method = pieces.next().filter(|m| {
+    let is_method = |m: &&[u8]| {
         !m.is_empty()
             && m.len() <= 20
             && m.iter()
-                .all(|b| b.is_ascii_uppercase() || *b == b'-' || *b == b'_')
-    });
-    let Some(method) = method else {
-        return (None, None, None);
+                .all(|b| b.is_ascii_uppercase() || matches!(b, b'-' | b'_'))
+    };
+    let Some(method) = pieces.next().filter(is_method) else {
+        return RequestLine::default();
     };
     let Some(path) = pieces.next().filter(|p| !p.is_empty()) else {
-        return (None, None, None);
+        return RequestLine::default();
     };
     let protocol = pieces
         .next()
         .filter(|p| p.starts_with(b"HTTP/") || p.starts_with(b"HTTPS/"));
-    (Some(method), Some(path), protocol)
+    RequestLine {
+        method: Some(method),
+        path: Some(path),
+        protocol,
+    }
 }
