@@ -20,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tz = jiff::tz::TimeZone::get("Europe/Berlin")?;
     let received = jiff::Timestamp::now().as_microsecond();
     let mut parsed = 0usize;
+    let mut without_ts = 0usize;
     let mut message_bytes = 0usize;
     let start = Instant::now();
     for _ in 0..repeat {
@@ -28,13 +29,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for line in &lines {
             let record = parser.parse(line, received);
             parsed += usize::from(record.format != Format::Unparsed);
+            without_ts += usize::from(record.ts.is_none());
             message_bytes += record.message.len();
         }
     }
     let elapsed = start.elapsed();
     let total = lines.len() * repeat;
     println!(
-        "{total} lines, {parsed} parsed, {:.1} ns/line, {:.2} M lines/s (checksum {message_bytes})",
+        "{total} lines, {parsed} parsed, {without_ts} without ts, {:.1} ns/line, {:.2} M lines/s (checksum {message_bytes})",
         elapsed.as_nanos() as f64 / total as f64,
         total as f64 / elapsed.as_secs_f64() / 1e6,
     );

@@ -145,6 +145,8 @@ impl Parser {
     /// assert_eq!(record.message, "db down");
     /// ```
     pub fn parse<'a>(&mut self, line: &'a [u8], received: i64) -> Record<'a> {
+        // A file written by some Windows tools starts with a byte-order mark.
+        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         let parsed = match line.first() {
             Some(b'<') => syslog::parse_with_pri(line, &mut self.clock, &mut self.years, received),
             Some(b'{') => json::parse(line, &mut self.json, &mut self.clock),

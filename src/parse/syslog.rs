@@ -53,9 +53,25 @@ pub(super) fn parse_with_pri<'a>(
     if let Some(body) = rest.strip_prefix(b"1 ") {
         return Some(rfc5424(body, severity, clock));
     }
-    let mut record = rfc3164(rest, clock, years, received)?;
+    let mut record = rfc3164(rest, clock, years, received).unwrap_or_else(|| untimed(rest));
     record.severity = severity;
     Some(record)
+}
+
+/// `<PRI>` followed by no recognisable timestamp: RFC 3164 §4.3.3 says to keep the message
+/// (and the tag, if there is one); the host is unknown.
+fn untimed(rest: &[u8]) -> Record<'_> {
+    let (app, pid, message) = tag(rest);
+    Record {
+        format: Format::Rfc3164,
+        ts: None,
+        host: None,
+        app: app.map(text),
+        pid,
+        severity: None,
+        message: text(message),
+        fields: Vec::new(),
+    }
 }
 
 /// A line without PRI: RFC 3164 / journalctl short formats, recognised by their timestamp.

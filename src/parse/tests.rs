@@ -162,6 +162,31 @@ fn pri_gives_severity() {
 }
 
 #[test]
+fn pri_without_timestamp_keeps_tag_and_message() {
+    let record = utc_parser(None).parse(b"<13>sshd[12]: Connection closed", 0);
+    assert_eq!(record.format, Format::Rfc3164);
+    assert_eq!(record.severity.as_deref(), Some("notice"));
+    assert_eq!(
+        (record.ts, record.host.as_deref(), record.app.as_deref()),
+        (None, None, Some("sshd"))
+    );
+    assert_eq!(record.pid, Some(12));
+    assert_eq!(record.message, "Connection closed");
+    let plain = utc_parser(None).parse(b"<13>just text", 0);
+    assert_eq!(
+        (plain.format, plain.app, plain.message),
+        (Format::Rfc3164, None, Cow::Borrowed("just text"))
+    );
+}
+
+#[test]
+fn leading_byte_order_mark_is_skipped() {
+    let record = utc_parser(Some(2026)).parse(b"\xEF\xBB\xBFDec 10 06:55:46 LabSZ sshd[1]: x", 0);
+    assert_eq!(record.format, Format::Rfc3164);
+    assert_eq!(record.host.as_deref(), Some("LabSZ"));
+}
+
+#[test]
 fn journalctl_short_variants() {
     let mut parser = utc_parser(Some(2026));
     let expected = us("2026-11-23T12:00:00Z");
@@ -576,6 +601,12 @@ fn nul_cr_and_huge_lines() {
 }
 
 #[test]
+fn parser_can_move_to_a_worker_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Parser>();
+}
+
+#[test]
 fn empty_line() {
     let record = utc_parser(None).parse(b"", 0);
     assert_eq!(record.format, Format::Unparsed);
@@ -599,7 +630,8 @@ proptest! {
         let mut parser = Parser::new(TimeZone::UTC, None);
         let record = parser.parse(&line, received);
         if record.format == Format::Unparsed {
-            prop_assert_eq!(record.message, String::from_utf8_lossy(&line));
+            let without_bom = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&line);
+            prop_assert_eq!(record.message, String::from_utf8_lossy(without_bom));
         }
     }
 
