@@ -52,7 +52,7 @@ pub(super) fn parse<'a>(
         scratch_start: scratch.line.as_ptr() as usize,
     };
     let mut tape = scratch.tape.take().unwrap_or_else(Tape::null).reset();
-    let mut fields = Vec::new();
+    let mut fields = Vec::with_capacity(16);
     let parsed = simd_json::fill_tape(&mut scratch.line, &mut scratch.buffers, &mut tape).is_ok()
         && match tape.0.first() {
             Some(Node::Object { .. }) => {

@@ -450,6 +450,30 @@ fn broken_json_is_unparsed() {
 }
 
 #[test]
+fn deeply_nested_json_does_not_overflow() {
+    let depth = 100_000;
+    let mut line = "{\"a\":".repeat(depth);
+    line.push('1');
+    line.push_str(&"}".repeat(depth));
+    let record = utc_parser(None).parse(line.as_bytes(), 0);
+    // Too deep for simd-json: kept as an unparsed line rather than a crash.
+    assert_eq!(record.format, Format::Unparsed);
+    let shallow = utc_parser(None).parse(
+        br#"{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{"i":{"j":1}}}}}}}}},"msg":"m"}"#,
+        0,
+    );
+    assert_eq!(shallow.format, Format::JsonApp);
+    assert_eq!(shallow.message, "m");
+    // Flattening stops at the depth limit instead of building ever longer keys.
+    assert!(
+        shallow
+            .fields
+            .iter()
+            .all(|(key, _)| key.matches('.').count() < 9)
+    );
+}
+
+#[test]
 fn json_with_invalid_utf8_is_repaired() {
     let record = utc_parser(None).parse(b"{\"msg\":\"caf\xe9\",\"user\":\"bob\"}", 0);
     assert_eq!(record.format, Format::JsonApp);
