@@ -102,7 +102,7 @@ pub fn parse_access_log(message: &str) -> Option<AccessLog<'_>> {
         user: optional(parts.user),
         ts: parts
             .stamp
-            .and_then(|stamp| LocalClock::new(jiff::tz::TimeZone::UTC).to_micros(&stamp)),
+            .and_then(|stamp| LocalClock::new(jiff::tz::TimeZone::UTC).utc_micros(&stamp)),
         request: as_str(parts.request)?,
         method: optional(parts.request_line.method),
         path: optional(parts.request_line.path),
@@ -142,7 +142,7 @@ pub(super) fn parse_record<'a>(line: &'a [u8], clock: &mut LocalClock) -> Option
         .collect();
     Some(Record {
         format: Format::AccessLog,
-        ts: parts.stamp.and_then(|stamp| clock.to_micros(&stamp)),
+        ts: parts.stamp.and_then(|stamp| clock.utc_micros(&stamp)),
         host: None,
         app: None,
         pid: None,

@@ -32,7 +32,7 @@ mod access;
 mod json;
 mod logfmt;
 mod syslog;
-pub mod time;
+mod time;
 
 use std::borrow::Cow;
 

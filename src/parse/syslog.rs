@@ -197,7 +197,7 @@ fn rfc3164<'a>(
     let rest = rest.strip_prefix(b" ")?;
     let ts = match stamp {
         LineTime::NoYear(civil) => years.resolve(civil, received, clock),
-        LineTime::Full(stamp) => clock.to_micros(&stamp),
+        LineTime::Full(stamp) => clock.utc_micros(&stamp),
     };
     let header = header(rest);
     Some(Record {
@@ -310,7 +310,7 @@ fn rfc5424<'a>(
 ) -> Record<'a> {
     let (timestamp, rest) = token(body);
     let ts = timestamp.and_then(|value| match time::rfc3339(value) {
-        Ok((b"", stamp)) => clock.to_micros(&stamp),
+        Ok((b"", stamp)) => clock.utc_micros(&stamp),
         _ => None,
     });
     let (host, rest) = token(rest);

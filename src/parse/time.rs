@@ -110,13 +110,9 @@ impl LocalClock {
         }
     }
 
-    pub fn time_zone(&self) -> &TimeZone {
-        &self.tz
-    }
-
     /// µs since the epoch of `stamp`, or `None` when a field is out of range or the result falls
     /// outside [`MIN_TS`, `MAX_TS`).
-    pub fn to_micros(&mut self, stamp: &Stamp) -> Option<i64> {
+    pub fn utc_micros(&mut self, stamp: &Stamp) -> Option<i64> {
         let civil = &stamp.civil;
         if !civil.is_valid() {
             return None;
@@ -334,7 +330,7 @@ pub fn text_time(text: &str, clock: &mut LocalClock) -> Option<i64> {
     let text = text.trim();
     if let Ok((rest, stamp)) = rfc3339(text.as_bytes()) {
         return if rest.is_empty() {
-            clock.to_micros(&stamp)
+            clock.utc_micros(&stamp)
         } else {
             None
         };
@@ -408,7 +404,7 @@ impl YearGuess {
     ) -> Option<i64> {
         if let Some(year) = self.fixed {
             civil.year = year;
-            return clock.to_micros(&Stamp {
+            return clock.utc_micros(&Stamp {
                 civil,
                 offset: None,
             });
@@ -427,7 +423,7 @@ impl YearGuess {
                     civil.year = year;
                     self.carried = Some((year, civil.month));
                 }
-                clock.to_micros(&Stamp {
+                clock.utc_micros(&Stamp {
                     civil,
                     offset: None,
                 })
@@ -435,7 +431,7 @@ impl YearGuess {
             None => {
                 let this_year = clock.local_year(received)?;
                 civil.year = this_year;
-                let mut micros = clock.to_micros(&Stamp {
+                let mut micros = clock.utc_micros(&Stamp {
                     civil,
                     offset: None,
                 });
@@ -444,7 +440,7 @@ impl YearGuess {
                 // A Feb 29 that does not exist this year most likely belongs to last year.
                 if in_future || (micros.is_none() && civil.month == 2 && civil.day == 29) {
                     civil.year = this_year - 1;
-                    micros = clock.to_micros(&Stamp {
+                    micros = clock.utc_micros(&Stamp {
                         civil,
                         offset: None,
                     });
@@ -497,7 +493,11 @@ mod tests {
             let (_, stamp) = rfc3339(text.as_bytes())
                 .map_err(|e| format!("{text}: {e}"))
                 .unwrap();
-            assert_eq!(clock.to_micros(&stamp), Some(micros_of(expected)), "{text}");
+            assert_eq!(
+                clock.utc_micros(&stamp),
+                Some(micros_of(expected)),
+                "{text}"
+            );
         }
     }
 
@@ -512,7 +512,7 @@ mod tests {
         ] {
             let stamp = rfc3339(text.as_bytes()).map(|(_, s)| s);
             assert!(
-                stamp.map_or(true, |s| clock.to_micros(&s).is_none()),
+                stamp.map_or(true, |s| clock.utc_micros(&s).is_none()),
                 "{text}"
             );
         }
@@ -549,17 +549,17 @@ mod tests {
         };
         // Before the gap: EST (−5).
         assert_eq!(
-            clock.to_micros(&naive(1, 30)),
+            clock.utc_micros(&naive(1, 30)),
             Some(micros_of("2026-03-08T06:30:00Z"))
         );
         // In the gap (02:30 does not exist): compatible pushes forward to 03:30 EDT.
         assert_eq!(
-            clock.to_micros(&naive(2, 30)),
+            clock.utc_micros(&naive(2, 30)),
             Some(micros_of("2026-03-08T07:30:00Z"))
         );
         // After: EDT (−4).
         assert_eq!(
-            clock.to_micros(&naive(3, 30)),
+            clock.utc_micros(&naive(3, 30)),
             Some(micros_of("2026-03-08T07:30:00Z"))
         );
         // Fold on Nov 1: 01:30 happens twice; the earlier one (EDT) wins.
@@ -572,7 +572,7 @@ mod tests {
             offset: None,
         };
         assert_eq!(
-            clock.to_micros(&fold),
+            clock.utc_micros(&fold),
             Some(micros_of("2026-11-01T05:30:00Z"))
         );
         let after = Stamp {
@@ -584,7 +584,7 @@ mod tests {
             offset: None,
         };
         assert_eq!(
-            clock.to_micros(&after),
+            clock.utc_micros(&after),
             Some(micros_of("2026-11-01T07:30:00Z"))
         );
     }
@@ -604,7 +604,7 @@ mod tests {
                 second: 0,
                 micros: 0,
             };
-            let ours = clock.to_micros(&Stamp {
+            let ours = clock.utc_micros(&Stamp {
                 civil,
                 offset: None,
             });
