@@ -40,15 +40,16 @@ pub(super) fn parse<'a>(
     clock: &mut LocalClock,
 ) -> Option<Record<'a>> {
     scratch.line.clear();
-    match std::str::from_utf8(line) {
-        Ok(_) => scratch.line.extend_from_slice(line),
+    let line_text = std::str::from_utf8(line).ok();
+    match line_text {
+        Some(_) => scratch.line.extend_from_slice(line),
         // simd-json insists on UTF-8; parse a repaired copy (its strings come out owned).
-        Err(_) => scratch
+        None => scratch
             .line
             .extend_from_slice(String::from_utf8_lossy(line).as_bytes()),
     }
     let origin = Origin {
-        line,
+        line_text,
         scratch_start: scratch.line.as_ptr() as usize,
     };
     let mut tape = scratch.tape.take().unwrap_or_else(Tape::null).reset();
@@ -74,18 +75,21 @@ pub(super) fn parse<'a>(
 
 /// Where the scratch copy came from, to map its strings back to the line.
 struct Origin<'a> {
-    line: &'a [u8],
+    /// The line, when it is valid UTF-8 (else nothing can be borrowed from it).
+    line_text: Option<&'a str>,
     scratch_start: usize,
 }
 
 impl<'a> Origin<'a> {
+    /// `value` (a string inside the scratch copy) borrowed from the line when the line holds the
+    /// same bytes at the same offset, i.e. when simd-json did not have to unescape it.
     fn text(&self, value: &str) -> Cow<'a, str> {
         let offset = (value.as_ptr() as usize).wrapping_sub(self.scratch_start);
         let in_line = offset
             .checked_add(value.len())
-            .and_then(|end| self.line.get(offset..end));
+            .and_then(|end| self.line_text?.get(offset..end));
         match in_line {
-            Some(bytes) if bytes == value.as_bytes() => text(bytes),
+            Some(same) if same == value => Cow::Borrowed(same),
             _ => Cow::Owned(value.to_owned()),
         }
     }
