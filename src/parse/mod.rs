@@ -1,13 +1,42 @@
 //! parse: the envelope of one line, auto-detected from its first bytes.
 //!
-//! Formats: RFC 3164 (with or without `<PRI>`, which covers `journalctl` short, short-iso and
-//! short-precise), RFC 5424, `journalctl -o json`, nginx/apache common and combined access logs,
-//! JSON application logs and logfmt. A [`Record`] borrows from the line where it can.
+//! Formats: RFC 3164 (with or without `<PRI>`, which covers `journalctl` short, short-iso,
+//! short-precise, short-iso-precise and short-full), RFC 5424, `journalctl -o json`,
+//! nginx/apache common and combined access logs, JSON application logs and logfmt. A [`Record`]
+//! borrows from the line where it can.
+//!
+//! Detection, in order:
+//! - `<` → syslog with PRI: RFC 5424 when `<N>1 ` follows, else RFC 3164.
+//! - `{` → JSON: `journalctl -o json` when it has `__REALTIME_TIMESTAMP`, or `MESSAGE` with
+//!   `_HOSTNAME` / `SYSLOG_IDENTIFIER`; otherwise a JSON application log.
+//! - a syslog timestamp (`Dec 10 06:55:46`, `2026-11-23T12:00:00+0000`,
+//!   `Mon 2026-11-23 12:00:00 UTC`) → RFC 3164 / journalctl short formats.
+//! - `ADDR ident user [date] "request" status bytes` → access log.
+//! - at least two `key=value` pairs, the first token being one → logfmt.
+//! - anything else → [`Format::Unparsed`], the whole line as message. Nothing is dropped.
+//!
+//! Structured `fields` schemes:
+//! - RFC 5424: each SD param under its plain param name (`ip`, not `origin@1.ip`), value
+//!   unescaped; the SD-ID is not kept. A non-nil MSGID is added as `msgid`.
+//! - JSON: every scalar member under its key as written, value as text (`true`, `42`, `1.5`);
+//!   nested objects are flattened with dotted keys (`user.name`), arrays are skipped, `null`s
+//!   are skipped. `journalctl -o json` `MESSAGE` given as an array of bytes is decoded lossily.
+//! - logfmt: every pair as written (quoted values unescaped); a bare key has an empty value.
+//! - access logs: `remote_addr`, `user`, `method`, `path`, `protocol`, `status`, `bytes`,
+//!   `referer`, `user_agent` (absent ones, written `-`, are left out), see [`parse_access_log`].
 //!
 //! INTERFACE OWNED BY THE LEAD: keep `Record`, `Format`, `Parser::new`, `Parser::parse` as they
 //! are (fields may be added).
 
+mod access;
+mod json;
+mod logfmt;
+mod syslog;
+mod time;
+
 use std::borrow::Cow;
+
+pub use access::{AccessLog, parse_access_log};
 
 /// Which envelope matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,28 +63,22 @@ pub struct Record<'a> {
     /// `warning`, `notice`, `info`, `debug`; a JSON/logfmt `level` as given, lower-cased.
     pub severity: Option<Cow<'a, str>>,
     pub message: Cow<'a, str>,
-    /// Structured fields: RFC 5424 SD params (`sdid.param` keys … or plain param names), JSON
-    /// object members (scalars as text), logfmt pairs, access-log parts (`remote_addr`, `user`,
-    /// `method`, `path`, `protocol`, `status`, `bytes`, `referer`, `user_agent`).
+    /// Structured fields: RFC 5424 SD params (plain param names), JSON object members (scalars
+    /// as text), logfmt pairs, access-log parts (`remote_addr`, `user`, `method`, `path`,
+    /// `protocol`, `status`, `bytes`, `referer`, `user_agent`). See the module docs.
     pub fields: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-/// Per-input parsing state: time zone, fixed or inferred year.
-pub struct Parser {
-    _private: (),
-}
-
-impl Parser {
-    /// `tz`: zone for naive timestamps. `year`: `--year`, else inferred from `received`.
-    pub fn new(tz: jiff::tz::TimeZone, year: Option<i16>) -> Parser {
-        let _ = (tz, year);
-        Parser { _private: () }
-    }
-
-    /// Parse one line (without its terminator). `received` (µs UTC) is the reference "now" for
-    /// year inference. Never panics, whatever the bytes.
-    pub fn parse<'a>(&mut self, line: &'a [u8], received: i64) -> Record<'a> {
-        let _ = received;
+impl<'a> Record<'a> {
+    /// A record for a line no envelope matched: the whole line is the message.
+    ///
+    /// ```
+    /// use secpipe::parse::{Format, Record};
+    /// let record = Record::unparsed(b"-- Boot 8f2c --");
+    /// assert_eq!(record.format, Format::Unparsed);
+    /// assert_eq!(record.message, "-- Boot 8f2c --");
+    /// ```
+    pub fn unparsed(line: &'a [u8]) -> Record<'a> {
         Record {
             format: Format::Unparsed,
             ts: None,
@@ -63,8 +86,137 @@ impl Parser {
             app: None,
             pid: None,
             severity: None,
-            message: String::from_utf8_lossy(line),
+            message: text(line),
             fields: Vec::new(),
         }
     }
+
+    /// The first field whose key equals `name`, ignoring ASCII case.
+    ///
+    /// ```
+    /// use secpipe::parse::Parser;
+    /// let mut parser = Parser::new(jiff::tz::TimeZone::UTC, None);
+    /// let record = parser.parse(br#"{"msg":"login failed","IP":"203.0.113.7"}"#, 0);
+    /// assert_eq!(record.field("ip"), Some("203.0.113.7"));
+    /// ```
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_ref())
+    }
 }
+
+/// Per-input parsing state: time zone, fixed or inferred year, JSON scratch space.
+pub struct Parser {
+    clock: time::LocalClock,
+    years: time::YearGuess,
+    json: json::JsonScratch,
+}
+
+impl Parser {
+    /// `tz`: zone for naive timestamps. `year`: `--year`, else inferred from `received`.
+    ///
+    /// ```
+    /// use secpipe::parse::{Format, Parser};
+    /// let mut parser = Parser::new(jiff::tz::TimeZone::UTC, Some(2026));
+    /// let record = parser.parse(b"Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user admin", 0);
+    /// assert_eq!(record.format, Format::Rfc3164);
+    /// assert_eq!(record.app.as_deref(), Some("sshd"));
+    /// assert_eq!(record.pid, Some(24200));
+    /// ```
+    pub fn new(tz: jiff::tz::TimeZone, year: Option<i16>) -> Parser {
+        Parser {
+            clock: time::LocalClock::new(tz),
+            years: time::YearGuess::new(year),
+            json: json::JsonScratch::default(),
+        }
+    }
+
+    /// Parse one line (without its terminator). `received` (µs UTC) is the reference "now" for
+    /// year inference. Never panics, whatever the bytes.
+    ///
+    /// ```
+    /// use secpipe::parse::{Format, Parser};
+    /// let mut parser = Parser::new(jiff::tz::TimeZone::UTC, None);
+    /// let record = parser.parse(b"ts=2026-11-23T12:00:00Z level=ERROR msg=\"db down\"", 0);
+    /// assert_eq!(record.format, Format::Logfmt);
+    /// assert_eq!(record.severity.as_deref(), Some("error"));
+    /// assert_eq!(record.message, "db down");
+    /// ```
+    pub fn parse<'a>(&mut self, line: &'a [u8], received: i64) -> Record<'a> {
+        // A file written by some Windows tools starts with a byte-order mark.
+        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        let parsed = match line.first() {
+            Some(b'<') => syslog::parse_with_pri(line, &mut self.clock, &mut self.years, received),
+            Some(b'{') => json::parse(line, &mut self.json, &mut self.clock),
+            Some(_) => syslog::parse_without_pri(line, &mut self.clock, &mut self.years, received)
+                .or_else(|| access::parse_record(line, &mut self.clock))
+                .or_else(|| logfmt::parse(line, &mut self.clock)),
+            None => None,
+        };
+        parsed.unwrap_or_else(|| Record::unparsed(line))
+    }
+}
+
+/// Bytes as text: borrowed when valid UTF-8, else an owned lossy copy.
+pub(crate) fn text(bytes: &[u8]) -> Cow<'_, str> {
+    // `str::from_utf8` validates a word at a time; `from_utf8_lossy` walks chunk by chunk and
+    // costs several times more on the valid lines that are the common case.
+    match std::str::from_utf8(bytes) {
+        Ok(valid) => Cow::Borrowed(valid),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+/// Syslog severity number (0–7) → its conventional lower-case name.
+pub(crate) fn severity_name(severity: u8) -> Option<&'static str> {
+    const NAMES: [&str; 8] = [
+        "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+    ];
+    NAMES.get(usize::from(severity)).copied()
+}
+
+/// Lower-cases a level name, borrowing when it already is lower case.
+pub(crate) fn lower_case(level: Cow<'_, str>) -> Cow<'_, str> {
+    if level.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(level.to_ascii_lowercase())
+    } else {
+        level
+    }
+}
+
+/// Fills ts, severity, message, host, app and pid of a JSON or logfmt record from its fields,
+/// by the well-known names (case-insensitive, first present wins). `message` is left as the
+/// whole line when no message field exists.
+pub(crate) fn apply_app_fields(record: &mut Record<'_>, clock: &mut time::LocalClock) {
+    const TIME: [&str; 4] = ["ts", "timestamp", "time", "@timestamp"];
+    const LEVEL: [&str; 3] = ["level", "severity", "levelname"];
+    const MESSAGE: [&str; 2] = ["message", "msg"];
+    const HOST: [&str; 2] = ["host", "hostname"];
+    const APP: [&str; 3] = ["app", "service", "logger"];
+    let find = |names: &[&str]| {
+        record
+            .fields
+            .iter()
+            .find(|(key, _)| names.iter().any(|name| key.eq_ignore_ascii_case(name)))
+            .map(|(_, value)| value.clone())
+    };
+    let ts = find(&TIME).and_then(|value| time::text_time(&value, clock));
+    let severity = find(&LEVEL).map(lower_case);
+    let message = find(&MESSAGE);
+    let host = find(&HOST);
+    let app = find(&APP);
+    let pid = find(&["pid"]).and_then(|value| value.trim().parse().ok());
+    record.ts = ts;
+    record.severity = severity;
+    if let Some(message) = message {
+        record.message = message;
+    }
+    record.host = host;
+    record.app = app;
+    record.pid = pid;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,685 @@
+//! Tests of the whole parse stage through `Parser::parse`, with realistic lines.
+
+use std::borrow::Cow;
+
+use jiff::tz::TimeZone;
+use proptest::prelude::*;
+
+use super::*;
+
+fn utc_parser(year: Option<i16>) -> Parser {
+    Parser::new(TimeZone::UTC, year)
+}
+
+/// µs since the epoch of an RFC 3339 instant (test fixture text only).
+fn us(instant: &str) -> i64 {
+    match instant.parse::<jiff::Timestamp>() {
+        Ok(t) => t.as_microsecond(),
+        Err(e) => panic!("bad fixture {instant}: {e}"),
+    }
+}
+
+fn field<'r>(record: &'r Record<'_>, key: &str) -> Option<&'r str> {
+    record
+        .fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_ref())
+}
+
+fn is_borrowed(text: Option<&Cow<'_, str>>) -> bool {
+    matches!(text, Some(Cow::Borrowed(_)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 3164 and the journalctl short formats
+
+#[test]
+fn openssh_line_borrows_everything() {
+    let line = b"Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186";
+    let record = utc_parser(Some(2026)).parse(line, 0);
+    assert_eq!(record.format, Format::Rfc3164);
+    assert_eq!(record.ts, Some(us("2026-12-10T06:55:46Z")));
+    assert_eq!(record.host.as_deref(), Some("LabSZ"));
+    assert_eq!(record.app.as_deref(), Some("sshd"));
+    assert_eq!(record.pid, Some(24200));
+    assert_eq!(record.severity, None);
+    assert_eq!(record.message, "Invalid user webmaster from 173.234.31.186");
+    assert!(record.fields.is_empty());
+    assert!(is_borrowed(Some(&record.message)));
+    assert!(is_borrowed(record.host.as_ref()));
+    assert!(is_borrowed(record.app.as_ref()));
+}
+
+#[test]
+fn linux_line_with_space_padded_day_and_parenthesised_app() {
+    let line = b"Jun  9 06:06:20 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0 rhost=218.188.2.4 ";
+    let record = utc_parser(Some(2005)).parse(line, 0);
+    assert_eq!(record.format, Format::Rfc3164);
+    assert_eq!(record.ts, Some(us("2005-06-09T06:06:20Z")));
+    assert_eq!(record.host.as_deref(), Some("combo"));
+    assert_eq!(record.app.as_deref(), Some("sshd(pam_unix)"));
+    assert_eq!(record.pid, Some(19939));
+    assert!(record.message.starts_with("authentication failure;"));
+}
+
+#[test]
+fn app_name_shapes() {
+    let mut parser = utc_parser(Some(2026));
+    // (line, app, pid, message)
+    type Case = (
+        &'static [u8],
+        Option<&'static str>,
+        Option<u32>,
+        &'static str,
+    );
+    let cases: [Case; 6] = [
+        (
+            b"Nov 23 12:00:00 h org.gnome.Shell.desktop[1234]: hi",
+            Some("org.gnome.Shell.desktop"),
+            Some(1234),
+            "hi",
+        ),
+        (
+            b"Nov 23 12:00:00 h /usr/sbin/cron[5]: (root) CMD",
+            Some("/usr/sbin/cron"),
+            Some(5),
+            "(root) CMD",
+        ),
+        (
+            b"Nov 23 12:00:00 h systemd-logind: New session 4",
+            Some("systemd-logind"),
+            None,
+            "New session 4",
+        ),
+        (
+            b"Nov 23 12:00:00 h kernel: [ 1.234] usb 1-1",
+            Some("kernel"),
+            None,
+            "[ 1.234] usb 1-1",
+        ),
+        (
+            b"Nov 23 12:00:00 h no tag on this message",
+            None,
+            None,
+            "no tag on this message",
+        ),
+        (
+            b"Nov 23 12:00:00 h pam_unix(sshd:auth): check pass",
+            None,
+            None,
+            "pam_unix(sshd:auth): check pass",
+        ),
+    ];
+    for (line, app, pid, message) in cases {
+        let record = parser.parse(line, 0);
+        assert_eq!(
+            record.format,
+            Format::Rfc3164,
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+        assert_eq!(record.host.as_deref(), Some("h"));
+        assert_eq!(record.app.as_deref(), app);
+        assert_eq!(record.pid, pid);
+        assert_eq!(record.message, message);
+    }
+}
+
+#[test]
+fn missing_host_is_detected_by_the_tag() {
+    let record =
+        utc_parser(Some(2026)).parse(b"<34>Oct 11 22:14:15 su: 'su root' failed for lonvick", 0);
+    assert_eq!(record.format, Format::Rfc3164);
+    assert_eq!(record.host, None);
+    assert_eq!(record.app.as_deref(), Some("su"));
+    assert_eq!(record.message, "'su root' failed for lonvick");
+}
+
+#[test]
+fn pri_gives_severity() {
+    let mut parser = utc_parser(Some(2026));
+    for (pri, name) in [
+        (0, "emerg"),
+        (13, "notice"),
+        (38, "info"),
+        (34, "crit"),
+        (191, "debug"),
+        (11, "err"),
+    ] {
+        let line = format!("<{pri}>Dec 10 06:55:46 LabSZ sshd[1]: x");
+        let record = parser.parse(line.as_bytes(), 0);
+        assert_eq!(record.format, Format::Rfc3164, "{line}");
+        assert_eq!(record.severity.as_deref(), Some(name), "{line}");
+    }
+    // Out-of-range PRI is not syslog.
+    assert_eq!(
+        parser
+            .parse(b"<192>Dec 10 06:55:46 LabSZ sshd[1]: x", 0)
+            .format,
+        Format::Unparsed
+    );
+}
+
+#[test]
+fn pri_without_timestamp_keeps_tag_and_message() {
+    let record = utc_parser(None).parse(b"<13>sshd[12]: Connection closed", 0);
+    assert_eq!(record.format, Format::Rfc3164);
+    assert_eq!(record.severity.as_deref(), Some("notice"));
+    assert_eq!(
+        (record.ts, record.host.as_deref(), record.app.as_deref()),
+        (None, None, Some("sshd"))
+    );
+    assert_eq!(record.pid, Some(12));
+    assert_eq!(record.message, "Connection closed");
+    let plain = utc_parser(None).parse(b"<13>just text", 0);
+    assert_eq!(
+        (plain.format, plain.app, plain.message),
+        (Format::Rfc3164, None, Cow::Borrowed("just text"))
+    );
+}
+
+#[test]
+fn leading_byte_order_mark_is_skipped() {
+    let record = utc_parser(Some(2026)).parse(b"\xEF\xBB\xBFDec 10 06:55:46 LabSZ sshd[1]: x", 0);
+    assert_eq!(record.format, Format::Rfc3164);
+    assert_eq!(record.host.as_deref(), Some("LabSZ"));
+}
+
+#[test]
+fn journalctl_short_variants() {
+    let mut parser = utc_parser(Some(2026));
+    let expected = us("2026-11-23T12:00:00Z");
+    let cases: [(&[u8], i64); 6] = [
+        (
+            b"2026-11-23T12:00:00+0000 web1 sshd[42]: Accepted publickey",
+            expected,
+        ),
+        (
+            b"2026-11-23T13:00:00+01:00 web1 sshd[42]: Accepted publickey",
+            expected,
+        ),
+        (
+            b"Nov 23 12:00:00.123456 web1 sshd[42]: Accepted publickey",
+            expected + 123_456,
+        ),
+        (
+            b"2026-11-23T12:00:00.123456+0000 web1 sshd[42]: Accepted publickey",
+            expected + 123_456,
+        ),
+        (
+            b"Mon 2026-11-23 12:00:00 UTC web1 sshd[42]: Accepted publickey",
+            expected,
+        ),
+        (
+            b"Mon 2026-11-23 12:00:00.5 UTC web1 sshd[42]: Accepted publickey",
+            expected + 500_000,
+        ),
+    ];
+    for (line, ts) in cases {
+        let record = parser.parse(line, 0);
+        let shown = String::from_utf8_lossy(line);
+        assert_eq!(record.format, Format::Rfc3164, "{shown}");
+        assert_eq!(record.ts, Some(ts), "{shown}");
+        assert_eq!(record.host.as_deref(), Some("web1"), "{shown}");
+        assert_eq!(record.app.as_deref(), Some("sshd"), "{shown}");
+        assert_eq!(record.pid, Some(42), "{shown}");
+        assert_eq!(record.message, "Accepted publickey", "{shown}");
+    }
+}
+
+#[test]
+fn journalctl_markers_are_unparsed_not_dropped() {
+    let mut parser = utc_parser(None);
+    for line in [
+        "-- Boot 5c1ad0b2f3a24e0b9a5c3a3c1f0f6b5e --",
+        "-- No entries --",
+        "-- Logs begin at Mon 2026-11-23 12:00:00 UTC. --",
+    ] {
+        let record = parser.parse(line.as_bytes(), 0);
+        assert_eq!(record.format, Format::Unparsed, "{line}");
+        assert_eq!(record.message, line);
+    }
+}
+
+#[test]
+fn out_of_range_time_keeps_the_rest() {
+    let record = utc_parser(Some(2026)).parse(b"Dec 32 25:61:61 LabSZ sshd[1]: hello", 0);
+    assert_eq!(record.format, Format::Rfc3164);
+    assert_eq!(record.ts, None);
+    assert_eq!(record.host.as_deref(), Some("LabSZ"));
+    assert_eq!(record.app.as_deref(), Some("sshd"));
+    assert_eq!(record.message, "hello");
+    let far = utc_parser(None).parse(b"9999-12-31T23:59:59Z web1 app: far future", 0);
+    assert_eq!(far.format, Format::Rfc3164);
+    assert_eq!(far.ts, None);
+    assert_eq!(far.message, "far future");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Year inference and time zones
+
+#[test]
+fn year_is_inferred_from_received_and_carried_over_new_year() {
+    let received = us("2027-01-01T08:00:00Z");
+    let mut parser = utc_parser(None);
+    let december = parser.parse(b"Dec 31 23:59:58 h app: a", received);
+    assert_eq!(december.ts, Some(us("2026-12-31T23:59:58Z")));
+    let january = parser.parse(b"Jan  1 00:00:01 h app: b", received);
+    assert_eq!(january.ts, Some(us("2027-01-01T00:00:01Z")));
+    let later = parser.parse(b"Jan  1 07:00:00 h app: c", received);
+    assert_eq!(later.ts, Some(us("2027-01-01T07:00:00Z")));
+}
+
+#[test]
+fn date_more_than_a_day_ahead_belongs_to_last_year() {
+    let received = us("2026-03-01T00:00:00Z");
+    let ahead = utc_parser(None).parse(b"Mar  5 10:00:00 h app: x", received);
+    assert_eq!(ahead.ts, Some(us("2025-03-05T10:00:00Z")));
+    let slightly_ahead = utc_parser(None).parse(b"Mar  1 20:00:00 h app: x", received);
+    assert_eq!(slightly_ahead.ts, Some(us("2026-03-01T20:00:00Z")));
+}
+
+#[test]
+fn fixed_year_wins_and_feb_29_in_common_year_is_none() {
+    let received = us("2026-11-23T00:00:00Z");
+    let record = utc_parser(Some(2019)).parse(b"Feb 29 10:00:00 h app: x", received);
+    assert_eq!(record.ts, None);
+    assert_eq!(record.message, "x");
+    let leap = utc_parser(Some(2020)).parse(b"Feb 29 10:00:00 h app: x", received);
+    assert_eq!(leap.ts, Some(us("2020-02-29T10:00:00Z")));
+}
+
+#[test]
+fn naive_times_are_read_in_the_parser_zone() {
+    let tz = TimeZone::get("America/New_York").unwrap_or(TimeZone::UTC);
+    let mut parser = Parser::new(tz, Some(2026));
+    let summer = parser.parse(b"Jul  1 12:00:00 h app: x", 0);
+    assert_eq!(summer.ts, Some(us("2026-07-01T16:00:00Z")));
+    let winter = parser.parse(b"Dec  1 12:00:00 h app: x", 0);
+    assert_eq!(winter.ts, Some(us("2026-12-01T17:00:00Z")));
+    // Around the spring-forward gap, hour by hour (the offset cache must not leak across).
+    let before = parser.parse(b"Mar  8 01:59:59 h app: x", 0);
+    assert_eq!(before.ts, Some(us("2026-03-08T06:59:59Z")));
+    let after = parser.parse(b"Mar  8 03:00:00 h app: x", 0);
+    assert_eq!(after.ts, Some(us("2026-03-08T07:00:00Z")));
+    // An explicit offset is not affected by the zone.
+    let explicit = parser.parse(b"2026-07-01T12:00:00Z h app: x", 0);
+    assert_eq!(explicit.ts, Some(us("2026-07-01T12:00:00Z")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 5424
+
+#[test]
+fn rfc5424_with_structured_data() {
+    let line = br#"<34>1 2026-11-23T12:00:00.123Z web1 auth 4242 LOGIN [origin ip="203.0.113.7" user="al\"ice"][meta note="a\]b\\c" x="-"] failed login"#;
+    let record = utc_parser(None).parse(line, 0);
+    assert_eq!(record.format, Format::Rfc5424);
+    assert_eq!(record.ts, Some(us("2026-11-23T12:00:00.123Z")));
+    assert_eq!(record.host.as_deref(), Some("web1"));
+    assert_eq!(record.app.as_deref(), Some("auth"));
+    assert_eq!(record.pid, Some(4242));
+    assert_eq!(record.severity.as_deref(), Some("crit"));
+    assert_eq!(record.message, "failed login");
+    assert_eq!(field(&record, "msgid"), Some("LOGIN"));
+    assert_eq!(field(&record, "ip"), Some("203.0.113.7"));
+    assert_eq!(record.field("IP"), Some("203.0.113.7"));
+    assert_eq!(field(&record, "user"), Some("al\"ice"));
+    assert_eq!(field(&record, "note"), Some("a]b\\c"));
+    assert_eq!(field(&record, "x"), Some("-"));
+}
+
+#[test]
+fn rfc5424_nil_values_and_bom() {
+    let record = utc_parser(None).parse(b"<165>1 - - - - - - \xEF\xBB\xBFhello", 0);
+    assert_eq!(record.format, Format::Rfc5424);
+    assert_eq!(
+        (record.ts, record.host, record.app, record.pid),
+        (None, None, None, None)
+    );
+    assert_eq!(record.severity.as_deref(), Some("notice"));
+    assert_eq!(record.message, "hello");
+    assert!(record.fields.is_empty());
+    let bare = utc_parser(None).parse(b"<14>1 2026-11-23T12:00:00+01:00 h a - - -", 0);
+    assert_eq!(bare.ts, Some(us("2026-11-23T11:00:00Z")));
+    assert_eq!(bare.message, "");
+}
+
+#[test]
+fn rfc5424_malformed_sd_stays_in_message() {
+    let record =
+        utc_parser(None).parse(b"<14>1 2026-11-23T12:00:00Z h a - - [broken x=\"1 rest", 0);
+    assert_eq!(record.format, Format::Rfc5424);
+    assert_eq!(record.message, "[broken x=\"1 rest");
+    assert!(record.fields.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+#[test]
+fn journal_json() {
+    let line = br#"{"__CURSOR":"s=1","__REALTIME_TIMESTAMP":"1795435200123456","_HOSTNAME":"web1","SYSLOG_IDENTIFIER":"sshd","_COMM":"sshd","_PID":"812","PRIORITY":"6","MESSAGE":"Accepted publickey for alice"}"#;
+    let record = utc_parser(None).parse(line, 0);
+    assert_eq!(record.format, Format::JournalJson);
+    assert_eq!(record.ts, Some(1_795_435_200_123_456));
+    assert_eq!(record.host.as_deref(), Some("web1"));
+    assert_eq!(record.app.as_deref(), Some("sshd"));
+    assert_eq!(record.pid, Some(812));
+    assert_eq!(record.severity.as_deref(), Some("info"));
+    assert_eq!(record.message, "Accepted publickey for alice");
+    assert!(
+        is_borrowed(Some(&record.message)),
+        "unescaped strings borrow from the line"
+    );
+    assert_eq!(field(&record, "__CURSOR"), Some("s=1"));
+}
+
+#[test]
+fn journal_json_message_as_byte_array_and_comm_fallback() {
+    // "bad \xff byte" as journald writes it.
+    let line = br#"{"_HOSTNAME":"h","_COMM":"nginx","SYSLOG_PID":"7","MESSAGE":[98,97,100,32,255,32,98,121,116,101]}"#;
+    let record = utc_parser(None).parse(line, 0);
+    assert_eq!(record.format, Format::JournalJson);
+    assert_eq!(record.message, "bad \u{FFFD} byte");
+    assert_eq!(record.app.as_deref(), Some("nginx"));
+    assert_eq!(record.pid, Some(7));
+    assert_eq!(record.ts, None);
+}
+
+#[test]
+fn json_app_log() {
+    let line = br#"{"Timestamp":"2026-11-23T12:00:00.5Z","LEVEL":"WARN","msg":"login failed \"x\"","user":"alice","ip":"203.0.113.7","attempt":3,"ok":false,"ctx":{"req":{"id":"r1"}},"tags":["a"],"gone":null}"#;
+    let record = utc_parser(None).parse(line, 0);
+    assert_eq!(record.format, Format::JsonApp);
+    assert_eq!(record.ts, Some(us("2026-11-23T12:00:00.5Z")));
+    assert_eq!(record.severity.as_deref(), Some("warn"));
+    assert_eq!(record.message, "login failed \"x\"");
+    assert_eq!(field(&record, "user"), Some("alice"));
+    assert_eq!(field(&record, "attempt"), Some("3"));
+    assert_eq!(field(&record, "ok"), Some("false"));
+    assert_eq!(field(&record, "ctx.req.id"), Some("r1"));
+    assert_eq!(field(&record, "tags"), None);
+    assert_eq!(field(&record, "gone"), None);
+}
+
+#[test]
+fn json_epoch_times_by_magnitude() {
+    let expected = us("2026-11-23T12:00:00Z");
+    let secs = expected / 1_000_000;
+    let mut parser = utc_parser(None);
+    for line in [
+        format!(r#"{{"ts":{secs},"msg":"m"}}"#),
+        format!(r#"{{"time":"{}","msg":"m"}}"#, secs * 1000),
+        format!(r#"{{"@timestamp":{}.0,"msg":"m"}}"#, secs),
+        format!(r#"{{"timestamp":{},"msg":"m"}}"#, secs * 1_000_000_000),
+    ] {
+        assert_eq!(
+            parser.parse(line.as_bytes(), 0).ts,
+            Some(expected),
+            "{line}"
+        );
+    }
+    let far = parser.parse(br#"{"ts":"9999-12-31T23:59:59Z","msg":"m"}"#, 0);
+    assert_eq!((far.format, far.ts), (Format::JsonApp, None));
+}
+
+#[test]
+fn broken_json_is_unparsed() {
+    let mut parser = utc_parser(None);
+    for line in [
+        &br#"{"msg":"truncat"#[..],
+        b"{",
+        b"{not json}",
+        br#"{"a":1}}"#,
+        b"[1,2]",
+        b"{\"a\":\xff\"}",
+    ] {
+        let record = parser.parse(line, 0);
+        assert_eq!(
+            record.format,
+            Format::Unparsed,
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+        assert_eq!(record.message, String::from_utf8_lossy(line));
+    }
+    // The scratch space is reused correctly after failures.
+    assert_eq!(parser.parse(br#"{"msg":"ok"}"#, 0).message, "ok");
+}
+
+#[test]
+fn deeply_nested_json_does_not_overflow() {
+    let depth = 100_000;
+    let mut line = "{\"a\":".repeat(depth);
+    line.push('1');
+    line.push_str(&"}".repeat(depth));
+    let record = utc_parser(None).parse(line.as_bytes(), 0);
+    // Too deep for simd-json: kept as an unparsed line rather than a crash.
+    assert_eq!(record.format, Format::Unparsed);
+    let shallow = utc_parser(None).parse(
+        br#"{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{"i":{"j":1}}}}}}}}},"msg":"m"}"#,
+        0,
+    );
+    assert_eq!(shallow.format, Format::JsonApp);
+    assert_eq!(shallow.message, "m");
+    // Flattening stops at the depth limit instead of building ever longer keys.
+    assert!(
+        shallow
+            .fields
+            .iter()
+            .all(|(key, _)| key.matches('.').count() < 9)
+    );
+}
+
+#[test]
+fn json_with_invalid_utf8_is_repaired() {
+    let record = utc_parser(None).parse(b"{\"msg\":\"caf\xe9\",\"user\":\"bob\"}", 0);
+    assert_eq!(record.format, Format::JsonApp);
+    assert_eq!(record.message, "caf\u{FFFD}");
+    assert_eq!(field(&record, "user"), Some("bob"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access logs
+
+#[test]
+fn access_log_combined() {
+    let line = br#"203.0.113.7 - frank [10/Oct/2000:13:55:36 -0700] "GET /a?b=c%20d HTTP/1.1" 200 2326 "http://ref/" "Mozilla/5.0 (X11)""#;
+    let record = utc_parser(None).parse(line, 0);
+    assert_eq!(record.format, Format::AccessLog);
+    assert_eq!(record.ts, Some(us("2000-10-10T20:55:36Z")));
+    assert_eq!(record.message, String::from_utf8_lossy(line));
+    for (key, value) in [
+        ("remote_addr", "203.0.113.7"),
+        ("user", "frank"),
+        ("method", "GET"),
+        ("path", "/a?b=c%20d"),
+        ("protocol", "HTTP/1.1"),
+        ("status", "200"),
+        ("bytes", "2326"),
+        ("referer", "http://ref/"),
+        ("user_agent", "Mozilla/5.0 (X11)"),
+    ] {
+        assert_eq!(field(&record, key), Some(value), "{key}");
+    }
+}
+
+#[test]
+fn access_log_common_ipv6_and_dash_bytes() {
+    let line = br#"2001:db8::1 - - [23/Nov/2026:12:00:00 +0000] "POST /login HTTP/2.0" 403 -"#;
+    let record = utc_parser(None).parse(line, 0);
+    assert_eq!(record.format, Format::AccessLog);
+    assert_eq!(record.ts, Some(us("2026-11-23T12:00:00Z")));
+    assert_eq!(field(&record, "remote_addr"), Some("2001:db8::1"));
+    assert_eq!(field(&record, "status"), Some("403"));
+    assert_eq!(field(&record, "user"), None);
+    assert_eq!(field(&record, "bytes"), None);
+    assert_eq!(field(&record, "referer"), None);
+}
+
+#[test]
+fn access_log_garbage_request_lines() {
+    let mut parser = utc_parser(None);
+    for request in [
+        r"\x16\x03\x01\x00\xA5\x01\x00\x00\xA1\x03\x03",
+        "-",
+        "",
+        r#"GET /x\"y HTTP/1.1"#,
+    ] {
+        let line =
+            format!(r#"198.51.100.9 - - [23/Nov/2026:12:00:00 +0000] "{request}" 400 157 "-" "-""#);
+        let record = parser.parse(line.as_bytes(), 0);
+        assert_eq!(record.format, Format::AccessLog, "{line}");
+        assert_eq!(field(&record, "status"), Some("400"));
+        assert_eq!(field(&record, "remote_addr"), Some("198.51.100.9"));
+        if request.starts_with("GET") {
+            assert_eq!(field(&record, "path"), Some(r#"/x\"y"#));
+        } else {
+            assert_eq!(field(&record, "method"), None, "{line}");
+        }
+    }
+}
+
+#[test]
+fn access_log_inside_syslog_message() {
+    let line = br#"Nov 23 12:00:00 web1 nginx: 192.0.2.1 - - [23/Nov/2026:12:00:00 +0000] "GET /wp-login.php HTTP/1.1" 404 153 "-" "curl/8.0""#;
+    let record = utc_parser(Some(2026)).parse(line, 0);
+    assert_eq!(record.format, Format::Rfc3164);
+    assert_eq!(record.app.as_deref(), Some("nginx"));
+    let access = parse_access_log(&record.message);
+    assert_eq!(access.as_ref().map(|a| a.remote_addr), Some("192.0.2.1"));
+    assert_eq!(access.as_ref().and_then(|a| a.path), Some("/wp-login.php"));
+    assert_eq!(access.as_ref().map(|a| a.status), Some(404));
+    assert_eq!(access.as_ref().and_then(|a| a.user_agent), Some("curl/8.0"));
+    assert_eq!(access.and_then(|a| a.ts), Some(us("2026-11-23T12:00:00Z")));
+    assert_eq!(parse_access_log("Invalid user admin from 1.2.3.4"), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// logfmt
+
+#[test]
+fn logfmt_line() {
+    let line = br#"ts=2026-11-23T12:00:00Z level=ERROR msg="db down: \"primary\"" user=alice ip=1.2.3.4 retry"#;
+    let record = utc_parser(None).parse(line, 0);
+    assert_eq!(record.format, Format::Logfmt);
+    assert_eq!(record.ts, Some(us("2026-11-23T12:00:00Z")));
+    assert_eq!(record.severity.as_deref(), Some("error"));
+    assert_eq!(record.message, "db down: \"primary\"");
+    assert_eq!(field(&record, "user"), Some("alice"));
+    assert_eq!(field(&record, "ip"), Some("1.2.3.4"));
+    assert_eq!(field(&record, "retry"), Some(""));
+}
+
+#[test]
+fn prose_is_not_logfmt() {
+    let mut parser = utc_parser(None);
+    for line in [
+        "user=alice logged in from somewhere",
+        "Connection closed by 1.2.3.4 port=22 user=x",
+        "hello world",
+        "=a b=c",
+        "a=\"unterminated b=c",
+        "a=1 \"quoted\" b=2",
+    ] {
+        let record = parser.parse(line.as_bytes(), 0);
+        assert_eq!(record.format, Format::Unparsed, "{line}");
+        assert_eq!(record.message, line);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bytes
+
+#[test]
+fn invalid_utf8_is_owned_lossy() {
+    let record = utc_parser(Some(2026)).parse(b"Dec 10 06:55:46 LabSZ sshd[1]: user \xff\xfe x", 0);
+    assert_eq!(record.format, Format::Rfc3164);
+    assert_eq!(record.message, "user \u{FFFD}\u{FFFD} x");
+    assert!(!is_borrowed(Some(&record.message)));
+    assert!(is_borrowed(record.host.as_ref()));
+    let unparsed = utc_parser(None).parse(b"\xff\x00\r", 0);
+    assert_eq!(unparsed.format, Format::Unparsed);
+    assert_eq!(unparsed.message, "\u{FFFD}\u{0}\r");
+}
+
+#[test]
+fn nul_cr_and_huge_lines() {
+    let record = utc_parser(Some(2026)).parse(b"Dec 10 06:55:46 LabSZ sshd[1]: a\0b\r", 0);
+    assert_eq!(record.message, "a\0b\r");
+    let mut huge = b"Dec 10 06:55:46 LabSZ sshd[1]: ".to_vec();
+    huge.resize(1 << 20, b'x');
+    let record = utc_parser(Some(2026)).parse(&huge, 0);
+    assert_eq!(record.format, Format::Rfc3164);
+    assert_eq!(record.message.len(), (1 << 20) - 31);
+    let mut json = br#"{"msg":""#.to_vec();
+    json.resize(1 << 20, b'y');
+    json.extend_from_slice(br#""}"#);
+    assert_eq!(utc_parser(None).parse(&json, 0).format, Format::JsonApp);
+    assert_eq!(
+        utc_parser(None).parse(&vec![b'a'; 1 << 20], 0).format,
+        Format::Unparsed
+    );
+}
+
+#[test]
+fn parser_can_move_to_a_worker_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Parser>();
+}
+
+#[test]
+fn empty_line() {
+    let record = utc_parser(None).parse(b"", 0);
+    assert_eq!(record.format, Format::Unparsed);
+    assert_eq!(record.message, "");
+}
+
+const VALID_LINES: [&str; 8] = [
+    "Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186",
+    "<34>1 2026-11-23T12:00:00.123Z web1 auth 4242 LOGIN [origin ip=\"203.0.113.7\" u=\"a\\\"b\"] msg",
+    r#"{"__REALTIME_TIMESTAMP":"1795435200123456","_HOSTNAME":"h","MESSAGE":[104,105]}"#,
+    r#"{"ts":1795435200,"level":"info","msg":"x","a":{"b":[1,{"c":2}]}}"#,
+    r#"2001:db8::1 - - [23/Nov/2026:12:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "ua""#,
+    r#"ts=2026-11-23T12:00:00Z level=error msg="db \"down\"" user=alice"#,
+    "Mon 2026-11-23 12:00:00 UTC web1 sshd[42]: Accepted publickey",
+    "Feb 29 23:59:60.999999 h a[4294967296]: x",
+];
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(line in proptest::collection::vec(any::<u8>(), 0..300), received in any::<i64>()) {
+        let mut parser = Parser::new(TimeZone::UTC, None);
+        let record = parser.parse(&line, received);
+        if record.format == Format::Unparsed {
+            let without_bom = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&line);
+            prop_assert_eq!(record.message, String::from_utf8_lossy(without_bom));
+        }
+    }
+
+    #[test]
+    fn mutated_valid_lines_never_panic(
+        which in 0..VALID_LINES.len(),
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 1..6),
+        year in proptest::option::of(any::<i16>()),
+        received in any::<i64>(),
+    ) {
+        let mut line = VALID_LINES[which].as_bytes().to_vec();
+        for (position, byte, action) in edits {
+            let at = position % (line.len() + 1);
+            match action {
+                0 => line.insert(at, byte),
+                1 if at < line.len() => { line.remove(at); }
+                _ => line.truncate(at),
+            }
+        }
+        let tz = TimeZone::get("Europe/Berlin").unwrap_or(TimeZone::UTC);
+        let mut parser = Parser::new(tz, year);
+        let _ = parser.parse(&line, received);
+        // Reusing the parser (and its JSON scratch) on the original line still works.
+        let again = parser.parse(VALID_LINES[which].as_bytes(), received);
+        prop_assert_ne!(again.format, Format::Unparsed);
+    }
+}

@@ -1,0 +1,679 @@
+//! Timestamps: civil-date arithmetic, RFC 3339 / ISO 8601 grammar, naive → UTC conversion with a
+//! per-hour offset cache, epoch numbers judged by magnitude, and RFC 3164 year inference.
+//!
+//! Everything here works on microseconds since the Unix epoch (UTC). A timestamp outside
+//! [`MIN_TS`, `MAX_TS`) is treated as absent: a log line dated 9999 or 1900 says nothing useful
+//! about when it happened, and refusing it early keeps every later computation in range.
+
+use jiff::tz::TimeZone;
+use nom::IResult;
+
+/// Earliest accepted event time: 1970-01-01T00:00:00Z.
+pub const MIN_TS: i64 = 0;
+/// First rejected event time: 2200-01-01T00:00:00Z.
+pub const MAX_TS: i64 = days_from_civil(2200, 1, 1) * 86_400 * 1_000_000;
+
+const MICROS_PER_SEC: i64 = 1_000_000;
+const SECS_PER_DAY: i64 = 86_400;
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub const fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = month as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn is_leap(year: i32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i32, month: u8) -> u8 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// A wall-clock reading as written in a log line, not yet validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i32,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+    pub micros: u32,
+}
+
+impl Civil {
+    /// Whether every field is in range (a leap second `:60` is accepted and read as `:59`).
+    pub fn is_valid(&self) -> bool {
+        (1969..2200).contains(&self.year)
+            && (1..=12).contains(&self.month)
+            && self.day >= 1
+            && self.day <= days_in_month(self.year, self.month)
+            && self.hour < 24
+            && self.minute < 60
+            && self.second <= 60
+            && self.micros < 1_000_000
+    }
+
+    /// Seconds since the epoch if this reading were UTC. Only meaningful when `is_valid`.
+    fn naive_seconds(&self) -> i64 {
+        let days = days_from_civil(
+            i64::from(self.year),
+            u32::from(self.month),
+            u32::from(self.day),
+        );
+        days * SECS_PER_DAY
+            + i64::from(self.hour) * 3600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second.min(59))
+    }
+}
+
+/// A parsed timestamp: the civil reading plus its UTC offset, if the text carried one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub civil: Civil,
+    /// Offset east of UTC in seconds; `None` for a naive reading (interpreted in `--tz`).
+    pub offset: Option<i32>,
+}
+
+/// Converts naive wall-clock readings to UTC in one time zone.
+///
+/// Asking jiff for the offset of every line costs more than the whole rest of an RFC 3164 parse,
+/// so the offset is cached per local hour. The cache is only filled when the start and the end
+/// of that hour resolve to the same offset, so an hour containing a DST transition (or a zone
+/// that shifts at :30) is resolved exactly, line by line.
+pub struct LocalClock {
+    tz: TimeZone,
+    /// Naive seconds / 3600 of the cached hour; `i64::MIN` when empty.
+    cached_hour: i64,
+    cached_offset: i64,
+}
+
+impl LocalClock {
+    pub fn new(tz: TimeZone) -> LocalClock {
+        LocalClock {
+            tz,
+            cached_hour: i64::MIN,
+            cached_offset: 0,
+        }
+    }
+
+    /// µs since the epoch of `stamp`, or `None` when a field is out of range or the result falls
+    /// outside [`MIN_TS`, `MAX_TS`).
+    pub fn utc_micros(&mut self, stamp: &Stamp) -> Option<i64> {
+        let civil = &stamp.civil;
+        if !civil.is_valid() {
+            return None;
+        }
+        let naive = civil.naive_seconds();
+        let offset = match stamp.offset {
+            Some(offset) => i64::from(offset),
+            None => self.offset_of_naive(naive)?,
+        };
+        let micros = (naive - offset) * MICROS_PER_SEC + i64::from(civil.micros);
+        (MIN_TS..MAX_TS).contains(&micros).then_some(micros)
+    }
+
+    /// The offset (local − UTC, seconds) that applies to a naive local time. In a DST gap or
+    /// fold jiff's "compatible" rule applies: a time in a fold takes the earlier instant, a time
+    /// in a gap is pushed forward by the gap's length.
+    fn offset_of_naive(&mut self, naive: i64) -> Option<i64> {
+        let hour = naive.div_euclid(3600);
+        if hour == self.cached_hour {
+            return Some(self.cached_offset);
+        }
+        let hour_start = hour * 3600;
+        let at_start = self.resolve(hour_start)?;
+        let at_end = self.resolve(hour_start + 3599)?;
+        if at_start == at_end {
+            self.cached_hour = hour;
+            self.cached_offset = at_start;
+            Some(at_start)
+        } else {
+            self.resolve(naive)
+        }
+    }
+
+    fn resolve(&self, naive: i64) -> Option<i64> {
+        let days = naive.div_euclid(SECS_PER_DAY);
+        let secs = naive.rem_euclid(SECS_PER_DAY);
+        let (year, month, day) = civil_from_days(days);
+        let datetime = jiff::civil::DateTime::new(
+            i16::try_from(year).ok()?,
+            i8::try_from(month).ok()?,
+            i8::try_from(day).ok()?,
+            i8::try_from(secs / 3600).ok()?,
+            i8::try_from(secs / 60 % 60).ok()?,
+            i8::try_from(secs % 60).ok()?,
+            0,
+        )
+        .ok()?;
+        let instant = self.tz.to_ambiguous_timestamp(datetime).compatible().ok()?;
+        Some(naive - instant.as_second())
+    }
+
+    /// The local calendar year at `micros` (µs UTC), for RFC 3164 year inference.
+    pub fn local_year(&self, micros: i64) -> Option<i32> {
+        let instant = jiff::Timestamp::from_microsecond(micros).ok()?;
+        Some(i32::from(self.tz.to_datetime(instant).year()))
+    }
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (inverse of [`days_from_civil`]).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grammar pieces (nom): fixed-width digit runs are parsed by hand because they are the hot path.
+
+type Res<'a, T> = IResult<&'a [u8], T>;
+
+fn fail<T>(input: &[u8]) -> Res<'_, T> {
+    Err(nom::Err::Error(nom::error::Error::new(
+        input,
+        nom::error::ErrorKind::Digit,
+    )))
+}
+
+/// Exactly `N` ASCII digits as a number.
+pub fn digits<const N: usize>(input: &[u8]) -> Res<'_, u32> {
+    let Some(head) = input.get(..N) else {
+        return fail(input);
+    };
+    let mut value = 0u32;
+    for &byte in head {
+        if !byte.is_ascii_digit() {
+            return fail(input);
+        }
+        value = value * 10 + u32::from(byte - b'0');
+    }
+    Ok((&input[N..], value))
+}
+
+fn byte(expected: u8) -> impl Fn(&[u8]) -> Res<'_, ()> {
+    move |input: &[u8]| match input.first() {
+        Some(&b) if b == expected => Ok((&input[1..], ())),
+        _ => fail(input),
+    }
+}
+
+fn to_u8(value: u32) -> u8 {
+    u8::try_from(value).unwrap_or(u8::MAX)
+}
+
+/// `hh:mm:ss` → (hour, minute, second).
+pub fn clock_time(input: &[u8]) -> Res<'_, (u8, u8, u8)> {
+    let (input, hour) = digits::<2>(input)?;
+    let (input, ()) = byte(b':')(input)?;
+    let (input, minute) = digits::<2>(input)?;
+    let (input, ()) = byte(b':')(input)?;
+    let (input, second) = digits::<2>(input)?;
+    Ok((input, (to_u8(hour), to_u8(minute), to_u8(second))))
+}
+
+/// An optional `.fraction` (1–9 digits, more are skipped), as microseconds.
+pub fn fraction(input: &[u8]) -> Res<'_, u32> {
+    let Some(rest) = input
+        .strip_prefix(b".")
+        .or_else(|| input.strip_prefix(b","))
+    else {
+        return Ok((input, 0));
+    };
+    let len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if len == 0 {
+        return Ok((input, 0));
+    }
+    let mut micros = 0u32;
+    for i in 0..6 {
+        let digit = rest
+            .get(i)
+            .filter(|_| i < len)
+            .map_or(0, |b| u32::from(b - b'0'));
+        micros = micros * 10 + digit;
+    }
+    Ok((&rest[len..], micros))
+}
+
+/// `Z`, `+hh:mm`, `+hhmm` or `+hh` → seconds east of UTC.
+pub fn utc_offset(input: &[u8]) -> Res<'_, i32> {
+    match input.first() {
+        Some(b'Z' | b'z') => Ok((&input[1..], 0)),
+        Some(&sign @ (b'+' | b'-')) => {
+            let (rest, hours) = digits::<2>(&input[1..])?;
+            let rest = rest.strip_prefix(b":").unwrap_or(rest);
+            let (rest, minutes) = match digits::<2>(rest) {
+                Ok(done) => done,
+                Err(_) => (rest, 0),
+            };
+            if hours > 23 || minutes > 59 {
+                return fail(input);
+            }
+            let seconds = (hours * 3600 + minutes * 60) as i32;
+            Ok((rest, if sign == b'-' { -seconds } else { seconds }))
+        }
+        _ => fail(input),
+    }
+}
+
+/// `YYYY-MM-DD`.
+pub fn iso_date(input: &[u8]) -> Res<'_, (i32, u8, u8)> {
+    let (input, year) = digits::<4>(input)?;
+    let (input, ()) = byte(b'-')(input)?;
+    let (input, month) = digits::<2>(input)?;
+    let (input, ()) = byte(b'-')(input)?;
+    let (input, day) = digits::<2>(input)?;
+    Ok((input, (year as i32, to_u8(month), to_u8(day))))
+}
+
+/// RFC 3339 / ISO 8601: `YYYY-MM-DD[T ]hh:mm:ss[.frac][Z|±hh:mm|±hhmm]`; no offset = naive.
+pub fn rfc3339(input: &[u8]) -> Res<'_, Stamp> {
+    let (input, (year, month, day)) = iso_date(input)?;
+    let input = match input.first() {
+        Some(b'T' | b't' | b' ') => &input[1..],
+        _ => return fail(input),
+    };
+    let (input, (hour, minute, second)) = clock_time(input)?;
+    let (input, micros) = fraction(input)?;
+    let (input, offset) = match utc_offset(input) {
+        Ok((rest, offset)) => (rest, Some(offset)),
+        Err(_) => (input, None),
+    };
+    let civil = Civil {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        micros,
+    };
+    Ok((input, Stamp { civil, offset }))
+}
+
+/// Three-letter English month name → 1..=12.
+pub fn month_number(name: &[u8]) -> Option<u8> {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let name = name.get(..3)?;
+    MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(name))
+        .map(|i| i as u8 + 1)
+}
+
+/// An application-log time value given as text: RFC 3339, or an epoch number.
+pub fn text_time(text: &str, clock: &mut LocalClock) -> Option<i64> {
+    let text = text.trim();
+    if let Ok((rest, stamp)) = rfc3339(text.as_bytes()) {
+        return if rest.is_empty() {
+            clock.utc_micros(&stamp)
+        } else {
+            None
+        };
+    }
+    if let Ok(integer) = text.parse::<i64>() {
+        return epoch_int(integer);
+    }
+    text.parse::<f64>().ok().and_then(epoch_time)
+}
+
+/// An epoch number whose unit is judged by magnitude: below 10^11 seconds (up to year 5138),
+/// below 10^14 milliseconds, below 10^17 microseconds, else nanoseconds.
+pub fn epoch_time(value: f64) -> Option<i64> {
+    if !value.is_finite() || value < 0.0 {
+        return None;
+    }
+    let micros = if value < 1e11 {
+        value * 1e6
+    } else if value < 1e14 {
+        value * 1e3
+    } else if value < 1e17 {
+        value
+    } else {
+        value / 1e3
+    };
+    let micros = micros.round();
+    ((MIN_TS as f64)..(MAX_TS as f64))
+        .contains(&micros)
+        .then_some(micros as i64)
+}
+
+/// Integer epoch (seconds / ms / µs / ns by magnitude), exact for integers.
+pub fn epoch_int(value: i64) -> Option<i64> {
+    let micros = match value {
+        v if v < 0 => return None,
+        v if v < 100_000_000_000 => v.checked_mul(1_000_000)?,
+        v if v < 100_000_000_000_000 => v.checked_mul(1_000)?,
+        v if v < 100_000_000_000_000_000 => v,
+        v => v / 1_000,
+    };
+    (MIN_TS..MAX_TS).contains(&micros).then_some(micros)
+}
+
+/// RFC 3164 dates have no year. One `YearGuess` per input tracks the year in use.
+///
+/// The first dated line takes the local year at its receive time, minus one if that would put
+/// it more than a day in the future. Later lines carry that year, stepping it forward when the
+/// month goes backwards by more than six months (Dec → Jan). A line whose month jumps forward
+/// by more than six months (a late December line after January) is placed in the previous year
+/// without moving the carried year.
+pub struct YearGuess {
+    fixed: Option<i32>,
+    /// (year, month) of the last dated line.
+    carried: Option<(i32, u8)>,
+}
+
+impl YearGuess {
+    pub fn new(fixed: Option<i16>) -> YearGuess {
+        YearGuess {
+            fixed: fixed.map(i32::from),
+            carried: None,
+        }
+    }
+
+    /// Completes `civil` (whose `year` is ignored) and converts it; `None` if it is invalid.
+    pub fn resolve(
+        &mut self,
+        mut civil: Civil,
+        received: i64,
+        clock: &mut LocalClock,
+    ) -> Option<i64> {
+        if let Some(year) = self.fixed {
+            civil.year = year;
+            return clock.utc_micros(&Stamp {
+                civil,
+                offset: None,
+            });
+        }
+        if !(1..=12).contains(&civil.month) {
+            return None;
+        }
+        match self.carried {
+            Some((year, last_month)) => {
+                if civil.month + 6 < last_month {
+                    civil.year = year + 1;
+                    self.carried = Some((year + 1, civil.month));
+                } else if civil.month > last_month + 6 {
+                    civil.year = year - 1;
+                } else {
+                    civil.year = year;
+                    self.carried = Some((year, civil.month));
+                }
+                clock.utc_micros(&Stamp {
+                    civil,
+                    offset: None,
+                })
+            }
+            None => {
+                let this_year = clock.local_year(received)?;
+                civil.year = this_year;
+                let mut micros = clock.utc_micros(&Stamp {
+                    civil,
+                    offset: None,
+                });
+                let in_future = micros
+                    .is_some_and(|ts| ts > received.saturating_add(SECS_PER_DAY * MICROS_PER_SEC));
+                // A Feb 29 that does not exist this year most likely belongs to last year.
+                if in_future || (micros.is_none() && civil.month == 2 && civil.day == 29) {
+                    civil.year = this_year - 1;
+                    micros = clock.utc_micros(&Stamp {
+                        civil,
+                        offset: None,
+                    });
+                }
+                if micros.is_some() {
+                    self.carried = Some((civil.year, civil.month));
+                }
+                micros
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc_clock() -> LocalClock {
+        LocalClock::new(TimeZone::UTC)
+    }
+
+    fn micros_of(text: &str) -> i64 {
+        text.parse::<jiff::Timestamp>()
+            .map(|t| t.as_microsecond())
+            .unwrap_or(i64::MIN)
+    }
+
+    #[test]
+    fn days_round_trip() {
+        for days in [-1, 0, 59, 365, 10_957, 20_000, 60_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    }
+
+    #[test]
+    fn rfc3339_variants() {
+        let mut clock = utc_clock();
+        for (text, expected) in [
+            ("2026-11-23T12:00:00Z", "2026-11-23T12:00:00Z"),
+            (
+                "2026-11-23T12:00:00.123456+0000",
+                "2026-11-23T12:00:00.123456Z",
+            ),
+            ("2026-11-23T14:00:00.5+02:00", "2026-11-23T12:00:00.5Z"),
+            ("2026-11-23 07:00:00-05", "2026-11-23T12:00:00Z"),
+            ("2026-11-23T12:00:00", "2026-11-23T12:00:00Z"),
+        ] {
+            let (_, stamp) = rfc3339(text.as_bytes())
+                .map_err(|e| format!("{text}: {e}"))
+                .unwrap();
+            assert_eq!(
+                clock.utc_micros(&stamp),
+                Some(micros_of(expected)),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn out_of_range_is_none() {
+        let mut clock = utc_clock();
+        for text in [
+            "2026-02-30T00:00:00Z",
+            "2026-12-32T25:61:61Z",
+            "9999-12-31T23:59:59Z",
+            "1900-01-01T00:00:00Z",
+        ] {
+            let stamp = rfc3339(text.as_bytes()).map(|(_, s)| s);
+            assert!(
+                stamp.map_or(true, |s| clock.utc_micros(&s).is_none()),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn epoch_by_magnitude() {
+        let expected = micros_of("2026-11-23T12:00:00Z");
+        let secs = expected / 1_000_000;
+        assert_eq!(epoch_int(secs), Some(expected));
+        assert_eq!(epoch_int(secs * 1000), Some(expected));
+        assert_eq!(epoch_int(secs * 1_000_000), Some(expected));
+        assert_eq!(epoch_int(secs * 1_000_000_000), Some(expected));
+        assert_eq!(epoch_time(secs as f64 + 0.25), Some(expected + 250_000));
+        assert_eq!(epoch_int(i64::MAX), None);
+        assert_eq!(epoch_time(f64::NAN), None);
+    }
+
+    #[test]
+    fn dst_gap_and_fold_in_new_york() {
+        let tz = TimeZone::get("America/New_York").unwrap();
+        let mut clock = LocalClock::new(tz);
+        let naive = |h, m| Stamp {
+            civil: Civil {
+                year: 2026,
+                month: 3,
+                day: 8,
+                hour: h,
+                minute: m,
+                second: 0,
+                micros: 0,
+            },
+            offset: None,
+        };
+        // Before the gap: EST (−5).
+        assert_eq!(
+            clock.utc_micros(&naive(1, 30)),
+            Some(micros_of("2026-03-08T06:30:00Z"))
+        );
+        // In the gap (02:30 does not exist): compatible pushes forward to 03:30 EDT.
+        assert_eq!(
+            clock.utc_micros(&naive(2, 30)),
+            Some(micros_of("2026-03-08T07:30:00Z"))
+        );
+        // After: EDT (−4).
+        assert_eq!(
+            clock.utc_micros(&naive(3, 30)),
+            Some(micros_of("2026-03-08T07:30:00Z"))
+        );
+        // Fold on Nov 1: 01:30 happens twice; the earlier one (EDT) wins.
+        let fold = Stamp {
+            civil: Civil {
+                month: 11,
+                day: 1,
+                ..naive(1, 30).civil
+            },
+            offset: None,
+        };
+        assert_eq!(
+            clock.utc_micros(&fold),
+            Some(micros_of("2026-11-01T05:30:00Z"))
+        );
+        let after = Stamp {
+            civil: Civil {
+                month: 11,
+                day: 1,
+                ..naive(2, 30).civil
+            },
+            offset: None,
+        };
+        assert_eq!(
+            clock.utc_micros(&after),
+            Some(micros_of("2026-11-01T07:30:00Z"))
+        );
+    }
+
+    #[test]
+    fn half_hour_transition_is_exact() {
+        // Lord Howe moves by 30 minutes at 02:00 local; check both sides of it in one hour.
+        let tz = TimeZone::get("Australia/Lord_Howe").unwrap();
+        let mut clock = LocalClock::new(tz.clone());
+        for minute in [0u8, 10, 29, 31, 59] {
+            let civil = Civil {
+                year: 2026,
+                month: 4,
+                day: 5,
+                hour: 1,
+                minute,
+                second: 0,
+                micros: 0,
+            };
+            let ours = clock.utc_micros(&Stamp {
+                civil,
+                offset: None,
+            });
+            let dt = jiff::civil::date(2026, 4, 5).at(1, minute as i8, 0, 0);
+            let theirs = tz
+                .to_ambiguous_timestamp(dt)
+                .compatible()
+                .unwrap()
+                .as_microsecond();
+            assert_eq!(ours, Some(theirs), "01:{minute:02}");
+        }
+    }
+
+    fn dec_line(month: u8, day: u8) -> Civil {
+        Civil {
+            year: 0,
+            month,
+            day,
+            hour: 6,
+            minute: 55,
+            second: 46,
+            micros: 0,
+        }
+    }
+
+    #[test]
+    fn year_inference_goes_back_when_in_future() {
+        let mut clock = utc_clock();
+        let received = micros_of("2027-01-02T00:00:00Z");
+        let mut guess = YearGuess::new(None);
+        let ts = guess.resolve(dec_line(12, 31), received, &mut clock);
+        assert_eq!(ts, Some(micros_of("2026-12-31T06:55:46Z")));
+        // Carried into January: back to 2027.
+        let ts = guess.resolve(dec_line(1, 1), received, &mut clock);
+        assert_eq!(ts, Some(micros_of("2027-01-01T06:55:46Z")));
+        // A straggling December line after January belongs to the previous year.
+        let ts = guess.resolve(dec_line(12, 31), received, &mut clock);
+        assert_eq!(ts, Some(micros_of("2026-12-31T06:55:46Z")));
+    }
+
+    #[test]
+    fn year_inference_within_a_day_stays_this_year() {
+        let mut clock = utc_clock();
+        let received = micros_of("2026-11-23T00:00:00Z");
+        let mut guess = YearGuess::new(None);
+        // Twelve hours ahead of the receive time (clock skew): still this year.
+        let civil = Civil {
+            year: 0,
+            month: 11,
+            day: 23,
+            hour: 12,
+            minute: 0,
+            second: 0,
+            micros: 0,
+        };
+        assert_eq!(
+            guess.resolve(civil, received, &mut clock),
+            Some(micros_of("2026-11-23T12:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn feb_29_never_panics() {
+        let mut clock = utc_clock();
+        let mut guess = YearGuess::new(None);
+        let received = micros_of("2025-03-10T00:00:00Z");
+        let ts = guess.resolve(dec_line(2, 29), received, &mut clock);
+        assert_eq!(ts, Some(micros_of("2024-02-29T06:55:46Z")));
+        let mut fixed = YearGuess::new(Some(2023));
+        assert_eq!(fixed.resolve(dec_line(2, 29), received, &mut clock), None);
+    }
+}
