@@ -281,6 +281,15 @@ fn date_more_than_a_day_ahead_belongs_to_last_year() {
 }
 
 #[test]
+fn fixed_year_carries_across_new_year() {
+    let mut parser = utc_parser(Some(2025));
+    let dec = parser.parse(b"Dec 31 23:59:59 h app: x", 0);
+    let jan = parser.parse(b"Jan  1 00:00:01 h app: x", 0);
+    assert_eq!(dec.ts, Some(us("2025-12-31T23:59:59Z")));
+    assert_eq!(jan.ts, Some(us("2026-01-01T00:00:01Z")));
+}
+
+#[test]
 fn fixed_year_wins_and_feb_29_in_common_year_is_none() {
     let received = us("2026-11-23T00:00:00Z");
     let record = utc_parser(Some(2019)).parse(b"Feb 29 10:00:00 h app: x", received);
@@ -293,12 +302,18 @@ fn fixed_year_wins_and_feb_29_in_common_year_is_none() {
 #[test]
 fn naive_times_are_read_in_the_parser_zone() {
     let tz = TimeZone::get("America/New_York").unwrap_or(TimeZone::UTC);
-    let mut parser = Parser::new(tz, Some(2026));
-    let summer = parser.parse(b"Jul  1 12:00:00 h app: x", 0);
-    assert_eq!(summer.ts, Some(us("2026-07-01T16:00:00Z")));
-    let winter = parser.parse(b"Dec  1 12:00:00 h app: x", 0);
-    assert_eq!(winter.ts, Some(us("2026-12-01T17:00:00Z")));
+    // A fresh parser per line: one parser would carry the year across the month jumps.
+    let parse = |line: &'static [u8]| Parser::new(tz.clone(), Some(2026)).parse(line, 0).ts;
+    assert_eq!(
+        parse(b"Jul  1 12:00:00 h app: x"),
+        Some(us("2026-07-01T16:00:00Z"))
+    );
+    assert_eq!(
+        parse(b"Dec  1 12:00:00 h app: x"),
+        Some(us("2026-12-01T17:00:00Z"))
+    );
     // Around the spring-forward gap, hour by hour (the offset cache must not leak across).
+    let mut parser = Parser::new(tz.clone(), Some(2026));
     let before = parser.parse(b"Mar  8 01:59:59 h app: x", 0);
     assert_eq!(before.ts, Some(us("2026-03-08T06:59:59Z")));
     let after = parser.parse(b"Mar  8 03:00:00 h app: x", 0);

@@ -376,6 +376,7 @@ pub fn epoch_int(value: i64) -> Option<i64> {
 
 /// RFC 3164 dates have no year. One `YearGuess` per input tracks the year in use.
 ///
+/// With `--year`, the first dated line takes that year.
 /// The first dated line takes the local year at its receive time, minus one if that would put
 /// it more than a day in the future. Later lines carry that year, stepping it forward when the
 /// month goes backwards by more than six months (Dec → Jan). A line whose month jumps forward
@@ -402,18 +403,24 @@ impl YearGuess {
         received: i64,
         clock: &mut LocalClock,
     ) -> Option<i64> {
-        if let Some(year) = self.fixed {
-            civil.year = year;
-            return clock.utc_micros(&Stamp {
-                civil,
-                offset: None,
-            });
-        }
         if !(1..=12).contains(&civil.month) {
             return None;
         }
-        match self.carried {
-            Some((year, last_month)) => {
+        match (self.carried, self.fixed) {
+            // `--year` is the year of the first dated line; later lines carry it across
+            // Dec → Jan like an inferred year, so a multi-year file still only moves forward.
+            (None, Some(year)) => {
+                civil.year = year;
+                let micros = clock.utc_micros(&Stamp {
+                    civil,
+                    offset: None,
+                });
+                if micros.is_some() {
+                    self.carried = Some((civil.year, civil.month));
+                }
+                micros
+            }
+            (Some((year, last_month)), _) => {
                 if civil.month + 6 < last_month {
                     civil.year = year + 1;
                     self.carried = Some((year + 1, civil.month));
@@ -428,7 +435,7 @@ impl YearGuess {
                     offset: None,
                 })
             }
-            None => {
+            (None, None) => {
                 let this_year = clock.local_year(received)?;
                 civil.year = this_year;
                 let mut micros = clock.utc_micros(&Stamp {
