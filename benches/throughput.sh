@@ -31,11 +31,11 @@ measure() {
         'BEGIN{printf "%-28s %8.2f s %12.0f lines/s %8.1f MB/s %8.1f MiB peak RSS\n", n, s, l/s, b/s/1e6, r/1024}'
 }
 
-measure "secpipe events" $BIN events --tz UTC "$INPUT"
-measure "secpipe (run)" $BIN --tz UTC "$INPUT"
+measure "secpipe events" $BIN events --tz UTC --year 2024 "$INPUT"
+measure "secpipe (run)" $BIN --tz UTC --year 2024 "$INPUT"
 if $BIN --help | grep -q -- '--archive'; then
     rm -rf "$WORK/archive"
-    measure "secpipe --archive" sh -c "rm -rf $WORK/archive && $BIN --tz UTC --archive $WORK/archive $INPUT"
+    measure "secpipe --archive" sh -c "rm -rf $WORK/archive && $BIN --tz UTC --year 2024 --archive $WORK/archive $INPUT"
     ARCHIVE_BYTES=$(du -sb "$WORK/archive" | cut -f1)
     echo "archive: $ARCHIVE_BYTES bytes ($(awk -v a="$ARCHIVE_BYTES" -v b="$BYTES" 'BEGIN{printf "%.3f", a/b}') per input byte)"
     if $BIN verify --help >/dev/null 2>&1; then
