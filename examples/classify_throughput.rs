@@ -37,6 +37,13 @@ fn record(line: &str) -> Record<'_> {
     }
 }
 
+/// CPU time this thread has run, in ns (Linux `/proc/thread-self/schedstat`): on a machine
+/// shared with other jobs, wall time also counts the time spent waiting for a core.
+fn thread_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let path = args
@@ -55,6 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         classifier.classify(rec, &mut ev);
     }
     let start = Instant::now();
+    let cpu_start = thread_cpu_ns();
     for _ in 0..rounds {
         for rec in &records {
             let mut ev = Event::default();
@@ -63,7 +71,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let elapsed = start.elapsed();
+    let cpu = thread_cpu_ns()
+        .zip(cpu_start)
+        .map(|(end, begin)| end - begin);
     let lines = records.len() * rounds;
+    if let Some(cpu) = cpu {
+        println!("CPU time: {:.0} ns/line", cpu as f64 / lines as f64);
+    }
     println!(
         "{lines} lines in {:.3} s: {:.0} ns/line, {:.2} M lines/s ({} matched, {} auth.failure per round)",
         elapsed.as_secs_f64(),

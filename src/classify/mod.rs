@@ -27,8 +27,9 @@ use std::cell::RefCell;
 use std::path::Path;
 
 use hashbrown::HashMap;
+use regex_automata::dfa::onepass;
 use regex_automata::util::primitives::NonMaxUsize;
-use regex_automata::{Input, meta};
+use regex_automata::{Anchored, Input, meta};
 
 use crate::event::{Attempt, Event, Kind, parse_ip};
 use crate::parse::{Format, Record};
@@ -93,6 +94,15 @@ struct PatternInfo {
     reason: Option<Box<str>>,
     attempt: Attempt,
     user: Option<Box<str>>,
+    /// The pattern alone, to resolve its captures once the group search has found it: a
+    /// one-pattern automaton is a fraction of the size of the group's, and capture engines
+    /// pay for size on every line.
+    regex: meta::Regex,
+    /// The same pattern as a one-pass DFA, when it is one (the embedded hot patterns are).
+    onepass: Option<onepass::DFA>,
+    /// (capture start slot in `regex`, field it fills).
+    captures: Vec<(usize, Field)>,
+    slot_len: usize,
 }
 
 /// The patterns that apply to one set of app names, compiled into one regex.
@@ -100,14 +110,13 @@ struct AppGroup {
     regex: meta::Regex,
     /// Global id of each local pattern of `regex`.
     ids: Vec<PatternId>,
-    /// Per local pattern: (capture start slot, field it fills).
-    captures: Vec<Vec<(usize, Field)>>,
-    slot_len: usize,
 }
 
 thread_local! {
     /// Capture slots reused across lines so matching allocates nothing.
     static SLOTS: RefCell<Vec<Option<NonMaxUsize>>> = const { RefCell::new(Vec::new()) };
+    /// One one-pass cache per thread, reset for the DFA at hand (a reset only resizes).
+    static ONEPASS_CACHE: RefCell<Option<onepass::Cache>> = const { RefCell::new(None) };
 }
 
 /// A grammar file that could not be read or compiled; names file, line and column.
@@ -197,16 +206,27 @@ impl Classifier {
         let mut patterns = Vec::new();
         let mut regexes: Vec<String> = Vec::new();
         let mut file_ids: Vec<Vec<PatternId>> = Vec::with_capacity(specs.len());
-        for (_, spec) in &specs {
+        for (path, spec) in &specs {
             let mut ids = Vec::with_capacity(spec.patterns.len());
             for p in &spec.patterns {
                 ids.push(patterns.len());
+                let regex =
+                    grammar::build_regex(&[p.regex.as_str()]).map_err(|e| GrammarError {
+                        path: path.to_string(),
+                        line: 0,
+                        column: 0,
+                        message: format!("pattern {}: {e}", p.full_name),
+                    })?;
                 patterns.push(PatternInfo {
                     full_name: p.full_name.clone(),
                     kind: p.kind,
                     reason: p.reason.clone(),
                     attempt: p.attempt,
                     user: p.user.clone(),
+                    captures: capture_map(regex.group_info(), 0),
+                    onepass: grammar::build_onepass(&p.regex),
+                    slot_len: regex.group_info().slot_len(),
+                    regex,
                 });
                 regexes.push(p.regex.clone());
             }
@@ -372,23 +392,37 @@ impl Classifier {
 
     /// One multi-pattern search; captures are resolved only for the pattern that matched.
     fn match_group(&self, group: &AppGroup, message: &str, ev: &mut Event) -> Option<PatternId> {
+        let found = group.regex.search(&Input::new(message))?;
+        let id = *group.ids.get(found.pattern().as_usize())?;
+        let info = self.patterns.get(id)?;
         SLOTS.with(|slots| {
             let mut slots = slots.borrow_mut();
             slots.clear();
-            slots.resize(group.slot_len, None);
-            let local = group
-                .regex
-                .search_slots(&Input::new(message), &mut slots)?
-                .as_usize();
-            let id = *group.ids.get(local)?;
-            let info = self.patterns.get(id)?;
+            slots.resize(info.slot_len, None);
+            // Same leftmost-first semantics, so the pattern matches the same span again.
+            let span = Input::new(message)
+                .range(found.range())
+                .anchored(Anchored::Yes);
+            match &info.onepass {
+                Some(dfa) => ONEPASS_CACHE.with(|cache| {
+                    let mut cache = cache.borrow_mut();
+                    let cache = cache.get_or_insert_with(|| dfa.create_cache());
+                    cache.reset(dfa);
+                    // Anchored, so the one-pass search cannot fail; if it ever did, the
+                    // event simply keeps its kind without the captured fields.
+                    let _ = dfa.try_search_slots(cache, &span, &mut slots);
+                }),
+                None => {
+                    info.regex.search_slots(&span, &mut slots);
+                }
+            }
             ev.kind = info.kind;
             ev.attempt = info.attempt;
             ev.reason.clone_from(&info.reason);
             if info.user.is_some() {
                 ev.user.clone_from(&info.user);
             }
-            for &(slot, field) in group.captures.get(local).into_iter().flatten() {
+            for &(slot, field) in &info.captures {
                 let (Some(Some(start)), Some(Some(end))) = (slots.get(slot), slots.get(slot + 1))
                 else {
                     continue;
@@ -413,19 +447,15 @@ fn compile_group(ids: &[PatternId], regexes: &[String]) -> Result<AppGroup, Gram
         .collect();
     // Each regex compiled alone while loading; a failure here is a limit of the combination
     // (e.g. its size), which no single file position explains.
-    let regex = meta::Regex::new_many(&texts).map_err(|e| GrammarError {
+    let regex = grammar::build_regex(&texts).map_err(|e| GrammarError {
         path: "grammars".into(),
         line: 0,
         column: 0,
         message: format!("the patterns of one app group do not compile together: {e}"),
     })?;
-    let captures = (0..ids.len()).map(|i| capture_map(&regex, i)).collect();
-    let slot_len = regex.group_info().slot_len();
     Ok(AppGroup {
         regex,
         ids: ids.to_vec(),
-        captures,
-        slot_len,
     })
 }
 
