@@ -313,6 +313,36 @@ pub(crate) fn build_onepass(pattern: &str) -> Option<onepass::DFA> {
         .ok()
 }
 
+/// The bytes a match of `pattern` can start with, when the pattern is anchored at the start
+/// of the message (`^…`); `None` when it is not (it may match anywhere).
+pub(crate) fn first_bytes(pattern: &str) -> Option<[bool; 256]> {
+    use regex_syntax::hir::Look;
+    use regex_syntax::hir::literal::Extractor;
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    if !hir.properties().look_set_prefix().contains(Look::Start) {
+        return None;
+    }
+    let mut set = [false; 256];
+    // Prefix literals; an infinite set (a wide class up front) or an empty literal means any
+    // first byte is possible.
+    let prefixes = Extractor::new().extract(&hir);
+    let Some(literals) = prefixes.literals() else {
+        return Some([true; 256]);
+    };
+    for literal in literals {
+        match literal.as_bytes().first() {
+            Some(&byte) => set[usize::from(byte)] = true,
+            None => return Some([true; 256]),
+        }
+    }
+    Some(set)
+}
+
 /// Which field each capture slot of a compiled pattern fills.
 pub(crate) fn capture_map(info: &GroupInfo, local: usize) -> Vec<(usize, Field)> {
     let Ok(pid) = regex_automata::PatternID::try_from(local) else {

@@ -110,6 +110,9 @@ struct AppGroup {
     regex: meta::Regex,
     /// Global id of each local pattern of `regex`.
     ids: Vec<PatternId>,
+    /// When every pattern is anchored at the start of the message: for each possible first
+    /// byte, the local patterns that can match a message starting with it, in priority order.
+    by_first_byte: Option<Vec<Box<[usize]>>>,
 }
 
 thread_local! {
@@ -390,32 +393,18 @@ impl Classifier {
         }
     }
 
-    /// One multi-pattern search; captures are resolved only for the pattern that matched.
+    /// Find the pattern of `group` that matches `message` and fill the event from it.
     fn match_group(&self, group: &AppGroup, message: &str, ev: &mut Event) -> Option<PatternId> {
-        let found = group.regex.search(&Input::new(message))?;
-        let id = *group.ids.get(found.pattern().as_usize())?;
-        let info = self.patterns.get(id)?;
         SLOTS.with(|slots| {
             let mut slots = slots.borrow_mut();
-            slots.clear();
-            slots.resize(info.slot_len, None);
-            // Same leftmost-first semantics, so the pattern matches the same span again.
-            let span = Input::new(message)
-                .range(found.range())
-                .anchored(Anchored::Yes);
-            match &info.onepass {
-                Some(dfa) => ONEPASS_CACHE.with(|cache| {
-                    let mut cache = cache.borrow_mut();
-                    let cache = cache.get_or_insert_with(|| dfa.create_cache());
-                    cache.reset(dfa);
-                    // Anchored, so the one-pass search cannot fail; if it ever did, the
-                    // event simply keeps its kind without the captured fields.
-                    let _ = dfa.try_search_slots(cache, &span, &mut slots);
-                }),
-                None => {
-                    info.regex.search_slots(&span, &mut slots);
+            let id = match (&group.by_first_byte, message.as_bytes().first()) {
+                (Some(table), Some(&first)) => {
+                    let candidates = table.get(usize::from(first))?;
+                    self.first_anchored_match(group, candidates, message, &mut slots)?
                 }
-            }
+                _ => self.group_search(group, message, &mut slots)?,
+            };
+            let info = self.patterns.get(id)?;
             ev.kind = info.kind;
             ev.attempt = info.attempt;
             ev.reason.clone_from(&info.reason);
@@ -433,6 +422,64 @@ impl Classifier {
             }
             Some(id)
         })
+    }
+
+    /// All patterns anchored at the start: try the candidates for the message's first byte in
+    /// priority order, each alone. That is exactly the leftmost-first answer of the group
+    /// regex (every match starts at 0, so priority decides), and a candidate that does not
+    /// match usually fails within a few bytes, so this costs about one capture pass per line
+    /// instead of a group scan plus a capture pass.
+    fn first_anchored_match(
+        &self,
+        group: &AppGroup,
+        candidates: &[usize],
+        message: &str,
+        slots: &mut Vec<Option<NonMaxUsize>>,
+    ) -> Option<PatternId> {
+        let input = Input::new(message).anchored(Anchored::Yes);
+        candidates.iter().find_map(|&local| {
+            let id = *group.ids.get(local)?;
+            let info = self.patterns.get(id)?;
+            info.resolve(&input, slots).then_some(id)
+        })
+    }
+
+    /// General case (some pattern not anchored at the start): one multi-pattern search, then
+    /// captures for the pattern that matched, on its span.
+    fn group_search(
+        &self,
+        group: &AppGroup,
+        message: &str,
+        slots: &mut Vec<Option<NonMaxUsize>>,
+    ) -> Option<PatternId> {
+        let found = group.regex.search(&Input::new(message))?;
+        let id = *group.ids.get(found.pattern().as_usize())?;
+        let info = self.patterns.get(id)?;
+        // Same leftmost-first semantics, so the pattern matches the same span again.
+        let span = Input::new(message)
+            .range(found.range())
+            .anchored(Anchored::Yes);
+        info.resolve(&span, slots);
+        Some(id)
+    }
+}
+
+impl PatternInfo {
+    /// Run this pattern alone on an anchored `input`, filling `slots`; true when it matched.
+    fn resolve(&self, input: &Input<'_>, slots: &mut Vec<Option<NonMaxUsize>>) -> bool {
+        slots.clear();
+        slots.resize(self.slot_len, None);
+        match &self.onepass {
+            Some(dfa) => ONEPASS_CACHE.with(|cache| {
+                let mut cache = cache.borrow_mut();
+                let cache = cache.get_or_insert_with(|| dfa.create_cache());
+                cache.reset(dfa);
+                // An anchored one-pass search cannot fail; if it ever did, it counts as no
+                // match.
+                matches!(dfa.try_search_slots(cache, input, slots), Ok(Some(_)))
+            }),
+            None => self.regex.search_slots(input, slots).is_some(),
+        }
     }
 }
 
@@ -453,9 +500,23 @@ fn compile_group(ids: &[PatternId], regexes: &[String]) -> Result<AppGroup, Gram
         column: 0,
         message: format!("the patterns of one app group do not compile together: {e}"),
     })?;
+    let first_bytes: Option<Vec<[bool; 256]>> =
+        texts.iter().map(|t| grammar::first_bytes(t)).collect();
+    let by_first_byte = first_bytes.map(|sets| {
+        (0..256)
+            .map(|byte| {
+                sets.iter()
+                    .enumerate()
+                    .filter(|(_, set)| set[byte])
+                    .map(|(local, _)| local)
+                    .collect()
+            })
+            .collect()
+    });
     Ok(AppGroup {
         regex,
         ids: ids.to_vec(),
+        by_first_byte,
     })
 }
 
