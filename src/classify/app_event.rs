@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::http::{apply_http_fields, field};
+use super::http::{apply_http_fields, field, has_method};
 use crate::event::{Event, Kind, parse_ip};
 
 type Fields<'f, 'a> = &'f [(Cow<'a, str>, Cow<'a, str>)];
@@ -95,7 +95,7 @@ pub(crate) fn apply_app_fields(fields: Fields<'_, '_>, ev: &mut Event) -> bool {
     let kind = field(fields, EVENT).and_then(|name| kind_of_event(name, fields));
     let Some(mut kind) = kind else {
         // Not a named event: maybe a request log, else maybe an error line.
-        if apply_http_fields(fields, ev) {
+        if has_method(fields) && apply_http_fields(fields, ev) {
             return true;
         }
         if field(fields, LEVEL).is_some_and(is_error_level) {

@@ -292,10 +292,11 @@ fn check_regex(path: &str, text: &str, regex: &Spanned<String>) -> Result<(), Gr
 /// match any non-ASCII byte: log grammars anchor on ASCII punctuation, and byte classes keep
 /// the automata small, which is what makes resolving captures cheap on the hot path. Matches
 /// still land on character boundaries because every delimiter a grammar uses is ASCII.
-pub(crate) fn build_regex(patterns: &[&str]) -> Result<meta::Regex, meta::BuildError> {
+pub(crate) fn build_regex(patterns: &[&str]) -> Result<meta::Regex, Box<meta::BuildError>> {
     meta::Regex::builder()
         .syntax(syntax_config())
         .build_many(patterns)
+        .map_err(Box::new)
 }
 
 fn syntax_config() -> regex_automata::util::syntax::Config {

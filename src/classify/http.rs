@@ -62,6 +62,12 @@ pub(crate) fn apply_http_fields(fields: &[(Cow<'_, str>, Cow<'_, str>)], ev: &mu
     true
 }
 
+/// True when `fields` name an HTTP method: what makes an application log line a request log
+/// rather than, say, a line that merely has a `path`.
+pub(crate) fn has_method(fields: &[(Cow<'_, str>, Cow<'_, str>)]) -> bool {
+    field(fields, METHOD).and_then(present).is_some()
+}
+
 /// HOOK(parse-merge): fields of an access-log line embedded in a syslog message (nginx or
 /// apache logging through syslog under an app name the grammars do not know). The parse
 /// stage exposes a public access-log parser; once merged, call it here and return its fields.

@@ -115,11 +115,18 @@ struct AppGroup {
     by_first_byte: Option<Vec<Box<[usize]>>>,
 }
 
+/// Per-thread matching state, reused across lines so that matching allocates nothing.
+struct Scratch {
+    /// Capture slots of the pattern being tried.
+    slots: Vec<Option<NonMaxUsize>>,
+    /// One one-pass cache, reset for the DFA at hand (a reset only resizes it).
+    onepass: Option<onepass::Cache>,
+}
+
 thread_local! {
-    /// Capture slots reused across lines so matching allocates nothing.
-    static SLOTS: RefCell<Vec<Option<NonMaxUsize>>> = const { RefCell::new(Vec::new()) };
-    /// One one-pass cache per thread, reset for the DFA at hand (a reset only resizes).
-    static ONEPASS_CACHE: RefCell<Option<onepass::Cache>> = const { RefCell::new(None) };
+    static SCRATCH: RefCell<Scratch> = const {
+        RefCell::new(Scratch { slots: Vec::new(), onepass: None })
+    };
 }
 
 /// A grammar file that could not be read or compiled; names file, line and column.
@@ -395,15 +402,16 @@ impl Classifier {
 
     /// Find the pattern of `group` that matches `message` and fill the event from it.
     fn match_group(&self, group: &AppGroup, message: &str, ev: &mut Event) -> Option<PatternId> {
-        SLOTS.with(|slots| {
-            let mut slots = slots.borrow_mut();
+        SCRATCH.with(|scratch| {
+            let scratch = &mut *scratch.borrow_mut();
             let id = match (&group.by_first_byte, message.as_bytes().first()) {
                 (Some(table), Some(&first)) => {
                     let candidates = table.get(usize::from(first))?;
-                    self.first_anchored_match(group, candidates, message, &mut slots)?
+                    self.first_anchored_match(group, candidates, message, scratch)?
                 }
-                _ => self.group_search(group, message, &mut slots)?,
+                _ => self.group_search(group, message, scratch)?,
             };
+            let slots = &scratch.slots;
             let info = self.patterns.get(id)?;
             ev.kind = info.kind;
             ev.attempt = info.attempt;
@@ -434,13 +442,13 @@ impl Classifier {
         group: &AppGroup,
         candidates: &[usize],
         message: &str,
-        slots: &mut Vec<Option<NonMaxUsize>>,
+        scratch: &mut Scratch,
     ) -> Option<PatternId> {
         let input = Input::new(message).anchored(Anchored::Yes);
         candidates.iter().find_map(|&local| {
             let id = *group.ids.get(local)?;
             let info = self.patterns.get(id)?;
-            info.resolve(&input, slots).then_some(id)
+            info.resolve(&input, scratch).then_some(id)
         })
     }
 
@@ -450,7 +458,7 @@ impl Classifier {
         &self,
         group: &AppGroup,
         message: &str,
-        slots: &mut Vec<Option<NonMaxUsize>>,
+        scratch: &mut Scratch,
     ) -> Option<PatternId> {
         let found = group.regex.search(&Input::new(message))?;
         let id = *group.ids.get(found.pattern().as_usize())?;
@@ -459,25 +467,25 @@ impl Classifier {
         let span = Input::new(message)
             .range(found.range())
             .anchored(Anchored::Yes);
-        info.resolve(&span, slots);
+        info.resolve(&span, scratch);
         Some(id)
     }
 }
 
 impl PatternInfo {
     /// Run this pattern alone on an anchored `input`, filling `slots`; true when it matched.
-    fn resolve(&self, input: &Input<'_>, slots: &mut Vec<Option<NonMaxUsize>>) -> bool {
+    fn resolve(&self, input: &Input<'_>, scratch: &mut Scratch) -> bool {
+        let slots = &mut scratch.slots;
         slots.clear();
         slots.resize(self.slot_len, None);
         match &self.onepass {
-            Some(dfa) => ONEPASS_CACHE.with(|cache| {
-                let mut cache = cache.borrow_mut();
-                let cache = cache.get_or_insert_with(|| dfa.create_cache());
+            Some(dfa) => {
+                let cache = scratch.onepass.get_or_insert_with(|| dfa.create_cache());
                 cache.reset(dfa);
                 // An anchored one-pass search cannot fail; if it ever did, it counts as no
                 // match.
                 matches!(dfa.try_search_slots(cache, input, slots), Ok(Some(_)))
-            }),
+            }
             None => self.regex.search_slots(input, slots).is_some(),
         }
     }

@@ -504,6 +504,67 @@ fn embedded_patterns_are_one_pass_except_the_fallbacks() {
     assert!(unexpected.is_empty(), "not one-pass: {unexpected:?}");
 }
 
+/// The first-byte dispatch must pick exactly the pattern the group regex picks
+/// (leftmost-first), on every fixture line and on lines that match nothing.
+#[test]
+fn first_byte_dispatch_agrees_with_the_group_regex() {
+    let c = Classifier::builtin().unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/grammars");
+    let mut lines = vec![
+        "Nov 23 10:00:00 h sshd[1]: ".to_string(),
+        "Nov 23 10:00:00 h sshd[1]: Failed".to_string(),
+        "Nov 23 10:00:00 h sshd[1]: Failed password for root from 192.0.2.1 port 1 ssh2 ".to_string(),
+        "Nov 23 10:00:00 h CRON[1]: pam_unix(cron:session): session opened for user root by (uid=0)".to_string(),
+        "Nov 23 10:00:00 h sshd[1]: \u{e9}t\u{e9} invalid user".to_string(),
+    ];
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            lines.extend(text.lines().map(String::from));
+        }
+    }
+    let mut dispatched = 0;
+    for line in &lines {
+        let rec = syslog_record(line);
+        let app = rec.app.as_deref().map(base_app_name);
+        let Some(g) = app.and_then(|a| c.by_app.get(a).copied()).or(c.any_app) else {
+            continue;
+        };
+        let group = &c.groups[g];
+        let Some(table) = &group.by_first_byte else {
+            continue;
+        };
+        let message = split_repeated(&rec.message).map_or(rec.message.as_ref(), |(_, m)| m);
+        let mut scratch = Scratch {
+            slots: Vec::new(),
+            onepass: None,
+        };
+        let by_scan = c.group_search(group, message, &mut scratch);
+        let by_dispatch = match message.as_bytes().first() {
+            Some(&b) => {
+                c.first_anchored_match(group, &table[usize::from(b)], message, &mut scratch)
+            }
+            None => by_scan,
+        };
+        assert_eq!(by_dispatch, by_scan, "{line}");
+        dispatched += 1;
+    }
+    assert!(
+        dispatched > 80,
+        "only {dispatched} lines went through the dispatch"
+    );
+}
+
+#[test]
+fn first_bytes_follow_the_pattern_prefix() {
+    let set = grammar::first_bytes(r"^(?:error: )?Received").unwrap();
+    let bytes: Vec<u8> = (0u8..=255).filter(|&b| set[usize::from(b)]).collect();
+    assert_eq!(bytes, b"Re");
+    assert!(grammar::first_bytes(r"^\S+ x").unwrap().iter().all(|&b| b));
+    assert!(grammar::first_bytes("Received").is_none(), "not anchored");
+}
+
 #[test]
 fn base_app_names_drop_the_facility_and_pid() {
     assert_eq!(base_app_name("sshd(pam_unix)"), "sshd");
