@@ -566,6 +566,31 @@ fn first_bytes_follow_the_pattern_prefix() {
 }
 
 #[test]
+fn a_classifier_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Classifier>();
+    let c = std::sync::Arc::new(Classifier::builtin().unwrap());
+    let handles: Vec<_> = (0..2)
+        .map(|i| {
+            let c = std::sync::Arc::clone(&c);
+            std::thread::spawn(move || {
+                let line =
+                    format!("Nov 23 10:00:00 h sshd[{i}]: Invalid user u{i} from 192.0.2.{i}");
+                let (ev, _) = classify_line(&c, &line);
+                (ev.kind, ev.user)
+            })
+        })
+        .collect();
+    for (i, handle) in handles.into_iter().enumerate() {
+        let (kind, user) = handle.join().unwrap();
+        assert_eq!(
+            (kind, user.as_deref()),
+            (Kind::AuthFailure, Some(format!("u{i}").as_str()))
+        );
+    }
+}
+
+#[test]
 fn base_app_names_drop_the_facility_and_pid() {
     assert_eq!(base_app_name("sshd(pam_unix)"), "sshd");
     assert_eq!(base_app_name("sshd[42]"), "sshd");
