@@ -660,3 +660,48 @@ fn corpus_recall_of_sshd_failures() {
     );
     assert!(share >= 0.95);
 }
+
+static SHARED: std::sync::LazyLock<Classifier> =
+    std::sync::LazyLock::new(|| Classifier::builtin().unwrap());
+
+proptest::proptest! {
+    /// Whatever the message, classify returns, and a captured address is a real one.
+    #[test]
+    fn any_message_classifies_without_panic(
+        app in proptest::sample::select(vec!["sshd", "sudo", "su", "login", "nginx", "cron", ""]),
+        message in "(Failed password for |Invalid user |pam_unix\\(x:auth\\): |message repeated [0-9]{1,3} times: \\[ )?\\PC{0,120}",
+    ) {
+        let rec = Record {
+            format: Format::Rfc3164,
+            ts: None,
+            host: None,
+            app: (!app.is_empty()).then_some(Cow::Borrowed(app)),
+            pid: None,
+            severity: None,
+            message: Cow::Borrowed(message.as_str()),
+            fields: Vec::new(),
+        };
+        let mut ev = Event::default();
+        SHARED.classify(&rec, &mut ev);
+        proptest::prop_assert!(ev.kind != Kind::Unparsed);
+    }
+
+    /// Percent-decoding and the attack patterns take any request target.
+    #[test]
+    fn any_request_target_classifies_without_panic(path in "(/|%25|%2[eEfF]|\\+|\\?|[a-z'<;$`])*\\PC{0,60}") {
+        let rec = Record {
+            format: Format::AccessLog,
+            ts: None,
+            host: None,
+            app: None,
+            pid: None,
+            severity: None,
+            message: Cow::Borrowed(""),
+            fields: vec![(Cow::Borrowed("method"), Cow::Borrowed("GET")), (Cow::Borrowed("path"), Cow::Borrowed(path.as_str()))],
+        };
+        let mut ev = Event::default();
+        SHARED.classify(&rec, &mut ev);
+        proptest::prop_assert!(matches!(ev.kind, Kind::HttpRequest | Kind::InjectionAttempt));
+        proptest::prop_assert_eq!(ev.http_path.as_deref(), Some(path.as_str()));
+    }
+}
