@@ -68,15 +68,16 @@ pub(crate) fn has_method(fields: &[(Cow<'_, str>, Cow<'_, str>)]) -> bool {
     field(fields, METHOD).and_then(present).is_some()
 }
 
-/// HOOK(parse-merge): fields of an access-log line embedded in a syslog message (nginx or
-/// apache logging through syslog under an app name the grammars do not know). The parse
-/// stage exposes a public access-log parser; once merged, call it here and return its fields.
-/// Until then the `http.toml` grammar covers the usual app names (nginx, apache2, httpd).
+/// Fields of an access-log line embedded in a syslog message (nginx or apache logging through
+/// syslog under an app name the grammars do not know). The common app names (nginx, apache2,
+/// httpd) are covered by the `http.toml` grammar before this is tried.
 pub(crate) fn embedded_access_log_fields(
     message: &str,
 ) -> Option<Vec<(Cow<'_, str>, Cow<'_, str>)>> {
-    let _ = message;
-    None
+    let log = crate::parse::parse_access_log(message)?;
+    let mut fields = Vec::with_capacity(9);
+    log.push_fields(&mut fields);
+    Some(fields)
 }
 
 /// Attack categories, in the order of the pattern groups below; the text is the event reason.
