@@ -25,8 +25,9 @@ use crate::event::{Attempt, Event};
 
 /// A session idle this long is forgotten (sshd's LoginGraceTime is 2 min).
 pub(crate) const SESSION_IDLE: i64 = 10 * 60 * 1_000_000;
-/// Most sessions remembered at once.
-pub(crate) const MAX_SESSIONS: usize = 65_536;
+/// Most sessions remembered at once (sshd's MaxStartups allows 100 unauthenticated
+/// connections per server by default).
+pub(crate) const MAX_SESSIONS: usize = 32_768;
 
 /// (hash of host and app, pid). The 64-bit hash uses a fixed seed so that the (astronomically
 /// unlikely) case of two sessions sharing a key is at least reproducible.

@@ -149,34 +149,60 @@ impl Sources {
     }
 }
 
-/// One event's evidence in a single allocation: source id, line, seq, then the raw bytes.
-const EVIDENCE_HEADER: usize = 4 + 8 + 8;
-
+/// One event's evidence in a single allocation: source id, line and seq + 1 (0 = none) as
+/// LEB128 varints (typically 5 bytes in all), then the raw bytes. Held once per counted event
+/// of a flood, so every byte here is a megabyte there.
 fn pack_evidence(ev: &Event, source: u32) -> Box<[u8]> {
-    let raw = &ev.raw[..ev.raw.len().min(MAX_EVIDENCE_RAW)];
-    let mut blob = Vec::with_capacity(EVIDENCE_HEADER + raw.len());
-    blob.extend_from_slice(&source.to_le_bytes());
-    blob.extend_from_slice(&ev.line.to_le_bytes());
-    blob.extend_from_slice(&ev.seq.unwrap_or(u64::MAX).to_le_bytes());
-    blob.extend_from_slice(raw);
+    let mut blob = Vec::new();
+    repack(&mut blob, ev, source);
     blob.into_boxed_slice()
 }
 
-fn unpack_evidence(blob: &[u8], ts: i64, sources: &Sources) -> Evidence {
-    let word = |range: std::ops::Range<usize>| -> u64 {
-        let mut bytes = [0u8; 8];
-        if let Some(src) = blob.get(range.clone()) {
-            bytes[..src.len()].copy_from_slice(src);
+fn repack(buf: &mut Vec<u8>, ev: &Event, source: u32) {
+    let raw = &ev.raw[..ev.raw.len().min(MAX_EVIDENCE_RAW)];
+    let mut header = [0u8; 30];
+    let mut len = 0;
+    for mut value in [
+        u64::from(source),
+        ev.line,
+        ev.seq.map_or(0, |s| s.saturating_add(1)),
+    ] {
+        while value >= 0x80 {
+            header[len] = (value as u8) | 0x80;
+            len += 1;
+            value >>= 7;
         }
-        u64::from_le_bytes(bytes)
+        header[len] = value as u8;
+        len += 1;
+    }
+    buf.clear();
+    // Exact size: a boxed slice that was shrunk keeps its allocator chunk size.
+    buf.reserve_exact(len + raw.len());
+    buf.extend_from_slice(&header[..len]);
+    buf.extend_from_slice(raw);
+}
+
+fn unpack_evidence(blob: &[u8], ts: i64, sources: &Sources) -> Evidence {
+    let mut at = 0;
+    let mut varint = || {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let Some(&byte) = blob.get(at) else { break };
+            at += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                break;
+            }
+        }
+        value
     };
-    let seq = word(12..20);
+    let (source, line, seq) = (varint(), varint(), varint());
     Evidence {
-        source: sources.name(word(0..4) as u32),
-        line: word(4..12),
+        source: sources.name(source as u32),
+        line,
         ts,
-        raw: blob.get(EVIDENCE_HEADER..).unwrap_or_default().into(),
-        seq: (seq != u64::MAX).then_some(seq),
+        raw: blob.get(at..).unwrap_or_default().into(),
+        seq: seq.checked_sub(1),
     }
 }
 
@@ -185,94 +211,124 @@ struct Entry {
     ts: i64,
     /// Attempts, the summed field, or (distinct) a hash of the value.
     weight: u64,
-    evidence: Option<Box<[u8]>>,
+    /// Packed evidence; empty (no allocation) once a window already holds enough.
+    evidence: Box<[u8]>,
 }
 
-/// A key's entries: most keys of a flood see one event, so one entry lives inline.
-enum Entries {
-    Empty,
-    One(Entry),
-    Many(VecDeque<Entry>),
+/// Per-key state of a windowed rule, 40 bytes (a flood creates a million of them): the oldest
+/// entry inline, everything rarer (more entries, a cooldown after an alert) out of line.
+struct KeyState {
+    /// The oldest entry in the window.
+    first: Option<Entry>,
+    extra: Option<Box<Extra>>,
 }
 
-impl Entries {
+#[derive(Default)]
+struct Extra {
+    /// Entries after `first`, in time order.
+    more: VecDeque<Entry>,
+    cooldown: Option<Cooldown>,
+}
+
+struct Cooldown {
+    /// The key is quiet until this time (µs).
+    until: i64,
+    /// Severity of the last alert in this cooldown.
+    alerted: Severity,
+}
+
+impl KeyState {
+    fn new() -> Self {
+        KeyState {
+            first: None,
+            extra: None,
+        }
+    }
+
+    /// Entries in time order.
     fn iter(&self) -> impl Iterator<Item = &Entry> {
-        let (one, many) = match self {
-            Entries::Empty => (None, None),
-            Entries::One(e) => (Some(e), None),
-            Entries::Many(v) => (None, Some(v.iter())),
-        };
-        one.into_iter().chain(many.into_iter().flatten())
+        let more = self.extra.as_ref().map(|x| x.more.iter());
+        self.first.iter().chain(more.into_iter().flatten())
     }
 
     fn newest_ts(&self) -> Option<i64> {
-        match self {
-            Entries::Empty => None,
-            Entries::One(e) => Some(e.ts),
-            Entries::Many(v) => v.back().map(|e| e.ts),
+        let more = self.extra.as_ref().and_then(|x| x.more.back());
+        more.or(self.first.as_ref()).map(|e| e.ts)
+    }
+
+    fn cooldown(&self) -> Option<&Cooldown> {
+        self.extra.as_ref().and_then(|x| x.cooldown.as_ref())
+    }
+
+    fn set_cooldown(&mut self, cooldown: Option<Cooldown>) {
+        match (&mut self.extra, cooldown) {
+            (Some(x), c) => x.cooldown = c,
+            (None, None) => {}
+            (None, Some(c)) => {
+                self.extra = Some(Box::new(Extra {
+                    more: VecDeque::new(),
+                    cooldown: Some(c),
+                }))
+            }
         }
+        self.shrink();
     }
 
     /// Insert in time order (late events land in the middle).
     fn insert(&mut self, entry: Entry) {
-        match std::mem::replace(self, Entries::Empty) {
-            Entries::Empty => *self = Entries::One(entry),
-            Entries::One(first) => {
-                let mut v = VecDeque::with_capacity(4);
-                v.push_back(first);
-                *self = Entries::Many(v);
-                self.insert(entry);
-            }
-            Entries::Many(mut v) => {
-                let at = v.partition_point(|e| e.ts <= entry.ts);
-                v.insert(at, entry);
-                *self = Entries::Many(v);
-            }
-        }
+        let Some(first) = &mut self.first else {
+            self.first = Some(entry);
+            return;
+        };
+        let entry = if entry.ts < first.ts {
+            std::mem::replace(first, entry)
+        } else {
+            entry
+        };
+        let more = &mut self.extra.get_or_insert_with(Box::default).more;
+        let at = more.partition_point(|e| e.ts <= entry.ts);
+        more.insert(at, entry);
     }
 
     /// Drop entries at or before `cutoff` (and their evidence).
     fn prune(&mut self, cutoff: i64) {
-        match self {
-            Entries::Empty => {}
-            Entries::One(e) => {
-                if e.ts <= cutoff {
-                    *self = Entries::Empty;
-                }
-            }
-            Entries::Many(v) => {
-                while v.front().is_some_and(|e| e.ts <= cutoff) {
-                    v.pop_front();
-                }
-                if v.is_empty() {
-                    *self = Entries::Empty;
-                }
-            }
+        while self.first.as_ref().is_some_and(|e| e.ts <= cutoff) {
+            self.first = self.extra.as_mut().and_then(|x| x.more.pop_front());
         }
+        self.shrink();
     }
 
-    fn retain(&mut self, keep: impl FnMut(&Entry) -> bool) {
-        if let Entries::Many(v) = self {
-            v.retain(keep);
-            if v.is_empty() {
-                *self = Entries::Empty;
-            }
-        } else if let Entries::One(e) = self {
-            let mut keep = keep;
-            if !keep(e) {
-                *self = Entries::Empty;
-            }
+    fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+        let mut kept: VecDeque<Entry> = VecDeque::new();
+        kept.extend(self.first.take().filter(&mut keep));
+        if let Some(x) = &mut self.extra {
+            kept.extend(x.more.drain(..).filter(|e| keep(e)));
+        }
+        self.first = kept.pop_front();
+        if let Some(x) = &mut self.extra {
+            x.more = kept;
+        }
+        self.shrink();
+    }
+
+    fn clear_entries(&mut self) {
+        self.first = None;
+        if let Some(x) = &mut self.extra {
+            x.more = VecDeque::new();
+        }
+        self.shrink();
+    }
+
+    /// Give the out-of-line part back when it holds nothing.
+    fn shrink(&mut self) {
+        if self
+            .extra
+            .as_ref()
+            .is_some_and(|x| x.more.is_empty() && x.cooldown.is_none())
+        {
+            self.extra = None;
         }
     }
-}
-
-/// Per-key state of a windowed rule.
-struct KeyState {
-    entries: Entries,
-    /// While `Some`, the key is quiet until this time (µs).
-    cooldown_until: Option<i64>,
-    /// Severity of the last alert in this cooldown.
-    alerted: Option<Severity>,
 }
 
 /// What the engine needs from the detector for one event.
@@ -386,14 +442,7 @@ impl RuleEngine {
                 if self.keys.len() >= self.cap {
                     self.evict_oldest(ev, out);
                 }
-                self.keys.insert(
-                    key.to_owned(),
-                    KeyState {
-                        entries: Entries::Empty,
-                        cooldown_until: None,
-                        alerted: None,
-                    },
-                )
+                self.keys.insert(key.to_owned(), KeyState::new())
             }
         };
         self.scratch = scratch;
@@ -431,15 +480,15 @@ impl RuleEngine {
         let escalation = rule
             .escalation
             .as_ref()
-            .filter(|e| state.alerted.is_none_or(|sev| sev < e.severity));
+            .filter(|e| state.cooldown().is_none_or(|c| c.alerted < e.severity));
 
-        if let Some(until) = state.cooldown_until {
+        if let Some(until) = state.cooldown().map(|c| c.until) {
             if t < until {
                 // Quiet, but a stronger alert may still break through once.
                 let Some(esc) = escalation else { return };
                 add_entry(state, ev, weight, distinct, ctx);
-                state.entries.prune(t - esc.window.max(rule.window));
-                let value = window_value(&state.entries, t - esc.window, t, distinct);
+                state.prune(t.saturating_sub(esc.window.max(rule.window)));
+                let value = window_value(state, t.saturating_sub(esc.window), t, distinct);
                 if value >= esc.threshold {
                     let alert = build_alert(
                         rule,
@@ -453,16 +502,18 @@ impl RuleEngine {
                         esc.severity,
                         ctx,
                     );
-                    state.alerted = Some(esc.severity);
-                    state.entries = Entries::Empty;
+                    state.set_cooldown(Some(Cooldown {
+                        until,
+                        alerted: esc.severity,
+                    }));
+                    state.clear_entries();
                     out.push(alert);
                 }
                 return;
             }
             // The cooldown is over: fresh counts.
-            state.cooldown_until = None;
-            state.alerted = None;
-            state.entries = Entries::Empty;
+            state.set_cooldown(None);
+            state.clear_entries();
         }
 
         add_entry(state, ev, weight, distinct, ctx);
@@ -470,8 +521,8 @@ impl RuleEngine {
             .escalation
             .as_ref()
             .map_or(rule.window, |e| e.window.max(rule.window));
-        let newest = state.entries.newest_ts().unwrap_or(t).max(t);
-        state.entries.prune(newest - span);
+        let newest = state.newest_ts().unwrap_or(t).max(t);
+        state.prune(newest.saturating_sub(span));
 
         // A late event also completes the windows ending at the key's newest event; an event in
         // order is the newest, so this is one evaluation then.
@@ -479,11 +530,11 @@ impl RuleEngine {
         let ends = if newest > t { &both[..] } else { &both[1..] };
         let check = |end: i64| {
             let escalated = escalation.and_then(|esc| {
-                let value = window_value(&state.entries, end - esc.window, end, distinct);
+                let value = window_value(state, end.saturating_sub(esc.window), end, distinct);
                 (value >= esc.threshold).then_some((value, esc.threshold, esc.window, esc.severity))
             });
             escalated.or_else(|| {
-                let value = window_value(&state.entries, end - rule.window, end, distinct);
+                let value = window_value(state, end.saturating_sub(rule.window), end, distinct);
                 (value >= rule.threshold).then_some((
                     value,
                     rule.threshold,
@@ -503,15 +554,17 @@ impl RuleEngine {
             rule, key, state, ev, t, value, threshold, window, severity, ctx,
         );
         out.push(alert);
-        state.alerted = Some(severity);
         let cooldown = rule.cooldown();
-        state.cooldown_until = (cooldown > 0).then_some(t + cooldown);
+        state.set_cooldown((cooldown > 0).then(|| Cooldown {
+            until: t.saturating_add(cooldown),
+            alerted: severity,
+        }));
         let may_escalate = rule
             .escalation
             .as_ref()
             .is_some_and(|e| severity < e.severity && cooldown > 0);
         if !may_escalate {
-            state.entries = Entries::Empty;
+            state.clear_entries();
         }
     }
 
@@ -522,8 +575,8 @@ impl RuleEngine {
             let Some((_, state)) = self.keys.get(oldest) else {
                 break;
             };
-            let idle_since = state.entries.newest_ts().unwrap_or(i64::MIN);
-            let cooling = state.cooldown_until.is_some_and(|until| until > watermark);
+            let idle_since = state.newest_ts().unwrap_or(i64::MIN);
+            let cooling = state.cooldown().is_some_and(|c| c.until > watermark);
             if cooling || idle_since > watermark.saturating_sub(horizon) {
                 break;
             }
@@ -633,15 +686,6 @@ impl FreshHasher for SeedableRandomState {
     }
 }
 
-fn repack(buf: &mut Vec<u8>, ev: &Event, source: u32) {
-    buf.clear();
-    let raw = &ev.raw[..ev.raw.len().min(MAX_EVIDENCE_RAW)];
-    buf.extend_from_slice(&source.to_le_bytes());
-    buf.extend_from_slice(&ev.line.to_le_bytes());
-    buf.extend_from_slice(&ev.seq.unwrap_or(u64::MAX).to_le_bytes());
-    buf.extend_from_slice(raw);
-}
-
 /// The key of `ev` under `field`, borrowed; numbers are written into `scratch`.
 fn key_of<'a>(
     field: Field,
@@ -677,16 +721,14 @@ fn in_time_of_day(ts: i64, tz: &jiff::tz::TimeZone, from: u32, to: u32) -> bool 
 fn add_entry(state: &mut KeyState, ev: &Event, weight: u64, distinct: bool, ctx: &mut EventCtx) {
     if distinct {
         // One entry per value, at its latest time: the window then holds at most `threshold`.
-        state.entries.retain(|e| e.weight != weight);
+        state.retain(|e| e.weight != weight);
     }
-    let with_evidence = state
-        .entries
-        .iter()
-        .filter(|e| e.evidence.is_some())
-        .count()
-        < MAX_EVIDENCE;
-    let evidence = with_evidence.then(|| pack_evidence(ev, ctx.sources.intern(&ev.source)));
-    state.entries.insert(Entry {
+    let with_evidence = state.iter().filter(|e| !e.evidence.is_empty()).count() < MAX_EVIDENCE;
+    let evidence = match with_evidence {
+        true => pack_evidence(ev, ctx.sources.intern(&ev.source)),
+        false => Box::default(),
+    };
+    state.insert(Entry {
         ts: ev.ts,
         weight,
         evidence,
@@ -694,7 +736,7 @@ fn add_entry(state: &mut KeyState, ev: &Event, weight: u64, distinct: bool, ctx:
 }
 
 /// Count, sum or distinct count of entries in `(from, to]`.
-fn window_value(entries: &Entries, from: i64, to: i64, distinct: bool) -> u64 {
+fn window_value(entries: &KeyState, from: i64, to: i64, distinct: bool) -> u64 {
     let in_window = entries.iter().filter(|e| e.ts > from && e.ts <= to);
     if distinct {
         in_window.count() as u64
@@ -739,9 +781,8 @@ fn build_alert(
     ctx: &EventCtx,
 ) -> Alert {
     let key_text = key.display(rule.ipv6_prefix);
-    let window_start = t - window;
+    let window_start = t.saturating_sub(window);
     let in_window: Vec<&Entry> = state
-        .entries
         .iter()
         .filter(|e| e.ts > window_start && e.ts <= t)
         .collect();
@@ -749,11 +790,8 @@ fn build_alert(
     let last_seen = in_window.iter().map(|e| e.ts).max().unwrap_or(t);
     let mut evidence: Vec<Evidence> = in_window
         .iter()
-        .filter_map(|e| {
-            e.evidence
-                .as_deref()
-                .map(|blob| unpack_evidence(blob, e.ts, ctx.sources))
-        })
+        .filter(|e| !e.evidence.is_empty())
+        .map(|e| unpack_evidence(&e.evidence, e.ts, ctx.sources))
         .collect();
     let trigger_listed = evidence
         .iter()
@@ -940,5 +978,15 @@ mod tests {
         assert_eq!(alert_id("r", "k", 1), alert_id("r", "k", 1));
         assert_ne!(alert_id("r", "k", 1), alert_id("r", "k", 2));
         assert_eq!(alert_id("r", "k", 1).len(), 32);
+    }
+}
+#[cfg(test)]
+mod size_guard {
+    /// The flood budget (1,000,000 keys in 256 MiB with evidence) rests on these sizes.
+    #[test]
+    fn per_key_state_stays_small() {
+        assert!(size_of::<super::KeyValue>() <= 24);
+        assert!(size_of::<super::KeyState>() <= 40);
+        assert!(size_of::<Option<(super::KeyValue, super::KeyState)>>() <= 64);
     }
 }

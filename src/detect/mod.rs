@@ -35,7 +35,7 @@ mod slab;
 use std::collections::VecDeque;
 
 use crate::alert::Alert;
-use crate::event::Event;
+use crate::event::{Event, Kind};
 
 use attempts::AttemptCounter;
 use engine::{EventCtx, RuleEngine, Sources};
@@ -167,9 +167,13 @@ pub struct Detector {
     engines: Vec<RuleEngine>,
     /// Indexes of enabled rules that count attempts (they share the session state).
     attempt_rules: Vec<usize>,
+    /// Per event kind (index in `Kind::ALL`), the engines that may select it.
+    by_kind: Vec<Vec<usize>>,
     attempts: AttemptCounter,
     /// Waiting events, sorted by (ts, source, line); arrival order breaks remaining ties.
-    pending: VecDeque<Event>,
+    /// Boxed: a dense stream holds `lateness` worth of events here, and a deque of pointers
+    /// grows (doubling) far more cheaply than one of whole events.
+    pending: VecDeque<Box<Event>>,
     lateness: i64,
     tz: jiff::tz::TimeZone,
     /// Highest event time seen.
@@ -195,9 +199,21 @@ impl Detector {
             .filter(|(_, e)| e.rule.attempts && e.rule.primitive == Primitive::Count)
             .map(|(i, _)| i)
             .collect();
+        let by_kind = Kind::ALL
+            .iter()
+            .map(|kind| {
+                engines
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| e.rule.kinds.is_empty() || e.rule.kinds.contains(kind))
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .collect();
         Detector {
             engines,
             attempt_rules,
+            by_kind,
             attempts: AttemptCounter::new(),
             pending: VecDeque::new(),
             lateness: opts.lateness.max(0),
@@ -219,7 +235,7 @@ impl Detector {
             self.process(&ev, true, out);
         } else {
             self.max_ts = self.max_ts.max(ev.ts);
-            self.enqueue(ev);
+            self.enqueue(Box::new(ev));
             let watermark = self.max_ts.saturating_sub(self.lateness);
             if watermark > self.watermark {
                 self.advance(watermark, out);
@@ -275,7 +291,7 @@ impl Detector {
         self.watermark
     }
 
-    fn enqueue(&mut self, ev: Event) {
+    fn enqueue(&mut self, ev: Box<Event>) {
         let in_order = self
             .pending
             .back()
@@ -330,7 +346,9 @@ impl Detector {
             late,
             watermark: self.watermark,
         };
-        for engine in &mut self.engines {
+        let kind_index = Kind::ALL.iter().position(|k| *k == ev.kind).unwrap_or(0);
+        for &i in &self.by_kind[kind_index] {
+            let engine = &mut self.engines[i];
             if engine.rule.selects(ev) {
                 let evicted = engine.evicted;
                 engine.observe(ev, &mut ctx, out);
