@@ -115,26 +115,38 @@ fn ip_key(ip: IpAddr, prefix: u8) -> [u8; 16] {
     }
 }
 
-/// Interned input names, so evidence holds 4 bytes instead of a shared pointer.
-#[derive(Default)]
+/// Interned input names, so evidence holds a small number instead of a shared pointer.
+///
+/// Ids are handed out in processing order, so they are deterministic; the map is only looked
+/// into, never iterated.
 pub(crate) struct Sources {
     names: Vec<Arc<str>>,
+    ids: hashbrown::HashMap<Arc<str>, u32, SeedableRandomState>,
     last: Option<(Arc<str>, u32)>,
 }
 
 impl Sources {
+    pub(crate) fn new(hasher: SeedableRandomState) -> Self {
+        Sources {
+            names: Vec::new(),
+            ids: hashbrown::HashMap::with_hasher(hasher),
+            last: None,
+        }
+    }
+
     pub(crate) fn intern(&mut self, source: &Arc<str>) -> u32 {
         if let Some((name, id)) = &self.last
             && (Arc::ptr_eq(name, source) || **name == **source)
         {
             return *id;
         }
-        // Inputs are few (files, listeners); a linear scan from the newest is enough.
-        let id = match self.names.iter().rposition(|n| **n == **source) {
-            Some(i) => i as u32,
+        let id = match self.ids.get(source) {
+            Some(&id) => id,
             None => {
+                let id = self.names.len() as u32;
                 self.names.push(source.clone());
-                (self.names.len() - 1) as u32
+                self.ids.insert(source.clone(), id);
+                id
             }
         };
         self.last = Some((source.clone(), id));
@@ -299,6 +311,9 @@ impl KeyState {
     }
 
     fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+        if self.iter().all(&mut keep) {
+            return;
+        }
         let mut kept: VecDeque<Entry> = VecDeque::new();
         kept.extend(self.first.take().filter(&mut keep));
         if let Some(x) = &mut self.extra {
@@ -958,7 +973,7 @@ mod tests {
 
     #[test]
     fn evidence_round_trips() {
-        let mut sources = Sources::default();
+        let mut sources = Sources::new(super::super::slab::seeded_hasher());
         let ev = Event {
             source: Arc::from("auth.log"),
             line: 42,

@@ -220,7 +220,7 @@ impl Detector {
             tz: opts.tz,
             max_ts: i64::MIN,
             watermark: i64::MIN,
-            sources: Sources::default(),
+            sources: Sources::new(hasher),
             stats: DetectStats::default(),
         }
     }
@@ -246,6 +246,21 @@ impl Detector {
 
     /// Live sources only: input is idle and the wall clock says `now` (µs UTC); advance the
     /// watermark to `now - lateness` if that is later.
+    ///
+    /// ```
+    /// use secpipe::detect::{DetectOptions, Detector, RuleSet};
+    /// use secpipe::event::{Event, Kind};
+    ///
+    /// let mut detector = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    /// let mut alerts = Vec::new();
+    /// let attempt = |ts| Event { ts, kind: Kind::AuthFailure, src_ip: "192.0.2.1".parse().ok(), ..Event::default() };
+    /// for ts in 0..5 {
+    ///     detector.push(attempt(ts), &mut alerts);
+    /// }
+    /// assert!(alerts.is_empty(), "still inside the 10 s lateness");
+    /// detector.advance_wallclock(11_000_000, &mut alerts);
+    /// assert_eq!(alerts.len(), 1);
+    /// ```
     pub fn advance_wallclock(&mut self, now: i64, out: &mut Vec<Alert>) {
         let before = out.len();
         let watermark = now.saturating_sub(self.lateness);
@@ -272,6 +287,14 @@ impl Detector {
         self.stats.alerts += (out.len() - before) as u64;
     }
 
+    /// Counters so far.
+    ///
+    /// ```
+    /// use secpipe::detect::{DetectOptions, Detector, RuleSet};
+    /// let mut detector = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    /// detector.push(secpipe::event::Event::default(), &mut Vec::new());
+    /// assert_eq!(detector.stats().events, 1);
+    /// ```
     pub fn stats(&self) -> &DetectStats {
         &self.stats
     }

@@ -876,3 +876,23 @@ fn extreme_timestamps_do_not_panic() {
     }
     assert!(!out.is_empty());
 }
+
+#[test]
+fn a_flood_of_distinct_ips_stays_within_the_cap() {
+    let opts = DetectOptions {
+        max_keys: 1_000,
+        ..DetectOptions::default()
+    };
+    let mut d = Detector::new(RuleSet::builtin(), opts);
+    let mut out = Vec::new();
+    for i in 0..20_000u32 {
+        let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+        d.push(fail(i64::from(i) * 1_000, &ip.to_string()), &mut out);
+        assert!(d.live_keys() <= 1_000);
+    }
+    d.finish(&mut out);
+    assert!(d.live_keys() <= 1_000);
+    assert_eq!(out.len(), 1, "only the overflow alert: {out:#?}");
+    assert_eq!(out[0].rule, "secpipe.state_overflow");
+    assert_eq!(d.stats().evicted_keys, 19_000);
+}
