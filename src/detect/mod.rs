@@ -74,6 +74,27 @@ pub struct RuleError {
     pub span: Option<std::ops::Range<usize>>,
 }
 
+/// Lets the CLI render the error with miette, pointing at the offending text.
+///
+/// ```
+/// use miette::Diagnostic;
+/// let err = secpipe::detect::RuleSet::with_config("s.toml", "[rules.\"auth.bruteforce\"]\nwindow = \"soon\"\n").unwrap_err();
+/// assert!(err.source_code().is_some());
+/// assert_eq!(err.labels().unwrap().count(), 1);
+/// ```
+impl miette::Diagnostic for RuleError {
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source_text)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        let span = self.span.clone()?;
+        Some(Box::new(std::iter::once(
+            miette::LabeledSpan::new_with_span(Some("here".to_string()), span),
+        )))
+    }
+}
+
 impl RuleSet {
     /// The default pack embedded from `grammars/rules.toml`.
     pub fn builtin() -> RuleSet {
