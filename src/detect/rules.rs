@@ -255,15 +255,19 @@ impl Rule {
             ),
             None => String::new(),
         };
+        let cooldown = match self.primitive {
+            Primitive::Silence => String::new(),
+            _ => format!("  cooldown {}", fmt_duration(self.cooldown())),
+        };
         let _ = writeln!(
             out,
-            "{:<26} {:<8} key={:<10} {}{}  cooldown {}  — {}{}",
+            "{:<26} {:<8} key={:<10} {}{}{}  — {}{}",
             self.id,
             self.severity.as_str(),
             self.key.name(),
             what,
             esc,
-            fmt_duration(self.cooldown()),
+            cooldown,
             self.description,
             state
         );
@@ -277,7 +281,8 @@ pub(crate) fn fmt_duration(micros: i64) -> String {
     }
     let mut out = String::new();
     let mut secs = micros / SECOND;
-    for (unit, len) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+    // Hours rather than days: runbooks say "24 h".
+    for (unit, len) in [("h", 3_600), ("m", 60), ("s", 1)] {
         if secs >= len {
             let _ = write!(out, "{}{unit}", secs / len);
             secs %= len;
@@ -824,7 +829,8 @@ mod tests {
         assert_eq!(parse_duration("m"), None);
         assert_eq!(parse_duration(""), None);
         assert_eq!(fmt_duration(5_400 * SECOND), "1h30m");
-        assert_eq!(fmt_duration(86_400 * SECOND), "1d");
+        assert_eq!(fmt_duration(86_400 * SECOND), "24h");
+        assert_eq!(parse_duration("1d"), Some(86_400 * SECOND));
     }
 
     #[test]
