@@ -421,7 +421,7 @@ impl RuleEngine {
             Primitive::Distinct(field) => match field.get(ev) {
                 None => 0,
                 Some(value) => {
-                    let mut h = self.distinct_hasher.build_hasher_fresh();
+                    let mut h = std::hash::BuildHasher::build_hasher(&self.distinct_hasher);
                     match value {
                         FieldValue::Text(t) => t.hash(&mut h),
                         FieldValue::Number(n) => n.hash(&mut h),
@@ -688,16 +688,6 @@ impl KeyRef<'_> {
             (KeyRef::Ip(_), KeyRef::Text(_)) => std::cmp::Ordering::Less,
             (KeyRef::Text(_), KeyRef::Ip(_)) => std::cmp::Ordering::Greater,
         }
-    }
-}
-
-trait FreshHasher {
-    fn build_hasher_fresh(&self) -> foldhash::fast::FoldHasher<'static>;
-}
-
-impl FreshHasher for SeedableRandomState {
-    fn build_hasher_fresh(&self) -> foldhash::fast::FoldHasher<'static> {
-        std::hash::BuildHasher::build_hasher(self)
     }
 }
 
