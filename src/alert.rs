@@ -89,12 +89,279 @@ pub struct Alert {
 }
 
 impl Alert {
-    /// Placeholder until the detect branch lands.
+    /// One JSON object, no trailing newline. All attacker-controlled text (key, summary,
+    /// evidence, action) is JSON-escaped; raw evidence bytes are shown as lossy UTF-8.
+    ///
+    /// ```
+    /// use secpipe::alert::{Alert, Severity};
+    /// let alert = Alert {
+    ///     id: "00".into(), rule: "auth.bruteforce".into(), severity: Severity::Medium,
+    ///     priority: "P2".into(), respond_within: "4h".into(),
+    ///     key_field: "src_ip".into(), key_value: "203.0.113.7".into(),
+    ///     count: 5, threshold: 5, window_start: 0, window_end: 0, first_seen: 0, last_seen: 0,
+    ///     summary: "say \"hi\"".into(), evidence: vec![], action: vec![],
+    /// };
+    /// let mut out = String::new();
+    /// alert.write_json(&mut out);
+    /// let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    /// assert_eq!(v["summary"], "say \"hi\"");
+    /// assert_eq!(v["key"]["value"], "203.0.113.7");
+    /// ```
     pub fn write_json(&self, out: &mut String) {
-        out.push_str(&format!("{{\"rule\":\"{}\"}}", self.rule));
+        use std::fmt::Write;
+        out.push_str("{\"id\":");
+        json_str(out, &self.id);
+        out.push_str(",\"rule\":");
+        json_str(out, &self.rule);
+        let _ = write!(
+            out,
+            ",\"severity\":\"{}\",\"priority\":",
+            self.severity.as_str()
+        );
+        json_str(out, &self.priority);
+        out.push_str(",\"respond_within\":");
+        json_str(out, &self.respond_within);
+        out.push_str(",\"key\":{\"field\":");
+        json_str(out, &self.key_field);
+        out.push_str(",\"value\":");
+        json_str(out, &self.key_value);
+        let _ = write!(
+            out,
+            "}},\"count\":{},\"threshold\":{}",
+            self.count, self.threshold
+        );
+        for (name, ts) in [
+            ("window_start", self.window_start),
+            ("window_end", self.window_end),
+            ("first_seen", self.first_seen),
+            ("last_seen", self.last_seen),
+        ] {
+            let _ = write!(out, ",\"{name}\":\"");
+            crate::event::write_ts(out, ts);
+            out.push('"');
+        }
+        out.push_str(",\"summary\":");
+        json_str(out, &self.summary);
+        out.push_str(",\"evidence\":[");
+        for (i, ev) in self.evidence.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"source\":");
+            json_str(out, &ev.source);
+            let _ = write!(out, ",\"line\":{},\"ts\":\"", ev.line);
+            crate::event::write_ts(out, ev.ts);
+            out.push_str("\",\"raw\":");
+            json_str(out, &String::from_utf8_lossy(&ev.raw));
+            match ev.seq {
+                Some(seq) => {
+                    let _ = write!(out, ",\"seq\":{seq}}}");
+                }
+                None => out.push_str(",\"seq\":null}"),
+            }
+        }
+        out.push_str("],\"action\":{");
+        for (i, (name, value)) in self.action.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            json_str(out, name);
+            out.push(':');
+            json_str(out, value);
+        }
+        out.push_str("}}");
     }
-    /// Placeholder until the detect branch lands.
+
+    /// One readable line for a terminal. Every control character and terminal escape sequence
+    /// in attacker-controlled text is removed, so a log line cannot repaint the screen.
+    ///
+    /// ```
+    /// use secpipe::alert::{Alert, Severity};
+    /// let alert = Alert {
+    ///     id: "00".into(), rule: "auth.bruteforce".into(), severity: Severity::Medium,
+    ///     priority: "P2".into(), respond_within: "4h".into(),
+    ///     key_field: "user".into(), key_value: "root\u{1b}[2J".into(),
+    ///     count: 5, threshold: 5, window_start: 0, window_end: 0, first_seen: 0, last_seen: 0,
+    ///     summary: "5 failures".into(), evidence: vec![], action: vec![],
+    /// };
+    /// let mut out = String::new();
+    /// alert.write_text(&mut out);
+    /// assert!(!out.contains('\u{1b}'));
+    /// assert!(out.contains("user=root "));
+    /// ```
     pub fn write_text(&self, out: &mut String) {
-        out.push_str(&self.rule);
+        use std::fmt::Write;
+        crate::event::write_ts(out, self.window_end);
+        let _ = write!(
+            out,
+            " {} {} {} ",
+            self.severity.as_str(),
+            self.priority,
+            self.rule
+        );
+        push_clean(out, &self.key_field);
+        out.push('=');
+        push_clean(out, &self.key_value);
+        let _ = write!(out, " count={}/{} ", self.count, self.threshold);
+        push_clean(out, &self.summary);
+        if !self.action.is_empty() {
+            out.push_str(" action:");
+            for (name, value) in &self.action {
+                out.push(' ');
+                push_clean(out, name);
+                out.push('=');
+                push_clean(out, value);
+            }
+        }
+        let _ = write!(out, " respond within {}", self.respond_within);
+        out.push_str(" id=");
+        push_clean(out, &self.id);
+    }
+}
+
+/// Append `s` as a JSON string literal.
+fn json_str(out: &mut String, s: &str) {
+    match serde_json::to_string(s) {
+        Ok(quoted) => out.push_str(&quoted),
+        // Serializing a str cannot fail; keep the output valid JSON regardless.
+        Err(_) => out.push_str("\"\""),
+    }
+}
+
+/// Append `s` without control characters or terminal escape sequences (CSI `ESC [ … final`,
+/// OSC `ESC ] … BEL/ST`, and any other `ESC x`); C1 controls (U+0080–U+009F) go too.
+fn push_clean(out: &mut String, s: &str) {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                Some('[') => {
+                    // CSI: parameters and intermediates, then one final byte in @..~.
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') | Some('P') | Some('X') | Some('^') | Some('_') => {
+                    // String sequences end at BEL or ST (ESC \).
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' {
+                            break;
+                        }
+                        if c == '\u{1b}' {
+                            chars.next_if_eq(&'\\');
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\u{9b}' => {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            '\t' | '\n' | '\r' => out.push(' '),
+            c if c.is_control() => {}
+            // Bidi overrides can make text read differently from what it is.
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {}
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Alert {
+        Alert {
+            id: "abc".into(),
+            rule: "auth.bruteforce".into(),
+            severity: Severity::High,
+            priority: "P1".into(),
+            respond_within: "1h".into(),
+            key_field: "src_ip".into(),
+            key_value: "203.0.113.7".into(),
+            count: 5,
+            threshold: 5,
+            window_start: 0,
+            window_end: 60_000_000,
+            first_seen: 1,
+            last_seen: 2,
+            summary: "203.0.113.7 made 5 failed login attempts in 5m".into(),
+            evidence: vec![Evidence {
+                source: Arc::from("a\"uth\n.log"),
+                line: 3,
+                ts: 1,
+                raw: b"Failed \"x\" \\ \x1b[31mred\x00 \xff\xfe end"
+                    .to_vec()
+                    .into(),
+                seq: Some(9),
+            }],
+            action: vec![
+                ("block".into(), "203.0.113.7".into()),
+                ("for".into(), "15m".into()),
+            ],
+        }
+    }
+
+    #[test]
+    fn json_is_valid_and_escaped() {
+        let mut out = String::new();
+        sample().write_json(&mut out);
+        assert!(!out.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+        assert_eq!(v["rule"], "auth.bruteforce");
+        assert_eq!(v["severity"], "HIGH");
+        assert_eq!(v["priority"], "P1");
+        assert_eq!(v["key"]["field"], "src_ip");
+        assert_eq!(v["count"], 5);
+        assert_eq!(v["window_end"], "1970-01-01T00:01:00.000000Z");
+        assert_eq!(v["evidence"][0]["source"], "a\"uth\n.log");
+        assert_eq!(
+            v["evidence"][0]["raw"],
+            "Failed \"x\" \\ \u{1b}[31mred\u{0} \u{fffd}\u{fffd} end"
+        );
+        assert_eq!(v["evidence"][0]["seq"], 9);
+        assert_eq!(v["action"]["block"], "203.0.113.7");
+        assert_eq!(v["action"]["for"], "15m");
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        for k in [
+            "id",
+            "rule",
+            "severity",
+            "priority",
+            "respond_within",
+            "key",
+            "count",
+            "threshold",
+            "window_start",
+            "window_end",
+            "first_seen",
+            "last_seen",
+            "summary",
+            "evidence",
+            "action",
+        ] {
+            assert!(keys.contains(&k), "missing {k}");
+        }
+    }
+
+    #[test]
+    fn text_strips_terminal_control() {
+        let mut a = sample();
+        a.key_value = "evil\u{1b}]0;title\u{7}\u{1b}[2J\u{1b}[31mX\r\u{8}\u{9b}1mY\u{202e}Z".into();
+        a.summary = "line1\nline2\u{0}".into();
+        let mut out = String::new();
+        a.write_text(&mut out);
+        assert!(out.chars().all(|c| !c.is_control()), "{out:?}");
+        assert!(out.contains("src_ip=evilX YZ "), "{out:?}");
+        assert!(out.contains("line1 line2"));
+        assert!(out.contains("block=203.0.113.7"));
+        assert!(out.starts_with("1970-01-01T00:01:00.000000Z HIGH P1 auth.bruteforce"));
     }
 }

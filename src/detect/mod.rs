@@ -2,14 +2,62 @@
 //!
 //! INTERFACE OWNED BY THE LEAD: keep `RuleSet::builtin`, `RuleSet::with_config`,
 //! `Detector::new`, `push`, `advance_wallclock`, `finish`, `stats` (internals are yours).
+//!
+//! ```
+//! use secpipe::detect::{DetectOptions, Detector, RuleSet};
+//! use secpipe::event::{Event, Kind};
+//!
+//! let mut detector = Detector::new(RuleSet::builtin(), DetectOptions::default());
+//! let mut alerts = Vec::new();
+//! for i in 0..5 {
+//!     let ev = Event {
+//!         ts: i * 1_000_000,
+//!         kind: Kind::AuthFailure,
+//!         src_ip: "203.0.113.7".parse().ok(),
+//!         ..Event::default()
+//!     };
+//!     detector.push(ev, &mut alerts);
+//! }
+//! detector.finish(&mut alerts);
+//! assert_eq!(alerts[0].rule, "auth.bruteforce");
+//! assert_eq!(alerts[0].key_value, "203.0.113.7");
+//! ```
+//!
+//! Inside: events wait in a reorder buffer until the watermark (highest event time seen minus
+//! the lateness) passes them, then go through every rule in (ts, source, line) order, so the
+//! alerts do not depend on arrival order within the lateness.
+
+mod attempts;
+mod engine;
+mod rules;
+mod slab;
+
+use std::collections::VecDeque;
 
 use crate::alert::Alert;
-use crate::event::Event;
+use crate::event::{Event, Kind};
+
+use attempts::AttemptCounter;
+use engine::{EventCtx, RuleEngine, Sources};
+use rules::{Primitive, Rule};
+
+/// The default pack, embedded.
+const DEFAULT_RULES: &str = include_str!("../../grammars/rules.toml");
+
+/// Default per-rule key cap.
+pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
 
 /// The active rules: the embedded default pack, optionally amended by `--config`.
+///
+/// ```
+/// let rules = secpipe::detect::RuleSet::builtin();
+/// assert!(rules.describe().contains("auth.bruteforce"));
+/// ```
 #[derive(Clone, Debug)]
 pub struct RuleSet {
-    _private: (),
+    rules: Vec<Rule>,
+    /// `[options] max_keys` from a config; overrides [`DetectOptions::max_keys`].
+    max_keys: Option<usize>,
 }
 
 /// A config file error; names the file, line and column and says how to fix it.
@@ -26,22 +74,80 @@ pub struct RuleError {
     pub span: Option<std::ops::Range<usize>>,
 }
 
+/// Lets the CLI render the error with miette, pointing at the offending text.
+///
+/// ```
+/// use miette::Diagnostic;
+/// let err = secpipe::detect::RuleSet::with_config("s.toml", "[rules.\"auth.bruteforce\"]\nwindow = \"soon\"\n").unwrap_err();
+/// assert!(err.source_code().is_some());
+/// assert_eq!(err.labels().unwrap().count(), 1);
+/// ```
+impl miette::Diagnostic for RuleError {
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source_text)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        let span = self.span.clone()?;
+        Some(Box::new(std::iter::once(
+            miette::LabeledSpan::new_with_span(Some("here".to_string()), span),
+        )))
+    }
+}
+
 impl RuleSet {
     /// The default pack embedded from `grammars/rules.toml`.
     pub fn builtin() -> RuleSet {
-        RuleSet { _private: () }
+        let mut rules = Vec::new();
+        let mut max_keys = None;
+        // The pack is part of the binary and a unit test parses it; a failure here is a build
+        // defect, not bad input, so it degrades to "no rules" rather than a panic in release.
+        if let Err(e) = rules::apply_file(
+            &mut rules,
+            &mut max_keys,
+            "grammars/rules.toml",
+            DEFAULT_RULES,
+        ) {
+            debug_assert!(false, "default rule pack: {e}");
+            rules.clear();
+        }
+        RuleSet { rules, max_keys }
     }
 
     /// The default pack amended by a user config (`secpipe.toml`): change thresholds, windows,
     /// severities, cooldowns, disable or add rules. `path` is used in error messages.
+    ///
+    /// ```
+    /// use secpipe::detect::RuleSet;
+    /// let rules = RuleSet::with_config("secpipe.toml", "[rules.\"auth.bruteforce\"]\nthreshold = 10\n").unwrap();
+    /// assert!(rules.describe().contains("count ≥ 10 in 5m"));
+    ///
+    /// let err = RuleSet::with_config("secpipe.toml", "[rules.\"auth.bruteforce\"]\ntreshold = 10\n").unwrap_err();
+    /// assert_eq!((err.line, err.column), (2, 1));
+    /// assert!(err.message.contains("did you mean `threshold`"));
+    /// ```
     pub fn with_config(path: &str, text: &str) -> Result<RuleSet, RuleError> {
-        let _ = (path, text);
-        Ok(Self::builtin())
+        let mut set = Self::builtin();
+        rules::apply_file(&mut set.rules, &mut set.max_keys, path, text)?;
+        Ok(set)
     }
 
     /// One line per rule for `secpipe rules`.
     pub fn describe(&self) -> String {
-        String::new()
+        let mut out = String::new();
+        for rule in &self.rules {
+            rule.describe(&mut out);
+        }
+        out
+    }
+
+    /// Rule ids, in pack order (defaults first, then added rules).
+    ///
+    /// ```
+    /// assert_eq!(secpipe::detect::RuleSet::builtin().ids().len(), 13);
+    /// ```
+    pub fn ids(&self) -> Vec<&str> {
+        self.rules.iter().map(|r| r.id.as_str()).collect()
     }
 }
 
@@ -56,6 +162,17 @@ pub struct DetectOptions {
     pub max_keys: usize,
 }
 
+impl Default for DetectOptions {
+    /// Lateness 10 s, UTC, 1,000,000 keys per rule.
+    fn default() -> Self {
+        DetectOptions {
+            lateness: 10 * rules::SECOND,
+            tz: jiff::tz::TimeZone::UTC,
+            max_keys: DEFAULT_MAX_KEYS,
+        }
+    }
+}
+
 /// Counters for the end-of-run summary and metrics.
 #[derive(Clone, Debug, Default)]
 pub struct DetectStats {
@@ -68,35 +185,229 @@ pub struct DetectStats {
 /// The ordered detection stage. Feed events in arrival order; alerts come out in a
 /// deterministic order that does not depend on arrival order within the lateness.
 pub struct Detector {
+    engines: Vec<RuleEngine>,
+    /// Indexes of enabled rules that count attempts (they share the session state).
+    attempt_rules: Vec<usize>,
+    /// Per event kind (index in `Kind::ALL`), the engines that may select it.
+    by_kind: Vec<Vec<usize>>,
+    attempts: AttemptCounter,
+    /// Waiting events, sorted by (ts, source, line); arrival order breaks remaining ties.
+    /// Boxed: a dense stream holds `lateness` worth of events here, and a deque of pointers
+    /// grows (doubling) far more cheaply than one of whole events.
+    pending: VecDeque<Box<Event>>,
+    lateness: i64,
+    tz: jiff::tz::TimeZone,
+    /// Highest event time seen.
+    max_ts: i64,
+    watermark: i64,
+    sources: Sources,
     stats: DetectStats,
 }
 
 impl Detector {
     pub fn new(rules: RuleSet, opts: DetectOptions) -> Detector {
-        let _ = (rules, opts);
+        let cap = rules.max_keys.unwrap_or(opts.max_keys);
+        let hasher = slab::seeded_hasher();
+        let engines: Vec<RuleEngine> = rules
+            .rules
+            .into_iter()
+            .filter(|r| r.enabled)
+            .map(|r| RuleEngine::new(r, cap, hasher.clone()))
+            .collect();
+        let attempt_rules = engines
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.rule.attempts && e.rule.primitive == Primitive::Count)
+            .map(|(i, _)| i)
+            .collect();
+        let by_kind = Kind::ALL
+            .iter()
+            .map(|kind| {
+                engines
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| e.rule.kinds.is_empty() || e.rule.kinds.contains(kind))
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .collect();
         Detector {
+            engines,
+            attempt_rules,
+            by_kind,
+            attempts: AttemptCounter::new(),
+            pending: VecDeque::new(),
+            lateness: opts.lateness.max(0),
+            tz: opts.tz,
+            max_ts: i64::MIN,
+            watermark: i64::MIN,
+            sources: Sources::new(hasher),
             stats: DetectStats::default(),
         }
     }
 
     /// Take one event; append any alerts that become decided.
     pub fn push(&mut self, ev: Event, out: &mut Vec<Alert>) {
-        let _ = (ev, out);
         self.stats.events += 1;
+        let before = out.len();
+        if ev.ts < self.watermark {
+            // Late: its place in order has passed; process it now, at its own time.
+            self.stats.late_events += 1;
+            self.process(&ev, true, out);
+        } else {
+            self.max_ts = self.max_ts.max(ev.ts);
+            self.enqueue(Box::new(ev));
+            let watermark = self.max_ts.saturating_sub(self.lateness);
+            if watermark > self.watermark {
+                self.advance(watermark, out);
+            }
+        }
+        self.stats.alerts += (out.len() - before) as u64;
     }
 
     /// Live sources only: input is idle and the wall clock says `now` (µs UTC); advance the
     /// watermark to `now - lateness` if that is later.
+    ///
+    /// ```
+    /// use secpipe::detect::{DetectOptions, Detector, RuleSet};
+    /// use secpipe::event::{Event, Kind};
+    ///
+    /// let mut detector = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    /// let mut alerts = Vec::new();
+    /// let attempt = |ts| Event { ts, kind: Kind::AuthFailure, src_ip: "192.0.2.1".parse().ok(), ..Event::default() };
+    /// for ts in 0..5 {
+    ///     detector.push(attempt(ts), &mut alerts);
+    /// }
+    /// assert!(alerts.is_empty(), "still inside the 10 s lateness");
+    /// detector.advance_wallclock(11_000_000, &mut alerts);
+    /// assert_eq!(alerts.len(), 1);
+    /// ```
     pub fn advance_wallclock(&mut self, now: i64, out: &mut Vec<Alert>) {
-        let _ = (now, out);
+        let before = out.len();
+        let watermark = now.saturating_sub(self.lateness);
+        if watermark > self.watermark {
+            self.advance(watermark, out);
+        }
+        self.stats.alerts += (out.len() - before) as u64;
     }
 
     /// End of input: process everything buffered.
+    ///
+    /// Silence is judged against the last event time, never against the end of input itself:
+    /// only hosts quiet for the whole duration before the last event fire.
     pub fn finish(&mut self, out: &mut Vec<Alert>) {
-        let _ = out;
+        let before = out.len();
+        while let Some(ev) = self.pending.pop_front() {
+            self.fire_silence(ev.ts, out);
+            self.process(&ev, false, out);
+        }
+        if self.max_ts > i64::MIN {
+            self.fire_silence(self.max_ts, out);
+            self.watermark = self.watermark.max(self.max_ts);
+        }
+        self.stats.alerts += (out.len() - before) as u64;
     }
 
+    /// Counters so far.
+    ///
+    /// ```
+    /// use secpipe::detect::{DetectOptions, Detector, RuleSet};
+    /// let mut detector = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    /// detector.push(secpipe::event::Event::default(), &mut Vec::new());
+    /// assert_eq!(detector.stats().events, 1);
+    /// ```
     pub fn stats(&self) -> &DetectStats {
         &self.stats
     }
+
+    /// Keys held across all rules (for metrics and memory tests).
+    ///
+    /// ```
+    /// use secpipe::detect::{DetectOptions, Detector, RuleSet};
+    /// assert_eq!(Detector::new(RuleSet::builtin(), DetectOptions::default()).live_keys(), 0);
+    /// ```
+    pub fn live_keys(&self) -> usize {
+        self.engines.iter().map(RuleEngine::live_keys).sum()
+    }
+
+    /// The current watermark, µs (`i64::MIN` before the first event).
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    fn enqueue(&mut self, ev: Box<Event>) {
+        let in_order = self
+            .pending
+            .back()
+            .is_none_or(|last| order(last, &ev).is_le());
+        if in_order {
+            self.pending.push_back(ev);
+        } else {
+            // After every equal event, so equal events keep arrival order.
+            let at = self.pending.partition_point(|p| order(p, &ev).is_le());
+            self.pending.insert(at, ev);
+        }
+    }
+
+    fn advance(&mut self, watermark: i64, out: &mut Vec<Alert>) {
+        self.watermark = watermark;
+        while self.pending.front().is_some_and(|ev| ev.ts < watermark) {
+            let Some(ev) = self.pending.pop_front() else {
+                break;
+            };
+            // Silences due before this event are decided: the watermark is past them.
+            self.fire_silence(ev.ts, out);
+            self.process(&ev, false, out);
+        }
+        self.fire_silence(watermark, out);
+        for engine in &mut self.engines {
+            engine.expire(watermark);
+        }
+    }
+
+    fn fire_silence(&mut self, now: i64, out: &mut Vec<Alert>) {
+        for engine in &mut self.engines {
+            if engine.rule.primitive == Primitive::Silence {
+                engine.fire_silence(now, &self.sources, out);
+            }
+        }
+    }
+
+    fn process(&mut self, ev: &Event, late: bool, out: &mut Vec<Alert>) {
+        let attempts = if self
+            .attempt_rules
+            .iter()
+            .any(|&i| self.engines[i].rule.selects(ev))
+        {
+            self.attempts.weight(ev)
+        } else {
+            1
+        };
+        let mut ctx = EventCtx {
+            sources: &mut self.sources,
+            tz: &self.tz,
+            attempts,
+            late,
+            watermark: self.watermark,
+        };
+        let kind_index = Kind::ALL.iter().position(|k| *k == ev.kind).unwrap_or(0);
+        for &i in &self.by_kind[kind_index] {
+            let engine = &mut self.engines[i];
+            if engine.rule.selects(ev) {
+                let evicted = engine.evicted;
+                engine.observe(ev, &mut ctx, out);
+                self.stats.evicted_keys += engine.evicted - evicted;
+            }
+        }
+    }
 }
+
+/// Processing order: event time, then source and line, so ties resolve the same every run.
+fn order(a: &Event, b: &Event) -> std::cmp::Ordering {
+    a.ts.cmp(&b.ts)
+        .then_with(|| a.source.cmp(&b.source))
+        .then_with(|| a.line.cmp(&b.line))
+}
+
+#[cfg(test)]
+mod tests;

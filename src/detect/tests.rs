@@ -1,0 +1,898 @@
+//! Scenario tests for the rule engine. Events are built by hand; times are in seconds.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::alert::Severity;
+use crate::event::{Attempt, Kind};
+
+const S: i64 = 1_000_000;
+const MIN: i64 = 60 * S;
+
+/// A base time well away from the epoch: 2026-11-23T00:00:00Z.
+const T0: i64 = 1_795_392_000 * S;
+
+fn ev(ts: i64, kind: Kind) -> Event {
+    Event {
+        source: Arc::from("test.log"),
+        ts: T0 + ts,
+        kind,
+        raw: format!("line at {ts}").into_bytes().into(),
+        ..Event::default()
+    }
+}
+
+fn fail(ts: i64, ip: &str) -> Event {
+    Event {
+        src_ip: ip.parse().ok(),
+        ..ev(ts, Kind::AuthFailure)
+    }
+}
+
+fn login(ts: i64, user: &str, ip: &str) -> Event {
+    Event {
+        user: Some(user.into()),
+        src_ip: ip.parse().ok(),
+        ..ev(ts, Kind::AuthSuccess)
+    }
+}
+
+fn http(ts: i64, ip: &str, status: u16) -> Event {
+    Event {
+        src_ip: ip.parse().ok(),
+        http_method: Some("GET".into()),
+        http_path: Some("/".into()),
+        http_status: Some(status),
+        ..ev(ts, Kind::HttpRequest)
+    }
+}
+
+fn data(ts: i64, kind: Kind, actor: &str, count: u64) -> Event {
+    Event {
+        actor: Some(actor.into()),
+        count: Some(count),
+        ..ev(ts, kind)
+    }
+}
+
+fn host_line(ts: i64, kind: Kind, host: &str) -> Event {
+    Event {
+        host: Some(host.into()),
+        ..ev(ts, kind)
+    }
+}
+
+/// Run events (numbered as lines of one input, in the given order) through a detector.
+fn run_with(rules: RuleSet, opts: DetectOptions, events: Vec<Event>) -> (Vec<Alert>, DetectStats) {
+    let mut detector = Detector::new(rules, opts);
+    let mut alerts = Vec::new();
+    for (i, mut e) in events.into_iter().enumerate() {
+        if e.line == 0 {
+            e.line = i as u64 + 1;
+        }
+        detector.push(e, &mut alerts);
+    }
+    detector.finish(&mut alerts);
+    (alerts, detector.stats().clone())
+}
+
+fn run(events: Vec<Event>) -> Vec<Alert> {
+    run_with(RuleSet::builtin(), DetectOptions::default(), events).0
+}
+
+fn of<'a>(alerts: &'a [Alert], rule: &str) -> Vec<&'a Alert> {
+    alerts.iter().filter(|a| a.rule == rule).collect()
+}
+
+/// `n` events spaced `step` apart, built by `make(ts)`.
+fn spaced(n: i64, step: i64, make: impl Fn(i64) -> Event) -> Vec<Event> {
+    (0..n).map(|i| make(i * step)).collect()
+}
+
+#[test]
+fn default_pack_has_every_rule() {
+    let rules = RuleSet::builtin();
+    assert_eq!(
+        rules.ids(),
+        [
+            "auth.bruteforce",
+            "auth.concurrent_ips",
+            "auth.night_login",
+            "auth.apikey_revoke",
+            "http.forbidden_rate",
+            "http.request_rate",
+            "http.injection",
+            "data.bulk_read",
+            "data.bulk_delete",
+            "data.namespace_violation",
+            "data.search_burst",
+            "log.error_surge",
+            "log.silence",
+        ]
+    );
+    let text = rules.describe();
+    assert_eq!(text.lines().count(), 13);
+    assert!(text.contains("auth.bruteforce"));
+    assert!(
+        text.contains("count ≥ 5 in 5m (HIGH if ≥ 5 in 1m)"),
+        "{text}"
+    );
+    assert!(text.contains("no event for 10m"));
+}
+
+// ---- auth.bruteforce -------------------------------------------------------------------------
+
+#[test]
+fn bruteforce_fires_at_five_attempts_in_five_minutes() {
+    // One per minute: 5 within 4 min, never 5 within 1 min, so MEDIUM.
+    let alerts = run(spaced(5, MIN, |t| fail(t, "203.0.113.7")));
+    let brute = of(&alerts, "auth.bruteforce");
+    assert_eq!(brute.len(), 1);
+    let a = brute[0];
+    assert_eq!(a.severity, Severity::Medium);
+    assert_eq!(
+        (a.priority.as_str(), a.respond_within.as_str()),
+        ("P2", "4h")
+    );
+    assert_eq!(
+        (a.key_field.as_str(), a.key_value.as_str()),
+        ("src_ip", "203.0.113.7")
+    );
+    assert_eq!((a.count, a.threshold), (5, 5));
+    assert_eq!(a.summary, "203.0.113.7 made 5 failed login attempts in 5m");
+    assert_eq!((a.first_seen, a.last_seen), (T0, T0 + 4 * MIN));
+    assert_eq!((a.window_start, a.window_end), (T0 - MIN, T0 + 4 * MIN));
+    assert_eq!(a.evidence.len(), 5);
+    assert_eq!(a.evidence[0].line, 1);
+    assert_eq!(
+        &*a.evidence[4].raw,
+        format!("line at {}", 4 * MIN).as_bytes()
+    );
+    assert_eq!(
+        a.action,
+        vec![
+            ("block".to_string(), "203.0.113.7".to_string()),
+            ("for".to_string(), "15m".to_string())
+        ]
+    );
+}
+
+#[test]
+fn bruteforce_quiet_one_below() {
+    assert!(run(spaced(4, MIN, |t| fail(t, "203.0.113.7"))).is_empty());
+    // Five, but the first has left the 5-minute window when the fifth arrives.
+    assert!(run(spaced(5, 75 * S, |t| fail(t, "203.0.113.7"))).is_empty());
+}
+
+#[test]
+fn bruteforce_escalates_to_high_within_one_minute() {
+    let alerts = run(spaced(5, 10 * S, |t| fail(t, "198.51.100.2")));
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one alert, straight at the higher severity"
+    );
+    assert_eq!(alerts[0].severity, Severity::High);
+    assert_eq!(alerts[0].priority, "P1");
+    assert_eq!(alerts[0].window_start, alerts[0].window_end - MIN);
+}
+
+#[test]
+fn escalation_breaks_through_the_cooldown_once() {
+    // MEDIUM at 4 min, then a fast burst inside the cooldown: HIGH once, then silence.
+    let mut events = spaced(5, MIN, |t| fail(t, "192.0.2.1"));
+    events.extend(spaced(8, 5 * S, |t| fail(4 * MIN + 5 * S + t, "192.0.2.1")));
+    let alerts = run(events);
+    let sev: Vec<Severity> = alerts.iter().map(|a| a.severity).collect();
+    assert_eq!(sev, [Severity::Medium, Severity::High]);
+    assert_ne!(alerts[0].id, alerts[1].id);
+}
+
+#[test]
+fn cooldown_then_fresh_counts() {
+    let ip = "192.0.2.9";
+    // Alert at 4 min; cooldown (= window, 5 min) until 9 min.
+    let mut events = spaced(5, MIN, |t| fail(t, ip));
+    // During the cooldown: ignored (and never 5 in 1 min, so no escalation).
+    events.extend(spaced(4, MIN, |t| fail(5 * MIN + t, ip)));
+    // After it: counts start from zero, so the 5th fresh attempt alerts, not the 1st.
+    events.extend(spaced(5, MIN, |t| fail(9 * MIN + t, ip)));
+    let alerts = run(events);
+    let brute = of(&alerts, "auth.bruteforce");
+    assert_eq!(brute.len(), 2, "{brute:#?}");
+    assert_eq!(brute[1].window_end, T0 + 13 * MIN);
+    assert_eq!(brute[1].count, 5);
+    assert_eq!(brute[1].first_seen, T0 + 9 * MIN);
+    assert_ne!(brute[0].id, brute[1].id);
+}
+
+#[test]
+fn ipv6_attackers_are_grouped_by_64() {
+    let alerts = run(spaced(5, MIN, |t| {
+        fail(t, &format!("2001:db8:1:2:{:x}::1", t / MIN + 1))
+    }));
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].key_value, "2001:db8:1:2::/64");
+    assert_eq!(alerts[0].action[0].1, "2001:db8:1:2::/64");
+
+    // Different /64s stay apart; a configured prefix of 128 keys single addresses.
+    assert!(
+        run(spaced(5, MIN, |t| fail(
+            t,
+            &format!("2001:db8:{:x}::1", t / MIN + 1)
+        )))
+        .is_empty()
+    );
+    let rules =
+        RuleSet::with_config("c.toml", "[rules.\"auth.bruteforce\"]\nipv6_prefix = 128\n").unwrap();
+    let (alerts, _) = run_with(
+        rules,
+        DetectOptions::default(),
+        spaced(5, MIN, |t| {
+            fail(t, &format!("2001:db8:1:2:{:x}::1", t / MIN + 1))
+        }),
+    );
+    assert!(alerts.is_empty());
+}
+
+// ---- attempts, not lines ---------------------------------------------------------------------
+
+/// One sshd session (pid) with the given line roles.
+fn session(start: i64, pid: u32, ip: &str, roles: &[Attempt]) -> Vec<Event> {
+    roles
+        .iter()
+        .enumerate()
+        .map(|(i, &attempt)| Event {
+            host: Some("gw".into()),
+            app: Some("sshd".into()),
+            pid: Some(pid),
+            attempt,
+            ..fail(start + i as i64 * S, ip)
+        })
+        .collect()
+}
+
+#[test]
+fn two_attempts_in_five_lines_do_not_alert() {
+    let lines = session(
+        0,
+        4242,
+        "203.0.113.50",
+        &[
+            Attempt::Start,
+            Attempt::Start,
+            Attempt::End,
+            Attempt::End,
+            Attempt::Summary,
+        ],
+    );
+    assert_eq!(lines.len(), 5);
+    assert!(run(lines).is_empty());
+}
+
+#[test]
+fn five_real_attempts_alert() {
+    let mut lines = Vec::new();
+    for i in 0..5 {
+        // Each attempt: Invalid user + PAM + Failed password, in its own connection.
+        lines.extend(session(
+            i * 40 * S,
+            100 + i as u32,
+            "203.0.113.51",
+            &[
+                Attempt::Start,
+                Attempt::Start,
+                Attempt::End,
+                Attempt::Summary,
+            ],
+        ));
+    }
+    let alerts = run(lines);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].count, 5);
+}
+
+#[test]
+fn message_repeated_counts_n() {
+    let mut repeat = session(0, 7, "203.0.113.52", &[Attempt::End, Attempt::Repeat]);
+    repeat[1].count = Some(4);
+    let alerts = run(repeat);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].count, 5);
+}
+
+// ---- other auth rules ------------------------------------------------------------------------
+
+#[test]
+fn concurrent_ips_at_two_distinct_addresses() {
+    let alerts = run(vec![
+        login(0, "alice", "192.0.2.1"),
+        login(4 * MIN, "alice", "198.51.100.1"),
+    ]);
+    let c = of(&alerts, "auth.concurrent_ips");
+    assert_eq!(c.len(), 1);
+    assert_eq!((c[0].key_value.as_str(), c[0].count), ("alice", 2));
+    assert_eq!(c[0].severity, Severity::High);
+    // Same address twice, or the second address after 5 min: quiet.
+    assert!(
+        of(
+            &run(vec![
+                login(0, "bob", "192.0.2.1"),
+                login(MIN, "bob", "192.0.2.1")
+            ]),
+            "auth.concurrent_ips"
+        )
+        .is_empty()
+    );
+    assert!(
+        of(
+            &run(vec![
+                login(0, "bob", "192.0.2.1"),
+                login(5 * MIN, "bob", "192.0.2.2")
+            ]),
+            "auth.concurrent_ips"
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn night_login_in_the_configured_zone() {
+    let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    let opts = DetectOptions {
+        tz: berlin,
+        ..DetectOptions::default()
+    };
+    // T0 is midnight UTC in November: Berlin is UTC+1.
+    let at = |utc: i64, user: &str| login(utc, user, "192.0.2.1");
+    let events = vec![
+        at(30 * MIN, "early"),                  // 01:30 local: before the night window
+        at(60 * MIN, "edge_in"),                // 02:00 local: in
+        at(4 * 60 * MIN + 59 * MIN, "late_in"), // 05:59 local: in
+        at(5 * 60 * MIN, "edge_out"),           // 06:00 local: out
+    ];
+    let (alerts, _) = run_with(RuleSet::builtin(), opts, events.clone());
+    let users: Vec<&str> = of(&alerts, "auth.night_login")
+        .iter()
+        .map(|a| a.key_value.as_str())
+        .collect();
+    assert_eq!(users, ["edge_in", "late_in"]);
+    assert_eq!(alerts[0].severity, Severity::Low);
+    // In UTC the same instants are 00:30, 01:00, 04:59 and 05:00: a different set.
+    let utc: Vec<String> = of(&run(events), "auth.night_login")
+        .iter()
+        .map(|a| a.key_value.clone())
+        .collect();
+    assert_eq!(utc, ["late_in", "edge_out"]);
+}
+
+#[test]
+fn apikey_revoke_at_three_in_an_hour() {
+    let revoke = |t| Event {
+        src_ip: "192.0.2.77".parse().ok(),
+        ..ev(t, Kind::ApikeyRevokeAttempt)
+    };
+    let alerts = run(spaced(3, 20 * MIN, revoke));
+    assert_eq!(of(&alerts, "auth.apikey_revoke").len(), 1);
+    assert_eq!(alerts[0].severity, Severity::High);
+    assert!(run(spaced(2, 20 * MIN, revoke)).is_empty());
+    assert!(
+        run(spaced(3, 30 * MIN, revoke)).is_empty(),
+        "3rd falls outside the hour"
+    );
+}
+
+// ---- http ------------------------------------------------------------------------------------
+
+#[test]
+fn forbidden_rate_at_ten_403s_in_a_minute() {
+    let alerts = run(spaced(10, 6 * S, |t| http(t, "192.0.2.3", 403)));
+    assert_eq!(of(&alerts, "http.forbidden_rate").len(), 1);
+    assert!(run(spaced(9, 6 * S, |t| http(t, "192.0.2.3", 403))).is_empty());
+    assert!(run(spaced(10, 6 * S, |t| http(t, "192.0.2.3", 404))).is_empty());
+}
+
+#[test]
+fn injection_attempts_count_as_requests() {
+    // 9 plain 403s plus one injection attempt that also got a 403.
+    let mut events = spaced(9, S, |t| http(t, "192.0.2.4", 403));
+    events.push(Event {
+        kind: Kind::InjectionAttempt,
+        ..http(9 * S, "192.0.2.4", 403)
+    });
+    let alerts = run(events);
+    assert_eq!(of(&alerts, "http.forbidden_rate").len(), 1);
+    assert_eq!(of(&alerts, "http.injection").len(), 1);
+}
+
+#[test]
+fn request_rate_above_one_hundred_a_minute() {
+    let alerts = run(spaced(101, 500_000, |t| http(t, "192.0.2.5", 200)));
+    let r = of(&alerts, "http.request_rate");
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].count, r[0].threshold), (101, 101));
+    assert_eq!(r[0].evidence.len(), 10, "evidence is capped");
+    assert!(run(spaced(100, 500_000, |t| http(t, "192.0.2.5", 200))).is_empty());
+}
+
+#[test]
+fn injection_fires_on_any_and_escalates_above_five_an_hour() {
+    let inj = |t| Event {
+        kind: Kind::InjectionAttempt,
+        ..http(t, "192.0.2.6", 200)
+    };
+    let one = run(vec![inj(0)]);
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].severity, Severity::Medium);
+    assert!(run(vec![http(0, "192.0.2.6", 200)]).is_empty());
+
+    let six = run(spaced(6, 5 * MIN, inj));
+    let sev: Vec<Severity> = six.iter().map(|a| a.severity).collect();
+    assert_eq!(sev, [Severity::Medium, Severity::High]);
+    assert_eq!(six[1].count, 6);
+    let five = run(spaced(5, 5 * MIN, inj));
+    assert_eq!(five.len(), 1);
+}
+
+// ---- data ------------------------------------------------------------------------------------
+
+#[test]
+fn bulk_read_sums_records() {
+    let alerts = run(vec![
+        data(0, Kind::DataRead, "agent-7", 400),
+        data(30 * S, Kind::DataRead, "agent-7", 600),
+    ]);
+    let r = of(&alerts, "data.bulk_read");
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].count, r[0].key_value.as_str()), (1000, "agent-7"));
+    assert_eq!(r[0].summary, "agent-7 read 1000 records in 1m");
+    assert!(
+        run(vec![
+            data(0, Kind::DataRead, "a", 400),
+            data(30 * S, Kind::DataRead, "a", 599)
+        ])
+        .is_empty()
+    );
+}
+
+#[test]
+fn bulk_delete_sums_over_an_hour() {
+    let alerts = run(spaced(4, 15 * MIN, |t| {
+        data(t, Kind::DataDelete, "agent-8", 25)
+    }));
+    assert_eq!(of(&alerts, "data.bulk_delete").len(), 1);
+    let mut below = spaced(3, 15 * MIN, |t| data(t, Kind::DataDelete, "agent-8", 25));
+    below.push(data(45 * MIN, Kind::DataDelete, "agent-8", 24));
+    assert!(run(below).is_empty());
+}
+
+#[test]
+fn namespace_violation_is_critical_on_first_sight() {
+    let alerts = run(vec![data(0, Kind::DataNamespaceViolation, "agent-9", 1)]);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].severity, Severity::Critical);
+    assert_eq!(
+        (
+            alerts[0].priority.as_str(),
+            alerts[0].respond_within.as_str()
+        ),
+        ("P0", "15m")
+    );
+    assert!(run(vec![data(0, Kind::DataRead, "agent-9", 1)]).is_empty());
+}
+
+#[test]
+fn search_burst_at_five_hundred_a_minute() {
+    let search = |t| data(t, Kind::DataSearch, "agent-10", 1);
+    assert_eq!(
+        of(&run(spaced(500, 100_000, search)), "data.search_burst").len(),
+        1
+    );
+    assert!(run(spaced(499, 100_000, search)).is_empty());
+}
+
+// ---- logs ------------------------------------------------------------------------------------
+
+#[test]
+fn error_surge_above_one_hundred_a_day() {
+    let err = |t| host_line(t, Kind::LogError, "db1");
+    // Keep the host talking so silence stays out of it (one line every 10 min).
+    let alerts = run(spaced(101, 10 * MIN, err));
+    let e = of(&alerts, "log.error_surge");
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].key_value, "db1");
+    assert!(of(&run(spaced(100, 10 * MIN, err)), "log.error_surge").is_empty());
+}
+
+#[test]
+fn silence_fires_only_when_the_watermark_passes() {
+    let mut d = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    let mut out = Vec::new();
+    d.push(host_line(0, Kind::Other, "quiet"), &mut out);
+    d.push(host_line(10 * MIN, Kind::Other, "busy"), &mut out);
+    // Watermark = 10 min − 10 s: the 10-minute deadline has not passed.
+    d.push(host_line(10 * MIN + 10 * S, Kind::Other, "busy"), &mut out);
+    assert!(out.is_empty(), "{out:#?}");
+    d.push(
+        host_line(10 * MIN + 10 * S + 1, Kind::Other, "busy"),
+        &mut out,
+    );
+    assert_eq!(out.len(), 1);
+    let a = &out[0];
+    assert_eq!(
+        (a.rule.as_str(), a.key_value.as_str()),
+        ("log.silence", "quiet")
+    );
+    assert_eq!((a.window_start, a.window_end), (T0, T0 + 10 * MIN));
+    assert_eq!(a.evidence.len(), 1);
+    assert_eq!(a.severity, Severity::High);
+    d.finish(&mut out);
+    assert_eq!(out.len(), 1, "busy never went quiet");
+}
+
+#[test]
+fn silence_at_end_of_input_only_for_hosts_quiet_long_enough() {
+    // Input ends 10 min after `quiet`'s last line: not older than max ts − 10 min. Quiet.
+    let edge = run(vec![
+        host_line(0, Kind::Other, "quiet"),
+        host_line(10 * MIN, Kind::Other, "busy"),
+    ]);
+    assert!(edge.is_empty(), "{edge:#?}");
+    // One microsecond more and it is.
+    let past = run(vec![
+        host_line(0, Kind::Other, "quiet"),
+        host_line(10 * MIN + 1, Kind::Other, "busy"),
+    ]);
+    assert_eq!(of(&past, "log.silence").len(), 1);
+    // A single host never goes silent just because the input ended.
+    assert!(run(vec![host_line(0, Kind::Other, "alone")]).is_empty());
+}
+
+#[test]
+fn silence_fires_by_wall_clock_when_live() {
+    let mut d = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    let mut out = Vec::new();
+    d.push(host_line(0, Kind::Other, "h"), &mut out);
+    d.advance_wallclock(T0 + 10 * MIN + 10 * S, &mut out);
+    assert!(out.is_empty());
+    d.advance_wallclock(T0 + 10 * MIN + 11 * S, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(d.stats().alerts, 1);
+}
+
+#[test]
+fn silence_duration_is_configurable() {
+    let rules =
+        RuleSet::with_config("c.toml", "[rules.\"log.silence\"]\nwindow = \"30m\"\n").unwrap();
+    let events = vec![
+        host_line(0, Kind::Other, "a"),
+        host_line(20 * MIN, Kind::Other, "b"),
+    ];
+    assert!(
+        run_with(rules.clone(), DetectOptions::default(), events)
+            .0
+            .is_empty()
+    );
+    let events = vec![
+        host_line(0, Kind::Other, "a"),
+        host_line(31 * MIN, Kind::Other, "b"),
+    ];
+    assert_eq!(run_with(rules, DetectOptions::default(), events).0.len(), 1);
+}
+
+// ---- time ------------------------------------------------------------------------------------
+
+#[test]
+fn late_events_are_counted_and_processed() {
+    let mut events = spaced(4, S, |t| fail(60 * S + t, "192.0.2.20"));
+    events.push(fail(80 * S, "192.0.2.99")); // watermark moves to 70 s
+    events.push(fail(30 * S, "192.0.2.20")); // 40 s behind: late
+    let (alerts, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
+    assert_eq!(stats.late_events, 1);
+    assert_eq!(stats.events, 6);
+    assert_eq!(alerts.len(), 1, "the late attempt still counts");
+    assert_eq!(stats.alerts, 1);
+}
+
+#[test]
+fn reorder_within_lateness_gives_the_same_alerts() {
+    let ordered = spaced(5, MIN, |t| fail(t, "203.0.113.7"));
+    let mut shuffled = ordered.clone();
+    shuffled.swap(3, 4);
+    // Keep line numbers: they are the events' identity.
+    let number = |v: Vec<Event>| -> Vec<Event> {
+        v.into_iter()
+            .enumerate()
+            .map(|(i, e)| Event {
+                line: e.line.max(i as u64 + 1),
+                ..e
+            })
+            .collect()
+    };
+    let a = run(number(ordered));
+    let b = run(shuffled);
+    assert_eq!(a.len(), 1);
+    // Swapped more than the lateness apart: the 5th is late, yet still counted.
+    assert_eq!(b.len(), 1);
+}
+
+#[test]
+fn same_input_twice_gives_identical_alerts() {
+    let events = mixed_events(7);
+    let first = run(events.clone());
+    let second = run(events);
+    assert!(!first.is_empty());
+    assert_eq!(first, second);
+    let render = |alerts: &[Alert]| {
+        let mut s = String::new();
+        for a in alerts {
+            a.write_json(&mut s);
+            s.push('\n');
+        }
+        s
+    };
+    assert_eq!(render(&first), render(&second));
+}
+
+/// A deterministic mix of traffic that raises several kinds of alert.
+fn mixed_events(seed: u64) -> Vec<Event> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = move || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        x >> 33
+    };
+    let mut events = Vec::new();
+    let mut t = 0;
+    for i in 0..600u64 {
+        t += (next() % 3) as i64 * S;
+        let ip = format!("192.0.2.{}", next() % 4);
+        let e = match next() % 6 {
+            0 | 1 => fail(t, &ip),
+            2 => http(t, &ip, if next() % 2 == 0 { 403 } else { 200 }),
+            3 => login(t, ["alice", "bob"][(next() % 2) as usize], &ip),
+            4 => data(t, Kind::DataRead, "agent", next() % 300),
+            _ => host_line(t, Kind::LogError, ["h1", "h2"][(next() % 2) as usize]),
+        };
+        events.push(Event { line: i + 1, ..e });
+    }
+    events
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn arrival_order_within_lateness_does_not_matter(seed in 0u64..1000, jitter in proptest::collection::vec(0i64..10 * S, 600)) {
+        let events = mixed_events(seed);
+        let expected = run(events.clone());
+        // Each event arrives up to 10 s (the lateness) after its own time; sort by arrival.
+        let mut arriving: Vec<(i64, usize, Event)> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| (e.ts + jitter[i], i, e))
+            .collect();
+        arriving.sort_by_key(|(at, i, _)| (*at, *i));
+        let shuffled: Vec<Event> = arriving.into_iter().map(|(_, _, e)| e).collect();
+        let (got, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), shuffled);
+        prop_assert_eq!(stats.late_events, 0);
+        prop_assert!(!expected.is_empty());
+        prop_assert_eq!(got, expected);
+    }
+}
+
+// ---- state cap -------------------------------------------------------------------------------
+
+#[test]
+fn key_cap_evicts_the_oldest_and_reports_once() {
+    let opts = DetectOptions {
+        max_keys: 3,
+        ..DetectOptions::default()
+    };
+    let mut events = vec![fail(0, "192.0.2.1")];
+    for (i, ip) in ["192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5"]
+        .iter()
+        .enumerate()
+    {
+        events.push(fail((i as i64 + 1) * S, ip));
+    }
+    // 192.0.2.1 was evicted: its next four attempts start over and do not reach five.
+    events.extend(spaced(4, S, |t| fail(10 * S + t, "192.0.2.1")));
+    let (alerts, stats) = run_with(RuleSet::builtin(), opts.clone(), events);
+    let overflow = of(&alerts, "secpipe.state_overflow");
+    assert_eq!(overflow.len(), 1, "{alerts:#?}");
+    assert_eq!(overflow[0].key_value, "auth.bruteforce");
+    assert_eq!(overflow[0].count, 3);
+    assert_eq!(of(&alerts, "auth.bruteforce").len(), 0);
+    assert_eq!(stats.evicted_keys, 3);
+
+    // The most recently active key survives the evictions.
+    let mut events = spaced(4, S, |t| fail(t, "192.0.2.1"));
+    for (i, ip) in ["192.0.2.2", "192.0.2.3"].iter().enumerate() {
+        events.push(fail(5 * S + i as i64, ip));
+    }
+    events.push(fail(6 * S, "192.0.2.1"));
+    events.push(fail(7 * S, "192.0.2.4"));
+    events.push(fail(8 * S, "192.0.2.1"));
+    let (alerts, _) = run_with(RuleSet::builtin(), opts, events);
+    assert_eq!(of(&alerts, "auth.bruteforce").len(), 1);
+}
+
+#[test]
+fn state_is_freed_with_time() {
+    let mut d = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    let mut out = Vec::new();
+    for i in 0..100 {
+        d.push(
+            fail(i * 1000, &format!("10.0.{}.{}", i / 250, i % 250)),
+            &mut out,
+        );
+    }
+    d.push(host_line(20 * S, Kind::Other, "h"), &mut out);
+    assert!(d.live_keys() >= 100);
+    // An hour later only the newest event's keys remain.
+    d.push(host_line(2 * 60 * MIN, Kind::Other, "h"), &mut out);
+    d.push(host_line(2 * 60 * MIN + 11 * S, Kind::Other, "h"), &mut out);
+    assert!(d.live_keys() <= 2, "{}", d.live_keys());
+}
+
+// ---- configuration ---------------------------------------------------------------------------
+
+#[test]
+fn config_overrides_disables_and_adds() {
+    let config = r#"
+[options]
+max_keys = 10
+
+[rules."auth.bruteforce"]
+threshold = 3
+window = "1m"
+severity = "critical"
+respond_within = "5m"
+
+[rules."http.request_rate"]
+enabled = false
+
+[rules."custom.root_failures"]
+primitive = "count"
+kinds = ["auth.failure"]
+where = { user = "root" }
+key = "src_ip"
+threshold = 2
+window = "10m"
+summary = "{key} failed as root {count} times"
+"#;
+    let rules = RuleSet::with_config("secpipe.toml", config).unwrap();
+    let text = rules.describe();
+    assert!(text.contains("custom.root_failures"));
+    assert!(text.contains("(disabled)"));
+    let mut events = spaced(3, 10 * S, |t| fail(t, "192.0.2.30"));
+    events[0].user = Some("root".into());
+    events[2].user = Some("root".into());
+    let (alerts, _) = run_with(rules, DetectOptions::default(), events);
+    let rules_fired: Vec<&str> = alerts.iter().map(|a| a.rule.as_str()).collect();
+    // Same triggering event: rules run in pack order, added rules last.
+    assert_eq!(rules_fired, ["auth.bruteforce", "custom.root_failures"]);
+    assert_eq!(alerts[1].summary, "192.0.2.30 failed as root 2 times");
+    assert_eq!(alerts[0].severity, Severity::Critical);
+    assert_eq!(alerts[0].respond_within, "5m");
+    // HIGH escalation (5 in 1 min) no longer applies once the base is CRITICAL.
+    assert_eq!(alerts.len(), 2);
+}
+
+#[test]
+fn config_max_keys_applies() {
+    let rules = RuleSet::with_config("c.toml", "[options]\nmax_keys = 2\n").unwrap();
+    let events = spaced(3, S, |t| fail(t, &format!("192.0.2.{}", t / S)));
+    let (alerts, _) = run_with(rules, DetectOptions::default(), events);
+    assert_eq!(of(&alerts, "secpipe.state_overflow").len(), 1);
+}
+
+fn config_error(text: &str) -> RuleError {
+    RuleSet::with_config("secpipe.toml", text).expect_err("config should be rejected")
+}
+
+#[test]
+fn config_errors_point_at_the_problem() {
+    let e = config_error("[rules.\"auth.bruteforce\"]\nthreshold = 3\n  windw = \"5m\"\n");
+    assert_eq!((e.line, e.column), (3, 3), "{e}");
+    assert!(e.message.contains("did you mean `window`"), "{e}");
+    assert_eq!(e.path, "secpipe.toml");
+    assert!(e.to_string().starts_with("secpipe.toml:3:3: "));
+
+    let e = config_error("[rules.\"auth.bruteforce\"]\nwindow = \"5 minutes\"\n");
+    assert_eq!((e.line, e.column), (2, 10), "{e}");
+    assert!(e.message.contains("\"5m\""), "{e}");
+    let span = e.span.clone().unwrap();
+    assert_eq!(&e.source_text[span], "\"5 minutes\"");
+
+    let e = config_error("[rules.\"auth.bruteforce\"]\nseverity = \"urgent\"\n");
+    assert_eq!((e.line, e.column), (2, 12));
+    assert!(e.message.contains("LOW, MEDIUM, HIGH or CRITICAL"));
+
+    let e = config_error(
+        "[rules.\"x.y\"]\nprimitive = \"count\"\nkinds = [\"auth.failur\"]\nkey = \"src_ip\"\nwindow = \"1m\"\n",
+    );
+    assert_eq!((e.line, e.column), (3, 10));
+    assert!(e.message.contains("did you mean `auth.failure`"), "{e}");
+
+    let e = config_error("[rules.\"x.y\"]\nprimitive = \"countt\"\n");
+    assert_eq!((e.line, e.column), (2, 13));
+    assert!(e.message.contains("did you mean `count`"));
+
+    let e = config_error("[rules.\"x.y\"]\nthreshold = 3\n");
+    assert_eq!(e.line, 1, "{e}");
+    assert!(e.message.contains("needs `primitive`"));
+
+    let e = config_error("[rules.\"auth.bruteforce\"]\nthreshold = -1\n");
+    assert_eq!((e.line, e.column), (2, 13));
+
+    let e = config_error("[rules.\"auth.bruteforce\"]\nkey = \"scr_ip\"\n");
+    assert!(e.message.contains("did you mean `src_ip`"));
+
+    let e = config_error("[rules.\"auth.bruteforce\"\nthreshold = 3\n");
+    assert_eq!(e.line, 1, "{e}");
+
+    let e = config_error("[optoins]\nmax_keys = 3\n");
+    assert!(e.message.contains("did you mean `options`"), "{e}");
+}
+
+#[test]
+fn extreme_timestamps_do_not_panic() {
+    let mut events = Vec::new();
+    for ts in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX] {
+        for kind in Kind::ALL {
+            events.push(Event {
+                ts,
+                kind,
+                host: Some("h".into()),
+                user: Some("u".into()),
+                actor: Some("a".into()),
+                src_ip: "192.0.2.1".parse().ok(),
+                http_method: Some("GET".into()),
+                count: Some(u64::MAX),
+                pid: Some(1),
+                attempt: Attempt::Repeat,
+                ..Event::default()
+            });
+        }
+    }
+    // Every alert the engine makes still renders.
+    let mut d = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    let mut out = Vec::new();
+    for e in events {
+        d.push(e, &mut out);
+    }
+    d.advance_wallclock(i64::MAX, &mut out);
+    d.finish(&mut out);
+    let mut text = String::new();
+    for a in &out {
+        a.write_json(&mut text);
+        a.write_text(&mut text);
+    }
+    assert!(!out.is_empty());
+}
+
+#[test]
+fn a_flood_of_distinct_ips_stays_within_the_cap() {
+    let opts = DetectOptions {
+        max_keys: 1_000,
+        ..DetectOptions::default()
+    };
+    let mut d = Detector::new(RuleSet::builtin(), opts);
+    let mut out = Vec::new();
+    for i in 0..20_000u32 {
+        let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+        d.push(fail(i64::from(i) * 1_000, &ip.to_string()), &mut out);
+        assert!(d.live_keys() <= 1_000);
+    }
+    d.finish(&mut out);
+    assert!(d.live_keys() <= 1_000);
+    assert_eq!(out.len(), 1, "only the overflow alert: {out:#?}");
+    assert_eq!(out[0].rule, "secpipe.state_overflow");
+    assert_eq!(d.stats().evicted_keys, 19_000);
+}
