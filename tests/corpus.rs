@@ -155,6 +155,8 @@ fn failure_lines_are_tagged_with_their_source_ip() {
             || l.contains("Invalid user ")
             || (l.contains("authentication failure;") && l.contains("rhost=")))
             || l.contains("more authentication failure")
+            || l.contains("input_userauth_request: invalid user")
+            || l.contains("Too many authentication failures")
             || (l.contains("message repeated") && l.contains("Failed password"))
     };
     let (mut failures, mut tagged, mut false_alarms, mut others) = (0, 0, 0, 0);
