@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
@@ -34,6 +33,8 @@ pub struct EventBatch {
     pub unmatched: u64,
     pub truncated: u64,
     pub future_ts: u64,
+    /// Copied from the [`LineBatch`]: where its source may resume once this batch is done.
+    pub checkpoint: Option<crate::source::checkpoint::Checkpoint>,
 }
 
 /// Time settings for parsing.
@@ -68,6 +69,7 @@ pub fn parse_batch(
         unmatched: 0,
         truncated: 0,
         future_ts: 0,
+        checkpoint: batch.checkpoint.clone(),
     };
     let mut hits: HashMap<usize, u64> = HashMap::new();
     for (line_no, raw, truncated) in batch.lines() {
@@ -198,22 +200,7 @@ impl Summary {
     }
 }
 
-/// Shared stop flag: set by SIGINT/SIGTERM; every stage checks it and winds down in order
-/// (readers stop, the rest drains what is in flight, sinks flush and seal).
-#[derive(Clone, Default)]
-pub struct Shutdown(Arc<AtomicBool>);
-
-impl Shutdown {
-    pub fn new() -> Shutdown {
-        Shutdown::default()
-    }
-    pub fn trigger(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    pub fn is_triggered(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+pub use crate::shutdown::Shutdown;
 
 /// What the ordered stage is told by the pipeline.
 pub enum Delivery {

@@ -10,9 +10,11 @@ use crate::detect::Detector;
 use crate::flags::UsageError;
 use crate::flags::hiargs::{AlertDest, RunConfig};
 use crate::flags::lowargs::RunArgs;
-use crate::pipeline::{Delivery, EventBatch, Shutdown, Summary, run_pipeline};
+use crate::metrics::Metrics;
+use crate::pipeline::{Delivery, EventBatch, Shutdown, Summary, now_micros, run_pipeline};
 use crate::sink::alerts::AlertSink;
-use crate::source::{ReadReport, spawn_batch_reader};
+use crate::source::ReadReport;
+use crate::source::live::Live;
 
 pub fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
     let cfg = RunConfig::from_args(args)?;
@@ -36,35 +38,67 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
         summary: Summary::default(),
         alerts: Vec::new(),
         error: None,
+        metrics: None,
     };
     let shutdown = Shutdown::new();
-    let mut report = None;
+    // Before any input is read: signal handlers, listeners, metrics endpoint, checkpoints.
+    let mut live = Live::start(&cfg.live, &shutdown).map_err(UsageError::plain)?;
+    stage.metrics = Some(live.metrics());
     let inputs = cfg.inputs;
     let max_line = cfg.parse.max_line;
-    let reader_shutdown = shutdown.clone();
+    let idle_after = live.idle_after();
+    let mut spawn_error = None;
+    // Both closures below need `live` (one to start the sources, one to commit checkpoints);
+    // they never run at the same time, which a RefCell states without unsafe tricks.
+    let live_sources = std::cell::RefCell::new(&mut live);
     run_pipeline(
         cfg.parse.settings,
         cfg.parse.classifier,
-        |tx| {
-            let (handle, r) = spawn_batch_reader(inputs, max_line, tx, reader_shutdown);
-            report = Some(r);
-            vec![handle]
+        |tx| match live_sources
+            .borrow_mut()
+            .spawn_sources(inputs, max_line, tx)
+        {
+            Ok(handles) => handles,
+            Err(e) => {
+                spawn_error = Some(e);
+                shutdown.trigger();
+                Vec::new()
+            }
         },
-        None,
+        idle_after,
         |delivery| {
-            if let Delivery::Batch(batch) = delivery {
-                stage.take(batch);
-                if stage.error.is_some() {
-                    shutdown.trigger();
+            match delivery {
+                Delivery::Batch(mut batch) => {
+                    let checkpoint = batch.checkpoint.take();
+                    stage.take(batch);
+                    // Only now are the batch's events with the sinks: its source may resume
+                    // after it.
+                    if stage.error.is_none() {
+                        live_sources.borrow_mut().commit(checkpoint);
+                    }
                 }
+                Delivery::Idle => {
+                    stage.idle(now_micros());
+                    live_sources.borrow_mut().commit(None);
+                }
+            }
+            if stage.error.is_some() {
+                shutdown.trigger();
             }
         },
     )
     .map_err(|_| UsageError::plain("internal error: a pipeline thread panicked"))?;
     stage.finish();
+    let report = live.finish().map_err(UsageError::plain)?;
+    if let Some(e) = spawn_error {
+        return Err(UsageError::plain(e));
+    }
     let mut summary = stage.summary;
     absorb_read_report(&mut summary, report.as_ref());
+    summary.inputs += live.live_inputs();
+    summary.bytes = live.metrics().total_bytes_read().max(summary.bytes);
     eprint!("{}", summary.render());
+    eprint!("{}", live.metrics().render_drops());
     if let Some(e) = stage.error {
         return Err(UsageError::plain(e));
     }
@@ -81,11 +115,16 @@ pub struct OrderedStage {
     alerts: Vec<Alert>,
     /// The first sink or archive failure; the run stops reading after it.
     pub error: Option<String>,
+    /// `--metrics`: counts of events, alerts and archive rows.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl OrderedStage {
     pub fn take(&mut self, batch: EventBatch) {
         self.summary.add_batch(&batch);
+        if let Some(m) = &self.metrics {
+            m.observe_batch(&batch, now_micros());
+        }
         if self.error.is_some() {
             return;
         }
@@ -99,11 +138,29 @@ impl OrderedStage {
                 self.error = Some(format!("archive: {e}"));
                 return;
             }
+            if let Some(m) = &self.metrics {
+                m.archive_rows(events.len() as u64);
+            }
         }
         for ev in events {
             self.detector.push(ev, &mut self.alerts);
         }
         self.emit();
+    }
+
+    /// Live input is idle: let the wall clock (µs) move the watermark, so the last attack
+    /// before a quiet spell still alerts, and let the archive roll files by age.
+    pub fn idle(&mut self, now: i64) {
+        if self.error.is_some() {
+            return;
+        }
+        self.detector.advance_wallclock(now, &mut self.alerts);
+        self.emit();
+        if let Some(archive) = &mut self.archive
+            && let Err(e) = archive.tick(now)
+        {
+            self.error = Some(format!("archive: {e}"));
+        }
     }
 
     /// End of input: decide what is still buffered, seal the archive.
@@ -113,10 +170,15 @@ impl OrderedStage {
         self.summary.late_events = self.detector.stats().late_events;
         if let Some(archive) = self.archive.take() {
             match archive.close() {
-                Ok(s) => eprintln!(
-                    "secpipe: archive: {} event rows, {} alert rows in {} files ({} bytes); head {}",
-                    s.event_rows, s.alert_rows, s.files, s.bytes, s.head
-                ),
+                Ok(s) => {
+                    if let Some(m) = &self.metrics {
+                        m.archive_bytes(s.bytes);
+                    }
+                    eprintln!(
+                        "secpipe: archive: {} event rows, {} alert rows in {} files ({} bytes); head {}",
+                        s.event_rows, s.alert_rows, s.files, s.bytes, s.head
+                    )
+                }
                 Err(e) => self.error = Some(format!("archive: {e}")),
             }
         }
@@ -125,6 +187,9 @@ impl OrderedStage {
     fn emit(&mut self) {
         if self.alerts.is_empty() {
             return;
+        }
+        if let Some(m) = &self.metrics {
+            m.observe_alerts(&self.alerts);
         }
         for a in &self.alerts {
             self.summary.alerts += 1;

@@ -3,6 +3,11 @@
 //! A source reads big buffers (≥ 256 KiB), frames them into lines and hands on [`LineBatch`]es;
 //! nothing is read a line at a time.
 
+pub mod checkpoint;
+pub mod follow;
+pub mod live;
+pub mod syslog;
+
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;

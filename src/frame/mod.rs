@@ -19,6 +19,8 @@
 //! ]);
 //! ```
 
+pub mod octet;
+
 /// Default `max_line`: 64 KiB.
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
@@ -186,6 +188,9 @@ pub struct LineBatch {
     pub first_line: u64,
     /// Receive time of the batch (µs UTC).
     pub received: i64,
+    /// For followed files: the read position just after the last line of this batch. The
+    /// ordered stage commits it (`--state`) once the batch has been handed to the sinks.
+    pub checkpoint: Option<crate::source::checkpoint::Checkpoint>,
     data: Vec<u8>,
     ends: Vec<u32>,
     truncated: Vec<u32>,
@@ -201,6 +206,7 @@ impl LineBatch {
             source,
             first_line,
             received,
+            checkpoint: None,
             data: Vec::new(),
             ends: Vec::new(),
             truncated: Vec::new(),
