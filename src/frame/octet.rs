@@ -191,7 +191,11 @@ impl OctetDecoder {
 mod tests {
     use super::*;
 
-    fn decode(chunks: &[&[u8]], max: usize) -> Result<(Vec<(Vec<u8>, bool)>, u64), OctetError> {
+    /// Each message with its truncated flag.
+    type Messages = Vec<(Vec<u8>, bool)>;
+
+    /// Decode a stream given in chunks: the messages and the bytes dropped past `max`.
+    fn decode(chunks: &[&[u8]], max: usize) -> Result<(Messages, u64), OctetError> {
         let mut decoder = OctetDecoder::new(max);
         let mut out = Vec::new();
         for chunk in chunks {
@@ -202,7 +206,7 @@ mod tests {
 
     #[test]
     fn messages_may_contain_newlines_and_spaces() {
-        let (out, _) = decode(&[b"11 line1\nline27 a b c "], 100).expect("valid");
+        let (out, _) = decode(&[b"11 line1\nline26 a b c "], 100).expect("valid");
         assert_eq!(
             out,
             vec![

@@ -233,15 +233,11 @@ impl Follower {
                 }
                 continue;
             };
-            if let Pass::Stop = self.read_to_end(open, &mut buf, &out) {
-                return;
-            }
+            // Look before reading: after a copytruncate the writer may already have written
+            // past our old offset, and reading on from there would take the middle of the new
+            // content for a continuation of the old.
             match self.what_changed(open) {
-                Change::Nothing => {
-                    if shutdown.sleep(POLL) {
-                        return;
-                    }
-                }
+                Change::Nothing => {}
                 Change::Rotated => {
                     // Drain the old file: the writer may have appended between our last read
                     // and its reopen. Then start on the new file.
@@ -253,6 +249,7 @@ impl Follower {
                     }
                     current = None;
                     reported_missing = false;
+                    continue;
                 }
                 Change::Truncated => {
                     if !self.send_partial_line(open, &out) {
@@ -271,6 +268,12 @@ impl Follower {
                         open.key = key;
                     }
                 }
+            }
+            if let Pass::Stop = self.read_to_end(open, &mut buf, &out) {
+                return;
+            }
+            if shutdown.sleep(POLL) {
+                return;
             }
         }
     }
