@@ -154,6 +154,13 @@ impl Metrics {
             .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Bytes read from an input that reports its own total to the summary (stdin).
+    pub fn input_bytes_read(&self, input: &str, bytes: u64) {
+        self.bytes_read
+            .get_or_create(&vec![("input", input.to_string())])
+            .inc_by(bytes);
+    }
+
     /// Total bytes read by the followers and listeners (for the summary).
     pub fn total_bytes_read(&self) -> u64 {
         self.total_bytes.load(std::sync::atomic::Ordering::Relaxed)

@@ -96,7 +96,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
     let mut summary = stage.summary;
     absorb_read_report(&mut summary, report.as_ref());
     summary.inputs += live.live_inputs();
-    summary.bytes = live.metrics().total_bytes_read().max(summary.bytes);
+    summary.bytes += live.metrics().total_bytes_read();
     eprint!("{}", summary.render());
     eprint!("{}", live.metrics().render_drops());
     if let Some(e) = stage.error {

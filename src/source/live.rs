@@ -22,7 +22,7 @@ use crossbeam_channel::Sender;
 use super::checkpoint::{Checkpoint, CheckpointStore};
 use super::follow::{Follower, spawn_follower};
 use super::syslog::{Listeners, tls};
-use super::{InputSpec, ReadReport, spawn_batch_reader};
+use super::{InputSpec, ReadReport, spawn_batch_reader_counted};
 use crate::flags::hiargs::LiveConfig;
 use crate::frame::LineBatch;
 use crate::metrics::{self, Metrics};
@@ -132,8 +132,13 @@ impl Live {
             handles.push(handle);
         }
         if !batch.is_empty() {
-            let (handle, report) =
-                spawn_batch_reader(batch, max_line, tx.clone(), self.shutdown.clone());
+            let (handle, report) = spawn_batch_reader_counted(
+                batch,
+                max_line,
+                tx.clone(),
+                self.shutdown.clone(),
+                Some(self.metrics.clone()),
+            );
             self.batch_report = Some(report);
             handles.push(handle);
         }
