@@ -25,6 +25,9 @@ const CHANNEL_BATCHES: usize = 8;
 /// must not drag the watermark years ahead and make every later event "late".
 pub const MAX_FUTURE: i64 = 24 * 3600 * 1_000_000;
 
+/// Parsers kept (one per source) before the table is cleared.
+const MAX_PARSERS: usize = 16_384;
+
 /// Events parsed from one [`LineBatch`], in line order.
 pub struct EventBatch {
     pub events: Vec<Event>,
@@ -60,6 +63,11 @@ pub fn parse_batch(
     settings: &ParseSettings,
     classifier: &Classifier,
 ) -> EventBatch {
+    // Syslog listeners make one source per peer connection; without a cap this map would keep
+    // a parser for every connection ever seen. Forgetting them only resets year inference.
+    if parsers.len() >= MAX_PARSERS && !parsers.contains_key(&batch.source) {
+        parsers.clear();
+    }
     let parser = parsers
         .entry(batch.source.clone())
         .or_insert_with(|| Parser::new(settings.tz.clone(), settings.year));
