@@ -270,13 +270,17 @@ fn metrics_endpoint_serves_prometheus_text_and_health() {
         text.trim_end().ends_with("# EOF"),
         "OpenMetrics ends with # EOF: {text}"
     );
-    // One event, counted by kind (every line is `unparsed` or a parsed kind).
-    let kinds: f64 = text
-        .lines()
-        .filter(|l| l.starts_with("secpipe_events_total{"))
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum();
-    assert_eq!(kinds, 1.0, "{text}");
+    // One event, counted by kind (every line is `unparsed` or a parsed kind) once the ordered
+    // stage has had it, a moment after the listener read it.
+    wait_for("the event to be counted by kind", || {
+        let kinds: f64 = secpipe
+            .metrics()
+            .lines()
+            .filter(|l| l.starts_with("secpipe_events_total{"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum();
+        (kinds == 1.0).then_some(())
+    });
     assert!(live_support::http_get(secpipe.metrics_port, "/nope").is_none());
     let (status, stderr) = secpipe.terminate();
     assert!(status.success(), "exit status {status}: {stderr}");
@@ -293,4 +297,26 @@ fn a_taken_port_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+}
+
+#[test]
+fn an_unreadable_certificate_is_a_usage_error_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("cert.pem"), "not a certificate").expect("write");
+    std::fs::write(dir.path().join("key.pem"), "not a key").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_secpipe"))
+        .args([
+            "--listen",
+            &format!("syslog+tls://127.0.0.1:{}", free_port()),
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cert.pem"), "{stderr}");
 }

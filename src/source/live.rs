@@ -43,6 +43,7 @@ pub struct Live {
     listeners: Option<Listeners>,
     /// What the batch reader (stdin, or files without `--follow`) saw.
     batch_report: Option<Arc<Mutex<ReadReport>>>,
+    /// Followed files and listeners started, for the summary's input count.
     followed: u64,
 }
 
@@ -143,6 +144,7 @@ impl Live {
             handles.push(handle);
         }
         if let Some(listeners) = self.listeners.take() {
+            self.followed += listeners.specs().len() as u64;
             let handle = listeners
                 .spawn(
                     self.runtime.handle(),
@@ -183,7 +185,7 @@ impl Live {
         Ok(self.batch_report.take())
     }
 
-    /// Inputs and bytes read by the followers and listeners (the batch reader reports its own).
+    /// Followed files and listeners (the batch reader reports its own inputs).
     pub fn live_inputs(&self) -> u64 {
         self.followed
     }
