@@ -120,6 +120,8 @@ enum Bound {
 /// Listeners bound and ready to be started with [`Listeners::spawn`].
 pub struct Listeners {
     bound: Vec<(ListenSpec, Bound)>,
+    max_connections: usize,
+    idle_timeout: Duration,
 }
 
 /// What every listener task shares.
@@ -130,6 +132,7 @@ struct Context {
     metrics: Arc<Metrics>,
     max_line: usize,
     connections: Arc<tokio::sync::Semaphore>,
+    idle_timeout: Duration,
 }
 
 impl Listeners {
@@ -163,7 +166,28 @@ impl Listeners {
                 socket,
             ));
         }
-        Ok(Listeners { bound })
+        Ok(Listeners {
+            bound,
+            max_connections: MAX_CONNECTIONS,
+            idle_timeout: IDLE_TIMEOUT,
+        })
+    }
+
+    /// Change the connection cap (default [`MAX_CONNECTIONS`]) and the idle timeout (default
+    /// [`IDLE_TIMEOUT`]).
+    ///
+    /// ```
+    /// use secpipe::source::syslog::{ListenSpec, Listeners};
+    /// let spec = ListenSpec::parse("syslog+tcp://127.0.0.1:0").unwrap();
+    /// let listeners = Listeners::bind(&[spec], None)
+    ///     .unwrap()
+    ///     .with_limits(16, std::time::Duration::from_secs(60));
+    /// assert_ne!(listeners.specs()[0].addr.port(), 0);
+    /// ```
+    pub fn with_limits(mut self, max_connections: usize, idle_timeout: Duration) -> Listeners {
+        self.max_connections = max_connections;
+        self.idle_timeout = idle_timeout;
+        self
     }
 
     /// The bound listeners (with the ports the kernel picked for port 0).
@@ -188,7 +212,8 @@ impl Listeners {
             shutdown,
             metrics,
             max_line,
-            connections: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
+            connections: Arc::new(tokio::sync::Semaphore::new(self.max_connections)),
+            idle_timeout: self.idle_timeout,
         };
         // Converting std sockets to tokio ones registers them with this runtime's reactor.
         let _guard = runtime.enter();
@@ -322,6 +347,110 @@ mod tests {
     fn trailers_are_trimmed_but_inner_newlines_kept() {
         assert_eq!(trim_trailer(b"a\nb\n\0"), b"a\nb");
         assert_eq!(trim_trailer(b"\n"), b"");
+    }
+
+    /// Open a listener with tight limits on a runtime of its own; returns what the pipeline
+    /// would get, the metrics, the shutdown switch and the bridge thread.
+    fn start_tcp(
+        max_connections: usize,
+        idle: Duration,
+    ) -> (
+        std::net::SocketAddr,
+        crossbeam_channel::Receiver<LineBatch>,
+        Arc<Metrics>,
+        Shutdown,
+        tokio::runtime::Runtime,
+        std::thread::JoinHandle<()>,
+    ) {
+        let runtime = crate::shutdown::io_runtime().expect("runtime");
+        let spec = ListenSpec::parse("syslog+tcp://127.0.0.1:0").expect("spec");
+        let listeners = Listeners::bind(&[spec], None)
+            .expect("bind")
+            .with_limits(max_connections, idle);
+        let addr = listeners.specs()[0].addr;
+        let (tx, rx) = crossbeam_channel::bounded(64);
+        let metrics = Arc::new(Metrics::new());
+        let shutdown = Shutdown::new();
+        let bridge = listeners
+            .spawn(
+                runtime.handle(),
+                tx,
+                shutdown.clone(),
+                metrics.clone(),
+                1024,
+            )
+            .expect("spawn");
+        (addr, rx, metrics, shutdown, runtime, bridge)
+    }
+
+    fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+        let start = std::time::Instant::now();
+        while !ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "gave up waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn connections_over_the_cap_are_closed_and_counted() {
+        use std::io::{Read, Write};
+        let (addr, rx, metrics, shutdown, _runtime, bridge) = start_tcp(2, Duration::from_secs(60));
+        let mut first = std::net::TcpStream::connect(addr).expect("first");
+        let mut second = std::net::TcpStream::connect(addr).expect("second");
+        first.write_all(b"one\n").expect("write");
+        second.write_all(b"two\n").expect("write");
+        wait_until("two open connections", || {
+            metrics.render().contains("secpipe_connections_open 2")
+        });
+        let mut third = std::net::TcpStream::connect(addr).expect("third connects");
+        third
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut buf = [0u8; 1];
+        // Closed by secpipe without a byte: EOF (or a reset).
+        assert!(matches!(third.read(&mut buf), Ok(0) | Err(_)));
+        assert!(
+            metrics
+                .render()
+                .contains(r#"secpipe_dropped_total{reason="connection_limit"} 1"#)
+        );
+        let read_both = format!("secpipe_lines_read_total{{input=\"syslog+tcp://{addr}\"}} 2");
+        wait_until("both lines read", || metrics.render().contains(&read_both));
+        drop((first, second));
+        shutdown.trigger();
+        bridge.join().expect("bridge");
+        let lines: usize = rx.try_iter().map(|b| b.len()).sum();
+        assert_eq!(lines, 2);
+    }
+
+    #[test]
+    fn an_idle_connection_is_closed_and_its_batch_handed_on() {
+        use std::io::{Read, Write};
+        let (addr, rx, metrics, shutdown, _runtime, bridge) =
+            start_tcp(8, Duration::from_millis(200));
+        let mut quiet = std::net::TcpStream::connect(addr).expect("connect");
+        quiet.write_all(b"<13>only line\n").expect("write");
+        quiet
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut buf = [0u8; 1];
+        assert!(
+            matches!(quiet.read(&mut buf), Ok(0) | Err(_)),
+            "closed when idle"
+        );
+        wait_until("the connection to be counted closed", || {
+            metrics.render().contains("secpipe_connections_open 0")
+        });
+        shutdown.trigger();
+        bridge.join().expect("bridge");
+        let got: Vec<Vec<u8>> = rx
+            .try_iter()
+            .flat_map(|b| b.lines().map(|(_, l, _)| l.to_vec()).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(got, vec![b"<13>only line".to_vec()]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinSet;
 
-use super::{Context, FLUSH_AFTER, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, PeerBatch, Transport};
+use super::{Context, FLUSH_AFTER, HANDSHAKE_TIMEOUT, PeerBatch, Transport};
 use crate::frame::LineFramer;
 use crate::frame::octet::OctetDecoder;
 
@@ -97,7 +97,7 @@ async fn read_connection<S: AsyncRead + Unpin>(
         // With a batch pending, wake in time to hand it on; otherwise wait up to the idle limit.
         let wait = match peer.started {
             Some(t) => FLUSH_AFTER.saturating_sub(t.elapsed()),
-            None => IDLE_TIMEOUT,
+            None => ctx.idle_timeout,
         };
         let read = tokio::select! {
             _ = ctx.shutdown.triggered() => break,
@@ -110,7 +110,7 @@ async fn read_connection<S: AsyncRead + Unpin>(
                 }
                 continue;
             }
-            // Idle for IDLE_TIMEOUT: close. A sender that wants to go on reconnects.
+            // Idle for the idle timeout: close. A sender that wants to go on reconnects.
             Err(_elapsed) => break,
             Ok(Ok(0)) | Ok(Err(_)) => break,
             Ok(Ok(n)) => n,
