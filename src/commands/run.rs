@@ -71,6 +71,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
                 Delivery::Batch(mut batch) => {
                     let checkpoint = batch.checkpoint.take();
                     stage.take(batch);
+                    if idle_after.is_some() {
+                        stage.tick_archive(now_micros());
+                    }
                     // Only now are the batch's events with the sinks: its source may resume
                     // after it.
                     if stage.error.is_none() {
@@ -156,6 +159,15 @@ impl OrderedStage {
         }
         self.detector.advance_wallclock(now, &mut self.alerts);
         self.emit();
+        self.tick_archive(now);
+    }
+
+    /// Let the archive seal files older than `--roll-secs` (wall clock, µs). Live runs call it
+    /// after every batch too: a busy stream is never idle, and its files must still roll.
+    pub fn tick_archive(&mut self, now: i64) {
+        if self.error.is_some() {
+            return;
+        }
         if let Some(archive) = &mut self.archive
             && let Err(e) = archive.tick(now)
         {
