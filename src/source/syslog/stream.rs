@@ -1,9 +1,9 @@
 //! Syslog over TCP (RFC 6587) and TLS (RFC 5425): one task per connection.
 //!
 //! RFC 6587 allows two framings and gives no way to announce which one a sender uses, so it is
-//! decided per connection from the first byte: an octet-counted frame starts with its length,
-//! a digit; a newline-framed syslog message starts with `<` (its PRI) or, from sloppier
-//! senders, a letter. TLS (RFC 5425) is always octet counted.
+//! decided per connection from its first bytes: an octet-counted frame starts with its length,
+//! digits and a space; a newline-framed syslog message starts with `<` (its PRI) or, from
+//! sloppier senders, a date or a word. TLS (RFC 5425) is always octet counted.
 
 use std::sync::Arc;
 
@@ -118,7 +118,7 @@ async fn read_connection<S: AsyncRead + Unpin>(
         bytes += n as u64;
         let data = &buf[..n];
         if let Framing::Undecided = framing {
-            framing = if data[0].is_ascii_digit() {
+            framing = if looks_octet_counted(data) {
                 Framing::Octets(OctetDecoder::new(ctx.max_line))
             } else {
                 Framing::Lines(LineFramer::new(ctx.max_line))
@@ -176,6 +176,15 @@ async fn read_connection<S: AsyncRead + Unpin>(
     flush(&mut peer, url, ctx, &mut bytes).await;
 }
 
+/// Whether a connection's first bytes are an octet-counting length prefix: 1 to 9 digits and a
+/// space (or the read ended inside the digits). Checking the space, not only the first digit,
+/// keeps newline-framed senders whose lines start with a date (`2026-11-23T…`, journalctl
+/// short-iso) from being taken for octet counting and cut off at the first `-`.
+fn looks_octet_counted(data: &[u8]) -> bool {
+    let digits = data.iter().take_while(|b| b.is_ascii_digit()).count();
+    (1..=9).contains(&digits) && data.get(digits).is_none_or(|&b| b == b' ')
+}
+
 async fn flush(peer: &mut PeerBatch, url: &str, ctx: &Context, bytes: &mut u64) -> bool {
     match peer.take() {
         Some(batch) => send(batch, url, ctx, bytes).await,
@@ -189,4 +198,22 @@ async fn send(batch: crate::frame::LineBatch, url: &str, ctx: &Context, bytes: &
     ctx.metrics.lines_read(url, batch.len() as u64);
     ctx.metrics.bytes_read(url, std::mem::take(bytes));
     ctx.bridge.send(batch).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_octet_counted;
+
+    #[test]
+    fn framing_is_detected_from_the_first_bytes() {
+        assert!(looks_octet_counted(
+            b"57 <13>1 2026-11-23T10:00:00Z host app - - - hi"
+        ));
+        assert!(looks_octet_counted(b"12"));
+        assert!(!looks_octet_counted(b"<13>Nov 23 10:00:00 host app: hi\n"));
+        assert!(!looks_octet_counted(
+            b"2026-11-23T10:00:00+00:00 host sshd[1]: hi\n"
+        ));
+        assert!(!looks_octet_counted(b"1234567890 too many digits"));
+    }
 }
