@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
@@ -26,6 +25,9 @@ const CHANNEL_BATCHES: usize = 8;
 /// must not drag the watermark years ahead and make every later event "late".
 pub const MAX_FUTURE: i64 = 24 * 3600 * 1_000_000;
 
+/// Parsers kept (one per source) before the table is cleared.
+const MAX_PARSERS: usize = 16_384;
+
 /// Events parsed from one [`LineBatch`], in line order.
 pub struct EventBatch {
     pub events: Vec<Event>,
@@ -34,6 +36,8 @@ pub struct EventBatch {
     pub unmatched: u64,
     pub truncated: u64,
     pub future_ts: u64,
+    /// Copied from the [`LineBatch`]: where its source may resume once this batch is done.
+    pub checkpoint: Option<crate::source::checkpoint::Checkpoint>,
 }
 
 /// Event-time bounds for replay (`--from`, `--to`), µs UTC: `from` inclusive, `to` exclusive.
@@ -77,6 +81,11 @@ pub fn parse_batch(
     settings: &ParseSettings,
     classifier: &Classifier,
 ) -> EventBatch {
+    // Syslog listeners make one source per peer connection; without a cap this map would keep
+    // a parser for every connection ever seen. Forgetting them only resets year inference.
+    if parsers.len() >= MAX_PARSERS && !parsers.contains_key(&batch.source) {
+        parsers.clear();
+    }
     let parser = parsers
         .entry(batch.source.clone())
         .or_insert_with(|| Parser::new(settings.tz.clone(), settings.year));
@@ -86,6 +95,7 @@ pub fn parse_batch(
         unmatched: 0,
         truncated: 0,
         future_ts: 0,
+        checkpoint: batch.checkpoint.clone(),
     };
     let mut hits: HashMap<usize, u64> = HashMap::new();
     for (i, (line_no, raw, truncated)) in batch.lines().enumerate() {
@@ -220,22 +230,7 @@ impl Summary {
     }
 }
 
-/// Shared stop flag: set by SIGINT/SIGTERM; every stage checks it and winds down in order
-/// (readers stop, the rest drains what is in flight, sinks flush and seal).
-#[derive(Clone, Default)]
-pub struct Shutdown(Arc<AtomicBool>);
-
-impl Shutdown {
-    pub fn new() -> Shutdown {
-        Shutdown::default()
-    }
-    pub fn trigger(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    pub fn is_triggered(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+pub use crate::shutdown::Shutdown;
 
 /// What the ordered stage is told by the pipeline.
 pub enum Delivery {

@@ -5,12 +5,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::flags::UsageError;
-use crate::flags::hiargs::{DetectConfig, ParseConfig};
+use crate::flags::hiargs::{DetectConfig, LiveConfig, ParseConfig};
 use crate::flags::lowargs::ReplayArgs;
+use crate::source::InputSpec;
 use crate::source::archive as archive_source;
-use crate::source::{InputSpec, spawn_batch_reader};
 
-use super::run::detect_batch;
+use super::run::drive;
 use crate::pipeline::TimeRange;
 
 pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
@@ -58,9 +58,14 @@ pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
         .map(|f| InputSpec::File(f.to_path_buf()))
         .collect();
     let max_line = parse.max_line;
-    detect_batch(parse, detect, None, range, |tx, shutdown| {
-        spawn_batch_reader(inputs, max_line, tx, shutdown)
-    })
+    drive(
+        parse,
+        detect,
+        None,
+        range,
+        &LiveConfig::default(),
+        |live, tx| Ok((live.spawn_sources(inputs, max_line, tx)?, None)),
+    )
 }
 
 /// Replay archives, in the order given, each in `seq` order.
@@ -74,9 +79,18 @@ fn replay_archives(
     for dir in dirs {
         files.extend(archive_source::event_files(dir).map_err(UsageError::plain)?);
     }
-    detect_batch(parse, detect, None, range, move |tx, shutdown| {
-        archive_source::spawn_archive_reader(files, range, tx, shutdown)
-    })
+    drive(
+        parse,
+        detect,
+        None,
+        range,
+        &LiveConfig::default(),
+        |live, tx| {
+            let (handle, report) =
+                archive_source::spawn_archive_reader(files, range, tx, live.shutdown().clone());
+            Ok((vec![handle], Some(report)))
+        },
+    )
 }
 
 /// An archive directory is one with an audit chain.

@@ -8,11 +8,16 @@ use crate::alert::Alert;
 use crate::archive::Archive;
 use crate::detect::Detector;
 use crate::flags::UsageError;
-use crate::flags::hiargs::{AlertDest, DetectConfig, ParseConfig, RunConfig};
+use crate::flags::hiargs::{AlertDest, DetectConfig, LiveConfig, ParseConfig, RunConfig};
 use crate::flags::lowargs::RunArgs;
-use crate::pipeline::{Delivery, EventBatch, Shutdown, Summary, TimeRange, run_pipeline};
+use crate::frame::LineBatch;
+use crate::metrics::Metrics;
+use crate::pipeline::{
+    Delivery, EventBatch, Shutdown, Summary, TimeRange, now_micros, run_pipeline,
+};
 use crate::sink::alerts::AlertSink;
-use crate::source::{ReadReport, spawn_batch_reader};
+use crate::source::ReadReport;
+use crate::source::live::Live;
 
 pub fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
     let cfg = RunConfig::from_args(args)?;
@@ -24,29 +29,38 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
     };
     let inputs = cfg.inputs;
     let max_line = cfg.parse.max_line;
-    detect_batch(
+    drive(
         cfg.parse,
         cfg.detect,
         archive,
         TimeRange::default(),
-        |tx, shutdown| spawn_batch_reader(inputs, max_line, tx, shutdown),
+        &cfg.live,
+        |live, tx| {
+            let handles = live.spawn_sources(inputs, max_line, tx)?;
+            Ok((handles, None))
+        },
     )
 }
 
-/// Run batch input through parse, classify and detection to the alert sink (and archive).
-/// `spawn_reader` starts the thread that feeds line batches.
-pub fn detect_batch<S>(
+/// Sources started by [`drive`]: their threads, and the read report of any batch reader that
+/// [`Live`] does not track itself.
+pub type Started = (
+    Vec<std::thread::JoinHandle<()>>,
+    Option<Arc<Mutex<ReadReport>>>,
+);
+
+/// Run lines from the sources `spawn` starts through parse, classify and detection to the alert
+/// sink (and archive), with signal handling, metrics and checkpoints from `live_cfg`.
+pub fn drive<S>(
     parse: ParseConfig,
     detect: DetectConfig,
     archive: Option<Archive>,
     range: TimeRange,
-    spawn_reader: S,
+    live_cfg: &LiveConfig,
+    spawn: S,
 ) -> Result<ExitCode, UsageError>
 where
-    S: FnOnce(
-        crossbeam_channel::Sender<crate::frame::LineBatch>,
-        Shutdown,
-    ) -> (std::thread::JoinHandle<()>, Arc<Mutex<ReadReport>>),
+    S: FnOnce(&mut Live, crossbeam_channel::Sender<LineBatch>) -> Result<Started, String>,
 {
     let out: Box<dyn Write + Send> = match &detect.alerts {
         AlertDest::Stdout => Box::new(std::io::stdout()),
@@ -63,33 +77,69 @@ where
         range,
         alerts: Vec::new(),
         error: None,
+        metrics: None,
     };
     let shutdown = Shutdown::new();
-    let mut report = None;
-    let reader_shutdown = shutdown.clone();
+    // Before any input is read: signal handlers, listeners, metrics endpoint, checkpoints.
+    let mut live = Live::start(live_cfg, &shutdown).map_err(UsageError::plain)?;
+    stage.metrics = Some(live.metrics());
+    let idle_after = live.idle_after();
+    let mut spawn_error = None;
+    let mut extra_report = None;
+    // Both closures below need `live` (one to start the sources, one to commit checkpoints);
+    // they never run at the same time, which a RefCell states without unsafe tricks.
+    let live_sources = std::cell::RefCell::new(&mut live);
     run_pipeline(
         parse.settings,
         parse.classifier,
-        |tx| {
-            let (handle, r) = spawn_reader(tx, reader_shutdown);
-            report = Some(r);
-            vec![handle]
+        |tx| match spawn(&mut live_sources.borrow_mut(), tx) {
+            Ok((handles, report)) => {
+                extra_report = report;
+                handles
+            }
+            Err(e) => {
+                spawn_error = Some(e);
+                shutdown.trigger();
+                Vec::new()
+            }
         },
-        None,
+        idle_after,
         |delivery| {
-            if let Delivery::Batch(batch) = delivery {
-                stage.take(batch);
-                if stage.error.is_some() {
-                    shutdown.trigger();
+            match delivery {
+                Delivery::Batch(mut batch) => {
+                    let checkpoint = batch.checkpoint.take();
+                    stage.take(batch);
+                    if idle_after.is_some() {
+                        stage.tick_archive(now_micros());
+                    }
+                    // Only now are the batch's events with the sinks: its source may resume
+                    // after it.
+                    if stage.error.is_none() {
+                        live_sources.borrow_mut().commit(checkpoint);
+                    }
                 }
+                Delivery::Idle => {
+                    stage.idle(now_micros());
+                    live_sources.borrow_mut().commit(None);
+                }
+            }
+            if stage.error.is_some() {
+                shutdown.trigger();
             }
         },
     )
     .map_err(|_| UsageError::plain("internal error: a pipeline thread panicked"))?;
     stage.finish();
+    let report = live.finish().map_err(UsageError::plain)?.or(extra_report);
+    if let Some(e) = spawn_error {
+        return Err(UsageError::plain(e));
+    }
     let mut summary = stage.summary;
     absorb_read_report(&mut summary, report.as_ref());
+    summary.inputs += live.live_inputs();
+    summary.bytes += live.metrics().total_bytes_read();
     eprint!("{}", summary.render());
+    eprint!("{}", live.metrics().render_drops());
     if let Some(e) = stage.error {
         return Err(UsageError::plain(e));
     }
@@ -108,11 +158,16 @@ pub struct OrderedStage {
     alerts: Vec<Alert>,
     /// The first sink or archive failure; the run stops reading after it.
     pub error: Option<String>,
+    /// `--metrics`: counts of events, alerts and archive rows.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl OrderedStage {
     pub fn take(&mut self, batch: EventBatch) {
         self.summary.add_batch(&batch);
+        if let Some(m) = &self.metrics {
+            m.observe_batch(&batch, now_micros());
+        }
         if self.error.is_some() {
             return;
         }
@@ -126,6 +181,9 @@ impl OrderedStage {
                 self.error = Some(format!("archive: {e}"));
                 return;
             }
+            if let Some(m) = &self.metrics {
+                m.archive_rows(events.len() as u64);
+            }
         }
         for ev in events {
             if self.range.contains(ev.ts) {
@@ -135,6 +193,30 @@ impl OrderedStage {
         self.emit();
     }
 
+    /// Live input is idle: let the wall clock (µs) move the watermark, so the last attack
+    /// before a quiet spell still alerts, and let the archive roll files by age.
+    pub fn idle(&mut self, now: i64) {
+        if self.error.is_some() {
+            return;
+        }
+        self.detector.advance_wallclock(now, &mut self.alerts);
+        self.emit();
+        self.tick_archive(now);
+    }
+
+    /// Let the archive seal files older than `--roll-secs` (wall clock, µs). Live runs call it
+    /// after every batch too: a busy stream is never idle, and its files must still roll.
+    pub fn tick_archive(&mut self, now: i64) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Some(archive) = &mut self.archive
+            && let Err(e) = archive.tick(now)
+        {
+            self.error = Some(format!("archive: {e}"));
+        }
+    }
+
     /// End of input: decide what is still buffered, seal the archive.
     pub fn finish(&mut self) {
         self.detector.finish(&mut self.alerts);
@@ -142,10 +224,15 @@ impl OrderedStage {
         self.summary.late_events = self.detector.stats().late_events;
         if let Some(archive) = self.archive.take() {
             match archive.close() {
-                Ok(s) => eprintln!(
-                    "secpipe: archive: {} event rows, {} alert rows in {} files ({} bytes); head {}",
-                    s.event_rows, s.alert_rows, s.files, s.bytes, s.head
-                ),
+                Ok(s) => {
+                    if let Some(m) = &self.metrics {
+                        m.archive_bytes(s.bytes);
+                    }
+                    eprintln!(
+                        "secpipe: archive: {} event rows, {} alert rows in {} files ({} bytes); head {}",
+                        s.event_rows, s.alert_rows, s.files, s.bytes, s.head
+                    )
+                }
                 Err(e) => self.error = Some(format!("archive: {e}")),
             }
         }
@@ -154,6 +241,9 @@ impl OrderedStage {
     fn emit(&mut self) {
         if self.alerts.is_empty() {
             return;
+        }
+        if let Some(m) = &self.metrics {
+            m.observe_alerts(&self.alerts);
         }
         for a in &self.alerts {
             self.summary.alerts += 1;

@@ -13,6 +13,7 @@ use crate::detect::{DetectOptions, RuleError, RuleSet};
 use crate::pipeline::ParseSettings;
 use crate::sink::alerts::AlertFormat;
 use crate::source::InputSpec;
+use crate::source::syslog::{ListenSpec, Transport};
 
 /// Everything needed to turn lines into events.
 pub struct ParseConfig {
@@ -42,6 +43,65 @@ pub struct RunConfig {
     pub parse: ParseConfig,
     pub detect: DetectConfig,
     pub archive: Option<ArchiveOptions>,
+    pub live: LiveConfig,
+}
+
+/// The service side of `run`: following files, listening for syslog, metrics.
+#[derive(Clone, Debug, Default)]
+pub struct LiveConfig {
+    /// `--follow`: file INPUTs are followed like `tail -F`.
+    pub follow: bool,
+    /// `--state DIR`: checkpoints of followed files.
+    pub state: Option<PathBuf>,
+    pub listen: Vec<ListenSpec>,
+    /// `--tls-cert`, `--tls-key`.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `--metrics ADDR`.
+    pub metrics: Option<String>,
+}
+
+impl LiveConfig {
+    /// Input never ends by itself: the watermark must also move with the wall clock.
+    pub fn is_live(&self) -> bool {
+        self.follow || !self.listen.is_empty()
+    }
+
+    fn from_args(args: &RunArgs) -> Result<LiveConfig, UsageError> {
+        let listen = args
+            .listen
+            .iter()
+            .map(|l| ListenSpec::parse(l))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                UsageError::with_help(
+                    format!("--listen {e}"),
+                    "for example --listen syslog+udp://0.0.0.0:514 --listen syslog+tcp://0.0.0.0:601",
+                )
+            })?;
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            (None, None) => None,
+            _ => {
+                return Err(UsageError::plain(
+                    "--tls-cert and --tls-key go together: give both",
+                ));
+            }
+        };
+        let wants_tls = listen.iter().any(|l| l.transport == Transport::Tls);
+        if wants_tls && tls.is_none() {
+            return Err(UsageError::with_help(
+                "syslog+tls needs --tls-cert and --tls-key",
+                "pass a PEM certificate chain and its private key",
+            ));
+        }
+        Ok(LiveConfig {
+            follow: args.follow,
+            state: args.state.clone(),
+            listen,
+            tls,
+            metrics: args.metrics.clone(),
+        })
+    }
 }
 
 impl ParseConfig {
@@ -104,12 +164,7 @@ impl DetectConfig {
 
 impl RunConfig {
     pub fn from_args(args: &RunArgs) -> Result<RunConfig, UsageError> {
-        if args.follow || !args.listen.is_empty() || args.metrics.is_some() {
-            return Err(UsageError::with_help(
-                "--follow, --listen and --metrics are not available in this build yet",
-                "pipe the stream in instead: `tail -F FILE | secpipe` or `journalctl -f | secpipe`",
-            ));
-        }
+        let live = LiveConfig::from_args(args)?;
         let parse = ParseConfig::from_args(&args.parse)?;
         let detect = DetectConfig::from_args(&args.detect, &parse.settings.tz)?;
         if args.roll_rows == 0 || args.roll_secs == 0 {
@@ -123,11 +178,18 @@ impl RunConfig {
             roll_rows: args.roll_rows,
             roll_secs: args.roll_secs,
         });
+        // With listeners and no INPUT, read only the network: stdin is not an implied input.
+        let inputs = if args.inputs.is_empty() && !live.listen.is_empty() {
+            Vec::new()
+        } else {
+            inputs(&args.inputs)
+        };
         Ok(RunConfig {
-            inputs: inputs(&args.inputs),
+            inputs,
             parse,
             detect,
             archive,
+            live,
         })
     }
 }

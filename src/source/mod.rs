@@ -3,6 +3,12 @@
 //! A source reads big buffers (≥ 256 KiB), frames them into lines and hands on [`LineBatch`]es;
 //! nothing is read a line at a time.
 
+pub mod checkpoint;
+pub mod follow;
+pub mod live;
+pub mod stdin;
+pub mod syslog;
+
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -111,9 +117,25 @@ pub fn decompress(inner: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send
 /// `deliver` returns false when the pipeline is shutting down; reading stops then.
 pub fn read_batches(
     source: Arc<str>,
+    reader: impl Read,
+    max_line: usize,
+    now: impl Fn() -> i64,
+    deliver: impl FnMut(LineBatch) -> bool,
+) -> io::Result<FrameCounts> {
+    read_batches_with(source, reader, max_line, now, false, deliver)
+}
+
+/// [`read_batches`], and with `flush_on_short_read` a partial batch is also handed on whenever
+/// a read returns less than asked for: on a pipe (`journalctl -f | secpipe`) that means the
+/// writer has nothing more right now, and waiting for a full batch would hold an alert back
+/// until thousands more lines arrive. Not for files: decompressors return short reads all the
+/// time, and batches would shrink for nothing.
+pub fn read_batches_with(
+    source: Arc<str>,
     mut reader: impl Read,
     max_line: usize,
     now: impl Fn() -> i64,
+    flush_on_short_read: bool,
     mut deliver: impl FnMut(LineBatch) -> bool,
 ) -> io::Result<FrameCounts> {
     let mut framer = LineFramer::new(max_line);
@@ -131,12 +153,20 @@ pub fn read_batches(
         counts.bytes += n as u64;
         let mut full = Vec::new();
         framer.push(&buf[..n], |line, truncated| {
+            if batch.is_empty() {
+                // Received when its first line arrived, not when the previous batch left.
+                batch.received = now();
+            }
             batch.push(line, truncated);
             if batch.is_full() {
                 let next = LineBatch::new(source.clone(), batch.next_line(), now());
                 full.push(std::mem::replace(&mut batch, next));
             }
         });
+        if flush_on_short_read && n < buf.len() && !batch.is_empty() {
+            let next = LineBatch::new(source.clone(), batch.next_line(), now());
+            full.push(std::mem::replace(&mut batch, next));
+        }
         for b in full {
             counts.lines += b.len() as u64;
             if !deliver(b) {
@@ -221,6 +251,21 @@ pub fn spawn_batch_reader(
     std::thread::JoinHandle<()>,
     Arc<std::sync::Mutex<ReadReport>>,
 ) {
+    spawn_batch_reader_counted(inputs, max_line, tx, shutdown, None)
+}
+
+/// [`spawn_batch_reader`], with stdin read so that a shutdown interrupts it
+/// ([`stdin::InterruptibleStdin`]) and handed on as it arrives, its bytes counted in `metrics`.
+pub fn spawn_batch_reader_counted(
+    inputs: Vec<InputSpec>,
+    max_line: usize,
+    tx: crossbeam_channel::Sender<LineBatch>,
+    shutdown: crate::pipeline::Shutdown,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+) -> (
+    std::thread::JoinHandle<()>,
+    Arc<std::sync::Mutex<ReadReport>>,
+) {
     let report = Arc::new(std::sync::Mutex::new(ReadReport::default()));
     let shared = report.clone();
     let progress = progress_bar(&inputs);
@@ -232,12 +277,22 @@ pub fn spawn_batch_reader(
             }
             local.inputs += 1;
             let name: Arc<str> = spec.name().into();
-            let result = open(&spec, &progress).and_then(|reader| {
-                read_batches(
+            let is_stdin = spec == InputSpec::Stdin;
+            let opened = if is_stdin {
+                decompress(Box::new(stdin::InterruptibleStdin::new(
+                    shutdown.clone(),
+                    metrics.clone(),
+                )))
+            } else {
+                open(&spec, &progress)
+            };
+            let result = opened.and_then(|reader| {
+                read_batches_with(
                     name.clone(),
                     reader,
                     max_line,
                     crate::pipeline::now_micros,
+                    is_stdin,
                     |b| tx.send(b).is_ok() && !shutdown.is_triggered(),
                 )
             });

@@ -19,6 +19,8 @@
 //! ]);
 //! ```
 
+pub mod octet;
+
 /// Default `max_line`: 64 KiB.
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
@@ -192,6 +194,9 @@ pub struct LineBatch {
     /// Archive replay: each line's archived event time and `ts_inferred`. They win over
     /// re-parsing, because year inference depends on earlier lines that `--from` may skip.
     pub known_ts: Vec<(i64, bool)>,
+    /// For followed files: the read position just after the last line of this batch. The
+    /// ordered stage commits it (`--state`) once the batch has been handed to the sinks.
+    pub checkpoint: Option<crate::source::checkpoint::Checkpoint>,
     data: Vec<u8>,
     ends: Vec<u32>,
     truncated: Vec<u32>,
@@ -209,6 +214,7 @@ impl LineBatch {
             received,
             first_seq: None,
             known_ts: Vec::new(),
+            checkpoint: None,
             data: Vec::new(),
             ends: Vec::new(),
             truncated: Vec::new(),

@@ -1,0 +1,352 @@
+//! Metrics for `--metrics ADDR`: Prometheus text (OpenMetrics) on `/metrics`, and `/healthz`.
+//!
+//! The counters are plain atomics that every stage updates directly (sources count what they
+//! read and drop, the ordered stage what it parsed, classified and alerted), so scraping never
+//! stops the pipeline. The endpoint is a deliberately tiny HTTP/1.1 responder: one GET, one
+//! response, connection closed. Pulling in a web framework for two fixed paths would be most of
+//! the binary.
+//!
+//! Labels are bounded on purpose: lines are counted per *input* (a file path or a listener
+//! URL), never per syslog peer, because peers are attacker-chosen and one label value per
+//! spoofed source address would be a memory leak with a scrape endpoint.
+//!
+//! ```
+//! let metrics = secpipe::metrics::Metrics::new();
+//! metrics.lines_read("auth.log", 3);
+//! metrics.dropped("channel_full", 2);
+//! let text = metrics.render();
+//! assert!(text.contains(r#"secpipe_lines_read_total{input="auth.log"} 3"#));
+//! assert!(text.contains(r#"secpipe_dropped_total{reason="channel_full"} 2"#));
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::alert::Alert;
+use crate::event::Kind;
+use crate::pipeline::EventBatch;
+use crate::shutdown::Shutdown;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Every counter secpipe exports.
+pub struct Metrics {
+    registry: Registry,
+    lines_read: Family<Labels, Counter>,
+    bytes_read: Family<Labels, Counter>,
+    dropped: Family<Labels, Counter>,
+    truncated: Counter,
+    parsed: Counter,
+    unparsed: Counter,
+    events: Family<Labels, Counter>,
+    alerts: Family<Labels, Counter>,
+    event_time_lag: Gauge<f64, AtomicU64>,
+    archive_rows: Counter,
+    archive_bytes: Gauge,
+    connections: Gauge,
+    checkpoints_saved: Counter,
+    /// The same drop counts, readable back for the end-of-run summary.
+    drops_by_reason: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    total_bytes: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut m = Metrics {
+            registry: Registry::with_prefix("secpipe"),
+            lines_read: Family::default(),
+            bytes_read: Family::default(),
+            dropped: Family::default(),
+            truncated: Counter::default(),
+            parsed: Counter::default(),
+            unparsed: Counter::default(),
+            events: Family::default(),
+            alerts: Family::default(),
+            event_time_lag: Gauge::default(),
+            archive_rows: Counter::default(),
+            archive_bytes: Gauge::default(),
+            connections: Gauge::default(),
+            checkpoints_saved: Counter::default(),
+            drops_by_reason: Default::default(),
+            total_bytes: Default::default(),
+        };
+        let r = &mut m.registry;
+        r.register(
+            "lines_read",
+            "Lines (messages) read, per input: a file path or a listener URL",
+            m.lines_read.clone(),
+        );
+        r.register("bytes_read", "Bytes read, per input", m.bytes_read.clone());
+        r.register(
+            "dropped",
+            "Messages dropped, by reason (channel_full, incomplete_frame; connection_limit, \
+             framing_error and tls_handshake count connections)",
+            m.dropped.clone(),
+        );
+        r.register(
+            "truncated",
+            "Messages longer than --max-line, cut and kept",
+            m.truncated.clone(),
+        );
+        r.register(
+            "parsed",
+            "Lines whose envelope was recognised",
+            m.parsed.clone(),
+        );
+        r.register("unparsed", "Lines no envelope matched", m.unparsed.clone());
+        r.register("events", "Events, by kind", m.events.clone());
+        r.register("alerts", "Alerts, by rule and severity", m.alerts.clone());
+        r.register(
+            "event_time_lag_seconds",
+            "Wall clock minus the newest event time seen (the detector's watermark trails \
+             this by --lateness)",
+            m.event_time_lag.clone(),
+        );
+        r.register(
+            "archive_rows",
+            "Event rows handed to the archive",
+            m.archive_rows.clone(),
+        );
+        r.register(
+            "archive_bytes",
+            "Bytes of sealed archive files (known at close)",
+            m.archive_bytes.clone(),
+        );
+        r.register(
+            "connections_open",
+            "Open syslog TCP/TLS connections",
+            m.connections.clone(),
+        );
+        r.register(
+            "checkpoints_saved",
+            "Times the --state checkpoints were written",
+            m.checkpoints_saved.clone(),
+        );
+        // TODO(detect): state keys per rule, once the detector exposes them.
+        m
+    }
+
+    pub fn lines_read(&self, input: &str, lines: u64) {
+        self.lines_read
+            .get_or_create(&vec![("input", input.to_string())])
+            .inc_by(lines);
+    }
+
+    pub fn bytes_read(&self, input: &str, bytes: u64) {
+        self.bytes_read
+            .get_or_create(&vec![("input", input.to_string())])
+            .inc_by(bytes);
+        self.total_bytes
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Bytes read from an input that reports its own total to the summary (stdin).
+    pub fn input_bytes_read(&self, input: &str, bytes: u64) {
+        self.bytes_read
+            .get_or_create(&vec![("input", input.to_string())])
+            .inc_by(bytes);
+    }
+
+    /// Total bytes read by the followers and listeners (for the summary).
+    pub fn total_bytes_read(&self) -> u64 {
+        self.total_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn dropped(&self, reason: &'static str, n: u64) {
+        self.dropped
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc_by(n);
+        if let Ok(mut drops) = self.drops_by_reason.lock() {
+            *drops.entry(reason).or_insert(0) += n;
+        }
+    }
+
+    /// One summary line for stderr at exit, empty when nothing was dropped.
+    ///
+    /// ```
+    /// let metrics = secpipe::metrics::Metrics::new();
+    /// assert_eq!(metrics.render_drops(), "");
+    /// metrics.dropped("connection_limit", 1);
+    /// assert_eq!(metrics.render_drops(), "secpipe: dropped: connection_limit 1\n");
+    /// ```
+    pub fn render_drops(&self) -> String {
+        let Ok(drops) = self.drops_by_reason.lock() else {
+            return String::new();
+        };
+        if drops.is_empty() {
+            return String::new();
+        }
+        let parts: Vec<String> = drops.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        format!("secpipe: dropped: {}\n", parts.join(", "))
+    }
+
+    pub fn truncated(&self, n: u64) {
+        self.truncated.inc_by(n);
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections.inc();
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections.dec();
+    }
+
+    pub fn checkpoint_saved(&self) {
+        self.checkpoints_saved.inc();
+    }
+
+    pub fn archive_rows(&self, rows: u64) {
+        self.archive_rows.inc_by(rows);
+    }
+
+    pub fn archive_bytes(&self, bytes: u64) {
+        self.archive_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// Count one parsed batch: parsed/unparsed, events by kind, event-time lag.
+    pub fn observe_batch(&self, batch: &EventBatch, now: i64) {
+        let mut by_kind = [0u64; Kind::ALL.len()];
+        let mut newest = i64::MIN;
+        for ev in &batch.events {
+            by_kind[ev.kind as usize] += 1;
+            if !ev.ts_inferred {
+                newest = newest.max(ev.ts);
+            }
+        }
+        for kind in Kind::ALL {
+            let n = by_kind[kind as usize];
+            if n == 0 {
+                continue;
+            }
+            if kind == Kind::Unparsed {
+                self.unparsed.inc_by(n);
+            } else {
+                self.parsed.inc_by(n);
+            }
+            self.events
+                .get_or_create(&vec![("kind", kind.as_str().to_string())])
+                .inc_by(n);
+        }
+        if newest != i64::MIN {
+            self.event_time_lag.set((now - newest) as f64 / 1_000_000.0);
+        }
+    }
+
+    pub fn observe_alerts(&self, alerts: &[Alert]) {
+        for a in alerts {
+            self.alerts
+                .get_or_create(&vec![
+                    ("rule", a.rule.clone()),
+                    ("severity", a.severity.as_str().to_string()),
+                ])
+                .inc();
+        }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Bind the metrics endpoint now (so a bad address is a usage error before any input is read).
+pub fn bind(addr: &str) -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// A request head bigger than this is not a scrape.
+const MAX_REQUEST: usize = 8 * 1024;
+
+/// Serve `/metrics` and `/healthz` until `shutdown` and the runtime ends. Call inside the
+/// runtime that owns the listener.
+pub async fn serve(listener: std::net::TcpListener, metrics: Arc<Metrics>, shutdown: Shutdown) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("secpipe: --metrics: {e}");
+            return;
+        }
+    };
+    loop {
+        // No shutdown branch here: a scrape during the drain should still work, and /healthz
+        // says 503 then. The socket closes when the runtime ends, after the drain.
+        let Ok((stream, _peer)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = metrics.clone();
+        let healthy = !shutdown.is_triggered();
+        tokio::spawn(async move {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), respond(stream, &metrics, healthy))
+                    .await;
+        });
+    }
+}
+
+async fn respond(
+    mut stream: tokio::net::TcpStream,
+    metrics: &Metrics,
+    healthy: bool,
+) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 || head.len() + n > MAX_REQUEST {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let first_line = head.split(|&b| b == b'\r').next().unwrap_or(&[]);
+    let mut parts = first_line.split(|&b| b == b' ');
+    let method = parts.next().unwrap_or(&[]);
+    let path = parts.next().unwrap_or(&[]);
+    // Ignore a query string: `/metrics?x=y` is still the metrics.
+    let path = path.split(|&b| b == b'?').next().unwrap_or(&[]);
+    let (status, content_type, body) = match (method, path) {
+        (b"GET", b"/metrics") => (
+            "200 OK",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            metrics.render(),
+        ),
+        (b"GET", b"/healthz") if healthy => ("200 OK", "text/plain", "ok\n".to_string()),
+        (b"GET", b"/healthz") => (
+            "503 Service Unavailable",
+            "text/plain",
+            "shutting down\n".to_string(),
+        ),
+        (b"GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "only GET\n".to_string(),
+        ),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}

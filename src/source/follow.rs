@@ -1,0 +1,324 @@
+//! `--follow`: read a file as it grows and across rotation, like `tail -F`.
+//!
+//! One thread per followed path. It reads in big buffers until end of file, then polls every
+//! [`POLL`] (no inotify: polling a stat is cheap, works on every filesystem, including NFS
+//! and bind mounts where inotify events never arrive, and a tenth of a second of latency is
+//! nothing next to a detection window). At each end of file it asks what the path is now:
+//!
+//! - **another inode** (rename-and-create rotation): the old file is drained to its end first
+//!   (the writer may have appended after our last read, until it reopened), then the new file
+//!   is read from its start;
+//! - **no file** (renamed, not yet recreated): keep the old one open and wait;
+//! - **the same inode, shorter than what we read, or with different first bytes**
+//!   (copytruncate): read it again from the start;
+//! - **nothing there yet**: wait for it to appear.
+//!
+//! Batches carry a [`Checkpoint`] (the byte after the last complete line, and its number), so
+//! `--state` can resume exactly. A last line without its newline is not sent until the newline
+//! arrives: at shutdown it stays unread and a restart reads it whole.
+//!
+//! ```no_run
+//! use secpipe::source::follow::{Follower, spawn_follower};
+//! let (tx, rx) = crossbeam_channel::bounded(8);
+//! let follower = Follower::new("/var/log/auth.log".into(), 64 * 1024);
+//! let handle = spawn_follower(
+//!     follower,
+//!     tx,
+//!     secpipe::shutdown::Shutdown::new(),
+//!     std::sync::Arc::new(secpipe::metrics::Metrics::new()),
+//! );
+//! for batch in rx { println!("{} lines", batch.len()); }
+//! ```
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+use super::READ_BUFFER;
+use super::checkpoint::{Checkpoint, FINGERPRINT_BYTES, FileKey};
+use crate::frame::{LineBatch, LineFramer};
+use crate::metrics::Metrics;
+use crate::pipeline::now_micros;
+use crate::shutdown::Shutdown;
+
+/// How often an idle file is looked at again.
+pub const POLL: Duration = Duration::from_millis(200);
+
+/// One followed path and where to start in it.
+pub struct Follower {
+    path: PathBuf,
+    /// The `source` name of its events: the path as given.
+    name: Arc<str>,
+    max_line: usize,
+    /// From `--state`: used when the file at `path` is still the checkpointed one.
+    resume: Option<Checkpoint>,
+}
+
+/// The file currently being read.
+struct OpenFile {
+    file: File,
+    key: FileKey,
+    /// Bytes read so far.
+    offset: u64,
+    /// Offset just after the last complete line (what a checkpoint may record).
+    line_end: u64,
+    /// Number of the last complete line.
+    line: u64,
+    framer: LineFramer,
+}
+
+/// Where a follower's lines go and what it answers to.
+struct Outlet {
+    tx: Sender<LineBatch>,
+    shutdown: Shutdown,
+    metrics: Arc<Metrics>,
+}
+
+impl Outlet {
+    /// Send one batch; false when the pipeline is gone.
+    fn send(&self, batch: LineBatch) -> bool {
+        self.metrics.lines_read(&batch.source, batch.len() as u64);
+        self.tx.send(batch).is_ok()
+    }
+}
+
+/// What one pass over the open file found.
+enum Pass {
+    /// Read to the end of file.
+    AtEnd,
+    /// The pipeline is gone or shutting down: stop.
+    Stop,
+}
+
+impl Follower {
+    pub fn new(path: PathBuf, max_line: usize) -> Follower {
+        Follower {
+            name: path.display().to_string().into(),
+            path,
+            max_line,
+            resume: None,
+        }
+    }
+
+    /// The `source` name of its events (the path as given).
+    pub fn name(&self) -> Arc<str> {
+        self.name.clone()
+    }
+
+    /// Resume from `cp` when the file is still the one it names.
+    pub fn resume_from(mut self, cp: Option<Checkpoint>) -> Follower {
+        self.resume = cp;
+        self
+    }
+
+    /// Open the file at the path, resuming from the checkpoint when it names this file.
+    fn open(&mut self) -> io::Result<OpenFile> {
+        let mut file = File::open(&self.path)?;
+        let key = FileKey::of(&file)?;
+        let (mut offset, mut line) = (0, 0);
+        // The checkpoint applies once, to the file it was taken from; a later file at the same
+        // path (after rotation) starts at 0.
+        if let Some(cp) = self.resume.take()
+            && cp.resumes_in(&file)?
+        {
+            file.seek(SeekFrom::Start(cp.offset))?;
+            (offset, line) = (cp.offset, cp.line);
+        }
+        Ok(OpenFile {
+            file,
+            key,
+            offset,
+            line_end: offset,
+            line,
+            framer: LineFramer::new(self.max_line),
+        })
+    }
+
+    /// Read `open` to its end, sending batches.
+    fn read_to_end(&self, open: &mut OpenFile, buf: &mut [u8], out: &Outlet) -> Pass {
+        loop {
+            let n = match open.file.read(buf) {
+                Ok(0) => return Pass::AtEnd,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // A read error on a followed file (say, a vanished NFS server) is not the
+                    // end of the service: report it, and the next poll looks at the path again.
+                    eprintln!("secpipe: {}: {e}", self.name);
+                    return Pass::AtEnd;
+                }
+            };
+            let chunk = &buf[..n];
+            let chunk_start = open.offset;
+            open.offset += n as u64;
+            out.metrics.bytes_read(&self.name, n as u64);
+            let now = now_micros();
+            let mut batches = Vec::new();
+            let mut batch = LineBatch::new(self.name.clone(), open.line + 1, now);
+            open.framer.push(chunk, |line, truncated| {
+                batch.push(line, truncated);
+                if batch.is_full() {
+                    let next = LineBatch::new(batch.source.clone(), batch.next_line(), now);
+                    batches.push(std::mem::replace(&mut batch, next));
+                }
+            });
+            if !batch.is_empty() {
+                batches.push(batch);
+            }
+            // Every line that ended in this chunk ended at or before its last newline, so that
+            // is where a restart may pick up once these batches are done.
+            if let Some(last) = batches.last_mut() {
+                open.line = last.next_line() - 1;
+                if let Some(i) = memchr::memrchr(b'\n', chunk) {
+                    open.line_end = chunk_start + i as u64 + 1;
+                }
+                if usize::from(open.key.fingerprint_len) < FINGERPRINT_BYTES
+                    && let Ok(key) = FileKey::of(&open.file)
+                {
+                    // The file was shorter than a fingerprint when opened; a longer one now
+                    // identifies it better for the next restart.
+                    open.key = key;
+                }
+                last.checkpoint = Some(Checkpoint {
+                    path: self.name.clone(),
+                    key: open.key.clone(),
+                    offset: open.line_end,
+                    line: open.line,
+                });
+            }
+            for batch in batches {
+                if !out.send(batch) {
+                    return Pass::Stop;
+                }
+            }
+            // Checked only between whole chunks, so a stop never splits a chunk's batches and
+            // the last checkpoint sent is exactly where reading stopped.
+            if out.shutdown.is_triggered() {
+                return Pass::Stop;
+            }
+        }
+    }
+
+    /// Follow the path until shutdown or until the pipeline goes away.
+    pub fn run(mut self, tx: Sender<LineBatch>, shutdown: Shutdown, metrics: Arc<Metrics>) {
+        let out = Outlet {
+            tx,
+            shutdown,
+            metrics,
+        };
+        let shutdown = &out.shutdown;
+        let mut buf = vec![0u8; READ_BUFFER];
+        let mut current: Option<OpenFile> = None;
+        let mut reported_missing = false;
+        loop {
+            if shutdown.is_triggered() {
+                return;
+            }
+            let Some(open) = current.as_mut() else {
+                match self.open() {
+                    Ok(open) => current = Some(open),
+                    Err(e) => {
+                        if !reported_missing {
+                            eprintln!("secpipe: {}: {e}; waiting for it to appear", self.name);
+                            reported_missing = true;
+                        }
+                        if shutdown.sleep(POLL) {
+                            return;
+                        }
+                    }
+                }
+                continue;
+            };
+            // Look before reading: after a copytruncate the writer may already have written
+            // past our old offset, and reading on from there would take the middle of the new
+            // content for a continuation of the old.
+            match self.what_changed(open) {
+                Change::Nothing => {}
+                Change::Rotated => {
+                    // Drain the old file: the writer may have appended between our last read
+                    // and its reopen. Then start on the new file.
+                    if let Pass::Stop = self.read_to_end(open, &mut buf, &out) {
+                        return;
+                    }
+                    if !self.send_partial_line(open, &out) {
+                        return;
+                    }
+                    current = None;
+                    reported_missing = false;
+                    continue;
+                }
+                Change::Truncated => {
+                    if !self.send_partial_line(open, &out) {
+                        return;
+                    }
+                    if open.file.seek(SeekFrom::Start(0)).is_err() {
+                        current = None;
+                        continue;
+                    }
+                    eprintln!("secpipe: {}: truncated; reading from the start", self.name);
+                    open.offset = 0;
+                    open.line_end = 0;
+                    open.line = 0;
+                    open.framer = LineFramer::new(self.max_line);
+                    if let Ok(key) = FileKey::of(&open.file) {
+                        open.key = key;
+                    }
+                }
+            }
+            if let Pass::Stop = self.read_to_end(open, &mut buf, &out) {
+                return;
+            }
+            if shutdown.sleep(POLL) {
+                return;
+            }
+        }
+    }
+
+    /// A last line without a newline in a file we leave will never be finished: it is still a
+    /// line (DESIGN: nothing is lost silently), so send it on its own. False when the pipeline
+    /// is gone.
+    fn send_partial_line(&self, open: &mut OpenFile, out: &Outlet) -> bool {
+        let mut batch = LineBatch::new(self.name.clone(), open.line + 1, now_micros());
+        open.framer
+            .finish(|line, truncated| batch.push(line, truncated));
+        batch.is_empty() || out.send(batch)
+    }
+
+    fn what_changed(&self, open: &OpenFile) -> Change {
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if !open.key.same_inode(&meta) => Change::Rotated,
+            Ok(meta) => {
+                let rewritten = !open.key.same_content(&open.file).unwrap_or(true);
+                if meta.len() < open.offset || rewritten {
+                    Change::Truncated
+                } else {
+                    Change::Nothing
+                }
+            }
+            // Renamed away and not recreated yet: keep reading the old file.
+            Err(_) => Change::Nothing,
+        }
+    }
+}
+
+enum Change {
+    Nothing,
+    Rotated,
+    Truncated,
+}
+
+/// Start a thread following `follower`'s path into `tx`.
+pub fn spawn_follower(
+    follower: Follower,
+    tx: Sender<LineBatch>,
+    shutdown: Shutdown,
+    metrics: Arc<Metrics>,
+) -> io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("follow {}", follower.name))
+        .spawn(move || follower.run(tx, shutdown, metrics))
+}

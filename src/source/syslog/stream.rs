@@ -1,0 +1,219 @@
+//! Syslog over TCP (RFC 6587) and TLS (RFC 5425): one task per connection.
+//!
+//! RFC 6587 allows two framings and gives no way to announce which one a sender uses, so it is
+//! decided per connection from its first bytes: an octet-counted frame starts with its length,
+//! digits and a space; a newline-framed syslog message starts with `<` (its PRI) or, from
+//! sloppier senders, a date or a word. TLS (RFC 5425) is always octet counted.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::task::JoinSet;
+
+use super::{Context, FLUSH_AFTER, HANDSHAKE_TIMEOUT, PeerBatch, Transport};
+use crate::frame::LineFramer;
+use crate::frame::octet::OctetDecoder;
+
+/// Per-connection read buffer: big enough for bursts, small enough for a thousand connections.
+const CONNECTION_BUFFER: usize = 64 * 1024;
+
+/// Accept connections until shutdown, then wait for the open ones to finish their batches.
+pub(super) async fn serve(
+    listener: tokio::net::TcpListener,
+    url: Arc<str>,
+    transport: Transport,
+    tls: Option<Arc<tokio_rustls::TlsAcceptor>>,
+    ctx: Context,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = ctx.shutdown.triggered() => break,
+            accepted = listener.accept() => accepted,
+            // Reap finished connections as we go so the set does not grow with every one ever
+            // accepted.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let Ok((socket, peer)) = accepted else {
+            // EMFILE and friends: back off briefly instead of spinning on the error.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
+        // The cap is taken before any byte is read, so a flood of idle connections cannot
+        // exhaust file descriptors or memory.
+        let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
+            ctx.metrics.dropped("connection_limit", 1);
+            continue;
+        };
+        let _ = socket.set_nodelay(true);
+        let source: Arc<str> = format!("{}://{peer}", transport.scheme()).into();
+        let ctx = ctx.clone();
+        let url = url.clone();
+        let tls = tls.clone();
+        connections.spawn(async move {
+            ctx.metrics.connection_opened();
+            match tls {
+                None => read_connection(socket, source, &url, true, &ctx).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+                        Ok(Ok(stream)) => read_connection(stream, source, &url, false, &ctx).await,
+                        _ => ctx.metrics.dropped("tls_handshake", 1),
+                    }
+                }
+            }
+            ctx.metrics.connection_closed();
+            drop(permit);
+        });
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+/// How a connection is framed, once its first byte has been seen.
+enum Framing {
+    Undecided,
+    Lines(LineFramer),
+    Octets(OctetDecoder),
+}
+
+/// Read one connection until EOF, idle timeout, a framing error or shutdown, handing its
+/// messages on in batches. `detect`: decide the framing from the first byte (plain TCP);
+/// otherwise octet counting (TLS).
+async fn read_connection<S: AsyncRead + Unpin>(
+    mut stream: S,
+    source: Arc<str>,
+    url: &str,
+    detect: bool,
+    ctx: &Context,
+) {
+    let mut framing = if detect {
+        Framing::Undecided
+    } else {
+        Framing::Octets(OctetDecoder::new(ctx.max_line))
+    };
+    let mut peer = PeerBatch::new(source);
+    let mut buf = vec![0u8; CONNECTION_BUFFER];
+    let mut bytes = 0u64;
+    loop {
+        // With a batch pending, wake in time to hand it on; otherwise wait up to the idle limit.
+        let wait = match peer.started {
+            Some(t) => FLUSH_AFTER.saturating_sub(t.elapsed()),
+            None => ctx.idle_timeout,
+        };
+        let read = tokio::select! {
+            _ = ctx.shutdown.triggered() => break,
+            read = tokio::time::timeout(wait, stream.read(&mut buf)) => read,
+        };
+        let n = match read {
+            Err(_elapsed) if peer.started.is_some() => {
+                if !flush(&mut peer, url, ctx, &mut bytes).await {
+                    return;
+                }
+                continue;
+            }
+            // Idle for the idle timeout: close. A sender that wants to go on reconnects.
+            Err(_elapsed) => break,
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => n,
+        };
+        bytes += n as u64;
+        let data = &buf[..n];
+        if let Framing::Undecided = framing {
+            framing = if looks_octet_counted(data) {
+                Framing::Octets(OctetDecoder::new(ctx.max_line))
+            } else {
+                Framing::Lines(LineFramer::new(ctx.max_line))
+            };
+        }
+        let mut full = Vec::new();
+        let mut on_message = |message: &[u8], truncated: bool| {
+            peer.push(message, truncated);
+            if peer.batch.is_full()
+                && let Some(batch) = peer.take()
+            {
+                full.push(batch);
+            }
+        };
+        let framing_ok = match &mut framing {
+            Framing::Lines(framer) => {
+                framer.push(data, on_message);
+                true
+            }
+            Framing::Octets(decoder) => decoder
+                .push(data, |m, t| on_message(super::trim_trailer(m), t))
+                .is_ok(),
+            Framing::Undecided => true,
+        };
+        for batch in full {
+            if !send(batch, url, ctx, &mut bytes).await {
+                return;
+            }
+        }
+        if !framing_ok {
+            // A corrupt octet-counted stream has no recoverable frame boundary: close it, keep
+            // what was framed before the error.
+            ctx.metrics.dropped("framing_error", 1);
+            break;
+        }
+        if peer.due() && !flush(&mut peer, url, ctx, &mut bytes).await {
+            return;
+        }
+    }
+    // End of the connection: a last newline-framed line without its newline is still a line;
+    // a half-received octet frame is lost, and counted.
+    match &mut framing {
+        Framing::Lines(framer) => {
+            framer.finish(|m, t| peer.push(m, t));
+            ctx.metrics.truncated(framer.truncated_lines);
+        }
+        Framing::Octets(decoder) => {
+            if decoder.pending_bytes() > 0 {
+                ctx.metrics.dropped("incomplete_frame", 1);
+            }
+            ctx.metrics.truncated(decoder.truncated_messages);
+        }
+        Framing::Undecided => {}
+    }
+    flush(&mut peer, url, ctx, &mut bytes).await;
+}
+
+/// Whether a connection's first bytes are an octet-counting length prefix: 1 to 9 digits and a
+/// space (or the read ended inside the digits). Checking the space, not only the first digit,
+/// keeps newline-framed senders whose lines start with a date (`2026-11-23T…`, journalctl
+/// short-iso) from being taken for octet counting and cut off at the first `-`.
+fn looks_octet_counted(data: &[u8]) -> bool {
+    let digits = data.iter().take_while(|b| b.is_ascii_digit()).count();
+    (1..=9).contains(&digits) && data.get(digits).is_none_or(|&b| b == b' ')
+}
+
+async fn flush(peer: &mut PeerBatch, url: &str, ctx: &Context, bytes: &mut u64) -> bool {
+    match peer.take() {
+        Some(batch) => send(batch, url, ctx, bytes).await,
+        None => true,
+    }
+}
+
+/// Hand a batch on, waiting while the pipeline is behind: that wait is TCP backpressure.
+/// False when the pipeline is gone.
+async fn send(batch: crate::frame::LineBatch, url: &str, ctx: &Context, bytes: &mut u64) -> bool {
+    ctx.metrics.lines_read(url, batch.len() as u64);
+    ctx.metrics.bytes_read(url, std::mem::take(bytes));
+    ctx.bridge.send(batch).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_octet_counted;
+
+    #[test]
+    fn framing_is_detected_from_the_first_bytes() {
+        assert!(looks_octet_counted(
+            b"57 <13>1 2026-11-23T10:00:00Z host app - - - hi"
+        ));
+        assert!(looks_octet_counted(b"12"));
+        assert!(!looks_octet_counted(b"<13>Nov 23 10:00:00 host app: hi\n"));
+        assert!(!looks_octet_counted(
+            b"2026-11-23T10:00:00+00:00 host sshd[1]: hi\n"
+        ));
+        assert!(!looks_octet_counted(b"1234567890 too many digits"));
+    }
+}

@@ -1,0 +1,322 @@
+//! Syslog listeners with real senders: util-linux `logger`, `openssl s_client`, and raw
+//! sockets for volume. Each test ends with SIGTERM and checks the exit and the summary.
+
+mod live_support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use live_support::{Running, free_port, lines_read, metric_value, summary_lines, wait_for};
+
+/// Run `logger` with `args`, one message per stdin line.
+fn logger(args: &[&str], messages: &[String]) {
+    let mut child = Command::new("logger")
+        .args(args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("util-linux logger must be installed");
+    let mut stdin = child.stdin.take().expect("logger stdin");
+    for m in messages {
+        writeln!(stdin, "{m}").expect("write to logger");
+    }
+    drop(stdin);
+    let status = child.wait().expect("logger");
+    assert!(status.success(), "logger {args:?} failed: {status}");
+}
+
+fn attack(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("Failed password for invalid user admin{i} from 203.0.113.7 port 22 ssh2"))
+        .collect()
+}
+
+#[test]
+fn logger_over_udp_rfc3164() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let url = format!("syslog+udp://127.0.0.1:{port}");
+    let secpipe = Running::start(dir.path(), &["--listen", &url]);
+    logger(
+        &[
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--udp",
+            "--rfc3164",
+            "-t",
+            "sshd",
+        ],
+        &attack(50),
+    );
+    secpipe.wait_metric(&lines_read(&url), 50.0);
+    // Read by the listener, then parsed and counted by the ordered stage a moment later.
+    wait_for("50 events counted as parsed or unparsed", || {
+        let m = secpipe.metrics();
+        let events =
+            metric_value(&m, "secpipe_unparsed_total") + metric_value(&m, "secpipe_parsed_total");
+        (events == 50.0).then_some(())
+    });
+    let (status, stderr) = secpipe.terminate();
+    assert!(status.success(), "exit status {status}: {stderr}");
+    assert_eq!(summary_lines(&stderr), 50, "{stderr}");
+}
+
+#[test]
+fn logger_over_tcp_with_octet_counting_rfc5424() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let url = format!("syslog+tcp://127.0.0.1:{port}");
+    let secpipe = Running::start(dir.path(), &["--listen", &url]);
+    logger(
+        &[
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--tcp",
+            "--octet-count",
+            "--rfc5424",
+            "-t",
+            "sshd",
+        ],
+        &attack(40),
+    );
+    secpipe.wait_metric(&lines_read(&url), 40.0);
+    let (status, stderr) = secpipe.terminate();
+    assert!(status.success(), "exit status {status}: {stderr}");
+    assert_eq!(summary_lines(&stderr), 40, "{stderr}");
+}
+
+#[test]
+fn openssl_s_client_over_tls_with_octet_counting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ])
+        .current_dir(dir.path())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl must be installed");
+    assert!(made.success(), "openssl req failed");
+    let port = free_port();
+    let url = format!("syslog+tls://127.0.0.1:{port}");
+    let secpipe = Running::start(
+        dir.path(),
+        &[
+            "--listen",
+            &url,
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+        ],
+    );
+    // Octet counting lets a message carry a newline: 30 frames, 30 events, not 60.
+    let mut frames = Vec::new();
+    for i in 0..30 {
+        let msg = format!(
+            "<38>1 2026-11-23T10:00:00Z host sshd {i} - - Failed password\nsecond line {i}"
+        );
+        frames.extend_from_slice(format!("{} {msg}", msg.len()).as_bytes());
+    }
+    let mut client = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-quiet",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_client");
+    let mut stdin = client.stdin.take().expect("s_client stdin");
+    stdin.write_all(&frames).expect("send frames");
+    stdin.flush().expect("flush");
+    secpipe.wait_metric(&lines_read(&url), 30.0);
+    let (status, stderr) = secpipe.terminate();
+    drop(stdin);
+    let _ = client.kill();
+    let _ = client.wait();
+    assert!(status.success(), "exit status {status}: {stderr}");
+    assert_eq!(summary_lines(&stderr), 30, "{stderr}");
+}
+
+#[test]
+fn hundred_thousand_messages_over_tcp_loopback_all_arrive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let url = format!("syslog+tcp://127.0.0.1:{port}");
+    let secpipe = Running::start(dir.path(), &["--listen", &url]);
+    let mut text = String::new();
+    for i in 0..100_000 {
+        text.push_str(&format!(
+            "<38>Nov 23 10:00:00 host sshd[{i}]: Failed password for root from 203.0.113.7\n"
+        ));
+    }
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.write_all(text.as_bytes()).expect("send");
+    drop(stream);
+    secpipe.wait_metric(&lines_read(&url), 100_000.0);
+    let (status, stderr) = secpipe.terminate();
+    assert!(status.success(), "exit status {status}: {stderr}");
+    assert_eq!(summary_lines(&stderr), 100_000, "{stderr}");
+}
+
+#[test]
+fn oversize_tcp_message_is_truncated_and_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let url = format!("syslog+tcp://127.0.0.1:{port}");
+    let secpipe = Running::start(dir.path(), &["--listen", &url, "--max-line", "100"]);
+    let big = "x".repeat(5_000);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(stream, "{} {big}3 end", big.len()).expect("send");
+    drop(stream);
+    secpipe.wait_metric(&lines_read(&url), 2.0);
+    assert_eq!(secpipe.metric("secpipe_truncated_total"), 1.0);
+    let (status, stderr) = secpipe.terminate();
+    assert!(status.success(), "exit status {status}: {stderr}");
+    assert_eq!(summary_lines(&stderr), 2, "{stderr}");
+    assert!(stderr.contains("1 truncated"), "{stderr}");
+}
+
+/// Kernel drops on the UDP socket bound to `port`, from /proc/net/udp (the `drops` column).
+fn kernel_udp_drops(port: u16) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/udp").expect("/proc/net/udp");
+    let local = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.get(1)?.ends_with(&local)).then(|| cols.last()?.parse::<u64>().ok())?
+        })
+        .sum()
+}
+
+#[test]
+fn udp_flood_is_received_or_counted_as_dropped_never_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let url = format!("syslog+udp://127.0.0.1:{port}");
+    let secpipe = Running::start(dir.path(), &["--listen", &url]);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("sender");
+    let mut sent = 0u64;
+    for i in 0..200_000u64 {
+        let msg = format!(
+            "<38>Nov 23 10:00:00 host sshd[{i}]: Failed password for root from 203.0.113.7"
+        );
+        if socket.send_to(msg.as_bytes(), ("127.0.0.1", port)).is_ok() {
+            sent += 1;
+        }
+    }
+    // Every datagram sent was either read by secpipe or dropped by the kernel before that.
+    let read = wait_for("every datagram to be read or dropped by the kernel", || {
+        let read = secpipe.metric(&lines_read(&url)) as u64;
+        (read + kernel_udp_drops(port) == sent).then_some(read)
+    });
+    let dropped_full = secpipe.metric("secpipe_dropped_total{reason=\"channel_full\"}") as u64;
+    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", secpipe.child.id()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    assert!(rss_kib < 512 * 1024, "RSS {rss_kib} KiB after the flood");
+    let (status, stderr) = secpipe.terminate();
+    assert!(status.success(), "exit status {status}: {stderr}");
+    assert_eq!(
+        summary_lines(&stderr) + dropped_full,
+        read,
+        "read {read}, of which {dropped_full} dropped for a full channel: {stderr}"
+    );
+}
+
+#[test]
+fn metrics_endpoint_serves_prometheus_text_and_health() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let url = format!("syslog+udp://127.0.0.1:{port}");
+    let secpipe = Running::start(dir.path(), &["--listen", &url]);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("sender");
+    socket
+        .send_to(
+            b"<13>Nov 23 10:00:00 host app: hello\n",
+            ("127.0.0.1", port),
+        )
+        .expect("send");
+    secpipe.wait_metric(&lines_read(&url), 1.0);
+    let text = secpipe.metrics();
+    assert!(text.contains("# TYPE secpipe_lines_read counter"), "{text}");
+    assert!(
+        text.trim_end().ends_with("# EOF"),
+        "OpenMetrics ends with # EOF: {text}"
+    );
+    // One event, counted by kind (every line is `unparsed` or a parsed kind) once the ordered
+    // stage has had it, a moment after the listener read it.
+    wait_for("the event to be counted by kind", || {
+        let kinds: f64 = secpipe
+            .metrics()
+            .lines()
+            .filter(|l| l.starts_with("secpipe_events_total{"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum();
+        (kinds == 1.0).then_some(())
+    });
+    assert!(live_support::http_get(secpipe.metrics_port, "/nope").is_none());
+    let (status, stderr) = secpipe.terminate();
+    assert!(status.success(), "exit status {status}: {stderr}");
+}
+
+#[test]
+fn a_taken_port_is_a_usage_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let out = Command::new(env!("CARGO_BIN_EXE_secpipe"))
+        .args(["--listen", &format!("syslog+tcp://127.0.0.1:{port}")])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+}
+
+#[test]
+fn an_unreadable_certificate_is_a_usage_error_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("cert.pem"), "not a certificate").expect("write");
+    std::fs::write(dir.path().join("key.pem"), "not a key").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_secpipe"))
+        .args([
+            "--listen",
+            &format!("syslog+tls://127.0.0.1:{}", free_port()),
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cert.pem"), "{stderr}");
+}
