@@ -588,7 +588,19 @@ fn check_one_file(
             "file bytes differ".into(),
         );
     };
-    let diagnosis = diagnose(&full, entry.table, archive_id, rows, m.row_root.as_deref());
+    // The Parquet decoder can panic on corrupt metadata instead of returning an error; a
+    // file that makes it panic is certainly not the sealed file.
+    let diagnosis = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        diagnose(&full, entry.table, archive_id, rows, m.row_root.as_deref())
+    }))
+    .unwrap_or_else(|_| {
+        (
+            ProblemClass::Modified,
+            None,
+            None,
+            "file bytes differ and its Parquet metadata is corrupt".into(),
+        )
+    });
     let (class, row, seq, detail) = diagnosis;
     problem(class, row, seq, detail)
 }
