@@ -95,6 +95,25 @@ pub fn merkle_root(leaves: &[[u8; 32]]) -> [u8; 32] {
     }
 }
 
+/// Rows per chunk of [`chunk_roots`].
+pub const CHUNK_ROWS: usize = 1024;
+
+/// The Merkle roots of consecutive [`CHUNK_ROWS`]-leaf chunks (the last may be shorter).
+///
+/// Because `CHUNK_ROWS` is a power of two, RFC 6962's split points fall on chunk
+/// boundaries, so `merkle_root(&chunk_roots(leaves)) == merkle_root(leaves)`: the chunk
+/// roots stored in a file's metadata are authenticated by the manifest's `row_root`, and
+/// let verify narrow a changed row down to one chunk.
+///
+/// ```
+/// use secpipe::archive::canonical::{chunk_roots, merkle_root, sha256};
+/// let leaves: Vec<[u8; 32]> = (0..3000u32).map(|i| sha256(&[&i.to_be_bytes()])).collect();
+/// assert_eq!(merkle_root(&chunk_roots(&leaves)), merkle_root(&leaves));
+/// ```
+pub fn chunk_roots(leaves: &[[u8; 32]]) -> Vec<[u8; 32]> {
+    leaves.chunks(CHUNK_ROWS).map(merkle_root).collect()
+}
+
 fn largest_power_of_two_below(n: usize) -> usize {
     debug_assert!(n > 1);
     let mut k = 1;

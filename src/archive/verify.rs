@@ -13,8 +13,10 @@
 //!    the sealed ones); `inserted` (a seq outside the file's range or repeated); `deleted` (a
 //!    seq of the range is absent); `modified` (same seqs, different content, or not readable
 //!    as Parquet, or re-encoded with every row intact). `row` is the 0-based row in the file
-//!    where it first shows; for a modified row whose seq is intact the row cannot be located
-//!    from the root alone and is not named.
+//!    where it first shows. For a modified row whose seq is intact, the row is narrowed down to
+//!    its chunk of 1024 rows (`row ..= row_end`) using the chunk roots stored in the file's
+//!    `secpipe.chunk_roots` metadata, which are trusted only when their Merkle root is the
+//!    sealed `row_root`; without them the row is not named.
 //! 3. **Extra files**: a `part-*.parquet` that no manifest names → `extra_file`, except a file
 //!    at the tail (its `file_seq` is past the last manifest), which is the leftover of a crash
 //!    between rename and manifest append: a warning, like an unsealed `*.parquet.tmp`.
@@ -47,7 +49,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::canonical::{conform, digest_bytes, leaves_of, merkle_root};
+use super::canonical::{CHUNK_ROWS, chunk_roots, conform, digest_bytes, leaves_of, merkle_root};
 use super::keys;
 use super::manifest::{self, Checkpoint, GENESIS_PREV, Manifest, VERSION};
 use super::schema::Table;
@@ -99,6 +101,10 @@ pub struct Problem {
     pub file: String,
     /// 0-based row in a Parquet file, or 1-based line in `audit/manifests.jsonl`.
     pub row: Option<u64>,
+    /// When a changed row can only be narrowed down to a chunk: the last row of the range
+    /// `row ..= row_end` that holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row_end: Option<u64>,
     /// The archive `seq` concerned, when known.
     pub seq: Option<u64>,
     pub detail: String,
@@ -198,6 +204,7 @@ impl VerifyReport {
             class,
             file: file.to_owned(),
             row,
+            row_end: None,
             seq: None,
             detail,
             order: u64::MAX,
@@ -236,13 +243,13 @@ impl fmt::Display for VerifyReport {
             None => write!(f, "INCONCLUSIVE"),
             Some(first) => {
                 write!(f, "TAMPERED  {} in {}", first.class.as_str(), first.file)?;
-                if let Some(row) = first.row {
-                    let unit = if first.file.ends_with(".jsonl") {
-                        "line"
-                    } else {
-                        "row"
-                    };
-                    write!(f, " {unit} {row}")?;
+                match (first.row, first.row_end) {
+                    (Some(row), Some(end)) => write!(f, " rows {row}..={end}")?,
+                    (Some(row), None) if first.file.ends_with(".jsonl") => {
+                        write!(f, " line {row}")?
+                    }
+                    (Some(row), None) => write!(f, " row {row}")?,
+                    _ => {}
                 }
                 if let Some(seq) = first.seq {
                     write!(f, " (seq {seq})")?;
@@ -327,6 +334,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
                 class: ProblemClass::BrokenLink,
                 file: MANIFESTS.into(),
                 row: Some(line_no),
+                row_end: None,
                 seq: None,
                 detail,
                 order: line_no,
@@ -391,7 +399,8 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
                                     class,
                                     file: m.path.clone().unwrap_or_default(),
                                     row: Some(0),
-                                    seq: Some(*expected),
+                                    row_end: None,
+                    seq: Some(*expected),
                                     detail: format!(
                                         "the file starts at seq {} but the previous {} file ended before seq {}: {what}",
                                         rows.first_seq,
@@ -456,6 +465,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
                 class: ProblemClass::Deleted,
                 file: MANIFESTS.into(),
                 row: Some(line_hashes.len() as u64),
+                row_end: None,
                 seq: None,
                 detail: format!(
                     "the expected head {expected} is not in the chain: the manifests after line {} \
@@ -531,6 +541,7 @@ fn check_one_file(
             class,
             file: path.clone(),
             row,
+            row_end: None,
             seq,
             detail,
             order: entry.line_no,
@@ -596,16 +607,30 @@ fn check_one_file(
     .unwrap_or_else(|_| {
         (
             ProblemClass::Modified,
-            None,
+            (None, None),
             None,
             "file bytes differ and its Parquet metadata is corrupt".into(),
         )
     });
-    let (class, row, seq, detail) = diagnosis;
-    problem(class, row, seq, detail)
+    let (class, (row, row_end), seq, detail) = diagnosis;
+    FileOutcome::Bad(Problem {
+        class,
+        file: path.clone(),
+        row,
+        row_end,
+        seq,
+        detail,
+        order: entry.line_no,
+    })
 }
 
-type Diagnosis = (ProblemClass, Option<u64>, Option<u64>, String);
+/// Class, (row, last row of the range when only a range is known), seq, detail.
+type Diagnosis = (
+    ProblemClass,
+    (Option<u64>, Option<u64>),
+    Option<u64>,
+    String,
+);
 
 /// Decode a file whose bytes changed and say what happened to its rows.
 fn diagnose(
@@ -615,12 +640,21 @@ fn diagnose(
     (first_seq, count): (u64, u64),
     row_root: Option<&str>,
 ) -> Diagnosis {
-    let modified = |detail: String| (ProblemClass::Modified, None, None, detail);
+    let modified = |detail: String| (ProblemClass::Modified, (None, None), None, detail);
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes::Bytes::from(bytes),
         Err(e) => return modified(format!("file bytes differ and it cannot be read: {e}")),
     };
-    let reader = match ParquetRecordBatchReaderBuilder::try_new(bytes).and_then(|b| b.build()) {
+    let builder = match ParquetRecordBatchReaderBuilder::try_new(bytes) {
+        Ok(builder) => builder,
+        Err(e) => {
+            return modified(format!(
+                "file bytes differ and it is not readable Parquet: {e}"
+            ));
+        }
+    };
+    let stored_chunk_roots = stored_chunk_roots(builder.metadata());
+    let reader = match builder.build() {
         Ok(reader) => reader,
         Err(e) => {
             return modified(format!(
@@ -660,7 +694,54 @@ fn diagnose(
                 .into(),
         );
     }
-    classify_seqs(&seqs, first_seq, count)
+    let mut diagnosis = classify_seqs(&seqs, first_seq, count);
+    if diagnosis.0 == ProblemClass::Modified {
+        // Seqs intact: narrow the changed row down with the chunk roots stored in the file,
+        // if they are still there and authentic (their Merkle root is the sealed row_root).
+        if let Some(stored) = stored_chunk_roots
+            && Some(hex::encode(merkle_root(&stored)).as_str()) == row_root
+        {
+            let recomputed = chunk_roots(&leaves);
+            if let Some(chunk) = stored.iter().zip(&recomputed).position(|(a, b)| a != b) {
+                let start = (chunk * CHUNK_ROWS) as u64;
+                let end = (start + CHUNK_ROWS as u64).min(count) - 1;
+                diagnosis.1 = (Some(start), Some(end));
+                diagnosis.2 = Some(first_seq + start);
+                diagnosis.3 = format!(
+                    "all {count} seqs are present and in order, but a row in rows {start}..={end} \
+                     (seqs {}..={}) was changed",
+                    first_seq + start,
+                    first_seq + end
+                );
+            }
+        }
+    }
+    diagnosis
+}
+
+/// The `secpipe.chunk_roots` key-value metadata of a file, decoded.
+fn stored_chunk_roots(
+    metadata: &parquet::file::metadata::ParquetMetaData,
+) -> Option<Vec<[u8; 32]>> {
+    use base64::Engine;
+    let kv = metadata.file_metadata().key_value_metadata()?;
+    let text = kv
+        .iter()
+        .find(|e| e.key == "secpipe.chunk_roots")?
+        .value
+        .as_deref()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    if bytes.len() % 32 != 0 {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(32)
+            .filter_map(|c| <[u8; 32]>::try_from(c).ok())
+            .collect(),
+    )
 }
 
 /// Compare decoded seqs with the sealed range `first_seq .. first_seq + count`.
@@ -678,7 +759,7 @@ fn classify_seqs(seqs: &[i64], first_seq: u64, count: u64) -> Diagnosis {
             _ => {
                 return (
                     ProblemClass::Inserted,
-                    Some(row as u64),
+                    (Some(row as u64), None),
                     u64::try_from(*s).ok(),
                     format!(
                         "row {row} has seq {s}, which is outside the sealed range {first_seq}..{} or repeated",
@@ -696,7 +777,7 @@ fn classify_seqs(seqs: &[i64], first_seq: u64, count: u64) -> Diagnosis {
             .unwrap_or(seqs.len());
         return (
             ProblemClass::Deleted,
-            Some(row as u64),
+            (Some(row as u64), None),
             Some(seq),
             format!(
                 "seq {seq} was sealed in this file and is gone ({} rows of {count} remain)",
@@ -709,7 +790,7 @@ fn classify_seqs(seqs: &[i64], first_seq: u64, count: u64) -> Diagnosis {
         if u64::try_from(*s).ok() != Some(expected) {
             return (
                 ProblemClass::Reordered,
-                Some(row as u64),
+                (Some(row as u64), None),
                 u64::try_from(*s).ok(),
                 format!(
                     "row {row} holds seq {s} where seq {expected} was sealed: rows were reordered"
@@ -719,7 +800,7 @@ fn classify_seqs(seqs: &[i64], first_seq: u64, count: u64) -> Diagnosis {
     }
     (
         ProblemClass::Modified,
-        None,
+        (None, None),
         None,
         format!(
             "all {count} seqs are present and in order but the rows do not hash to the sealed \
@@ -796,6 +877,7 @@ fn check_checkpoint(
             class,
             file: CHECKPOINT.into(),
             row: None,
+            row_end: None,
             seq: None,
             detail,
             order,
@@ -853,6 +935,7 @@ fn check_checkpoint(
             class: ProblemClass::Deleted,
             file: MANIFESTS.into(),
             row: Some(count),
+            row_end: None,
             seq: None,
             detail,
             order,
@@ -932,13 +1015,13 @@ mod tests {
     #[test]
     fn seq_classes() {
         assert_eq!(classify_seqs(&[0, 1, 2], 0, 3).0, ProblemClass::Modified);
-        let (class, row, seq, _) = classify_seqs(&[0, 2], 0, 3);
+        let (class, (row, _), seq, _) = classify_seqs(&[0, 2], 0, 3);
         assert_eq!((class, row, seq), (ProblemClass::Deleted, Some(1), Some(1)));
-        let (class, row, _, _) = classify_seqs(&[0, 1, 1, 2], 0, 3);
+        let (class, (row, _), _, _) = classify_seqs(&[0, 1, 1, 2], 0, 3);
         assert_eq!((class, row), (ProblemClass::Inserted, Some(2)));
-        let (class, row, _, _) = classify_seqs(&[0, 2, 1], 0, 3);
+        let (class, (row, _), _, _) = classify_seqs(&[0, 2, 1], 0, 3);
         assert_eq!((class, row), (ProblemClass::Reordered, Some(1)));
-        let (class, row, _, _) = classify_seqs(&[5, 0, 1, 2], 0, 3);
+        let (class, (row, _), _, _) = classify_seqs(&[5, 0, 1, 2], 0, 3);
         assert_eq!((class, row), (ProblemClass::Inserted, Some(0)));
     }
 }

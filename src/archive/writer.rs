@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 use arrow::array::AsArray;
 use arrow::datatypes::TimestampMicrosecondType;
 use arrow::record_batch::RecordBatch;
+use base64::Engine;
 use ed25519_dalek::SigningKey;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
@@ -161,6 +162,11 @@ fn writer_properties(table: Table) -> Result<WriterProperties, ArchiveError> {
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         // High-cardinality columns (raw, message, seq …) gain nothing from a dictionary.
         .set_dictionary_enabled(false);
+    // Min/max statistics of long free text cost time and help no query.
+    for column in ["raw", "message", "http_path", "summary", "evidence"] {
+        builder = builder
+            .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
+    }
     for column in table.dictionary_columns() {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), true);
     }
@@ -265,8 +271,15 @@ fn add_rows(
     archive_id: &[u8; 16],
     batch: &RecordBatch,
 ) -> Result<(), ArchiveError> {
-    let (seqs, leaves) = leaves_of(archive_id, batch.columns())
-        .map_err(|e| ArchiveError::Other(format!("archive rows: {}", e.0)))?;
+    // Hashing and Parquet encoding are independent: run them side by side.
+    let writer = &mut file.writer;
+    let (hashed, written) = rayon::join(
+        || leaves_of(archive_id, batch.columns()),
+        || writer.write(batch),
+    );
+    written.map_err(|e| ArchiveError::Other(format!("{}: {e}", file.tmp_path.display())))?;
+    let (seqs, leaves) =
+        hashed.map_err(|e| ArchiveError::Other(format!("archive rows: {}", e.0)))?;
     if file.first_seq.is_none() {
         file.first_seq = seqs.first().map(|s| *s as u64);
     }
@@ -280,9 +293,7 @@ fn add_rows(
             file.ts_max = file.ts_max.max(t);
         }
     }
-    file.writer
-        .write(batch)
-        .map_err(|e| ArchiveError::Other(format!("{}: {e}", file.tmp_path.display())))
+    Ok(())
 }
 
 fn seal(
@@ -290,7 +301,9 @@ fn seal(
     chain: &mut Chain,
     summary: &mut WriterSummary,
 ) -> Result<(), ArchiveError> {
-    let row_root = hex::encode(merkle_root(&file.leaves));
+    let chunk_roots = canonical::chunk_roots(&file.leaves);
+    let row_root = hex::encode(merkle_root(&chunk_roots));
+    let chunk_roots_text = base64::engine::general_purpose::STANDARD.encode(chunk_roots.concat());
     let file_seq = chain.next_file_seq;
     let first_seq = file.first_seq.unwrap_or(0);
     for (key, value) in [
@@ -302,6 +315,8 @@ fn seal(
         ("secpipe.rows", file.rows.to_string()),
         ("secpipe.row_root", row_root.clone()),
         ("secpipe.prev", chain.head.clone()),
+        ("secpipe.chunk_rows", canonical::CHUNK_ROWS.to_string()),
+        ("secpipe.chunk_roots", chunk_roots_text),
     ] {
         file.writer
             .append_key_value_metadata(KeyValue::new(key.to_owned(), value));
