@@ -15,9 +15,13 @@ pub const DAY0: i64 = 1_795_392_000_000_000;
 
 /// A varied synthetic event: nulls, IPv4/IPv6, HTTP fields, non-UTF-8 raw bytes.
 pub fn event(i: u64, ts: i64) -> Event {
-    let source: Arc<str> = Arc::from(if i % 3 == 0 { "-" } else { "/var/log/auth.log" });
+    let source: Arc<str> = Arc::from(if i.is_multiple_of(3) {
+        "-"
+    } else {
+        "/var/log/auth.log"
+    });
     let mut raw = format!("Nov 23 00:00:00 host{} sshd[{}]: Failed password for root from 203.0.113.{} port 22 ssh2 #{i}", i % 5, 1000 + i % 7, i % 250).into_bytes();
-    if i % 11 == 0 {
+    if i.is_multiple_of(11) {
         raw.extend_from_slice(&[0xff, 0x00, 0xfe]);
     }
     Event {
@@ -25,31 +29,31 @@ pub fn event(i: u64, ts: i64) -> Event {
         line: i + 1,
         seq: None,
         ts,
-        ts_inferred: i % 13 == 0,
+        ts_inferred: i.is_multiple_of(13),
         received: ts + 5,
-        host: (i % 4 != 0).then(|| format!("host{}", i % 5).into()),
+        host: (!i.is_multiple_of(4)).then(|| format!("host{}", i % 5).into()),
         app: Some("sshd".into()),
-        pid: (i % 2 == 0).then_some(1000 + (i % 7) as u32),
-        kind: if i % 2 == 0 {
+        pid: (i.is_multiple_of(2)).then_some(1000 + (i % 7) as u32),
+        kind: if i.is_multiple_of(2) {
             Kind::AuthFailure
         } else {
             Kind::HttpRequest
         },
-        reason: (i % 2 == 0).then(|| "bad_password".into()),
-        src_ip: Some(if i % 6 == 0 {
+        reason: (i.is_multiple_of(2)).then(|| "bad_password".into()),
+        src_ip: Some(if i.is_multiple_of(6) {
             "2001:db8::7".parse().unwrap()
         } else {
             format!("203.0.113.{}", i % 250).parse().unwrap()
         }),
         user: Some(format!("user{}", i % 9).into()),
         actor: None,
-        namespace: (i % 10 == 0).then(|| "ns1".into()),
-        count: (i % 10 == 0).then_some(i),
+        namespace: (i.is_multiple_of(10)).then(|| "ns1".into()),
+        count: (i.is_multiple_of(10)).then_some(i),
         http_method: (i % 2 == 1).then(|| "GET".into()),
         http_path: (i % 2 == 1).then(|| format!("/index/{i}").into()),
         http_status: (i % 2 == 1).then_some(200 + (i % 3) as u16 * 100),
         bytes: (i % 2 == 1).then_some(i * 10),
-        severity: (i % 17 == 0).then(|| "err".into()),
+        severity: (i.is_multiple_of(17)).then(|| "err".into()),
         message: format!("Failed password for root #{i}").into(),
         raw: raw.into_boxed_slice(),
         attempt: Default::default(),
