@@ -18,6 +18,7 @@
 //! - A file holds rows of one UTC date: when an appended row's date differs from the open
 //!   file's, the open file is sealed and a new one starts (late events around midnight can
 //!   therefore make small files; every row is in its own date's partition).
+//! - An alert row belongs to the date of its `last_seen` (when it fired, in event time).
 //! - Files are also sealed every `roll_rows` rows, when [`Archive::tick`] sees one older than
 //!   `roll_secs`, and at [`Archive::close`].
 //! - A run that opens an existing archive appends a `resume` line; a clean close appends a
@@ -60,12 +61,15 @@ use manifest::{Checkpoint, GENESIS_PREV, Manifest};
 use schema::{AlertColumns, EventColumns, Table};
 use writer::{Chain, Msg, WriterSummary};
 
+/// Where and how to archive (`--archive DIR --key FILE --roll-rows N --roll-secs S`).
 #[derive(Clone, Debug)]
 pub struct ArchiveOptions {
     pub dir: PathBuf,
     /// Ed25519 private key file from `secpipe keygen`; `None`: unsigned hash chain.
     pub key: Option<PathBuf>,
+    /// Seal a file after this many rows (DESIGN default 1,000,000).
     pub roll_rows: u64,
+    /// Seal a file older than this many seconds, checked by [`Archive::tick`] (default 60).
     pub roll_secs: u64,
 }
 

@@ -433,7 +433,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
         .last()
         .cloned()
         .unwrap_or_else(|| GENESIS_PREV.to_owned());
-    report.head = Some(head.clone());
+    report.head = Some(head);
 
     // 2. Files, in parallel.
     check_files(dir, &entries, &mut report);
@@ -442,17 +442,17 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
     check_extra_files(dir, &entries, last_file_seq, &mut report);
 
     // 4. The checkpoint.
-    check_checkpoint(
-        checkpoint_text.as_deref(),
-        &line_hashes,
-        &head,
-        opts,
-        &mut report,
-    );
+    check_checkpoint(checkpoint_text.as_deref(), &line_hashes, opts, &mut report);
 
     // 5. The anchored head.
     if let Some(expected) = &opts.expect_head {
         let expected = expected.trim().to_ascii_lowercase();
+        if expected.len() != 64 || !expected.bytes().all(|b| b.is_ascii_hexdigit()) {
+            report.inconclusive = Some(format!(
+                "--expect-head must be 64 hex digits (the `head` verify printed), not `{expected}`"
+            ));
+            return report;
+        }
         match line_hashes.iter().position(|h| *h == expected) {
             Some(index) if index + 1 == line_hashes.len() => {}
             Some(index) => report.warnings.push(format!(
@@ -866,7 +866,6 @@ fn check_extra_files(
 fn check_checkpoint(
     text: Option<&[u8]>,
     line_hashes: &[String],
-    head: &str,
     opts: &VerifyOptions,
     report: &mut VerifyReport,
 ) {
@@ -964,7 +963,6 @@ fn check_checkpoint(
             count - checkpoint.count
         ));
     }
-    let _ = head;
     match (&checkpoint.signature, &opts.pubkey) {
         (None, None) => report.signature = SignatureState::Unsigned,
         (None, Some(_)) => bad(
