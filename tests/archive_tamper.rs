@@ -407,3 +407,51 @@ proptest! {
         prop_assert_ne!(report.exit_code(), 0, "{} byte {} ^ {:#x}: {}", file.display(), offset, xor, report);
     }
 }
+
+#[test]
+fn json_report_names_the_class_file_and_row() {
+    let f = fixture();
+    let target = edit_rows(&f, 2, "delete");
+    let report = f.verify();
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["status"], "tampered");
+    assert_eq!(json["exit_code"], 1);
+    assert_eq!(json["problems"][0]["class"], "deleted");
+    assert_eq!(json["problems"][0]["file"], target.as_str());
+    assert_eq!(json["problems"][0]["row"], 5);
+    assert_eq!(json["problems"][0]["seq"], 205);
+    assert_eq!(json["head"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn could_not_conclude_is_exit_2() {
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(
+        verify(empty.path(), &VerifyOptions::default()).exit_code(),
+        2
+    );
+    let f = fixture();
+    let opts = VerifyOptions {
+        pubkey: None,
+        expect_head: Some("not-a-head".into()),
+    };
+    assert_eq!(verify(&f.dir, &opts).exit_code(), 2);
+    let missing_key = VerifyOptions {
+        pubkey: Some(f.dir.join("no-such.pub")),
+        expect_head: None,
+    };
+    assert_eq!(verify(&f.dir, &missing_key).exit_code(), 2);
+}
+
+#[test]
+fn unsigned_archive_verifies_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), 30, 100, None);
+    let report = verify(dir.path(), &VerifyOptions::default());
+    assert_eq!(report.exit_code(), 0, "{report}");
+    assert_eq!(
+        report.signature,
+        secpipe::archive::verify::SignatureState::Unsigned
+    );
+    assert!(report.to_string().contains("without --key"), "{report}");
+}

@@ -189,7 +189,7 @@ impl Archive {
             opts,
             next_seq: state.next_seq,
             next_alert_seq: state.next_alert_seq,
-            events: EventColumns::new(),
+            events: EventColumns::with_capacity(CHUNK_ROWS),
             alerts: AlertColumns::new(),
             events_file: OpenFileState::default(),
             alerts_file: OpenFileState::default(),
