@@ -231,15 +231,18 @@ fn crash_leftovers_are_an_unsealed_tail_and_the_next_run_continues() {
     let files = parquet_files(dir.path(), "events");
     // A crash mid-file leaves the unsealed temporary file; a crash between rename and
     // manifest append leaves a sealed-looking file at the tail.
+    // The run never wrote its clean-close `pause` line: drop it (and step the checkpoint back).
+    drop_last_manifest_line(dir.path());
     let day = dir.path().join("events/date=2026-11-23");
     std::fs::copy(
         dir.path().join(&files[0]),
         day.join("part-unsealed.parquet.tmp"),
     )
     .unwrap();
+    // file_seq 3 is the next one (two events files and one alerts file were sealed).
     std::fs::copy(
         dir.path().join(&files[0]),
-        day.join("part-00000099.parquet"),
+        day.join("part-00000003.parquet"),
     )
     .unwrap();
 
@@ -271,6 +274,45 @@ fn crash_leftovers_are_an_unsealed_tail_and_the_next_run_continues() {
     assert_eq!(report.exit_code(), 0, "{report}");
     assert!(report.warnings.is_empty(), "{report}");
     assert_eq!(report.rows, 160 + 2);
+}
+
+fn drop_last_manifest_line(dir: &std::path::Path) {
+    use secpipe::archive::manifest::{Checkpoint, line_hash};
+    let path = dir.join("audit/manifests.jsonl");
+    let bytes = std::fs::read(&path).unwrap();
+    let (lines, _) = split_lines(&bytes);
+    let kept = &lines[..lines.len() - 1];
+    let mut out = Vec::new();
+    for line in kept {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    std::fs::write(&path, out).unwrap();
+    let checkpoint_path = dir.join("audit/checkpoint");
+    let mut checkpoint =
+        Checkpoint::parse(&std::fs::read_to_string(&checkpoint_path).unwrap()).unwrap();
+    checkpoint.count = kept.len() as u64;
+    checkpoint.head = line_hash(kept[kept.len() - 1]);
+    std::fs::write(checkpoint_path, checkpoint.to_text()).unwrap();
+}
+
+#[test]
+fn leftover_after_a_clean_close_is_an_extra_file() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), 50, 100, None);
+    let files = parquet_files(dir.path(), "events");
+    let day = dir.path().join("events/date=2026-11-23");
+    std::fs::copy(
+        dir.path().join(&files[0]),
+        day.join("part-00000002.parquet"),
+    )
+    .unwrap();
+    let report = verify(dir.path(), &VerifyOptions::default());
+    assert_eq!(report.exit_code(), 1, "{report}");
+    assert_eq!(
+        report.first_problem().unwrap().class,
+        secpipe::archive::verify::ProblemClass::ExtraFile
+    );
 }
 
 #[test]

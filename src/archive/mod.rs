@@ -25,7 +25,8 @@
 //!   `pause` line. A new archive starts with a checkpoint of 0 manifests naming its
 //!   `archive_id`; from the first manifest on, the manifests are the authority for it.
 //! - After a crash, [`Archive::open`] moves leftovers into `audit/discarded/` (the unsealed
-//!   `part-unsealed.parquet.tmp`, and a file renamed but never entered in the manifests) and
+//!   `part-unsealed.parquet.tmp`, and the next-numbered file if it was renamed but never
+//!   entered in the manifests and the last run did not close cleanly) and
 //!   lists them in the `resume` line; `seq` and `file_seq` continue after the last sealed file.
 //!   A torn (newline-less) last manifest line is cut off and recorded the same way.
 //!
@@ -132,6 +133,8 @@ struct ChainState {
     next_seq: u64,
     next_alert_seq: u64,
     sealed_paths: std::collections::HashSet<String>,
+    /// The chain ends with a clean-close `pause` line: no crash leftover can exist.
+    closed_cleanly: bool,
 }
 
 impl Archive {
@@ -419,6 +422,7 @@ fn read_chain(dir: &Path, discarded: &mut Vec<String>) -> Result<Option<ChainSta
             next_seq: 0,
             next_alert_seq: 0,
             sealed_paths: Default::default(),
+            closed_cleanly: false,
         });
         if let Some(file_seq) = m.file_seq {
             s.next_file_seq = s.next_file_seq.max(file_seq + 1);
@@ -431,6 +435,7 @@ fn read_chain(dir: &Path, discarded: &mut Vec<String>) -> Result<Option<ChainSta
                 None => return Err(bad(i + 1, format!("unknown table `{table}`"))),
             }
         }
+        s.closed_cleanly = m.kind == "pause";
         if let Some(p) = m.path {
             s.sealed_paths.insert(p);
         }
@@ -455,6 +460,7 @@ fn read_checkpoint_only(dir: &Path) -> Option<ChainState> {
         next_seq: 0,
         next_alert_seq: 0,
         sealed_paths: Default::default(),
+        closed_cleanly: false,
     })
 }
 
@@ -470,6 +476,7 @@ fn new_chain_state(_dir: &Path) -> Result<ChainState, ArchiveError> {
         next_seq: 0,
         next_alert_seq: 0,
         sealed_paths: Default::default(),
+        closed_cleanly: false,
     })
 }
 
@@ -520,8 +527,11 @@ fn discard_unsealed(
     let stamp = wall_clock_micros();
     for (relative, path) in table_files(dir)? {
         let unsealed = relative.ends_with(".parquet.tmp");
-        let orphan = !state.sealed_paths.contains(&relative)
-            && file_seq_of(&relative).is_some_and(|seq| seq >= state.next_file_seq);
+        // Only the next file_seq can be a crash leftover, and only if the last run did not
+        // close cleanly; any other unnamed file is left in place for verify to report.
+        let orphan = !state.closed_cleanly
+            && !state.sealed_paths.contains(&relative)
+            && file_seq_of(&relative) == Some(state.next_file_seq);
         if !(unsealed || orphan) {
             continue;
         }

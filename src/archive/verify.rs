@@ -17,9 +17,10 @@
 //!    its chunk of 1024 rows (`row ..= row_end`) using the chunk roots stored in the file's
 //!    `secpipe.chunk_roots` metadata, which are trusted only when their Merkle root is the
 //!    sealed `row_root`; without them the row is not named.
-//! 3. **Extra files**: a `part-*.parquet` that no manifest names → `extra_file`, except a file
-//!    at the tail (its `file_seq` is past the last manifest), which is the leftover of a crash
-//!    between rename and manifest append: a warning, like an unsealed `*.parquet.tmp`.
+//! 3. **Extra files**: a `part-*.parquet` that no manifest names → `extra_file`, except the
+//!    one file a crash between rename and manifest append can leave: its `file_seq` is the
+//!    next one and the chain does not end in a clean-close `pause` line. That one is a warning
+//!    (unsealed tail), like a leftover `*.parquet.tmp`.
 //! 4. **The checkpoint**: its head must be the chain head → else `bad_signature`; a
 //!    checkpoint that counts *more* manifests than exist → `deleted` (a truncated tail). A
 //!    checkpoint that is one step behind (crash between manifest append and checkpoint
@@ -439,7 +440,14 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
     check_files(dir, &entries, &mut report);
 
     // 3. Files no manifest names.
-    check_extra_files(dir, &entries, last_file_seq, &mut report);
+    // A clean close ends the chain with `pause`: after one, no crash leftover can exist.
+    let closed_cleanly = lines
+        .last()
+        .and_then(|line| Manifest::parse(line).ok())
+        .is_some_and(|m| m.kind == "pause");
+    let next_file_seq = last_file_seq.map_or(0, |last| last + 1);
+    let leftover_file_seq = (!closed_cleanly).then_some(next_file_seq);
+    check_extra_files(dir, &entries, leftover_file_seq, &mut report);
 
     // 4. The checkpoint.
     check_checkpoint(checkpoint_text.as_deref(), &line_hashes, opts, &mut report);
@@ -812,7 +820,7 @@ fn classify_seqs(seqs: &[i64], first_seq: u64, count: u64) -> Diagnosis {
 fn check_extra_files(
     dir: &Path,
     entries: &[DataEntry],
-    last_file_seq: Option<u64>,
+    leftover_file_seq: Option<u64>,
     report: &mut VerifyReport,
 ) {
     let named: std::collections::HashSet<&str> = entries
@@ -845,8 +853,7 @@ fn check_extra_files(
                 .push(format!("{relative} is not an archive file; ignored"));
             continue;
         }
-        let at_tail =
-            file_seq_of(&relative).is_some_and(|seq| last_file_seq.is_none_or(|last| seq > last));
+        let at_tail = leftover_file_seq.is_some() && file_seq_of(&relative) == leftover_file_seq;
         if at_tail {
             report.warnings.push(format!(
                 "{relative} is an unsealed tail (renamed but never entered in the manifests: a \
