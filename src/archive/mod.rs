@@ -3,18 +3,74 @@
 //! INTERFACE OWNED BY THE LEAD: keep `ArchiveOptions`, `Archive::open`, `next_seq`,
 //! `append_events`, `append_alerts`, `tick`, `close`, `verify::verify`, `keys::keygen`
 //! (internals and further submodules are yours).
+//!
+//! ## Layout
+//! ```text
+//! ARCHIVE/
+//!   events/date=YYYY-MM-DD/part-<file_seq:08>.parquet
+//!   alerts/date=YYYY-MM-DD/part-<file_seq:08>.parquet
+//!   audit/manifests.jsonl   one manifest line per sealed file (+ resume / pause lines)
+//!   audit/checkpoint        head and manifest count, Ed25519-signed with a key
+//!   audit/discarded/        unsealed leftovers of a crashed run (never part of the chain)
+//! ```
+//! - `file_seq` is one counter for events and alerts files. Event `seq` numbers every event
+//!   row; alert rows have their own `seq` counter.
+//! - A file holds rows of one UTC date: when an appended row's date differs from the open
+//!   file's, the open file is sealed and a new one starts (late events around midnight can
+//!   therefore make small files; every row is in its own date's partition).
+//! - An alert row belongs to the date of its `last_seen` (when it fired, in event time).
+//! - Files are also sealed every `roll_rows` rows, when [`Archive::tick`] sees one older than
+//!   `roll_secs`, and at [`Archive::close`].
+//! - A run that opens an existing archive appends a `resume` line; a clean close appends a
+//!   `pause` line. A new archive starts with a checkpoint of 0 manifests naming its
+//!   `archive_id`; from the first manifest on, the manifests are the authority for it.
+//! - After a crash, [`Archive::open`] moves leftovers into `audit/discarded/` (the unsealed
+//!   `part-unsealed.parquet.tmp`, and the next-numbered file if it was renamed but never
+//!   entered in the manifests and the last run did not close cleanly) and
+//!   lists them in the `resume` line; `seq` and `file_seq` continue after the last sealed file.
+//!   A torn (newline-less) last manifest line is cut off and recorded the same way.
+//!
+//! ```
+//! use secpipe::archive::{Archive, ArchiveOptions};
+//! use secpipe::event::Event;
+//! let dir = tempfile::tempdir().unwrap();
+//! let opts = ArchiveOptions { dir: dir.path().into(), key: None, roll_rows: 1000, roll_secs: 60 };
+//! let mut archive = Archive::open(opts).unwrap();
+//! let event = Event { seq: Some(archive.next_seq()), message: "hi".into(), ..Event::default() };
+//! archive.append_events(&[event]).unwrap();
+//! let summary = archive.close().unwrap();
+//! assert_eq!(summary.event_rows, 1);
+//! let report = secpipe::archive::verify::verify(dir.path(), &Default::default());
+//! assert_eq!(report.exit_code(), 0, "{report}");
+//! ```
 
-use std::path::PathBuf;
+pub mod canonical;
+pub mod keys;
+pub mod manifest;
+pub mod schema;
+pub mod verify;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
 
 use crate::alert::Alert;
 use crate::event::Event;
+use manifest::{Checkpoint, GENESIS_PREV, Manifest};
+use schema::{AlertColumns, EventColumns, Table};
+use writer::{Chain, Msg, WriterSummary};
 
+/// Where and how to archive (`--archive DIR --key FILE --roll-rows N --roll-secs S`).
 #[derive(Clone, Debug)]
 pub struct ArchiveOptions {
     pub dir: PathBuf,
     /// Ed25519 private key file from `secpipe keygen`; `None`: unsigned hash chain.
     pub key: Option<PathBuf>,
+    /// Seal a file after this many rows (DESIGN default 1,000,000).
     pub roll_rows: u64,
+    /// Seal a file older than this many seconds, checked by [`Archive::tick`] (default 60).
     pub roll_secs: u64,
 }
 
@@ -36,16 +92,115 @@ pub struct ArchiveSummary {
     pub head: String,
 }
 
+/// Rows handed to the writer thread at a time: big enough to amortise the channel, small
+/// enough that the calling thread never holds much.
+const CHUNK_ROWS: usize = 16 * 1024;
+/// Chunks in flight before `append_*` blocks (backpressure).
+const CHANNEL_CHUNKS: usize = 4;
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// Calling-thread view of the file the writer has open for one table.
+#[derive(Default)]
+struct OpenFileState {
+    /// Event date (days since the epoch) of the rows in the open file.
+    date: Option<i64>,
+    rows: u64,
+    /// Wall clock (µs) when the file got its first row.
+    opened_at: i64,
+}
+
 /// An open archive being appended to.
 pub struct Archive {
+    opts: ArchiveOptions,
     next_seq: u64,
+    next_alert_seq: u64,
+    events: EventColumns,
+    alerts: AlertColumns,
+    events_file: OpenFileState,
+    alerts_file: OpenFileState,
+    sender: Option<Sender<Msg>>,
+    writer: Option<JoinHandle<Result<WriterSummary, ArchiveError>>>,
+    event_rows: u64,
+    alert_rows: u64,
+}
+
+/// Where an existing chain stands.
+struct ChainState {
+    archive_id: [u8; 16],
+    head: String,
+    count: u64,
+    next_file_seq: u64,
+    next_seq: u64,
+    next_alert_seq: u64,
+    sealed_paths: std::collections::HashSet<String>,
+    /// The chain ends with a clean-close `pause` line: no crash leftover can exist.
+    closed_cleanly: bool,
 }
 
 impl Archive {
     /// Open or create `opts.dir`, continuing an existing chain.
     pub fn open(opts: ArchiveOptions) -> Result<Archive, ArchiveError> {
-        let _ = opts;
-        Ok(Archive { next_seq: 0 })
+        let audit = opts.dir.join("audit");
+        std::fs::create_dir_all(&audit)?;
+        let key = match &opts.key {
+            Some(path) => Some(keys::load_signing_key(path)?),
+            None => {
+                eprintln!(
+                    "secpipe: warning: archive {} is not signed (no --key): it is a hash chain \
+                     that detects edits, but anyone can rewrite it end to end. Make a key with \
+                     `secpipe keygen --out FILE` and pass --key FILE.",
+                    opts.dir.display()
+                );
+                None
+            }
+        };
+        let mut discarded = Vec::new();
+        let state = read_chain(&opts.dir, &mut discarded)?;
+        let is_new = state.is_none();
+        let state = match state {
+            Some(state) => state,
+            None => new_chain_state(&opts.dir)?,
+        };
+        discard_unsealed(&opts.dir, &state, &mut discarded)?;
+
+        let mut chain = Chain {
+            dir: opts.dir.clone(),
+            archive_id: state.archive_id,
+            head: state.head.clone(),
+            count: state.count,
+            next_file_seq: state.next_file_seq,
+            key,
+        };
+        if !is_new || !discarded.is_empty() {
+            let resume = Manifest::resume(
+                chain.archive_hex(),
+                chain.head.clone(),
+                writer::now_text(),
+                discarded,
+            );
+            chain.append(&resume)?;
+        } else {
+            // A brand-new archive: a checkpoint of 0 manifests records the archive id.
+            chain.write_checkpoint()?;
+        }
+
+        let (sender, receiver) = crossbeam_channel::bounded(CHANNEL_CHUNKS);
+        let writer = std::thread::Builder::new()
+            .name("secpipe-archive".into())
+            .spawn(move || writer::run(receiver, chain))?;
+        Ok(Archive {
+            opts,
+            next_seq: state.next_seq,
+            next_alert_seq: state.next_alert_seq,
+            events: EventColumns::with_capacity(CHUNK_ROWS),
+            alerts: AlertColumns::new(),
+            events_file: OpenFileState::default(),
+            alerts_file: OpenFileState::default(),
+            sender: Some(sender),
+            writer: Some(writer),
+            event_rows: 0,
+            alert_rows: 0,
+        })
     }
 
     /// The `seq` the next appended event must carry.
@@ -53,25 +208,338 @@ impl Archive {
         self.next_seq
     }
 
-    /// Append events whose `seq` fields are `next_seq()`, `next_seq()+1`, … in order.
+    /// Append events whose `seq` fields are `next_seq()`, `next_seq()+1`, … in order
+    /// (an event with `seq: None` gets the next number).
     pub fn append_events(&mut self, events: &[Event]) -> Result<(), ArchiveError> {
-        self.next_seq += events.len() as u64;
+        for event in events {
+            let seq = self.next_seq;
+            if let Some(given) = event.seq
+                && given != seq
+            {
+                return Err(ArchiveError::Other(format!(
+                    "event seq {given} does not follow the archive (expected {seq})"
+                )));
+            }
+            let date = event.ts.div_euclid(DAY_MICROS);
+            if self.events_file.date.is_some_and(|d| d != date)
+                || self.events_file.rows >= self.opts.roll_rows.max(1)
+            {
+                self.seal(Table::Events)?;
+            }
+            if self.events_file.date.is_none() {
+                self.events_file.date = Some(date);
+                self.events_file.opened_at = wall_clock_micros();
+            }
+            self.events.push(seq, event);
+            self.events_file.rows += 1;
+            self.next_seq += 1;
+            self.event_rows += 1;
+            if self.events.len() >= CHUNK_ROWS {
+                self.flush(Table::Events)?;
+            }
+        }
         Ok(())
     }
 
+    /// Append alerts (each gets the next alert `seq`).
     pub fn append_alerts(&mut self, alerts: &[Alert]) -> Result<(), ArchiveError> {
-        let _ = alerts;
+        for alert in alerts {
+            let date = alert.last_seen.div_euclid(DAY_MICROS);
+            if self.alerts_file.date.is_some_and(|d| d != date)
+                || self.alerts_file.rows >= self.opts.roll_rows.max(1)
+            {
+                self.seal(Table::Alerts)?;
+            }
+            if self.alerts_file.date.is_none() {
+                self.alerts_file.date = Some(date);
+                self.alerts_file.opened_at = wall_clock_micros();
+            }
+            self.alerts.push(self.next_alert_seq, alert);
+            self.alerts_file.rows += 1;
+            self.next_alert_seq += 1;
+            self.alert_rows += 1;
+            if self.alerts.len() >= CHUNK_ROWS {
+                self.flush(Table::Alerts)?;
+            }
+        }
         Ok(())
     }
 
     /// Roll files whose age exceeds `roll_secs` (called periodically with the wall clock, µs).
     pub fn tick(&mut self, now: i64) -> Result<(), ArchiveError> {
-        let _ = now;
+        let max_age = i64::try_from(self.opts.roll_secs)
+            .unwrap_or(i64::MAX / 1_000_000)
+            .saturating_mul(1_000_000);
+        for table in [Table::Events, Table::Alerts] {
+            let state = self.file_state(table);
+            if state.date.is_some() && now.saturating_sub(state.opened_at) >= max_age {
+                self.seal(table)?;
+            }
+        }
         Ok(())
     }
 
     /// Seal open files, append manifests, write the checkpoint.
-    pub fn close(self) -> Result<ArchiveSummary, ArchiveError> {
-        Ok(ArchiveSummary::default())
+    pub fn close(mut self) -> Result<ArchiveSummary, ArchiveError> {
+        self.flush(Table::Events)?;
+        self.flush(Table::Alerts)?;
+        self.send(Msg::Pause)?;
+        drop(self.sender.take());
+        let written = self.join_writer()?;
+        Ok(ArchiveSummary {
+            event_rows: self.event_rows,
+            alert_rows: self.alert_rows,
+            files: written.files,
+            bytes: written.bytes,
+            head: written.head,
+        })
     }
+
+    fn file_state(&mut self, table: Table) -> &mut OpenFileState {
+        match table {
+            Table::Events => &mut self.events_file,
+            Table::Alerts => &mut self.alerts_file,
+        }
+    }
+
+    /// Hand buffered rows of `table` to the writer.
+    fn flush(&mut self, table: Table) -> Result<(), ArchiveError> {
+        let (batch, date) = match table {
+            Table::Events if !self.events.is_empty() => {
+                (self.events.finish(), self.events_file.date)
+            }
+            Table::Alerts if !self.alerts.is_empty() => {
+                (self.alerts.finish(), self.alerts_file.date)
+            }
+            _ => return Ok(()),
+        };
+        let date = date.unwrap_or_default();
+        self.send(Msg::Rows { table, date, batch })
+    }
+
+    fn seal(&mut self, table: Table) -> Result<(), ArchiveError> {
+        self.flush(table)?;
+        if self.file_state(table).date.is_some() {
+            self.send(Msg::Seal(table))?;
+        }
+        *self.file_state(table) = OpenFileState::default();
+        Ok(())
+    }
+
+    fn send(&mut self, msg: Msg) -> Result<(), ArchiveError> {
+        let sent = match &self.sender {
+            Some(sender) => sender.send(msg).is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped: its result says why.
+        self.sender = None;
+        match self.join_writer() {
+            Err(e) => Err(e),
+            Ok(_) => Err(ArchiveError::Other("the archive writer has stopped".into())),
+        }
+    }
+
+    fn join_writer(&mut self) -> Result<WriterSummary, ArchiveError> {
+        let handle = self
+            .writer
+            .take()
+            .ok_or_else(|| ArchiveError::Other("the archive writer has stopped".into()))?;
+        handle
+            .join()
+            .map_err(|_| ArchiveError::Other("the archive writer thread panicked".into()))?
+    }
+}
+
+impl Drop for Archive {
+    /// Dropping without `close` (e.g. on an error path) still seals what was handed to the
+    /// writer; rows still in the builders are flushed first.
+    fn drop(&mut self) {
+        if self.sender.is_some() {
+            let _ = self.flush(Table::Events);
+            let _ = self.flush(Table::Alerts);
+            drop(self.sender.take());
+            let _ = self.join_writer();
+        }
+    }
+}
+
+fn wall_clock_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn parse_archive_id(hex_text: &str) -> Option<[u8; 16]> {
+    let bytes = hex::decode(hex_text).ok()?;
+    <[u8; 16]>::try_from(bytes.as_slice()).ok()
+}
+
+/// Read the existing chain, if there is one. A torn last line is cut off (recorded in
+/// `discarded`).
+fn read_chain(dir: &Path, discarded: &mut Vec<String>) -> Result<Option<ChainState>, ArchiveError> {
+    let path = dir.join("audit").join("manifests.jsonl");
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(read_checkpoint_only(dir));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (lines, torn) = manifest::split_lines(&bytes);
+    if let Some(torn) = torn {
+        let keep = bytes.len() - torn.len();
+        let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+        file.set_len(keep as u64)?;
+        file.sync_all()?;
+        discarded.push(format!(
+            "audit/manifests.jsonl: a torn last line of {} bytes",
+            torn.len()
+        ));
+    }
+    let Some(last) = lines.last() else {
+        return Ok(read_checkpoint_only(dir));
+    };
+    let bad = |line_no: usize, why: String| {
+        ArchiveError::Other(format!(
+            "{}: line {line_no}: {why}; run `secpipe verify` on this archive",
+            path.display()
+        ))
+    };
+    let mut state: Option<ChainState> = None;
+    for (i, line) in lines.iter().enumerate() {
+        let m = Manifest::parse(line).map_err(|e| bad(i + 1, e))?;
+        let archive_id = parse_archive_id(&m.archive)
+            .ok_or_else(|| bad(i + 1, "the archive id is not 32 hex digits".into()))?;
+        let s = state.get_or_insert_with(|| ChainState {
+            archive_id,
+            head: String::new(),
+            count: 0,
+            next_file_seq: 0,
+            next_seq: 0,
+            next_alert_seq: 0,
+            sealed_paths: Default::default(),
+            closed_cleanly: false,
+        });
+        if let Some(file_seq) = m.file_seq {
+            s.next_file_seq = s.next_file_seq.max(file_seq + 1);
+        }
+        if let (Some(rows), Some(table)) = (&m.rows, m.table.as_deref()) {
+            let end = rows.first_seq + rows.count;
+            match Table::from_dir_name(table) {
+                Some(Table::Events) => s.next_seq = s.next_seq.max(end),
+                Some(Table::Alerts) => s.next_alert_seq = s.next_alert_seq.max(end),
+                None => return Err(bad(i + 1, format!("unknown table `{table}`"))),
+            }
+        }
+        s.closed_cleanly = m.kind == "pause";
+        if let Some(p) = m.path {
+            s.sealed_paths.insert(p);
+        }
+    }
+    Ok(state.map(|mut s| {
+        s.head = manifest::line_hash(last);
+        s.count = lines.len() as u64;
+        s
+    }))
+}
+
+/// A new archive that crashed before its first manifest: the checkpoint holds its id.
+fn read_checkpoint_only(dir: &Path) -> Option<ChainState> {
+    let text = std::fs::read_to_string(dir.join("audit").join("checkpoint")).ok()?;
+    let checkpoint = Checkpoint::parse(&text).ok()?;
+    let archive_id = parse_archive_id(&checkpoint.archive)?;
+    (checkpoint.count == 0).then(|| ChainState {
+        archive_id,
+        head: GENESIS_PREV.to_owned(),
+        count: 0,
+        next_file_seq: 0,
+        next_seq: 0,
+        next_alert_seq: 0,
+        sealed_paths: Default::default(),
+        closed_cleanly: false,
+    })
+}
+
+fn new_chain_state(_dir: &Path) -> Result<ChainState, ArchiveError> {
+    let mut archive_id = [0u8; 16];
+    getrandom::fill(&mut archive_id)
+        .map_err(|e| ArchiveError::Other(format!("no randomness for an archive id: {e}")))?;
+    Ok(ChainState {
+        archive_id,
+        head: GENESIS_PREV.to_owned(),
+        count: 0,
+        next_file_seq: 0,
+        next_seq: 0,
+        next_alert_seq: 0,
+        sealed_paths: Default::default(),
+        closed_cleanly: false,
+    })
+}
+
+/// Every file under `events/` and `alerts/`, as (path relative to the archive with `/`,
+/// absolute path).
+pub(crate) fn table_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for table in [Table::Events, Table::Alerts] {
+        let root = dir.join(table.dir_name());
+        let mut stack = vec![(table.dir_name().to_owned(), root)];
+        while let Some((relative, path)) = stack.pop() {
+            let entries = match std::fs::read_dir(&path) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let child_relative = format!("{relative}/{name}");
+                if entry.file_type()?.is_dir() {
+                    stack.push((child_relative, entry.path()));
+                } else {
+                    out.push((child_relative, entry.path()));
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `part-00000012.parquet` → 12.
+pub(crate) fn file_seq_of(relative: &str) -> Option<u64> {
+    let name = relative.rsplit('/').next()?;
+    name.strip_prefix("part-")?
+        .strip_suffix(".parquet")?
+        .parse()
+        .ok()
+}
+
+/// Move a crashed run's unsealed files into `audit/discarded/`.
+fn discard_unsealed(
+    dir: &Path,
+    state: &ChainState,
+    discarded: &mut Vec<String>,
+) -> Result<(), ArchiveError> {
+    let stamp = wall_clock_micros();
+    for (relative, path) in table_files(dir)? {
+        let unsealed = relative.ends_with(".parquet.tmp");
+        // Only the next file_seq can be a crash leftover, and only if the last run did not
+        // close cleanly; any other unnamed file is left in place for verify to report.
+        let orphan = !state.closed_cleanly
+            && !state.sealed_paths.contains(&relative)
+            && file_seq_of(&relative) == Some(state.next_file_seq);
+        if !(unsealed || orphan) {
+            continue;
+        }
+        let target_dir = dir.join("audit").join("discarded");
+        std::fs::create_dir_all(&target_dir)?;
+        let target = target_dir.join(format!("{stamp}-{}", relative.replace('/', "_")));
+        std::fs::rename(&path, &target)?;
+        discarded.push(relative);
+    }
+    Ok(())
 }
