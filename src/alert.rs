@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::sink::json_str;
+
 /// Rule severity; maps to incident priority and a response deadline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -86,6 +88,9 @@ pub struct Alert {
     pub evidence: Vec<Evidence>,
     /// e.g. `{"block": "203.0.113.7", "for": "15m"}` as (key, value) pairs, in order.
     pub action: Vec<(String, String)>,
+    /// Replay `--force` of an archive that did not verify: some evidence rows are from files
+    /// that failed verification. Printed only when true.
+    pub unverified: bool,
 }
 
 impl Alert {
@@ -99,7 +104,7 @@ impl Alert {
     ///     priority: "P2".into(), respond_within: "4h".into(),
     ///     key_field: "src_ip".into(), key_value: "203.0.113.7".into(),
     ///     count: 5, threshold: 5, window_start: 0, window_end: 0, first_seen: 0, last_seen: 0,
-    ///     summary: "say \"hi\"".into(), evidence: vec![], action: vec![],
+    ///     summary: "say \"hi\"".into(), evidence: vec![], action: vec![], unverified: false,
     /// };
     /// let mut out = String::new();
     /// alert.write_json(&mut out);
@@ -160,7 +165,11 @@ impl Alert {
                 None => out.push_str(",\"seq\":null}"),
             }
         }
-        out.push_str("],\"action\":{");
+        out.push_str("],");
+        if self.unverified {
+            out.push_str("\"unverified\":true,");
+        }
+        out.push_str("\"action\":{");
         for (i, (name, value)) in self.action.iter().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -182,7 +191,7 @@ impl Alert {
     ///     priority: "P2".into(), respond_within: "4h".into(),
     ///     key_field: "user".into(), key_value: "root\u{1b}[2J".into(),
     ///     count: 5, threshold: 5, window_start: 0, window_end: 0, first_seen: 0, last_seen: 0,
-    ///     summary: "5 failures".into(), evidence: vec![], action: vec![],
+    ///     summary: "5 failures".into(), evidence: vec![], action: vec![], unverified: false,
     /// };
     /// let mut out = String::new();
     /// alert.write_text(&mut out);
@@ -216,15 +225,6 @@ impl Alert {
         let _ = write!(out, " respond within {}", self.respond_within);
         out.push_str(" id=");
         push_clean(out, &self.id);
-    }
-}
-
-/// Append `s` as a JSON string literal.
-fn json_str(out: &mut String, s: &str) {
-    match serde_json::to_string(s) {
-        Ok(quoted) => out.push_str(&quoted),
-        // Serializing a str cannot fail; keep the output valid JSON regardless.
-        Err(_) => out.push_str("\"\""),
     }
 }
 
@@ -306,6 +306,7 @@ mod tests {
                 ("block".into(), "203.0.113.7".into()),
                 ("for".into(), "15m".into()),
             ],
+            unverified: false,
         }
     }
 

@@ -5,6 +5,10 @@
 //! [`pipeline`] connects the stages with threads and bounded channels; [`flags`] resolves the
 //! command line and config files; [`commands`] holds one function per subcommand.
 
+// `UsageError` carries the config file's text so miette can point into it. It is built once,
+// at startup, on the way to exit 2: its size costs nothing worth boxing for.
+#![allow(clippy::result_large_err)]
+
 pub mod alert;
 pub mod archive;
 pub mod classify;

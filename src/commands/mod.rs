@@ -1,15 +1,16 @@
 //! One small function per subcommand, over library code. `main.rs` only calls [`main`].
 
 pub mod events;
+pub mod keygen;
 pub mod replay;
 pub mod rules;
 pub mod run;
+pub mod verify;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::flags::UsageError;
 use crate::flags::lowargs::{Command, LowArgs};
 
 /// Exit code for usage, input and config errors.
@@ -32,9 +33,8 @@ pub fn main() -> ExitCode {
         Some(Command::Events(a)) => events::events(&a),
         Some(Command::Rules(a)) => rules::rules(&a),
         Some(Command::Replay(a)) => replay::replay(&a),
-        Some(Command::Verify(_) | Command::Keygen(_)) => Err(UsageError::plain(
-            "this subcommand is not available in this build yet",
-        )),
+        Some(Command::Verify(a)) => verify::verify(&a),
+        Some(Command::Keygen(a)) => keygen::keygen(&a),
     };
     match result {
         Ok(code) => code,

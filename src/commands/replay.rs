@@ -10,8 +10,10 @@ use crate::flags::lowargs::ReplayArgs;
 use crate::source::InputSpec;
 use crate::source::archive as archive_source;
 
-use super::run::drive;
+use super::run::{Unverified, drive};
+use crate::archive::verify::{ProblemClass, VerifyOptions, VerifyReport, verify};
 use crate::pipeline::TimeRange;
+use crate::source::archive::EventFile;
 
 pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
     let parse = ParseConfig::from_args(&args.parse)?;
@@ -40,7 +42,7 @@ pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
                 "replay them in two runs",
             ));
         }
-        return replay_archives(&archives, parse, detect, range);
+        return replay_archives(&archives, parse, detect, range, args.force);
     }
     for f in &files {
         if f.is_dir() {
@@ -63,34 +65,92 @@ pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
         detect,
         None,
         range,
+        Unverified::Nothing,
         &LiveConfig::default(),
         |live, tx| Ok((live.spawn_sources(inputs, max_line, tx)?, None)),
     )
 }
 
-/// Replay archives, in the order given, each in `seq` order.
+/// Replay archives, in the order given, each in `seq` order. Evidence first: each archive is
+/// verified before any of its rows is trusted; a tampered archive stops the replay with
+/// verify's report (exit 1) unless `--force`, which goes on and marks every alert that rests on
+/// an unverified row.
 fn replay_archives(
     dirs: &[&Path],
     parse: ParseConfig,
     detect: DetectConfig,
     range: TimeRange,
+    force: bool,
 ) -> Result<ExitCode, UsageError> {
     let mut files = Vec::new();
+    let mut unverified = Unverified::Nothing;
     for dir in dirs {
-        files.extend(archive_source::event_files(dir).map_err(UsageError::plain)?);
+        let dir_files = archive_source::event_files(dir).map_err(UsageError::plain)?;
+        let report = verify(dir, &VerifyOptions::default());
+        match report.exit_code() {
+            0 => {}
+            1 if force => {
+                eprintln!("{report}");
+                eprintln!(
+                    "secpipe: --force: replaying {}; alerts resting on unverified rows are marked",
+                    dir.display()
+                );
+                unverified = merge_unverified(unverified, untrusted_rows(dir, &dir_files, &report));
+            }
+            code => {
+                eprintln!("{report}");
+                eprintln!(
+                    "secpipe: {} did not verify; replay stopped (--force goes on, marking what rests on unverified rows)",
+                    dir.display()
+                );
+                return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
+            }
+        }
+        files.extend(dir_files);
     }
-    drive(
+    let tampered = unverified != Unverified::Nothing;
+    let code = drive(
         parse,
         detect,
         None,
         range,
+        unverified,
         &LiveConfig::default(),
         |live, tx| {
             let (handle, report) =
                 archive_source::spawn_archive_reader(files, range, tx, live.shutdown().clone());
             Ok((vec![handle], Some(report)))
         },
-    )
+    )?;
+    // Exit 1 says "tampering found", even when --force replayed it anyway.
+    Ok(if tampered { ExitCode::from(1) } else { code })
+}
+
+/// The rows a verify report does not vouch for: the files it names, or everything when the
+/// chain itself (manifests, checkpoint, signature) is in doubt.
+fn untrusted_rows(dir: &Path, files: &[EventFile], report: &VerifyReport) -> Unverified {
+    let mut rows = Vec::new();
+    for problem in &report.problems {
+        let in_chain = files.iter().find(|f| f.path == dir.join(&problem.file));
+        match (problem.class, in_chain) {
+            // A file no manifest names is not replayed at all.
+            (ProblemClass::ExtraFile, _) => {}
+            (_, Some(f)) => rows.push(f.first_seq..f.first_seq + f.rows),
+            (_, None) => return Unverified::Everything,
+        }
+    }
+    Unverified::Rows(rows)
+}
+
+fn merge_unverified(a: Unverified, b: Unverified) -> Unverified {
+    match (a, b) {
+        (Unverified::Everything, _) | (_, Unverified::Everything) => Unverified::Everything,
+        (Unverified::Nothing, x) | (x, Unverified::Nothing) => x,
+        (Unverified::Rows(mut x), Unverified::Rows(y)) => {
+            x.extend(y);
+            Unverified::Rows(x)
+        }
+    }
 }
 
 /// An archive directory is one with an audit chain.

@@ -34,6 +34,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
         cfg.detect,
         archive,
         TimeRange::default(),
+        Unverified::Nothing,
         &cfg.live,
         |live, tx| {
             let handles = live.spawn_sources(inputs, max_line, tx)?;
@@ -56,6 +57,7 @@ pub fn drive<S>(
     detect: DetectConfig,
     archive: Option<Archive>,
     range: TimeRange,
+    unverified: Unverified,
     live_cfg: &LiveConfig,
     spawn: S,
 ) -> Result<ExitCode, UsageError>
@@ -75,6 +77,7 @@ where
         sink: AlertSink::new(out, detect.alert_format),
         summary: Summary::default(),
         range,
+        unverified,
         alerts: Vec::new(),
         error: None,
         metrics: None,
@@ -146,6 +149,35 @@ where
     Ok(exit_for_inputs(&summary))
 }
 
+/// Replay `--force` of an archive that failed verification: which rows are not to be trusted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Unverified {
+    /// Everything verified.
+    #[default]
+    Nothing,
+    /// Rows (archive `seq` ranges) of files that failed verification.
+    Rows(Vec<std::ops::Range<u64>>),
+    /// The chain or its signature is broken: no row can be vouched for.
+    Everything,
+}
+
+impl Unverified {
+    /// Does `alert` rest on a row that is not verified?
+    ///
+    /// ```
+    /// use secpipe::commands::run::Unverified;
+    /// let u = Unverified::Rows(vec![10..20]);
+    /// assert!(u.covers_seq(Some(10)) && !u.covers_seq(Some(20)) && !u.covers_seq(None));
+    /// ```
+    pub fn covers_seq(&self, seq: Option<u64>) -> bool {
+        match self {
+            Unverified::Nothing => false,
+            Unverified::Everything => true,
+            Unverified::Rows(ranges) => seq.is_some_and(|s| ranges.iter().any(|r| r.contains(&s))),
+        }
+    }
+}
+
 /// The single-threaded end of `run`: numbers rows for the archive, feeds the detector in
 /// arrival order, and writes alerts as soon as they are decided.
 pub struct OrderedStage {
@@ -155,6 +187,8 @@ pub struct OrderedStage {
     pub summary: Summary,
     /// Only events inside this range reach the detector (replay `--from`/`--to`).
     pub range: TimeRange,
+    /// Replay `--force`: alerts resting on these rows are marked `unverified`.
+    pub unverified: Unverified,
     alerts: Vec<Alert>,
     /// The first sink or archive failure; the run stops reading after it.
     pub error: Option<String>,
@@ -244,6 +278,9 @@ impl OrderedStage {
         }
         if let Some(m) = &self.metrics {
             m.observe_alerts(&self.alerts);
+        }
+        for a in &mut self.alerts {
+            a.unverified = a.evidence.iter().any(|e| self.unverified.covers_seq(e.seq));
         }
         for a in &self.alerts {
             self.summary.alerts += 1;

@@ -868,6 +868,7 @@ fn build_alert(
             .map(|(k, v)| (k.clone(), v.replace("{key}", &key_text)))
             .collect(),
         key_value: key_text,
+        unverified: false,
     }
 }
 
@@ -912,6 +913,7 @@ fn silence_alert(
             .map(|(k, v)| (k.clone(), v.replace("{key}", &key_text)))
             .collect(),
         key_value: key_text,
+        unverified: false,
     }
 }
 
@@ -941,6 +943,7 @@ fn overflow_alert(rule: &Rule, cap: usize, ts: i64) -> Alert {
         ),
         evidence: Vec::new(),
         action: Vec::new(),
+        unverified: false,
     }
 }
 

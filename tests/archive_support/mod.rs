@@ -97,6 +97,7 @@ pub fn alert(i: u64, ts: i64, seqs: &[u64]) -> Alert {
             ("block".into(), "203.0.113.7".into()),
             ("for".into(), "15m".into()),
         ],
+        unverified: false,
     }
 }
 

@@ -1,0 +1,32 @@
+//! `secpipe verify`: recompute an archive's hashes, row roots, chain and signature.
+
+use std::process::ExitCode;
+
+use crate::archive::verify::{VerifyOptions, verify as verify_archive};
+use crate::flags::UsageError;
+use crate::flags::lowargs::VerifyArgs;
+
+/// Exit 0 intact, 1 tampered, 2 could not conclude; the report goes to stdout.
+pub fn verify(args: &VerifyArgs) -> Result<ExitCode, UsageError> {
+    if !args.archive.is_dir() {
+        return Err(UsageError::with_help(
+            format!("{}: not a directory", args.archive.display()),
+            "name the directory given to --archive",
+        ));
+    }
+    let report = verify_archive(
+        &args.archive,
+        &VerifyOptions {
+            pubkey: args.pubkey.clone(),
+            expect_head: args.expect_head.clone(),
+        },
+    );
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{report}");
+    }
+    Ok(ExitCode::from(
+        u8::try_from(report.exit_code()).unwrap_or(2),
+    ))
+}
