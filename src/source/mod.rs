@@ -79,7 +79,7 @@ pub fn open(spec: &InputSpec, progress: &ProgressBar) -> io::Result<Box<dyn Read
 /// every input is a file (stdin has no size); otherwise a hidden bar that costs nothing.
 pub fn progress_bar(inputs: &[InputSpec]) -> ProgressBar {
     use std::io::IsTerminal;
-    if !io::stderr().is_terminal() || inputs.iter().any(|i| *i == InputSpec::Stdin) {
+    if !io::stderr().is_terminal() || inputs.contains(&InputSpec::Stdin) {
         return ProgressBar::hidden();
     }
     let total: u64 = inputs
