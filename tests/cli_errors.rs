@@ -58,3 +58,51 @@ fn missing_config_file_exits_2() {
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent/secpipe.toml"), "{err}");
 }
+
+fn write_config(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("secpipe.toml");
+    std::fs::write(&path, text).expect("write config");
+    (dir, path)
+}
+
+#[test]
+fn config_error_names_file_line_and_column() {
+    let (_dir, path) = write_config(
+        "# tune brute force\n[rules.\"auth.bruteforce\"]\nthreshold = 3\nwindwo = \"5m\"\n",
+    );
+    let (code, err) = stderr_of(&["--config", path.to_str().expect("path")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("secpipe.toml:4:"), "{err}");
+    assert!(err.contains("windwo"), "{err}");
+}
+
+#[test]
+fn config_with_a_bad_value_exits_2() {
+    let (_dir, path) = write_config("[rules.\"auth.bruteforce\"]\nthreshold = \"five\"\n");
+    let (code, err) = stderr_of(&["--config", path.to_str().expect("path")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("secpipe.toml:2:"), "{err}");
+}
+
+#[test]
+fn config_overrides_a_threshold_and_rules_lists_it() {
+    let (_dir, path) = write_config("[rules.\"auth.bruteforce\"]\nthreshold = 4\n");
+    let config = path.to_str().expect("path");
+    let out = run_ok(&["rules", "--config", config]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let line = listing
+        .lines()
+        .find(|l| l.contains("auth.bruteforce"))
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(line.contains('4'), "{line}");
+    assert!(
+        listing.lines().filter(|l| l.contains('.')).count() >= 13,
+        "{listing}"
+    );
+    // 4 attempts: quiet with the default pack, an alert with the override.
+    let quiet = fixture("rules/auth.bruteforce.quiet.log");
+    assert!(alerts_for(&[&quiet]).is_empty());
+    let tuned = alerts_with(&["--config", config], &[&quiet]);
+    assert_eq!(rules_of(&tuned), vec!["auth.bruteforce".to_string()]);
+}
