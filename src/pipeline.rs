@@ -7,6 +7,7 @@
 //! Channels are bounded, so a slow sink slows the readers instead of growing memory. The
 //! ordered stage is one thread: detection output must not depend on thread scheduling.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +17,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use crate::classify::Classifier;
 use crate::event::{Event, Kind};
 use crate::frame::LineBatch;
-use crate::parse::{Format, Parser};
+use crate::parse::{Format, Parser, Record};
 
 /// Batches in flight between two stages.
-const CHANNEL_BATCHES: usize = 8;
+const CHANNEL_BATCHES: usize = 2;
 
 /// A timestamp more than this far ahead of its receive time is not believed (µs): one bad clock
 /// must not drag the watermark years ahead and make every later event "late".
@@ -73,14 +74,22 @@ pub fn now_micros() -> i64 {
         .unwrap_or(0)
 }
 
-/// Parse and classify one batch. `parsers` keeps one [`Parser`] per source, because year
-/// inference carries state from line to line within an input.
+/// What classify needs from a parsed line beyond the [`Event`] itself: the envelope format and
+/// its structured fields (JSON members, logfmt pairs, access-log parts, SD params). Fields are
+/// empty, and cost nothing, for plain syslog lines.
+pub struct Envelope {
+    pub format: Format,
+    pub fields: Vec<(Box<str>, Box<str>)>,
+}
+
+/// Parse one batch into events (kind `other`/`unparsed` until classified). `parsers` keeps one
+/// [`Parser`] per source, because year inference carries state from line to line within an
+/// input: this step is sequential per source, while [`classify_batch`] is stateless.
 pub fn parse_batch(
     batch: &LineBatch,
     parsers: &mut HashMap<Arc<str>, Parser>,
     settings: &ParseSettings,
-    classifier: &Classifier,
-) -> EventBatch {
+) -> (EventBatch, Vec<Envelope>) {
     // Syslog listeners make one source per peer connection; without a cap this map would keep
     // a parser for every connection ever seen. Forgetting them only resets year inference.
     if parsers.len() >= MAX_PARSERS && !parsers.contains_key(&batch.source) {
@@ -97,7 +106,7 @@ pub fn parse_batch(
         future_ts: 0,
         checkpoint: batch.checkpoint.clone(),
     };
-    let mut hits: HashMap<usize, u64> = HashMap::new();
+    let mut envelopes = Vec::with_capacity(batch.len());
     for (i, (line_no, raw, truncated)) in batch.lines().enumerate() {
         if truncated {
             out.truncated += 1;
@@ -116,7 +125,7 @@ pub fn parse_batch(
                 None => (batch.received, true),
             },
         };
-        let mut ev = Event {
+        out.events.push(Event {
             source: batch.source.clone(),
             line: line_no,
             seq: batch.first_seq.map(|s| s + i as u64),
@@ -135,15 +144,68 @@ pub fn parse_batch(
             message: Box::from(&*rec.message),
             raw: Box::from(raw),
             ..Event::default()
-        };
-        match classifier.classify(&rec, &mut ev) {
-            Some(id) => *hits.entry(id).or_insert(0) += 1,
-            None => out.unmatched += 1,
-        }
-        out.events.push(ev);
+        });
+        envelopes.push(Envelope {
+            format: rec.format,
+            fields: rec
+                .fields
+                .iter()
+                .map(|(k, v)| (Box::from(&**k), Box::from(&**v)))
+                .collect(),
+        });
     }
-    out.pattern_hits = hits.into_iter().collect();
-    out
+    (out, envelopes)
+}
+
+/// Classify the events of a parsed batch, in place, and count pattern hits.
+pub fn classify_batch(batch: &mut EventBatch, envelopes: Vec<Envelope>, classifier: &Classifier) {
+    let mut hits: Vec<u64> = Vec::new();
+    for (ev, env) in batch.events.iter_mut().zip(envelopes) {
+        match classify_event(ev, &env, classifier) {
+            Some(id) => {
+                if hits.len() <= id {
+                    hits.resize(id + 1, 0);
+                }
+                hits[id] += 1;
+            }
+            None => batch.unmatched += 1,
+        }
+    }
+    batch.pattern_hits = hits
+        .into_iter()
+        .enumerate()
+        .filter(|&(_, n)| n > 0)
+        .collect();
+}
+
+/// Classify one event from its own envelope fields. The [`Record`] classify reads borrows the
+/// event's strings, so they are moved out for the call and back after it.
+fn classify_event(ev: &mut Event, env: &Envelope, classifier: &Classifier) -> Option<usize> {
+    let message = std::mem::take(&mut ev.message);
+    let host = ev.host.take();
+    let app = ev.app.take();
+    let severity = ev.severity.take();
+    let rec = Record {
+        format: env.format,
+        ts: (!ev.ts_inferred).then_some(ev.ts),
+        host: host.as_deref().map(Cow::Borrowed),
+        app: app.as_deref().map(Cow::Borrowed),
+        pid: ev.pid,
+        severity: severity.as_deref().map(Cow::Borrowed),
+        message: Cow::Borrowed(&message),
+        fields: env
+            .fields
+            .iter()
+            .map(|(k, v)| (Cow::Borrowed(&**k), Cow::Borrowed(&**v)))
+            .collect(),
+    };
+    let matched = classifier.classify(&rec, ev);
+    drop(rec);
+    ev.message = message;
+    ev.host = host;
+    ev.app = app;
+    ev.severity = severity;
+    matched
 }
 
 /// Counts for the end-of-run summary.
@@ -257,14 +319,30 @@ where
     O: FnMut(Delivery),
 {
     let (line_tx, line_rx): (Sender<LineBatch>, Receiver<LineBatch>) = bounded(CHANNEL_BATCHES);
+    let (parsed_tx, parsed_rx) = bounded::<(EventBatch, Vec<Envelope>)>(CHANNEL_BATCHES);
     let (event_tx, event_rx) = bounded::<EventBatch>(CHANNEL_BATCHES);
     let sources = spawn_sources(line_tx);
+    // Parsing is sequential per source (year inference); classifying is the heavier half and
+    // stateless, so it gets its own thread and the two overlap.
     let parse = std::thread::Builder::new()
         .name("parse".into())
         .spawn(move || {
             let mut parsers = HashMap::new();
             for batch in line_rx {
-                let events = parse_batch(&batch, &mut parsers, &settings, &classifier);
+                if parsed_tx
+                    .send(parse_batch(&batch, &mut parsers, &settings))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| Box::new(e) as Box<dyn std::any::Any + Send>)?;
+    let classify = std::thread::Builder::new()
+        .name("classify".into())
+        .spawn(move || {
+            for (mut events, envelopes) in parsed_rx {
+                classify_batch(&mut events, envelopes, &classifier);
                 if event_tx.send(events).is_err() {
                     break;
                 }
@@ -288,5 +366,6 @@ where
     for s in sources {
         s.join()?;
     }
-    parse.join()
+    parse.join()?;
+    classify.join()
 }

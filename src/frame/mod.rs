@@ -203,8 +203,8 @@ pub struct LineBatch {
 }
 
 /// A batch is handed on once it holds this many bytes or lines.
-pub const BATCH_BYTES: usize = 256 * 1024;
-pub const BATCH_LINES: usize = 4096;
+pub const BATCH_BYTES: usize = 128 * 1024;
+pub const BATCH_LINES: usize = 1024;
 
 impl LineBatch {
     pub fn new(source: std::sync::Arc<str>, first_line: u64, received: i64) -> LineBatch {
