@@ -123,3 +123,30 @@ pub fn spawn_signal_handler(
     });
     Ok(())
 }
+
+/// Signal handling for a command that has no I/O runtime of its own (`secpipe events`): the
+/// first SIGINT or SIGTERM triggers `shutdown`, as in [`spawn_signal_handler`]. Keep the
+/// returned guard alive for the whole run; dropping it uninstalls nothing but stops the
+/// thread that waits for the signals.
+///
+/// ```
+/// let shutdown = secpipe::shutdown::Shutdown::new();
+/// let _signals = secpipe::shutdown::handle_signals(&shutdown).unwrap();
+/// assert!(!shutdown.is_triggered());
+/// ```
+pub fn handle_signals(shutdown: &Shutdown) -> std::io::Result<SignalGuard> {
+    // One worker: it only ever waits for two signals.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("secpipe-signals")
+        .enable_all()
+        .build()?;
+    spawn_signal_handler(runtime.handle(), shutdown.clone())?;
+    Ok(SignalGuard(runtime))
+}
+
+/// Keeps the signal handlers of [`handle_signals`] running.
+pub struct SignalGuard(
+    // Only held, never used: the runtime runs the task that waits for the signals.
+    #[allow(dead_code)] tokio::runtime::Runtime,
+);
