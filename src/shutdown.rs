@@ -126,8 +126,8 @@ pub fn spawn_signal_handler(
 
 /// Signal handling for a command that has no I/O runtime of its own (`secpipe events`): the
 /// first SIGINT or SIGTERM triggers `shutdown`, as in [`spawn_signal_handler`]. Keep the
-/// returned guard alive for the whole run; dropping it uninstalls nothing but stops the
-/// thread that waits for the signals.
+/// returned guard until the command returns: dropping it stops the thread that acts on the
+/// signals, while the process-level handler stays installed, so a later signal is ignored.
 ///
 /// ```
 /// let shutdown = secpipe::shutdown::Shutdown::new();
@@ -142,11 +142,11 @@ pub fn handle_signals(shutdown: &Shutdown) -> std::io::Result<SignalGuard> {
         .enable_all()
         .build()?;
     spawn_signal_handler(runtime.handle(), shutdown.clone())?;
-    Ok(SignalGuard(runtime))
+    Ok(SignalGuard { _runtime: runtime })
 }
 
 /// Keeps the signal handlers of [`handle_signals`] running.
-pub struct SignalGuard(
-    // Only held, never used: the runtime runs the task that waits for the signals.
-    #[allow(dead_code)] tokio::runtime::Runtime,
-);
+pub struct SignalGuard {
+    /// Runs the task that waits for the signals; only held.
+    _runtime: tokio::runtime::Runtime,
+}
