@@ -49,6 +49,8 @@ pub struct Metrics {
     events: Family<Labels, Counter>,
     alerts: Family<Labels, Counter>,
     event_time_lag: Gauge<f64, AtomicU64>,
+    watermark_lag: Gauge<f64, AtomicU64>,
+    state_keys: Family<Labels, Gauge>,
     archive_rows: Counter,
     archive_bytes: Gauge,
     connections: Gauge,
@@ -77,6 +79,8 @@ impl Metrics {
             events: Family::default(),
             alerts: Family::default(),
             event_time_lag: Gauge::default(),
+            watermark_lag: Gauge::default(),
+            state_keys: Family::default(),
             archive_rows: Counter::default(),
             archive_bytes: Gauge::default(),
             connections: Gauge::default(),
@@ -136,7 +140,17 @@ impl Metrics {
             "Times the --state checkpoints were written",
             m.checkpoints_saved.clone(),
         );
-        // TODO(detect): state keys per rule, once the detector exposes them.
+        r.register(
+            "watermark_lag_seconds",
+            "Wall clock minus the detector's watermark: how far behind real time alerts are \
+             decided (--lateness while input is idle; 0 until the first event)",
+            m.watermark_lag.clone(),
+        );
+        r.register(
+            "state_keys",
+            "Keys the detector holds, per rule (capped per rule; see secpipe.state_overflow)",
+            m.state_keys.clone(),
+        );
         m
     }
 
@@ -245,6 +259,29 @@ impl Metrics {
         }
         if newest != i64::MIN {
             self.event_time_lag.set((now - newest) as f64 / 1_000_000.0);
+        }
+    }
+
+    /// The detector's progress, from the ordered stage (per batch or idle tick, not per
+    /// event): its watermark (µs, `i64::MIN` before the first event) against the wall clock
+    /// `now`, and the keys each rule holds.
+    ///
+    /// ```
+    /// let metrics = secpipe::metrics::Metrics::new();
+    /// metrics.observe_detector(12_500_000, 10_000_000, &[("auth.bruteforce".to_string(), 3)]);
+    /// let text = metrics.render();
+    /// assert!(text.contains("secpipe_watermark_lag_seconds 2.5"), "{text}");
+    /// assert!(text.contains(r#"secpipe_state_keys{rule="auth.bruteforce"} 3"#), "{text}");
+    /// ```
+    pub fn observe_detector(&self, now: i64, watermark: i64, keys: &[(String, usize)]) {
+        if watermark != i64::MIN {
+            self.watermark_lag
+                .set(now.saturating_sub(watermark) as f64 / 1_000_000.0);
+        }
+        for (rule, n) in keys {
+            self.state_keys
+                .get_or_create(&vec![("rule", rule.clone())])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
     }
 

@@ -89,18 +89,35 @@ fn a_file_that_appears_later_is_picked_up() {
     assert_eq!(summary_lines(&stderr), 10, "{stderr}");
 }
 
+/// The checkpoint saved for the one followed file: (line, offset).
+fn saved_checkpoint(dir: &std::path::Path) -> (u64, u64) {
+    let store = dir.join("state/checkpoints.json");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&store).expect("checkpoint")).expect("json");
+    let entry = &saved[0];
+    let line = entry["line"].as_u64().expect("line");
+    let offset = entry["offset"].as_u64().expect("offset");
+    (line, offset)
+}
+
 #[test]
 fn sigterm_mid_file_then_restart_reads_every_line_exactly_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("auth.log");
     let args = ["--follow", "--state", "state", "auth.log"];
-    let total = 200_000u64;
+    let (chunks, chunk_lines) = (100u64, 2_000u64);
+    let total = chunks * chunk_lines;
 
-    // The writer keeps appending while the first run reads and is stopped.
+    // The writer appends while the first run reads and is stopped, but holds its second half
+    // back until the first run has exited, so that run surely stops in the middle of the file.
+    let (go_on, wait_for_go) = std::sync::mpsc::channel::<()>();
     let writer_log = log.clone();
     let writer = std::thread::spawn(move || {
-        for chunk in 0..100 {
-            append_lines(&writer_log, "w", chunk * 2_000, 2_000);
+        for chunk in 0..chunks {
+            if chunk == chunks / 2 {
+                wait_for_go.recv().expect("go signal");
+            }
+            append_lines(&writer_log, "w", chunk * chunk_lines, chunk_lines);
         }
     });
     let first = Running::start(dir.path(), &args);
@@ -110,17 +127,42 @@ fn sigterm_mid_file_then_restart_reads_every_line_exactly_once() {
     let (status, stderr) = first.terminate();
     assert!(status.success(), "first run: {status}: {stderr}");
     let first_lines = summary_lines(&stderr);
+    go_on.send(()).expect("writer is waiting");
     writer.join().expect("writer");
+
+    // The checkpoint names exactly the lines the first run finished with, ending on a line.
+    let (line, offset) = saved_checkpoint(dir.path());
+    let content = std::fs::read(&log).expect("log");
+    eprintln!(
+        "restart after SIGTERM: first run {first_lines} lines, checkpoint line {line} at byte \
+         {offset}, file {total} lines"
+    );
+    assert!(
+        first_lines > 0 && first_lines <= total / 2,
+        "the first run stopped mid-file: {first_lines} of {total}"
+    );
+    assert_eq!(
+        line, first_lines,
+        "checkpoint line vs lines the first run counted"
+    );
+    assert_eq!(offset, bytes_through_line(&content, line));
 
     let second = Running::start(dir.path(), &args);
     second.wait_metric(&lines_read("auth.log"), (total - first_lines) as f64);
     let (status, stderr) = second.terminate();
     assert!(status.success(), "second run: {status}: {stderr}");
+    let second_lines = summary_lines(&stderr);
+    eprintln!(
+        "restart after SIGTERM: second run {second_lines} lines; {first_lines} + {second_lines} \
+         = {} of {total}",
+        first_lines + second_lines
+    );
     assert_eq!(
-        first_lines + summary_lines(&stderr),
+        first_lines + second_lines,
         total,
         "first run {first_lines} lines, then: {stderr}"
     );
+    assert_eq!(saved_checkpoint(dir.path()), (total, content.len() as u64));
 }
 
 #[test]
@@ -138,12 +180,8 @@ fn sigkill_mid_file_then_restart_resumes_at_the_checkpoint() {
 
     // No line may be lost: the checkpoint names a line boundary the first run finished with,
     // and the restart must start exactly there.
-    let saved: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&store).expect("checkpoint")).expect("json");
-    let entry = &saved[0];
-    let line = entry["line"].as_u64().expect("line");
-    let offset = entry["offset"].as_u64().expect("offset");
-    assert!(line > 0, "{saved}");
+    let (line, offset) = saved_checkpoint(dir.path());
+    assert!(line > 0, "checkpoint at line {line}");
     let content = std::fs::read(&log).expect("log");
     assert_eq!(
         offset,
@@ -157,5 +195,11 @@ fn sigkill_mid_file_then_restart_resumes_at_the_checkpoint() {
     second.wait_metric(&lines_read("auth.log"), remaining as f64);
     let (status, stderr) = second.terminate();
     assert!(status.success(), "second run: {status}: {stderr}");
-    assert_eq!(summary_lines(&stderr), remaining, "{stderr}");
+    let second_lines = summary_lines(&stderr);
+    eprintln!(
+        "restart after SIGKILL: checkpoint line {line}, second run {second_lines} lines; \
+         {line} + {second_lines} = {} of 105000",
+        line + second_lines
+    );
+    assert_eq!(second_lines, remaining, "{stderr}");
 }

@@ -255,35 +255,53 @@ fn metrics_endpoint_serves_prometheus_text_and_health() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let url = format!("syslog+udp://127.0.0.1:{port}");
-    let secpipe = Running::start(dir.path(), &["--listen", &url]);
+    let secpipe = Running::start(dir.path(), &["--listen", &url, "--lateness", "1s"]);
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("sender");
-    socket
-        .send_to(
-            b"<13>Nov 23 10:00:00 host app: hello\n",
-            ("127.0.0.1", port),
-        )
-        .expect("send");
-    secpipe.wait_metric(&lines_read(&url), 1.0);
+    // Stamped now, so the live run's wall-clock watermark is what moves detection along.
+    let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ");
+    for message in [
+        format!("<13>1 {now} gateway app - - - hello"),
+        format!(
+            "<38>1 {now} gateway sshd 77 - - Failed password for root from 203.0.113.40 port 2 ssh2"
+        ),
+    ] {
+        socket
+            .send_to(message.as_bytes(), ("127.0.0.1", port))
+            .expect("send");
+    }
+    secpipe.wait_metric(&lines_read(&url), 2.0);
     let text = secpipe.metrics();
     assert!(text.contains("# TYPE secpipe_lines_read counter"), "{text}");
     assert!(
         text.trim_end().ends_with("# EOF"),
         "OpenMetrics ends with # EOF: {text}"
     );
-    // One event, counted by kind (every line is `unparsed` or a parsed kind) once the ordered
-    // stage has had it, a moment after the listener read it.
-    wait_for("the event to be counted by kind", || {
+    // Two events, counted by kind (every line is `unparsed` or a parsed kind) once the
+    // ordered stage has had them, a moment after the listener read them.
+    wait_for("the events to be counted by kind", || {
         let kinds: f64 = secpipe
             .metrics()
             .lines()
             .filter(|l| l.starts_with("secpipe_events_total{"))
             .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
             .sum();
-        (kinds == 1.0).then_some(())
+        (kinds == 2.0).then_some(())
     });
+    // Once the watermark passes the failed login, the brute-force rule holds its source
+    // address as a key; no HTTP rule holds any.
+    secpipe.wait_metric(r#"secpipe_state_keys{rule="auth.bruteforce"}"#, 1.0);
+    let text = secpipe.metrics();
+    assert!(
+        text.contains(r#"secpipe_state_keys{rule="http.request_rate"} 0"#),
+        "{text}"
+    );
+    // With input idle, the watermark is the wall clock minus --lateness: exactly 1 s behind
+    // when the ordered stage last looked (the newest event, by contrast, keeps aging).
+    secpipe.wait_metric("secpipe_watermark_lag_seconds", 1.0);
     assert!(live_support::http_get(secpipe.metrics_port, "/nope").is_none());
     let (status, stderr) = secpipe.terminate();
     assert!(status.success(), "exit status {status}: {stderr}");
+    assert_eq!(summary_lines(&stderr), 2, "{stderr}");
 }
 
 #[test]

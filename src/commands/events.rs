@@ -1,4 +1,8 @@
 //! `secpipe events`: parse and classify only, one JSON event per input line.
+//!
+//! `journalctl -f | secpipe events` is a live run too: each batch is written out as soon as
+//! it is parsed, and SIGINT/SIGTERM stop reading, finish the batches in flight, print the
+//! summary and exit 0, as `run` does.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -7,6 +11,7 @@ use crate::flags::UsageError;
 use crate::flags::hiargs::{ParseConfig, inputs};
 use crate::flags::lowargs::EventsArgs;
 use crate::pipeline::{Delivery, Shutdown, Summary, run_pipeline};
+use crate::shutdown::handle_signals;
 use crate::sink::events::write_event_json;
 use crate::source::spawn_batch_reader;
 
@@ -14,6 +19,10 @@ pub fn events(args: &EventsArgs) -> Result<ExitCode, UsageError> {
     let parse = ParseConfig::from_args(&args.parse)?;
     let pattern_names = parse.classifier.pattern_names();
     let shutdown = Shutdown::new();
+    // Before any input is read: until then SIGTERM would kill the process with parsed events
+    // still in the output buffer and no summary.
+    let _signals = handle_signals(&shutdown)
+        .map_err(|e| UsageError::plain(format!("cannot install signal handlers: {e}")))?;
     let mut summary = Summary::default();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     let mut text = String::with_capacity(1 << 20);
@@ -43,7 +52,9 @@ pub fn events(args: &EventsArgs) -> Result<ExitCode, UsageError> {
                 write_event_json(&mut text, ev);
                 text.push('\n');
             }
-            if let Err(e) = out.write_all(text.as_bytes()) {
+            // Flushed per batch (not per line): a follower of a live stream sees events as they
+            // are parsed, and a batch holds thousands of lines, so the extra write is noise.
+            if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
                 write_error = Some(e);
                 shutdown.trigger();
             }

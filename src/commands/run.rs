@@ -199,8 +199,9 @@ pub struct OrderedStage {
 impl OrderedStage {
     pub fn take(&mut self, batch: EventBatch) {
         self.summary.add_batch(&batch);
+        let now = now_micros();
         if let Some(m) = &self.metrics {
-            m.observe_batch(&batch, now_micros());
+            m.observe_batch(&batch, now);
         }
         if self.error.is_some() {
             return;
@@ -225,6 +226,7 @@ impl OrderedStage {
             }
         }
         self.emit();
+        self.observe_detector(now);
     }
 
     /// Live input is idle: let the wall clock (µs) move the watermark, so the last attack
@@ -236,6 +238,15 @@ impl OrderedStage {
         self.detector.advance_wallclock(now, &mut self.alerts);
         self.emit();
         self.tick_archive(now);
+        self.observe_detector(now);
+    }
+
+    /// Watermark lag and state keys for `--metrics`: once per batch or idle tick, since
+    /// listing the keys per rule is not free.
+    fn observe_detector(&self, now: i64) {
+        if let Some(m) = &self.metrics {
+            m.observe_detector(now, self.detector.watermark(), &self.detector.state_keys());
+        }
     }
 
     /// Let the archive seal files older than `--roll-secs` (wall clock, µs). Live runs call it

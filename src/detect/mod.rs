@@ -330,6 +330,26 @@ impl Detector {
         self.engines.iter().map(RuleEngine::live_keys).sum()
     }
 
+    /// Keys held per enabled rule, in pack order (for the `secpipe_state_keys` metric).
+    ///
+    /// ```
+    /// use secpipe::detect::{DetectOptions, Detector, RuleSet};
+    /// use secpipe::event::{Event, Kind};
+    /// let mut detector = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    /// let attempt = Event { kind: Kind::AuthFailure, src_ip: "192.0.2.1".parse().ok(), ..Event::default() };
+    /// detector.push(attempt, &mut Vec::new());
+    /// detector.advance_wallclock(60_000_000, &mut Vec::new());
+    /// let keys = detector.state_keys();
+    /// assert!(keys.contains(&("auth.bruteforce".to_string(), 1)));
+    /// assert_eq!(keys.iter().map(|(_, n)| n).sum::<usize>(), detector.live_keys());
+    /// ```
+    pub fn state_keys(&self) -> Vec<(String, usize)> {
+        self.engines
+            .iter()
+            .map(|e| (e.rule.id.clone(), e.live_keys()))
+            .collect()
+    }
+
     /// The current watermark, µs (`i64::MIN` before the first event).
     pub fn watermark(&self) -> i64 {
         self.watermark

@@ -43,11 +43,12 @@ pub fn free_port() -> u16 {
     }
 }
 
-/// A running `secpipe` with its stderr going to a file.
+/// A running `secpipe` with its stdout (the alerts) and stderr going to files.
 pub struct Running {
     pub child: Child,
     pub metrics_port: u16,
     stderr_path: PathBuf,
+    stdout_path: PathBuf,
 }
 
 impl Running {
@@ -56,13 +57,15 @@ impl Running {
         let metrics_port = free_port();
         let stderr_path = dir.join(format!("stderr-{metrics_port}.txt"));
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        let stdout_path = dir.join(format!("stdout-{metrics_port}.txt"));
+        let stdout = std::fs::File::create(&stdout_path).expect("stdout file");
         let child = Command::new(env!("CARGO_BIN_EXE_secpipe"))
             .args(args)
             .arg("--metrics")
             .arg(format!("127.0.0.1:{metrics_port}"))
             .current_dir(dir)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .expect("start secpipe");
@@ -70,6 +73,7 @@ impl Running {
             child,
             metrics_port,
             stderr_path,
+            stdout_path,
         };
         wait_for("secpipe's /healthz", || {
             if let Ok(Some(status)) = running.child.try_wait() {
@@ -82,6 +86,21 @@ impl Running {
 
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// What secpipe wrote to stdout so far: the alerts, one JSON object per line.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout_path).unwrap_or_default()
+    }
+
+    /// Wait until an alert of `rule` whose key is `key_value` is on stdout; returns its line.
+    pub fn wait_alert(&self, rule: &str, key_value: &str) -> serde_json::Value {
+        wait_for(&format!("a {rule} alert for {key_value} on stdout"), || {
+            self.stdout()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|a| a["rule"] == rule && a["key"]["value"] == key_value)
+        })
     }
 
     /// The current `/metrics` text.
