@@ -363,6 +363,17 @@ fn from_and_to_select_alerts_by_event_time() {
         without_archive_fields(&from_archive, false)
     );
 
+    // Files whose manifest time range misses [from, to) are not even opened.
+    let stderr =
+        String::from_utf8_lossy(&scene.replay_ok(&[&args[..], &["archive"]].concat()).stderr)
+            .to_string();
+    let opened = inputs_read(&stderr);
+    let all = event_files(&scene.path("archive")).len();
+    assert!(
+        opened > 0 && opened * 3 < all,
+        "opened {opened} of {all} files: {stderr}"
+    );
+
     // Open-ended: only --from.
     let late = json_lines(
         &scene
@@ -370,6 +381,16 @@ fn from_and_to_select_alerts_by_event_time() {
             .stdout,
     );
     assert_eq!(keys_of(&late, "auth.bruteforce"), vec![LATE]);
+}
+
+/// The number of inputs the end summary says were read (`… from N input(s)`).
+fn inputs_read(stderr: &str) -> usize {
+    stderr
+        .split(" input(s)")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no input count in {stderr}"))
 }
 
 #[test]
