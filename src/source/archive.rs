@@ -118,9 +118,15 @@ pub fn progress_bar(files: &[EventFile]) -> ProgressBar {
     }
     let bar = ProgressBar::new(files.iter().map(|f| f.rows).sum());
     if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {human_pos}/{human_len} rows {per_sec} ETA {eta} {msg}",
+        "{bar:30} {human_pos}/{human_len} rows {rate} ETA {eta} {msg}",
     ) {
-        bar.set_style(style);
+        // `{per_sec}` prints four decimals; a whole number of rows/s reads better.
+        bar.set_style(style.with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            },
+        ));
     }
     bar
 }
