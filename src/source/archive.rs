@@ -149,7 +149,7 @@ pub fn spawn_archive_reader(
     let shared = report.clone();
     let files: Vec<EventFile> = files.into_iter().filter(|f| f.overlaps(range)).collect();
     progress.set_length(files.iter().map(|f| f.rows).sum());
-    let handle = std::thread::spawn(move || {
+    let reader = move || {
         let mut local = ReadReport::default();
         let mut rows_done = 0;
         for (i, file) in files.iter().enumerate() {
@@ -180,7 +180,13 @@ pub fn spawn_archive_reader(
         if let Ok(mut r) = shared.lock() {
             *r = local;
         }
-    });
+    };
+    // Named, so that profiles and `top -H` show the reader apart from the parse stage. Like
+    // `std::thread::spawn`, it fails only when the OS is out of threads.
+    let handle = std::thread::Builder::new()
+        .name("archive-read".into())
+        .spawn(reader)
+        .expect("the OS starts a thread");
     (handle, report)
 }
 
