@@ -45,6 +45,13 @@ pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
         return replay_archives(&archives, parse, detect, range, args.force);
     }
     for f in &files {
+        // Before anything runs: a mistyped path is a usage error, not an empty replay.
+        if let Err(e) = std::fs::metadata(f) {
+            return Err(UsageError::with_help(
+                format!("{}: {e}", f.display()),
+                "name an archive directory or log files (plain, .gz or .zst)",
+            ));
+        }
         if f.is_dir() {
             return Err(UsageError::with_help(
                 format!(
@@ -117,8 +124,14 @@ fn replay_archives(
         unverified,
         &LiveConfig::default(),
         |live, tx| {
-            let (handle, report) =
-                archive_source::spawn_archive_reader(files, range, tx, live.shutdown().clone());
+            let progress = archive_source::progress_bar(&files);
+            let (handle, report) = archive_source::spawn_archive_reader(
+                files,
+                range,
+                tx,
+                live.shutdown().clone(),
+                progress,
+            );
             Ok((vec![handle], Some(report)))
         },
     )?;
