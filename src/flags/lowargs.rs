@@ -138,10 +138,10 @@ pub struct ReplayArgs {
     pub parse: ParseArgs,
     #[command(flatten)]
     pub detect: DetectArgs,
-    /// Only events at or after this time (RFC 3339).
+    /// Only events at or after this time (RFC 3339, or a date meaning midnight UTC).
     #[arg(long, value_name = "TIME")]
     pub from: Option<String>,
-    /// Only events before this time (RFC 3339).
+    /// Only events before this time (RFC 3339, or a date meaning midnight UTC).
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
     /// Go on when the archive does not verify, marking alerts that rest on unverified rows.
