@@ -170,6 +170,7 @@ impl Archive {
             count: state.count,
             next_file_seq: state.next_file_seq,
             key,
+            checkpointed: None,
         };
         if !is_new || !discarded.is_empty() {
             let resume = Manifest::resume(
@@ -179,6 +180,7 @@ impl Archive {
                 discarded,
             );
             chain.append(&resume)?;
+            chain.write_checkpoint()?;
         } else {
             // A brand-new archive: a checkpoint of 0 manifests records the archive id.
             chain.write_checkpoint()?;
