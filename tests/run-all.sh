@@ -5,7 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real peers the tests talk to: DuckDB and pyarrow read/rewrite the Parquet archive.
+# Real peers the tests talk to: `logger` (util-linux) sends syslog, `openssl` makes TLS test
+# certificates and is the TLS sender; DuckDB and pyarrow read and rewrite the Parquet archive.
+if ! command -v logger >/dev/null || ! command -v openssl >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bsdutils openssl
+fi
 python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
 python3 -c 'import duckdb, pyarrow' # fail here, clearly, if the install did not work
 
