@@ -1,6 +1,4 @@
 //! Alerts (DESIGN section 5): the record, its JSON-lines form and its one-line text form.
-//!
-//! INTERFACE OWNED BY THE LEAD: keep the struct fields and `write_json` / `write_text`.
 
 use std::sync::Arc;
 

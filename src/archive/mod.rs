@@ -1,9 +1,5 @@
 //! archive: the Parquet archive and its hash-chained, signed audit trail (DESIGN section 6).
 //!
-//! INTERFACE OWNED BY THE LEAD: keep `ArchiveOptions`, `Archive::open`, `next_seq`,
-//! `append_events`, `append_alerts`, `tick`, `close`, `verify::verify`, `keys::keygen`
-//! (internals and further submodules are yours).
-//!
 //! ## Layout
 //! ```text
 //! ARCHIVE/

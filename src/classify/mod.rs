@@ -1,9 +1,6 @@
 //! classify: message grammars (`grammars/*.toml`) compiled into regex-automata multi-pattern
 //! regexes, plus the application-event field mapping (DESIGN section 3).
 //!
-//! INTERFACE OWNED BY THE LEAD: keep `Classifier::builtin`, `Classifier::with_dir`,
-//! `Classifier::classify`, `Classifier::pattern_names` (internals are yours).
-//!
 //! How a record is classified, by envelope format:
 //! - syslog-like (RFC 3164, RFC 5424, journal JSON): the grammars of the record's app (the name
 //!   before any `(` or `[`, so `sshd(pam_unix)` is `sshd`) plus the `apps = ["*"]` grammars, as

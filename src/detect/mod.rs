@@ -1,8 +1,5 @@
 //! detect: the rule engine, in event time (DESIGN sections 2 and 4).
 //!
-//! INTERFACE OWNED BY THE LEAD: keep `RuleSet::builtin`, `RuleSet::with_config`,
-//! `Detector::new`, `push`, `advance_wallclock`, `finish`, `stats` (internals are yours).
-//!
 //! ```
 //! use secpipe::detect::{DetectOptions, Detector, RuleSet};
 //! use secpipe::event::{Event, Kind};

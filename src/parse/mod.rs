@@ -24,9 +24,6 @@
 //! - logfmt: every pair as written (quoted values unescaped); a bare key has an empty value.
 //! - access logs: `remote_addr`, `user`, `method`, `path`, `protocol`, `status`, `bytes`,
 //!   `referer`, `user_agent` (absent ones, written `-`, are left out), see [`parse_access_log`].
-//!
-//! INTERFACE OWNED BY THE LEAD: keep `Record`, `Format`, `Parser::new`, `Parser::parse` as they
-//! are (fields may be added).
 
 mod access;
 mod json;

@@ -3,6 +3,7 @@
 //! A source reads big buffers (≥ 256 KiB), frames them into lines and hands on [`LineBatch`]es;
 //! nothing is read a line at a time.
 
+pub mod archive;
 pub mod checkpoint;
 pub mod follow;
 pub mod live;
@@ -13,8 +14,6 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
-
-pub mod archive;
 
 use indicatif::ProgressBar;
 
