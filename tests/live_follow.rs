@@ -27,6 +27,10 @@ fn rename_rotation_mid_stream_drains_the_old_file_first() {
     append_lines(&log, "old", 0, 2_000);
     let secpipe = Running::start(dir.path(), &["--follow", "auth.log"]);
     let series = lines_read("auth.log");
+    // The follower must hold the file open before it is renamed: a file renamed away before
+    // secpipe ever opened it is invisible to it (as to tail -F). On a loaded machine the start
+    // can lag the test, so wait for the first lines.
+    secpipe.wait_metric(&series, 2_000.0);
 
     // The writer goes on while secpipe reads, then rotates like logrotate without
     // copytruncate: rename, keep writing to the renamed file until "reopen", then a new file.
