@@ -218,18 +218,8 @@ impl Archive {
                     "event seq {given} does not follow the archive (expected {seq})"
                 )));
             }
-            let date = event.ts.div_euclid(DAY_MICROS);
-            if self.events_file.date.is_some_and(|d| d != date)
-                || self.events_file.rows >= self.opts.roll_rows.max(1)
-            {
-                self.seal(Table::Events)?;
-            }
-            if self.events_file.date.is_none() {
-                self.events_file.date = Some(date);
-                self.events_file.opened_at = wall_clock_micros();
-            }
+            self.make_room(Table::Events, event.ts.div_euclid(DAY_MICROS))?;
             self.events.push(seq, event);
-            self.events_file.rows += 1;
             self.next_seq += 1;
             self.event_rows += 1;
             if self.events.len() >= CHUNK_ROWS {
@@ -242,18 +232,8 @@ impl Archive {
     /// Append alerts (each gets the next alert `seq`).
     pub fn append_alerts(&mut self, alerts: &[Alert]) -> Result<(), ArchiveError> {
         for alert in alerts {
-            let date = alert.last_seen.div_euclid(DAY_MICROS);
-            if self.alerts_file.date.is_some_and(|d| d != date)
-                || self.alerts_file.rows >= self.opts.roll_rows.max(1)
-            {
-                self.seal(Table::Alerts)?;
-            }
-            if self.alerts_file.date.is_none() {
-                self.alerts_file.date = Some(date);
-                self.alerts_file.opened_at = wall_clock_micros();
-            }
+            self.make_room(Table::Alerts, alert.last_seen.div_euclid(DAY_MICROS))?;
             self.alerts.push(self.next_alert_seq, alert);
-            self.alerts_file.rows += 1;
             self.next_alert_seq += 1;
             self.alert_rows += 1;
             if self.alerts.len() >= CHUNK_ROWS {
@@ -291,6 +271,23 @@ impl Archive {
             bytes: written.bytes,
             head: written.head,
         })
+    }
+
+    /// Before one row of `date` (days since the epoch) goes into `table`: seal the open file if
+    /// the row belongs to another date or the file is full, and count the row.
+    fn make_room(&mut self, table: Table, date: i64) -> Result<(), ArchiveError> {
+        let roll_rows = self.opts.roll_rows.max(1);
+        let file = self.file_state(table);
+        if file.date.is_some_and(|d| d != date) || file.rows >= roll_rows {
+            self.seal(table)?;
+        }
+        let file = self.file_state(table);
+        if file.date.is_none() {
+            file.date = Some(date);
+            file.opened_at = wall_clock_micros();
+        }
+        file.rows += 1;
+        Ok(())
     }
 
     fn file_state(&mut self, table: Table) -> &mut OpenFileState {
