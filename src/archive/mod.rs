@@ -155,7 +155,7 @@ impl Archive {
         let is_new = state.is_none();
         let state = match state {
             Some(state) => state,
-            None => new_chain_state(&opts.dir)?,
+            None => new_chain_state()?,
         };
         discard_unsealed(&opts.dir, &state, &mut discarded)?;
 
@@ -447,32 +447,31 @@ fn read_checkpoint_only(dir: &Path) -> Option<ChainState> {
     let text = std::fs::read_to_string(dir.join("audit").join("checkpoint")).ok()?;
     let checkpoint = Checkpoint::parse(&text).ok()?;
     let archive_id = parse_archive_id(&checkpoint.archive)?;
-    (checkpoint.count == 0).then(|| ChainState {
-        archive_id,
-        head: GENESIS_PREV.to_owned(),
-        count: 0,
-        next_file_seq: 0,
-        next_seq: 0,
-        next_alert_seq: 0,
-        sealed_paths: Default::default(),
-        closed_cleanly: false,
-    })
+    (checkpoint.count == 0).then(|| ChainState::empty(archive_id))
 }
 
-fn new_chain_state(_dir: &Path) -> Result<ChainState, ArchiveError> {
+/// A brand-new archive: a random id and no manifests.
+fn new_chain_state() -> Result<ChainState, ArchiveError> {
     let mut archive_id = [0u8; 16];
     getrandom::fill(&mut archive_id)
         .map_err(|e| ArchiveError::Other(format!("no randomness for an archive id: {e}")))?;
-    Ok(ChainState {
-        archive_id,
-        head: GENESIS_PREV.to_owned(),
-        count: 0,
-        next_file_seq: 0,
-        next_seq: 0,
-        next_alert_seq: 0,
-        sealed_paths: Default::default(),
-        closed_cleanly: false,
-    })
+    Ok(ChainState::empty(archive_id))
+}
+
+impl ChainState {
+    /// The state of a chain with no manifest yet.
+    fn empty(archive_id: [u8; 16]) -> ChainState {
+        ChainState {
+            archive_id,
+            head: GENESIS_PREV.to_owned(),
+            count: 0,
+            next_file_seq: 0,
+            next_seq: 0,
+            next_alert_seq: 0,
+            sealed_paths: Default::default(),
+            closed_cleanly: false,
+        }
+    }
 }
 
 /// Every file under `events/` and `alerts/`, as (path relative to the archive with `/`,
