@@ -182,6 +182,14 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
     t.parse::<IpAddr>().ok().map(canonical_ip)
 }
 
+/// Wall clock, µs since the Unix epoch (0 for a clock before 1970).
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// Format microseconds since the epoch as RFC 3339 UTC with microseconds:
 /// `2026-11-23T12:00:00.000000Z`.
 ///

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
+pub use crate::event::now_micros;
+
 use crate::classify::Classifier;
 use crate::event::{Event, Kind};
 use crate::frame::LineBatch;
@@ -64,14 +66,6 @@ impl TimeRange {
 pub struct ParseSettings {
     pub tz: jiff::tz::TimeZone,
     pub year: Option<i16>,
-}
-
-/// Wall clock, µs since the epoch.
-pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// What classify needs from a parsed line beyond the [`Event`] itself: the envelope format and

@@ -284,7 +284,7 @@ impl Archive {
         let file = self.file_state(table);
         if file.date.is_none() {
             file.date = Some(date);
-            file.opened_at = wall_clock_micros();
+            file.opened_at = crate::event::now_micros();
         }
         file.rows += 1;
         Ok(())
@@ -359,13 +359,6 @@ impl Drop for Archive {
             let _ = self.join_writer();
         }
     }
-}
-
-fn wall_clock_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 fn parse_archive_id(hex_text: &str) -> Option<[u8; 16]> {
@@ -518,7 +511,7 @@ fn discard_unsealed(
     state: &ChainState,
     discarded: &mut Vec<String>,
 ) -> Result<(), ArchiveError> {
-    let stamp = wall_clock_micros();
+    let stamp = crate::event::now_micros();
     for (relative, path) in table_files(dir)? {
         let unsealed = relative.ends_with(".parquet.tmp");
         // Only the next file_seq can be a crash leftover, and only if the last run did not

@@ -258,11 +258,7 @@ pub fn run(
 
 /// Current wall-clock time as RFC 3339.
 pub fn now_text() -> String {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    format_ts(micros)
+    format_ts(crate::event::now_micros())
 }
 
 fn start_file(dir: &Path, table: Table, date: i64) -> Result<OpenFile, ArchiveError> {
