@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use live_support::{Running, free_port, lines_read, summary_lines};
+use live_support::{Running, copytruncate, free_port, lines_read};
 
 /// An sshd failed-password message from `ip` (no envelope: logger adds it).
 fn failed_password(ip: &str, port: u32) -> String {
@@ -116,9 +116,7 @@ fn logger_over_udp_rfc3164_brute_force_alerts() {
         |raw| raw.contains(" sshd[31"),
         "RFC 3164 `sshd[PID]:`",
     );
-    let (status, stderr) = secpipe.terminate();
-    assert!(status.success(), "exit status {status}: {stderr}");
-    assert_eq!(summary_lines(&stderr), 6, "{stderr}");
+    let stderr = secpipe.terminate_expecting_lines(6);
     assert!(stderr.contains("auth.bruteforce 1"), "{stderr}");
 }
 
@@ -147,9 +145,7 @@ fn logger_over_tcp_with_octet_counting_rfc5424_brute_force_alerts() {
         |raw| raw.contains(" sshd 32") && raw.ends_with("ssh2"),
         "RFC 5424 `sshd PID`",
     );
-    let (status, stderr) = secpipe.terminate();
-    assert!(status.success(), "exit status {status}: {stderr}");
-    assert_eq!(summary_lines(&stderr), 6, "{stderr}");
+    secpipe.terminate_expecting_lines(6);
 }
 
 #[test]
@@ -175,9 +171,7 @@ fn attack_across_a_rename_rotation_alerts() {
     let alert = secpipe.wait_alert("auth.bruteforce", ip);
     assert_bruteforce(&alert, ip, 5);
     assert_first_five_attempts(&alert);
-    let (status, stderr) = secpipe.terminate();
-    assert!(status.success(), "exit status {status}: {stderr}");
-    assert_eq!(summary_lines(&stderr), 6, "{stderr}");
+    secpipe.terminate_expecting_lines(6);
 }
 
 #[test]
@@ -190,22 +184,14 @@ fn attack_across_a_copytruncate_rotation_alerts() {
     let series = lines_read("auth.log");
     // copytruncate loses what was not read before the cut (tail -F too): cut once read.
     secpipe.wait_metric(&series, 3.0);
-    std::fs::copy(&log, dir.path().join("auth.log.1")).expect("copy");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .expect("open")
-        .set_len(0)
-        .expect("truncate");
+    copytruncate(&log, &dir.path().join("auth.log.1"));
     append_attempts(&mut open_append(&log), ip, 3..6);
 
     secpipe.wait_metric(&series, 6.0);
     let alert = secpipe.wait_alert("auth.bruteforce", ip);
     assert_bruteforce(&alert, ip, 5);
     assert_first_five_attempts(&alert);
-    let (status, stderr) = secpipe.terminate();
-    assert!(status.success(), "exit status {status}: {stderr}");
-    assert_eq!(summary_lines(&stderr), 6, "{stderr}");
+    secpipe.terminate_expecting_lines(6);
 }
 
 #[test]

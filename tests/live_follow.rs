@@ -4,7 +4,7 @@ mod live_support;
 
 use std::io::Write;
 
-use live_support::{Running, append_lines, lines_read, summary_lines, wait_for};
+use live_support::{Running, append_lines, copytruncate, lines_read, summary_lines, wait_for};
 
 /// The lines of `text` up to and including line `n`, in bytes.
 fn bytes_through_line(text: &[u8], n: u64) -> u64 {
@@ -50,9 +50,7 @@ fn rename_rotation_mid_stream_drains_the_old_file_first() {
 
     let total = 2_000 + 20 + 500 + 1_500;
     secpipe.wait_metric(&series, total as f64);
-    let (status, stderr) = secpipe.terminate();
-    assert!(status.success(), "exit status {status}: {stderr}");
-    assert_eq!(summary_lines(&stderr), total, "{stderr}");
+    secpipe.terminate_expecting_lines(total);
 }
 
 #[test]
@@ -65,21 +63,13 @@ fn copytruncate_mid_stream_reads_the_file_again_from_the_start() {
     // copytruncate loses what the follower had not read when the file is cut (tail -F does
     // too), so rotate once it has read everything, as logrotate's timing usually allows.
     secpipe.wait_metric(&series, 3_000.0);
-    std::fs::copy(&log, dir.path().join("app.log.1")).expect("copy");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .expect("open")
-        .set_len(0)
-        .expect("truncate");
+    copytruncate(&log, &dir.path().join("app.log.1"));
     // More than was there before, so only the fingerprint, not the size, can show the cut if
     // the follower looks after these writes.
     append_lines(&log, "after", 0, 4_000);
 
     secpipe.wait_metric(&series, 7_000.0);
-    let (status, stderr) = secpipe.terminate();
-    assert!(status.success(), "exit status {status}: {stderr}");
-    assert_eq!(summary_lines(&stderr), 7_000, "{stderr}");
+    secpipe.terminate_expecting_lines(7_000);
 }
 
 #[test]
@@ -88,9 +78,7 @@ fn a_file_that_appears_later_is_picked_up() {
     let secpipe = Running::start(dir.path(), &["--follow", "later.log"]);
     append_lines(&dir.path().join("later.log"), "late", 0, 10);
     secpipe.wait_metric(&lines_read("later.log"), 10.0);
-    let (status, stderr) = secpipe.terminate();
-    assert!(status.success(), "exit status {status}: {stderr}");
-    assert_eq!(summary_lines(&stderr), 10, "{stderr}");
+    secpipe.terminate_expecting_lines(10);
 }
 
 /// The checkpoint saved for the one followed file: (line, offset).

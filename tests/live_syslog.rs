@@ -57,9 +57,7 @@ fn logger_over_udp_rfc3164() {
             metric_value(&m, "secpipe_unparsed_total") + metric_value(&m, "secpipe_parsed_total");
         (events == 50.0).then_some(())
     });
-    let (status, stderr) = secpipe.terminate();
-    assert!(status.success(), "exit status {status}: {stderr}");
-    assert_eq!(summary_lines(&stderr), 50, "{stderr}");
+    secpipe.terminate_expecting_lines(50);
 }
 
 #[test]
@@ -83,9 +81,7 @@ fn logger_over_tcp_with_octet_counting_rfc5424() {
         &attack(40),
     );
     secpipe.wait_metric(&lines_read(&url), 40.0);
-    let (status, stderr) = secpipe.terminate();
-    assert!(status.success(), "exit status {status}: {stderr}");
-    assert_eq!(summary_lines(&stderr), 40, "{stderr}");
+    secpipe.terminate_expecting_lines(40);
 }
 
 #[test]
@@ -173,9 +169,7 @@ fn hundred_thousand_messages_over_tcp_loopback_all_arrive() {
     stream.write_all(text.as_bytes()).expect("send");
     drop(stream);
     secpipe.wait_metric(&lines_read(&url), 100_000.0);
-    let (status, stderr) = secpipe.terminate();
-    assert!(status.success(), "exit status {status}: {stderr}");
-    assert_eq!(summary_lines(&stderr), 100_000, "{stderr}");
+    secpipe.terminate_expecting_lines(100_000);
 }
 
 #[test]
@@ -190,9 +184,7 @@ fn oversize_tcp_message_is_truncated_and_counted() {
     drop(stream);
     secpipe.wait_metric(&lines_read(&url), 2.0);
     assert_eq!(secpipe.metric("secpipe_truncated_total"), 1.0);
-    let (status, stderr) = secpipe.terminate();
-    assert!(status.success(), "exit status {status}: {stderr}");
-    assert_eq!(summary_lines(&stderr), 2, "{stderr}");
+    let stderr = secpipe.terminate_expecting_lines(2);
     assert!(stderr.contains("1 truncated"), "{stderr}");
 }
 
@@ -299,9 +291,7 @@ fn metrics_endpoint_serves_prometheus_text_and_health() {
     // when the ordered stage last looked (the newest event, by contrast, keeps aging).
     secpipe.wait_metric("secpipe_watermark_lag_seconds", 1.0);
     assert!(live_support::http_get(secpipe.metrics_port, "/nope").is_none());
-    let (status, stderr) = secpipe.terminate();
-    assert!(status.success(), "exit status {status}: {stderr}");
-    assert_eq!(summary_lines(&stderr), 2, "{stderr}");
+    secpipe.terminate_expecting_lines(2);
 }
 
 #[test]

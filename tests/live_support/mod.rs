@@ -131,6 +131,15 @@ impl Running {
     }
 
     /// SIGKILL: no draining, no final checkpoint.
+    /// SIGTERM, then assert a clean exit (0) whose stderr summary counts `lines` lines;
+    /// returns the stderr.
+    pub fn terminate_expecting_lines(self, lines: u64) -> String {
+        let (status, stderr) = self.terminate();
+        assert!(status.success(), "exit status {status}: {stderr}");
+        assert_eq!(summary_lines(&stderr), lines, "{stderr}");
+        stderr
+    }
+
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
         let _ = self.child.wait();
@@ -211,4 +220,15 @@ pub fn append_lines(path: &Path, prefix: &str, first: u64, count: u64) {
         .open(path)
         .expect("open for append");
     f.write_all(text.as_bytes()).expect("append");
+}
+
+/// Rotate like logrotate's copytruncate: copy `path` to `rotated`, then cut `path` to zero.
+pub fn copytruncate(path: &Path, rotated: &Path) {
+    std::fs::copy(path, rotated).expect("copy");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open")
+        .set_len(0)
+        .expect("truncate");
 }
