@@ -1,7 +1,8 @@
 //! The `secpipe` binary: everything lives in the library; this only dispatches.
 
 // mimalloc: per-key detection state is many small, short-lived allocations; glibc's malloc
-// fragments them (about 25% more peak memory in the 1M-IP flood) and is slower at it.
+// fragments them (about 25% more peak memory in the 1M-IP flood) and is slower at it. It is
+// built without transparent huge pages (Cargo.toml).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -9,10 +10,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 fn main() -> std::process::ExitCode {
-    // Return freed pages to the OS after 2 ms instead of 10 ms: batches of events are freed as
-    // fast as they are made, and the longer delay held ~30 MiB more at peak in the 1M-IP flood
-    // (DESIGN section 8 budgets 256 MiB). 0 ms saves no more and costs a fifth of throughput.
-    // SAFETY: sets a plain integer option of the allocator; no memory is touched.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 2) };
+    // Return freed pages to the OS after 2 ms instead of mimalloc's default second: batches of
+    // events are freed as fast as they are made, and the default held ~27 MiB more at peak in
+    // the 1M-IP flood (DESIGN section 8 budgets 256 MiB). Throughput is the same. mimalloc's
+    // own MIMALLOC_PURGE_DELAY variable, when set, still wins.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets a plain integer option of the allocator; no memory is touched.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 2) };
+    }
     secpipe::commands::main()
 }

@@ -229,16 +229,19 @@ fn crash_leftovers_are_an_unsealed_tail_and_the_next_run_continues() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path(), 150, 100, None);
     let files = parquet_files(dir.path(), "events");
-    // A crash mid-file leaves the unsealed temporary file; a crash between rename and
-    // manifest append leaves a sealed-looking file at the tail.
+    // A crash mid-file leaves unsealed temporary files (the encoder runs a few files ahead of
+    // the committer, so there can be several); a crash between rename and manifest append
+    // leaves a sealed-looking file at the tail.
     // The run never wrote its clean-close `pause` line: drop it (and step the checkpoint back).
     drop_last_manifest_line(dir.path());
     let day = dir.path().join("events/date=2026-11-23");
-    std::fs::copy(
-        dir.path().join(&files[0]),
-        day.join("part-unsealed.parquet.tmp"),
-    )
-    .unwrap();
+    let unsealed = [
+        "part-unsealed-00000004.parquet.tmp",
+        "part-unsealed-00000005.parquet.tmp",
+    ];
+    for name in unsealed {
+        std::fs::copy(dir.path().join(&files[0]), day.join(name)).unwrap();
+    }
     // file_seq 3 is the next one (two events files and one alerts file were sealed).
     std::fs::copy(
         dir.path().join(&files[0]),
@@ -254,7 +257,7 @@ fn crash_leftovers_are_an_unsealed_tail_and_the_next_run_continues() {
             .iter()
             .filter(|w| w.contains("unsealed tail"))
             .count(),
-        2,
+        3,
         "{report}"
     );
 
@@ -264,12 +267,14 @@ fn crash_leftovers_are_an_unsealed_tail_and_the_next_run_continues() {
         .append_events(&events(150, 10, DAY0 + 3_600_000_000))
         .unwrap();
     archive.close().unwrap();
-    assert!(!day.join("part-unsealed.parquet.tmp").exists());
+    for name in unsealed {
+        assert!(!day.join(name).exists(), "{name} was not discarded");
+    }
     let resume = manifests(dir.path())
         .into_iter()
         .find(|m| m.kind == "resume")
         .unwrap();
-    assert_eq!(resume.discarded.len(), 2);
+    assert_eq!(resume.discarded.len(), 3);
     let report = verify(dir.path(), &VerifyOptions::default());
     assert_eq!(report.exit_code(), 0, "{report}");
     assert!(report.warnings.is_empty(), "{report}");

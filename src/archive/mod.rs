@@ -21,7 +21,7 @@
 //!   `pause` line. A new archive starts with a checkpoint of 0 manifests naming its
 //!   `archive_id`; from the first manifest on, the manifests are the authority for it.
 //! - After a crash, [`Archive::open`] moves leftovers into `audit/discarded/` (the unsealed
-//!   `part-unsealed.parquet.tmp`, and the next-numbered file if it was renamed but never
+//!   `part-unsealed-<n>.parquet.tmp` files, and the next-numbered file if it was renamed but never
 //!   entered in the manifests and the last run did not close cleanly) and
 //!   lists them in the `resume` line; `seq` and `file_seq` continue after the last sealed file.
 //!   A torn (newline-less) last manifest line is cut off and recorded the same way.
@@ -56,7 +56,7 @@ use crate::alert::Alert;
 use crate::event::Event;
 use manifest::{Checkpoint, GENESIS_PREV, Manifest};
 use schema::{AlertColumns, EventColumns, Table};
-use writer::{Chain, Msg, WriterSummary};
+use writer::{ChainHead, Msg, WriterSummary};
 
 /// Where and how to archive (`--archive DIR --key FILE --roll-rows N --roll-secs S`).
 #[derive(Clone, Debug)]
@@ -159,14 +159,17 @@ impl Archive {
         };
         discard_unsealed(&opts.dir, &state, &mut discarded)?;
 
-        let mut chain = Chain {
-            dir: opts.dir.clone(),
+        let mut ledger = writer::Ledger::new(
+            opts.dir.clone(),
+            state.archive_id,
+            state.head.clone(),
+            state.count,
+            key,
+        );
+        let mut chain = ChainHead {
             archive_id: state.archive_id,
             head: state.head.clone(),
-            count: state.count,
             next_file_seq: state.next_file_seq,
-            key,
-            checkpointed: None,
         };
         if !is_new || !discarded.is_empty() {
             let resume = Manifest::resume(
@@ -175,17 +178,16 @@ impl Archive {
                 writer::now_text(),
                 discarded,
             );
-            chain.append(&resume)?;
-            chain.write_checkpoint()?;
-        } else {
-            // A brand-new archive: a checkpoint of 0 manifests records the archive id.
-            chain.write_checkpoint()?;
+            ledger.append(&chain.extend(&resume))?;
         }
+        // A brand-new archive's checkpoint of 0 manifests records the archive id.
+        ledger.write_checkpoint()?;
 
         let (sender, receiver) = crossbeam_channel::bounded(CHANNEL_CHUNKS);
+        let dir = opts.dir.clone();
         let writer = std::thread::Builder::new()
             .name("secpipe-archive".into())
-            .spawn(move || writer::run(receiver, chain))?;
+            .spawn(move || writer::run(receiver, dir, chain, ledger))?;
         Ok(Archive {
             opts,
             next_seq: state.next_seq,
