@@ -348,3 +348,108 @@ fn wrong_seq_is_refused() {
     e.seq = Some(7);
     assert!(archive.append_events(&[e]).is_err());
 }
+
+/// Per column chunk of the first row group of `path`: (column, compression, encodings).
+fn column_storage(path: &std::path::Path) -> Vec<(String, String, String)> {
+    let file = std::fs::File::open(path).unwrap();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    builder
+        .metadata()
+        .row_group(0)
+        .columns()
+        .iter()
+        .map(|c| {
+            (
+                c.column_path().string(),
+                format!("{:?}", c.compression()),
+                format!("{:?}", c.encodings().collect::<Vec<_>>()),
+            )
+        })
+        .collect()
+}
+
+fn storage_of<'a>(storage: &'a [(String, String, String)], column: &str) -> (&'a str, &'a str) {
+    let (_, compression, encodings) = storage.iter().find(|(c, _, _)| c == column).unwrap();
+    (compression, encodings)
+}
+
+#[test]
+fn columns_are_stored_by_what_compresses_them() {
+    // A file of one batch: null-only and dictionary columns are not worth a zstd context.
+    let small = tempfile::tempdir().unwrap();
+    let mut archive = Archive::open(options(small.path(), 1_000_000)).unwrap();
+    archive
+        .append_events(&events(0, 250, DAY0 + 3_600_000_000))
+        .unwrap();
+    archive.close().unwrap();
+    let storage = column_storage(&small.path().join(&parquet_files(small.path(), "events")[0]));
+    assert!(
+        storage_of(&storage, "actor").0.starts_with("UNCOMPRESSED"),
+        "{storage:?}"
+    );
+    assert!(
+        storage_of(&storage, "kind").0.starts_with("UNCOMPRESSED"),
+        "{storage:?}"
+    );
+    assert!(
+        storage_of(&storage, "kind").1.contains("RLE_DICTIONARY"),
+        "{storage:?}"
+    );
+    assert!(
+        storage_of(&storage, "raw").0.starts_with("ZSTD"),
+        "{storage:?}"
+    );
+    assert!(
+        storage_of(&storage, "http_path").0.starts_with("ZSTD"),
+        "{storage:?}"
+    );
+
+    // A file of several batches: everything but the delta-packed row numbers and the RLE'd
+    // flag is compressed, null or not.
+    let big = tempfile::tempdir().unwrap();
+    let mut archive = Archive::open(options(big.path(), 1_000_000)).unwrap();
+    archive
+        .append_events(&events(0, 40_000, DAY0 + 3_600_000_000))
+        .unwrap();
+    archive.close().unwrap();
+    let files = parquet_files(big.path(), "events");
+    assert_eq!(files.len(), 1);
+    let storage = column_storage(&big.path().join(&files[0]));
+    for (column, compression, encodings) in &storage {
+        match column.as_str() {
+            "seq" | "line" => {
+                assert!(
+                    compression.starts_with("UNCOMPRESSED"),
+                    "{column}: {compression}"
+                );
+                assert!(
+                    encodings.contains("DELTA_BINARY_PACKED"),
+                    "{column}: {encodings}"
+                );
+            }
+            "ts_inferred" => {
+                assert!(
+                    compression.starts_with("UNCOMPRESSED"),
+                    "{column}: {compression}"
+                );
+                assert!(encodings.contains("RLE"), "{column}: {encodings}");
+            }
+            _ => assert!(compression.starts_with("ZSTD"), "{column}: {compression}"),
+        }
+    }
+    assert!(
+        storage_of(&storage, "ts").1.contains("DELTA_BINARY_PACKED"),
+        "{storage:?}"
+    );
+    assert!(
+        storage_of(&storage, "src_ip").1.contains("RLE_DICTIONARY"),
+        "{storage:?}"
+    );
+    // And it all reads back.
+    let rows: usize = read_rows(&big.path().join(&files[0]))
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 40_000);
+    assert_eq!(verify(big.path(), &VerifyOptions::default()).exit_code(), 0);
+}

@@ -219,7 +219,13 @@ impl Write for HashingFile {
 struct OpenFile {
     table: Table,
     date: i64,
-    writer: ArrowWriter<HashingFile>,
+    /// The Parquet writer, made once the file has more than one batch (or at sealing).
+    writer: Option<ArrowWriter<HashingFile>>,
+    /// The temporary file, until the writer takes it.
+    sink: Option<HashingFile>,
+    /// The file's first batch, held back until the next message shows whether it is the
+    /// whole file (see [`add_rows`]).
+    first: Option<RecordBatch>,
     tmp_path: PathBuf,
     leaves: Vec<[u8; 32]>,
     first_seq: Option<u64>,
@@ -236,7 +242,11 @@ pub struct WriterSummary {
     pub head: String,
 }
 
-fn writer_properties(table: Table) -> Result<WriterProperties, ArchiveError> {
+/// `small_columns` are stored uncompressed besides the table's own (see [`complete`]).
+fn writer_properties(
+    table: Table,
+    small_columns: &[&str],
+) -> Result<WriterProperties, ArchiveError> {
     let zstd = ZstdLevel::try_new(3).map_err(|e| ArchiveError::Other(e.to_string()))?;
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(zstd))
@@ -255,7 +265,7 @@ fn writer_properties(table: Table) -> Result<WriterProperties, ArchiveError> {
         builder =
             builder.set_column_encoding(ColumnPath::from(*column), Encoding::DELTA_BINARY_PACKED);
     }
-    for column in table.uncompressed_columns() {
+    for column in table.uncompressed_columns().iter().chain(small_columns) {
         builder =
             builder.set_column_compression(ColumnPath::from(*column), Compression::UNCOMPRESSED);
     }
@@ -405,12 +415,37 @@ fn seal_files(
     Ok(summary)
 }
 
+/// The Parquet writer for a file, on its temporary file (taken from `sink`).
+fn make_writer(
+    table: Table,
+    sink: &mut Option<HashingFile>,
+    small_columns: &[&str],
+    tmp_path: &Path,
+) -> Result<ArrowWriter<HashingFile>, ArchiveError> {
+    let sink = sink
+        .take()
+        .ok_or_else(|| ArchiveError::Other(format!("{}: written twice", tmp_path.display())))?;
+    ArrowWriter::try_new(
+        sink,
+        table.schema(),
+        Some(writer_properties(table, small_columns)?),
+    )
+    .map_err(|e| ArchiveError::Other(format!("{}: {e}", tmp_path.display())))
+}
+
 /// Finish `file` as the next file of `chain`; returns the committer's job and the file size.
 fn seal(
     mut file: OpenFile,
     dir: &Path,
     chain: &mut ChainHead,
 ) -> Result<(Commit, u64), ArchiveError> {
+    complete(&mut file, &chain.archive_id)?;
+    let mut writer = file.writer.take().ok_or_else(|| {
+        ArchiveError::Other(format!(
+            "{}: sealed before encoding",
+            file.tmp_path.display()
+        ))
+    })?;
     let chunk_roots = canonical::chunk_roots(&file.leaves);
     let row_root = hex::encode(merkle_root(&chunk_roots));
     let chunk_roots_text = base64::engine::general_purpose::STANDARD.encode(chunk_roots.concat());
@@ -428,13 +463,11 @@ fn seal(
         ("secpipe.chunk_rows", canonical::CHUNK_ROWS.to_string()),
         ("secpipe.chunk_roots", chunk_roots_text),
     ] {
-        file.writer
-            .append_key_value_metadata(KeyValue::new(key.to_owned(), value));
+        writer.append_key_value_metadata(KeyValue::new(key.to_owned(), value));
     }
     // `into_inner` writes the last row group and the footer and flushes: the sink then holds
     // every byte.
-    let sink = file
-        .writer
+    let sink = writer
         .into_inner()
         .map_err(|e| ArchiveError::Other(format!("{}: {e}", file.tmp_path.display())))?;
     let file_sha = hex::encode(digest_bytes(sink.hasher));
@@ -496,23 +529,23 @@ impl Encoder {
                     if open[index].as_ref().is_some_and(|f| f.date != date)
                         && let Some(file) = open[index].take()
                     {
-                        self.send(Sealing::File(Box::new(file)))?;
+                        self.hand_over(file)?;
                     }
                     let file = match &mut open[index] {
                         Some(file) => file,
                         none => none.insert(self.start_file(table, date)?),
                     };
-                    add_rows(file, &self.archive_id, &batch)?;
+                    add_rows(file, &self.archive_id, batch)?;
                 }
                 Msg::Seal(table) => {
                     if let Some(file) = open[slot(table)].take() {
-                        self.send(Sealing::File(Box::new(file)))?;
+                        self.hand_over(file)?;
                     }
                 }
                 Msg::Pause => {
                     for slot in &mut open {
                         if let Some(file) = slot.take() {
-                            self.send(Sealing::File(Box::new(file)))?;
+                            self.hand_over(file)?;
                         }
                     }
                     self.send(Sealing::Pause)?;
@@ -521,10 +554,15 @@ impl Encoder {
         }
         for slot in &mut open {
             if let Some(file) = slot.take() {
-                self.send(Sealing::File(Box::new(file)))?;
+                self.hand_over(file)?;
             }
         }
         Ok(())
+    }
+
+    /// Hand a file with all its rows to the sealer.
+    fn hand_over(&self, file: OpenFile) -> Result<(), ArchiveError> {
+        self.send(Sealing::File(Box::new(file)))
     }
 
     fn send(&self, job: Sealing) -> Result<(), ArchiveError> {
@@ -544,12 +582,12 @@ impl Encoder {
             hasher: Sha256::new(),
             bytes: 0,
         };
-        let writer = ArrowWriter::try_new(sink, table.schema(), Some(writer_properties(table)?))
-            .map_err(|e| ArchiveError::Other(format!("{}: {e}", tmp_path.display())))?;
         Ok(OpenFile {
             table,
             date,
-            writer,
+            writer: None,
+            sink: Some(sink),
+            first: None,
             tmp_path,
             leaves: Vec::new(),
             first_seq: None,
@@ -560,31 +598,90 @@ impl Encoder {
     }
 }
 
+/// Add `batch` to `file`.
+///
+/// A file's first batch is held back: if the file ends with it (one date's rows in a
+/// day-by-day replay, a roll of few rows), [`complete`] encodes it with the whole file in view
+/// and stores its null-only columns uncompressed, which spares a zstd context for each. A
+/// second batch makes the writer with every column compressed.
 fn add_rows(
     file: &mut OpenFile,
     archive_id: &[u8; 16],
-    batch: &RecordBatch,
+    batch: RecordBatch,
 ) -> Result<(), ArchiveError> {
+    if file.writer.is_none() && file.first.is_none() {
+        file.first = Some(batch);
+        return Ok(());
+    }
+    let first = file.first.take();
+    let batches: Vec<&RecordBatch> = first.iter().chain([&batch]).collect();
+    encode(file, archive_id, &batches, &[])
+}
+
+/// Encode a held-back first batch: the file ends with it. Null-only columns and dictionary
+/// columns are stored uncompressed: a page of definition levels, or the few-bit indices of at
+/// most [`super::CHUNK_ROWS`] rows, is a few kB at most, and each zstd column chunk costs two
+/// compression contexts (about 30 µs on a 2-vCPU VM, where `cpuid` traps).
+fn complete(file: &mut OpenFile, archive_id: &[u8; 16]) -> Result<(), ArchiveError> {
+    let Some(first) = file.first.take() else {
+        return Ok(());
+    };
+    let dictionary = file.table.dictionary_columns();
+    let small_columns: Vec<&str> = first
+        .schema_ref()
+        .fields()
+        .iter()
+        .zip(first.columns())
+        .filter(|(field, column)| {
+            column.null_count() == column.len() || dictionary.contains(&field.name().as_str())
+        })
+        .map(|(field, _)| field.name().as_str())
+        .collect();
+    encode(file, archive_id, &[&first], &small_columns)
+}
+
+/// Hash the rows of `batches` and encode them into `file` (making its writer, with
+/// `small_columns` uncompressed, if there is none yet).
+fn encode(
+    file: &mut OpenFile,
+    archive_id: &[u8; 16],
+    batches: &[&RecordBatch],
+    small_columns: &[&str],
+) -> Result<(), ArchiveError> {
+    let writer = match &mut file.writer {
+        Some(writer) => writer,
+        none => none.insert(make_writer(
+            file.table,
+            &mut file.sink,
+            small_columns,
+            &file.tmp_path,
+        )?),
+    };
     // Hashing and Parquet encoding are independent: run them side by side.
-    let writer = &mut file.writer;
     let (hashed, written) = rayon::join(
-        || leaves_of(archive_id, batch.columns()),
-        || writer.write(batch),
+        || {
+            batches
+                .iter()
+                .map(|batch| leaves_of(archive_id, batch.columns()))
+                .collect::<Result<Vec<_>, _>>()
+        },
+        || batches.iter().try_for_each(|batch| writer.write(batch)),
     );
     written.map_err(|e| ArchiveError::Other(format!("{}: {e}", file.tmp_path.display())))?;
-    let (seqs, leaves) =
-        hashed.map_err(|e| ArchiveError::Other(format!("archive rows: {}", e.0)))?;
-    if file.first_seq.is_none() {
-        file.first_seq = seqs.first().map(|s| *s as u64);
-    }
-    file.leaves.extend_from_slice(&leaves);
-    file.rows += batch.num_rows() as u64;
-    if let Some(times) = batch.column_by_name(time_column(file.table)) {
-        let times = times.as_primitive::<TimestampMicrosecondType>();
-        for i in 0..times.len() {
-            let t = times.value(i);
-            file.ts_min = file.ts_min.min(t);
-            file.ts_max = file.ts_max.max(t);
+    let hashed = hashed.map_err(|e| ArchiveError::Other(format!("archive rows: {}", e.0)))?;
+    for (batch, (seqs, leaves)) in batches.iter().zip(hashed) {
+        if file.first_seq.is_none() {
+            file.first_seq = seqs.first().map(|s| *s as u64);
+        }
+        file.leaves.extend_from_slice(&leaves);
+        file.rows += batch.num_rows() as u64;
+        if let Some(times) = batch.column_by_name(time_column(file.table)) {
+            let times = times.as_primitive::<TimestampMicrosecondType>();
+            for i in 0..times.len() {
+                let t = times.value(i);
+                file.ts_min = file.ts_min.min(t);
+                file.ts_max = file.ts_max.max(t);
+            }
         }
     }
     Ok(())
