@@ -403,6 +403,18 @@ fn columns_are_stored_by_what_compresses_them() {
         storage_of(&storage, "http_path").0.starts_with("ZSTD"),
         "{storage:?}"
     );
+    // A day's two alerts: columns of a few hundred bytes are not worth compressing either.
+    let with_alerts = tempfile::tempdir().unwrap();
+    build(with_alerts.path(), 250, 1_000_000, None);
+    let alerts = parquet_files(with_alerts.path(), "alerts");
+    let storage = column_storage(&with_alerts.path().join(&alerts[0]));
+    for column in ["count", "key_value"] {
+        let (compression, _) = storage_of(&storage, column);
+        assert!(
+            compression.starts_with("UNCOMPRESSED"),
+            "{column}: {storage:?}"
+        );
+    }
 
     // A file of several batches: everything but the delta-packed row numbers and the RLE'd
     // flag is compressed, null or not.

@@ -618,10 +618,14 @@ fn add_rows(
     encode(file, archive_id, &batches, &[])
 }
 
-/// Encode a held-back first batch: the file ends with it. Null-only columns and dictionary
-/// columns are stored uncompressed: a page of definition levels, or the few-bit indices of at
-/// most [`super::CHUNK_ROWS`] rows, is a few kB at most, and each zstd column chunk costs two
-/// compression contexts (about 30 µs on a 2-vCPU VM, where `cpuid` traps).
+/// A column of a one-batch file with less data than this is stored uncompressed.
+const SMALL_COLUMN_BYTES: usize = 1024;
+
+/// Encode a held-back first batch: the file ends with it. Columns that zstd could shrink by a
+/// few kB at most are stored uncompressed: null-only columns (a page of definition levels),
+/// dictionary columns (the few-bit indices of at most [`super::CHUNK_ROWS`] rows) and columns
+/// of under [`SMALL_COLUMN_BYTES`] (a day's few alerts). Each zstd column chunk costs two
+/// compression contexts, about 30 µs on a 2-vCPU VM where `cpuid` traps.
 fn complete(file: &mut OpenFile, archive_id: &[u8; 16]) -> Result<(), ArchiveError> {
     let Some(first) = file.first.take() else {
         return Ok(());
@@ -633,7 +637,13 @@ fn complete(file: &mut OpenFile, archive_id: &[u8; 16]) -> Result<(), ArchiveErr
         .iter()
         .zip(first.columns())
         .filter(|(field, column)| {
-            column.null_count() == column.len() || dictionary.contains(&field.name().as_str())
+            column.null_count() == column.len()
+                || dictionary.contains(&field.name().as_str())
+                || column
+                    .to_data()
+                    .get_slice_memory_size()
+                    .unwrap_or(usize::MAX)
+                    < SMALL_COLUMN_BYTES
         })
         .map(|(field, _)| field.name().as_str())
         .collect();
