@@ -373,36 +373,36 @@ fn storage_of<'a>(storage: &'a [(String, String, String)], column: &str) -> (&'a
     (compression, encodings)
 }
 
+/// An archive of `n` events in one file, and that file's path.
+fn one_events_file(n: u64) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut archive = Archive::open(options(dir.path(), 1_000_000)).unwrap();
+    archive
+        .append_events(&events(0, n, DAY0 + 3_600_000_000))
+        .unwrap();
+    archive.close().unwrap();
+    let files = parquet_files(dir.path(), "events");
+    assert_eq!(files.len(), 1);
+    let path = dir.path().join(&files[0]);
+    (dir, path)
+}
+
 #[test]
 fn columns_are_stored_by_what_compresses_them() {
     // A file of one batch: null-only and dictionary columns are not worth a zstd context.
-    let small = tempfile::tempdir().unwrap();
-    let mut archive = Archive::open(options(small.path(), 1_000_000)).unwrap();
-    archive
-        .append_events(&events(0, 250, DAY0 + 3_600_000_000))
-        .unwrap();
-    archive.close().unwrap();
-    let storage = column_storage(&small.path().join(&parquet_files(small.path(), "events")[0]));
-    assert!(
-        storage_of(&storage, "actor").0.starts_with("UNCOMPRESSED"),
-        "{storage:?}"
-    );
-    assert!(
-        storage_of(&storage, "kind").0.starts_with("UNCOMPRESSED"),
-        "{storage:?}"
-    );
-    assert!(
-        storage_of(&storage, "kind").1.contains("RLE_DICTIONARY"),
-        "{storage:?}"
-    );
-    assert!(
-        storage_of(&storage, "raw").0.starts_with("ZSTD"),
-        "{storage:?}"
-    );
-    assert!(
-        storage_of(&storage, "http_path").0.starts_with("ZSTD"),
-        "{storage:?}"
-    );
+    let (_small, path) = one_events_file(250);
+    let storage = column_storage(&path);
+    for (column, expected) in [
+        ("actor", "UNCOMPRESSED"),
+        ("kind", "UNCOMPRESSED"),
+        ("raw", "ZSTD"),
+        ("http_path", "ZSTD"),
+    ] {
+        let (compression, _) = storage_of(&storage, column);
+        assert!(compression.starts_with(expected), "{column}: {storage:?}");
+    }
+    let (_, kind_encodings) = storage_of(&storage, "kind");
+    assert!(kind_encodings.contains("RLE_DICTIONARY"), "{storage:?}");
     // A day's two alerts: columns of a few hundred bytes are not worth compressing either.
     let with_alerts = tempfile::tempdir().unwrap();
     build(with_alerts.path(), 250, 1_000_000, None);
@@ -418,15 +418,8 @@ fn columns_are_stored_by_what_compresses_them() {
 
     // A file of several batches: everything but the delta-packed row numbers and the RLE'd
     // flag is compressed, null or not.
-    let big = tempfile::tempdir().unwrap();
-    let mut archive = Archive::open(options(big.path(), 1_000_000)).unwrap();
-    archive
-        .append_events(&events(0, 40_000, DAY0 + 3_600_000_000))
-        .unwrap();
-    archive.close().unwrap();
-    let files = parquet_files(big.path(), "events");
-    assert_eq!(files.len(), 1);
-    let storage = column_storage(&big.path().join(&files[0]));
+    let (big, path) = one_events_file(40_000);
+    let storage = column_storage(&path);
     for (column, compression, encodings) in &storage {
         match column.as_str() {
             "seq" | "line" => {
@@ -458,10 +451,7 @@ fn columns_are_stored_by_what_compresses_them() {
         "{storage:?}"
     );
     // And it all reads back.
-    let rows: usize = read_rows(&big.path().join(&files[0]))
-        .iter()
-        .map(|b| b.num_rows())
-        .sum();
+    let rows: usize = read_rows(&path).iter().map(|b| b.num_rows()).sum();
     assert_eq!(rows, 40_000);
     assert_eq!(verify(big.path(), &VerifyOptions::default()).exit_code(), 0);
 }
