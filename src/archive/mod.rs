@@ -48,6 +48,8 @@ pub mod verify;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
@@ -116,6 +118,8 @@ pub struct Archive {
     alerts_file: OpenFileState,
     sender: Option<Sender<Msg>>,
     writer: Option<JoinHandle<Result<WriterSummary, ArchiveError>>>,
+    /// Event `seq`s below this are in sealed files whose manifest lines are on disk.
+    durable: Arc<AtomicU64>,
     event_rows: u64,
     alert_rows: u64,
 }
@@ -185,9 +189,11 @@ impl Archive {
 
         let (sender, receiver) = crossbeam_channel::bounded(CHANNEL_CHUNKS);
         let dir = opts.dir.clone();
+        let durable = Arc::new(AtomicU64::new(state.next_seq));
+        let durable_for_writer = Arc::clone(&durable);
         let writer = std::thread::Builder::new()
             .name("secpipe-archive".into())
-            .spawn(move || writer::run(receiver, dir, chain, ledger))?;
+            .spawn(move || writer::run(receiver, dir, chain, ledger, durable_for_writer))?;
         Ok(Archive {
             opts,
             next_seq: state.next_seq,
@@ -198,6 +204,7 @@ impl Archive {
             alerts_file: OpenFileState::default(),
             sender: Some(sender),
             writer: Some(writer),
+            durable,
             event_rows: 0,
             alert_rows: 0,
         })
@@ -206,6 +213,13 @@ impl Archive {
     /// The `seq` the next appended event must carry.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// Every event with a smaller `seq` is in a sealed file whose manifest line is on disk: it
+    /// survives a crash. Input positions (`--state`) may be saved up to the line of this event,
+    /// and no further, or a SIGKILL would lose the unsealed rows from the archive.
+    pub fn durable_seq(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
     }
 
     /// Append events whose `seq` fields are `next_seq()`, `next_seq()+1`, … in order

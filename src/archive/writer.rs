@@ -19,6 +19,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::AsArray;
 use arrow::datatypes::TimestampMicrosecondType;
@@ -295,6 +297,8 @@ enum Commit {
         tmp_path: PathBuf,
         final_path: PathBuf,
         line: String,
+        /// An events file: the event `seq` after its last row.
+        events_end: Option<u64>,
     },
     /// A manifest line without a file (`pause`, at a clean close): checkpointed at once.
     Pause(String),
@@ -311,16 +315,20 @@ enum Sealing {
 /// Run the archive's writer threads until `rx` closes (sealing whatever is open at the end):
 /// the encoder on this thread, the sealer and the committer on their own. `chain` is where
 /// the chain stands and `ledger` its durable files, as [`super::Archive::open`] left them.
+///
+/// `durable` is raised to the event `seq` after the last row of each events file once that
+/// file and its manifest line are on disk.
 pub fn run(
     rx: crossbeam_channel::Receiver<Msg>,
     dir: PathBuf,
     chain: ChainHead,
     ledger: Ledger,
+    durable: Arc<AtomicU64>,
 ) -> Result<WriterSummary, ArchiveError> {
     let (commit_tx, commit_rx) = crossbeam_channel::bounded(COMMIT_QUEUE);
     let committer = std::thread::Builder::new()
         .name("secpipe-commit".into())
-        .spawn(move || commit(commit_rx, ledger))?;
+        .spawn(move || commit(commit_rx, ledger, &durable))?;
     // A file waiting for the sealer holds its last row group in memory: keep the queue short.
     let (seal_tx, seal_rx) = crossbeam_channel::bounded(SEAL_QUEUE);
     let sealer_dir = dir.clone();
@@ -353,7 +361,11 @@ pub fn run(
 const SEAL_QUEUE: usize = 2;
 
 /// The committer: make each finished file durable and extend the stored chain, in order.
-fn commit(rx: crossbeam_channel::Receiver<Commit>, mut ledger: Ledger) -> Result<(), ArchiveError> {
+fn commit(
+    rx: crossbeam_channel::Receiver<Commit>,
+    mut ledger: Ledger,
+    durable: &AtomicU64,
+) -> Result<(), ArchiveError> {
     for job in rx {
         match job {
             Commit::File {
@@ -361,6 +373,7 @@ fn commit(rx: crossbeam_channel::Receiver<Commit>, mut ledger: Ledger) -> Result
                 tmp_path,
                 final_path,
                 line,
+                events_end,
             } => {
                 file.sync_all()?;
                 drop(file);
@@ -369,6 +382,9 @@ fn commit(rx: crossbeam_channel::Receiver<Commit>, mut ledger: Ledger) -> Result
                     sync_dir(parent)?;
                 }
                 ledger.append(&line)?;
+                if let Some(end) = events_end {
+                    durable.fetch_max(end, Ordering::Release);
+                }
                 ledger.checkpoint_if_due()?;
             }
             Commit::Pause(line) => {
@@ -502,6 +518,7 @@ fn seal(
         tmp_path: file.tmp_path,
         final_path,
         line,
+        events_end: (file.table == Table::Events).then_some(first_seq + file.rows),
     };
     Ok((job, file_bytes))
 }

@@ -17,6 +17,7 @@ use crate::pipeline::{
 };
 use crate::sink::alerts::AlertSink;
 use crate::source::ReadReport;
+use crate::source::checkpoint::Checkpoint;
 use crate::source::live::Live;
 
 pub fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
@@ -92,6 +93,7 @@ where
     // Both closures below need `live` (one to start the sources, one to commit checkpoints);
     // they never run at the same time, which a RefCell states without unsafe tricks.
     let live_sources = std::cell::RefCell::new(&mut live);
+    let mut held = HeldCheckpoints::default();
     run_pipeline(
         parse.settings,
         parse.classifier,
@@ -116,14 +118,25 @@ where
                         stage.tick_archive(now_micros());
                     }
                     // Only now are the batch's events with the sinks: its source may resume
-                    // after it.
+                    // after it (once the archive, if any, holds them durably).
                     if stage.error.is_none() {
-                        live_sources.borrow_mut().commit(checkpoint);
+                        let mut live = live_sources.borrow_mut();
+                        match &stage.archive {
+                            None => live.commit(checkpoint),
+                            Some(archive) => {
+                                held.hold(archive.next_seq(), checkpoint);
+                                held.release(archive.durable_seq(), &mut live);
+                            }
+                        }
                     }
                 }
                 Delivery::Idle => {
                     stage.idle(now_micros());
-                    live_sources.borrow_mut().commit(None);
+                    let mut live = live_sources.borrow_mut();
+                    if let Some(archive) = &stage.archive {
+                        held.release(archive.durable_seq(), &mut live);
+                    }
+                    live.commit(None);
                 }
             }
             if stage.error.is_some() {
@@ -133,6 +146,10 @@ where
     )
     .map_err(|_| UsageError::plain("internal error: a pipeline thread panicked"))?;
     stage.finish();
+    // The archive is closed: every row it took is sealed, unless closing failed.
+    if stage.error.is_none() {
+        held.release(u64::MAX, &mut live_sources.borrow_mut());
+    }
     let report = live.finish().map_err(UsageError::plain)?.or(extra_report);
     if let Some(e) = spawn_error {
         return Err(UsageError::plain(e));
@@ -147,6 +164,31 @@ where
         return Err(UsageError::plain(e));
     }
     Ok(exit_for_inputs(&summary))
+}
+
+/// Input positions (`--state`) waiting for the archive to hold their lines durably. Saved any
+/// earlier, a position would survive a SIGKILL that the unsealed archive rows before it do not:
+/// the restart would resume after lines the archive then discards. Held back, the restart reads
+/// them again and archives them once.
+#[derive(Default)]
+struct HeldCheckpoints(std::collections::VecDeque<(u64, Checkpoint)>);
+
+impl HeldCheckpoints {
+    /// Hold `checkpoint`, a position after events numbered below `end_seq`.
+    fn hold(&mut self, end_seq: u64, checkpoint: Option<Checkpoint>) {
+        if let Some(checkpoint) = checkpoint {
+            self.0.push_back((end_seq, checkpoint));
+        }
+    }
+
+    /// Commit the positions whose events are all below `durable_seq`.
+    fn release(&mut self, durable_seq: u64, live: &mut Live) {
+        while self.0.front().is_some_and(|(end, _)| *end <= durable_seq) {
+            if let Some((_, checkpoint)) = self.0.pop_front() {
+                live.commit(Some(checkpoint));
+            }
+        }
+    }
 }
 
 /// Replay `--force` of an archive that failed verification: which rows are not to be trusted.
