@@ -1,20 +1,24 @@
-//! The archive's two background threads. The calling thread only fills column builders and
-//! sends finished batches through a bounded channel (so a slow disk applies backpressure).
+//! The archive's three background threads, in a line. The calling thread only fills column
+//! builders and sends finished batches through a bounded channel (so a slow disk applies
+//! backpressure).
 //!
-//! - The **encoder** (`secpipe-archive`) turns batches into Parquet (zstd, row-leaf hashing),
-//!   finishes each file under a temporary name and computes its manifest line: every input the
-//!   line hashes (file bytes, row root, the previous line) is known here, so the chain is
-//!   extended in file order without waiting for the disk.
+//! - The **encoder** (`secpipe-archive`) hashes rows and encodes them into the open file of
+//!   each table, under a temporary name. A file's first batch is held back until the next
+//!   message shows whether the file ends with it (see [`add_rows`]).
+//! - The **sealer** (`secpipe-seal`) finishes each file in order: the last row group (and the
+//!   whole file, if it is one held-back batch), the footer with `row_root`, `file_seq` and
+//!   `prev`, the SHA-256 of its bytes, and its manifest line. Every input the line hashes is
+//!   known here, so the chain is extended in file order without waiting for the disk.
 //! - The **committer** (`secpipe-commit`) makes each finished file durable, strictly in chain
 //!   order: fsync the file → rename `part-unsealed-<n>.parquet.tmp` to `part-<file_seq>.parquet`
 //!   → fsync the directory → append the manifest line → fsync → rewrite `audit/checkpoint`
-//!   (through a temporary file and rename) when due. Its fsyncs overlap the encoding of the
-//!   next file; when the archive holds many small files (one per event date) they were a third
-//!   of the encoder's time.
+//!   (through a temporary file and rename) when due, and then raises the durable event `seq`
+//!   ([`super::Archive::durable_seq`]). Its fsyncs overlap the encoding of the next files; with
+//!   one small file per event date they had been a third of the single writer's time.
 //!
-//! A crash can therefore leave several temporary files (the encoder runs ahead of the committer
-//! by at most [`COMMIT_QUEUE`] files) but, as before, at most one renamed file that no manifest
-//! names: the next `file_seq`, renamed just before its line was appended.
+//! A crash can therefore leave several temporary files (the encoder and sealer run ahead of the
+//! committer by a few files) but, as before, at most one renamed file that no manifest names:
+//! the next `file_seq`, renamed just before its line was appended.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

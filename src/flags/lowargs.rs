@@ -1,5 +1,6 @@
 //! Command-line flags exactly as typed: a plain record that clap fills. Nothing here is
-//! validated beyond its type; [`super::hiargs`] resolves it into a [`super::Config`].
+//! validated beyond its type; [`super::hiargs`] resolves it into validated configs such as
+//! [`super::hiargs::RunConfig`].
 
 use std::path::PathBuf;
 
