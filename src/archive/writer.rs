@@ -48,9 +48,8 @@ use crate::event::{civil_from_days, format_ts};
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-/// Finished files the encoder may run ahead of the committer (each waits on disk, not in
-/// memory).
-pub const COMMIT_QUEUE: usize = 8;
+/// Sealed files the sealer may run ahead of the committer (each waits on disk, not in memory).
+const COMMIT_QUEUE: usize = 8;
 
 /// Name of a file being written, inside its date directory: `n` counts the files this run has
 /// started (the `file_seq` is given at sealing, when the file's place in the chain is known).
@@ -96,14 +95,14 @@ impl ChainHead {
 
 /// The durable side of the chain: `audit/manifests.jsonl` and `audit/checkpoint`.
 pub struct Ledger {
-    pub dir: PathBuf,
-    pub archive_id: [u8; 16],
+    dir: PathBuf,
+    archive_id: [u8; 16],
     /// Hash of the last line appended, and how many lines there are.
-    pub head: String,
-    pub count: u64,
-    pub key: Option<SigningKey>,
+    head: String,
+    count: u64,
+    key: Option<SigningKey>,
     /// When the checkpoint was last rewritten, and for how many manifests.
-    pub checkpointed: Option<(std::time::Instant, u64)>,
+    checkpointed: Option<(std::time::Instant, u64)>,
     /// `manifests.jsonl`, opened for appending on first use.
     manifests: Option<File>,
 }
