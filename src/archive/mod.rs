@@ -418,16 +418,8 @@ fn read_chain(dir: &Path, discarded: &mut Vec<String>) -> Result<Option<ChainSta
         let m = Manifest::parse(line).map_err(|e| bad(i + 1, e))?;
         let archive_id = parse_archive_id(&m.archive)
             .ok_or_else(|| bad(i + 1, "the archive id is not 32 hex digits".into()))?;
-        let s = state.get_or_insert_with(|| ChainState {
-            archive_id,
-            head: String::new(),
-            count: 0,
-            next_file_seq: 0,
-            next_seq: 0,
-            next_alert_seq: 0,
-            sealed_paths: Default::default(),
-            closed_cleanly: false,
-        });
+        // `head` and `count` are set from the last line below.
+        let s = state.get_or_insert_with(|| ChainState::empty(archive_id));
         if let Some(file_seq) = m.file_seq {
             s.next_file_seq = s.next_file_seq.max(file_seq + 1);
         }
