@@ -819,31 +819,19 @@ fn build_alert(
     } else {
         &rule.summary
     };
-    let (window_start, summary) = match rule.primitive {
+    let window_start = match rule.primitive {
         // A single event is its own window.
-        Primitive::Match | Primitive::TimeOfDay { .. } if value <= 1 => (
-            t,
-            fill(
-                summary_template,
-                &key_text,
-                value,
-                threshold,
-                window,
-                rule.key.name(),
-            ),
-        ),
-        _ => (
-            window_start,
-            fill(
-                summary_template,
-                &key_text,
-                value,
-                threshold,
-                window,
-                rule.key.name(),
-            ),
-        ),
+        Primitive::Match | Primitive::TimeOfDay { .. } if value <= 1 => t,
+        _ => window_start,
     };
+    let summary = fill(
+        summary_template,
+        &key_text,
+        value,
+        threshold,
+        window,
+        rule.key.name(),
+    );
     Alert {
         id: alert_id(&rule.id, &key_text, window_start),
         rule: rule.id.clone(),
