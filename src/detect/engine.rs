@@ -1,8 +1,7 @@
 //! Per-rule state and firing: sliding windows per key, cooldown, escalation, the key cap, and
 //! silence deadlines.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
@@ -11,6 +10,7 @@ use foldhash::fast::SeedableRandomState;
 use sha2::{Digest, Sha256};
 
 use super::rules::{Field, FieldValue, Primitive, Rule, fmt_duration};
+use super::silence::SilenceTracker;
 use super::slab::KeyedSlab;
 use crate::alert::{Alert, Evidence, Severity};
 use crate::event::{Event, canonical_ip};
@@ -59,14 +59,14 @@ impl Hash for KeyRef<'_> {
 }
 
 impl KeyValue {
-    fn as_ref(&self) -> KeyRef<'_> {
+    pub(super) fn as_ref(&self) -> KeyRef<'_> {
         match self {
             KeyValue::Ip(bytes) => KeyRef::Ip(*bytes),
             KeyValue::Text(text) => KeyRef::Text(text),
         }
     }
 
-    fn matches(&self, other: KeyRef<'_>) -> bool {
+    pub(super) fn matches(&self, other: KeyRef<'_>) -> bool {
         match (self, other) {
             (KeyValue::Ip(a), KeyRef::Ip(b)) => *a == b,
             (KeyValue::Text(a), KeyRef::Text(b)) => **a == *b,
@@ -91,7 +91,7 @@ impl KeyValue {
 }
 
 impl KeyRef<'_> {
-    fn to_owned(self) -> KeyValue {
+    pub(super) fn to_owned(self) -> KeyValue {
         match self {
             KeyRef::Ip(bytes) => KeyValue::Ip(bytes),
             KeyRef::Text(text) => KeyValue::Text(text.into()),
@@ -118,19 +118,29 @@ fn ip_key(ip: IpAddr, prefix: u8) -> [u8; 16] {
 /// Interned input names, so evidence holds a small number instead of a shared pointer.
 ///
 /// Ids are handed out in processing order, so they are deterministic; the map is only looked
-/// into, never iterated.
+/// into, never iterated. A syslog listener makes one input per connection, so names that no
+/// held evidence refers to any more are swept out (see [`Sources::wants_sweep`]); their ids are
+/// reused.
 pub(crate) struct Sources {
-    names: Vec<Arc<str>>,
+    names: Vec<Option<Arc<str>>>,
     ids: hashbrown::HashMap<Arc<str>, u32, SeedableRandomState>,
+    free: Vec<u32>,
     last: Option<(Arc<str>, u32)>,
+    /// Names held after the last sweep.
+    kept_at_sweep: usize,
 }
+
+/// Names interned before the first sweep is considered.
+const SWEEP_AFTER: usize = 4096;
 
 impl Sources {
     pub(crate) fn new(hasher: SeedableRandomState) -> Self {
         Sources {
             names: Vec::new(),
             ids: hashbrown::HashMap::with_hasher(hasher),
+            free: Vec::new(),
             last: None,
+            kept_at_sweep: 0,
         }
     }
 
@@ -143,8 +153,16 @@ impl Sources {
         let id = match self.ids.get(source) {
             Some(&id) => id,
             None => {
-                let id = self.names.len() as u32;
-                self.names.push(source.clone());
+                let id = match self.free.pop() {
+                    Some(id) => {
+                        self.names[id as usize] = Some(source.clone());
+                        id
+                    }
+                    None => {
+                        self.names.push(Some(source.clone()));
+                        (self.names.len() - 1) as u32
+                    }
+                };
                 self.ids.insert(source.clone(), id);
                 id
             }
@@ -156,9 +174,56 @@ impl Sources {
     fn name(&self, id: u32) -> Arc<str> {
         self.names
             .get(id as usize)
-            .cloned()
+            .and_then(Clone::clone)
             .unwrap_or_else(|| Arc::from("?"))
     }
+
+    /// Names held.
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Time to sweep: twice as many names as the last sweep kept (and at least
+    /// [`SWEEP_AFTER`]), so sweeping costs O(1) per interned name, amortized.
+    pub(crate) fn wants_sweep(&self) -> bool {
+        self.ids.len() >= SWEEP_AFTER.max(self.kept_at_sweep.saturating_mul(2))
+    }
+
+    /// Forget every name whose id `in_use` does not mark (the most recent name is kept).
+    pub(crate) fn sweep(&mut self, in_use: &[bool]) {
+        let last = self.last.as_ref().map(|(_, id)| *id);
+        for (id, slot) in self.names.iter_mut().enumerate() {
+            let id = id as u32;
+            if in_use.get(id as usize).copied().unwrap_or(false) || Some(id) == last {
+                continue;
+            }
+            if let Some(name) = slot.take() {
+                self.ids.remove(&name);
+                self.free.push(id);
+            }
+        }
+        self.kept_at_sweep = self.ids.len();
+        if self.ids.len() < self.ids.capacity() / 4 {
+            self.ids.shrink_to_fit();
+        }
+    }
+
+    /// Slots of ids handed out so far (the size of an `in_use` mark).
+    pub(crate) fn id_bound(&self) -> usize {
+        self.names.len()
+    }
+}
+
+/// The source id of a packed evidence blob (`None` for an empty one).
+pub(crate) fn evidence_source(blob: &[u8]) -> Option<u32> {
+    let mut value = 0u64;
+    for (i, &byte) in blob.iter().take(5).enumerate() {
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            return u32::try_from(value).ok();
+        }
+    }
+    None
 }
 
 /// One event's evidence in a single allocation: source id, line and seq + 1 (0 = none) as
@@ -170,7 +235,7 @@ fn pack_evidence(ev: &Event, source: u32) -> Box<[u8]> {
     blob.into_boxed_slice()
 }
 
-fn repack(buf: &mut Vec<u8>, ev: &Event, source: u32) {
+pub(super) fn repack(buf: &mut Vec<u8>, ev: &Event, source: u32) {
     let raw = &ev.raw[..ev.raw.len().min(MAX_EVIDENCE_RAW)];
     let mut header = [0u8; 30];
     let mut len = 0;
@@ -194,7 +259,7 @@ fn repack(buf: &mut Vec<u8>, ev: &Event, source: u32) {
     buf.extend_from_slice(raw);
 }
 
-fn unpack_evidence(blob: &[u8], ts: i64, sources: &Sources) -> Evidence {
+pub(super) fn unpack_evidence(blob: &[u8], ts: i64, sources: &Sources) -> Evidence {
     let mut at = 0;
     let mut varint = || {
         let mut value = 0u64;
@@ -363,20 +428,12 @@ pub(crate) struct RuleEngine {
     pub(crate) rule: Rule,
     cap: usize,
     keys: KeyedSlab<KeyValue, KeyState>,
-    silence: KeyedSlab<KeyValue, SilenceState>,
-    /// (deadline, slot): min-heap of silence deadlines; stale entries are skipped or re-armed.
-    deadlines: BinaryHeap<Reverse<(i64, u32)>>,
+    silence: SilenceTracker,
     overflow_reported: bool,
     /// Reused for numeric keys.
     scratch: String,
     distinct_hasher: SeedableRandomState,
     pub(crate) evicted: u64,
-}
-
-struct SilenceState {
-    last_ts: i64,
-    /// The host's last line, as packed evidence (buffer reused from event to event).
-    last_evidence: Vec<u8>,
 }
 
 impl RuleEngine {
@@ -385,8 +442,7 @@ impl RuleEngine {
             cap: rule.max_keys.unwrap_or(cap).max(1),
             rule,
             keys: KeyedSlab::new(hasher.clone()),
-            silence: KeyedSlab::new(hasher.clone()),
-            deadlines: BinaryHeap::new(),
+            silence: SilenceTracker::new(hasher.clone()),
             overflow_reported: false,
             scratch: String::new(),
             distinct_hasher: hasher,
@@ -467,10 +523,16 @@ impl RuleEngine {
     fn evict_oldest(&mut self, ev: &Event, out: &mut Vec<Alert>) {
         if let Some(oldest) = self.keys.oldest() {
             self.keys.remove(oldest);
-        } else if let Some(oldest) = self.silence.oldest() {
-            self.silence.remove(oldest);
         }
-        self.evicted += 1;
+        self.note_evictions(1, ev, out);
+    }
+
+    /// Count evicted keys; the first eviction of a rule is alerted.
+    fn note_evictions(&mut self, evicted: u64, ev: &Event, out: &mut Vec<Alert>) {
+        if evicted == 0 {
+            return;
+        }
+        self.evicted += evicted;
         if !self.overflow_reported {
             self.overflow_reported = true;
             out.push(overflow_alert(&self.rule, self.cap, ev.ts));
@@ -605,83 +667,43 @@ impl RuleEngine {
     fn observe_silence(&mut self, ev: &Event, ctx: &mut EventCtx, out: &mut Vec<Alert>) {
         let prefix = self.rule.ipv6_prefix;
         let mut scratch = std::mem::take(&mut self.scratch);
-        let Some(key) = key_of(self.rule.key, ev, prefix, &mut scratch) else {
-            self.scratch = scratch;
-            return;
-        };
-        let hash = self.silence.hash_of(&key);
-        let duration = self.rule.window;
-        let source = ctx.sources.intern(&ev.source);
-        match self.silence.find_by(hash, |k| k.matches(key)) {
-            Some(id) => {
-                self.silence.touch(id);
-                if let Some((_, state)) = self.silence.get_mut(id)
-                    && ev.ts >= state.last_ts
-                {
-                    state.last_ts = ev.ts;
-                    repack(&mut state.last_evidence, ev, source);
-                }
-            }
+        if let Some(key) = key_of(self.rule.key, ev, prefix, &mut scratch) {
+            let source = ctx.sources.intern(&ev.source);
             // A late event whose silence would already be decided changes nothing.
-            None if ctx.late && ev.ts.saturating_add(duration) < ctx.watermark => {}
-            None => {
-                if self.silence.len() >= self.cap {
-                    self.evict_oldest(ev, out);
-                }
-                let mut last_evidence = Vec::new();
-                repack(&mut last_evidence, ev, source);
-                let id = self.silence.insert(
-                    key.to_owned(),
-                    SilenceState {
-                        last_ts: ev.ts,
-                        last_evidence,
-                    },
-                );
-                self.deadlines
-                    .push(Reverse((ev.ts.saturating_add(duration), id)));
-            }
+            let decided_before = ctx.late.then_some(ctx.watermark);
+            let evicted =
+                self.silence
+                    .observe(key, ev, source, self.rule.window, decided_before, self.cap);
+            self.note_evictions(evicted, ev, out);
         }
         self.scratch = scratch;
     }
 
     /// Fire silence for every key whose deadline is before `now` (the watermark, or the last
-    /// event time at end of input). Deadlines fire in (deadline, key) order.
+    /// event time at end of input).
     pub(crate) fn fire_silence(&mut self, now: i64, sources: &Sources, out: &mut Vec<Alert>) {
-        let duration = self.rule.window;
-        let mut due: Vec<(i64, KeyValue, SilenceState)> = Vec::new();
-        while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
-            if deadline >= now {
-                break;
+        self.silence.fire(now, &self.rule, sources, out);
+    }
+
+    /// End of input: alert what the silence storm guard still holds.
+    pub(crate) fn finish_silence(&mut self, sources: &Sources, out: &mut Vec<Alert>) {
+        self.silence.finish(&self.rule, sources, out);
+    }
+
+    /// Every evidence blob this rule holds (to find the source names still referenced).
+    pub(crate) fn for_each_evidence(&self, mut f: impl FnMut(&[u8])) {
+        self.keys.for_each(|_, state| {
+            for entry in state.iter() {
+                f(&entry.evidence);
             }
-            self.deadlines.pop();
-            let Some((_, state)) = self.silence.get(id) else {
-                continue;
-            };
-            let actual = state.last_ts.saturating_add(duration);
-            if actual != deadline {
-                if actual > deadline {
-                    // Seen again since: re-arm at its real deadline.
-                    self.deadlines.push(Reverse((actual, id)));
-                }
-                continue;
-            }
-            if let Some((key, state)) = self.silence.remove(id) {
-                due.push((deadline, key, state));
-            }
-        }
-        due.sort_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| a.1.as_ref().cmp_key(&b.1.as_ref()))
         });
-        for (deadline, key, state) in due {
-            out.push(silence_alert(&self.rule, &key, &state, deadline, sources));
-        }
+        self.silence.for_each_evidence(f);
     }
 }
 
 /// A total order on keys for deterministic tie-breaks.
 impl KeyRef<'_> {
-    fn cmp_key(&self, other: &KeyRef<'_>) -> std::cmp::Ordering {
+    pub(super) fn cmp_key(&self, other: &KeyRef<'_>) -> std::cmp::Ordering {
         match (self, other) {
             (KeyRef::Ip(a), KeyRef::Ip(b)) => a.cmp(b),
             (KeyRef::Text(a), KeyRef::Text(b)) => a.cmp(b),
@@ -762,7 +784,14 @@ pub(crate) fn alert_id(rule: &str, key: &str, window_start: i64) -> String {
     hex::encode(&digest[..16])
 }
 
-fn fill(template: &str, key: &str, count: u64, threshold: u64, window: i64, field: &str) -> String {
+pub(super) fn fill(
+    template: &str,
+    key: &str,
+    count: u64,
+    threshold: u64,
+    window: i64,
+    field: &str,
+) -> String {
     template
         .replace("{key}", key)
         .replace("{count}", &count.to_string())
@@ -850,51 +879,6 @@ fn build_alert(
         last_seen,
         summary,
         evidence,
-        action: rule
-            .action
-            .iter()
-            .map(|(k, v)| (k.clone(), v.replace("{key}", &key_text)))
-            .collect(),
-        key_value: key_text,
-        unverified: false,
-    }
-}
-
-fn silence_alert(
-    rule: &Rule,
-    key: &KeyValue,
-    state: &SilenceState,
-    deadline: i64,
-    sources: &Sources,
-) -> Alert {
-    let key_text = key.display(rule.ipv6_prefix);
-    let template = if rule.summary.is_empty() {
-        "{field} {key} has logged nothing for {window}"
-    } else {
-        &rule.summary
-    };
-    Alert {
-        id: alert_id(&rule.id, &key_text, state.last_ts),
-        rule: rule.id.clone(),
-        severity: rule.severity,
-        priority: rule.severity.priority().to_string(),
-        respond_within: rule
-            .respond_within
-            .clone()
-            .unwrap_or_else(|| rule.severity.respond_within().to_string()),
-        key_field: rule.key.name().to_string(),
-        count: 0,
-        threshold: 0,
-        window_start: state.last_ts,
-        window_end: deadline,
-        first_seen: state.last_ts,
-        last_seen: state.last_ts,
-        summary: fill(template, &key_text, 0, 0, rule.window, rule.key.name()),
-        evidence: vec![unpack_evidence(
-            &state.last_evidence,
-            state.last_ts,
-            sources,
-        )],
         action: rule
             .action
             .iter()

@@ -27,6 +27,7 @@
 mod attempts;
 mod engine;
 mod rules;
+mod silence;
 mod slab;
 
 use std::collections::VecDeque;
@@ -246,6 +247,9 @@ impl Detector {
     /// Take one event; append any alerts that become decided.
     pub fn push(&mut self, ev: Event, out: &mut Vec<Alert>) {
         self.stats.events += 1;
+        if self.sources.wants_sweep() {
+            self.sweep_sources();
+        }
         let before = out.len();
         if ev.ts < self.watermark {
             // Late: its place in order has passed; process it now, at its own time.
@@ -302,6 +306,9 @@ impl Detector {
             self.fire_silence(self.max_ts, out);
             self.watermark = self.watermark.max(self.max_ts);
         }
+        for engine in &mut self.engines {
+            engine.finish_silence(&self.sources, out);
+        }
         self.stats.alerts += (out.len() - before) as u64;
     }
 
@@ -350,6 +357,31 @@ impl Detector {
     /// The current watermark, µs (`i64::MIN` before the first event).
     pub fn watermark(&self) -> i64 {
         self.watermark
+    }
+
+    /// Forget input names that no held evidence refers to (closed syslog connections).
+    fn sweep_sources(&mut self) {
+        let mut in_use = vec![false; self.sources.id_bound()];
+        for engine in &self.engines {
+            engine.for_each_evidence(|blob| {
+                if let Some(id) = engine::evidence_source(blob)
+                    && let Some(mark) = in_use.get_mut(id as usize)
+                {
+                    *mark = true;
+                }
+            });
+        }
+        self.sources.sweep(&in_use);
+    }
+
+    /// Input names held (for memory tests).
+    ///
+    /// ```
+    /// use secpipe::detect::{DetectOptions, Detector, RuleSet};
+    /// assert_eq!(Detector::new(RuleSet::builtin(), DetectOptions::default()).source_names(), 0);
+    /// ```
+    pub fn source_names(&self) -> usize {
+        self.sources.len()
     }
 
     fn enqueue(&mut self, ev: Box<Event>) {

@@ -134,6 +134,13 @@ impl<K: Hash + Eq, V> KeyedSlab<K, V> {
         Some((key, value))
     }
 
+    /// Visit every entry, in no particular order: for bookkeeping that reaches no output.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&K, &V)) {
+        for (key, value) in self.slots.iter().filter_map(|slot| slot.entry.as_ref()) {
+            f(key, value);
+        }
+    }
+
     /// Mark `id` as the most recently touched key.
     pub(crate) fn touch(&mut self, id: u32) {
         if self.tail != id {

@@ -582,6 +582,118 @@ fn silence_duration_is_configurable() {
     assert_eq!(run_with(rules, DetectOptions::default(), events).0.len(), 1);
 }
 
+/// One line each from `hosts` invented host names at `ts`.
+fn one_line_hosts(ts: i64, hosts: usize) -> Vec<Event> {
+    (0..hosts)
+        .map(|i| host_line(ts, Kind::Other, &format!("fake-{i:07}")))
+        .collect()
+}
+
+#[test]
+fn a_silence_storm_is_one_alert_with_its_count() {
+    // The attack: a line per invented host name, then ten minutes of one real host talking.
+    let mut events = one_line_hosts(0, 5_000);
+    events.extend(spaced(12, MIN, |t| host_line(t, Kind::Other, "real")));
+    let (alerts, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
+    let silence = of(&alerts, "log.silence");
+    let individual: Vec<_> = silence.iter().filter(|a| a.key_value != "*").collect();
+    let storm: Vec<_> = silence.iter().filter(|a| a.key_value == "*").collect();
+    assert_eq!(individual.len(), silence::STORM_INDIVIDUAL);
+    // Equal deadlines go in key order: the first names alert one by one.
+    assert_eq!(individual[0].key_value, "fake-0000000");
+    assert_eq!(individual[19].key_value, "fake-0000019");
+    assert_eq!(storm.len(), 1, "{storm:#?}");
+    let storm = storm[0];
+    assert_eq!(storm.count, 5_000 - silence::STORM_INDIVIDUAL as u64);
+    assert_eq!(storm.evidence.len(), silence::STORM_SAMPLE);
+    assert!(
+        storm.summary.contains("fake-0000020, fake-0000021"),
+        "{}",
+        storm.summary
+    );
+    assert!(storm.summary.contains("and 4970 more"), "{}", storm.summary);
+    assert_eq!(stats.alerts as usize, alerts.len());
+}
+
+#[test]
+fn storm_alerts_are_the_same_whatever_the_arrival_order() {
+    let mut events = one_line_hosts(0, 300);
+    events.extend(spaced(12, MIN, |t| host_line(t, Kind::Other, "real")));
+    let (in_order, _) = run_with(RuleSet::builtin(), DetectOptions::default(), events.clone());
+    events[..300].reverse();
+    let (reversed, _) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
+    let ids = |alerts: &[Alert]| alerts.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&in_order), ids(&reversed));
+    assert_eq!(in_order.len(), silence::STORM_INDIVIDUAL + 1);
+}
+
+#[test]
+fn silences_in_separate_periods_alert_one_by_one() {
+    // Two hosts going quiet 20 minutes apart are two periods: no storm.
+    let events = vec![
+        host_line(0, Kind::Other, "a"),
+        host_line(20 * MIN, Kind::Other, "b"),
+        host_line(45 * MIN, Kind::Other, "c"),
+    ];
+    let alerts = run(events);
+    let keys: Vec<_> = of(&alerts, "log.silence")
+        .iter()
+        .map(|a| a.key_value.clone())
+        .collect();
+    assert_eq!(keys, ["a", "b"]);
+}
+
+#[test]
+fn established_hosts_outlive_a_flood_of_one_line_hosts_at_the_cap() {
+    let rules = RuleSet::with_config("c.toml", "[options]\nmax_keys = 100\n").unwrap();
+    // `db1` logs for two minutes (established), then 1,000 invented hosts flood a cap of 100.
+    let mut events = spaced(3, MIN, |t| host_line(t, Kind::Other, "db1"));
+    events.extend(one_line_hosts(3 * MIN, 1_000));
+    // Someone keeps talking for 20 minutes, so every deadline passes.
+    events.extend(spaced(25, MIN, |t| {
+        host_line(4 * MIN + t, Kind::Other, "gw")
+    }));
+    let (alerts, stats) = run_with(rules, DetectOptions::default(), events);
+    let silence = of(&alerts, "log.silence");
+    assert!(
+        silence.iter().any(|a| a.key_value == "db1"),
+        "db1 went quiet and must be alerted: {:?}",
+        silence.iter().map(|a| &a.key_value).collect::<Vec<_>>()
+    );
+    assert!(stats.evicted_keys >= 900, "{stats:?}");
+    assert_eq!(of(&alerts, "secpipe.state_overflow").len(), 1);
+}
+
+#[test]
+fn names_of_closed_inputs_are_forgotten() {
+    // A syslog listener makes an input per connection: 50,000 one-line connections.
+    let mut detector = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    let mut alerts = Vec::new();
+    for i in 0..50_000u32 {
+        let mut e = host_line(i64::from(i) * 1_000, Kind::Other, "h");
+        e.source = Arc::from(format!("syslog+tcp://192.0.2.1:{i}").as_str());
+        detector.push(e, &mut alerts);
+    }
+    // Evidence refers only to the host's last line: a sweep keeps a handful of names.
+    assert!(
+        detector.source_names() < 8_192,
+        "{} input names held",
+        detector.source_names()
+    );
+    // The name still referred to by held evidence survives every sweep.
+    detector.push(
+        host_line(11 * MIN + 50 * S, Kind::Other, "other"),
+        &mut alerts,
+    );
+    detector.finish(&mut alerts);
+    let quiet = of(&alerts, "log.silence");
+    assert_eq!(quiet.len(), 1, "{alerts:#?}");
+    assert_eq!(
+        &*quiet[0].evidence[0].source,
+        "syslog+tcp://192.0.2.1:49999"
+    );
+}
+
 // ---- time ------------------------------------------------------------------------------------
 
 #[test]
