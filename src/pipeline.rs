@@ -323,10 +323,11 @@ where
         .spawn(move || {
             let mut parsers = HashMap::new();
             for batch in line_rx {
-                if parsed_tx
-                    .send(parse_batch(&batch, &mut parsers, &settings))
-                    .is_err()
-                {
+                let parsed = parse_batch(&batch, &mut parsers, &settings);
+                if batch.ends_source {
+                    parsers.remove(&batch.source);
+                }
+                if parsed_tx.send(parsed).is_err() {
                     break;
                 }
             }

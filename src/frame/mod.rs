@@ -197,6 +197,9 @@ pub struct LineBatch {
     /// For followed files: the read position just after the last line of this batch. The
     /// ordered stage commits it (`--state`) once the batch has been handed to the sinks.
     pub checkpoint: Option<crate::source::checkpoint::Checkpoint>,
+    /// The source has ended (a closed connection): nothing more comes under its name, so the
+    /// stages may free what they keep per source. The batch may hold no lines.
+    pub ends_source: bool,
     data: Vec<u8>,
     ends: Vec<u32>,
     truncated: Vec<u32>,
@@ -215,6 +218,7 @@ impl LineBatch {
             first_seq: None,
             known_ts: Vec::new(),
             checkpoint: None,
+            ends_source: false,
             data: Vec::new(),
             ends: Vec::new(),
             truncated: Vec::new(),

@@ -108,7 +108,9 @@ impl<'a> Record<'a> {
 pub struct Parser {
     clock: time::LocalClock,
     years: time::YearGuess,
-    json: json::JsonScratch,
+    /// Made on the first JSON line: most sources never send one, and a listener keeps a
+    /// parser per connection.
+    json: Option<Box<json::JsonScratch>>,
 }
 
 impl Parser {
@@ -126,7 +128,7 @@ impl Parser {
         Parser {
             clock: time::LocalClock::new(tz),
             years: time::YearGuess::new(year),
-            json: json::JsonScratch::default(),
+            json: None,
         }
     }
 
@@ -146,7 +148,11 @@ impl Parser {
         let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         let parsed = match line.first() {
             Some(b'<') => syslog::parse_with_pri(line, &mut self.clock, &mut self.years, received),
-            Some(b'{') => json::parse(line, &mut self.json, &mut self.clock),
+            Some(b'{') => json::parse(
+                line,
+                self.json.get_or_insert_with(Box::default),
+                &mut self.clock,
+            ),
             Some(_) => syslog::parse_without_pri(line, &mut self.clock, &mut self.years, received)
                 .or_else(|| access::parse_record(line, &mut self.clock))
                 .or_else(|| logfmt::parse(line, &mut self.clock)),

@@ -16,6 +16,8 @@ use crate::frame::octet::OctetDecoder;
 
 /// Per-connection read buffer: big enough for bursts, small enough for a thousand connections.
 const CONNECTION_BUFFER: usize = 64 * 1024;
+/// A connection's first read buffer; it grows to [`CONNECTION_BUFFER`] when a read fills it.
+const FIRST_READ_BUFFER: usize = 4 * 1024;
 
 /// Accept connections until shutdown, then wait for the open ones to finish their batches.
 pub(super) async fn serve(
@@ -91,7 +93,9 @@ async fn read_connection<S: AsyncRead + Unpin>(
         Framing::Octets(OctetDecoder::new(ctx.max_line))
     };
     let mut peer = PeerBatch::new(source);
-    let mut buf = vec![0u8; CONNECTION_BUFFER];
+    // Most connections send a few lines: start small, grow to the full buffer only for a
+    // sender that fills it (a thousand idle or one-line connections must not pin 64 MiB).
+    let mut buf = vec![0u8; FIRST_READ_BUFFER];
     let mut bytes = 0u64;
     loop {
         // With a batch pending, wake in time to hand it on; otherwise wait up to the idle limit.
@@ -116,6 +120,9 @@ async fn read_connection<S: AsyncRead + Unpin>(
             Ok(Ok(n)) => n,
         };
         bytes += n as u64;
+        if n == buf.len() && buf.len() < CONNECTION_BUFFER {
+            buf.resize((buf.len() * 4).min(CONNECTION_BUFFER), 0);
+        }
         let data = &buf[..n];
         if let Framing::Undecided = framing {
             framing = if looks_octet_counted(data) {
@@ -173,7 +180,14 @@ async fn read_connection<S: AsyncRead + Unpin>(
         }
         Framing::Undecided => {}
     }
-    flush(&mut peer, url, ctx, &mut bytes).await;
+    // The last batch says the connection is over, so its per-source parse state is freed (an
+    // empty one if everything was handed on already): a listener must not keep something for
+    // every connection it ever had.
+    let mut last = peer
+        .take()
+        .unwrap_or_else(|| crate::frame::LineBatch::new(peer.source.clone(), 1, 0));
+    last.ends_source = true;
+    send(last, url, ctx, &mut bytes).await;
 }
 
 /// Whether a connection's first bytes are an octet-counting length prefix: 1 to 9 digits and a
