@@ -143,8 +143,16 @@ fn forged_line_appended_without_the_key_is_never_intact() {
     // 1. A run without the key refuses to extend a signed archive, and changes nothing.
     let out = t.archive_run(None, &forged);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("refusing to extend"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no --key was given"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refusing to extend"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("no --key was given"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(t.read("audit/manifests.jsonl"), signed_manifests);
     assert_eq!(t.read("audit/checkpoint"), signed_checkpoint);
 
@@ -183,7 +191,10 @@ fn forged_line_appended_without_the_key_is_never_intact() {
     let signed_lines = json_lines(&signed_manifests).len() as u64;
     assert_eq!(span["first_line"], signed_lines + 1, "{json}");
     assert_eq!(span["last_line"], manifests.len() as u64, "{json}");
-    assert_eq!(span["since"], manifests[signed_lines as usize]["at"], "{json}");
+    assert_eq!(
+        span["since"], manifests[signed_lines as usize]["at"],
+        "{json}"
+    );
     assert_eq!(span["files"][0]["file"], path, "{json}");
     assert_eq!(span["files"][0]["first_seq"], 1000, "{json}");
     assert_eq!(span["files"][0]["rows"], 1, "{json}");
@@ -246,7 +257,11 @@ fn later_run_with_the_key_does_not_bless_the_unsigned_lines() {
     assert_eq!(code, 3, "{json}");
     assert_eq!(json["signature"], "good", "{json}");
     assert_eq!(json["unsigned"].as_array().map(Vec::len), Some(1), "{json}");
-    assert_eq!(json["unsigned"][0]["first_line"], signed_lines + 1, "{json}");
+    assert_eq!(
+        json["unsigned"][0]["first_line"],
+        signed_lines + 1,
+        "{json}"
+    );
     assert_eq!(json["unsigned"][0]["last_line"], lagging_lines, "{json}");
     assert_eq!(json["unsigned"][0]["files"][0]["first_seq"], 1000, "{json}");
     assert_eq!(json["unsigned"][0]["files"][0]["rows"], 10, "{json}");
@@ -333,9 +348,15 @@ fn keygen_writes_a_private_key_and_refuses_to_overwrite_it() {
         .expect("a fingerprint line");
     assert_eq!(fingerprint.len(), 64, "{printed}");
     let private = std::fs::read_to_string(&key).expect("private key");
-    assert!(private.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{private}");
+    assert!(
+        private.starts_with("-----BEGIN PRIVATE KEY-----\n"),
+        "{private}"
+    );
     let public = std::fs::read_to_string(t.path("k.pub")).expect("public key");
-    assert!(public.starts_with("-----BEGIN PUBLIC KEY-----\n"), "{public}");
+    assert!(
+        public.starts_with("-----BEGIN PUBLIC KEY-----\n"),
+        "{public}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -404,7 +425,11 @@ fn verify_exit_codes_and_json_fields() {
     std::fs::create_dir(&empty).expect("mkdir");
     let out = run(&["verify", s(&empty)]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
-    assert!(stdout(&out).contains("not a secpipe archive"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("not a secpipe archive"),
+        "{}",
+        stdout(&out)
+    );
     let out = run(&["verify", s(&t.path("no-such-dir"))]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 

@@ -368,7 +368,11 @@ mod tests {
         ];
         let leaves: Vec<[u8; 32]> = inputs.iter().map(|d| sha256(&[&[0x00], d])).collect();
         for (n, root) in roots.iter().enumerate() {
-            assert_eq!(hex::encode(merkle_root(&leaves[..n])), *root, "MTH of {n} leaves");
+            assert_eq!(
+                hex::encode(merkle_root(&leaves[..n])),
+                *root,
+                "MTH of {n} leaves"
+            );
         }
         // The chunked form the writer uses agrees at every size.
         assert_eq!(merkle_root(&chunk_roots(&leaves)), merkle_root(&leaves));
