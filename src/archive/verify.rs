@@ -21,17 +21,53 @@
 //!    one file a crash between rename and manifest append can leave: its `file_seq` is the
 //!    next one and the chain does not end in a clean-close `pause` line. That one is a warning
 //!    (unsealed tail), like a leftover `*.parquet.tmp`.
-//! 4. **The checkpoint**: its head must be the chain head → else `bad_signature`; a
-//!    checkpoint that counts *more* manifests than exist → `deleted` (a truncated tail). A
-//!    checkpoint that is one step behind (crash between manifest append and checkpoint
-//!    rewrite) is a warning. With `--pubkey` the signature must verify → else `bad_signature`.
-//! 5. **`--expect-head HEX`**: the anchored head must be the hash of some manifest line (the
+//! 4. **The checkpoint**: the head it names must be the hash of the manifest line it counts →
+//!    else `bad_signature`; a checkpoint that counts *more* manifests than exist → `deleted`
+//!    (a truncated tail). With `--pubkey` the signature must verify with that key → else
+//!    `bad_signature`; a missing or unsigned checkpoint with `--pubkey` is `bad_signature` too.
+//! 5. **What the signature covers** (a signed checkpoint; checked with `--pubkey`, or reported
+//!    as not checked without it): lines `1..=count` and the files they seal. A line after the
+//!    signed head, or one that a signed `resume` line names in `unsigned_lines` (a later run
+//!    with the key extended over it without vouching for it, see `custody.rs`), is *unsigned*.
+//!    Unsigned lines that seal files make the verdict `UNSIGNED` (exit 3), naming each span of
+//!    lines, when it began (the `at` of its first line) and its files with their seq ranges;
+//!    unsigned `resume`/`pause` lines alone are a warning.
+//! 6. **`--expect-head HEX`**: the anchored head must be the hash of some manifest line (the
 //!    archive may have grown since it was anchored). If it is not in the chain, the lines
 //!    after the anchor were deleted (or rewritten) → class `deleted`, file
 //!    `audit/manifests.jsonl`.
 //!
 //! Exit codes: 0 intact (warnings allowed), 1 tampered, 2 could not conclude (not an
-//! archive, unreadable files, unknown format version).
+//! archive, unreadable files, unknown format version, unreadable public key), 3 unsigned
+//! (nothing found altered, but sealed files that no valid signature covers).
+//!
+//! ## What verify proves, and what it cannot
+//!
+//! With `--pubkey` and exit 0: every sealed file is byte for byte the file its manifest line
+//! sealed, each table's rows are the seqs the manifests list, in order, with none added or
+//! removed; every manifest line links to the one before; and the holder of the private key
+//! signed a head that covers every line that seals a file, no line of which a later run
+//! declared it could not vouch for. In short: since the key signed it, nothing was altered,
+//! added, removed or reordered, up to the signed head.
+//!
+//! What it cannot prove:
+//! - **A deleted tail**: cut the chain back to the length of an older signed checkpoint and
+//!   put that checkpoint back (or, unsigned, rewrite the checkpoint to match), and the shorter
+//!   chain is consistent and signed. Only `--expect-head` with a head recorded elsewhere
+//!   catches it.
+//! - **The key holder's honesty**: whoever holds the key can write a different, consistent
+//!   history. A signature proves who wrote the checkpoint, not that the lines were true.
+//! - **Without `--pubkey`** nothing about authorship: anyone can replace an unsigned archive end
+//!   to end, or strip the signature of a signed one and rewrite it (the report says
+//!   `signature none` or `present, not checked`).
+//! - **The rows of an unsigned span** (exit 3): a crash in the instant between a manifest line
+//!   and its signed checkpoint, a power cut before the checkpoint reached the disk, and lines
+//!   appended by someone without the key look the same. Verify names them; it cannot say which.
+//! - **A file's rows beyond its bytes**: a file whose bytes match its manifest is not decoded;
+//!   its `row_root` is trusted as sealed. A writer that computed a wrong `row_root` would pass
+//!   here: `tests/independent_verifier.py` recomputes every root from docs/archive-format.md.
+//! - **Whether a log line was true** when the host wrote it, or complete (lines that never
+//!   reached secpipe, or that arrived after it stopped).
 //!
 //! ```
 //! use secpipe::archive::verify::{verify, VerifyOptions};
@@ -1044,6 +1080,13 @@ fn check_checkpoint(
     match (&checkpoint.signature, &opts.pubkey) {
         (None, None) => {
             report.signature = SignatureState::Unsigned;
+            if checkpoint.count < count {
+                report.warnings.push(format!(
+                    "the (unsigned) checkpoint counts {} of {count} manifest lines: a crash \
+                     before it caught up",
+                    checkpoint.count
+                ));
+            }
             None
         }
         (None, Some(_)) => bad(
