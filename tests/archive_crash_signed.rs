@@ -90,7 +90,10 @@ fn sigkill_of_a_signed_run_leaves_at_most_the_last_line_unsigned() {
             // The kill fell between a manifest line and its checkpoint: only that line.
             assert_eq!(report.unsigned.len(), 1, "{report}");
             let span = &report.unsigned[0];
-            assert_eq!((span.first_line, span.last_line), (lines as u64, lines as u64));
+            assert_eq!(
+                (span.first_line, span.last_line),
+                (lines as u64, lines as u64)
+            );
             assert_eq!(span.files.len(), 1, "{report}");
         }
         other => panic!("exit {other} after a SIGKILL: {report}"),
