@@ -335,6 +335,44 @@ fn replay_marks_alerts_resting_on_unsigned_rows() {
     }
 }
 
+/// Without `--pubkey`, replay cannot tell a stripped signature from an archive written without
+/// a key; with it, a checkpoint whose signature was stripped stops the replay (exit 1), and
+/// `--force` marks every alert, since no row is vouched for.
+#[test]
+fn replay_with_pubkey_stops_on_a_stripped_signature() {
+    let t = Setup::new();
+    let key = t.signed_archive();
+    let pubkey = format!("{}.pub", s(&key));
+    let archive = t.archive();
+    let out = run(&["replay", "--tz", "UTC", "--pubkey", &pubkey, s(&archive)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!json_lines(&out.stdout).is_empty());
+
+    let signed_checkpoint = t.read("audit/checkpoint");
+    t.put("audit/checkpoint", &strip_signature(&signed_checkpoint));
+    let out = run(&["replay", "--tz", "UTC", "--pubkey", &pubkey, s(&archive)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("bad_signature"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let out = run(&[
+        "replay",
+        "--tz",
+        "UTC",
+        "--pubkey",
+        &pubkey,
+        "--force",
+        s(&archive),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let alerts = json_lines(&out.stdout);
+    assert!(!alerts.is_empty());
+    assert!(alerts.iter().all(|a| a["unverified"] == true), "{alerts:?}");
+
+    let log = t.write("plain.log", FORGED);
+    let out = run(&["replay", "--pubkey", &pubkey, s(&log)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
 #[test]
 fn keygen_writes_a_private_key_and_refuses_to_overwrite_it() {
     let t = Setup::new();

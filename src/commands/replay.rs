@@ -42,7 +42,17 @@ pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
                 "replay them in two runs",
             ));
         }
-        return replay_archives(&archives, parse, detect, range, args.force);
+        let verify_opts = VerifyOptions {
+            pubkey: args.pubkey.clone(),
+            expect_head: None,
+        };
+        return replay_archives(&archives, parse, detect, range, args.force, &verify_opts);
+    }
+    if args.pubkey.is_some() {
+        return Err(UsageError::with_help(
+            "--pubkey checks an archive's signature; these are raw log files",
+            "name an archive directory made with --archive --key, or drop --pubkey",
+        ));
     }
     for f in &files {
         // Before anything runs: a mistyped path is a usage error, not an empty replay.
@@ -88,13 +98,14 @@ fn replay_archives(
     detect: DetectConfig,
     range: TimeRange,
     force: bool,
+    verify_opts: &VerifyOptions,
 ) -> Result<ExitCode, UsageError> {
     let mut files = Vec::new();
     let mut unverified = Unverified::Nothing;
     let mut tampered = false;
     for dir in dirs {
         let dir_files = archive_source::event_files(dir).map_err(UsageError::plain)?;
-        let report = verify(dir, &VerifyOptions::default());
+        let report = verify(dir, verify_opts);
         match report.exit_code() {
             0 => {}
             // Nothing altered, but rows no valid signature covers: replay them, and mark what
