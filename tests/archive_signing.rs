@@ -222,6 +222,30 @@ fn run_with_another_key_is_refused() {
     assert_eq!(t.read("audit/manifests.jsonl"), before);
 }
 
+/// A run with the right key refuses an archive whose signed checkpoint does not match its
+/// manifests: it was altered, and signing over it would hide that.
+#[test]
+fn run_with_the_key_refuses_an_archive_whose_checkpoint_does_not_match() {
+    let t = Setup::new();
+    let key = t.signed_archive();
+    let manifests = t.read("audit/manifests.jsonl");
+    // The last line (the one the checkpoint names) edited; still valid JSON.
+    let text = String::from_utf8(manifests).expect("text");
+    let last_start = text.trim_end().rfind('\n').map_or(0, |i| i + 1);
+    let edited = format!(
+        "{}{}",
+        &text[..last_start],
+        text[last_start..].replacen("\"kind\":", "\"kind\": ", 1)
+    );
+    assert_ne!(edited, text);
+    t.put("audit/manifests.jsonl", edited.as_bytes());
+    let more = t.write("more.log", &sshd_lines(3));
+    let out = t.archive_run(Some(&key), &more);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("secpipe verify"), "{}", stderr(&out));
+    assert_eq!(t.read("audit/manifests.jsonl"), edited.as_bytes());
+}
+
 /// A signature lost behind the chain (a power cut before the checkpoint was made durable, or
 /// an old checkpoint put back): the next run with the key extends the chain, but its `resume`
 /// line says which lines it does not vouch for, and verify keeps naming them.

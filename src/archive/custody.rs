@@ -19,7 +19,9 @@
 //!   reporting them as unsigned however many signatures follow.
 //!
 //! An archive written without a key and extended without one stays a plain hash chain: nothing
-//! to check here.
+//! to check here. Nor is this a verify: an edit further back in the chain (a broken link, a
+//! changed file) is not hidden by signing after it, since verify recomputes every link and file
+//! whatever the checkpoint says; only the signed head decides what a new signature would cover.
 
 use std::path::Path;
 

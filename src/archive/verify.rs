@@ -1216,6 +1216,41 @@ fn unsigned_spans(infos: &[LineInfo], signed: u64) -> Vec<UnsignedSpan> {
 mod tests {
     use super::*;
 
+    fn data_line(seq: u64) -> LineInfo {
+        LineInfo {
+            at: Some(format!("t{seq}")),
+            file: Some((format!("events/f{seq}"), "events".into(), seq, 1)),
+            declares_unsigned: None,
+        }
+    }
+
+    #[test]
+    fn unsigned_spans_are_the_tail_and_the_declared_lines() {
+        // Lines 1-2 data, 3 resume declaring line 2 unsigned, 4-5 data; signed up to 4.
+        let mut infos = vec![data_line(0), data_line(1)];
+        infos.push(LineInfo {
+            at: Some("t-resume".into()),
+            file: None,
+            declares_unsigned: Some(LineRange { first: 2, last: 2 }),
+        });
+        infos.extend([data_line(2), data_line(3)]);
+        let spans = unsigned_spans(&infos, 4);
+        let got: Vec<_> = spans
+            .iter()
+            .map(|s| (s.first_line, s.last_line, s.since.clone(), s.files.len()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(2, 2, Some("t1".into()), 1), (5, 5, Some("t3".into()), 1)]
+        );
+        // Fully signed, nothing declared: nothing unsigned.
+        assert!(unsigned_spans(&infos[..2], 2).is_empty());
+        // A declaration in an unsigned line is not believed (its lines are in the tail).
+        let spans = unsigned_spans(&infos, 2);
+        assert_eq!(spans.len(), 1);
+        assert_eq!((spans[0].first_line, spans[0].last_line), (3, 5));
+    }
+
     #[test]
     fn seq_classes() {
         assert_eq!(classify_seqs(&[0, 1, 2], 0, 3).0, ProblemClass::Modified);
