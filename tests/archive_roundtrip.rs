@@ -205,7 +205,10 @@ fn resume_after_close_continues_the_chain() {
         .head
         .unwrap();
 
-    let archive = Archive::open(options(&archive_dir, 50)).unwrap();
+    // A signed archive is extended only with its key (without it, open refuses).
+    let mut signed = options(&archive_dir, 50);
+    signed.key = Some(key.clone());
+    let archive = Archive::open(signed).unwrap();
     assert_eq!(archive.next_seq(), 120);
     drop(archive);
     build(&archive_dir, 80, 50, Some(&key));

@@ -12,6 +12,8 @@ if ! command -v logger >/dev/null || ! command -v openssl >/dev/null; then
 fi
 python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
 python3 -c 'import duckdb, pyarrow' # fail here, clearly, if the install did not work
+# The independent archive verifier (tests/independent_verifier.py) checks Ed25519 with `cryptography`.
+python3 -m pip install --quiet --disable-pip-version-check cryptography && python3 -c 'import cryptography'
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -336,6 +336,48 @@ mod tests {
         assert_eq!(merkle_root(&[]), sha256(&[]));
     }
 
+    /// The Merkle tree hash test vectors of certificate-transparency's reference test data
+    /// (`python/ct/crypto/merkle_test.py`, `go/merkle/log_verifier_test.go`): eight leaf inputs
+    /// and MTH(D[n]) for n = 0..=8. Leaves are hashed here as RFC 6962 hashes them,
+    /// SHA-256(0x00 ‖ input); a row leaf carries that 0x00 prefix itself.
+    #[test]
+    fn merkle_root_matches_the_rfc6962_test_vectors() {
+        let inputs: [&[u8]; 8] = [
+            b"",
+            &[0x00],
+            &[0x10],
+            &[0x20, 0x21],
+            &[0x30, 0x31],
+            &[0x40, 0x41, 0x42, 0x43],
+            &[0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57],
+            &[
+                0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d,
+                0x6e, 0x6f,
+            ],
+        ];
+        let roots = [
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+            "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+            "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+            "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+            "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+        ];
+        let leaves: Vec<[u8; 32]> = inputs.iter().map(|d| sha256(&[&[0x00], d])).collect();
+        for (n, root) in roots.iter().enumerate() {
+            assert_eq!(
+                hex::encode(merkle_root(&leaves[..n])),
+                *root,
+                "MTH of {n} leaves"
+            );
+        }
+        // The chunked form the writer uses agrees at every size.
+        assert_eq!(merkle_root(&chunk_roots(&leaves)), merkle_root(&leaves));
+    }
+
     #[test]
     fn canonical_bytes_are_as_documented() {
         let mut buf = Vec::new();

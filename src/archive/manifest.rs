@@ -67,7 +67,20 @@ pub struct Manifest {
     /// `resume` only: unsealed leftovers of a crashed run moved to `audit/discarded/`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub discarded: Vec<String>,
+    /// `resume` only: the lines of the chain that this run, started with a key, found covered
+    /// by no valid signature of that key (a crash before the checkpoint caught up, an archive
+    /// written without a key, or lines appended by someone else). The run's signatures extend
+    /// over them without vouching for them, and verify keeps reporting them as unsigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsigned_lines: Option<LineRange>,
     pub prev: String,
+}
+
+/// 1-based manifest lines `first ..= last`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineRange {
+    pub first: u64,
+    pub last: u64,
 }
 
 impl Manifest {
@@ -87,6 +100,7 @@ impl Manifest {
             schema_sha256: None,
             at,
             discarded: Vec::new(),
+            unsigned_lines: None,
             prev,
         }
     }

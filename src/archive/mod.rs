@@ -41,6 +41,7 @@
 //! ```
 
 pub mod canonical;
+mod custody;
 pub mod keys;
 pub mod manifest;
 pub mod schema;
@@ -142,18 +143,22 @@ impl Archive {
     pub fn open(opts: ArchiveOptions) -> Result<Archive, ArchiveError> {
         let audit = opts.dir.join("audit");
         std::fs::create_dir_all(&audit)?;
-        let key = match &opts.key {
-            Some(path) => Some(keys::load_signing_key(path)?),
-            None => {
-                eprintln!(
-                    "secpipe: warning: archive {} is not signed (no --key): it is a hash chain \
-                     that detects edits, but anyone can rewrite it end to end. Make a key with \
-                     `secpipe keygen --out FILE` and pass --key FILE.",
-                    opts.dir.display()
-                );
-                None
-            }
-        };
+        let key = opts
+            .key
+            .as_deref()
+            .map(keys::load_signing_key)
+            .transpose()?;
+        // Before anything in the archive changes: may this run extend it, and which lines
+        // will its signatures cover without vouching for them?
+        let unsigned_lines = custody::check_before_extending(&opts.dir, key.as_ref())?;
+        if key.is_none() {
+            eprintln!(
+                "secpipe: warning: archive {} is not signed (no --key): it is a hash chain \
+                 that detects edits, but anyone can rewrite it end to end. Make a key with \
+                 `secpipe keygen --out FILE` and pass --key FILE.",
+                opts.dir.display()
+            );
+        }
         let mut discarded = Vec::new();
         let state = read_chain(&opts.dir, &mut discarded)?;
         let is_new = state.is_none();
@@ -162,6 +167,18 @@ impl Archive {
             None => new_chain_state()?,
         };
         discard_unsealed(&opts.dir, &state, &mut discarded)?;
+
+        if let Some(range) = unsigned_lines {
+            eprintln!(
+                "secpipe: warning: archive {}: manifest lines {}..={} are covered by no valid \
+                 signature of this key; this run continues the chain after them and records in \
+                 its `resume` line that it does not vouch for them (`secpipe verify` reports \
+                 them as unsigned)",
+                opts.dir.display(),
+                range.first,
+                range.last
+            );
+        }
 
         let mut ledger = writer::Ledger::new(
             opts.dir.clone(),
@@ -176,12 +193,13 @@ impl Archive {
             next_file_seq: state.next_file_seq,
         };
         if !is_new || !discarded.is_empty() {
-            let resume = Manifest::resume(
+            let mut resume = Manifest::resume(
                 chain.archive_hex(),
                 chain.head.clone(),
                 writer::now_text(),
                 discarded,
             );
+            resume.unsigned_lines = unsigned_lines;
             ledger.append(&chain.extend(&resume))?;
         }
         // A brand-new archive's checkpoint of 0 manifests records the archive id.

@@ -21,17 +21,53 @@
 //!    one file a crash between rename and manifest append can leave: its `file_seq` is the
 //!    next one and the chain does not end in a clean-close `pause` line. That one is a warning
 //!    (unsealed tail), like a leftover `*.parquet.tmp`.
-//! 4. **The checkpoint**: its head must be the chain head → else `bad_signature`; a
-//!    checkpoint that counts *more* manifests than exist → `deleted` (a truncated tail). A
-//!    checkpoint that is one step behind (crash between manifest append and checkpoint
-//!    rewrite) is a warning. With `--pubkey` the signature must verify → else `bad_signature`.
-//! 5. **`--expect-head HEX`**: the anchored head must be the hash of some manifest line (the
+//! 4. **The checkpoint**: the head it names must be the hash of the manifest line it counts →
+//!    else `bad_signature`; a checkpoint that counts *more* manifests than exist → `deleted`
+//!    (a truncated tail). With `--pubkey` the signature must verify with that key → else
+//!    `bad_signature`; a missing or unsigned checkpoint with `--pubkey` is `bad_signature` too.
+//! 5. **What the signature covers** (a signed checkpoint; checked with `--pubkey`, or reported
+//!    as not checked without it): lines `1..=count` and the files they seal. A line after the
+//!    signed head, or one that a signed `resume` line names in `unsigned_lines` (a later run
+//!    with the key extended over it without vouching for it, see `custody.rs`), is *unsigned*.
+//!    Unsigned lines that seal files make the verdict `UNSIGNED` (exit 3), naming each span of
+//!    lines, when it began (the `at` of its first line) and its files with their seq ranges;
+//!    unsigned `resume`/`pause` lines alone are a warning.
+//! 6. **`--expect-head HEX`**: the anchored head must be the hash of some manifest line (the
 //!    archive may have grown since it was anchored). If it is not in the chain, the lines
 //!    after the anchor were deleted (or rewritten) → class `deleted`, file
 //!    `audit/manifests.jsonl`.
 //!
 //! Exit codes: 0 intact (warnings allowed), 1 tampered, 2 could not conclude (not an
-//! archive, unreadable files, unknown format version).
+//! archive, unreadable files, unknown format version, unreadable public key), 3 unsigned
+//! (nothing found altered, but sealed files that no valid signature covers).
+//!
+//! ## What verify proves, and what it cannot
+//!
+//! With `--pubkey` and exit 0: every sealed file is byte for byte the file its manifest line
+//! sealed, each table's rows are the seqs the manifests list, in order, with none added or
+//! removed; every manifest line links to the one before; and the holder of the private key
+//! signed a head that covers every line that seals a file, no line of which a later run
+//! declared it could not vouch for. In short: since the key signed it, nothing was altered,
+//! added, removed or reordered, up to the signed head.
+//!
+//! What it cannot prove:
+//! - **A deleted tail**: cut the chain back to the length of an older signed checkpoint and
+//!   put that checkpoint back (or, unsigned, rewrite the checkpoint to match), and the shorter
+//!   chain is consistent and signed. Only `--expect-head` with a head recorded elsewhere
+//!   catches it.
+//! - **The key holder's honesty**: whoever holds the key can write a different, consistent
+//!   history. A signature proves who wrote the checkpoint, not that the lines were true.
+//! - **Without `--pubkey`** nothing about authorship: anyone can replace an unsigned archive end
+//!   to end, or strip the signature of a signed one and rewrite it (the report says
+//!   `signature none` or `present, not checked`).
+//! - **The rows of an unsigned span** (exit 3): a crash in the instant between a manifest line
+//!   and its signed checkpoint, a power cut before the checkpoint reached the disk, and lines
+//!   appended by someone without the key look the same. Verify names them; it cannot say which.
+//! - **A file's rows beyond its bytes**: a file whose bytes match its manifest is not decoded;
+//!   its `row_root` is trusted as sealed. A writer that computed a wrong `row_root` would pass
+//!   here: `tests/independent_verifier.py` recomputes every root from docs/archive-format.md.
+//! - **Whether a log line was true** when the host wrote it, or complete (lines that never
+//!   reached secpipe, or that arrived after it stopped).
 //!
 //! ```
 //! use secpipe::archive::verify::{verify, VerifyOptions};
@@ -52,7 +88,7 @@ use sha2::{Digest, Sha256};
 
 use super::canonical::{CHUNK_ROWS, chunk_roots, conform, digest_bytes, leaves_of, merkle_root};
 use super::keys;
-use super::manifest::{self, Checkpoint, GENESIS_PREV, Manifest, VERSION};
+use super::manifest::{self, Checkpoint, GENESIS_PREV, LineRange, Manifest, VERSION};
 use super::schema::Table;
 use super::{file_seq_of, table_files};
 
@@ -128,6 +164,27 @@ pub enum SignatureState {
     Bad,
 }
 
+/// Manifest lines `first_line ..= last_line` that no valid signature vouches for, and the
+/// files they seal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnsignedSpan {
+    pub first_line: u64,
+    pub last_line: u64,
+    /// The `at` of the first of them: when the unsigned part began, as its writer claims.
+    pub since: Option<String>,
+    pub why: String,
+    pub files: Vec<UnsignedFile>,
+}
+
+/// A sealed file inside an [`UnsignedSpan`]: `rows` rows from `first_seq` of `table`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnsignedFile {
+    pub file: String,
+    pub table: String,
+    pub first_seq: u64,
+    pub rows: u64,
+}
+
 /// The result of [`verify`].
 #[derive(Clone, Debug, Serialize)]
 pub struct VerifyReport {
@@ -141,7 +198,10 @@ pub struct VerifyReport {
     pub signature: SignatureState,
     /// Every problem found, the first one first.
     pub problems: Vec<Problem>,
-    /// Not tampering: unsealed tails, unchecked signatures, a checkpoint one step behind.
+    /// Sealed files that no valid signature vouches for (see [`UnsignedSpan`]); with any, the
+    /// archive is not intact (exit 3) even when nothing was found altered.
+    pub unsigned: Vec<UnsignedSpan>,
+    /// Not tampering: unsealed tails, unchecked signatures, unsigned lines that seal no rows.
     pub warnings: Vec<String>,
     /// Why verify could not conclude, if it could not.
     pub inconclusive: Option<String>,
@@ -158,17 +218,21 @@ impl VerifyReport {
             bytes: 0,
             signature: SignatureState::Unsigned,
             problems: Vec::new(),
+            unsigned: Vec::new(),
             warnings: Vec::new(),
             inconclusive: None,
         }
     }
 
-    /// 0 intact, 1 tampered, 2 could not conclude.
+    /// 0 intact, 1 tampered, 2 could not conclude, 3 unsigned (nothing found altered, but
+    /// rows that no valid signature covers).
     pub fn exit_code(&self) -> i32 {
         if !self.problems.is_empty() {
             1
         } else if self.inconclusive.is_some() {
             2
+        } else if !self.unsigned.is_empty() {
+            3
         } else {
             0
         }
@@ -196,6 +260,7 @@ impl VerifyReport {
         match self.exit_code() {
             0 => "intact",
             1 => "tampered",
+            3 => "unsigned",
             _ => "inconclusive",
         }
     }
@@ -240,7 +305,36 @@ impl fmt::Display for VerifyReport {
             writeln!(f, "could not conclude: {why}")?;
         }
         match self.problems.first() {
-            None if self.inconclusive.is_none() => write!(f, "INTACT"),
+            None if self.inconclusive.is_none() && self.unsigned.is_empty() => write!(f, "INTACT"),
+            None if self.inconclusive.is_none() => {
+                write!(
+                    f,
+                    "UNSIGNED  no valid signature covers these files; nothing in the archive was \
+                     found altered, but these rows are not vouched for by the key:"
+                )?;
+                for span in &self.unsigned {
+                    write!(
+                        f,
+                        "\n          manifest lines {}..={} (written since {}): {}",
+                        span.first_line,
+                        span.last_line,
+                        span.since.as_deref().unwrap_or("?"),
+                        span.why
+                    )?;
+                    for file in &span.files {
+                        write!(
+                            f,
+                            "\n          - {}: {} seqs {}..={} ({} rows)",
+                            file.file,
+                            file.table,
+                            file.first_seq,
+                            (file.first_seq + file.rows).saturating_sub(1),
+                            file.rows
+                        )?;
+                    }
+                }
+                Ok(())
+            }
             None => write!(f, "INCONCLUSIVE"),
             Some(first) => {
                 write!(f, "TAMPERED  {} in {}", first.class.as_str(), first.file)?;
@@ -323,6 +417,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
         ));
     }
     let mut line_hashes = Vec::with_capacity(lines.len());
+    let mut line_infos = Vec::with_capacity(lines.len());
     let mut entries = Vec::new();
     let mut prev = GENESIS_PREV.to_owned();
     let mut last_file_seq: Option<u64> = None;
@@ -347,6 +442,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
                 format!("manifest line {line_no} does not parse ({e}): it was edited"),
             ),
             Ok(m) => {
+                line_infos.push(LineInfo::of(&m));
                 if m.v != VERSION {
                     report.inconclusive = Some(format!(
                         "manifest line {line_no} has format version {} (this secpipe reads {VERSION})",
@@ -426,6 +522,9 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
                 }
             }
         }
+        if line_infos.len() < line_hashes.len() + 1 {
+            line_infos.push(LineInfo::default());
+        }
         line_hashes.push(hash.clone());
         prev = hash;
     }
@@ -449,8 +548,20 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> VerifyReport {
     let leftover_file_seq = (!closed_cleanly).then_some(next_file_seq);
     check_extra_files(dir, &entries, leftover_file_seq, &mut report);
 
-    // 4. The checkpoint.
-    check_checkpoint(checkpoint_text.as_deref(), &line_hashes, opts, &mut report);
+    // 4. The checkpoint, and which lines no signature covers.
+    let signed = check_checkpoint(checkpoint_text.as_deref(), &line_hashes, opts, &mut report);
+    if let Some(signed) = signed {
+        for span in unsigned_spans(&line_infos, signed) {
+            if span.files.is_empty() {
+                report.warnings.push(format!(
+                    "manifest lines {}..={} are not signed ({}); they seal no rows",
+                    span.first_line, span.last_line, span.why
+                ));
+            } else {
+                report.unsigned.push(span);
+            }
+        }
+    }
 
     // 5. The anchored head.
     if let Some(expected) = &opts.expect_head {
@@ -870,12 +981,16 @@ fn check_extra_files(
     }
 }
 
+/// Check the checkpoint against the chain (and its signature against `--pubkey`). Returns how
+/// many manifest lines a signature covers: the checkpoint's count when it is signed and the
+/// signature verified (or was not checked, without `--pubkey`); `None` when the checkpoint is
+/// unsigned or bad (a bad one is a problem of its own).
 fn check_checkpoint(
     text: Option<&[u8]>,
     line_hashes: &[String],
     opts: &VerifyOptions,
     report: &mut VerifyReport,
-) {
+) -> Option<u64> {
     let order = line_hashes.len() as u64 + 1;
     let bad = |report: &mut VerifyReport, class: ProblemClass, detail: String| {
         report.signature = SignatureState::Bad;
@@ -888,20 +1003,20 @@ fn check_checkpoint(
             detail,
             order,
         });
+        None
     };
     let Some(text) = text else {
         if opts.pubkey.is_some() {
-            bad(
+            return bad(
                 report,
                 ProblemClass::BadSignature,
                 "the checkpoint is missing".into(),
             );
-        } else {
-            report
-                .warnings
-                .push("no checkpoint: only the hash chain was checked".into());
         }
-        return;
+        report
+            .warnings
+            .push("no checkpoint: only the hash chain was checked".into());
+        return None;
     };
     let checkpoint = match std::str::from_utf8(text)
         .map_err(|e| e.to_string())
@@ -946,7 +1061,7 @@ fn check_checkpoint(
             detail,
             order,
         });
-        return;
+        return None;
     }
     let head_at_count = match checkpoint.count {
         0 => GENESIS_PREV,
@@ -962,16 +1077,18 @@ fn check_checkpoint(
             ),
         );
     }
-    if checkpoint.count < count {
-        report.warnings.push(format!(
-            "the checkpoint covers {} of {count} manifest lines (a crash between a manifest \
-             append and the checkpoint rewrite); the last {} line(s) are chained but not signed",
-            checkpoint.count,
-            count - checkpoint.count
-        ));
-    }
     match (&checkpoint.signature, &opts.pubkey) {
-        (None, None) => report.signature = SignatureState::Unsigned,
+        (None, None) => {
+            report.signature = SignatureState::Unsigned;
+            if checkpoint.count < count {
+                report.warnings.push(format!(
+                    "the (unsigned) checkpoint counts {} of {count} manifest lines: a crash \
+                     before it caught up",
+                    checkpoint.count
+                ));
+            }
+            None
+        }
         (None, Some(_)) => bad(
             report,
             ProblemClass::BadSignature,
@@ -983,10 +1100,12 @@ fn check_checkpoint(
                 "the checkpoint is signed but no --pubkey was given: the signature was not checked"
                     .into(),
             );
+            Some(checkpoint.count)
         }
         (Some((keyhash, signature)), Some(pubkey)) => match keys::load_verifying_key(pubkey) {
             Err(e) => {
                 report.inconclusive.get_or_insert(e.to_string());
+                None
             }
             Ok(key) => {
                 if *keyhash != keys::keyhash(&key) {
@@ -998,24 +1117,139 @@ fn check_checkpoint(
                             keys::keyhash(&key),
                             pubkey.display()
                         ),
-                    );
+                    )
                 } else if !keys::check(&key, checkpoint.body().as_bytes(), signature) {
                     bad(
                         report,
                         ProblemClass::BadSignature,
                         "the checkpoint signature does not verify".into(),
-                    );
+                    )
                 } else {
                     report.signature = SignatureState::Good;
+                    Some(checkpoint.count)
                 }
             }
         },
     }
 }
 
+/// What [`unsigned_spans`] needs of a manifest line.
+#[derive(Default)]
+struct LineInfo {
+    at: Option<String>,
+    /// A data line: (path, table, first_seq, count).
+    file: Option<(String, String, u64, u64)>,
+    /// A `resume` line's `unsigned_lines`.
+    declares_unsigned: Option<LineRange>,
+}
+
+impl LineInfo {
+    fn of(m: &Manifest) -> LineInfo {
+        LineInfo {
+            at: Some(m.at.clone()),
+            file: match (&m.path, &m.table, &m.rows) {
+                (Some(path), Some(table), Some(rows)) => {
+                    Some((path.clone(), table.clone(), rows.first_seq, rows.count))
+                }
+                _ => None,
+            },
+            declares_unsigned: m.unsigned_lines,
+        }
+    }
+}
+
+/// The lines no signature vouches for, when a signature covers the first `signed` lines: the
+/// lines after them, and the lines that a signed `resume` line names in `unsigned_lines` (a run
+/// with the key extended over them without vouching for them).
+fn unsigned_spans(infos: &[LineInfo], signed: u64) -> Vec<UnsignedSpan> {
+    let count = infos.len() as u64;
+    let span = |first: u64, last: u64, why: String| UnsignedSpan {
+        first_line: first,
+        last_line: last,
+        since: infos
+            .get((first - 1) as usize)
+            .and_then(|info| info.at.clone()),
+        why,
+        files: infos[(first - 1) as usize..last as usize]
+            .iter()
+            .filter_map(|info| info.file.clone())
+            .map(|(file, table, first_seq, rows)| UnsignedFile {
+                file,
+                table,
+                first_seq,
+                rows,
+            })
+            .collect(),
+    };
+    let mut spans = Vec::new();
+    // Declarations in unsigned lines are themselves unvouched (and inside the tail anyway).
+    for (i, info) in infos.iter().enumerate().take(signed as usize) {
+        if let Some(range) = info.declares_unsigned {
+            let last = range.last.min(count);
+            if range.first >= 1 && range.first <= last {
+                spans.push(span(
+                    range.first,
+                    last,
+                    format!(
+                        "the run that resumed at manifest line {} found them covered by no valid \
+                         signature of its key and does not vouch for them",
+                        i + 1
+                    ),
+                ));
+            }
+        }
+    }
+    if signed < count {
+        spans.push(span(
+            signed + 1,
+            count,
+            format!(
+                "they follow the signed head (manifest line {signed}): a crash before the \
+                 checkpoint caught up, or lines appended without the key"
+            ),
+        ));
+    }
+    spans
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn data_line(seq: u64) -> LineInfo {
+        LineInfo {
+            at: Some(format!("t{seq}")),
+            file: Some((format!("events/f{seq}"), "events".into(), seq, 1)),
+            declares_unsigned: None,
+        }
+    }
+
+    #[test]
+    fn unsigned_spans_are_the_tail_and_the_declared_lines() {
+        // Lines 1-2 data, 3 resume declaring line 2 unsigned, 4-5 data; signed up to 4.
+        let mut infos = vec![data_line(0), data_line(1)];
+        infos.push(LineInfo {
+            at: Some("t-resume".into()),
+            file: None,
+            declares_unsigned: Some(LineRange { first: 2, last: 2 }),
+        });
+        infos.extend([data_line(2), data_line(3)]);
+        let spans = unsigned_spans(&infos, 4);
+        let got: Vec<_> = spans
+            .iter()
+            .map(|s| (s.first_line, s.last_line, s.since.clone(), s.files.len()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(2, 2, Some("t1".into()), 1), (5, 5, Some("t3".into()), 1)]
+        );
+        // Fully signed, nothing declared: nothing unsigned.
+        assert!(unsigned_spans(&infos[..2], 2).is_empty());
+        // A declaration in an unsigned line is not believed (its lines are in the tail).
+        let spans = unsigned_spans(&infos, 2);
+        assert_eq!(spans.len(), 1);
+        assert_eq!((spans[0].first_line, spans[0].last_line), (3, 5));
+    }
 
     #[test]
     fn seq_classes() {

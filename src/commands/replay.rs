@@ -42,7 +42,17 @@ pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
                 "replay them in two runs",
             ));
         }
-        return replay_archives(&archives, parse, detect, range, args.force);
+        let verify_opts = VerifyOptions {
+            pubkey: args.pubkey.clone(),
+            expect_head: None,
+        };
+        return replay_archives(&archives, parse, detect, range, args.force, &verify_opts);
+    }
+    if args.pubkey.is_some() {
+        return Err(UsageError::with_help(
+            "--pubkey checks an archive's signature; these are raw log files",
+            "name an archive directory made with --archive --key, or drop --pubkey",
+        ));
     }
     for f in &files {
         // Before anything runs: a mistyped path is a usage error, not an empty replay.
@@ -88,15 +98,29 @@ fn replay_archives(
     detect: DetectConfig,
     range: TimeRange,
     force: bool,
+    verify_opts: &VerifyOptions,
 ) -> Result<ExitCode, UsageError> {
     let mut files = Vec::new();
     let mut unverified = Unverified::Nothing;
+    let mut tampered = false;
     for dir in dirs {
         let dir_files = archive_source::event_files(dir).map_err(UsageError::plain)?;
-        let report = verify(dir, &VerifyOptions::default());
+        let report = verify(dir, verify_opts);
         match report.exit_code() {
             0 => {}
+            // Nothing altered, but rows no valid signature covers: replay them, and mark what
+            // rests on them, as for a forced replay (without the exit 1: no tampering found).
+            3 => {
+                eprintln!("{report}");
+                eprintln!(
+                    "secpipe: {}: replaying rows that no signature covers; alerts resting on them \
+                     are marked unverified",
+                    dir.display()
+                );
+                unverified = merge_unverified(unverified, unsigned_rows(&report));
+            }
             1 if force => {
+                tampered = true;
                 eprintln!("{report}");
                 eprintln!(
                     "secpipe: --force: replaying {}; alerts resting on unverified rows are marked",
@@ -115,7 +139,6 @@ fn replay_archives(
         }
         files.extend(dir_files);
     }
-    let tampered = unverified != Unverified::Nothing;
     let code = drive(
         parse,
         detect,
@@ -153,6 +176,19 @@ fn untrusted_rows(dir: &Path, files: &[EventFile], report: &VerifyReport) -> Unv
         }
     }
     Unverified::Rows(rows)
+}
+
+/// The event rows of the files no valid signature covers.
+fn unsigned_rows(report: &VerifyReport) -> Unverified {
+    Unverified::Rows(
+        report
+            .unsigned
+            .iter()
+            .flat_map(|span| &span.files)
+            .filter(|file| file.table == "events")
+            .map(|file| file.first_seq..file.first_seq + file.rows)
+            .collect(),
+    )
 }
 
 fn merge_unverified(a: Unverified, b: Unverified) -> Unverified {

@@ -148,6 +148,10 @@ pub struct ReplayArgs {
     /// Go on when the archive does not verify, marking alerts that rest on unverified rows.
     #[arg(long)]
     pub force: bool,
+    /// Public key (FILE.pub from `secpipe keygen`) the archives' checkpoints must be signed
+    /// with, as for `secpipe verify --pubkey`.
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone, Default)]
