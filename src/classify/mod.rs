@@ -36,6 +36,10 @@ pub use http::InjectionDetector;
 /// The grammars shipped in the binary: (file name, contents). `grammars/rules.toml` is the
 /// detection rule pack, not a grammar, and is deliberately absent.
 const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "dropbear.toml",
+        include_str!("../../grammars/dropbear.toml"),
+    ),
     ("http.toml", include_str!("../../grammars/http.toml")),
     ("login.toml", include_str!("../../grammars/login.toml")),
     ("pam.toml", include_str!("../../grammars/pam.toml")),

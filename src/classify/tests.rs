@@ -487,7 +487,8 @@ fn embedded_patterns_are_one_pass_except_the_fallbacks() {
         .map(|p| p.full_name.as_str())
         .collect();
     let allowed = |name: &str| {
-        ["sudo/", "su/", "login/"]
+        // dropbear writes ADDR:PORT with IPv6 unbracketed: the split needs backtracking.
+        ["sudo/", "su/", "login/", "dropbear/"]
             .iter()
             .any(|g| name.starts_with(g))
             || name.ends_with("_any_name")
@@ -497,6 +498,14 @@ fn embedded_patterns_are_one_pass_except_the_fallbacks() {
                 "sshd/too_many_failures",
                 "sshd/unable_to_negotiate_no_port",
                 "sshd/bad_protocol_version",
+                // Rare shapes: crafted-name detection, tcp wrappers, old PAM, JSch clients.
+                "sshd/failed_ambiguous_address",
+                "sshd/user_change_ambiguous_address",
+                "sshd/user_change_no_address",
+                "sshd/pam_user_not_known",
+                "sshd/refused_connect",
+                "sshd/refused_connect_no_address",
+                "sshd/received_disconnect_auth_fail",
             ]
             .contains(&name)
     };
@@ -626,7 +635,8 @@ fn corpus_recall_of_sshd_failures() {
         "more authentication failure",
         "maximum authentication attempts",
         "Illegal user",
-        "input_userauth_request: invalid user",
+        // Not `input_userauth_request: invalid user`: it restates the `Invalid user` line of
+        // its session and is `other` (grammars/sshd.toml).
     ];
     let mut failures = 0usize;
     let mut recalled = 0usize;

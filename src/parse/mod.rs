@@ -10,7 +10,14 @@
 //! - `{` → JSON: `journalctl -o json` when it has `__REALTIME_TIMESTAMP`, or `MESSAGE` with
 //!   `_HOSTNAME` / `SYSLOG_IDENTIFIER`; otherwise a JSON application log.
 //! - a syslog timestamp (`Dec 10 06:55:46`, `2026-11-23T12:00:00+0000`,
-//!   `Mon 2026-11-23 12:00:00 UTC`) → RFC 3164 / journalctl short formats.
+//!   `Mon 2026-11-23 12:00:00 UTC`, OpenWrt `logread`'s `Thu Mar  5 10:15:01 2026`) → RFC 3164 /
+//!   journalctl short formats. After the timestamp: an optional FreeBSD `-v` priority
+//!   (`<auth.info>`), an optional host (absent when the first token is already a tag: `sshd[7]:`,
+//!   `[sshd]:`, `[sshd]`), an optional busybox `facility.priority` word, the tag, and in the
+//!   message an optional Solaris `[ID 800047 auth.info]` or macOS `<Notice>:` prefix, which is
+//!   removed and gives the severity.
+//! - a socklog line (`auth.info: …`, optionally after svlogd's timestamp and an inet sender's
+//!   address) → RFC 3164, see `socklog.rs`.
 //! - `ADDR ident user [date] "request" status bytes` → access log.
 //! - at least two `key=value` pairs, the first token being one → logfmt.
 //! - anything else → [`Format::Unparsed`], the whole line as message. Nothing is dropped.
@@ -28,6 +35,8 @@
 mod access;
 mod json;
 mod logfmt;
+mod priority;
+mod socklog;
 mod syslog;
 mod time;
 

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use nom::IResult;
 
 use super::time::{self, Civil, LocalClock, Stamp, YearGuess};
-use super::{Format, Record, severity_name, text};
+use super::{Format, Record, priority, severity_name, text};
 
 type Res<'a, T> = IResult<&'a [u8], T>;
 
@@ -60,7 +60,7 @@ pub(super) fn parse_with_pri<'a>(
 
 /// `<PRI>` followed by no recognisable timestamp: RFC 3164 §4.3.3 says to keep the message
 /// (and the tag, if there is one); the host is unknown.
-fn untimed(rest: &[u8]) -> Record<'_> {
+pub(super) fn untimed(rest: &[u8]) -> Record<'_> {
     let (app, pid, message) = tag(rest);
     Record {
         format: Format::Rfc3164,
@@ -82,7 +82,11 @@ pub(super) fn parse_without_pri<'a>(
     received: i64,
 ) -> Option<Record<'a>> {
     match line.first() {
-        Some(b'A'..=b'Z' | b'0'..=b'9') => rfc3164(line, clock, years, received),
+        Some(b'A'..=b'Z') => rfc3164(line, clock, years, received),
+        // svlogd's own timestamp (`2026-11-23_21:50:37.12345`) also starts with a digit.
+        Some(b'0'..=b'9') => super::socklog::parse(line, clock, years, received)
+            .or_else(|| rfc3164(line, clock, years, received)),
+        Some(b'@' | b'a'..=b'z') => super::socklog::parse(line, clock, years, received),
         _ => None,
     }
 }
@@ -176,6 +180,34 @@ fn full_time(input: &[u8]) -> Res<'_, Stamp> {
     Ok((&rest[zone_len..], Stamp { civil, offset }))
 }
 
+/// C's `ctime()` / `asctime()` shape, as OpenWrt's `logread` prints it:
+/// `Thu Mar  5 10:15:01 2026`. Naive, read in `--tz`.
+fn ctime_time(input: &[u8]) -> Res<'_, Stamp> {
+    let weekday = input.get(..4).unwrap_or_default();
+    if !(weekday.len() == 4
+        && weekday[..3].iter().all(u8::is_ascii_alphabetic)
+        && weekday[3] == b' ')
+    {
+        return fail(input);
+    }
+    let (rest, civil) = bsd_time(&input[4..])?;
+    let Some(rest) = rest.strip_prefix(b" ") else {
+        return fail(input);
+    };
+    let (rest, year) = time::digits::<4>(rest)?;
+    let civil = Civil {
+        year: year as i32,
+        ..civil
+    };
+    Ok((
+        rest,
+        Stamp {
+            civil,
+            offset: None,
+        },
+    ))
+}
+
 fn line_time(input: &[u8]) -> Res<'_, LineTime> {
     if let Ok((rest, civil)) = bsd_time(input) {
         return Ok((rest, LineTime::NoYear(civil)));
@@ -183,11 +215,14 @@ fn line_time(input: &[u8]) -> Res<'_, LineTime> {
     if let Ok((rest, stamp)) = time::rfc3339(input) {
         return Ok((rest, LineTime::Full(stamp)));
     }
-    let (rest, stamp) = full_time(input)?;
+    if let Ok((rest, stamp)) = full_time(input) {
+        return Ok((rest, LineTime::Full(stamp)));
+    }
+    let (rest, stamp) = ctime_time(input)?;
     Ok((rest, LineTime::Full(stamp)))
 }
 
-fn rfc3164<'a>(
+pub(super) fn rfc3164<'a>(
     input: &'a [u8],
     clock: &mut LocalClock,
     years: &mut YearGuess,
@@ -206,7 +241,7 @@ fn rfc3164<'a>(
         host: header.host.map(text),
         app: header.app.map(text),
         pid: header.pid,
-        severity: None,
+        severity: header.severity.and_then(severity_name).map(Cow::Borrowed),
         message: text(header.message),
         fields: Vec::new(),
     })
@@ -216,32 +251,124 @@ struct Header<'a> {
     host: Option<&'a [u8]>,
     app: Option<&'a [u8]>,
     pid: Option<u32>,
+    /// A severity the line spells out (see [`super::priority`]), when it has one.
+    severity: Option<u8>,
     message: &'a [u8],
 }
 
-/// `HOST TAG[PID]: MSG` after the timestamp. A first token that already looks like a tag
-/// (`su:`, `sshd[7]:`) means the sender left the host out.
+/// `[<fac.pri>] [HOST] [fac.pri] TAG[PID]: MSG` after the timestamp.
+///
+/// The host is optional, and nothing marks its absence but the shape of the first token: a host
+/// name never holds `[` or ends in `:`, so a first token that parses as a tag (`su:`,
+/// `sshd[7]:`, `sshd[7]`, `[sshd]:`, `[sshd]`) means the sender left the host out
+/// (busybox `-S`, fail2ban's test logs, `logger` to a file). A first token that is a
+/// facility.priority word (OpenWrt `logread`) also has no host before it. Otherwise the first
+/// token is the host and the tag must follow it: a message word after an untagged host never
+/// becomes the app.
 fn header(input: &[u8]) -> Header<'_> {
     let input = trim_start_spaces(input);
-    let host_len = input.iter().position(|&b| b == b' ').unwrap_or(input.len());
-    let host = &input[..host_len];
-    if host.ends_with(b":") {
-        let (app, pid, message) = tag(input);
-        return Header {
-            host: None,
-            app,
-            pid,
-            message,
-        };
+    // FreeBSD syslogd -v / -vv: `<4.6> ` or `<auth.info> ` before the host.
+    let (mut severity, input) = match verbose_priority(input) {
+        Some((severity, rest)) => (Some(severity), rest),
+        None => (None, input),
+    };
+    let first_len = input.iter().position(|&b| b == b' ').unwrap_or(input.len());
+    let first = &input[..first_len];
+    let after_first = input.get(first_len + 1..).unwrap_or_default();
+    if let Some(level) = priority::facility_priority(first) {
+        return tagged(None, after_first, Some(level));
     }
-    let after_host = input.get(host_len + 1..).unwrap_or_default();
-    let (app, pid, message) = tag(after_host);
-    Header {
-        host: (!host.is_empty()).then_some(host),
+    if first.ends_with(b":") || first.contains(&b'[') {
+        let (app, pid, message) = tag(input);
+        if app.is_some() {
+            return with_message_prefix(Header {
+                host: None,
+                app,
+                pid,
+                severity,
+                message,
+            });
+        }
+        // `fe80::` as a host also ends in `:`; a token that is no tag is the host after all.
+    }
+    // busybox syslogd writes `HOST facility.priority TAG: MSG`.
+    let second_len = after_first
+        .iter()
+        .position(|&b| b == b' ')
+        .unwrap_or(after_first.len());
+    let mut rest = after_first;
+    if let Some(level) = priority::facility_priority(&after_first[..second_len]) {
+        severity = Some(level);
+        rest = after_first.get(second_len + 1..).unwrap_or_default();
+    }
+    let mut header = tagged((!first.is_empty()).then_some(first), rest, None);
+    header.severity = header.severity.or(severity);
+    header
+}
+
+fn tagged<'a>(host: Option<&'a [u8]>, rest: &'a [u8], severity: Option<u8>) -> Header<'a> {
+    let (app, pid, message) = tag(rest);
+    with_message_prefix(Header {
+        host,
         app,
         pid,
+        severity,
         message,
+    })
+}
+
+/// `<auth.info> ` / `<4.6> ` → (severity, rest).
+fn verbose_priority(input: &[u8]) -> Option<(u8, &[u8])> {
+    let inner = input.strip_prefix(b"<")?;
+    let close = inner.iter().take(24).position(|&b| b == b'>')?;
+    let severity = priority::facility_priority(&inner[..close])?;
+    let rest = inner[close + 1..].strip_prefix(b" ")?;
+    Some((severity, trim_start_spaces(rest)))
+}
+
+/// Strips what some systems put between the tag and the text, keeping its severity:
+/// Solaris/illumos `[ID 800047 auth.info] ` and macOS ASL `<Notice>: ` (after `tag[pid] `).
+fn with_message_prefix(mut header: Header<'_>) -> Header<'_> {
+    let message = header.message;
+    match message.first() {
+        Some(b'[') => {
+            if let Some((level, rest)) = solaris_message_id(message) {
+                header.severity = Some(level);
+                header.message = rest;
+            }
+        }
+        Some(b'<') if header.app.is_some() => {
+            if let Some((level, rest)) = asl_level(message) {
+                header.severity = Some(level);
+                header.message = rest;
+            }
+        }
+        _ => {}
     }
+    header
+}
+
+/// `[ID 800047 auth.info] rest` → (severity, rest).
+fn solaris_message_id(message: &[u8]) -> Option<(u8, &[u8])> {
+    let after_id = message.strip_prefix(b"[ID ")?;
+    let digits = after_id.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let after_number = after_id[digits..].strip_prefix(b" ")?;
+    let close = after_number.iter().take(24).position(|&b| b == b']')?;
+    let severity = priority::facility_priority(&after_number[..close])?;
+    let rest = &after_number[close + 1..];
+    Some((severity, rest.strip_prefix(b" ").unwrap_or(rest)))
+}
+
+/// `<Notice>: rest` → (severity, rest).
+fn asl_level(message: &[u8]) -> Option<(u8, &[u8])> {
+    let inner = message.strip_prefix(b"<")?;
+    let close = inner.iter().take(10).position(|&b| b == b'>')?;
+    let severity = priority::severity_of_asl_level(&inner[..close])?;
+    let rest = inner[close + 1..].strip_prefix(b":")?;
+    Some((severity, rest.strip_prefix(b" ").unwrap_or(rest)))
 }
 
 fn trim_start_spaces(input: &[u8]) -> &[u8] {
@@ -249,10 +376,15 @@ fn trim_start_spaces(input: &[u8]) -> &[u8] {
     &input[skip..]
 }
 
-/// `app[pid]: msg`, `app: msg`, `app[pid] msg`; anything else is all message, with no app.
-/// App names may hold parentheses, dots, slashes and dashes (`sshd(pam_unix)`, `/usr/sbin/cron`).
-fn tag(input: &[u8]) -> (Option<&[u8]>, Option<u32>, &[u8]) {
+/// `app[pid]: msg`, `app: msg`, `app[pid] msg`, `[app]: msg`, `[app] msg`; anything else is all
+/// message, with no app. App names may hold parentheses, dots, slashes and dashes
+/// (`sshd(pam_unix)`, `/usr/sbin/cron`). A bracketed name must start with a letter, so a
+/// kernel time (`[12.5]`) or a Solaris message id (`[ID 1 auth.info]`) is no app.
+pub(super) fn tag(input: &[u8]) -> (Option<&[u8]>, Option<u32>, &[u8]) {
     let untagged = (None, None, input);
+    if input.first() == Some(&b'[') {
+        return bracketed_tag(input).unwrap_or(untagged);
+    }
     let name_len = input
         .iter()
         .position(|&b| matches!(b, b' ' | b'[' | b':'))
@@ -281,6 +413,24 @@ fn tag(input: &[u8]) -> (Option<&[u8]>, Option<u32>, &[u8]) {
         Some(b' ') if has_pid => (Some(name), pid, &input[at + 1..]),
         None if has_pid => (Some(name), pid, &[]),
         _ => untagged,
+    }
+}
+
+/// `[app]: msg` or `[app] msg` (fail2ban's `__daemon_re` accepts both; seen from old BSDs).
+fn bracketed_tag(input: &[u8]) -> Option<(Option<&[u8]>, Option<u32>, &[u8])> {
+    let inner = input.strip_prefix(b"[")?;
+    let close = inner.iter().take(64).position(|&b| b == b']')?;
+    let name = &inner[..close];
+    let starts_with_letter = name.first().is_some_and(u8::is_ascii_alphabetic);
+    if !starts_with_letter || name.iter().any(|&b| matches!(b, b' ' | b'[' | b':')) {
+        return None;
+    }
+    let after = &inner[close + 1..];
+    let after = after.strip_prefix(b":").unwrap_or(after);
+    match after.first() {
+        Some(b' ') => Some((Some(name), None, &after[1..])),
+        None => Some((Some(name), None, after)),
+        Some(_) => None,
     }
 }
 

@@ -136,6 +136,266 @@ fn missing_host_is_detected_by_the_tag() {
     assert_eq!(record.message, "'su root' failed for lonvick");
 }
 
+/// (line, host, app, pid, severity, message) of one envelope case.
+type EnvelopeCase = (
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<u32>,
+    Option<&'static str>,
+    &'static str,
+);
+
+fn assert_envelopes(cases: &[EnvelopeCase]) {
+    let mut parser = utc_parser(Some(2026));
+    for &(line, host, app, pid, severity, message) in cases {
+        let record = parser.parse(line.as_bytes(), 0);
+        assert_eq!(record.format, Format::Rfc3164, "{line}");
+        assert_eq!(record.host.as_deref(), host, "host of {line}");
+        assert_eq!(record.app.as_deref(), app, "app of {line}");
+        assert_eq!(record.pid, pid, "pid of {line}");
+        assert_eq!(record.severity.as_deref(), severity, "severity of {line}");
+        assert_eq!(record.message, message, "message of {line}");
+    }
+}
+
+#[test]
+fn a_tag_first_means_no_host() {
+    assert_envelopes(&[
+        (
+            "Nov 23 21:50:37 sshd[8148]: Connection closed by 61.0.0.1 [preauth]",
+            None,
+            Some("sshd"),
+            Some(8148),
+            None,
+            "Connection closed by 61.0.0.1 [preauth]",
+        ),
+        (
+            "Mar  3 00:17:22 [sshd]: User root from 211.188.220.49 not allowed because not listed in AllowUsers",
+            None,
+            Some("sshd"),
+            None,
+            None,
+            "User root from 211.188.220.49 not allowed because not listed in AllowUsers",
+        ),
+        (
+            "Jun 25 23:53:34 [sshd] User root from 1.2.3.4 not allowed because not listed in AllowUsers",
+            None,
+            Some("sshd"),
+            None,
+            None,
+            "User root from 1.2.3.4 not allowed because not listed in AllowUsers",
+        ),
+        (
+            "Nov 23 21:50:37 sshd[8148] Connection closed by 61.0.0.1",
+            None,
+            Some("sshd"),
+            Some(8148),
+            None,
+            "Connection closed by 61.0.0.1",
+        ),
+        (
+            "Nov 23 21:50:37 gw [sshd]: hello",
+            Some("gw"),
+            Some("sshd"),
+            None,
+            None,
+            "hello",
+        ),
+    ]);
+}
+
+#[test]
+fn a_message_word_never_becomes_the_app() {
+    assert_envelopes(&[
+        // A host and no tag: the first message word is not the app.
+        (
+            "Nov 23 21:50:37 gw Failed password for root from 192.0.2.1 port 22 ssh2",
+            Some("gw"),
+            None,
+            None,
+            None,
+            "Failed password for root from 192.0.2.1 port 22 ssh2",
+        ),
+        // A kernel time in brackets is no `[app]`.
+        (
+            "Nov 23 21:50:37 gw [12.5] usb reset",
+            Some("gw"),
+            None,
+            None,
+            None,
+            "[12.5] usb reset",
+        ),
+        // An IPv6 host that ends in `:` is still the host.
+        (
+            "Nov 23 21:50:37 fe80:: sshd[1]: x",
+            Some("fe80::"),
+            Some("sshd"),
+            Some(1),
+            None,
+            "x",
+        ),
+        // A dotted host name is not a facility.priority word.
+        (
+            "Nov 23 21:50:37 web1.example sshd[1]: x",
+            Some("web1.example"),
+            Some("sshd"),
+            Some(1),
+            None,
+            "x",
+        ),
+        // A message that merely contains a Solaris id keeps it.
+        (
+            "Nov 23 21:50:37 gw sshd[1]: x [ID 800047 auth.info] y",
+            Some("gw"),
+            Some("sshd"),
+            Some(1),
+            None,
+            "x [ID 800047 auth.info] y",
+        ),
+    ]);
+}
+
+#[test]
+fn solaris_and_macos_message_prefixes_give_the_severity() {
+    assert_envelopes(&[
+        (
+            "Mar 29 05:59:23 dusky sshd[20878]: [ID 800047 auth.info] Failed keyboard-interactive for <invalid username> from 205.186.180.55 port 42742 ssh2",
+            Some("dusky"),
+            Some("sshd"),
+            Some(20878),
+            Some("info"),
+            "Failed keyboard-interactive for <invalid username> from 205.186.180.55 port 42742 ssh2",
+        ),
+        (
+            "Nov 23 21:50:37 mac.local sshd[123] <Notice>: Failed password for root from 192.0.2.1 port 22 ssh2",
+            Some("mac.local"),
+            Some("sshd"),
+            Some(123),
+            Some("notice"),
+            "Failed password for root from 192.0.2.1 port 22 ssh2",
+        ),
+    ]);
+}
+
+#[test]
+fn small_system_envelopes() {
+    assert_envelopes(&[
+        // busybox syslogd: host, then facility.priority, then the tag.
+        (
+            "Nov 23 21:50:37 router authpriv.info dropbear[1234]: Bad password attempt for 'root' from 192.0.2.7:5543",
+            Some("router"),
+            Some("dropbear"),
+            Some(1234),
+            Some("info"),
+            "Bad password attempt for 'root' from 192.0.2.7:5543",
+        ),
+        // busybox syslogd -S: no host, no priority.
+        (
+            "Nov 23 21:50:37 dropbear[1234]: Child connection from 192.0.2.7:5543",
+            None,
+            Some("dropbear"),
+            Some(1234),
+            None,
+            "Child connection from 192.0.2.7:5543",
+        ),
+        // FreeBSD syslogd -vv and -v.
+        (
+            "Nov 23 21:50:37 <auth.info> bsd1 sshd[99]: Failed password for root from 192.0.2.8 port 22 ssh2",
+            Some("bsd1"),
+            Some("sshd"),
+            Some(99),
+            Some("info"),
+            "Failed password for root from 192.0.2.8 port 22 ssh2",
+        ),
+        (
+            "Nov 23 21:50:37 <4.3> bsd1 sshd[99]: error: x",
+            Some("bsd1"),
+            Some("sshd"),
+            Some(99),
+            Some("err"),
+            "error: x",
+        ),
+        // socklog without svlogd time, and behind svlogd -tt / -t, and in inet mode.
+        (
+            "auth.info: Nov 23 21:50:37 sshd[8148]: Failed password for root from 192.0.2.9 port 22 ssh2",
+            None,
+            Some("sshd"),
+            Some(8148),
+            Some("info"),
+            "Failed password for root from 192.0.2.9 port 22 ssh2",
+        ),
+        (
+            "2026-11-23_21:50:37.12345 auth.notice: Nov 23 21:50:37 sshd[8148]: x",
+            None,
+            Some("sshd"),
+            Some(8148),
+            Some("notice"),
+            "x",
+        ),
+        (
+            "@400000006b04b537075bca00 192.0.2.1: authpriv.warn: Nov 23 21:50:37 dropbear[9]: y",
+            Some("192.0.2.1"),
+            Some("dropbear"),
+            Some(9),
+            Some("warning"),
+            "y",
+        ),
+    ]);
+}
+
+#[test]
+fn small_system_timestamps() {
+    let mut parser = utc_parser(Some(2026));
+    let logread = parser.parse(
+        b"Thu Nov 26 10:15:01 2026 authpriv.warn dropbear[1234]: Bad password attempt for 'root' from 192.0.2.7:5543",
+        0,
+    );
+    assert_eq!(logread.ts, Some(us("2026-11-26T10:15:01Z")));
+    assert_eq!(
+        (logread.host, logread.app.as_deref(), logread.pid),
+        (None, Some("dropbear"), Some(1234))
+    );
+    assert_eq!(logread.severity.as_deref(), Some("warning"));
+    // svlogd's UTC time wins over the sender's naive one, even in another zone.
+    let mut paris = Parser::new(
+        jiff::tz::TimeZone::get("Europe/Paris").expect("zone"),
+        Some(2026),
+    );
+    let svlogd = paris.parse(
+        b"2026-11-23_21:50:37.12345 auth.info: Nov 23 22:50:37 sshd[8148]: x",
+        0,
+    );
+    assert_eq!(svlogd.ts, Some(us("2026-11-23T21:50:37.12345Z")));
+    let tai = parser.parse(
+        b"@400000006b04b537075bca00 auth.info: Nov 23 21:50:37 sshd[8148]: x",
+        0,
+    );
+    assert_eq!(tai.ts, Some(us("2026-11-23T21:50:37.123456Z")));
+    // Without svlogd's time, the sender's is used.
+    let bare = parser.parse(b"auth.info: Nov 23 21:50:37 sshd[8148]: x", 0);
+    assert_eq!(bare.ts, Some(us("2026-11-23T21:50:37Z")));
+}
+
+#[test]
+fn prose_is_not_a_socklog_line() {
+    let mut parser = utc_parser(Some(2026));
+    for line in [
+        "hello: world",
+        "note.info: x",
+        "2026-11-23_21:50:37.12345 just text",
+        "@4000zzzz auth.info: x",
+    ] {
+        let record = parser.parse(line.as_bytes(), 0);
+        assert_eq!(record.format, Format::Unparsed, "{line}");
+        assert_eq!(record.message, line);
+    }
+    // A naive ISO time with a host is still a journalctl short-iso line, read in `--tz`.
+    let iso = parser.parse(b"2026-11-23T12:00:00 web1 sshd[42]: x", 0);
+    assert_eq!(iso.format, Format::Rfc3164);
+    assert_eq!(iso.host.as_deref(), Some("web1"));
+}
+
 #[test]
 fn pri_gives_severity() {
     let mut parser = utc_parser(Some(2026));
@@ -343,6 +603,24 @@ fn rfc5424_with_structured_data() {
     assert_eq!(field(&record, "user"), Some("al\"ice"));
     assert_eq!(field(&record, "note"), Some("a]b\\c"));
     assert_eq!(field(&record, "x"), Some("-"));
+}
+
+#[test]
+fn rfc5424_structured_data_values_hold_brackets_and_quotes() {
+    let line = br#"<38>1 2019-07-08T17:40:17.954167-04:00 hostname.example.com sshd 55555 - [timeQuality tzKnown="1" isSynced="0"][xxx@123 test="[brackets]" q="say \"hi\" \] ok" tail="a]\"]b"] Failed unknown for invalid user redmond from 192.0.2.2 port 55555 ssh2"#;
+    let record = utc_parser(None).parse(line, 0);
+    assert_eq!(record.format, Format::Rfc5424);
+    assert_eq!(record.ts, Some(us("2019-07-08T21:40:17.954167Z")));
+    assert_eq!(record.app.as_deref(), Some("sshd"));
+    assert_eq!(record.pid, Some(55555));
+    assert_eq!(
+        record.message,
+        "Failed unknown for invalid user redmond from 192.0.2.2 port 55555 ssh2"
+    );
+    assert_eq!(field(&record, "tzKnown"), Some("1"));
+    assert_eq!(field(&record, "test"), Some("[brackets]"));
+    assert_eq!(field(&record, "q"), Some("say \"hi\" ] ok"));
+    assert_eq!(field(&record, "tail"), Some("a]\"]b"));
 }
 
 #[test]
