@@ -33,10 +33,11 @@
 //!   From a live source it is placed at the stream's progress. From old logs it waits: a real
 //!   jump (a host back after a quiet night, the next file of a set) is followed by more lines
 //!   from the new time, so [`CONFIRM_AHEAD`] such events in a row are believed; an event
-//!   followed by lines from the old time was planted (or mis-stamped) and is placed at the
-//!   stream's progress instead. Either way it is counted in [`DetectStats::ahead_of_stream`]
-//!   and keeps its own time in the archive. Lines without a timestamp (stamped with their
-//!   receive time) never move a replay of old logs to today.
+//!   followed by a line from the old time was planted (or mis-stamped) and is placed at the
+//!   stream's progress instead, counted in [`DetectStats::ahead_of_stream`]. It keeps its own
+//!   time in the archive. A lone such event at the very end of input is processed at its own
+//!   time, but silence is judged at the believed progress, not at it. Lines without a
+//!   timestamp (stamped with their receive time) never move a replay of old logs to today.
 
 mod attempts;
 mod engine;
@@ -59,8 +60,9 @@ pub use reorder::{DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_HELD_EVENTS};
 /// far less than the months one planted line could otherwise move the watermark.
 pub const MAX_AHEAD_OF_STREAM: i64 = 3_600 * rules::SECOND;
 
-/// Events in a row that make a jump ahead of the stream believed when reading old logs.
-pub const CONFIRM_AHEAD: usize = 3;
+/// Events in a row that make a jump ahead of the stream believed when reading old logs: one
+/// line alone never moves the watermark.
+pub const CONFIRM_AHEAD: usize = 2;
 
 /// The default pack, embedded.
 const DEFAULT_RULES: &str = include_str!("../../grammars/rules.toml");
@@ -399,7 +401,6 @@ impl Detector {
     /// only hosts quiet for the whole duration before the last event fire.
     pub fn finish(&mut self, out: &mut Vec<Alert>) {
         let before = out.len();
-        self.disbelieve_ahead(out);
         while let Some(ev) = self.pending.pop() {
             self.fire_silence(ev.ts, out);
             self.process(&ev, false, out);
@@ -407,6 +408,11 @@ impl Detector {
         if self.max_ts > i64::MIN {
             self.fire_silence(self.max_ts, out);
             self.watermark = self.watermark.max(self.max_ts);
+        }
+        // Unconfirmed, but nothing after it contradicts it either: counted at its own time,
+        // never a reason for silence (it is after everything else, so order holds).
+        for ev in std::mem::take(&mut self.ahead) {
+            self.process(&ev, false, out);
         }
         self.stats.alerts += (out.len() - before) as u64;
     }

@@ -376,10 +376,9 @@ pub fn epoch_int(value: i64) -> Option<i64> {
 ///   `--year`.
 /// - With `--year`, the first dated line takes that year. Later lines carry it, and it steps
 ///   forward by one only at a year end: from a line in October–December to one in
-///   January–March. A line dated more than six months after the carried month, or in the last
-///   quarter after a carried first quarter, belongs to the year before and moves nothing; a
-///   line earlier in the year than the carried month stays in the carried year and moves
-///   nothing. So one planted line can misdate only itself, and months that go backwards do
+///   January–March. A line in the last quarter after a carried first quarter belongs to the
+///   year before and moves nothing; a line earlier in the year than the carried month stays in
+///   the carried year and moves nothing. So one planted line can misdate only itself, and months that go backwards do
 ///   not move the year.
 pub struct YearGuess {
     fixed: Option<i32>,
@@ -442,7 +441,7 @@ impl YearGuess {
             return (first_year, Some((first_year, month)));
         };
         let year_end = last >= 10 && month <= 3;
-        let straggler = (month >= 10 && last <= 3) || month > last + 6;
+        let straggler = month >= 10 && last <= 3;
         if year_end {
             (year + 1, Some((year + 1, month)))
         } else if straggler {
@@ -676,5 +675,83 @@ mod tests {
         assert_eq!(ts, Some(micros_of("2024-02-29T06:55:46Z")));
         let mut fixed = YearGuess::new(Some(2023));
         assert_eq!(fixed.resolve(dec_line(2, 29), received, &mut clock), None);
+    }
+    fn at(month: u8, day: u8, hour: u8) -> Civil {
+        Civil {
+            hour,
+            ..dec_line(month, day)
+        }
+    }
+
+    #[test]
+    fn two_planted_dates_do_not_move_later_lines_to_next_year() {
+        let mut clock = utc_clock();
+        let received = micros_of("2026-03-10T12:00:00Z");
+        for fixed in [None, Some(2026)] {
+            let mut guess = YearGuess::new(fixed);
+            let real = |guess: &mut YearGuess, clock: &mut LocalClock, hour| {
+                guess.resolve(at(3, 10, hour), received, clock)
+            };
+            assert_eq!(
+                real(&mut guess, &mut clock, 10),
+                Some(micros_of("2026-03-10T10:55:46Z"))
+            );
+            guess.resolve(at(9, 30, 10), received, &mut clock);
+            guess.resolve(at(2, 1, 10), received, &mut clock);
+            for hour in [11, 12] {
+                assert_eq!(
+                    real(&mut guess, &mut clock, hour),
+                    Some(micros_of(&format!("2026-03-10T{hour}:55:46Z"))),
+                    "--year {fixed:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_date_later_in_the_year_than_today_is_last_year() {
+        let mut clock = utc_clock();
+        let received = micros_of("2026-03-10T00:00:00Z");
+        let mut guess = YearGuess::new(None);
+        assert_eq!(
+            guess.resolve(at(9, 30, 6), received, &mut clock),
+            Some(micros_of("2025-09-30T06:55:46Z"))
+        );
+        // And a line dated just after midnight, received on Dec 31, is next year.
+        let received = micros_of("2026-12-31T23:59:59Z");
+        assert_eq!(
+            guess.resolve(at(1, 1, 0), received, &mut clock),
+            Some(micros_of("2027-01-01T00:55:46Z"))
+        );
+    }
+
+    #[test]
+    fn months_going_backwards_never_drift_the_year_forward() {
+        let mut clock = utc_clock();
+        let received = micros_of("2026-11-27T12:00:00Z");
+        for fixed in [None, Some(2026)] {
+            let mut guess = YearGuess::new(fixed);
+            for round in 0..12 {
+                for month in [9, 3, 8, 2] {
+                    let ts = guess.resolve(at(month, 1, 0), received, &mut clock);
+                    let year = ts.map(|t| civil_from_days(t / 86_400_000_000).0);
+                    assert_eq!(year, Some(2026), "round {round}, month {month}, {fixed:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn with_a_year_a_file_crosses_december_to_january_once() {
+        let mut clock = utc_clock();
+        let received = micros_of("2030-06-01T00:00:00Z");
+        let mut guess = YearGuess::new(Some(2024));
+        let mut years = Vec::new();
+        for (month, day) in [(11, 30), (12, 31), (1, 1), (12, 31), (2, 1), (6, 1), (12, 1), (1, 2)] {
+            let ts = guess.resolve(at(month, day, 0), received, &mut clock);
+            years.push(ts.map(|t| civil_from_days(t / 86_400_000_000).0));
+        }
+        let expected = [2024, 2024, 2025, 2024, 2025, 2025, 2025, 2026].map(|y| Some(y as i64));
+        assert_eq!(years, expected);
     }
 }
