@@ -80,6 +80,7 @@ fn bench(c: &mut Criterion) {
                         lateness: 10_000_000,
                         tz: jiff::tz::TimeZone::UTC,
                         max_keys: 1_000_000,
+                        ..DetectOptions::default()
                     },
                 );
                 let mut alerts = Vec::new();

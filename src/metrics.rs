@@ -55,6 +55,10 @@ pub struct Metrics {
     archive_bytes: Gauge,
     connections: Gauge,
     checkpoints_saved: Counter,
+    timestamps_not_believed: Family<Labels, Counter>,
+    reorder_forced: Counter,
+    reorder_held_events: Gauge,
+    reorder_held_bytes: Gauge,
     /// The same drop counts, readable back for the end-of-run summary.
     drops_by_reason: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
     total_bytes: std::sync::atomic::AtomicU64,
@@ -85,6 +89,10 @@ impl Metrics {
             archive_bytes: Gauge::default(),
             connections: Gauge::default(),
             checkpoints_saved: Counter::default(),
+            timestamps_not_believed: Family::default(),
+            reorder_forced: Counter::default(),
+            reorder_held_events: Gauge::default(),
+            reorder_held_bytes: Gauge::default(),
             drops_by_reason: Default::default(),
             total_bytes: Default::default(),
         };
@@ -151,7 +159,54 @@ impl Metrics {
             "Keys the detector holds, per rule (capped per rule; see secpipe.state_overflow)",
             m.state_keys.clone(),
         );
+        r.register(
+            "timestamps_not_believed",
+            "Timestamps not believed, by reason: future (over a day after receive time), \
+             out_of_range (e.g. year 9999 or 0001), ahead_of_stream (far ahead of the \
+             stream's own progress); the events are kept at another time",
+            m.timestamps_not_believed.clone(),
+        );
+        r.register(
+            "reorder_forced",
+            "Events processed before the watermark passed them because the reorder buffer \
+             was full (--reorder-buffer-events, --reorder-buffer-mib)",
+            m.reorder_forced.clone(),
+        );
+        r.register(
+            "reorder_held_events",
+            "Events waiting in the reorder buffer",
+            m.reorder_held_events.clone(),
+        );
+        r.register(
+            "reorder_held_bytes",
+            "Bytes (estimated) of the events waiting in the reorder buffer",
+            m.reorder_held_bytes.clone(),
+        );
         m
+    }
+
+    /// Event-time judgments from detection (totals so far) and the reorder buffer's fill.
+    ///
+    /// ```
+    /// let metrics = secpipe::metrics::Metrics::new();
+    /// metrics.observe_time((10, 4096), 7, 2);
+    /// metrics.observe_time((10, 4096), 9, 2);
+    /// let text = metrics.render();
+    /// assert!(text.contains("secpipe_reorder_forced_total 9"), "{text}");
+    /// assert!(text.contains(r#"secpipe_timestamps_not_believed_total{reason="ahead_of_stream"} 2"#), "{text}");
+    /// assert!(text.contains("secpipe_reorder_held_bytes 4096"), "{text}");
+    /// ```
+    pub fn observe_time(&self, held: (usize, usize), forced_total: u64, ahead_total: u64) {
+        self.reorder_forced
+            .inc_by(forced_total.saturating_sub(self.reorder_forced.get()));
+        let ahead = self
+            .timestamps_not_believed
+            .get_or_create(&vec![("reason", "ahead_of_stream".to_string())]);
+        ahead.inc_by(ahead_total.saturating_sub(ahead.get()));
+        self.reorder_held_events
+            .set(i64::try_from(held.0).unwrap_or(i64::MAX));
+        self.reorder_held_bytes
+            .set(i64::try_from(held.1).unwrap_or(i64::MAX));
     }
 
     pub fn lines_read(&self, input: &str, lines: u64) {
@@ -256,6 +311,13 @@ impl Metrics {
             self.events
                 .get_or_create(&vec![("kind", kind.as_str().to_string())])
                 .inc_by(n);
+        }
+        for (reason, n) in [("future", batch.future_ts), ("out_of_range", batch.rejected_ts)] {
+            if n > 0 {
+                self.timestamps_not_believed
+                    .get_or_create(&vec![("reason", reason.to_string())])
+                    .inc_by(n);
+            }
         }
         if newest != i64::MIN {
             self.event_time_lag.set((now - newest) as f64 / 1_000_000.0);

@@ -25,7 +25,10 @@ use crate::parse::{Format, Parser, Record};
 const CHANNEL_BATCHES: usize = 2;
 
 /// A timestamp more than this far ahead of its receive time is not believed (µs): one bad clock
-/// must not drag the watermark years ahead and make every later event "late".
+/// must not drag the watermark years ahead and make every later event "late". This is the
+/// judgment against today's clock; detect also judges each time against the stream's own
+/// progress ([`crate::detect::MAX_AHEAD_OF_STREAM`]), which is what protects a replay of old
+/// logs, where any date up to today passes this test.
 pub const MAX_FUTURE: i64 = 24 * 3600 * 1_000_000;
 
 /// Parsers kept (one per source) before the table is cleared.
@@ -39,6 +42,8 @@ pub struct EventBatch {
     pub unmatched: u64,
     pub truncated: u64,
     pub future_ts: u64,
+    /// Lines whose written timestamp was refused (out of range, e.g. year 9999 or 0001).
+    pub rejected_ts: u64,
     /// Copied from the [`LineBatch`]: where its source may resume once this batch is done.
     pub checkpoint: Option<crate::source::checkpoint::Checkpoint>,
 }
@@ -98,6 +103,7 @@ pub fn parse_batch(
         unmatched: 0,
         truncated: 0,
         future_ts: 0,
+        rejected_ts: 0,
         checkpoint: batch.checkpoint.clone(),
     };
     let mut envelopes = Vec::with_capacity(batch.len());
@@ -108,6 +114,7 @@ pub fn parse_batch(
         // A CRLF file's `\r` stays in `raw` (exact bytes) but is not part of the message.
         let text = raw.strip_suffix(b"\r").unwrap_or(raw);
         let rec = parser.parse(text, batch.received);
+        out.rejected_ts += parser.take_rejected_timestamps();
         let (ts, ts_inferred) = match batch.known_ts.get(i) {
             Some(&known) => known,
             None => match rec.ts {
@@ -213,6 +220,11 @@ pub struct Summary {
     pub truncated: u64,
     pub dropped_bytes: u64,
     pub future_ts: u64,
+    pub rejected_ts: u64,
+    /// Dated events too far ahead of the stream's own progress (detect).
+    pub ahead_of_stream: u64,
+    /// Events forced through a full reorder buffer (detect).
+    pub forced_events: u64,
     pub by_kind: [u64; Kind::ALL.len()],
     pub pattern_hits: Vec<u64>,
     pub unmatched: u64,
@@ -243,6 +255,7 @@ impl Summary {
         self.unmatched += batch.unmatched;
         self.truncated += batch.truncated;
         self.future_ts += batch.future_ts;
+        self.rejected_ts += batch.rejected_ts;
     }
 
     /// The human summary printed on stderr at exit.
@@ -261,6 +274,13 @@ impl Summary {
             self.dropped_bytes,
             self.future_ts
         );
+        if self.rejected_ts + self.ahead_of_stream + self.forced_events > 0 {
+            let _ = writeln!(
+                s,
+                "secpipe: time: {} timestamps out of range, {} ahead of the stream's progress (not believed), {} events forced through a full reorder buffer",
+                self.rejected_ts, self.ahead_of_stream, self.forced_events
+            );
+        }
         let kinds: Vec<String> = Kind::ALL
             .iter()
             .filter(|k| self.by_kind[**k as usize] > 0)
@@ -287,6 +307,91 @@ impl Summary {
 }
 
 pub use crate::shutdown::Shutdown;
+
+/// Stdin is judged current while the newest event time detection believes was at most this
+/// far behind the receive time of the batch that brought it.
+pub const CURRENT_WITHIN: i64 = 120 * 1_000_000;
+
+/// When the wall clock may move the watermark (DESIGN section 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WallClockMode {
+    /// Old logs (files, replay): only data moves the watermark; everything is flushed at the
+    /// end, so `cat old.log | secpipe` and `secpipe old.log` give the same alerts.
+    Never,
+    /// `--follow` and `--listen`: after every batch and every idle second, whatever arrived,
+    /// so a trickle of stale lines cannot hold alerts back.
+    Always,
+    /// Stdin, which is old logs (`cat old.log | secpipe`) or a live pipe (`journalctl -f |
+    /// secpipe`): on an idle second, and only while stdin is current (see [`WallClock`]).
+    WhenCurrent,
+}
+
+/// Decides, for the ordered stage, when the wall clock moves the watermark.
+///
+/// Stdin is *current* when the newest event time detection believes (its progress, which a
+/// planted future line does not move) was within [`CURRENT_WITHIN`] of the receive time of
+/// the batch that last moved it. `journalctl -f` writes lines as they happen, so it is current
+/// and stays current through a quiet spell (the judgment is made when lines arrive, not
+/// against the idle wall clock), which lets `log.silence` fire for a host that went quiet.
+/// `cat old.log` never is: its events are days or years behind their receive time. And the
+/// wall clock moves stdin's watermark only when no input arrived for a second, which a pipe
+/// being drained at full speed never is.
+///
+/// ```
+/// use secpipe::pipeline::{WallClock, WallClockMode};
+/// let second = 1_000_000;
+/// let mut stdin = WallClock::new(WallClockMode::WhenCurrent);
+/// // A line of 2020 read today: not current.
+/// stdin.after_batch(1_800_000_000 * second, 1_577_836_800 * second);
+/// assert!(!stdin.on_idle());
+/// // A line written a second before it was read: current.
+/// stdin.after_batch(1_800_000_000 * second, 1_799_999_999 * second);
+/// assert!(stdin.on_idle() && !stdin.ticks_after_batch());
+/// assert!(WallClock::new(WallClockMode::Always).ticks_after_batch());
+/// assert!(!WallClock::new(WallClockMode::Never).on_idle());
+/// ```
+#[derive(Clone, Debug)]
+pub struct WallClock {
+    mode: WallClockMode,
+    current: bool,
+    /// Detection's progress when `current` was last judged.
+    judged_at: i64,
+}
+
+impl WallClock {
+    pub fn new(mode: WallClockMode) -> WallClock {
+        WallClock {
+            mode,
+            current: false,
+            judged_at: i64::MIN,
+        }
+    }
+
+    /// A batch received at `received` (µs) went through detection, whose progress (newest
+    /// believed event time, `i64::MIN` before any) is now `progress`.
+    /// Only a batch that moved the progress is judged: stale lines that arrive during a quiet
+    /// spell say nothing about whether the pipe is live.
+    pub fn after_batch(&mut self, received: i64, progress: i64) {
+        if progress > self.judged_at {
+            self.judged_at = progress;
+            self.current = received.saturating_sub(progress) <= CURRENT_WITHIN;
+        }
+    }
+
+    /// Move the watermark by the wall clock after each batch.
+    pub fn ticks_after_batch(&self) -> bool {
+        self.mode == WallClockMode::Always
+    }
+
+    /// Move the watermark by the wall clock on an idle tick.
+    pub fn on_idle(&self) -> bool {
+        match self.mode {
+            WallClockMode::Never => false,
+            WallClockMode::Always => true,
+            WallClockMode::WhenCurrent => self.current,
+        }
+    }
+}
 
 /// What the ordered stage is told by the pipeline.
 pub enum Delivery {

@@ -13,7 +13,8 @@ use crate::flags::lowargs::RunArgs;
 use crate::frame::LineBatch;
 use crate::metrics::Metrics;
 use crate::pipeline::{
-    Delivery, EventBatch, Shutdown, Summary, TimeRange, now_micros, run_pipeline,
+    Delivery, EventBatch, Shutdown, Summary, TimeRange, WallClock, WallClockMode, now_micros,
+    run_pipeline,
 };
 use crate::sink::alerts::AlertSink;
 use crate::source::ReadReport;
@@ -82,11 +83,13 @@ where
         alerts: Vec::new(),
         error: None,
         metrics: None,
+        wall_clock: WallClock::new(WallClockMode::Never),
     };
     let shutdown = Shutdown::new();
     // Before any input is read: signal handlers, listeners, metrics endpoint, checkpoints.
     let mut live = Live::start(live_cfg, &shutdown).map_err(UsageError::plain)?;
     stage.metrics = Some(live.metrics());
+    stage.wall_clock = WallClock::new(live.wall_clock_mode());
     let idle_after = live.idle_after();
     let mut spawn_error = None;
     let mut extra_report = None;
@@ -236,6 +239,8 @@ pub struct OrderedStage {
     pub error: Option<String>,
     /// `--metrics`: counts of events, alerts and archive rows.
     pub metrics: Option<Arc<Metrics>>,
+    /// When the wall clock moves the watermark (live input).
+    pub wall_clock: WallClock,
 }
 
 impl OrderedStage {
@@ -248,6 +253,7 @@ impl OrderedStage {
         if self.error.is_some() {
             return;
         }
+        let received = batch.events.first().map(|ev| ev.received);
         let mut events = batch.events;
         if let Some(archive) = &mut self.archive {
             let first = archive.next_seq();
@@ -267,6 +273,15 @@ impl OrderedStage {
                 self.detector.push(ev, &mut self.alerts);
             }
         }
+        if let Some(received) = received {
+            self.wall_clock
+                .after_batch(received, self.detector.newest_event_time());
+        }
+        if self.wall_clock.ticks_after_batch() {
+            // Live: the wall clock moves the watermark whatever arrived, so a trickle of stale
+            // lines cannot hold alerts back.
+            self.detector.advance_wallclock(now_micros(), &mut self.alerts);
+        }
         self.emit();
         self.observe_detector(now);
     }
@@ -277,7 +292,9 @@ impl OrderedStage {
         if self.error.is_some() {
             return;
         }
-        self.detector.advance_wallclock(now, &mut self.alerts);
+        if self.wall_clock.on_idle() {
+            self.detector.advance_wallclock(now, &mut self.alerts);
+        }
         self.emit();
         self.tick_archive(now);
         self.observe_detector(now);
@@ -288,6 +305,12 @@ impl OrderedStage {
     fn observe_detector(&self, now: i64) {
         if let Some(m) = &self.metrics {
             m.observe_detector(now, self.detector.watermark(), &self.detector.state_keys());
+            let stats = self.detector.stats();
+            m.observe_time(
+                self.detector.held(),
+                stats.forced_events,
+                stats.ahead_of_stream,
+            );
         }
     }
 
@@ -308,7 +331,11 @@ impl OrderedStage {
     pub fn finish(&mut self) {
         self.detector.finish(&mut self.alerts);
         self.emit();
-        self.summary.late_events = self.detector.stats().late_events;
+        let stats = self.detector.stats();
+        self.summary.late_events = stats.late_events;
+        self.summary.forced_events = stats.forced_events;
+        self.summary.ahead_of_stream = stats.ahead_of_stream;
+        self.observe_detector(now_micros());
         if let Some(archive) = self.archive.take() {
             match archive.close() {
                 Ok(s) => {

@@ -23,21 +23,47 @@
 //! Inside: events wait in a reorder buffer until the watermark (highest event time seen minus
 //! the lateness) passes them, then go through every rule in (ts, source, line) order, so the
 //! alerts do not depend on arrival order within the lateness.
+//!
+//! Event time is input, so it is judged before it moves anything (DESIGN section 2):
+//! - The reorder buffer is bounded by count and bytes ([`DetectOptions::max_held_events`],
+//!   [`DetectOptions::max_held_bytes`]); when full, the watermark is forced forward to the
+//!   oldest held event, which is processed and counted in [`DetectStats::forced_events`].
+//! - An event more than [`MAX_AHEAD_OF_STREAM`] ahead of the stream's progress (its highest
+//!   event time, or the wall clock once a live source has given it) is not believed at once.
+//!   From a live source it is placed at the stream's progress. From old logs it waits: a real
+//!   jump (a host back after a quiet night, the next file of a set) is followed by more lines
+//!   from the new time, so [`CONFIRM_AHEAD`] such events in a row are believed; an event
+//!   followed by a line from the old time was planted (or mis-stamped) and is placed at the
+//!   stream's progress instead, counted in [`DetectStats::ahead_of_stream`]. It keeps its own
+//!   time in the archive. A lone such event at the very end of input is processed at its own
+//!   time, but silence is judged at the believed progress, not at it. Lines without a
+//!   timestamp (stamped with their receive time) never move a replay of old logs to today.
 
 mod attempts;
 mod engine;
+mod reorder;
 mod rules;
 mod silence;
 mod slab;
-
-use std::collections::VecDeque;
 
 use crate::alert::Alert;
 use crate::event::{Event, Kind};
 
 use attempts::AttemptCounter;
-use engine::{EventCtx, RuleEngine, Sources};
+use engine::{EventCtx, MAX_EVIDENCE_RAW, RuleEngine, Sources};
+use reorder::ReorderBuffer;
 use rules::{Primitive, Rule};
+
+pub use reorder::{DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_HELD_EVENTS};
+
+/// An event time further than this ahead of the stream's progress is not believed at once
+/// (see the module docs). An hour: more than any clock skew between hosts that log correctly,
+/// far less than the months one planted line could otherwise move the watermark.
+pub const MAX_AHEAD_OF_STREAM: i64 = 3_600 * rules::SECOND;
+
+/// Events in a row that make a jump ahead of the stream believed when reading old logs: one
+/// line alone never moves the watermark.
+pub const CONFIRM_AHEAD: usize = 2;
 
 /// The default pack, embedded.
 const DEFAULT_RULES: &str = include_str!("../../grammars/rules.toml");
@@ -158,15 +184,21 @@ pub struct DetectOptions {
     pub tz: jiff::tz::TimeZone,
     /// Max keys per rule before eviction (default 1,000,000).
     pub max_keys: usize,
+    /// Events the reorder buffer holds before it forces the watermark forward.
+    pub max_held_events: usize,
+    /// Bytes (estimated) the reorder buffer holds before it forces the watermark forward.
+    pub max_held_bytes: usize,
 }
 
 impl Default for DetectOptions {
-    /// Lateness 10 s, UTC, 1,000,000 keys per rule.
+    /// Lateness 10 s, UTC, 1,000,000 keys per rule, and the default reorder-buffer caps.
     fn default() -> Self {
         DetectOptions {
             lateness: 10 * rules::SECOND,
             tz: jiff::tz::TimeZone::UTC,
             max_keys: DEFAULT_MAX_KEYS,
+            max_held_events: DEFAULT_MAX_HELD_EVENTS,
+            max_held_bytes: DEFAULT_MAX_HELD_BYTES,
         }
     }
 }
@@ -178,6 +210,10 @@ pub struct DetectStats {
     pub late_events: u64,
     pub alerts: u64,
     pub evicted_keys: u64,
+    /// Events processed before the watermark passed them because the reorder buffer was full.
+    pub forced_events: u64,
+    /// Dated events too far ahead of the stream's progress, placed at that progress instead.
+    pub ahead_of_stream: u64,
 }
 
 /// The ordered detection stage. Feed events in arrival order; alerts come out in a
@@ -189,14 +225,17 @@ pub struct Detector {
     /// Per event kind (index in `Kind::ALL`), the engines that may select it.
     by_kind: Vec<Vec<usize>>,
     attempts: AttemptCounter,
-    /// Waiting events, sorted by (ts, source, line); arrival order breaks remaining ties.
-    /// Boxed: a dense stream holds `lateness` worth of events here, and a deque of pointers
-    /// grows (doubling) far more cheaply than one of whole events.
-    pending: VecDeque<Box<Event>>,
+    /// Waiting events, in (ts, source, line, arrival) order; bounded.
+    pending: ReorderBuffer,
+    /// Events far ahead of the stream's progress, waiting to be confirmed by the next ones
+    /// (fewer than [`CONFIRM_AHEAD`]).
+    ahead: Vec<Event>,
     lateness: i64,
     tz: jiff::tz::TimeZone,
-    /// Highest event time seen.
+    /// Highest (believed) event time seen.
     max_ts: i64,
+    /// Latest wall clock given by [`Detector::advance_wallclock`]; `i64::MIN` for old logs.
+    wall_clock: i64,
     watermark: i64,
     sources: Sources,
     stats: DetectStats,
@@ -234,10 +273,12 @@ impl Detector {
             attempt_rules,
             by_kind,
             attempts: AttemptCounter::new(),
-            pending: VecDeque::new(),
+            pending: ReorderBuffer::new(opts.max_held_events, opts.max_held_bytes),
+            ahead: Vec::new(),
             lateness: opts.lateness.max(0),
             tz: opts.tz,
             max_ts: i64::MIN,
+            wall_clock: i64::MIN,
             watermark: i64::MIN,
             sources: Sources::new(hasher),
             stats: DetectStats::default(),
@@ -245,25 +286,90 @@ impl Detector {
     }
 
     /// Take one event; append any alerts that become decided.
-    pub fn push(&mut self, ev: Event, out: &mut Vec<Alert>) {
+    pub fn push(&mut self, mut ev: Event, out: &mut Vec<Alert>) {
         self.stats.events += 1;
         if self.sources.wants_sweep() {
             self.sweep_sources();
         }
         let before = out.len();
+        let progress = self.progress();
+        if progress != i64::MIN && ev.ts > progress.saturating_add(MAX_AHEAD_OF_STREAM) {
+            if ev.ts_inferred || self.wall_clock != i64::MIN {
+                // Undated lines claim nothing; and a live stream's progress is the wall clock.
+                if !ev.ts_inferred {
+                    self.stats.ahead_of_stream += 1;
+                }
+                ev.ts = progress;
+                ev.ts_inferred = true;
+                self.admit(ev, out);
+            } else {
+                self.ahead.push(ev);
+                if self.ahead.len() >= CONFIRM_AHEAD {
+                    for ev in std::mem::take(&mut self.ahead) {
+                        self.admit(ev, out);
+                    }
+                }
+            }
+        } else {
+            self.disbelieve_ahead(out);
+            self.admit(ev, out);
+        }
+        self.stats.alerts += (out.len() - before) as u64;
+    }
+
+    /// The stream's progress: its highest believed event time, or the wall clock for a live
+    /// stream when that is later.
+    fn progress(&self) -> i64 {
+        self.max_ts.max(self.wall_clock)
+    }
+
+    /// The events waiting in `ahead` were not confirmed: place them at the stream's progress.
+    fn disbelieve_ahead(&mut self, out: &mut Vec<Alert>) {
+        for mut ev in std::mem::take(&mut self.ahead) {
+            self.stats.ahead_of_stream += 1;
+            ev.ts = self.progress();
+            ev.ts_inferred = true;
+            self.admit(ev, out);
+        }
+    }
+
+    /// An event whose time is believed: process it if late, else hold it and move the
+    /// watermark.
+    fn admit(&mut self, ev: Event, out: &mut Vec<Alert>) {
         if ev.ts < self.watermark {
             // Late: its place in order has passed; process it now, at its own time.
             self.stats.late_events += 1;
             self.process(&ev, true, out);
-        } else {
-            self.max_ts = self.max_ts.max(ev.ts);
-            self.enqueue(Box::new(ev));
-            let watermark = self.max_ts.saturating_sub(self.lateness);
-            if watermark > self.watermark {
-                self.advance(watermark, out);
+            return;
+        }
+        self.max_ts = self.max_ts.max(ev.ts);
+        self.pending.push(ev, MAX_EVIDENCE_RAW);
+        let watermark = self.max_ts.saturating_sub(self.lateness);
+        if watermark > self.watermark {
+            self.advance(watermark, out);
+        }
+        self.force_while_full(out);
+    }
+
+    /// The reorder buffer is over its cap: move the watermark to its oldest events and process
+    /// them, counted, until it is not. Later events older than them are then late.
+    fn force_while_full(&mut self, out: &mut Vec<Alert>) {
+        let mut forced = false;
+        while self.pending.is_over() {
+            let Some(ev) = self.pending.pop() else {
+                break;
+            };
+            forced = true;
+            self.stats.forced_events += 1;
+            self.watermark = self.watermark.max(ev.ts);
+            self.fire_silence(ev.ts, out);
+            self.process(&ev, false, out);
+        }
+        if forced {
+            for engine in &mut self.engines {
+                engine.expire(self.watermark);
             }
         }
-        self.stats.alerts += (out.len() - before) as u64;
     }
 
     /// Live sources only: input is idle and the wall clock says `now` (µs UTC); advance the
@@ -285,6 +391,7 @@ impl Detector {
     /// ```
     pub fn advance_wallclock(&mut self, now: i64, out: &mut Vec<Alert>) {
         let before = out.len();
+        self.wall_clock = self.wall_clock.max(now);
         let watermark = now.saturating_sub(self.lateness);
         if watermark > self.watermark {
             self.advance(watermark, out);
@@ -298,13 +405,18 @@ impl Detector {
     /// only hosts quiet for the whole duration before the last event fire.
     pub fn finish(&mut self, out: &mut Vec<Alert>) {
         let before = out.len();
-        while let Some(ev) = self.pending.pop_front() {
+        while let Some(ev) = self.pending.pop() {
             self.fire_silence(ev.ts, out);
             self.process(&ev, false, out);
         }
         if self.max_ts > i64::MIN {
             self.fire_silence(self.max_ts, out);
             self.watermark = self.watermark.max(self.max_ts);
+        }
+        // Unconfirmed, but nothing after it contradicts it either: counted at its own time,
+        // never a reason for silence (it is after everything else, so order holds).
+        for ev in std::mem::take(&mut self.ahead) {
+            self.process(&ev, false, out);
         }
         for engine in &mut self.engines {
             engine.finish_silence(&self.sources, out);
@@ -354,6 +466,12 @@ impl Detector {
             .collect()
     }
 
+    /// The stream's progress as detection believes it: the newest event time that moved the
+    /// watermark (`i64::MIN` before the first event). A planted future line does not move it.
+    pub fn newest_event_time(&self) -> i64 {
+        self.max_ts
+    }
+
     /// The current watermark, µs (`i64::MIN` before the first event).
     pub fn watermark(&self) -> i64 {
         self.watermark
@@ -384,24 +502,30 @@ impl Detector {
         self.sources.len()
     }
 
-    fn enqueue(&mut self, ev: Box<Event>) {
-        let in_order = self
-            .pending
-            .back()
-            .is_none_or(|last| order(last, &ev).is_le());
-        if in_order {
-            self.pending.push_back(ev);
-        } else {
-            // After every equal event, so equal events keep arrival order.
-            let at = self.pending.partition_point(|p| order(p, &ev).is_le());
-            self.pending.insert(at, ev);
-        }
+    /// Events the reorder buffer holds now, and the bytes they take (estimated): never more
+    /// than the caps in [`DetectOptions`] after a [`push`](Self::push) returns.
+    ///
+    /// ```
+    /// use secpipe::detect::{DetectOptions, Detector, RuleSet};
+    /// use secpipe::event::Event;
+    /// let opts = DetectOptions { max_held_events: 100, ..DetectOptions::default() };
+    /// let mut detector = Detector::new(RuleSet::builtin(), opts);
+    /// // Lines without timestamps, all received in the same instant: nothing moves the
+    /// // watermark but the cap.
+    /// for line in 1..=1_000 {
+    ///     detector.push(Event { line, ts_inferred: true, ..Event::default() }, &mut Vec::new());
+    /// }
+    /// assert_eq!(detector.held().0, 100);
+    /// assert_eq!(detector.stats().forced_events, 900);
+    /// ```
+    pub fn held(&self) -> (usize, usize) {
+        (self.pending.len(), self.pending.bytes())
     }
 
     fn advance(&mut self, watermark: i64, out: &mut Vec<Alert>) {
         self.watermark = watermark;
-        while self.pending.front().is_some_and(|ev| ev.ts < watermark) {
-            let Some(ev) = self.pending.pop_front() else {
+        while self.pending.first_ts().is_some_and(|ts| ts < watermark) {
+            let Some(ev) = self.pending.pop() else {
                 break;
             };
             // Silences due before this event are decided: the watermark is past them.
@@ -449,13 +573,6 @@ impl Detector {
             }
         }
     }
-}
-
-/// Processing order: event time, then source and line, so ties resolve the same every run.
-fn order(a: &Event, b: &Event) -> std::cmp::Ordering {
-    a.ts.cmp(&b.ts)
-        .then_with(|| a.source.cmp(&b.source))
-        .then_with(|| a.line.cmp(&b.line))
 }
 
 #[cfg(test)]

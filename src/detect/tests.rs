@@ -1008,3 +1008,105 @@ fn a_flood_of_distinct_ips_stays_within_the_cap() {
     assert_eq!(out[0].rule, "secpipe.state_overflow");
     assert_eq!(d.stats().evicted_keys, 19_000);
 }
+
+// ---- event time under attack (issue 10) ------------------------------------------------------
+
+/// Two hosts logging every 10 s for 30 minutes, host `a` on even steps, `b` on odd ones.
+fn two_busy_hosts() -> Vec<Event> {
+    (0..180)
+        .map(|i| host_line(i * 10 * S, Kind::Other, if i % 2 == 0 { "a" } else { "b" }))
+        .collect()
+}
+
+#[test]
+fn one_line_stamped_months_ahead_moves_nothing() {
+    let mut events = two_busy_hosts();
+    // Planted at minute 10: a line from host `a` dated six months ahead.
+    events.insert(60, host_line(180 * 24 * 60 * MIN, Kind::Other, "a"));
+    let (alerts, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
+    assert!(of(&alerts, "log.silence").is_empty(), "{alerts:#?}");
+    assert_eq!(stats.late_events, 0, "later events are not late");
+    assert_eq!(stats.ahead_of_stream, 1, "the planted line is counted");
+}
+
+#[test]
+fn a_planted_line_at_the_end_of_old_logs_fakes_no_silence() {
+    let mut events = two_busy_hosts();
+    events.push(host_line(180 * 24 * 60 * MIN, Kind::Other, "a"));
+    let (alerts, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
+    assert!(of(&alerts, "log.silence").is_empty(), "{alerts:#?}");
+    assert_eq!(stats.late_events, 0);
+}
+
+#[test]
+fn a_real_jump_in_old_logs_is_believed() {
+    // Both hosts log again two days later: a quiet spell, not a planted line.
+    let mut events = two_busy_hosts();
+    events.extend((0..180).map(|i| {
+        let host = if i % 2 == 0 { "a" } else { "b" };
+        host_line(2 * 24 * 60 * MIN + i * 10 * S, Kind::Other, host)
+    }));
+    let (alerts, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
+    let silent: Vec<&str> = of(&alerts, "log.silence")
+        .iter()
+        .map(|a| a.key_value.as_str())
+        .collect();
+    assert_eq!(silent, ["a", "b"], "each host was silent for two days");
+    assert_eq!(stats.ahead_of_stream, 0);
+    assert_eq!(stats.late_events, 0);
+}
+
+#[test]
+fn live_lines_far_ahead_of_the_wall_clock_are_placed_at_it() {
+    let mut d = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    let mut out = Vec::new();
+    d.advance_wallclock(T0, &mut out);
+    // A sender stamping its lines 23 h ahead, five failed logins in a row.
+    for i in 0..5 {
+        d.push(fail(23 * 60 * MIN + i * S, "192.0.2.23"), &mut out);
+    }
+    assert_eq!(d.stats().ahead_of_stream, 5);
+    d.advance_wallclock(T0 + 11 * S, &mut out);
+    assert_eq!(d.held().0, 0, "not held for 23 hours");
+    assert_eq!(of(&out, "auth.bruteforce").len(), 1);
+}
+
+#[test]
+fn the_reorder_buffer_is_bounded_and_forced_events_are_counted_not_dropped() {
+    let opts = DetectOptions {
+        max_held_events: 1_000,
+        max_held_bytes: 200_000,
+        ..DetectOptions::default()
+    };
+    let mut d = Detector::new(RuleSet::builtin(), opts);
+    let mut out = Vec::new();
+    // 20,000 failed logins from one address, all with one timestamp: nothing but the cap
+    // moves the watermark.
+    for line in 1..=20_000 {
+        let mut e = fail(0, "198.51.100.1");
+        e.line = line;
+        d.push(e, &mut out);
+        let (held, bytes) = d.held();
+        assert!(held <= 1_000 && bytes <= 200_000, "{held} events, {bytes} bytes");
+    }
+    let forced = d.stats().forced_events;
+    assert!(forced >= 19_000, "{forced}");
+    // Forced events went through the rules before the end of input.
+    assert_eq!(of(&out, "auth.bruteforce").len(), 1);
+    d.finish(&mut out);
+    assert_eq!(d.stats().events, 20_000);
+    assert_eq!(d.stats().late_events, 0);
+    assert_eq!(d.held(), (0, 0));
+}
+
+#[test]
+fn untimed_lines_in_old_logs_do_not_move_the_watermark_to_today() {
+    let mut events = two_busy_hosts();
+    // A line without a timestamp, stamped with its receive time, a year later.
+    let mut untimed = host_line(365 * 24 * 60 * MIN, Kind::Unparsed, "a");
+    untimed.ts_inferred = true;
+    events.insert(30, untimed);
+    let (alerts, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
+    assert!(of(&alerts, "log.silence").is_empty(), "{alerts:#?}");
+    assert_eq!(stats.late_events, 0);
+}

@@ -58,6 +58,9 @@ pub struct LiveConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `--metrics ADDR`.
     pub metrics: Option<String>,
+    /// Stdin is an input: a pipe that may be live (`journalctl -f | secpipe`), judged by its
+    /// events (see [`crate::pipeline::WallClock`]).
+    pub stdin: bool,
 }
 
 impl LiveConfig {
@@ -100,6 +103,7 @@ impl LiveConfig {
             listen,
             tls,
             metrics: args.metrics.clone(),
+            stdin: false,
         })
     }
 }
@@ -141,6 +145,11 @@ impl DetectConfig {
     ) -> Result<DetectConfig, UsageError> {
         let rules = load_rules(args.config.as_deref())?;
         let lateness = parse_duration("--lateness", &args.lateness)?;
+        if args.reorder_buffer_events == 0 || args.reorder_buffer_mib == 0 {
+            return Err(UsageError::plain(
+                "--reorder-buffer-events and --reorder-buffer-mib must be at least 1",
+            ));
+        }
         let alerts = if args.alerts == "-" {
             AlertDest::Stdout
         } else {
@@ -152,6 +161,8 @@ impl DetectConfig {
                 lateness,
                 tz: tz.clone(),
                 max_keys: 1_000_000,
+                max_held_events: args.reorder_buffer_events,
+                max_held_bytes: args.reorder_buffer_mib.saturating_mul(1 << 20),
             },
             alerts,
             alert_format: match args.alert_format {
@@ -164,7 +175,7 @@ impl DetectConfig {
 
 impl RunConfig {
     pub fn from_args(args: &RunArgs) -> Result<RunConfig, UsageError> {
-        let live = LiveConfig::from_args(args)?;
+        let mut live = LiveConfig::from_args(args)?;
         let parse = ParseConfig::from_args(&args.parse)?;
         let detect = DetectConfig::from_args(&args.detect, &parse.settings.tz)?;
         if args.roll_rows == 0 || args.roll_secs == 0 {
@@ -184,6 +195,7 @@ impl RunConfig {
         } else {
             inputs(&args.inputs)
         };
+        live.stdin = inputs.contains(&InputSpec::Stdin);
         Ok(RunConfig {
             inputs,
             parse,

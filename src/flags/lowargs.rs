@@ -62,6 +62,12 @@ pub struct DetectArgs {
     /// How long to wait for out-of-order events before deciding (e.g. 10s, 500ms, 1m).
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub lateness: String,
+    /// Events the reorder buffer holds before it forces the watermark forward (counted).
+    #[arg(long, value_name = "N", default_value_t = crate::detect::DEFAULT_MAX_HELD_EVENTS)]
+    pub reorder_buffer_events: usize,
+    /// MiB the reorder buffer holds before it forces the watermark forward (counted).
+    #[arg(long, value_name = "MIB", default_value_t = crate::detect::DEFAULT_MAX_HELD_BYTES >> 20)]
+    pub reorder_buffer_mib: usize,
     /// Where alerts go: a file path, or - for stdout.
     #[arg(long, value_name = "PATH|-", default_value = "-")]
     pub alerts: String,

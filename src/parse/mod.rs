@@ -141,6 +141,21 @@ impl Parser {
         }
     }
 
+    /// Lines since the last call whose written timestamp was refused as out of range or
+    /// malformed (they carry no `ts`, so they get their receive time).
+    ///
+    /// ```
+    /// use secpipe::parse::Parser;
+    /// let mut parser = Parser::new(jiff::tz::TimeZone::UTC, None);
+    /// let record = parser.parse(b"<34>1 9999-12-31T23:59:59Z host sshd 1 - - hi", 0);
+    /// assert_eq!(record.ts, None);
+    /// assert_eq!(parser.take_rejected_timestamps(), 1);
+    /// assert_eq!(parser.take_rejected_timestamps(), 0);
+    /// ```
+    pub fn take_rejected_timestamps(&mut self) -> u64 {
+        self.clock.take_rejected()
+    }
+
     /// Parse one line (without its terminator). `received` (µs UTC) is the reference "now" for
     /// year inference. Never panics, whatever the bytes.
     ///
@@ -214,7 +229,13 @@ pub(crate) fn apply_app_fields(record: &mut Record<'_>, clock: &mut time::LocalC
             .find(|(key, _)| names.iter().any(|name| key.eq_ignore_ascii_case(name)))
             .map(|(_, value)| value.clone())
     };
-    let ts = find(&TIME).and_then(|value| time::text_time(&value, clock));
+    let written = find(&TIME);
+    let ts = written
+        .as_ref()
+        .and_then(|value| time::text_time(value, clock));
+    if written.is_some() && ts.is_none() {
+        clock.count_rejected();
+    }
     let severity = find(&LEVEL).map(lower_case);
     let message = find(&MESSAGE);
     let host = find(&HOST);

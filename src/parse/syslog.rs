@@ -463,6 +463,10 @@ fn rfc5424<'a>(
         Ok((b"", stamp)) => clock.utc_micros(&stamp),
         _ => None,
     });
+    if timestamp.is_some() && ts.is_none() {
+        // Written but not believable (year 9999, 0001, garbage): receive time, counted.
+        clock.count_rejected();
+    }
     let (host, rest) = token(rest);
     let (app, rest) = token(rest);
     let (procid, rest) = token(rest);

@@ -90,6 +90,8 @@ pub struct LocalClock {
     /// Naive seconds / 3600 of the cached hour; `i64::MIN` when empty.
     cached_hour: i64,
     cached_offset: i64,
+    /// Timestamps a line gave that could not be believed (out of range), since last taken.
+    rejected: u64,
 }
 
 impl LocalClock {
@@ -98,7 +100,19 @@ impl LocalClock {
             tz,
             cached_hour: i64::MIN,
             cached_offset: 0,
+            rejected: 0,
         }
+    }
+
+    /// A line carried a timestamp that [`utc_micros`](Self::utc_micros) refused (a year 9999
+    /// or 0001, a month 13): the line gets its receive time, and this is counted.
+    pub fn count_rejected(&mut self) {
+        self.rejected += 1;
+    }
+
+    /// Rejected timestamps counted since the last call.
+    pub fn take_rejected(&mut self) -> u64 {
+        std::mem::take(&mut self.rejected)
     }
 
     /// µs since the epoch of `stamp`, or `None` when a field is out of range or the result falls
@@ -351,19 +365,29 @@ pub fn epoch_int(value: i64) -> Option<i64> {
     (MIN_TS..MAX_TS).contains(&micros).then_some(micros)
 }
 
-/// RFC 3164 dates have no year. One `YearGuess` per input tracks the year in use.
+/// RFC 3164 dates have no year. One `YearGuess` per input decides it, line by line.
 ///
-/// With `--year`, the first dated line takes that year.
-/// The first dated line takes the local year at its receive time, minus one if that would put
-/// it more than a day in the future. Later lines carry that year, stepping it forward when the
-/// month goes backwards by more than six months (Dec → Jan). A line whose month jumps forward
-/// by more than six months (a late December line after January) is placed in the previous year
-/// without moving the carried year.
+/// The rule (DESIGN section 2), chosen so that no line can move the year of another:
+/// - Without `--year`, each line on its own takes the latest year that does not put it more
+///   than a day after its receive time: a date later in the year than today is last year (as
+///   rsyslog and fail2ban read it), and `Jan  1 00:00:01` received on Dec 31 is next year. A
+///   file read after it was written crosses Dec → Jan correctly, lines out of time order never
+///   drift, and no planted date moves any other line. A file more than a year old needs
+///   `--year`.
+/// - With `--year`, the first dated line takes that year. Later lines carry it, and it steps
+///   forward by one only at a year end: from a line in October–December to one in
+///   January–March. A line in the last quarter after a carried first quarter belongs to the
+///   year before and moves nothing; a line earlier in the year than the carried month stays in
+///   the carried year and moves nothing. So one planted line can misdate only itself, and months that go backwards do
+///   not move the year.
 pub struct YearGuess {
     fixed: Option<i32>,
-    /// (year, month) of the last dated line.
+    /// (year, month) carried from line to line with `--year`.
     carried: Option<(i32, u8)>,
 }
+
+/// How far after its receive time an inferred date may fall (clock skew between hosts).
+const MAX_AHEAD_OF_RECEIVED: i64 = SECS_PER_DAY * MICROS_PER_SEC;
 
 impl YearGuess {
     pub fn new(fixed: Option<i16>) -> YearGuess {
@@ -374,66 +398,58 @@ impl YearGuess {
     }
 
     /// Completes `civil` (whose `year` is ignored) and converts it; `None` if it is invalid.
-    pub fn resolve(
-        &mut self,
-        mut civil: Civil,
-        received: i64,
-        clock: &mut LocalClock,
-    ) -> Option<i64> {
+    pub fn resolve(&mut self, civil: Civil, received: i64, clock: &mut LocalClock) -> Option<i64> {
         if !(1..=12).contains(&civil.month) {
             return None;
         }
-        match (self.carried, self.fixed) {
-            // `--year` is the year of the first dated line; later lines carry it across
-            // Dec → Jan like an inferred year, so a multi-year file still only moves forward.
-            (None, Some(year)) => {
-                civil.year = year;
+        match self.fixed {
+            None => Self::nearest_past(civil, received, clock),
+            Some(first_year) => {
+                let (year, carried) = self.carry(first_year, civil.month);
                 let micros = clock.utc_micros(&Stamp {
-                    civil,
+                    civil: Civil { year, ..civil },
                     offset: None,
                 });
                 if micros.is_some() {
-                    self.carried = Some((civil.year, civil.month));
+                    self.carried = carried.or(self.carried);
                 }
                 micros
             }
-            (Some((year, last_month)), _) => {
-                if civil.month + 6 < last_month {
-                    civil.year = year + 1;
-                    self.carried = Some((year + 1, civil.month));
-                } else if civil.month > last_month + 6 {
-                    civil.year = year - 1;
-                } else {
-                    civil.year = year;
-                    self.carried = Some((year, civil.month));
-                }
-                clock.utc_micros(&Stamp {
-                    civil,
+        }
+    }
+
+    /// The latest of next year, this year and last year (local years at `received`) that is at
+    /// most a day after `received`.
+    fn nearest_past(civil: Civil, received: i64, clock: &mut LocalClock) -> Option<i64> {
+        let this_year = clock.local_year(received)?;
+        let latest = received.saturating_add(MAX_AHEAD_OF_RECEIVED);
+        // A Feb 29 is skipped in the years that have none.
+        (this_year - 1..=this_year + 1).rev().find_map(|year| {
+            clock
+                .utc_micros(&Stamp {
+                    civil: Civil { year, ..civil },
                     offset: None,
                 })
-            }
-            (None, None) => {
-                let this_year = clock.local_year(received)?;
-                civil.year = this_year;
-                let mut micros = clock.utc_micros(&Stamp {
-                    civil,
-                    offset: None,
-                });
-                let in_future = micros
-                    .is_some_and(|ts| ts > received.saturating_add(SECS_PER_DAY * MICROS_PER_SEC));
-                // A Feb 29 that does not exist this year most likely belongs to last year.
-                if in_future || (micros.is_none() && civil.month == 2 && civil.day == 29) {
-                    civil.year = this_year - 1;
-                    micros = clock.utc_micros(&Stamp {
-                        civil,
-                        offset: None,
-                    });
-                }
-                if micros.is_some() {
-                    self.carried = Some((civil.year, civil.month));
-                }
-                micros
-            }
+                .filter(|&ts| ts <= latest)
+        })
+    }
+
+    /// With `--year`: the year of a line in `month`, and the (year, month) to carry after it
+    /// (`None`: the line moves nothing).
+    fn carry(&self, first_year: i32, month: u8) -> (i32, Option<(i32, u8)>) {
+        let Some((year, last)) = self.carried else {
+            return (first_year, Some((first_year, month)));
+        };
+        let year_end = last >= 10 && month <= 3;
+        let straggler = month >= 10 && last <= 3;
+        if year_end {
+            (year + 1, Some((year + 1, month)))
+        } else if straggler {
+            (year - 1, None)
+        } else if month > last {
+            (year, Some((year, month)))
+        } else {
+            (year, None)
         }
     }
 }
@@ -659,5 +675,83 @@ mod tests {
         assert_eq!(ts, Some(micros_of("2024-02-29T06:55:46Z")));
         let mut fixed = YearGuess::new(Some(2023));
         assert_eq!(fixed.resolve(dec_line(2, 29), received, &mut clock), None);
+    }
+    fn at(month: u8, day: u8, hour: u8) -> Civil {
+        Civil {
+            hour,
+            ..dec_line(month, day)
+        }
+    }
+
+    #[test]
+    fn two_planted_dates_do_not_move_later_lines_to_next_year() {
+        let mut clock = utc_clock();
+        let received = micros_of("2026-03-10T12:00:00Z");
+        for fixed in [None, Some(2026)] {
+            let mut guess = YearGuess::new(fixed);
+            let real = |guess: &mut YearGuess, clock: &mut LocalClock, hour| {
+                guess.resolve(at(3, 10, hour), received, clock)
+            };
+            assert_eq!(
+                real(&mut guess, &mut clock, 10),
+                Some(micros_of("2026-03-10T10:55:46Z"))
+            );
+            guess.resolve(at(9, 30, 10), received, &mut clock);
+            guess.resolve(at(2, 1, 10), received, &mut clock);
+            for hour in [11, 12] {
+                assert_eq!(
+                    real(&mut guess, &mut clock, hour),
+                    Some(micros_of(&format!("2026-03-10T{hour}:55:46Z"))),
+                    "--year {fixed:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_date_later_in_the_year_than_today_is_last_year() {
+        let mut clock = utc_clock();
+        let received = micros_of("2026-03-10T00:00:00Z");
+        let mut guess = YearGuess::new(None);
+        assert_eq!(
+            guess.resolve(at(9, 30, 6), received, &mut clock),
+            Some(micros_of("2025-09-30T06:55:46Z"))
+        );
+        // And a line dated just after midnight, received on Dec 31, is next year.
+        let received = micros_of("2026-12-31T23:59:59Z");
+        assert_eq!(
+            guess.resolve(at(1, 1, 0), received, &mut clock),
+            Some(micros_of("2027-01-01T00:55:46Z"))
+        );
+    }
+
+    #[test]
+    fn months_going_backwards_never_drift_the_year_forward() {
+        let mut clock = utc_clock();
+        let received = micros_of("2026-11-27T12:00:00Z");
+        for fixed in [None, Some(2026)] {
+            let mut guess = YearGuess::new(fixed);
+            for round in 0..12 {
+                for month in [9, 3, 8, 2] {
+                    let ts = guess.resolve(at(month, 1, 0), received, &mut clock);
+                    let year = ts.map(|t| civil_from_days(t / 86_400_000_000).0);
+                    assert_eq!(year, Some(2026), "round {round}, month {month}, {fixed:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn with_a_year_a_file_crosses_december_to_january_once() {
+        let mut clock = utc_clock();
+        let received = micros_of("2030-06-01T00:00:00Z");
+        let mut guess = YearGuess::new(Some(2024));
+        let mut years = Vec::new();
+        for (month, day) in [(11, 30), (12, 31), (1, 1), (12, 31), (2, 1), (6, 1), (12, 1), (1, 2)] {
+            let ts = guess.resolve(at(month, day, 0), received, &mut clock);
+            years.push(ts.map(|t| civil_from_days(t / 86_400_000_000).0));
+        }
+        let expected = [2024, 2024, 2025, 2024, 2025, 2025, 2025, 2026].map(|y| Some(y as i64));
+        assert_eq!(years, expected);
     }
 }

@@ -26,6 +26,7 @@ use super::{InputSpec, ReadReport, spawn_batch_reader_counted};
 use crate::flags::hiargs::LiveConfig;
 use crate::frame::LineBatch;
 use crate::metrics::{self, Metrics};
+use crate::pipeline::WallClockMode;
 use crate::shutdown::{Shutdown, io_runtime, spawn_signal_handler};
 
 /// With live input, an ordered stage that has seen nothing for this long is told so
@@ -39,6 +40,8 @@ pub struct Live {
     metrics: Arc<Metrics>,
     follow: bool,
     live: bool,
+    /// Stdin is an input: it may be a live pipe (`journalctl -f | secpipe`).
+    stdin: bool,
     store: Option<CheckpointStore>,
     listeners: Option<Listeners>,
     /// What the batch reader (stdin, or files without `--follow`) saw.
@@ -85,6 +88,7 @@ impl Live {
             metrics,
             follow: cfg.follow,
             live: cfg.is_live(),
+            stdin: cfg.stdin,
             store,
             listeners,
             batch_report: None,
@@ -92,9 +96,21 @@ impl Live {
         })
     }
 
-    /// `Some` for live input (see [`IDLE_AFTER`]), `None` for batch input.
+    /// `Some` for live input and stdin (see [`IDLE_AFTER`]), `None` for files only.
     pub fn idle_after(&self) -> Option<Duration> {
-        self.live.then_some(IDLE_AFTER)
+        (self.live || self.stdin).then_some(IDLE_AFTER)
+    }
+
+    /// When the wall clock moves the watermark: always with followed files or listeners, on
+    /// idle while it is current for stdin, never for files alone.
+    pub fn wall_clock_mode(&self) -> WallClockMode {
+        if self.live {
+            WallClockMode::Always
+        } else if self.stdin {
+            WallClockMode::WhenCurrent
+        } else {
+            WallClockMode::Never
+        }
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {
