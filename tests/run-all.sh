@@ -12,6 +12,13 @@ if ! command -v logger >/dev/null || ! command -v openssl >/dev/null; then
 fi
 python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
 python3 -c 'import duckdb, pyarrow' # fail here, clearly, if the install did not work
+# The public sample logs (Loghub) under ../shared/corpus: CI has them, so there a missing
+# corpus is an error, and the corpus tests fail rather than skip (SECPIPE_REQUIRE_CORPUS).
+if [ "${CI:-}" = true ]; then
+    export SECPIPE_CORPUS="${SECPIPE_CORPUS:-$(cd .. && pwd)/shared/corpus}"
+    [ -f "$SECPIPE_CORPUS/loghub/OpenSSH_2k.log" ] || { echo "CI: corpus missing at $SECPIPE_CORPUS" >&2; exit 1; }
+    export SECPIPE_REQUIRE_CORPUS=1
+fi
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
