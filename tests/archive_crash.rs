@@ -71,7 +71,9 @@ fn sigkill_mid_write_leaves_a_verifiable_archive() {
         if polls > PARENT_POLLS || child.try_wait().unwrap().is_some() {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("the child sealed fewer than 3 files after {polls} looks, or stopped on its own");
+            panic!(
+                "the child sealed fewer than 3 files after {polls} looks, or stopped on its own"
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }

@@ -263,7 +263,10 @@ fn round_trip_keeps_every_field() {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone().into()))
             .collect();
-        assert_eq!(json(&row[row.len() - 1].1), serde_json::Value::Object(action));
+        assert_eq!(
+            json(&row[row.len() - 1].1),
+            serde_json::Value::Object(action)
+        );
     }
 
     let report = verify(dir.path(), &VerifyOptions::default());

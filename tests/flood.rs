@@ -77,7 +77,11 @@ fn a_flood_of_distinct_ips_stays_within_the_state_cap() {
         (metric_value(&metrics(), bruteforce_keys) >= f64::from(max_keys)).then_some(())
     });
     let text = metrics();
-    assert_eq!(metric_value(&text, bruteforce_keys), f64::from(max_keys), "{text}");
+    assert_eq!(
+        metric_value(&text, bruteforce_keys),
+        f64::from(max_keys),
+        "{text}"
+    );
     let all_keys: f64 = text
         .lines()
         .filter(|l| l.starts_with("secpipe_state_keys{"))

@@ -106,8 +106,16 @@ fn stats_counts_pattern_hits_and_unmatched_lines() {
     assert_eq!(lines_with("Server listening"), 1);
     assert_eq!(hits("(no pattern matched)"), 1, "{err}");
     assert_eq!(hits("sshd/accepted"), lines_with("]: Accepted "), "{err}");
-    assert_eq!(hits("pam/session_opened"), lines_with("session opened"), "{err}");
-    assert_eq!(hits("sudo/command"), 0, "no sudo line in an sshd log: {err}");
+    assert_eq!(
+        hits("pam/session_opened"),
+        lines_with("session opened"),
+        "{err}"
+    );
+    assert_eq!(
+        hits("sudo/command"),
+        0,
+        "no sudo line in an sshd log: {err}"
+    );
     let matched = &rows[..rows.len() - 1];
     assert!(
         matched.windows(2).all(|w| w[0].0 >= w[1].0),
@@ -117,7 +125,9 @@ fn stats_counts_pattern_hits_and_unmatched_lines() {
     let expected = std::fs::read_to_string(log.with_extension("expected.tsv")).expect("tsv");
     let mut kinds = std::collections::BTreeMap::<&str, u64>::new();
     for row in expected.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        *kinds.entry(row.split('\t').nth(1).expect("kind")).or_default() += 1;
+        *kinds
+            .entry(row.split('\t').nth(1).expect("kind"))
+            .or_default() += 1;
     }
     let want: Vec<String> = ["auth.failure", "auth.success", "other"]
         .iter()

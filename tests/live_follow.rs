@@ -269,7 +269,10 @@ fn archived_rows(dir: &std::path::Path) -> Vec<(u64, u64, String)> {
 
 /// The `raw` bytes of every events row of the archive in `dir`, as text.
 fn archived_lines(dir: &std::path::Path) -> Vec<String> {
-    archived_rows(dir).into_iter().map(|(_, _, raw)| raw).collect()
+    archived_rows(dir)
+        .into_iter()
+        .map(|(_, _, raw)| raw)
+        .collect()
 }
 
 #[test]
@@ -338,7 +341,12 @@ fn sigkill_with_an_archive_then_restart_archives_every_line() {
         } else {
             1
         };
-        assert_eq!(seen, want, "line {} is archived {seen} times: {expected}", i + 1);
+        assert_eq!(
+            seen,
+            want,
+            "line {} is archived {seen} times: {expected}",
+            i + 1
+        );
         twice += u64::from(seen == 2);
     }
     assert_eq!(counts.len(), 105_000, "rows that are no line of the input");

@@ -664,7 +664,10 @@ fn corpus_recall_of_sshd_failures() {
         }
     }
     // Both samples hold hundreds of failed logins: none found means the markers are wrong.
-    assert!(failures >= 100, "only {failures} failure lines in the samples");
+    assert!(
+        failures >= 100,
+        "only {failures} failure lines in the samples"
+    );
     let share = recalled as f64 / failures as f64;
     eprintln!(
         "recall {recalled}/{failures} = {:.2}%, extra auth.failure {other_tagged}",
