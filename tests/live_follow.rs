@@ -86,7 +86,7 @@ fn copytruncate_mid_stream_reads_the_file_again_from_the_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("app.log");
     append_lines(&log, "before", 0, 3_000);
-    let secpipe = Running::start(dir.path(), &["--follow", "app.log"]);
+    let secpipe = Running::start(dir.path(), &["--follow", "--archive", "archive", "app.log"]);
     let series = lines_read("app.log");
     // copytruncate loses what the follower had not read when the file is cut (tail -F does
     // too), so rotate once it has read everything, as logrotate's timing usually allows.
@@ -98,6 +98,23 @@ fn copytruncate_mid_stream_reads_the_file_again_from_the_start() {
 
     secpipe.wait_metric(&series, 7_000.0);
     secpipe.terminate_expecting_lines(7_000);
+
+    // The lines before the cut, then the new file from its first line: read again from the
+    // start, not from the old offset (which would skip the first 3,000 new lines' worth).
+    let before = std::fs::read_to_string(dir.path().join("app.log.1")).expect("rotated copy");
+    let after = std::fs::read_to_string(&log).expect("truncated file");
+    let expected: Vec<(u64, &str)> = before
+        .lines()
+        .enumerate()
+        .chain(after.lines().enumerate())
+        .map(|(i, l)| (i as u64 + 1, l))
+        .collect();
+    let archived = archived_rows(&dir.path().join("archive"));
+    let got: Vec<(u64, &str)> = archived
+        .iter()
+        .map(|(_, line, raw)| (*line, raw.as_str()))
+        .collect();
+    assert_eq!(got, expected);
 }
 
 #[test]
