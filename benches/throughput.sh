@@ -77,10 +77,12 @@ measure() {
     median=$(cut -d' ' -f1 "$WORK/times.txt" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
     user=$(cut -d' ' -f2 "$WORK/times.txt" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
     rss=$(cut -d' ' -f3 "$WORK/times.txt" | sort -g | tail -n1)
-    BEST_RATE=$(awk -v c="$count" -v s="$best" 'BEGIN { printf "%.0f", c / s }')
+    BEST_RATE=$(awk -v c="$count" -v s="$best" 'BEGIN { if (s == 0) s = 0.005; printf "%.0f", c / s }')
+    # /usr/bin/time reports wall time in hundredths: a run under 10 ms is counted as 5 ms.
     awk -v n="$name" -v s="$best" -v m="$median" -v c="$count" -v u="$unit" -v b="$BYTES" \
         -v user="$user" -v r="$rss" -v runs="$RUNS" \
-        'BEGIN { printf "%-36s best %6.2f s %9.0f %s/s %7.1f MB/s | median %6.2f s %9.0f %s/s | user %5.2f s | peak RSS %6.1f MiB (max of %d)\n",
+        'BEGIN { if (s == 0) s = 0.005; if (m == 0) m = 0.005
+                 printf "%-36s best %6.2f s %9.0f %s/s %7.1f MB/s | median %6.2f s %9.0f %s/s | user %5.2f s | peak RSS %6.1f MiB (max of %d)\n",
                  n, s, c / s, u, b / s / 1e6, m, c / m, u, user, r / 1024, runs }'
 }
 
