@@ -126,6 +126,7 @@ for range in "2025-01-01 2025-02-01" "2025-01-05 2025-01-06"; do
     # time range and row-group statistics.
     $BIN replay --tz UTC --from "$1" --to "$2" "$WORK/archive" >/dev/null 2>"$WORK/stderr.txt"
     ROWS=$(rows_read)
+    [ -n "$ROWS" ] || { echo "replay --from $1 --to $2: no summary line on stderr" >&2; exit 1; }
     COUNT=$ROWS UNIT=rows measure "replay --from $1 --to $2" \
         $BIN replay --tz UTC --from "$1" --to "$2" "$WORK/archive"
     echo "  $ROWS rows read, $(grep -c '"data"' "$WORK/archive/audit/manifests.jsonl") files in the archive"
