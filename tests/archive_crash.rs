@@ -13,20 +13,28 @@ use secpipe::archive::verify::{VerifyOptions, verify};
 
 const CHILD_ENV: &str = "SECPIPE_ARCHIVE_CRASH_DIR";
 
-/// The child side: appends events forever (only when started by the parent test).
+/// Batches of 100 rows the child appends at most: far more than the parent waits for (3 files
+/// of 500 rows), and still a loop that ends by itself if no parent ever kills it.
+const CHILD_BATCHES: u64 = 200_000;
+
+/// How often the parent looks for the sealed files before giving up: a bound by count, so the
+/// test ends even if the child never seals anything.
+const PARENT_POLLS: u32 = 6_000;
+
+/// The child side: appends events until killed (only when started by the parent test).
 #[test]
 #[ignore = "helper process for sigkill_mid_write_leaves_a_verifiable_archive"]
 fn crash_child_appends_forever() {
     let Some(dir) = std::env::var_os(CHILD_ENV) else {
+        eprintln!("a helper of sigkill_mid_write_leaves_a_verifiable_archive: nothing to do alone");
         return;
     };
     let mut archive = Archive::open(options(Path::new(&dir), 500)).unwrap();
-    let mut next = 0;
-    loop {
+    for batch in 0..CHILD_BATCHES {
+        let next = batch * 100;
         archive
             .append_events(&events(next, 100, DAY0 + next as i64 * 1_000))
             .unwrap();
-        next += 100;
     }
 }
 
@@ -56,12 +64,17 @@ fn sigkill_mid_write_leaves_a_verifiable_archive() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait (without a deadline) until a few files are sealed, then kill it mid-stream.
+    // Wait until a few files are sealed, then kill it mid-stream.
+    let mut polls = 0;
     while data_lines(dir.path()).len() < 3 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the child stopped on its own"
-        );
+        polls += 1;
+        if polls > PARENT_POLLS || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the child sealed fewer than 3 files after {polls} looks, or stopped on its own"
+            );
+        }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     child.kill().unwrap(); // SIGKILL

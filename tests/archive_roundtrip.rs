@@ -28,10 +28,159 @@ fn read_rows(path: &std::path::Path) -> Vec<arrow::record_batch::RecordBatch> {
         .collect()
 }
 
+/// One logical cell of an archive row, whatever its Arrow type.
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Null,
+    Int(i64),
+    Bool(bool),
+    Text(String),
+    Bytes(Vec<u8>),
+    Ints(Vec<Option<i64>>),
+}
+
+/// Every row of `batches` as (column name, cell) pairs in file order, read by the column's
+/// Arrow type, so no column can be skipped by forgetting it here.
+fn cells(batches: &[arrow::record_batch::RecordBatch]) -> Vec<Vec<(String, Cell)>> {
+    use arrow::datatypes::{DataType, Int32Type};
+    let mut rows = Vec::new();
+    for batch in batches {
+        for i in 0..batch.num_rows() {
+            let mut row = Vec::new();
+            for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+                let cell = if column.is_null(i) {
+                    Cell::Null
+                } else {
+                    match field.data_type() {
+                        DataType::Int64 => Cell::Int(column.as_primitive::<Int64Type>().value(i)),
+                        DataType::Int32 => {
+                            Cell::Int(column.as_primitive::<Int32Type>().value(i).into())
+                        }
+                        DataType::Timestamp(_, _) => {
+                            Cell::Int(column.as_primitive::<TimestampMicrosecondType>().value(i))
+                        }
+                        DataType::Boolean => Cell::Bool(column.as_boolean().value(i)),
+                        DataType::Utf8 => Cell::Text(column.as_string::<i32>().value(i).into()),
+                        DataType::Binary => Cell::Bytes(column.as_binary::<i32>().value(i).into()),
+                        DataType::List(_) => Cell::Ints(
+                            column
+                                .as_list::<i32>()
+                                .value(i)
+                                .as_primitive::<Int64Type>()
+                                .iter()
+                                .collect(),
+                        ),
+                        other => panic!("column {} has an untested type {other}", field.name()),
+                    }
+                };
+                row.push((field.name().clone(), cell));
+            }
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+fn text(v: Option<&str>) -> Cell {
+    v.map_or(Cell::Null, |s| Cell::Text(s.to_string()))
+}
+
+fn int(v: Option<i64>) -> Cell {
+    v.map_or(Cell::Null, Cell::Int)
+}
+
+/// What DESIGN section 6 says an events row holds for `e` at archive row `seq`, in the
+/// documented column order: `seq`, the event fields of section 3, `raw`, `received`.
+fn expected_event_row(seq: u64, e: &secpipe::event::Event) -> Vec<(String, Cell)> {
+    let row = vec![
+        ("seq", Cell::Int(seq as i64)),
+        ("line", Cell::Int(e.line as i64)),
+        ("source", Cell::Text(e.source.to_string())),
+        ("ts", Cell::Int(e.ts)),
+        ("ts_inferred", Cell::Bool(e.ts_inferred)),
+        ("host", text(e.host.as_deref())),
+        ("app", text(e.app.as_deref())),
+        ("pid", int(e.pid.map(i64::from))),
+        ("kind", Cell::Text(e.kind.as_str().to_string())),
+        ("reason", text(e.reason.as_deref())),
+        ("src_ip", text(e.src_ip.map(|ip| ip.to_string()).as_deref())),
+        ("user", text(e.user.as_deref())),
+        ("actor", text(e.actor.as_deref())),
+        ("namespace", text(e.namespace.as_deref())),
+        ("count", int(e.count.map(|c| c as i64))),
+        ("http_method", text(e.http_method.as_deref())),
+        ("http_path", text(e.http_path.as_deref())),
+        ("http_status", int(e.http_status.map(i64::from))),
+        ("bytes", int(e.bytes.map(|b| b as i64))),
+        ("severity", text(e.severity.as_deref())),
+        ("message", Cell::Text(e.message.to_string())),
+        ("raw", Cell::Bytes(e.raw.to_vec())),
+        ("received", Cell::Int(e.received)),
+    ];
+    row.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// What an alerts row holds for `a` at alert number `seq`; `evidence` and `action` are JSON
+/// text, compared as parsed JSON by the caller.
+fn expected_alert_row(seq: u64, a: &secpipe::alert::Alert) -> Vec<(String, Cell)> {
+    let t = |s: &str| Cell::Text(s.to_string());
+    let row = vec![
+        ("seq", Cell::Int(seq as i64)),
+        ("id", t(&a.id)),
+        ("rule", t(&a.rule)),
+        ("severity", t(a.severity.as_str())),
+        ("priority", t(&a.priority)),
+        ("respond_within", t(&a.respond_within)),
+        ("key_field", t(&a.key_field)),
+        ("key_value", t(&a.key_value)),
+        ("count", Cell::Int(a.count as i64)),
+        ("threshold", Cell::Int(a.threshold as i64)),
+        ("window_start", Cell::Int(a.window_start)),
+        ("window_end", Cell::Int(a.window_end)),
+        ("first_seen", Cell::Int(a.first_seen)),
+        ("last_seen", Cell::Int(a.last_seen)),
+        ("summary", t(&a.summary)),
+        (
+            "evidence_seqs",
+            Cell::Ints(a.evidence.iter().map(|e| e.seq.map(|s| s as i64)).collect()),
+        ),
+    ];
+    row.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
 #[test]
 fn round_trip_keeps_every_field() {
     let dir = tempfile::tempdir().unwrap();
-    let summary = build(dir.path(), 250, 1_000_000, None);
+    // The shared generator never sets `actor` and always sets `app`, `src_ip` and `user`:
+    // vary those here, so every nullable column is checked with values and with nulls.
+    let written: Vec<secpipe::event::Event> = events(0, 250, DAY0 + 3_600_000_000)
+        .into_iter()
+        .map(|mut e| {
+            if e.line.is_multiple_of(7) {
+                e.actor = Some(format!("agent-{}", e.line).into());
+            }
+            if e.line.is_multiple_of(5) {
+                e.app = None;
+            }
+            if e.line.is_multiple_of(8) {
+                e.src_ip = None;
+            }
+            if e.line.is_multiple_of(9) {
+                e.user = None;
+            }
+            e
+        })
+        .collect();
+    let alerts = [
+        alert(0, DAY0 + 3_700_000_000, &[0, 1]),
+        alert(1, DAY0 + 3_800_000_000, &[2]),
+    ];
+    let mut archive = Archive::open(options(dir.path(), 1_000_000)).unwrap();
+    for chunk in written.chunks(100) {
+        archive.append_events(chunk).unwrap();
+    }
+    archive.append_alerts(&alerts).unwrap();
+    let summary = archive.close().unwrap();
     assert_eq!(summary.event_rows, 250);
     assert_eq!(summary.alert_rows, 2);
     assert_eq!(summary.files, 2);
@@ -41,34 +190,23 @@ fn round_trip_keeps_every_field() {
         files,
         vec!["events/date=2026-11-23/part-00000000.parquet".to_string()]
     );
-    let batches = read_rows(&dir.path().join(&files[0]));
-    let expected = events(0, 250, DAY0 + 3_600_000_000);
-    let mut row = 0;
-    for batch in &batches {
-        let seq = batch
-            .column_by_name("seq")
-            .unwrap()
-            .as_primitive::<Int64Type>();
-        let raw = batch.column_by_name("raw").unwrap().as_binary::<i32>();
-        let ts = batch
-            .column_by_name("ts")
-            .unwrap()
-            .as_primitive::<TimestampMicrosecondType>();
-        let src_ip = batch.column_by_name("src_ip").unwrap().as_string::<i32>();
-        let host = batch.column_by_name("host").unwrap().as_string::<i32>();
-        let status = batch.column_by_name("http_status").unwrap();
-        for i in 0..batch.num_rows() {
-            let e = &expected[row];
-            assert_eq!(seq.value(i), row as i64);
-            assert_eq!(raw.value(i), &*e.raw);
-            assert_eq!(ts.value(i), e.ts);
-            assert_eq!(src_ip.value(i), e.src_ip.unwrap().to_string());
-            assert_eq!(host.is_null(i), e.host.is_none());
-            assert_eq!(status.is_null(i), e.http_status.is_none());
-            row += 1;
-        }
+    // Every column of every row, in the documented order: a column added to the schema, a
+    // dropped one, a reordered one or any changed value fails here.
+    let rows = cells(&read_rows(&dir.path().join(&files[0])));
+    assert_eq!(rows.len(), written.len());
+    for (seq, (row, e)) in rows.iter().zip(&written).enumerate() {
+        assert_eq!(*row, expected_event_row(seq as u64, e), "events row {seq}");
     }
-    assert_eq!(row, 250);
+    // The generator really exercised both values and nulls in every nullable column.
+    for column in 0..rows[0].len() {
+        let name = &rows[0][column].0;
+        let nulls = rows.iter().filter(|r| r[column].1 == Cell::Null).count();
+        let nullable = secpipe::archive::schema::events_schema()
+            .field(column)
+            .is_nullable();
+        assert!(nulls < rows.len(), "{name} is never set");
+        assert!(!nullable || nulls > 0, "{name} is never null");
+    }
 
     // Key-value metadata describes the lone file.
     let file = std::fs::File::open(dir.path().join(&files[0])).unwrap();
@@ -91,19 +229,45 @@ fn round_trip_keeps_every_field() {
     assert_eq!(get("secpipe.archive"), m.archive);
     assert_eq!(get("secpipe.prev"), m.prev);
 
-    // The alerts carry their evidence seqs.
-    let alerts = parquet_files(dir.path(), "alerts");
-    assert_eq!(alerts.len(), 1);
-    let batch = &read_rows(&dir.path().join(&alerts[0]))[0];
-    let evidence = batch
-        .column_by_name("evidence_seqs")
-        .unwrap()
-        .as_list::<i32>();
-    let first = evidence.value(0);
-    assert_eq!(
-        first.as_primitive::<Int64Type>().values().to_vec(),
-        vec![0, 1]
-    );
+    // Every column of both alerts: the scalar ones cell by cell, the JSON ones as JSON.
+    let alert_files = parquet_files(dir.path(), "alerts");
+    assert_eq!(alert_files.len(), 1);
+    let rows = cells(&read_rows(&dir.path().join(&alert_files[0])));
+    assert_eq!(rows.len(), 2);
+    for (seq, (row, a)) in rows.iter().zip(&alerts).enumerate() {
+        let names: Vec<&str> = row.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names[names.len() - 2..], ["evidence", "action"]);
+        assert_eq!(
+            row[..row.len() - 2],
+            expected_alert_row(seq as u64, a)[..],
+            "alerts row {seq}"
+        );
+        let json = |cell: &Cell| match cell {
+            Cell::Text(t) => serde_json::from_str::<serde_json::Value>(t).unwrap(),
+            other => panic!("not JSON text: {other:?}"),
+        };
+        let evidence: Vec<serde_json::Value> = a
+            .evidence
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "source": &*e.source, "line": e.line,
+                    "ts": secpipe::event::format_ts(e.ts),
+                    "raw": String::from_utf8(e.raw.to_vec()).unwrap(), "seq": e.seq,
+                })
+            })
+            .collect();
+        assert_eq!(json(&row[row.len() - 2].1), serde_json::json!(evidence));
+        let action: serde_json::Map<String, serde_json::Value> = a
+            .action
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()))
+            .collect();
+        assert_eq!(
+            json(&row[row.len() - 1].1),
+            serde_json::Value::Object(action)
+        );
+    }
 
     let report = verify(dir.path(), &VerifyOptions::default());
     assert_eq!(report.exit_code(), 0, "{report}");

@@ -59,6 +59,56 @@ fn garbage() -> Vec<u8> {
 fn garbage_never_panics_and_every_line_is_counted() {
     let data = garbage();
     let expected_lines = data.split(|&b| b == b'\n').count() as u64;
+    // `events` prints exactly one event per line, each valid JSON, numbered in order.
+    let out = run_stdin(&["events", "--tz", "UTC"], data.clone());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = json_lines(&out.stdout);
+    assert_eq!(events.len() as u64, expected_lines);
+    for (i, ev) in events.iter().enumerate() {
+        assert_eq!(ev["line"], (i + 1) as u64);
+    }
+    // The crafted lines at the end, each what its bytes say it is.
+    let tail: Vec<(&str, bool)> = events[events.len() - 8..]
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap_or("?"), e["ts_inferred"] == true))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            // sshd with a non-UTF-8 user: still a failed login from 1.2.3.4, at its own time
+            ("auth.failure", false),
+            // JSON cut off mid-object, journal and application: no envelope
+            ("unparsed", true),
+            ("unparsed", true),
+            // RFC 5424, <34> = auth.crit, with an impossible and a far-future date: kept,
+            // classified by severity, at the receive time
+            ("log.error", true),
+            ("log.error", true),
+            // NULs, the 1 MiB line, the last line without a newline: no envelope
+            ("unparsed", true),
+            ("unparsed", true),
+            ("unparsed", true),
+        ]
+    );
+    assert_eq!(events[events.len() - 8]["src_ip"], "1.2.3.4");
+    assert_eq!(
+        events[events.len() - 2]["message"].as_str().map(str::len),
+        Some(64 * 1024),
+        "the 1 MiB line is cut at --max-line (64 KiB)"
+    );
+    // Random bytes never make a security event: at most an envelope with no grammar.
+    for ev in &events[..events.len() - 8] {
+        assert!(
+            ev["kind"] == "unparsed" || ev["kind"] == "other",
+            "random bytes became {ev}"
+        );
+    }
+    // The summary of both commands counts what `events` printed, line for line.
+    let unparsed = events.iter().filter(|e| e["kind"] == "unparsed").count() as u64;
     for cmd in [&["--tz", "UTC"][..], &["events", "--tz", "UTC"][..]] {
         let out = run_stdin(cmd, data.clone());
         assert!(
@@ -66,17 +116,14 @@ fn garbage_never_panics_and_every_line_is_counted() {
             "{cmd:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let (lines, parsed, unparsed, truncated) = summary_counts(&out.stderr);
+        let (lines, parsed, unparsed_counted, truncated) = summary_counts(&out.stderr);
         assert_eq!(lines, expected_lines, "{cmd:?}");
-        assert_eq!(parsed + unparsed, lines);
+        assert_eq!(
+            (parsed, unparsed_counted),
+            (expected_lines - unparsed, unparsed),
+            "{cmd:?}"
+        );
         assert_eq!(truncated, 1, "the 1 MiB line is cut at 64 KiB and counted");
-    }
-    // `events` prints exactly one event per line, each valid JSON.
-    let out = run_stdin(&["events", "--tz", "UTC"], data);
-    let events = json_lines(&out.stdout);
-    assert_eq!(events.len() as u64, expected_lines);
-    for (i, ev) in events.iter().enumerate() {
-        assert_eq!(ev["line"], (i + 1) as u64);
     }
 }
 

@@ -25,7 +25,12 @@ fn rename_rotation_mid_stream_drains_the_old_file_first() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("auth.log");
     append_lines(&log, "old", 0, 2_000);
-    let secpipe = Running::start(dir.path(), &["--follow", "auth.log"]);
+    // The archive records the order in which lines reached the pipeline (`seq`), so it shows
+    // whether the rotated file was read to its end before the new one was started.
+    let secpipe = Running::start(
+        dir.path(),
+        &["--follow", "--archive", "archive", "auth.log"],
+    );
     let series = lines_read("auth.log");
     // The follower must hold the file open before it is renamed: a file renamed away before
     // secpipe ever opened it is invisible to it (as to tail -F). On a loaded machine the start
@@ -51,6 +56,29 @@ fn rename_rotation_mid_stream_drains_the_old_file_first() {
     let total = 2_000 + 20 + 500 + 1_500;
     secpipe.wait_metric(&series, total as f64);
     secpipe.terminate_expecting_lines(total);
+
+    // Every line of the rotated file, in its order, then every line of the new one: nothing
+    // of the old file after the first new line, nothing twice, nothing lost.
+    let old = std::fs::read_to_string(dir.path().join("auth.log.1")).expect("rotated file");
+    let new = std::fs::read_to_string(&log).expect("new file");
+    let expected: Vec<(u64, &str)> = old
+        .lines()
+        .enumerate()
+        .chain(new.lines().enumerate())
+        .map(|(i, l)| (i as u64 + 1, l))
+        .collect();
+    let archived = archived_rows(&dir.path().join("archive"));
+    let got: Vec<(u64, &str)> = archived
+        .iter()
+        .map(|(_, line, raw)| (*line, raw.as_str()))
+        .collect();
+    assert_eq!(got.len(), expected.len());
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != expected[i]) {
+        panic!(
+            "row {i}: archived {:?}, expected {:?} (line number, text)",
+            got[i], expected[i]
+        );
+    }
 }
 
 #[test]
@@ -58,7 +86,7 @@ fn copytruncate_mid_stream_reads_the_file_again_from_the_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("app.log");
     append_lines(&log, "before", 0, 3_000);
-    let secpipe = Running::start(dir.path(), &["--follow", "app.log"]);
+    let secpipe = Running::start(dir.path(), &["--follow", "--archive", "archive", "app.log"]);
     let series = lines_read("app.log");
     // copytruncate loses what the follower had not read when the file is cut (tail -F does
     // too), so rotate once it has read everything, as logrotate's timing usually allows.
@@ -70,6 +98,23 @@ fn copytruncate_mid_stream_reads_the_file_again_from_the_start() {
 
     secpipe.wait_metric(&series, 7_000.0);
     secpipe.terminate_expecting_lines(7_000);
+
+    // The lines before the cut, then the new file from its first line: read again from the
+    // start, not from the old offset (which would skip the first 3,000 new lines' worth).
+    let before = std::fs::read_to_string(dir.path().join("app.log.1")).expect("rotated copy");
+    let after = std::fs::read_to_string(&log).expect("truncated file");
+    let expected: Vec<(u64, &str)> = before
+        .lines()
+        .enumerate()
+        .chain(after.lines().enumerate())
+        .map(|(i, l)| (i as u64 + 1, l))
+        .collect();
+    let archived = archived_rows(&dir.path().join("archive"));
+    let got: Vec<(u64, &str)> = archived
+        .iter()
+        .map(|(_, line, raw)| (*line, raw.as_str()))
+        .collect();
+    assert_eq!(got, expected);
 }
 
 #[test]
@@ -196,9 +241,11 @@ fn sigkill_mid_file_then_restart_resumes_at_the_checkpoint() {
     assert_eq!(second_lines, remaining, "{stderr}");
 }
 
-/// The `raw` bytes of every events row of the archive in `dir`, as text.
-fn archived_lines(dir: &std::path::Path) -> Vec<String> {
+/// Every events row of the archive in `dir` as (seq, line, raw text), in `seq` order: the
+/// order in which the rows reached the pipeline.
+fn archived_rows(dir: &std::path::Path) -> Vec<(u64, u64, String)> {
     use arrow::array::AsArray;
+    use arrow::datatypes::Int64Type;
     let mut out = Vec::new();
     let mut stack = vec![dir.join("events")];
     while let Some(path) = stack.pop() {
@@ -215,16 +262,34 @@ fn archived_lines(dir: &std::path::Path) -> Vec<String> {
                         .expect("reader");
                 for batch in reader {
                     let batch = batch.expect("batch");
-                    let raw = batch.column_by_name("raw").expect("raw").as_binary::<i32>();
-                    out.extend(
-                        raw.iter()
-                            .map(|r| String::from_utf8_lossy(r.unwrap_or_default()).into_owned()),
+                    let column = |name: &str| batch.column_by_name(name).expect(name).clone();
+                    let (seq, line, raw) = (column("seq"), column("line"), column("raw"));
+                    let (seq, line) = (
+                        seq.as_primitive::<Int64Type>(),
+                        line.as_primitive::<Int64Type>(),
                     );
+                    let raw = raw.as_binary::<i32>();
+                    for i in 0..batch.num_rows() {
+                        out.push((
+                            seq.value(i) as u64,
+                            line.value(i) as u64,
+                            String::from_utf8_lossy(raw.value(i)).into_owned(),
+                        ));
+                    }
                 }
             }
         }
     }
+    out.sort_by_key(|(seq, _, _)| *seq);
     out
+}
+
+/// The `raw` bytes of every events row of the archive in `dir`, as text.
+fn archived_lines(dir: &std::path::Path) -> Vec<String> {
+    archived_rows(dir)
+        .into_iter()
+        .map(|(_, _, raw)| raw)
+        .collect()
 }
 
 #[test]
@@ -232,8 +297,9 @@ fn sigkill_with_an_archive_then_restart_archives_every_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("auth.log");
     append_lines(&log, "a", 0, 100_000);
-    // Files of 30,000 rows: when every line has been read, the last 10,000 are in an open
-    // file, and the run idles long enough to save its input position.
+    // Files of 30,000 rows, and no sealing by age: once every line has been read, rows 1 to
+    // 90,000 are in three sealed files and the last 10,000 in an open one, and that stays so
+    // until the kill, however slow the machine.
     let args = [
         "--follow",
         "--state",
@@ -242,23 +308,29 @@ fn sigkill_with_an_archive_then_restart_archives_every_line() {
         "archive",
         "--roll-rows",
         "30000",
+        "--roll-secs",
+        "3600",
         "auth.log",
     ];
     let first = Running::start(dir.path(), &args);
     first.wait_metric(&lines_read("auth.log"), 100_000.0);
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    // The saved position may only name lines the archive holds durably, and it moves a whole
+    // batch at a time: once the third file is sealed it is the end of the last batch inside
+    // rows 1 to 90,000, past 60,000. Wait for that, then kill. (A fixed sleep could kill
+    // before any position was saved, and leave nothing below to check.)
+    let store = dir.path().join("state/checkpoints.json");
+    wait_for("the input position to pass the second sealed file", || {
+        std::fs::read(&store)
+            .ok()
+            .filter(|b| !b.is_empty())
+            .and_then(|_| (saved_checkpoint(dir.path()).0 > 60_000).then_some(()))
+    });
     first.kill();
 
-    // The saved position may only name lines the archive holds durably: the rows of the file
-    // the kill left unsealed are discarded on restart, so they must be read again.
-    let line = if dir.path().join("state/checkpoints.json").exists() {
-        saved_checkpoint(dir.path()).0
-    } else {
-        0
-    };
+    let line = saved_checkpoint(dir.path()).0;
     assert!(
-        line <= 90_000,
-        "position saved at line {line}, past the sealed rows"
+        (60_001..=90_000).contains(&line),
+        "position saved at line {line}, outside the third sealed file"
     );
     append_lines(&log, "b", 0, 5_000);
     let second = Running::start(dir.path(), &args);
@@ -273,20 +345,30 @@ fn sigkill_with_an_archive_then_restart_archives_every_line() {
         *counts.entry(raw).or_insert(0u32) += 1;
     }
     let content = String::from_utf8(std::fs::read(&log).expect("log")).expect("utf-8");
-    let mut repeated = 0;
+    assert_eq!(content.lines().count(), 105_000);
+    // Lines before the saved position: archived by the first run only. From there to the end
+    // of its sealed rows (90,000): archived by both runs, since the restart reads from the
+    // position. After that: the first run's unsealed rows are discarded on restart, so only
+    // the second run's. Nothing lost, and the repeats are exactly the ones explained.
+    let mut twice = 0;
     for (i, expected) in content.lines().enumerate() {
         let seen = counts.get(expected).copied().unwrap_or(0);
-        assert!(seen >= 1, "line {} was lost: {expected}", i + 1);
-        // Lines up to the checkpoint were archived by the first run only; after it, a line the
-        // first run had sealed is archived again by the second (at least once, not exactly once).
-        if (i as u64) < line {
-            assert_eq!(seen, 1, "line {} is archived {seen} times", i + 1);
-        } else if seen > 1 {
-            repeated += 1;
-        }
+        let want = if (line..90_000).contains(&(i as u64)) {
+            2
+        } else {
+            1
+        };
+        assert_eq!(
+            seen,
+            want,
+            "line {} is archived {seen} times: {expected}",
+            i + 1
+        );
+        twice += u64::from(seen == 2);
     }
+    assert_eq!(counts.len(), 105_000, "rows that are no line of the input");
     eprintln!(
-        "checkpoint at line {line}; 105000 lines all archived, {repeated} after the checkpoint twice"
+        "checkpoint at line {line}; 105000 lines all archived, {twice} (lines {line}..90000) twice"
     );
 }
 

@@ -47,6 +47,11 @@ fn piped_lines_are_processed_before_eof_and_sigterm_exits_cleanly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(status.success(), "exit status {status}: {stderr}");
     assert_eq!(summary_lines(&stderr), 100, "{stderr}");
+    // Every piped line was parsed, not merely counted.
+    assert!(
+        stderr.contains(": 100 parsed, 0 unparsed,"),
+        "not all 100 parsed: {stderr}"
+    );
 }
 
 /// `journalctl -f | secpipe events`, stopped by `signal` while the writer keeps the pipe open:

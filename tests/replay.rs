@@ -585,20 +585,10 @@ fn a_directory_that_is_not_an_archive_or_a_missing_file_is_a_usage_error() {
     );
 }
 
-/// Loghub's `OpenSSH_2k.log` (real sshd lines, all of Dec 10), when present: see tests/corpus.rs.
-/// `shared/` sits next to the checkout, or next to the folder of worktrees holding it.
+/// Loghub's `OpenSSH_2k.log` (real sshd lines, all of Dec 10), when present; required where
+/// `SECPIPE_REQUIRE_CORPUS=1` (CI): see `common::corpus_file`.
 fn openssh_corpus() -> Option<PathBuf> {
-    let rel = "shared/corpus/loghub/OpenSSH_2k.log";
-    let found = root()
-        .ancestors()
-        .skip(1)
-        .take(2)
-        .map(|d| d.join(rel))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        eprintln!("corpus file ../{rel} not present: check skipped");
-    }
-    found
+    corpus_file("OpenSSH_2k.log")
 }
 
 /// `copies` copies of RFC 3164 `text`, copy `i` dated `i` days after `first_day` (the year is

@@ -62,6 +62,22 @@ fn bruteforce_alert_names_the_attacker_and_not_the_typo() {
     assert_eq!(a["action"]["block"], "203.0.113.7");
     let evidence = a["evidence"].as_array().expect("evidence");
     assert!(!evidence.is_empty() && evidence.len() <= 10);
+    // The window is the 5 minutes that end at the fifth attempt (fixtures/gen_rules.py:
+    // attempts 50 s apart from 12:00:00, so the fifth at 12:03:20).
+    assert_eq!(a["window_end"], "2026-03-10T12:03:20.000000Z");
+    assert_eq!(a["window_start"], "2026-03-10T11:58:20.000000Z");
+    // DESIGN section 5: the id is a hash of rule, key and window start. Recomputed here from
+    // the alert's own fields: SHA-256(rule 0x00 key 0x00 i64be(window start µs)), first 16
+    // bytes in hex.
+    let window_start: jiff::Timestamp = a["window_start"]
+        .as_str()
+        .expect("window_start")
+        .parse()
+        .expect("RFC 3339");
+    let mut preimage = b"auth.bruteforce\x00203.0.113.7\x00".to_vec();
+    preimage.extend_from_slice(&window_start.as_microsecond().to_be_bytes());
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(&preimage);
+    assert_eq!(a["id"], hex::encode(&digest[..16]));
 }
 
 #[test]

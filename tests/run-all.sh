@@ -18,6 +18,13 @@ python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
 python3 -c 'import duckdb, pyarrow' # fail here, clearly, if the install did not work
 # The independent archive verifier (tests/independent_verifier.py) checks Ed25519 with `cryptography`.
 python3 -m pip install --quiet --disable-pip-version-check cryptography && python3 -c 'import cryptography'
+# The public sample logs (Loghub) under ../shared/corpus: CI has them, so there a missing
+# corpus is an error, and the corpus tests fail rather than skip (SECPIPE_REQUIRE_CORPUS).
+if [ "${CI:-}" = true ]; then
+    export SECPIPE_CORPUS="${SECPIPE_CORPUS:-$(cd .. && pwd)/shared/corpus}"
+    [ -f "$SECPIPE_CORPUS/loghub/OpenSSH_2k.log" ] || { echo "CI: corpus missing at $SECPIPE_CORPUS" >&2; exit 1; }
+    export SECPIPE_REQUIRE_CORPUS=1
+fi
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -708,26 +708,49 @@ fn late_events_are_counted_and_processed() {
     assert_eq!(stats.alerts, 1);
 }
 
+/// `events` numbered as lines 1, 2, … of one input in their current order: the line number is
+/// an event's identity, so it must travel with the event when the arrival order changes.
+fn numbered(events: Vec<Event>) -> Vec<Event> {
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| Event {
+            line: i as u64 + 1,
+            ..e
+        })
+        .collect()
+}
+
 #[test]
 fn reorder_within_lateness_gives_the_same_alerts() {
-    let ordered = spaced(5, MIN, |t| fail(t, "203.0.113.7"));
+    // Attempts 4 s apart; swapping neighbours moves each by 4 s, inside the 10 s lateness.
+    let ordered = numbered(spaced(6, 4 * S, |t| fail(t, "203.0.113.7")));
     let mut shuffled = ordered.clone();
+    shuffled.swap(1, 2);
     shuffled.swap(3, 4);
-    // Keep line numbers: they are the events' identity.
-    let number = |v: Vec<Event>| -> Vec<Event> {
-        v.into_iter()
-            .enumerate()
-            .map(|(i, e)| Event {
-                line: e.line.max(i as u64 + 1),
-                ..e
-            })
-            .collect()
-    };
-    let a = run(number(ordered));
-    let b = run(shuffled);
-    assert_eq!(a.len(), 1);
-    // Swapped more than the lateness apart: the 5th is late, yet still counted.
-    assert_eq!(b.len(), 1);
+    let lines = |v: &[Event]| v.iter().map(|e| e.line).collect::<Vec<_>>();
+    assert_eq!(lines(&shuffled), [1, 3, 2, 5, 4, 6]);
+    let (a, stats_a) = run_with(RuleSet::builtin(), DetectOptions::default(), ordered);
+    let (b, stats_b) = run_with(RuleSet::builtin(), DetectOptions::default(), shuffled);
+    assert_eq!((stats_a.late_events, stats_b.late_events), (0, 0));
+    assert_eq!(of(&a, "auth.bruteforce").len(), 1, "{a:#?}");
+    // Every field, evidence order included, not just how many alerts there are.
+    assert_eq!(b, a);
+}
+
+#[test]
+fn reorder_beyond_lateness_is_late_yet_still_counted() {
+    let ordered = numbered(spaced(5, MIN, |t| fail(t, "203.0.113.7")));
+    let mut shuffled = ordered.clone();
+    // The 4th attempt arrives after the 5th, a minute later in event time: beyond the lateness.
+    shuffled.swap(3, 4);
+    let (a, stats_a) = run_with(RuleSet::builtin(), DetectOptions::default(), ordered);
+    let (b, stats_b) = run_with(RuleSet::builtin(), DetectOptions::default(), shuffled);
+    assert_eq!((stats_a.late_events, stats_b.late_events), (0, 1));
+    assert_eq!(a.len(), 1, "{a:#?}");
+    assert_eq!(b.len(), 1, "{b:#?}");
+    assert_eq!((b[0].rule.as_str(), b[0].count), ("auth.bruteforce", 5));
+    assert_eq!(b[0].key_value, "203.0.113.7");
 }
 
 #[test]

@@ -69,3 +69,36 @@ pub fn rules_of(alerts: &[serde_json::Value]) -> Vec<String> {
         .map(|a| a["rule"].as_str().unwrap_or("?").to_string())
         .collect()
 }
+
+/// The public sample logs (Loghub) the corpus tests read: `$SECPIPE_CORPUS` when set, else
+/// `../shared/corpus` beside the checkout (or beside the folder of worktrees holding it).
+///
+/// A user who clones the project has no corpus: the test says so on stderr and checks nothing
+/// more. Where the corpus must be there (`SECPIPE_REQUIRE_CORPUS=1`, which `tests/run-all.sh`
+/// sets under `CI=true`), a missing file fails the test instead of letting it pass unchecked.
+pub fn corpus_file(name: &str) -> Option<PathBuf> {
+    let candidates: Vec<PathBuf> = match std::env::var_os("SECPIPE_CORPUS") {
+        Some(dir) => vec![PathBuf::from(dir).join("loghub").join(name)],
+        None => root()
+            .ancestors()
+            .skip(1)
+            .take(2)
+            .map(|d| d.join("shared/corpus/loghub").join(name))
+            .collect(),
+    };
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Some(found.clone());
+    }
+    assert!(
+        !corpus_required(),
+        "corpus file {name} is required here (SECPIPE_REQUIRE_CORPUS=1) but is in none of \
+         {candidates:?}"
+    );
+    eprintln!("corpus file {name} not found in {candidates:?}: check skipped");
+    None
+}
+
+/// Whether a missing corpus fails the tests (`SECPIPE_REQUIRE_CORPUS=1`) instead of skipping.
+pub fn corpus_required() -> bool {
+    std::env::var("SECPIPE_REQUIRE_CORPUS").is_ok_and(|v| v == "1")
+}
