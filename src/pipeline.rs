@@ -39,6 +39,8 @@ pub struct EventBatch {
     pub unmatched: u64,
     pub truncated: u64,
     pub future_ts: u64,
+    /// Lines whose address was left empty because attacker text could have chosen it.
+    pub ambiguous_addresses: u64,
     /// Copied from the [`LineBatch`]: where its source may resume once this batch is done.
     pub checkpoint: Option<crate::source::checkpoint::Checkpoint>,
 }
@@ -98,6 +100,7 @@ pub fn parse_batch(
         unmatched: 0,
         truncated: 0,
         future_ts: 0,
+        ambiguous_addresses: 0,
         checkpoint: batch.checkpoint.clone(),
     };
     let mut envelopes = Vec::with_capacity(batch.len());
@@ -164,6 +167,11 @@ pub fn classify_batch(batch: &mut EventBatch, envelopes: Vec<Envelope>, classifi
             }
             None => batch.unmatched += 1,
         }
+        if ev.src_ip.is_none()
+            && ev.reason.as_deref() == Some(crate::classify::AMBIGUOUS_ADDRESS)
+        {
+            batch.ambiguous_addresses += 1;
+        }
     }
     batch.pattern_hits = hits
         .into_iter()
@@ -216,6 +224,8 @@ pub struct Summary {
     pub by_kind: [u64; Kind::ALL.len()],
     pub pattern_hits: Vec<u64>,
     pub unmatched: u64,
+    /// Lines whose address was left empty because attacker text could have chosen it.
+    pub ambiguous_addresses: u64,
     pub late_events: u64,
     pub alerts: u64,
     pub alerts_by_rule: std::collections::BTreeMap<String, u64>,
@@ -241,6 +251,7 @@ impl Summary {
             self.pattern_hits[id] += n;
         }
         self.unmatched += batch.unmatched;
+        self.ambiguous_addresses += batch.ambiguous_addresses;
         self.truncated += batch.truncated;
         self.future_ts += batch.future_ts;
     }
@@ -268,6 +279,13 @@ impl Summary {
             .collect();
         if !kinds.is_empty() {
             let _ = writeln!(s, "secpipe: events: {}", kinds.join(", "));
+        }
+        if self.ambiguous_addresses > 0 {
+            let _ = writeln!(
+                s,
+                "secpipe: {} lines with an ambiguous address (two candidates a crafted name could have written): src_ip left empty",
+                self.ambiguous_addresses
+            );
         }
         let _ = write!(s, "secpipe: {} alerts", self.alerts);
         if !self.alerts_by_rule.is_empty() {
