@@ -132,12 +132,21 @@ fn address_tokens(message: &str) -> impl Iterator<Item = (Range<usize>, std::net
         let inner = token.get(after_key..)?;
         let lead = inner.len() - inner.trim_start_matches(['\'', '"', '[', '(', '<']).len();
         let inner = inner.get(lead..)?;
-        // Trailing `:` is punctuation (`from 1.2.3.4:`) unless it is part of an IPv6 `::`.
-        let trimmed = inner.trim_end_matches(['\'', '"', ']', ')', '>', ',', ';', '.']);
-        let trimmed = match trimmed.strip_suffix(':') {
-            Some(t) if !t.ends_with(':') => t,
-            _ => trimmed,
-        };
+        // Trailing punctuation goes (`[2001:db8::1]:`, `1.2.3.4,`); a `:` only when it is
+        // not part of an IPv6 `::`.
+        let mut trimmed = inner;
+        loop {
+            let before = trimmed.len();
+            trimmed = trimmed.trim_end_matches(['\'', '"', ']', ')', '>', ',', ';', '.']);
+            if let Some(t) = trimmed.strip_suffix(':')
+                && !t.ends_with(':')
+            {
+                trimmed = t;
+            }
+            if trimmed.len() == before {
+                break;
+            }
+        }
         // Only digits, hex, dots and colons can make an address: skip words cheaply.
         if trimmed.is_empty()
             || !trimmed

@@ -612,4 +612,6 @@ fn set_field(ev: &mut Event, field: Field, text: &str) {
 }
 
 #[cfg(test)]
+mod attack_tests;
+#[cfg(test)]
 mod tests;

@@ -476,7 +476,7 @@ fn a_user_grammar_overrides_the_embedded_one_of_the_same_name() {
 }
 
 /// The hot patterns (sshd, PAM, web) resolve captures with a one-pass DFA; only fallbacks,
-/// rare shapes and the low-volume sudo / su / login lines may need the backtracker. A pattern edited out of one-pass form shows up here.
+/// rare shapes and the low-volume sudo / su / login / FTP / mail lines may need the backtracker. A pattern edited out of one-pass form shows up here.
 #[test]
 fn embedded_patterns_are_one_pass_except_the_fallbacks() {
     let c = Classifier::builtin().unwrap();
@@ -487,8 +487,18 @@ fn embedded_patterns_are_one_pass_except_the_fallbacks() {
         .map(|p| p.full_name.as_str())
         .collect();
     let allowed = |name: &str| {
-        ["sudo/", "su/", "login/"]
-            .iter()
+        [
+            "sudo/",
+            "su/",
+            "login/",
+            "logind/",
+            "unix_chkpwd/",
+            "vsftpd/",
+            "proftpd/",
+            "dovecot/",
+            "postfix/",
+        ]
+        .iter()
             .any(|g| name.starts_with(g))
             || name.ends_with("_any_name")
             || name.ends_with("_any_form")
@@ -497,6 +507,9 @@ fn embedded_patterns_are_one_pass_except_the_fallbacks() {
                 "sshd/too_many_failures",
                 "sshd/unable_to_negotiate_no_port",
                 "sshd/bad_protocol_version",
+                "pam/faillock_account_locked",
+                "pam/tally_over_limit",
+                "pam/could_not_identify_password",
             ]
             .contains(&name)
     };
