@@ -10,10 +10,18 @@
 //!
 //! The rule, applied to every grammar match that captured an address: the address stands only
 //! when no other address on the line sits in the same kind of position. The position is the
-//! *marker* the server writes just before the address: the word before it (`from`, `FROM`,
-//! `by`) or the `key=` of its token (`rhost=`). If another address token on the line carries
-//! the same marker, a crafted name could have produced either one, so the event keeps its kind
+//! *marker* the server writes just before the address (the word before it, `from`, `FROM`,
+//! `Client`, or the `key=` of its token, `rhost=`, `rip=`) and the word it writes after it
+//! (`port`, `lip=`). If another address token on the line has the same marker and the same
+//! word after it, a crafted name could have produced either one, so the event keeps its kind
 //! but gets no `src_ip` and the reason [`AMBIGUOUS_ADDRESS`]; the pipeline counts such lines.
+//! When nothing follows one of the two, the same marker is enough: the grammar may have taken
+//! a client's trailing text (`ssh1: ruser from …`) for the server's.
+//!
+//! A name that merely contains an address (`Invalid user x from 9.9.9.9 from 192.0.2.1 port
+//! 22`) does not cost the line its address: `9.9.9.9` is followed by `from`, not by `port`, so
+//! it is not where the server writes an address, and an attacker cannot hide its own attempts
+//! that way.
 //!
 //! When the word before the address is itself attacker text (inside a `user`/`actor` capture,
 //! as in `… user <name> <address> port 22`), there is no server marker to compare: such a
@@ -57,13 +65,35 @@ pub fn is_ambiguous(message: &str, address: Range<usize>, attacker: &[Range<usiz
         return false;
     }
     let ours = message.get(address.clone()).and_then(crate::event::parse_ip);
+    let our_next = next_word_key(message, address.end);
     address_tokens(message)
         .filter(|(range, _)| !overlaps(range, &address))
         .any(|(range, ip)| {
             Some(ip) != ours
                 && marker_before(message, range.start)
                     .is_some_and(|m| m.text(message) == needle && m.kind == marker.kind)
+                // The server writes the same thing after every address of its template: a
+                // rival followed by other words (`from 9.9.9.9 from 192.0.2.1 port 22`) is
+                // not in an address position. An address with nothing after it (either one)
+                // proves nothing, so then any rival counts.
+                && match (our_next, next_word_key(message, range.end)) {
+                    (Some(ours), Some(theirs)) => ours == theirs,
+                    _ => true,
+                }
         })
+}
+
+/// What follows the token that holds the address ending at `end`: the next word, reduced to
+/// its `key=` when it has one (`lip=192.0.2.1,` → `lip=`) and stripped of punctuation.
+fn next_word_key(message: &str, end: usize) -> Option<&str> {
+    let rest = message.get(end..)?;
+    let token_end = rest.find(|c: char| c.is_ascii_whitespace())?;
+    let word = rest.get(token_end..)?.split_ascii_whitespace().next()?;
+    let word = match word.find('=') {
+        Some(eq) => word.get(..=eq)?,
+        None => word.trim_matches(|c: char| matches!(c, '"' | '\'' | ',' | ';' | ':' | '.' | '(' | ')' | '[' | ']')),
+    };
+    (!word.is_empty()).then_some(word)
 }
 
 fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
@@ -177,6 +207,21 @@ mod tests {
     }
 
     #[test]
+    fn a_rival_not_followed_by_the_servers_words_is_no_candidate() {
+        let line = "Invalid user x from 9.9.9.9 from 192.0.2.1 port 40406";
+        assert!(!is_ambiguous(line, at(line, "192.0.2.1"), &[]));
+    }
+
+    #[test]
+    fn an_address_at_the_end_has_any_same_marker_rival() {
+        let line = "Failed password for root from 192.0.2.12 port 22 ssh1: ruser from 6.6.6.6";
+        assert!(is_ambiguous(line, at(line, "6.6.6.6"), &[]));
+        let line = "user=<x>, rip=6.6.6.6, lip=10.0.0.1, y>, rip=192.0.2.1, lip=10.0.0.1";
+        let first = line.find("6.6.6.6").expect("address");
+        assert!(is_ambiguous(line, first..first + 7, &[]));
+    }
+
+    #[test]
     fn a_server_written_second_address_with_another_marker_is_not() {
         let line = "Connection from 192.0.2.1 port 5 on 10.0.0.1 port 22";
         assert!(!is_ambiguous(line, at(line, "192.0.2.1"), &[]));
@@ -186,8 +231,11 @@ mod tests {
 
     #[test]
     fn a_second_rhost_is_ambiguous() {
-        let line = "authentication failure; ruser=x rhost=6.6.6.6 rhost=192.0.2.1 user=root";
+        let line = "authentication failure; ruser=x rhost=6.6.6.6 rhost=192.0.2.1";
         assert!(is_ambiguous(line, at(line, "192.0.2.1"), &[]));
+        // Here only one `rhost=` is followed by what PAM writes next (` user=`).
+        let line = "authentication failure; ruser=x rhost=6.6.6.6 rhost=192.0.2.1 user=root";
+        assert!(!is_ambiguous(line, at(line, "192.0.2.1"), &[]));
     }
 
     #[test]
