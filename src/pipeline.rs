@@ -167,9 +167,7 @@ pub fn classify_batch(batch: &mut EventBatch, envelopes: Vec<Envelope>, classifi
             }
             None => batch.unmatched += 1,
         }
-        if ev.src_ip.is_none()
-            && ev.reason.as_deref() == Some(crate::classify::AMBIGUOUS_ADDRESS)
-        {
+        if ev.src_ip.is_none() && ev.reason.as_deref() == Some(crate::classify::AMBIGUOUS_ADDRESS) {
             batch.ambiguous_addresses += 1;
         }
     }

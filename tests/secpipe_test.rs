@@ -21,7 +21,8 @@ fn expect_fixtures() -> Vec<PathBuf> {
 
 fn run_test(extra: &[&str], files: &[PathBuf]) -> std::process::Output {
     let mut cmd = secpipe();
-    cmd.args(["test", "--tz", "UTC", "--year", "2026"]).args(extra);
+    cmd.args(["test", "--tz", "UTC", "--year", "2026"])
+        .args(extra);
     cmd.args(files);
     cmd.output().expect("run secpipe test")
 }
@@ -62,7 +63,7 @@ fn a_wrong_expectation_exits_1_naming_file_line_expected_and_got() {
         text.replace("src_ip=198.51.100.36", "src_ip=198.51.100.99"),
     )
     .expect("write copy");
-    let out = run_test(&[], &[copy.clone()]);
+    let out = run_test(&[], std::slice::from_ref(&copy));
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let want = format!(
@@ -92,17 +93,20 @@ fn a_wrong_alert_expectation_exits_1_both_ways() {
     }
     text.push_str("# expect-alerts: none\n");
     std::fs::write(&file, text).expect("write");
-    let out = run_test(&[], &[file.clone()]);
+    let out = run_test(&[], std::slice::from_ref(&file));
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     assert!(
-        lines[0].ends_with(":6: alert auth.bruteforce 203.0.113.7: expected raised, got \"not raised\""),
+        lines[0].ends_with(
+            ":6: alert auth.bruteforce 203.0.113.7: expected raised, got \"not raised\""
+        ),
         "{stdout}"
     );
     assert!(
-        lines[1].contains(": alert auth.bruteforce 203.0.113.8: expected \"not raised\", got \"raised"),
+        lines[1]
+            .contains(": alert auth.bruteforce 203.0.113.8: expected \"not raised\", got \"raised"),
         "{stdout}"
     );
 }
@@ -116,7 +120,7 @@ fn a_bad_test_file_exits_2_with_line_and_column() {
         "Nov 23 11:00:01 h sshd[1]: x\n# expect: kind=auth.failure src_ip=not-an-ip\nNov 23 11:00:02 h sshd[1]: y\n",
     )
     .expect("write");
-    let out = run_test(&[], &[file.clone()]);
+    let out = run_test(&[], std::slice::from_ref(&file));
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -147,8 +151,12 @@ fn user_grammars_and_rule_config_are_used() {
          # expect-alert: auth.bruteforce 192.0.2.5\n",
     )
     .expect("test file");
-    let without = run_test(&[], &[file.clone()]);
-    assert_eq!(without.status.code(), Some(1), "no grammar, no threshold 2: mismatches");
+    let without = run_test(&[], std::slice::from_ref(&file));
+    assert_eq!(
+        without.status.code(),
+        Some(1),
+        "no grammar, no threshold 2: mismatches"
+    );
     let with = run_test(
         &[
             "--grammars",
@@ -172,17 +180,27 @@ fn ambiguous_addresses_are_counted_in_stats_and_summary() {
     let lines = b"Nov 23 11:00:01 h sshd[1]: Failed password for root from 192.0.2.12 port 22 ssh1: ruser from 198.51.100.9\n\
 Nov 23 11:00:02 h dovecot[2]: imap-login: Disconnected (auth failed, 1 attempts): user=<x>, method=PLAIN, rip=192.0.2.250, lip=192.0.2.1, TLS: y>, method=PLAIN, rip=198.51.100.43, lip=192.0.2.1\n\
 Nov 23 11:00:03 h sshd[3]: Failed password for root from 192.0.2.13 port 22 ssh2\n";
-    let out = run_stdin(&["events", "--stats", "--tz", "UTC", "--year", "2026"], lines.to_vec());
+    let out = run_stdin(
+        &["events", "--stats", "--tz", "UTC", "--year", "2026"],
+        lines.to_vec(),
+    );
     assert!(out.status.success());
     let events = json_lines(&out.stdout);
     let addresses: Vec<&serde_json::Value> = events.iter().map(|e| &e["src_ip"]).collect();
     assert_eq!(
         addresses,
-        [&serde_json::Value::Null, &serde_json::Value::Null, &serde_json::json!("192.0.2.13")]
+        [
+            &serde_json::Value::Null,
+            &serde_json::Value::Null,
+            &serde_json::json!("192.0.2.13")
+        ]
     );
     assert_eq!(events[0]["reason"], "ambiguous_address");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("2 lines with an ambiguous address"), "{stderr}");
+    assert!(
+        stderr.contains("2 lines with an ambiguous address"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("         2  (ambiguous address: src_ip left empty)"),
         "{stderr}"

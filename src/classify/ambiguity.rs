@@ -61,10 +61,15 @@ pub fn is_ambiguous(message: &str, address: Range<usize>, attacker: &[Range<usiz
     }
     // Fast path: the marker appears once, so no other address can carry it.
     let needle = marker.text(message);
-    if memchr::memmem::find_iter(message.as_bytes(), needle.as_bytes()).nth(1).is_none() {
+    if memchr::memmem::find_iter(message.as_bytes(), needle.as_bytes())
+        .nth(1)
+        .is_none()
+    {
         return false;
     }
-    let ours = message.get(address.clone()).and_then(crate::event::parse_ip);
+    let ours = message
+        .get(address.clone())
+        .and_then(crate::event::parse_ip);
     let our_next = next_word_key(message, address.end);
     address_tokens(message)
         .filter(|(range, _)| !overlaps(range, &address))
@@ -91,7 +96,12 @@ fn next_word_key(message: &str, end: usize) -> Option<&str> {
     let word = rest.get(token_end..)?.split_ascii_whitespace().next()?;
     let word = match word.find('=') {
         Some(eq) => word.get(..=eq)?,
-        None => word.trim_matches(|c: char| matches!(c, '"' | '\'' | ',' | ';' | ':' | '.' | '(' | ')' | '[' | ']')),
+        None => word.trim_matches(|c: char| {
+            matches!(
+                c,
+                '"' | '\'' | ',' | ';' | ':' | '.' | '(' | ')' | '[' | ']'
+            )
+        }),
     };
     (!word.is_empty()).then_some(word)
 }
@@ -256,7 +266,11 @@ mod tests {
     fn an_address_inside_a_name_without_the_marker_is_not_a_rival() {
         // The attacker cannot make its own line lose the address by naming an address.
         let line = "Failed password for invalid user 6.6.6.6 from 192.0.2.1 port 22 ssh2";
-        assert!(!is_ambiguous(line, at(line, "192.0.2.1"), &[33..40]));
+        assert!(!is_ambiguous(
+            line,
+            at(line, "192.0.2.1"),
+            std::slice::from_ref(&(33..40))
+        ));
     }
 
     #[test]
@@ -266,7 +280,7 @@ mod tests {
         assert!(!is_ambiguous(
             line,
             at(line, "192.0.2.1"),
-            &[name..name + 11]
+            std::slice::from_ref(&(name..name + 11))
         ));
     }
 }

@@ -205,15 +205,17 @@ fn crafted_messages(classifier: &Classifier, sample: &Sample) -> Vec<String> {
 }
 
 /// (field, byte range) of each named capture of pattern `id` matching `message` alone.
-fn capture_spans(classifier: &Classifier, id: PatternId, message: &str) -> Vec<(Field, Range<usize>)> {
+fn capture_spans(
+    classifier: &Classifier,
+    id: PatternId,
+    message: &str,
+) -> Vec<(Field, Range<usize>)> {
     let Some(info) = classifier.patterns.get(id) else {
         return Vec::new();
     };
     let mut caps = info.regex.create_captures();
-    info.regex.captures(
-        Input::new(message).anchored(Anchored::Yes),
-        &mut caps,
-    );
+    info.regex
+        .captures(Input::new(message).anchored(Anchored::Yes), &mut caps);
     // One pattern alone: the slots of group g are 2g and 2g + 1.
     info.captures
         .iter()
@@ -314,4 +316,3 @@ fn representative(class: &Class) -> u8 {
         .find(|&b| accepts(b))
         .unwrap_or(first)
 }
-

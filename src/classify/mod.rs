@@ -48,7 +48,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("sshd.toml", include_str!("../../grammars/sshd.toml")),
     ("su.toml", include_str!("../../grammars/su.toml")),
     ("sudo.toml", include_str!("../../grammars/sudo.toml")),
-    ("unix_chkpwd.toml", include_str!("../../grammars/unix_chkpwd.toml")),
+    (
+        "unix_chkpwd.toml",
+        include_str!("../../grammars/unix_chkpwd.toml"),
+    ),
     ("vsftpd.toml", include_str!("../../grammars/vsftpd.toml")),
 ];
 

@@ -499,7 +499,7 @@ fn embedded_patterns_are_one_pass_except_the_fallbacks() {
             "postfix/",
         ]
         .iter()
-            .any(|g| name.starts_with(g))
+        .any(|g| name.starts_with(g))
             || name.ends_with("_any_name")
             || name.ends_with("_any_form")
             || [

@@ -174,10 +174,9 @@ fn compare_alerts(
     }
     // An unexpected alert is reported at the line of its last evidence: where it fired.
     for alert in unmatched {
-        let line = alert
-            .evidence
-            .last()
-            .map_or(scenario.line, |e| usize::try_from(e.line).unwrap_or(scenario.line));
+        let line = alert.evidence.last().map_or(scenario.line, |e| {
+            usize::try_from(e.line).unwrap_or(scenario.line)
+        });
         out.push(Mismatch {
             path: file.path.clone(),
             line,

@@ -161,11 +161,7 @@ pub struct TestFile {
 /// assert_eq!((err.line, err.column), (2, 29));
 /// assert!(err.to_string().starts_with("t.log:2:29: unknown field `srcip`"), "{err}");
 /// ```
-pub fn parse_test_file(
-    path: &str,
-    text: &str,
-    rule_ids: &[&str],
-) -> Result<TestFile, SyntaxError> {
+pub fn parse_test_file(path: &str, text: &str, rule_ids: &[&str]) -> Result<TestFile, SyntaxError> {
     let mut scenarios = vec![Scenario {
         line: 1,
         ..Scenario::default()
@@ -186,7 +182,9 @@ pub fn parse_test_file(
             continue;
         }
         let Some(comment) = raw.strip_prefix('#') else {
-            let scenario = scenarios.last_mut().ok_or_else(|| err(1, "no scenario".into()))?;
+            let scenario = scenarios
+                .last_mut()
+                .ok_or_else(|| err(1, "no scenario".into()))?;
             scenario.lines.push(LogLine {
                 line,
                 text: raw.to_string(),
@@ -203,7 +201,9 @@ pub fn parse_test_file(
             Some(Directive::MissingColon(word)) => {
                 return Err(err(
                     body_col,
-                    format!("unknown directive `# {word}` (no colon); expected `# expect:`, `# expect-alert:`, `# expect-alerts: none` or `# scenario:`"),
+                    format!(
+                        "unknown directive `# {word}` (no colon); expected `# expect:`, `# expect-alert:`, `# expect-alerts: none` or `# scenario:`"
+                    ),
                 ));
             }
         };
@@ -235,13 +235,17 @@ pub fn parse_test_file(
                         message: "`# expect:` is not followed by a log line".into(),
                     });
                 }
-                let scenario = scenarios.last_mut().ok_or_else(|| err(1, "no scenario".into()))?;
+                let scenario = scenarios
+                    .last_mut()
+                    .ok_or_else(|| err(1, "no scenario".into()))?;
                 let alerts = scenario.alerts.get_or_insert_with(Vec::new);
                 if directive == "expect-alerts" {
                     if rest != "none" {
                         return Err(err(
                             value_col,
-                            format!("`# expect-alerts:` takes `none`, not {rest:?}; name each alert with `# expect-alert: RULE KEY`"),
+                            format!(
+                                "`# expect-alerts:` takes `none`, not {rest:?}; name each alert with `# expect-alert: RULE KEY`"
+                            ),
                         ));
                     }
                     continue;
@@ -303,7 +307,11 @@ pub fn parse_test_file(
         });
     }
     // The implicit first scenario is dropped when a `# scenario:` came before any line.
-    if scenarios.len() > 1 && scenarios.first().is_some_and(|s| s.lines.is_empty() && s.alerts.is_none()) {
+    if scenarios.len() > 1
+        && scenarios
+            .first()
+            .is_some_and(|s| s.lines.is_empty() && s.alerts.is_none())
+    {
         scenarios.remove(0);
     }
     Ok(TestFile {
@@ -345,7 +353,10 @@ fn parse_pairs(text: &str, col: usize) -> Result<Vec<(ExpectField, Option<String
     let mut pairs = Vec::new();
     let mut i = 0;
     if chars.is_empty() {
-        return Err((col, "`# expect:` names no field; write e.g. `kind=auth.failure`".into()));
+        return Err((
+            col,
+            "`# expect:` names no field; write e.g. `kind=auth.failure`".into(),
+        ));
     }
     while i < chars.len() {
         if chars[i].is_whitespace() {
@@ -430,31 +441,28 @@ fn parse_pairs(text: &str, col: usize) -> Result<Vec<(ExpectField, Option<String
 fn check_value(field: ExpectField, value: Option<String>) -> Result<Option<String>, String> {
     let Some(v) = value else { return Ok(None) };
     match field {
-        ExpectField::Kind => {
-            if Kind::parse(&v).is_none() {
-                let names = Kind::ALL.iter().map(|k| k.as_str());
-                return Err(format!("unknown kind `{v}`{}", did_you_mean(&v, names)));
-            }
+        ExpectField::Kind if Kind::parse(&v).is_none() => {
+            let names = Kind::ALL.iter().map(|k| k.as_str());
+            Err(format!("unknown kind `{v}`{}", did_you_mean(&v, names)))
         }
         ExpectField::SrcIp => {
             let ip: IpAddr = crate::event::parse_ip(&v)
                 .ok_or_else(|| format!("`{v}` is not an IP address (write `-` for none)"))?;
-            return Ok(Some(ip.to_string()));
+            Ok(Some(ip.to_string()))
         }
-        ExpectField::Count | ExpectField::Pid | ExpectField::HttpStatus | ExpectField::Bytes => {
-            if v.parse::<u64>().is_err() {
-                return Err(format!("`{v}` is not a whole number"));
-            }
+        ExpectField::Count | ExpectField::Pid | ExpectField::HttpStatus | ExpectField::Bytes
+            if v.parse::<u64>().is_err() =>
+        {
+            Err(format!("`{v}` is not a whole number"))
         }
         ExpectField::Ts => {
             let ts: jiff::Timestamp = v
                 .parse()
                 .map_err(|e| format!("`{v}` is not an RFC 3339 time ({e})"))?;
-            return Ok(Some(crate::event::format_ts(ts.as_microsecond())));
+            Ok(Some(crate::event::format_ts(ts.as_microsecond())))
         }
-        _ => {}
+        _ => Ok(Some(v)),
     }
-    Ok(Some(v))
 }
 
 /// `; did you mean `x`?` for the closest name, when one is close.
@@ -499,9 +507,18 @@ mod tests {
         assert_eq!(
             lines[0].expect,
             vec![
-                Expectation { field: ExpectField::Kind, value: Some("auth.failure".into()) },
-                Expectation { field: ExpectField::User, value: Some("a \"b\"".into()) },
-                Expectation { field: ExpectField::SrcIp, value: Some("192.0.2.1".into()) },
+                Expectation {
+                    field: ExpectField::Kind,
+                    value: Some("auth.failure".into())
+                },
+                Expectation {
+                    field: ExpectField::User,
+                    value: Some("a \"b\"".into())
+                },
+                Expectation {
+                    field: ExpectField::SrcIp,
+                    value: Some("192.0.2.1".into())
+                },
             ]
         );
         assert!(lines[1].expect.is_empty());
@@ -510,7 +527,12 @@ mod tests {
     #[test]
     fn dash_means_no_value() {
         let f = parse("# expect: src_ip=- user=-\nx\n").expect("parses");
-        assert!(f.scenarios[0].lines[0].expect.iter().all(|e| e.value.is_none()));
+        assert!(
+            f.scenarios[0].lines[0]
+                .expect
+                .iter()
+                .all(|e| e.value.is_none())
+        );
     }
 
     #[test]
@@ -526,13 +548,38 @@ mod tests {
     #[test]
     fn bad_files_name_line_and_column() {
         let cases: &[(&str, usize, usize, &str)] = &[
-            ("# expect: kind=auth.falure\nx\n", 1, 16, "did you mean `auth.failure`"),
-            ("# expect: src_ip=host.example\nx\n", 1, 18, "not an IP address"),
+            (
+                "# expect: kind=auth.falure\nx\n",
+                1,
+                16,
+                "did you mean `auth.failure`",
+            ),
+            (
+                "# expect: src_ip=host.example\nx\n",
+                1,
+                18,
+                "not an IP address",
+            ),
             ("# expect: kind\nx\n", 1, 11, "has no value"),
             ("# expect: user=\"open\nx\n", 1, 16, "unterminated"),
-            ("x\n# expect: kind=other\n", 2, 1, "not followed by a log line"),
-            ("# expect: kind=other\n# expect: kind=other\nx\n", 2, 11, "twice"),
-            ("x\n# expect-alert: auth.bruteforc 1.2.3.4\n", 2, 17, "did you mean `auth.bruteforce`"),
+            (
+                "x\n# expect: kind=other\n",
+                2,
+                1,
+                "not followed by a log line",
+            ),
+            (
+                "# expect: kind=other\n# expect: kind=other\nx\n",
+                2,
+                11,
+                "twice",
+            ),
+            (
+                "x\n# expect-alert: auth.bruteforc 1.2.3.4\n",
+                2,
+                17,
+                "did you mean `auth.bruteforce`",
+            ),
             ("x\n# expect-alert: auth.bruteforce\n", 2, 17, "RULE KEY"),
             ("x\n# expect-alerts: some\n", 2, 18, "takes `none`"),
             ("x\n#  expectation: kind=other\n", 2, 4, "unknown directive"),
