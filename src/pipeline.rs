@@ -44,6 +44,8 @@ pub struct EventBatch {
     pub future_ts: u64,
     /// Lines whose written timestamp was refused (out of range, e.g. year 9999 or 0001).
     pub rejected_ts: u64,
+    /// Lines whose address was left empty because attacker text could have chosen it.
+    pub ambiguous_addresses: u64,
     /// Copied from the [`LineBatch`]: where its source may resume once this batch is done.
     pub checkpoint: Option<crate::source::checkpoint::Checkpoint>,
 }
@@ -104,6 +106,7 @@ pub fn parse_batch(
         truncated: 0,
         future_ts: 0,
         rejected_ts: 0,
+        ambiguous_addresses: 0,
         checkpoint: batch.checkpoint.clone(),
     };
     let mut envelopes = Vec::with_capacity(batch.len());
@@ -171,6 +174,9 @@ pub fn classify_batch(batch: &mut EventBatch, envelopes: Vec<Envelope>, classifi
             }
             None => batch.unmatched += 1,
         }
+        if ev.src_ip.is_none() && ev.reason.as_deref() == Some(crate::classify::AMBIGUOUS_ADDRESS) {
+            batch.ambiguous_addresses += 1;
+        }
     }
     batch.pattern_hits = hits
         .into_iter()
@@ -228,6 +234,8 @@ pub struct Summary {
     pub by_kind: [u64; Kind::ALL.len()],
     pub pattern_hits: Vec<u64>,
     pub unmatched: u64,
+    /// Lines whose address was left empty because attacker text could have chosen it.
+    pub ambiguous_addresses: u64,
     pub late_events: u64,
     pub alerts: u64,
     pub alerts_by_rule: std::collections::BTreeMap<String, u64>,
@@ -253,6 +261,7 @@ impl Summary {
             self.pattern_hits[id] += n;
         }
         self.unmatched += batch.unmatched;
+        self.ambiguous_addresses += batch.ambiguous_addresses;
         self.truncated += batch.truncated;
         self.future_ts += batch.future_ts;
         self.rejected_ts += batch.rejected_ts;
@@ -288,6 +297,13 @@ impl Summary {
             .collect();
         if !kinds.is_empty() {
             let _ = writeln!(s, "secpipe: events: {}", kinds.join(", "));
+        }
+        if self.ambiguous_addresses > 0 {
+            let _ = writeln!(
+                s,
+                "secpipe: {} lines with an ambiguous address (two candidates a crafted name could have written): src_ip left empty",
+                self.ambiguous_addresses
+            );
         }
         let _ = write!(s, "secpipe: {} alerts", self.alerts);
         if !self.alerts_by_rule.is_empty() {

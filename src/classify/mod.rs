@@ -15,6 +15,7 @@
 //! Whatever is still `other` at the end and carries a level of `err` or worse becomes
 //! `log.error`.
 
+pub mod ambiguity;
 mod app_event;
 mod grammar;
 mod http;
@@ -30,22 +31,32 @@ use regex_automata::{Anchored, Input, meta};
 
 use crate::event::{Attempt, Event, Kind, parse_ip};
 use crate::parse::{Format, Record};
+pub use ambiguity::AMBIGUOUS_ADDRESS;
 use grammar::{Field, GrammarSpec, capture_map, parse_grammar};
 pub use http::InjectionDetector;
 
 /// The grammars shipped in the binary: (file name, contents). `grammars/rules.toml` is the
 /// detection rule pack, not a grammar, and is deliberately absent.
 const EMBEDDED: &[(&str, &str)] = &[
+    ("dovecot.toml", include_str!("../../grammars/dovecot.toml")),
     (
         "dropbear.toml",
         include_str!("../../grammars/dropbear.toml"),
     ),
     ("http.toml", include_str!("../../grammars/http.toml")),
     ("login.toml", include_str!("../../grammars/login.toml")),
+    ("logind.toml", include_str!("../../grammars/logind.toml")),
     ("pam.toml", include_str!("../../grammars/pam.toml")),
+    ("postfix.toml", include_str!("../../grammars/postfix.toml")),
+    ("proftpd.toml", include_str!("../../grammars/proftpd.toml")),
     ("sshd.toml", include_str!("../../grammars/sshd.toml")),
     ("su.toml", include_str!("../../grammars/su.toml")),
     ("sudo.toml", include_str!("../../grammars/sudo.toml")),
+    (
+        "unix_chkpwd.toml",
+        include_str!("../../grammars/unix_chkpwd.toml"),
+    ),
+    ("vsftpd.toml", include_str!("../../grammars/vsftpd.toml")),
 ];
 
 /// A file in a `--grammars` directory with this name is the rule pack, not a grammar.
@@ -420,6 +431,7 @@ impl Classifier {
             if info.user.is_some() {
                 ev.user.clone_from(&info.user);
             }
+            let mut address = None;
             for &(slot, field) in &info.captures {
                 let (Some(Some(start)), Some(Some(end))) = (slots.get(slot), slots.get(slot + 1))
                 else {
@@ -427,6 +439,27 @@ impl Classifier {
                 };
                 if let Some(text) = message.get(start.get()..end.get()) {
                     set_field(ev, field, text);
+                    if field == Field::SrcIp {
+                        address = Some(start.get()..end.get());
+                    }
+                }
+            }
+            if let (Some(address), Some(_)) = (address, ev.src_ip) {
+                // A fixed array: this runs on every line that names an address.
+                let mut attacker: [std::ops::Range<usize>; 4] = Default::default();
+                let mut n = 0;
+                for &(slot, field) in &info.captures {
+                    if let (true, Some(Some(start)), Some(Some(end))) =
+                        (field.is_client_text(), slots.get(slot), slots.get(slot + 1))
+                        && let Some(r) = attacker.get_mut(n)
+                    {
+                        *r = start.get()..end.get();
+                        n += 1;
+                    }
+                }
+                if ambiguity::is_ambiguous(message, address, attacker.get(..n).unwrap_or(&[])) {
+                    ev.src_ip = None;
+                    ev.reason = Some(AMBIGUOUS_ADDRESS.into());
                 }
             }
             Some(id)
@@ -585,5 +618,7 @@ fn set_field(ev: &mut Event, field: Field, text: &str) {
     }
 }
 
+#[cfg(test)]
+mod attack_tests;
 #[cfg(test)]
 mod tests;

@@ -98,5 +98,10 @@ fn render_stats(summary: &Summary, names: &[String]) -> String {
         let _ = writeln!(s, "{n:>10}  {name}");
     }
     let _ = writeln!(s, "{:>10}  (no pattern matched)", summary.unmatched);
+    let _ = writeln!(
+        s,
+        "{:>10}  (ambiguous address: src_ip left empty)",
+        summary.ambiguous_addresses
+    );
     s
 }

@@ -5,6 +5,7 @@ pub mod keygen;
 pub mod replay;
 pub mod rules;
 pub mod run;
+pub mod test;
 pub mod verify;
 
 use std::process::ExitCode;
@@ -35,6 +36,7 @@ pub fn main() -> ExitCode {
         Some(Command::Replay(a)) => replay::replay(&a),
         Some(Command::Verify(a)) => verify::verify(&a),
         Some(Command::Keygen(a)) => keygen::keygen(&a),
+        Some(Command::Test(a)) => test::test(&a),
     };
     match result {
         Ok(code) => code,

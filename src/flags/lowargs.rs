@@ -34,6 +34,8 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// List the active rules with their thresholds.
     Rules(RulesArgs),
+    /// Check annotated log files: expected events (`# expect: …`) and alerts.
+    Test(TestArgs),
 }
 
 /// Flags shared by everything that parses lines.
@@ -188,4 +190,20 @@ pub struct RulesArgs {
     /// Rule overrides and additions (secpipe.toml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct TestArgs {
+    /// Annotated log files (`# expect: kind=auth.failure src_ip=192.0.2.1` before a line,
+    /// `# expect-alert: RULE KEY`, `# expect-alerts: none`, `# scenario: NAME`).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub parse: ParseArgs,
+    /// Rule overrides and additions (secpipe.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// How long to wait for out-of-order events before deciding (e.g. 10s, 500ms, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub lateness: String,
 }
