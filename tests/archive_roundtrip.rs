@@ -57,6 +57,10 @@ fn round_trip_keeps_every_field() {
         let src_ip = batch.column_by_name("src_ip").unwrap().as_string::<i32>();
         let host = batch.column_by_name("host").unwrap().as_string::<i32>();
         let status = batch.column_by_name("http_status").unwrap();
+        let forwarded = batch
+            .column_by_name("forwarded_for")
+            .unwrap()
+            .as_string::<i32>();
         for i in 0..batch.num_rows() {
             let e = &expected[row];
             assert_eq!(seq.value(i), row as i64);
@@ -65,6 +69,8 @@ fn round_trip_keeps_every_field() {
             assert_eq!(src_ip.value(i), e.src_ip.unwrap().to_string());
             assert_eq!(host.is_null(i), e.host.is_none());
             assert_eq!(status.is_null(i), e.http_status.is_none());
+            let forwarded = (!forwarded.is_null(i)).then(|| forwarded.value(i));
+            assert_eq!(forwarded, e.forwarded_for.as_deref());
             row += 1;
         }
     }

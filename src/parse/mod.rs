@@ -22,11 +22,13 @@
 //!   nested objects are flattened with dotted keys (`user.name`), arrays are skipped, `null`s
 //!   are skipped. `journalctl -o json` `MESSAGE` given as an array of bytes is decoded lossily.
 //! - logfmt: every pair as written (quoted values unescaped); a bare key has an empty value.
-//! - access logs: `remote_addr`, `user`, `method`, `path`, `protocol`, `status`, `bytes`,
-//!   `referer`, `user_agent` (absent ones, written `-`, are left out), see [`parse_access_log`].
+//! - access logs: `remote_addr`, `forwarded_for`, `vhost`, `user`, `method`, `path`,
+//!   `protocol`, `status`, `bytes`, `referer`, `user_agent`, `ssl_protocol`, `ssl_cipher`
+//!   (absent ones, written `-`, are left out), see [`parse_access_log`].
 
 mod access;
 mod json;
+mod json_repair;
 mod logfmt;
 mod syslog;
 mod time;
@@ -34,6 +36,7 @@ mod time;
 use std::borrow::Cow;
 
 pub use access::{AccessLog, parse_access_log};
+pub(crate) use access::forwarded_entry_address;
 
 /// Which envelope matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
