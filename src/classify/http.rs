@@ -1,11 +1,14 @@
 //! HTTP requests: mapping access-log fields onto an event, and spotting attacks in the request
-//! target (SQL injection, XSS, command injection, path traversal).
+//! target, User-Agent and Referer (SQL injection, XSS, command injection, path traversal).
 //!
-//! Access-log fields arrive from two places — a Record in `AccessLog` format, and (after the
-//! parse merge) an access-log line embedded in a syslog message — and both feed
-//! [`apply_http_fields`], so the mapping lives in one place. The grammar route (`http.toml`,
-//! captures straight into `http_*`) ends in the same event fields, and [`InjectionDetector`]
-//! then reads only the event, whichever route filled it.
+//! Access-log fields arrive from three places — a Record in `AccessLog` format, an access-log
+//! line embedded in a syslog message, and JSON/logfmt request logs — and all feed
+//! [`fill_http_fields`], so the mapping lives in one place. A syslog line the `http.toml`
+//! grammar matched is read again by the access-log parser, which understands what a regex
+//! cannot (user names with spaces, vhosts, forwarded lists), so both routes end alike.
+//!
+//! `src_ip` is the address the server wrote, never a client-supplied one: an `X-Forwarded-For`
+//! list counts only through a trusted proxy ([`TrustedProxies`]).
 
 use std::borrow::Cow;
 
