@@ -97,6 +97,14 @@ fn crafted_names_never_choose_the_address_or_the_kind() {
         let ev = event(&line);
         assert_eq!(ev.kind, Kind::HttpRequest, "{line}");
         assert_eq!(ip(&ev).as_deref(), Some("203.0.113.7"), "{line}");
+        // And in the request line, after the path.
+        let line = format!(
+            r#"203.0.113.7 - - [23/Nov/2026:12:00:00 +0000] "GET /a{user} HTTP/1.1" 404 1 "-" "ua""#
+        );
+        let ev = event(&line);
+        assert_eq!(ev.kind, Kind::HttpRequest, "{line}");
+        assert_eq!(ip(&ev).as_deref(), Some("203.0.113.7"), "{line}");
+        assert_eq!(ev.http_status, Some(404), "{line}");
 
         // JSON application logs: `user` / `username`, properly escaped by the logger.
         let name = serde_json::to_string(crafted).unwrap();
