@@ -52,7 +52,13 @@ fn space_in_a_basic_auth_user_does_not_hide_injections_or_403s() {
 #[test]
 fn one_bad_json_value_does_not_hide_a_brute_force() {
     // Each line carries one value a strict JSON parser refuses; the line used to be dropped.
-    let bad = [r#""\ud800""#, "1e999", "123456789012345678901", "NaN", r#""\udfff""#];
+    let bad = [
+        r#""\ud800""#,
+        "1e999",
+        "123456789012345678901",
+        "NaN",
+        r#""\udfff""#,
+    ];
     let lines: Vec<String> = bad
         .iter()
         .enumerate()

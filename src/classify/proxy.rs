@@ -35,8 +35,8 @@ impl IpBlock {
             Some((addr, prefix)) => (addr, Some(prefix)),
             None => (text.trim(), None),
         };
-        let network = crate::event::parse_ip(addr)
-            .ok_or_else(|| format!("`{addr}` is not an IP address"))?;
+        let network =
+            crate::event::parse_ip(addr).ok_or_else(|| format!("`{addr}` is not an IP address"))?;
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
@@ -52,11 +52,15 @@ impl IpBlock {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, crate::event::canonical_ip(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,

@@ -58,7 +58,11 @@ fn as_logged(value: &str) -> String {
 #[test]
 fn basic_auth_user_with_a_space_does_not_hide_injection_or_403() {
     // The evasion: a user name with a space used to make the line `unparsed`.
-    for prefix in ["", "Nov 23 12:00:00 web1 nginx: ", "Nov 23 12:00:00 web1 apache2[77]: "] {
+    for prefix in [
+        "",
+        "Nov 23 12:00:00 web1 nginx: ",
+        "Nov 23 12:00:00 web1 apache2[77]: ",
+    ] {
         let attack = format!(
             r#"{prefix}198.51.100.4 - evil user [23/Nov/2026:12:00:00 +0000] "GET /item?id=1%27%20OR%20%271%27=%271 HTTP/1.1" 200 99 "-" "sqlmap""#
         );
@@ -81,7 +85,11 @@ fn basic_auth_user_with_a_space_does_not_hide_injection_or_403() {
 fn crafted_names_never_choose_the_address_or_the_kind() {
     for crafted in CRAFTED {
         let user = as_logged(crafted);
-        for prefix in ["", "Nov 23 12:00:00 web1 nginx: ", "Nov 23 12:00:00 web1 mywebapp: "] {
+        for prefix in [
+            "",
+            "Nov 23 12:00:00 web1 nginx: ",
+            "Nov 23 12:00:00 web1 mywebapp: ",
+        ] {
             let line = format!(
                 r#"{prefix}203.0.113.7 - {user} [23/Nov/2026:12:00:00 +0000] "GET /a HTTP/1.1" 401 0 "-" "ua""#
             );
@@ -119,7 +127,13 @@ fn crafted_names_never_choose_the_address_or_the_kind() {
         }
 
         // logfmt, the value quoted and escaped as logfmt writers do.
-        let quoted = format!("\"{}\"", crafted.replace('\\', r"\\").replace('"', "\\\"").replace('\n', r"\n"));
+        let quoted = format!(
+            "\"{}\"",
+            crafted
+                .replace('\\', r"\\")
+                .replace('"', "\\\"")
+                .replace('\n', r"\n")
+        );
         let line = format!("event=login_failed ip=203.0.113.7 user={quoted}");
         let ev = event(&line);
         assert_eq!(ev.kind, Kind::AuthFailure, "{line}");
@@ -129,7 +143,12 @@ fn crafted_names_never_choose_the_address_or_the_kind() {
 
 #[test]
 fn garbage_request_lines_are_still_requests_with_their_status() {
-    for (request, status) in [("-", 408), ("", 400), (r"\x16\x03\x01\x00\xA5\x01", 400), ("GET", 400)] {
+    for (request, status) in [
+        ("-", 408),
+        ("", 400),
+        (r"\x16\x03\x01\x00\xA5\x01", 400),
+        ("GET", 400),
+    ] {
         for prefix in ["", "Nov 23 12:00:00 web1 nginx: "] {
             let line = format!(
                 r#"{prefix}198.51.100.9 - - [23/Nov/2026:12:00:00 +0000] "{request}" {status} 0 "-" "-""#
@@ -149,27 +168,39 @@ fn forwarded_address_is_the_client_only_behind_a_trusted_proxy() {
     let line = r#"10.0.0.2 - - [23/Nov/2026:12:00:00 +0000] "GET /admin HTTP/1.1" 403 0 "-" "ua" "6.6.6.6, 203.0.113.7""#;
     let untrusting = event(line);
     assert_eq!(ip(&untrusting).as_deref(), Some("10.0.0.2"));
-    assert_eq!(untrusting.forwarded_for.as_deref(), Some("6.6.6.6, 203.0.113.7"));
+    assert_eq!(
+        untrusting.forwarded_for.as_deref(),
+        Some("6.6.6.6, 203.0.113.7")
+    );
 
     let behind = Classifier::builtin()
         .unwrap()
-        .with_trusted_proxies(TrustedProxies::new(vec![IpBlock::parse("10.0.0.0/8").unwrap()]));
+        .with_trusted_proxies(TrustedProxies::new(vec![
+            IpBlock::parse("10.0.0.0/8").unwrap(),
+        ]));
     let ev = event_with(&behind, line);
     assert_eq!(ip(&ev).as_deref(), Some("203.0.113.7"));
     assert_eq!(ev.forwarded_for.as_deref(), Some("6.6.6.6, 203.0.113.7"));
 
     // A client that talks to the server directly cannot use the list, trusted proxies or not.
     let direct = r#"198.51.100.4 - - [23/Nov/2026:12:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "ua" "10.0.0.3""#;
-    assert_eq!(ip(&event_with(&behind, direct)).as_deref(), Some("198.51.100.4"));
+    assert_eq!(
+        ip(&event_with(&behind, direct)).as_deref(),
+        Some("198.51.100.4")
+    );
     // A format that logs only the list has no address anyone wrote but the client.
-    let only_list = r#"6.6.6.6, 203.0.113.7 - - [23/Nov/2026:12:00:00 +0000] "GET / HTTP/1.1" 200 1"#;
+    let only_list =
+        r#"6.6.6.6, 203.0.113.7 - - [23/Nov/2026:12:00:00 +0000] "GET / HTTP/1.1" 200 1"#;
     let ev = event(only_list);
     assert_eq!((ev.kind, ev.src_ip), (Kind::HttpRequest, None));
     assert_eq!(ev.forwarded_for.as_deref(), Some("6.6.6.6, 203.0.113.7"));
     // JSON request logs name the list too.
     let json = r#"{"method":"GET","path":"/","status":200,"remote_addr":"10.0.0.2","x_forwarded_for":"203.0.113.7"}"#;
     assert_eq!(ip(&event(json)).as_deref(), Some("10.0.0.2"));
-    assert_eq!(ip(&event_with(&behind, json)).as_deref(), Some("203.0.113.7"));
+    assert_eq!(
+        ip(&event_with(&behind, json)).as_deref(),
+        Some("203.0.113.7")
+    );
 }
 
 #[test]

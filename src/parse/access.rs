@@ -329,7 +329,10 @@ fn access_line(line: &[u8]) -> Option<Parts<'_>> {
 /// `ssl_request_log`: `[date] ADDR PROTOCOL CIPHER "REQUEST" BYTES ["REFERER" "AGENT"]`.
 fn ssl_request_line(line: &[u8]) -> Option<Parts<'_>> {
     let inner = line.get(1..)?;
-    let close = inner.iter().take(MAX_DATE_LEN + 1).position(|&b| b == b']')?;
+    let close = inner
+        .iter()
+        .take(MAX_DATE_LEN + 1)
+        .position(|&b| b == b']')?;
     let date = &inner[..close];
     if !looks_like_clf_date(date) {
         return None;

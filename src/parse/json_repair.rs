@@ -177,7 +177,10 @@ mod tests {
 
     #[test]
     fn good_lines_and_pairs_need_no_repair() {
-        assert_eq!(repaired(r#"{"emoji":"\ud83d\ude00","n":-12,"f":1.5e10}"#), None);
+        assert_eq!(
+            repaired(r#"{"emoji":"\ud83d\ude00","n":-12,"f":1.5e10}"#),
+            None
+        );
         assert_eq!(repaired(r#"{"big":18446744073709551615}"#), None);
         // Broken some other way: not this module's to fix.
         assert_eq!(repaired(r#"{"a":"#), None);

@@ -35,8 +35,8 @@ mod time;
 
 use std::borrow::Cow;
 
-pub use access::{AccessLog, parse_access_log};
 pub(crate) use access::forwarded_entry_address;
+pub use access::{AccessLog, parse_access_log};
 
 /// Which envelope matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

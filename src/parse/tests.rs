@@ -627,8 +627,16 @@ fn access_log_vhost_variants() {
     let mut parser = utc_parser(None);
     for (prefix, vhost, addr) in [
         // apache vhost_combined (Debian: `%v:%p %h %l %u %t`)
-        ("www.example.com:443 203.0.113.7", "www.example.com:443", "203.0.113.7"),
-        ("www.example.com:80 2001:db8::7", "www.example.com:80", "2001:db8::7"),
+        (
+            "www.example.com:443 203.0.113.7",
+            "www.example.com:443",
+            "203.0.113.7",
+        ),
+        (
+            "www.example.com:80 2001:db8::7",
+            "www.example.com:80",
+            "2001:db8::7",
+        ),
         // SUSE's `%v %h …`, nginx `$server_name $remote_addr …`
         ("example.org 203.0.113.7", "example.org", "203.0.113.7"),
     ] {
@@ -725,7 +733,10 @@ fn apache_ssl_request_log() {
     assert_eq!(record.ts, Some(us("2026-11-23T12:00:00Z")));
     assert_eq!(field(&record, "remote_addr"), Some("203.0.113.7"));
     assert_eq!(field(&record, "ssl_protocol"), Some("TLSv1.2"));
-    assert_eq!(field(&record, "ssl_cipher"), Some("ECDHE-RSA-AES128-GCM-SHA256"));
+    assert_eq!(
+        field(&record, "ssl_cipher"),
+        Some("ECDHE-RSA-AES128-GCM-SHA256")
+    );
     assert_eq!(field(&record, "path"), Some("/index.html"));
     assert_eq!(field(&record, "bytes"), Some("2326"));
     assert_eq!(field(&record, "status"), None);
@@ -745,7 +756,10 @@ fn access_log_inside_syslog_message() {
     assert_eq!(record.format, Format::Rfc3164);
     assert_eq!(record.app.as_deref(), Some("nginx"));
     let access = parse_access_log(&record.message);
-    assert_eq!(access.as_ref().and_then(|a| a.remote_addr), Some("192.0.2.1"));
+    assert_eq!(
+        access.as_ref().and_then(|a| a.remote_addr),
+        Some("192.0.2.1")
+    );
     assert_eq!(access.as_ref().and_then(|a| a.path), Some("/wp-login.php"));
     assert_eq!(access.as_ref().and_then(|a| a.status), Some(404));
     assert_eq!(access.as_ref().and_then(|a| a.user_agent), Some("curl/8.0"));
@@ -799,7 +813,10 @@ fn logfmt_odd_value_does_not_lose_the_line() {
     assert_eq!(field(&record, "event"), Some("login_failed"));
     assert_eq!(field(&record, "ip"), Some("203.0.113.9"));
     let record = parser.parse(br#"a=1 "quoted" b=2"#, 0);
-    assert_eq!((record.format, field(&record, "b")), (Format::Logfmt, Some("2")));
+    assert_eq!(
+        (record.format, field(&record, "b")),
+        (Format::Logfmt, Some("2"))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
