@@ -151,7 +151,8 @@ fn attack_patterns() -> Vec<(usize, String)> {
         r"/bin/(?:ba|z|da)?sh\b|\bcmd(?:\.exe)?\s+/c\b".to_string(),
     ];
     let traversal = [
-        r"\.\.[/\\]|[/\\]\.\.(?:$|[/\\?;])".to_string(),
+        // `..;/` is the Tomcat / Spring path-parameter form of `../`.
+        r"\.\.(?:;[^/\\?]*)?[/\\]|[/\\]\.\.(?:$|[/\\?;])".to_string(),
         r"/etc/(?:passwd|shadow|group|hosts)\b|/proc/self/|\b(?:boot|win)\.ini\b|c:\\windows\\"
             .to_string(),
     ];
@@ -334,6 +335,8 @@ mod tests {
             ("/p?id=1 UN/**/ION SEL/**/ECT password FROM users", "sqli"),
             ("/p?id=1 /*!50000UNION*/ /*!50000SELECT*/ 1,2", "sqli"),
             ("/p?id=1%20union%2f%2a%2a%2fselect%201", "sqli"),
+            // Tomcat path parameters.
+            ("/manager/..;jsessionid=1/..;/html", "path_traversal"),
             // Path normalization.
             ("/download?file=/etc//passwd", "path_traversal"),
             ("/download?file=/etc/./shadow", "path_traversal"),

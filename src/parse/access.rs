@@ -10,7 +10,8 @@
 //! - no ident field (`ADDR USER [date]`);
 //! - apache mod_ssl's `ssl_request_log` (`ssl_common`, `ssl_combined`): `[date] ADDR PROTOCOL
 //!   CIPHER "REQUEST" BYTES ["REFERER" "AGENT"]`, which has no status;
-//! - request lines that are `-`, empty or garbage (TLS probes): still a request, with its status.
+//! - request lines that are `-`, empty or garbage (TLS probes): still a request, with its status;
+//!   a request cut short by `--max-line` is still a request (without status).
 //!
 //! # Which parts an attacker writes
 //!
@@ -313,7 +314,14 @@ fn access_line(line: &[u8]) -> Option<Parts<'_>> {
     let prefix = line[..open].strip_suffix(b" ")?;
     let mut parts = prefix_parts(prefix)?;
     parts.stamp = stamp;
-    let (rest, request) = quoted(after_date).ok()?;
+    let Ok((rest, request)) = quoted(after_date) else {
+        // The request never closes: the line was cut at `--max-line` inside it (a huge
+        // request target). Still the request of that address, with what is left of it.
+        let request = after_date.get(1..).unwrap_or_default();
+        parts.request = request;
+        parts.request_line = split_request(request);
+        return Some(parts);
+    };
     parts.request = request;
     parts.request_line = split_request(request);
     let rest = rest.strip_prefix(b" ").unwrap_or(rest);

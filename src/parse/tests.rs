@@ -714,6 +714,21 @@ fn access_log_forwarded_lists_are_kept_apart_from_the_address() {
 }
 
 #[test]
+fn access_log_cut_inside_a_huge_request_is_still_a_request() {
+    // An attacker who pads the request target past `--max-line` must not turn the line into
+    // an unparsed one: the framer cuts it inside the quoted request.
+    let mut line =
+        br#"203.0.113.7 - - [23/Nov/2026:12:00:00 +0000] "GET /search?q=<script>"#.to_vec();
+    line.resize(64 * 1024, b'A');
+    let record = utc_parser(None).parse(&line, 0);
+    assert_eq!(record.format, Format::AccessLog);
+    assert_eq!(field(&record, "remote_addr"), Some("203.0.113.7"));
+    assert_eq!(field(&record, "method"), Some("GET"));
+    assert!(field(&record, "path").is_some_and(|p| p.starts_with("/search?q=<script>AAA")));
+    assert_eq!(field(&record, "status"), None);
+}
+
+#[test]
 fn access_log_without_ident_field() {
     let line = br#"203.0.113.7 alice [23/Nov/2026:12:00:00 +0000] "GET / HTTP/1.1" 401 0"#;
     let record = utc_parser(None).parse(line, 0);
