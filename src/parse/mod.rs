@@ -11,7 +11,8 @@
 //!   `_HOSTNAME` / `SYSLOG_IDENTIFIER`; otherwise a JSON application log.
 //! - a syslog timestamp (`Dec 10 06:55:46`, `2026-11-23T12:00:00+0000`,
 //!   `Mon 2026-11-23 12:00:00 UTC`) → RFC 3164 / journalctl short formats.
-//! - `ADDR ident user [date] "request" status bytes` → access log.
+//! - `ADDR ident user [date] "request" status bytes` and its variants (vhost first, forwarded
+//!   lists, no ident, apache's `[date] ADDR TLS CIPHER "request" bytes`) → access log.
 //! - at least two `key=value` pairs, the first token being one → logfmt.
 //! - anything else → [`Format::Unparsed`], the whole line as message. Nothing is dropped.
 //!
@@ -64,8 +65,8 @@ pub struct Record<'a> {
     pub severity: Option<Cow<'a, str>>,
     pub message: Cow<'a, str>,
     /// Structured fields: RFC 5424 SD params (plain param names), JSON object members (scalars
-    /// as text), logfmt pairs, access-log parts (`remote_addr`, `user`, `method`, `path`,
-    /// `protocol`, `status`, `bytes`, `referer`, `user_agent`). See the module docs.
+    /// as text), logfmt pairs, access-log parts (`remote_addr`, `forwarded_for`, `user`,
+    /// `method`, `path`, `status`, `referer`, `user_agent` …). See the module docs.
     pub fields: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
