@@ -20,6 +20,11 @@
 //! the text holds a backslash or `/*`, because CSS escapes would break Windows paths in the
 //! plain view (`\b` of `\boot.ini` is a hex digit).
 //!
+//! [`View::CommandLine`] is [`View::Plain`] with `cmdLine`'s deletions: `\`, `"`, `'` and `^`
+//! removed and `$IFS` / `${IFS}` read as a space, so `w'h'o'a'm'i` and `c^a^t` are the commands
+//! a shell runs. Only command-injection patterns count in it: removing quotes would make SQL
+//! text look odd to the other patterns.
+//!
 //! Case and whitespace runs are left to the patterns, which are case-insensitive and allow
 //! `\s*`.
 
@@ -35,6 +40,8 @@ pub(crate) enum View {
     Plain,
     /// [`View::Plain`] plus CSS escapes and SQL comment markers removed.
     Obfuscated,
+    /// [`View::Plain`] with the shell's quoting and escapes removed.
+    CommandLine,
 }
 
 /// `text` in the normal form of `view`. `query_plus`: `+` after `?` is a space (URLs; not user
@@ -73,7 +80,25 @@ pub(crate) fn normalize(text: &str, query_plus: bool, view: View) -> Cow<'_, str
             out = Cow::Owned(remove_comment_markers(&out));
         }
     }
+    if view == View::CommandLine && out.contains(['\\', '"', '\'', '^', '$']) {
+        out = Cow::Owned(command_line(&out));
+    }
     out
+}
+
+/// Whether [`View::CommandLine`] could differ from [`View::Plain`] on `text`.
+pub(crate) fn may_be_shell_quoted(text: &str) -> bool {
+    text.contains(['\\', '"', '\'', '^', '$', '%', '&'])
+}
+
+/// `cmdLine`'s deletions: the characters a shell drops (`\`, quotes, cmd.exe's `^`), and the
+/// `$IFS` word splitter as a space.
+fn command_line(text: &str) -> String {
+    let spaced = text.replace("${IFS}", " ").replace("$IFS", " ");
+    spaced
+        .chars()
+        .filter(|c| !matches!(c, '\\' | '"' | '\'' | '^'))
+        .collect()
 }
 
 /// Whether [`View::Obfuscated`] could differ from [`View::Plain`] on `text`.
@@ -408,6 +433,14 @@ mod tests {
         assert_eq!(plain("\u{FF1C}script\u{FF1E}"), "<script>");
         assert_eq!(plain("/etc//passwd"), "/etc/passwd");
         assert_eq!(plain("/etc/./passwd"), "/etc/passwd");
+    }
+
+    #[test]
+    fn command_line_view_drops_shell_quoting() {
+        let view = |t: &str| normalize(t, true, View::CommandLine).into_owned();
+        assert_eq!(view("x;w'h'o'a'm'i"), "x;whoami");
+        assert_eq!(view(r#"x|c^a^t${IFS}/e"t"c/hos\ts"#), "x|cat /etc/hosts");
+        assert_eq!(view("%3Bw%27h%27oami"), ";whoami");
     }
 
     #[test]

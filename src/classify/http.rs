@@ -109,6 +109,8 @@ pub(crate) fn embedded_access_log_fields(
 
 /// Attack categories, in the order of the pattern groups below; the text is the event reason.
 const CATEGORIES: [&str; 4] = ["sqli", "xss", "cmd_injection", "path_traversal"];
+/// Index of `cmd_injection` in [`CATEGORIES`].
+const CMD_INJECTION: usize = 2;
 
 /// Command names an injected shell command usually starts with.
 const COMMANDS: &str = "cat|ls|id|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|dash|rm|echo|ping|nslookup|dig|chmod|chown|python[23]?|perl|php|ruby|busybox|tftp|telnet|ifconfig|ps|kill|sleep|powershell|cmd|head|tail|env|printenv|pwd|base64";
@@ -227,11 +229,26 @@ impl InjectionDetector {
         }
         if super::decode::may_be_obfuscated(text) {
             let obfuscated = normalize(text, query_plus, View::Obfuscated);
-            if obfuscated != plain {
-                return self.category(&obfuscated);
+            if obfuscated != plain
+                && let Some(category) = self.category(&obfuscated)
+            {
+                return Some(category);
+            }
+        }
+        if super::decode::may_be_shell_quoted(text) {
+            let command_line = normalize(text, query_plus, View::CommandLine);
+            if command_line != plain && self.is_command_injection(&command_line) {
+                return Some(CATEGORIES[CMD_INJECTION]);
             }
         }
         None
+    }
+
+    /// Whether any command-injection pattern matches `text` (whatever else matches first).
+    fn is_command_injection(&self, text: &str) -> bool {
+        self.regex
+            .find_iter(text)
+            .any(|m| self.category_of.get(m.pattern().as_usize()) == Some(&CMD_INJECTION))
     }
 
     fn category(&self, text: &str) -> Option<&'static str> {
@@ -335,6 +352,10 @@ mod tests {
             ("/p?id=1 UN/**/ION SEL/**/ECT password FROM users", "sqli"),
             ("/p?id=1 /*!50000UNION*/ /*!50000SELECT*/ 1,2", "sqli"),
             ("/p?id=1%20union%2f%2a%2a%2fselect%201", "sqli"),
+            // Shell quoting inside command names (cmdLine).
+            ("/ping?host=x;w'h'o'a'm'i", "cmd_injection"),
+            ("/ping?host=x|c^a^t${IFS}/e\"t\"c/hos\\ts", "cmd_injection"),
+            ("/ping?host=x%3Bw%5Ch%5Coami", "cmd_injection"),
             // Tomcat path parameters.
             ("/manager/..;jsessionid=1/..;/html", "path_traversal"),
             // Path normalization.
