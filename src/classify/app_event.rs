@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::http::{apply_http_fields, field, has_method};
+use super::http::{FORWARDED, apply_http_fields, field, has_method, present};
 use super::proxy::TrustedProxies;
 use crate::event::{Event, Kind, parse_ip};
 
@@ -124,7 +124,11 @@ pub(crate) fn apply_app_fields(
         }
     }
     ev.kind = kind;
-    if let Some(ip) = field(fields, IP).and_then(parse_ip) {
+    // The designated address field; a forwarded list only through a trusted proxy, as for
+    // access logs.
+    let forwarded = field(fields, FORWARDED).and_then(present);
+    ev.forwarded_for = forwarded.map(Into::into);
+    if let Some(ip) = proxies.client_address(field(fields, IP).and_then(parse_ip), forwarded) {
         ev.src_ip = Some(ip);
     }
     ev.actor = actor.map(Into::into);

@@ -27,7 +27,7 @@ const STATUS: &[&str] = &["status", "http_status", "status_code"];
 const BYTES: &[&str] = &["bytes", "body_bytes_sent", "bytes_sent", "size"];
 const REMOTE: &[&str] = &["remote_addr", "client_ip", "src_ip", "ip"];
 const USER: &[&str] = &["user", "remote_user"];
-const FORWARDED: &[&str] = &[
+pub(crate) const FORWARDED: &[&str] = &[
     "forwarded_for",
     "x_forwarded_for",
     "http_x_forwarded_for",
@@ -47,7 +47,7 @@ pub(crate) fn field<'f>(fields: Fields<'f, '_>, names: &[&str]) -> Option<&'f st
 }
 
 /// A value that means "absent" in logs: empty or `-`.
-fn present(v: &str) -> Option<&str> {
+pub(crate) fn present(v: &str) -> Option<&str> {
     let v = v.trim();
     (!v.is_empty() && v != "-").then_some(v)
 }

@@ -194,6 +194,17 @@ fn forwarded_address_is_the_client_only_behind_a_trusted_proxy() {
     let ev = event(only_list);
     assert_eq!((ev.kind, ev.src_ip), (Kind::HttpRequest, None));
     assert_eq!(ev.forwarded_for.as_deref(), Some("6.6.6.6, 203.0.113.7"));
+    // JSON application events too.
+    let login = r#"{"event":"login_failed","user":"bob","ip":"10.0.0.2","x_forwarded_for":"6.6.6.6, 203.0.113.7"}"#;
+    assert_eq!(ip(&event(login)).as_deref(), Some("10.0.0.2"));
+    assert_eq!(
+        ip(&event_with(&behind, login)).as_deref(),
+        Some("203.0.113.7")
+    );
+    assert_eq!(
+        event(login).forwarded_for.as_deref(),
+        Some("6.6.6.6, 203.0.113.7")
+    );
     // JSON request logs name the list too.
     let json = r#"{"method":"GET","path":"/","status":200,"remote_addr":"10.0.0.2","x_forwarded_for":"203.0.113.7"}"#;
     assert_eq!(ip(&event(json)).as_deref(), Some("10.0.0.2"));
