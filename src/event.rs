@@ -141,6 +141,9 @@ pub struct Event {
     pub http_path: Option<Box<str>>,
     pub http_status: Option<u16>,
     pub bytes: Option<u64>,
+    /// A client-supplied `X-Forwarded-For` list as logged (`203.0.113.7, 10.0.0.1`). Evidence
+    /// only: it becomes `src_ip` only through a proxy the configuration trusts.
+    pub forwarded_for: Option<Box<str>>,
     /// The log's own level, lower case (`err`, `warning`, `error`, `critical` …).
     pub severity: Option<Box<str>>,
     pub message: Box<str>,

@@ -4,7 +4,8 @@
 
 use std::borrow::Cow;
 
-use super::http::{apply_http_fields, field, has_method};
+use super::http::{FORWARDED, apply_http_fields, field, has_method, present};
+use super::proxy::TrustedProxies;
 use crate::event::{Event, Kind, parse_ip};
 
 type Fields<'f, 'a> = &'f [(Cow<'a, str>, Cow<'a, str>)];
@@ -91,11 +92,15 @@ fn non_empty(v: &str) -> Option<&str> {
 
 /// Classify an application record from its fields. Returns false when the fields name no
 /// known event, carry no request and no error level, leaving `ev` untouched.
-pub(crate) fn apply_app_fields(fields: Fields<'_, '_>, ev: &mut Event) -> bool {
+pub(crate) fn apply_app_fields(
+    fields: Fields<'_, '_>,
+    proxies: &TrustedProxies,
+    ev: &mut Event,
+) -> bool {
     let kind = field(fields, EVENT).and_then(|name| kind_of_event(name, fields));
     let Some(mut kind) = kind else {
         // Not a named event: maybe a request log, else maybe an error line.
-        if has_method(fields) && apply_http_fields(fields, ev) {
+        if has_method(fields) && apply_http_fields(fields, proxies, ev) {
             return true;
         }
         if field(fields, LEVEL).is_some_and(is_error_level) {
@@ -119,7 +124,11 @@ pub(crate) fn apply_app_fields(fields: Fields<'_, '_>, ev: &mut Event) -> bool {
         }
     }
     ev.kind = kind;
-    if let Some(ip) = field(fields, IP).and_then(parse_ip) {
+    // The designated address field; a forwarded list only through a trusted proxy, as for
+    // access logs.
+    let forwarded = field(fields, FORWARDED).and_then(present);
+    ev.forwarded_for = forwarded.map(Into::into);
+    if let Some(ip) = proxies.client_address(field(fields, IP).and_then(parse_ip), forwarded) {
         ev.src_ip = Some(ip);
     }
     ev.actor = actor.map(Into::into);

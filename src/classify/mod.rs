@@ -17,8 +17,10 @@
 
 pub mod ambiguity;
 mod app_event;
+mod decode;
 mod grammar;
 mod http;
+mod proxy;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -34,6 +36,7 @@ use crate::parse::{Format, Record};
 pub use ambiguity::AMBIGUOUS_ADDRESS;
 use grammar::{Field, GrammarSpec, capture_map, parse_grammar};
 pub use http::InjectionDetector;
+pub use proxy::{IpBlock, TrustedProxies};
 
 /// The grammars shipped in the binary: (file name, contents). `grammars/rules.toml` is the
 /// detection rule pack, not a grammar, and is deliberately absent.
@@ -97,6 +100,8 @@ pub struct Classifier {
     /// app).
     any_app: Option<usize>,
     injection: InjectionDetector,
+    /// Proxies whose forwarded lists name the client (none unless configured).
+    proxies: TrustedProxies,
 }
 
 /// What a matched pattern says about the event.
@@ -310,7 +315,35 @@ impl Classifier {
             by_app,
             any_app,
             injection: InjectionDetector::new(),
+            proxies: TrustedProxies::default(),
         })
+    }
+
+    /// Believe the `X-Forwarded-For` lists of requests that come from these proxies (see
+    /// [`TrustedProxies::client_address`]). Without this, a forwarded address is only ever
+    /// evidence (`forwarded_for`), never the `src_ip`.
+    ///
+    /// ```
+    /// use secpipe::classify::{Classifier, IpBlock, TrustedProxies};
+    /// use secpipe::event::Event;
+    /// use secpipe::parse::Parser;
+    ///
+    /// let line = br#"10.0.0.2 - - [23/Nov/2026:12:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8" "198.51.100.7""#;
+    /// let record = Parser::new(jiff::tz::TimeZone::UTC, None).parse(line, 0);
+    /// let mut ev = Event::default();
+    /// Classifier::builtin().unwrap().classify(&record, &mut ev);
+    /// assert_eq!(ev.src_ip.unwrap().to_string(), "10.0.0.2");
+    /// assert_eq!(ev.forwarded_for.as_deref(), Some("198.51.100.7"));
+    ///
+    /// let proxies = TrustedProxies::new(vec![IpBlock::parse("10.0.0.0/8").unwrap()]);
+    /// let behind_proxy = Classifier::builtin().unwrap().with_trusted_proxies(proxies);
+    /// let mut ev = Event::default();
+    /// behind_proxy.classify(&record, &mut ev);
+    /// assert_eq!(ev.src_ip.unwrap().to_string(), "198.51.100.7");
+    /// ```
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Classifier {
+        self.proxies = proxies;
+        self
     }
 
     /// Fill `ev.kind`, `reason`, `src_ip`, `user`, `actor`, `namespace`, `count`, `http_*`,
@@ -338,35 +371,52 @@ impl Classifier {
     /// assert_eq!((ev.kind, ev.attempt, ev.count), (Kind::AuthFailure, Attempt::Repeat, Some(3)));
     /// ```
     pub fn classify(&self, rec: &Record<'_>, ev: &mut Event) -> Option<PatternId> {
+        // The injection check reads the request fields (user agent, referer) where there are
+        // any, so each route runs it with its own.
         let matched = match rec.format {
             Format::Unparsed => {
                 ev.kind = Kind::Unparsed;
                 return None;
             }
             Format::AccessLog => {
-                http::apply_http_fields(&rec.fields, ev);
+                http::fill_http_fields(&rec.fields, &self.proxies, ev);
+                self.injection.apply(ev, &rec.fields);
                 None
             }
             Format::JsonApp | Format::Logfmt => {
-                if app_event::apply_app_fields(&rec.fields, ev) {
+                if app_event::apply_app_fields(&rec.fields, &self.proxies, ev) {
+                    self.injection.apply(ev, &rec.fields);
                     None
                 } else {
-                    self.match_message(rec.app.as_deref(), &rec.message, ev)
+                    let matched = self.match_message(rec.app.as_deref(), &rec.message, ev);
+                    self.injection.apply(ev, &[]);
+                    matched
                 }
             }
             Format::Rfc3164 | Format::Rfc5424 | Format::JournalJson => {
                 let matched = self.match_message(rec.app.as_deref(), &rec.message, ev);
-                if matched.is_none() {
-                    if rec.format == Format::Rfc5424 && !rec.fields.is_empty() {
-                        app_event::apply_app_fields(&sd_param_names(&rec.fields), ev);
-                    } else if let Some(fields) = http::embedded_access_log_fields(&rec.message) {
-                        http::apply_http_fields(&fields, ev);
+                let mut checked = false;
+                if matched.is_none() && rec.format == Format::Rfc5424 && !rec.fields.is_empty() {
+                    let fields = sd_param_names(&rec.fields);
+                    app_event::apply_app_fields(&fields, &self.proxies, ev);
+                    self.injection.apply(ev, &fields);
+                    checked = true;
+                } else if matched.is_none() || ev.kind == Kind::HttpRequest {
+                    // An access log through syslog: the access-log parser reads what a grammar
+                    // cannot (a user name with spaces, a vhost, forwarded lists, agent and
+                    // referer), so it has the last word on a line it understands.
+                    if let Some(fields) = http::embedded_access_log_fields(&rec.message) {
+                        http::fill_http_fields(&fields, &self.proxies, ev);
+                        self.injection.apply(ev, &fields);
+                        checked = true;
                     }
+                }
+                if !checked {
+                    self.injection.apply(ev, &[]);
                 }
                 matched
             }
         };
-        self.injection.apply(ev);
         if ev.kind == Kind::Other
             && rec
                 .severity
@@ -622,3 +672,5 @@ fn set_field(ev: &mut Event, field: Field, text: &str) {
 mod attack_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod web_tests;

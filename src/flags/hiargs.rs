@@ -8,7 +8,7 @@ use miette::NamedSource;
 use super::UsageError;
 use super::lowargs::{AlertFormatArg, DetectArgs, ParseArgs, RunArgs};
 use crate::archive::ArchiveOptions;
-use crate::classify::{Classifier, GrammarError};
+use crate::classify::{Classifier, GrammarError, IpBlock, TrustedProxies};
 use crate::detect::{DetectOptions, RuleError, RuleSet};
 use crate::pipeline::ParseSettings;
 use crate::sink::alerts::AlertFormat;
@@ -124,6 +124,17 @@ impl ParseConfig {
             }
         }
         .map_err(grammar_error)?;
+        let mut proxies = Vec::with_capacity(args.trusted_proxies.len());
+        for text in &args.trusted_proxies {
+            let block = IpBlock::parse(text).map_err(|message| {
+                UsageError::with_help(
+                    format!("--trusted-proxy {text}: {message}"),
+                    "pass an address or a CIDR block, e.g. --trusted-proxy 10.0.0.0/8",
+                )
+            })?;
+            proxies.push(block);
+        }
+        let classifier = classifier.with_trusted_proxies(TrustedProxies::new(proxies));
         if args.max_line == 0 {
             return Err(UsageError::plain("--max-line must be at least 1"));
         }

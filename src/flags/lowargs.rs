@@ -53,6 +53,10 @@ pub struct ParseArgs {
     /// Lines longer than this many bytes are truncated and counted.
     #[arg(long, value_name = "BYTES", default_value_t = crate::frame::DEFAULT_MAX_LINE)]
     pub max_line: usize,
+    /// A reverse proxy (address or CIDR, repeatable) whose X-Forwarded-For list names the
+    /// client of a web request. Without it a forwarded address is never the event's src_ip.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Flags for detection.

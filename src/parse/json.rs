@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 use simd_json::{Buffers, Node, StaticNode, Tape};
 
+use super::json_repair::repair;
 use super::time::{self, LocalClock};
 use super::{Format, Record, apply_app_fields, severity_name, text};
 
@@ -39,15 +40,34 @@ pub(super) fn parse<'a>(
     scratch: &mut JsonScratch,
     clock: &mut LocalClock,
 ) -> Option<Record<'a>> {
-    scratch.line.clear();
     let line_text = std::str::from_utf8(line).ok();
-    match line_text {
-        Some(_) => scratch.line.extend_from_slice(line),
-        // simd-json insists on UTF-8; parse a repaired copy (its strings come out owned).
-        None => scratch
-            .line
-            .extend_from_slice(String::from_utf8_lossy(line).as_bytes()),
-    }
+    // simd-json insists on UTF-8; parse a repaired copy (its strings come out owned).
+    let source = match line_text {
+        Some(_) => Cow::Borrowed(line),
+        None => Cow::Owned(String::from_utf8_lossy(line).into_owned().into_bytes()),
+    };
+    // One value the JSON grammar refuses (a lone surrogate, `1e999`, a raw tab) would lose the
+    // whole event: parse a copy with just those values repaired instead.
+    let fields = match object_fields(&source, line_text, scratch) {
+        Some(fields) => fields,
+        None => object_fields(&repair(&source)?, line_text, scratch)?,
+    };
+    Some(if is_journal(&fields) {
+        journal_record(line, fields)
+    } else {
+        app_record(line, fields, clock)
+    })
+}
+
+/// The flattened members of the JSON object in `source` (the line, or a repaired copy of it),
+/// or `None` when it is not a JSON object.
+fn object_fields<'a>(
+    source: &[u8],
+    line_text: Option<&'a str>,
+    scratch: &mut JsonScratch,
+) -> Option<Fields<'a>> {
+    scratch.line.clear();
+    scratch.line.extend_from_slice(source);
     let origin = Origin {
         line_text,
         scratch_start: scratch.line.as_ptr() as usize,
@@ -63,17 +83,12 @@ pub(super) fn parse<'a>(
             _ => false,
         };
     scratch.tape = Some(tape.reset());
-    if !parsed {
-        return None;
-    }
-    Some(if is_journal(&fields) {
-        journal_record(line, fields)
-    } else {
-        app_record(line, fields, clock)
-    })
+    parsed.then_some(fields)
 }
 
-/// Where the scratch copy came from, to map its strings back to the line.
+/// Where the scratch copy came from, to map its strings back to the line. A string is
+/// borrowed only when the line holds exactly the same bytes at the same offset, so a repaired
+/// copy (whose offsets may differ) is mapped correctly too: its strings are then copied.
 struct Origin<'a> {
     /// The line, when it is valid UTF-8 (else nothing can be borrowed from it).
     line_text: Option<&'a str>,

@@ -2,6 +2,10 @@
 //!
 //! A line is only logfmt when its first token is a `key=value` pair and it holds at least two
 //! pairs, so that prose such as `user=alice logged in` stays an ordinary message.
+//!
+//! After that, one odd value never loses the line (an attacker who controls one value must not
+//! be able to hide the event): a quote left open runs to the end of the line, and a token that
+//! is not a pair (a stray quote, `=x`) is skipped.
 
 use std::borrow::Cow;
 
@@ -41,19 +45,20 @@ fn pairs(line: &[u8]) -> Option<Fields<'_>> {
             .iter()
             .position(|&b| matches!(b, b' ' | b'=' | b'"'))
             .unwrap_or(rest.len());
-        if key_len == 0 {
-            return None;
+        if key_len == 0 || rest.get(key_len) == Some(&b'"') {
+            // Not a key: skip the token (a quoted one whole, so its spaces do not start pairs).
+            rest = skip_token(rest);
+            continue;
         }
         let key = text(&rest[..key_len]);
         rest = &rest[key_len..];
         match rest.first() {
             Some(b'=') => {
-                let (value, after) = value(&rest[1..])?;
+                let (value, after) = value(&rest[1..]);
                 fields.push((key, value));
                 pair_count += 1;
                 rest = after;
             }
-            Some(b'"') => return None,
             _ => fields.push((key, Cow::Borrowed(""))),
         }
     }
@@ -68,32 +73,45 @@ fn trim_spaces(input: &[u8]) -> &[u8] {
     &input[skip..]
 }
 
+/// Skips one token that is not a pair: a quoted run (to its closing quote, or the end) when it
+/// starts with a quote, else the bytes up to the next space.
+fn skip_token(input: &[u8]) -> &[u8] {
+    if input.first() == Some(&b'"') {
+        return value(input).1;
+    }
+    let end = input.iter().position(|&b| b == b' ').unwrap_or(input.len());
+    &input[end..]
+}
+
 /// A bare value up to the next space, or a quoted one with `\"`, `\\`, `\n`, `\t`, `\r` escapes.
-/// `None` when a quote is left open.
-fn value(input: &[u8]) -> Option<(Cow<'_, str>, &[u8])> {
+/// A quote left open runs to the end of the line.
+fn value(input: &[u8]) -> (Cow<'_, str>, &[u8]) {
     let Some(inner) = input.strip_prefix(b"\"") else {
         let len = input
             .iter()
             .position(|&b| b == b' ' || b == b'\t')
             .unwrap_or(input.len());
-        return Some((text(&input[..len]), &input[len..]));
+        return (text(&input[..len]), &input[len..]);
     };
     let mut at = 0;
     let mut escaped = false;
-    loop {
-        match *inner.get(at)? {
-            b'\\' => {
+    let close = loop {
+        match inner.get(at) {
+            None => break None,
+            Some(b'\\') => {
                 escaped = true;
                 at += 2;
             }
-            b'"' => break,
-            _ => at += 1,
+            Some(b'"') => break Some(at),
+            Some(_) => at += 1,
         }
-    }
-    let raw = &inner[..at];
-    let after = &inner[at + 1..];
+    };
+    let (raw, after) = match close {
+        Some(close) => (&inner[..close], &inner[close + 1..]),
+        None => (inner, &inner[inner.len()..]),
+    };
     if !escaped {
-        return Some((text(raw), after));
+        return (text(raw), after);
     }
     let mut unescaped = Vec::with_capacity(raw.len());
     let mut bytes = raw.iter();
@@ -110,8 +128,8 @@ fn value(input: &[u8]) -> Option<(Cow<'_, str>, &[u8])> {
             None => unescaped.push(b'\\'),
         }
     }
-    Some((
+    (
         Cow::Owned(String::from_utf8_lossy(&unescaped).into_owned()),
         after,
-    ))
+    )
 }

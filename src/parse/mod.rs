@@ -18,7 +18,8 @@
 //!   removed and gives the severity.
 //! - a socklog line (`auth.info: …`, optionally after svlogd's timestamp and an inet sender's
 //!   address) → RFC 3164, see `socklog.rs`.
-//! - `ADDR ident user [date] "request" status bytes` → access log.
+//! - `ADDR ident user [date] "request" status bytes` and its variants (vhost first, forwarded
+//!   lists, no ident, apache's `[date] ADDR TLS CIPHER "request" bytes`) → access log.
 //! - at least two `key=value` pairs, the first token being one → logfmt.
 //! - anything else → [`Format::Unparsed`], the whole line as message. Nothing is dropped.
 //!
@@ -29,11 +30,13 @@
 //!   nested objects are flattened with dotted keys (`user.name`), arrays are skipped, `null`s
 //!   are skipped. `journalctl -o json` `MESSAGE` given as an array of bytes is decoded lossily.
 //! - logfmt: every pair as written (quoted values unescaped); a bare key has an empty value.
-//! - access logs: `remote_addr`, `user`, `method`, `path`, `protocol`, `status`, `bytes`,
-//!   `referer`, `user_agent` (absent ones, written `-`, are left out), see [`parse_access_log`].
+//! - access logs: `remote_addr`, `forwarded_for`, `vhost`, `user`, `method`, `path`,
+//!   `protocol`, `status`, `bytes`, `referer`, `user_agent`, `ssl_protocol`, `ssl_cipher`
+//!   (absent ones, written `-`, are left out), see [`parse_access_log`].
 
 mod access;
 mod json;
+mod json_repair;
 mod logfmt;
 mod priority;
 mod socklog;
@@ -42,6 +45,7 @@ mod time;
 
 use std::borrow::Cow;
 
+pub(crate) use access::forwarded_entry_address;
 pub use access::{AccessLog, parse_access_log};
 
 /// Which envelope matched.
@@ -70,8 +74,8 @@ pub struct Record<'a> {
     pub severity: Option<Cow<'a, str>>,
     pub message: Cow<'a, str>,
     /// Structured fields: RFC 5424 SD params (plain param names), JSON object members (scalars
-    /// as text), logfmt pairs, access-log parts (`remote_addr`, `user`, `method`, `path`,
-    /// `protocol`, `status`, `bytes`, `referer`, `user_agent`). See the module docs.
+    /// as text), logfmt pairs, access-log parts (`remote_addr`, `forwarded_for`, `user`,
+    /// `method`, `path`, `status`, `referer`, `user_agent` …). See the module docs.
     pub fields: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 

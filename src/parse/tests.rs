@@ -774,6 +774,36 @@ fn json_with_invalid_utf8_is_repaired() {
     assert_eq!(field(&record, "user"), Some("bob"));
 }
 
+#[test]
+fn json_with_one_bad_value_keeps_the_event() {
+    let mut parser = utc_parser(None);
+    // Each of these values alone used to make the whole line unparsed.
+    let cases: [(&[u8], &str); 7] = [
+        (br#""\ud800x""#, "\u{FFFD}x"),
+        (br#""\udc00""#, "\u{FFFD}"),
+        (br#"1e999"#, "1e999"),
+        (br#"123456789012345678901"#, "123456789012345678901"),
+        (br#"NaN"#, "NaN"),
+        (b"\"tab\there\"", "tab\there"),
+        (br#""\q""#, r"\q"),
+    ];
+    for (value, want) in cases {
+        let mut line = br#"{"event":"login_failed","ip":"203.0.113.9","user":"#.to_vec();
+        line.extend_from_slice(value);
+        line.extend_from_slice(br#","ts":"2026-11-23T12:00:00Z"}"#);
+        let record = parser.parse(&line, 0);
+        let shown = String::from_utf8_lossy(&line).into_owned();
+        assert_eq!(record.format, Format::JsonApp, "{shown}");
+        assert_eq!(field(&record, "ip"), Some("203.0.113.9"), "{shown}");
+        assert_eq!(field(&record, "event"), Some("login_failed"), "{shown}");
+        assert_eq!(record.ts, Some(us("2026-11-23T12:00:00Z")), "{shown}");
+        assert_eq!(field(&record, "user"), Some(want), "{shown}");
+    }
+    // A valid surrogate pair is still the character it encodes.
+    let record = parser.parse(br#"{"user":"\ud83d\ude00","n":1e999}"#, 0);
+    assert_eq!(field(&record, "user"), Some("\u{1F600}"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Access logs
 
@@ -836,15 +866,195 @@ fn access_log_garbage_request_lines() {
 }
 
 #[test]
+fn access_log_crafted_user_names_are_parsed_around() {
+    // Both servers log the basic-auth user raw except for quotes, backslashes and control
+    // bytes: spaces, brackets, addresses and JSON fragments get through.
+    let mut parser = utc_parser(None);
+    for user in [
+        "a b",
+        "x from 6.6.6.6 port 22 ssh2",
+        "6.6.6.6",
+        "- 6.6.6.6 -",
+        "[10/Oct/2000:13:55:36 -0700]",
+        r"x\x22 6.6.6.6 \x22",
+        r#"\"},{\"ip\":\"6.6.6.6"#,
+        r#"{"ip":"6.6.6.6"}"#,
+        "admin: Failed password for root from 6.6.6.6 port 22 ssh2",
+        r"a\x0Ab",
+        "\u{1b}[31mred\u{1b}[0m",
+        "a  b",
+    ] {
+        for addr in ["203.0.113.7", "2001:db8::7"] {
+            let line = format!(
+                r#"{addr} - {user} [23/Nov/2026:12:00:00 +0000] "GET /admin?id=1 HTTP/1.1" 403 12 "-" "curl/8""#
+            );
+            let record = parser.parse(line.as_bytes(), 0);
+            assert_eq!(record.format, Format::AccessLog, "{line}");
+            assert_eq!(field(&record, "remote_addr"), Some(addr), "{line}");
+            assert_eq!(field(&record, "user"), Some(user), "{line}");
+            assert_eq!(field(&record, "path"), Some("/admin?id=1"), "{line}");
+            assert_eq!(field(&record, "status"), Some("403"), "{line}");
+            assert_eq!(field(&record, "forwarded_for"), None, "{line}");
+            assert_eq!(record.ts, Some(us("2026-11-23T12:00:00Z")), "{line}");
+        }
+    }
+}
+
+#[test]
+fn access_log_vhost_variants() {
+    let mut parser = utc_parser(None);
+    for (prefix, vhost, addr) in [
+        // apache vhost_combined (Debian: `%v:%p %h %l %u %t`)
+        (
+            "www.example.com:443 203.0.113.7",
+            "www.example.com:443",
+            "203.0.113.7",
+        ),
+        (
+            "www.example.com:80 2001:db8::7",
+            "www.example.com:80",
+            "2001:db8::7",
+        ),
+        // SUSE's `%v %h …`, nginx `$server_name $remote_addr …`
+        ("example.org 203.0.113.7", "example.org", "203.0.113.7"),
+    ] {
+        let line = format!(
+            r#"{prefix} - bob [23/Nov/2026:12:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "ua""#
+        );
+        let record = parser.parse(line.as_bytes(), 0);
+        assert_eq!(record.format, Format::AccessLog, "{line}");
+        assert_eq!(field(&record, "vhost"), Some(vhost), "{line}");
+        assert_eq!(field(&record, "remote_addr"), Some(addr), "{line}");
+        assert_eq!(field(&record, "user"), Some("bob"), "{line}");
+    }
+    // A client host name (HostnameLookups On) is still the address position, not a vhost.
+    let line = br#"client.example.net - - [23/Nov/2026:12:00:00 +0000] "GET / HTTP/1.1" 200 5"#;
+    let record = parser.parse(line, 0);
+    assert_eq!(field(&record, "remote_addr"), Some("client.example.net"));
+    assert_eq!(field(&record, "vhost"), None);
+}
+
+#[test]
+fn access_log_forwarded_lists_are_kept_apart_from_the_address() {
+    let mut parser = utc_parser(None);
+    let date = "[23/Nov/2026:12:00:00 +0000]";
+    let request = r#""GET / HTTP/1.1" 200 5"#;
+    for (line, addr, forwarded, user) in [
+        // nginx `main`: the list quoted after the agent.
+        (
+            format!(r#"10.0.0.2 - - {date} {request} "-" "ua" "198.51.100.7, 10.0.0.9""#),
+            Some("10.0.0.2"),
+            Some("198.51.100.7, 10.0.0.9"),
+            None,
+        ),
+        // `$http_x_forwarded_for - $remote_user …`: only the list, no connecting address.
+        (
+            format!(r#"198.51.100.7, 10.0.0.9 - alice {date} {request}"#),
+            None,
+            Some("198.51.100.7, 10.0.0.9"),
+            Some("alice"),
+        ),
+        // The list, then the connecting address.
+        (
+            format!(r#"198.51.100.7, 10.0.0.9 10.0.0.2 - - {date} {request}"#),
+            Some("10.0.0.2"),
+            Some("198.51.100.7, 10.0.0.9"),
+            None,
+        ),
+        // The address, then the list (one entry or several).
+        (
+            format!(r#"10.0.0.2 198.51.100.7 - - {date} {request}"#),
+            Some("10.0.0.2"),
+            Some("198.51.100.7"),
+            None,
+        ),
+        (
+            format!(r#"10.0.0.2 198.51.100.7, [2001:db8::5]:443 - bob {date} {request}"#),
+            Some("10.0.0.2"),
+            Some("198.51.100.7, [2001:db8::5]:443"),
+            Some("bob"),
+        ),
+        // An extra quoted value that is not an address list is not a forwarded list.
+        (
+            format!(r#"10.0.0.2 - - {date} {request} "-" "ua" "0.005""#),
+            Some("10.0.0.2"),
+            None,
+            None,
+        ),
+    ] {
+        let record = parser.parse(line.as_bytes(), 0);
+        assert_eq!(record.format, Format::AccessLog, "{line}");
+        assert_eq!(field(&record, "remote_addr"), addr, "{line}");
+        assert_eq!(field(&record, "forwarded_for"), forwarded, "{line}");
+        assert_eq!(field(&record, "user"), user, "{line}");
+        assert_eq!(field(&record, "status"), Some("200"), "{line}");
+    }
+}
+
+#[test]
+fn access_log_cut_inside_a_huge_request_is_still_a_request() {
+    // An attacker who pads the request target past `--max-line` must not turn the line into
+    // an unparsed one: the framer cuts it inside the quoted request.
+    let mut line =
+        br#"203.0.113.7 - - [23/Nov/2026:12:00:00 +0000] "GET /search?q=<script>"#.to_vec();
+    line.resize(64 * 1024, b'A');
+    let record = utc_parser(None).parse(&line, 0);
+    assert_eq!(record.format, Format::AccessLog);
+    assert_eq!(field(&record, "remote_addr"), Some("203.0.113.7"));
+    assert_eq!(field(&record, "method"), Some("GET"));
+    assert!(field(&record, "path").is_some_and(|p| p.starts_with("/search?q=<script>AAA")));
+    assert_eq!(field(&record, "status"), None);
+}
+
+#[test]
+fn access_log_without_ident_field() {
+    let line = br#"203.0.113.7 alice [23/Nov/2026:12:00:00 +0000] "GET / HTTP/1.1" 401 0"#;
+    let record = utc_parser(None).parse(line, 0);
+    assert_eq!(record.format, Format::AccessLog);
+    assert_eq!(field(&record, "remote_addr"), Some("203.0.113.7"));
+    assert_eq!(field(&record, "user"), Some("alice"));
+    assert_eq!(field(&record, "status"), Some("401"));
+}
+
+#[test]
+fn apache_ssl_request_log() {
+    let mut parser = utc_parser(None);
+    // mod_ssl `ssl_common`: `%t %h %{SSL_PROTOCOL}x %{SSL_CIPHER}x "%r" %b`, no status.
+    let line = br#"[23/Nov/2026:12:00:00 +0000] 203.0.113.7 TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 "GET /index.html HTTP/1.1" 2326"#;
+    let record = parser.parse(line, 0);
+    assert_eq!(record.format, Format::AccessLog);
+    assert_eq!(record.ts, Some(us("2026-11-23T12:00:00Z")));
+    assert_eq!(field(&record, "remote_addr"), Some("203.0.113.7"));
+    assert_eq!(field(&record, "ssl_protocol"), Some("TLSv1.2"));
+    assert_eq!(
+        field(&record, "ssl_cipher"),
+        Some("ECDHE-RSA-AES128-GCM-SHA256")
+    );
+    assert_eq!(field(&record, "path"), Some("/index.html"));
+    assert_eq!(field(&record, "bytes"), Some("2326"));
+    assert_eq!(field(&record, "status"), None);
+    // `ssl_combined` adds referer and agent; a garbage request line is still a request.
+    let line = br#"[23/Nov/2026:12:00:01 +0000] 2001:db8::7 TLSv1.3 TLS_AES_256_GCM_SHA384 "\x16\x03\x01" - "-" "zgrab/0.x""#;
+    let record = parser.parse(line, 0);
+    assert_eq!(record.format, Format::AccessLog);
+    assert_eq!(field(&record, "remote_addr"), Some("2001:db8::7"));
+    assert_eq!(field(&record, "user_agent"), Some("zgrab/0.x"));
+    assert_eq!(field(&record, "method"), None);
+}
+
+#[test]
 fn access_log_inside_syslog_message() {
     let line = br#"Nov 23 12:00:00 web1 nginx: 192.0.2.1 - - [23/Nov/2026:12:00:00 +0000] "GET /wp-login.php HTTP/1.1" 404 153 "-" "curl/8.0""#;
     let record = utc_parser(Some(2026)).parse(line, 0);
     assert_eq!(record.format, Format::Rfc3164);
     assert_eq!(record.app.as_deref(), Some("nginx"));
     let access = parse_access_log(&record.message);
-    assert_eq!(access.as_ref().map(|a| a.remote_addr), Some("192.0.2.1"));
+    assert_eq!(
+        access.as_ref().and_then(|a| a.remote_addr),
+        Some("192.0.2.1")
+    );
     assert_eq!(access.as_ref().and_then(|a| a.path), Some("/wp-login.php"));
-    assert_eq!(access.as_ref().map(|a| a.status), Some(404));
+    assert_eq!(access.as_ref().and_then(|a| a.status), Some(404));
     assert_eq!(access.as_ref().and_then(|a| a.user_agent), Some("curl/8.0"));
     assert_eq!(access.and_then(|a| a.ts), Some(us("2026-11-23T12:00:00Z")));
     assert_eq!(parse_access_log("Invalid user admin from 1.2.3.4"), None);
@@ -875,12 +1085,31 @@ fn prose_is_not_logfmt() {
         "hello world",
         "=a b=c",
         "a=\"unterminated b=c",
-        "a=1 \"quoted\" b=2",
     ] {
         let record = parser.parse(line.as_bytes(), 0);
         assert_eq!(record.format, Format::Unparsed, "{line}");
         assert_eq!(record.message, line);
     }
+}
+
+#[test]
+fn logfmt_odd_value_does_not_lose_the_line() {
+    let mut parser = utc_parser(None);
+    // An attacker-chosen value that opens a quote and never closes it.
+    let record = parser.parse(br#"event=login_failed ip=203.0.113.9 user="admin"#, 0);
+    assert_eq!(record.format, Format::Logfmt);
+    assert_eq!(field(&record, "ip"), Some("203.0.113.9"));
+    assert_eq!(field(&record, "user"), Some("admin"));
+    // A stray quoted token, a bare `=` and a key glued to a quote are skipped, not fatal.
+    let record = parser.parse(br#"event=login_failed "x y" =z a"b=c ip=203.0.113.9"#, 0);
+    assert_eq!(record.format, Format::Logfmt);
+    assert_eq!(field(&record, "event"), Some("login_failed"));
+    assert_eq!(field(&record, "ip"), Some("203.0.113.9"));
+    let record = parser.parse(br#"a=1 "quoted" b=2"#, 0);
+    assert_eq!(
+        (record.format, field(&record, "b")),
+        (Format::Logfmt, Some("2"))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ pub fn write_event_json(out: &mut String, ev: &Event) {
     opt_str(out, "http_path", ev.http_path.as_deref());
     opt_num(out, "http_status", ev.http_status.map(u64::from));
     opt_num(out, "bytes", ev.bytes);
+    opt_str(out, "forwarded_for", ev.forwarded_for.as_deref());
     opt_str(out, "severity", ev.severity.as_deref());
     out.push_str(",\"message\":");
     json_str(out, &ev.message);

@@ -53,6 +53,7 @@ pub fn event(i: u64, ts: i64) -> Event {
         http_path: (i % 2 == 1).then(|| format!("/index/{i}").into()),
         http_status: (i % 2 == 1).then_some(200 + (i % 3) as u16 * 100),
         bytes: (i % 2 == 1).then_some(i * 10),
+        forwarded_for: (i % 6 == 1).then(|| format!("198.51.100.{}, 10.0.0.1", i % 250).into()),
         severity: (i.is_multiple_of(17)).then(|| "err".into()),
         message: format!("Failed password for root #{i}").into(),
         raw: raw.into_boxed_slice(),
