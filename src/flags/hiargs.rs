@@ -35,6 +35,8 @@ pub struct DetectConfig {
     pub options: DetectOptions,
     pub alerts: AlertDest,
     pub alert_format: AlertFormat,
+    /// `--drain-timeout`: after a stop signal, how long to wait for a blocked alert consumer.
+    pub alert_drain: std::time::Duration,
 }
 
 /// `secpipe run`.
@@ -141,6 +143,12 @@ impl DetectConfig {
     ) -> Result<DetectConfig, UsageError> {
         let rules = load_rules(args.config.as_deref())?;
         let lateness = parse_duration("--lateness", &args.lateness)?;
+        let alert_drain = match &args.drain_timeout {
+            Some(text) => std::time::Duration::from_micros(
+                u64::try_from(parse_duration("--drain-timeout", text)?).unwrap_or(0),
+            ),
+            None => crate::sink::alerts::DEFAULT_DRAIN,
+        };
         let alerts = if args.alerts == "-" {
             AlertDest::Stdout
         } else {
@@ -158,6 +166,7 @@ impl DetectConfig {
                 AlertFormatArg::Json => AlertFormat::Json,
                 AlertFormatArg::Text => AlertFormat::Text,
             },
+            alert_drain,
         })
     }
 }

@@ -27,6 +27,7 @@
 
 mod access;
 mod json;
+pub mod journal_trust;
 mod logfmt;
 mod syslog;
 mod time;
