@@ -262,7 +262,8 @@ impl Summary {
             } else {
                 self.parsed += 1;
             }
-            if ev.kind == Kind::Other && ev.reason.as_deref() == Some(journal_trust::FORGED_SOURCE) {
+            if ev.kind == Kind::Other && ev.reason.as_deref() == Some(journal_trust::FORGED_SOURCE)
+            {
                 self.forged_sources += 1;
             }
         }

@@ -25,11 +25,15 @@ fn a_newline_in_a_user_name_is_escaped_not_a_fake_critical_line() {
     assert!(first.contains(" LOW P3 auth.night_login "), "{first}");
     // The fake severity is visibly part of the user name, behind an escaped newline.
     assert!(
-        first.contains(r"user=bob\n2026-11-23T03:00:00.000000Z CRITICAL P0 data.namespace_violation"),
+        first.contains(
+            r"user=bob\n2026-11-23T03:00:00.000000Z CRITICAL P0 data.namespace_violation"
+        ),
         "{first}"
     );
     assert!(
-        lines.iter().all(|l| !l.starts_with("2026-11-23T03:00:00.000000Z CRITICAL")),
+        lines
+            .iter()
+            .all(|l| !l.starts_with("2026-11-23T03:00:00.000000Z CRITICAL")),
         "{text}"
     );
 }

@@ -16,8 +16,9 @@ fn logger_posing_as_sshd_gets_no_alert_and_no_block() {
     let alerts = json_lines(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        alerts.iter().all(|a| a["key"]["value"] != "10.0.0.5"
-            && a["action"]["block"] != "10.0.0.5"),
+        alerts
+            .iter()
+            .all(|a| a["key"]["value"] != "10.0.0.5" && a["action"]["block"] != "10.0.0.5"),
         "{alerts:?}"
     );
     assert!(

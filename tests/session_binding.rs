@@ -36,7 +36,13 @@ fn a_pam_failure_with_a_host_name_does_not_hide_the_failed_password_address() {
     let found = bruteforce_for(&alerts, "198.51.100.3");
     assert_eq!(found.len(), 1, "{alerts:?}\n{stderr}");
     // 8 attempts (not 16 lines) within a minute and a half: HIGH once 5 fall in one minute.
-    assert!(found[0]["count"].as_u64().is_some_and(|n| (5..=8).contains(&n)), "{}", found[0]);
+    assert!(
+        found[0]["count"]
+            .as_u64()
+            .is_some_and(|n| (5..=8).contains(&n)),
+        "{}",
+        found[0]
+    );
     assert!(stderr.contains("secpipe: sessions: "), "{stderr}");
 }
 
@@ -51,9 +57,9 @@ fn an_attempt_counts_toward_the_address_a_later_line_of_its_session_names() {
     assert_eq!(found[0]["count"], 5, "{}", found[0]);
     let evidence = found[0]["evidence"].as_array().expect("evidence");
     assert!(
-        evidence
-            .iter()
-            .all(|e| e["raw"].as_str().is_some_and(|r| r.contains("account is locked"))),
+        evidence.iter().all(|e| e["raw"]
+            .as_str()
+            .is_some_and(|r| r.contains("account is locked"))),
         "the evidence is the failures themselves: {evidence:?}"
     );
     assert!(

@@ -73,7 +73,11 @@ fn sigterm_with_a_blocked_alert_consumer_exits_and_reports_what_was_not_delivere
         text
     };
     assert!(status.success(), "exit status {status}: {stderr}");
-    assert_eq!(summary_lines(&stderr), u64::from(ATTACKERS) * 5 + 1, "{stderr}");
+    assert_eq!(
+        summary_lines(&stderr),
+        u64::from(ATTACKERS) * 5 + 1,
+        "{stderr}"
+    );
     let report = stderr
         .lines()
         .find(|l| l.contains("alerts not delivered"))
@@ -87,7 +91,13 @@ fn sigterm_with_a_blocked_alert_consumer_exits_and_reports_what_was_not_delivere
     // Every alert decided is accounted for: the summary's count is the report's total.
     let decided = stderr
         .lines()
-        .find_map(|l| l.strip_prefix("secpipe: ")?.split_once(" alerts (")?.0.parse::<u64>().ok())
+        .find_map(|l| {
+            l.strip_prefix("secpipe: ")?
+                .split_once(" alerts (")?
+                .0
+                .parse::<u64>()
+                .ok()
+        })
         .unwrap_or_else(|| panic!("no alert count in the summary:\n{stderr}"));
     assert!(decided >= u64::from(ATTACKERS), "{stderr}");
     assert_eq!(total, Some(decided), "{report}");

@@ -160,8 +160,10 @@ impl AttemptCounter {
                 1
             });
         };
-        // A line that is no attempt and names no address changes nothing: skip the lookup.
-        if !attempt && ev.src_ip.is_none() {
+        let binds = ev.app.as_deref().is_some_and(is_connection_per_process);
+        // A line that is no attempt changes nothing unless it lends its session an address:
+        // skip the lookup (the hot path: most lines are no attempt).
+        if !attempt && (ev.src_ip.is_none() || !binds) {
             return Counted::Own(1);
         }
         self.expire(ev.ts);
@@ -201,10 +203,26 @@ impl AttemptCounter {
             return Counted::Own(1);
         };
         s.last_ts = s.last_ts.max(ev.ts);
-        if s.addr.is_none()
+        if binds
+            && let (Some(known), Some(named)) = (s.addr, ev.src_ip)
+            && known != named
+        {
+            // Another client under the same pid: the old connection ended and its pid was
+            // reused. Start afresh rather than lend the old address.
+            s.addr = None;
+            s.open = false;
+            s.open_addr = None;
+            s.counted = false;
+        }
+        if binds
+            && s.addr.is_none()
             && let Some(addr) = ev.src_ip
         {
             s.addr = Some(addr);
+            if s.open && s.open_addr.is_none() {
+                // The open `Start` was held: it counts toward this address now.
+                s.open_addr = Some(addr);
+            }
             self.held_total -= s.held.len();
             for (mut held, weight) in s.held.drain(..) {
                 self.held_weight = self.held_weight.saturating_sub(weight);
@@ -221,12 +239,17 @@ impl AttemptCounter {
             Attempt::Start if s.open => 0,
             Attempt::Start => {
                 s.open = true;
-                s.open_addr = ev.src_ip;
+                // The address the attempt counts toward: its own, else its session's (bound
+                // now, or once a line names it: see the release above).
+                s.open_addr = ev.src_ip.or(if binds { s.addr } else { None });
                 1
             }
-            // An `End` that names an address closes only a `Start` that named the same one or
-            // none (a `Start` without one is held or bound to this session's address).
-            Attempt::End if s.open && (s.open_addr.is_none() || s.open_addr == ev.src_ip) => {
+            // An `End` closes only a `Start` that counts toward the same address (or, both
+            // without one, toward nothing): an attempt without an address never swallows one
+            // that has an address.
+            Attempt::End
+                if s.open && s.open_addr == ev.src_ip.or(if binds { s.addr } else { None }) =>
+            {
                 s.open = false;
                 0
             }
@@ -245,7 +268,7 @@ impl AttemptCounter {
             return Counted::Own(0);
         }
         s.counted = true;
-        if ev.src_ip.is_some() {
+        if ev.src_ip.is_some() || !binds {
             return Counted::Own(weight);
         }
         if let Some(addr) = s.addr {
@@ -280,7 +303,10 @@ impl AttemptCounter {
     /// Counters so far; attempts still held count as unattributed.
     pub(crate) fn stats(&self) -> SessionStats {
         SessionStats {
-            attempts_unattributed: self.stats.attempts_unattributed.saturating_add(self.held_weight),
+            attempts_unattributed: self
+                .stats
+                .attempts_unattributed
+                .saturating_add(self.held_weight),
             ..self.stats
         }
     }
@@ -295,7 +321,10 @@ impl AttemptCounter {
 
     fn forget(&mut self, id: u32) {
         if let Some((_, s)) = self.sessions.remove(id) {
-            let weight = s.held.iter().fold(0u64, |sum, (_, w)| sum.saturating_add(*w));
+            let weight = s
+                .held
+                .iter()
+                .fold(0u64, |sum, (_, w)| sum.saturating_add(*w));
             self.held_total -= s.held.len();
             self.held_weight = self.held_weight.saturating_sub(weight);
             self.stats.attempts_unattributed =
@@ -313,6 +342,16 @@ impl AttemptCounter {
             }
         }
     }
+}
+
+/// Apps whose process serves one client connection, so that its pid identifies a session:
+/// sshd forks a process per connection (`sshd-session` and `sshd-auth` since OpenSSH 9.8), and
+/// so does dropbear. Other daemons (postfix smtpd, dovecot auth, web servers) serve client
+/// after client in one process: an address one of their lines names says nothing about the
+/// next line of the same pid, and lending it would let one client's address take the blame
+/// for another's failures.
+fn is_connection_per_process(app: &str) -> bool {
+    matches!(app, "sshd" | "sshd-session" | "sshd-auth" | "dropbear")
 }
 
 #[cfg(test)]
@@ -407,7 +446,10 @@ mod tests {
         let mut c = AttemptCounter::new();
         let mut toward_ip = 0;
         for pid in 100..108 {
-            assert_eq!(c.observe(&line(Some(pid), Attempt::Start), true), Counted::Held(1));
+            assert_eq!(
+                c.observe(&line(Some(pid), Attempt::Start), true),
+                Counted::Held(1)
+            );
             let end = from(pid, Attempt::End, "198.51.100.3");
             assert_eq!(c.observe(&end, true), Counted::Own(0));
             for (held, weight) in c.take_released() {
@@ -465,7 +507,10 @@ mod tests {
     #[test]
     fn a_session_ending_without_an_address_counts_its_attempts_unattributed() {
         let mut c = AttemptCounter::new();
-        assert_eq!(c.observe(&line(Some(42), Attempt::End), true), Counted::Held(1));
+        assert_eq!(
+            c.observe(&line(Some(42), Attempt::End), true),
+            Counted::Held(1)
+        );
         assert_eq!(c.stats().attempts_unattributed, 1, "still held at the end");
         let mut later = from(43, Attempt::None, "192.0.2.9");
         later.ts = SESSION_IDLE + 1;
@@ -476,6 +521,41 @@ mod tests {
         assert_eq!(c.take_released().count(), 0);
     }
 
+    /// smtpd and friends serve client after client in one process: the address one client's
+    /// line names must not take the blame for another's failure without an address; and the
+    /// failure with an address is not swallowed by the one without.
+    #[test]
+    fn apps_without_a_process_per_connection_lend_no_address() {
+        let mut c = AttemptCounter::new();
+        let app = |mut ev: Event| {
+            ev.app = Some("postfix/smtpd".into());
+            ev
+        };
+        let innocent = app(from(50, Attempt::None, "192.0.2.20"));
+        assert_eq!(c.observe(&innocent, false), Counted::Own(1));
+        assert_eq!(
+            c.observe(&app(line(Some(50), Attempt::Start)), true),
+            Counted::Own(1)
+        );
+        assert_eq!(c.take_released().count(), 0);
+        let failed = app(from(50, Attempt::End, "198.51.100.30"));
+        assert_eq!(c.observe(&failed, true), Counted::Own(1), "not swallowed");
+        assert_eq!(c.stats().attempts_bound, 0);
+    }
+
+    /// sshd pids are reused: a new client's address under an old pid starts a new session,
+    /// whose attempts do not count toward the old client.
+    #[test]
+    fn a_new_address_under_the_same_pid_is_a_new_session() {
+        let mut c = AttemptCounter::new();
+        let _ = c.observe(&from(60, Attempt::None, "192.0.2.30"), false);
+        let _ = c.observe(&from(60, Attempt::None, "198.51.100.40"), false);
+        match c.observe(&line(Some(60), Attempt::End), true) {
+            Counted::Bound(ev, 1) => assert_eq!(ev.src_ip, "198.51.100.40".parse().ok()),
+            other => panic!("not bound to the new client: {other:?}"),
+        }
+    }
+
     /// A flood of sessions that never name an address: held state stays bounded and what the
     /// caps cost is counted, never silent.
     #[test]
@@ -483,12 +563,18 @@ mod tests {
         let mut c = AttemptCounter::new();
         let sessions = (MAX_SESSIONS + 1000) as u32;
         for pid in 0..sessions {
-            assert_eq!(c.observe(&line(Some(pid), Attempt::End), true), Counted::Held(1));
+            assert_eq!(
+                c.observe(&line(Some(pid), Attempt::End), true),
+                Counted::Held(1)
+            );
         }
         assert!(c.held_total <= MAX_HELD_TOTAL);
         assert!(c.sessions.len() <= MAX_SESSIONS);
         let stats = c.stats();
-        assert_eq!(stats.sessions_evicted, u64::from(sessions) - MAX_HELD_TOTAL as u64);
+        assert_eq!(
+            stats.sessions_evicted,
+            u64::from(sessions) - MAX_HELD_TOTAL as u64
+        );
         assert_eq!(stats.attempts_unattributed, u64::from(sessions));
         // Per session: the evidence of the first few, the weight of all.
         let mut c = AttemptCounter::new();

@@ -34,8 +34,8 @@ use std::collections::VecDeque;
 use crate::alert::Alert;
 use crate::event::{Event, Kind};
 
-use attempts::{AttemptCounter, Counted};
 pub use attempts::SessionStats;
+use attempts::{AttemptCounter, Counted};
 use engine::{EventCtx, RuleEngine, Sources};
 use rules::{Primitive, Rule};
 

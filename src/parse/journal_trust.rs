@@ -93,7 +93,11 @@ const SSHD: &[&str] = &["sshd", "sshd-session", "sshd-auth"];
 /// Is a journal entry claiming `app` written by that app? `auth_event`: classify made it an
 /// `auth.*` event (then an app outside the table must match its own name). `field` looks up a
 /// journal field by its exact name.
-pub fn source_agrees<'f>(app: &str, auth_event: bool, field: impl Fn(&str) -> Option<&'f str>) -> bool {
+pub fn source_agrees<'f>(
+    app: &str,
+    auth_event: bool,
+    field: impl Fn(&str) -> Option<&'f str>,
+) -> bool {
     let postfix_daemon = app.strip_prefix("postfix/");
     let table = TABLE.iter().find(|(claimed, _, _)| *claimed == app);
     if table.is_none() && postfix_daemon.is_none() && !auth_event {
@@ -114,7 +118,7 @@ pub fn source_agrees<'f>(app: &str, auth_event: bool, field: impl Fn(&str) -> Op
     }
     let exe_name = exe.map(|path| path.rsplit('/').next().unwrap_or(path));
     let names_agree = |is_name: &dyn Fn(&str) -> bool| {
-        comm.is_none_or(|c| is_name(c)) && exe_name.is_none_or(|e| is_name(e))
+        comm.is_none_or(is_name) && exe_name.is_none_or(is_name)
     };
     match (table, postfix_daemon) {
         (Some((_, names, root_only)), _) => {
@@ -152,7 +156,11 @@ mod tests {
             ("_SYSTEMD_UNIT", "session-4.scope"),
         ];
         assert!(check("sshd", true, &session));
-        let sudo = [("_COMM", "sudo"), ("_EXE", "/usr/bin/sudo"), ("_UID", "1000")];
+        let sudo = [
+            ("_COMM", "sudo"),
+            ("_EXE", "/usr/bin/sudo"),
+            ("_UID", "1000"),
+        ];
         assert!(check("sudo", true, &sudo));
         let smtpd = [("_COMM", "smtpd"), ("_EXE", "/usr/lib/postfix/sbin/smtpd")];
         assert!(check("postfix/smtpd", true, &smtpd));
@@ -162,11 +170,18 @@ mod tests {
 
     #[test]
     fn forged_sources_fail() {
-        let logger = [("_COMM", "logger"), ("_EXE", "/usr/bin/logger"), ("_UID", "1000")];
+        let logger = [
+            ("_COMM", "logger"),
+            ("_EXE", "/usr/bin/logger"),
+            ("_UID", "1000"),
+        ];
         for app in ["sshd", "sudo", "su", "login", "dovecot", "postfix/smtpd"] {
             assert!(!check(app, false, &logger), "{app}");
         }
-        assert!(!check("anything", true, &logger), "an auth event from logger");
+        assert!(
+            !check("anything", true, &logger),
+            "an auth event from logger"
+        );
         // A renamed copy outside the system directories.
         let copy = [("_COMM", "sudo"), ("_EXE", "/tmp/sudo"), ("_UID", "1000")];
         assert!(!check("sudo", true, &copy));
@@ -180,7 +195,11 @@ mod tests {
         ];
         assert!(!check("sudo", true, &user_unit));
         // _COMM and _EXE must both agree when both are there.
-        let mixed = [("_COMM", "sshd"), ("_EXE", "/usr/bin/logger"), ("_UID", "0")];
+        let mixed = [
+            ("_COMM", "sshd"),
+            ("_EXE", "/usr/bin/logger"),
+            ("_UID", "0"),
+        ];
         assert!(!check("sshd", true, &mixed));
     }
 

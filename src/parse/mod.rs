@@ -26,8 +26,8 @@
 //!   `referer`, `user_agent` (absent ones, written `-`, are left out), see [`parse_access_log`].
 
 mod access;
-mod json;
 pub mod journal_trust;
+mod json;
 mod logfmt;
 mod syslog;
 mod time;

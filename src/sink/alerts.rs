@@ -228,7 +228,13 @@ impl AlertSink {
 
     /// The writer's first error (taken once).
     pub fn take_error(&mut self) -> io::Result<()> {
-        match self.state.error.lock().ok().and_then(|mut slot| slot.take()) {
+        match self
+            .state
+            .error
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+        {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -258,7 +264,10 @@ mod tests {
     impl Write for Blocked {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             let _ = self.0.recv();
-            Err(io::Error::new(io::ErrorKind::BrokenPipe, format!("{}", buf.len())))
+            Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                format!("{}", buf.len()),
+            ))
         }
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
@@ -290,10 +299,7 @@ mod tests {
     #[test]
     fn everything_is_delivered_without_shutdown() {
         let file = tempfile::NamedTempFile::new().expect("temp file");
-        let mut sink = AlertSink::new(
-            Box::new(file.reopen().expect("reopen")),
-            AlertFormat::Json,
-        );
+        let mut sink = AlertSink::new(Box::new(file.reopen().expect("reopen")), AlertFormat::Json);
         for _ in 0..100 {
             sink.write(&[alert(), alert()]).expect("write");
         }
