@@ -108,3 +108,14 @@ fn sigterm_with_a_blocked_alert_consumer_exits_and_reports_what_was_not_delivere
     );
     assert!(report.contains("--drain-timeout"), "{report}");
 }
+
+#[test]
+fn a_bad_drain_timeout_is_a_usage_error_naming_the_flag() {
+    let out = Command::new(env!("CARGO_BIN_EXE_secpipe"))
+        .args(["--drain-timeout", "soon", "/dev/null"])
+        .output()
+        .expect("run secpipe");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--drain-timeout"), "{stderr}");
+}

@@ -117,9 +117,8 @@ pub fn source_agrees<'f>(
         return false;
     }
     let exe_name = exe.map(|path| path.rsplit('/').next().unwrap_or(path));
-    let names_agree = |is_name: &dyn Fn(&str) -> bool| {
-        comm.is_none_or(is_name) && exe_name.is_none_or(is_name)
-    };
+    let names_agree =
+        |is_name: &dyn Fn(&str) -> bool| comm.is_none_or(is_name) && exe_name.is_none_or(is_name);
     match (table, postfix_daemon) {
         (Some((_, names, root_only)), _) => {
             let uid_ok = !root_only || field("_UID") == Some("0");
