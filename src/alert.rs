@@ -179,8 +179,10 @@ impl Alert {
         out.push_str("}}");
     }
 
-    /// One readable line for a terminal. Every control character and terminal escape sequence
-    /// in attacker-controlled text is removed, so a log line cannot repaint the screen.
+    /// One readable line for a terminal. Terminal escape sequences in attacker-controlled text
+    /// are removed, so a log line cannot repaint the screen, and every other invisible
+    /// character (newline, zero-width space, line separator …) is shown as an escape, so a log
+    /// line cannot fake a second alert line or hide text (see `push_clean`).
     ///
     /// ```
     /// use secpipe::alert::{Alert, Severity};
@@ -226,9 +228,33 @@ impl Alert {
     }
 }
 
-/// Append `s` without control characters or terminal escape sequences (CSI `ESC [ … final`,
-/// OSC `ESC ] … BEL/ST`, and any other `ESC x`); C1 controls (U+0080–U+009F) go too.
+/// Append `s` for a terminal: terminal escape sequences (CSI `ESC [ … final`, OSC
+/// `ESC ] … BEL/ST`, any other `ESC x`, and C1 CSI `U+009B … final`) are stripped, because they
+/// act on the screen; every other character that is not plainly visible is written as a
+/// visible escape instead of being dropped or turned into a space, so attacker text can neither
+/// start a new (fake) alert line nor hide what it contains:
+/// `\n`, `\r`, `\t`, a backslash as `\\`, and other controls, C1 controls, line and
+/// paragraph separators, zero-width and other invisible format characters, bidi overrides and
+/// variation selectors as `\u{hex}`.
+///
+/// ```
+/// use secpipe::alert::{Alert, Severity};
+/// let alert = Alert {
+///     id: "00".into(), rule: "auth.night_login".into(), severity: Severity::Low,
+///     priority: "P3".into(), respond_within: "24h".into(),
+///     key_field: "user".into(),
+///     key_value: "bob\n2026-11-23T03:00:00.000000Z CRITICAL P0 data.namespace_violation".into(),
+///     count: 1, threshold: 1, window_start: 0, window_end: 0, first_seen: 0, last_seen: 0,
+///     summary: "ro\u{200b}ot\u{2028}x".into(), evidence: vec![], action: vec![], unverified: false,
+/// };
+/// let mut out = String::new();
+/// alert.write_text(&mut out);
+/// assert_eq!(out.lines().count(), 1);
+/// assert!(out.contains(r"user=bob\n2026-11-23T03:00:00.000000Z CRITICAL P0"), "{out}");
+/// assert!(out.contains(r"ro\u{200b}ot\u{2028}x"), "{out}");
+/// ```
 fn push_clean(out: &mut String, s: &str) {
+    use std::fmt::Write;
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
@@ -262,13 +288,44 @@ fn push_clean(out: &mut String, s: &str) {
                     }
                 }
             }
-            '\t' | '\n' | '\r' => out.push(' '),
-            c if c.is_control() => {}
-            // Bidi overrides can make text read differently from what it is.
-            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {}
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            // Escaped too, so that a literal `\n` typed by the attacker stays distinguishable
+            // from an escaped newline.
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() || is_invisible(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
+}
+
+/// Characters that render as nothing (or move text around) on a terminal: line and paragraph
+/// separators, zero-width and other invisible format characters (Unicode `Cf` and the
+/// invisible fillers), bidi controls, variation selectors and tag characters. A name made of
+/// them looks like another name, or hides what follows.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{34f}'
+            | '\u{61c}'
+            | '\u{115f}'..='\u{1160}'
+            | '\u{17b4}'..='\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fffb}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e0fff}'
+    )
 }
 
 #[cfg(test)]
@@ -358,8 +415,8 @@ mod tests {
         let mut out = String::new();
         a.write_text(&mut out);
         assert!(out.chars().all(|c| !c.is_control()), "{out:?}");
-        assert!(out.contains("src_ip=evilX YZ "), "{out:?}");
-        assert!(out.contains("line1 line2"));
+        assert!(out.contains(r"src_ip=evilX\r\u{8}Y\u{202e}Z "), "{out:?}");
+        assert!(out.contains(r"line1\nline2\u{0}"), "{out:?}");
         assert!(out.contains("block=203.0.113.7"));
         assert!(out.starts_with("1970-01-01T00:01:00.000000Z HIGH P1 auth.bruteforce"));
     }

@@ -46,6 +46,7 @@ pub struct Metrics {
     truncated: Counter,
     parsed: Counter,
     unparsed: Counter,
+    forged_sources: Counter,
     events: Family<Labels, Counter>,
     alerts: Family<Labels, Counter>,
     event_time_lag: Gauge<f64, AtomicU64>,
@@ -80,6 +81,7 @@ impl Metrics {
             truncated: Counter::default(),
             parsed: Counter::default(),
             unparsed: Counter::default(),
+            forged_sources: Counter::default(),
             events: Family::default(),
             alerts: Family::default(),
             event_time_lag: Gauge::default(),
@@ -120,6 +122,12 @@ impl Metrics {
             m.parsed.clone(),
         );
         r.register("unparsed", "Lines no envelope matched", m.unparsed.clone());
+        r.register(
+            "forged_source",
+            "Journal entries not counted: their trusted fields (_COMM, _EXE, _UID) disagree \
+             with the app they claim",
+            m.forged_sources.clone(),
+        );
         r.register("events", "Events, by kind", m.events.clone());
         r.register("alerts", "Alerts, by rule and severity", m.alerts.clone());
         r.register(
@@ -294,6 +302,11 @@ impl Metrics {
         let mut newest = i64::MIN;
         for ev in &batch.events {
             by_kind[ev.kind as usize] += 1;
+            if ev.kind == Kind::Other
+                && ev.reason.as_deref() == Some(crate::parse::journal_trust::FORGED_SOURCE)
+            {
+                self.forged_sources.inc();
+            }
             if !ev.ts_inferred {
                 newest = newest.max(ev.ts);
             }

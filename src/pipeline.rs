@@ -19,7 +19,7 @@ pub use crate::event::now_micros;
 use crate::classify::Classifier;
 use crate::event::{Event, Kind};
 use crate::frame::LineBatch;
-use crate::parse::{Format, Parser, Record};
+use crate::parse::{Format, Parser, Record, journal_trust};
 
 /// Batches in flight between two stages.
 const CHANNEL_BATCHES: usize = 2;
@@ -212,7 +212,32 @@ fn classify_event(ev: &mut Event, env: &Envelope, classifier: &Classifier) -> Op
     ev.host = host;
     ev.app = app;
     ev.severity = severity;
+    if env.format == Format::JournalJson {
+        distrust_forged_journal_source(ev, &env.fields);
+    }
     matched
+}
+
+/// A journal entry whose trusted fields (`_COMM`, `_EXE`, `_UID` …) disagree with the app it
+/// claims counts toward nothing: kind `other`, reason `forged_source`, no address
+/// ([`crate::parse::journal_trust`]).
+fn distrust_forged_journal_source(ev: &mut Event, fields: &[(Box<str>, Box<str>)]) {
+    let Some(app) = ev.app.as_deref() else {
+        return;
+    };
+    let auth_event = matches!(ev.kind, Kind::AuthFailure | Kind::AuthSuccess);
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| &**key == name)
+            .map(|(_, value)| &**value)
+    };
+    if !journal_trust::source_agrees(app, auth_event, field) {
+        ev.kind = Kind::Other;
+        ev.reason = Some(journal_trust::FORGED_SOURCE.into());
+        ev.src_ip = None;
+        ev.attempt = crate::event::Attempt::None;
+    }
 }
 
 /// Counts for the end-of-run summary.
@@ -236,7 +261,11 @@ pub struct Summary {
     pub unmatched: u64,
     /// Lines whose address was left empty because attacker text could have chosen it.
     pub ambiguous_addresses: u64,
+    /// Journal entries whose trusted fields disagree with the app they claim.
+    pub forged_sources: u64,
     pub late_events: u64,
+    /// How attempts without an address found their session's address (detect).
+    pub sessions: crate::detect::SessionStats,
     pub alerts: u64,
     pub alerts_by_rule: std::collections::BTreeMap<String, u64>,
     pub input_errors: Vec<String>,
@@ -252,6 +281,10 @@ impl Summary {
                 self.unparsed += 1;
             } else {
                 self.parsed += 1;
+            }
+            if ev.kind == Kind::Other && ev.reason.as_deref() == Some(journal_trust::FORGED_SOURCE)
+            {
+                self.forged_sources += 1;
             }
         }
         for &(id, n) in &batch.pattern_hits {
@@ -305,6 +338,13 @@ impl Summary {
                 self.ambiguous_addresses
             );
         }
+        if self.forged_sources > 0 {
+            let _ = writeln!(
+                s,
+                "secpipe: {} journal entries not counted: forged_source (the trusted _COMM/_EXE/_UID disagree with the app they claim)",
+                self.forged_sources
+            );
+        }
         let _ = write!(s, "secpipe: {} alerts", self.alerts);
         if !self.alerts_by_rule.is_empty() {
             let rules: Vec<String> = self
@@ -315,6 +355,14 @@ impl Summary {
             let _ = write!(s, " ({})", rules.join(", "));
         }
         let _ = writeln!(s, ", {} late events", self.late_events);
+        let sessions = &self.sessions;
+        if *sessions != crate::detect::SessionStats::default() {
+            let _ = writeln!(
+                s,
+                "secpipe: sessions: {} attempts counted toward their session's address, {} attempts whose session named none, {} sessions evicted at the cap",
+                sessions.attempts_bound, sessions.attempts_unattributed, sessions.sessions_evicted
+            );
+        }
         for e in &self.input_errors {
             let _ = writeln!(s, "secpipe: input error: {e}");
         }

@@ -30,6 +30,8 @@ fn bruteforce_lines(format: &str) -> String {
                 "_HOSTNAME": "gw",
                 "SYSLOG_IDENTIFIER": "sshd",
                 "_PID": pid.to_string(),
+                "_COMM": "sshd",
+                "_UID": "0",
                 "PRIORITY": "6",
                 "MESSAGE": msg,
             })

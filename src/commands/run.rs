@@ -73,10 +73,12 @@ where
                 .map_err(|e| UsageError::plain(format!("--alerts {}: {e}", path.display())))?,
         ),
     };
+    let shutdown = Shutdown::new();
     let mut stage = OrderedStage {
         detector: Detector::new(detect.rules, detect.options),
         archive,
-        sink: AlertSink::new(out, detect.alert_format),
+        sink: AlertSink::new(out, detect.alert_format)
+            .bound_drain(shutdown.clone(), detect.alert_drain),
         summary: Summary::default(),
         range,
         unverified,
@@ -85,7 +87,6 @@ where
         metrics: None,
         wall_clock: WallClock::new(WallClockMode::Never),
     };
-    let shutdown = Shutdown::new();
     // Before any input is read: signal handlers, listeners, metrics endpoint, checkpoints.
     let mut live = Live::start(live_cfg, &shutdown).map_err(UsageError::plain)?;
     stage.metrics = Some(live.metrics());
@@ -149,6 +150,7 @@ where
     )
     .map_err(|_| UsageError::plain("internal error: a pipeline thread panicked"))?;
     stage.finish();
+    let delivery = stage.sink.close();
     // The archive is closed: every row it took is sealed, unless closing failed.
     if stage.error.is_none() {
         held.release(u64::MAX, &mut live_sources.borrow_mut());
@@ -163,6 +165,21 @@ where
     summary.bytes += live.metrics().total_bytes_read();
     eprint!("{}", summary.render());
     eprint!("{}", live.metrics().render_drops());
+    if delivery.undelivered() > 0 {
+        let why = if delivery.gave_up {
+            format!(
+                "the alert output did not take them within {:?} of the stop (--drain-timeout)",
+                detect.alert_drain
+            )
+        } else {
+            "the alert output was closed".to_string()
+        };
+        eprintln!(
+            "secpipe: {} of {} alerts not delivered: {why}",
+            delivery.undelivered(),
+            delivery.alerts
+        );
+    }
     if let Some(e) = stage.error {
         return Err(UsageError::plain(e));
     }
@@ -335,6 +352,7 @@ impl OrderedStage {
         self.summary.late_events = stats.late_events;
         self.summary.forced_events = stats.forced_events;
         self.summary.ahead_of_stream = stats.ahead_of_stream;
+        self.summary.sessions = self.detector.session_stats();
         self.observe_detector(now_micros());
         if let Some(archive) = self.archive.take() {
             match archive.close() {

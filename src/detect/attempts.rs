@@ -1,4 +1,5 @@
-//! Counting login attempts, not lines (DESIGN section 3).
+//! Counting login attempts, not lines (DESIGN section 3), and giving each attempt its
+//! session's address.
 //!
 //! Lines of one session (same host, app and pid) that report the same attempt count once, using
 //! the role classify gave each line ([`Attempt`]):
@@ -15,10 +16,40 @@
 //! attempts exceeded`, `Connection closed … [preauth]`) only restates attempts its session has
 //! already reported, so it counts 0 there rather than double counting.
 //!
-//! Session state is small (16-byte key, 16-byte state), expires after [`SESSION_IDLE`] and is
-//! capped at [`MAX_SESSIONS`]; an evicted session at worst counts one attempt twice.
+//! # The session's address
+//!
+//! A session's client address often comes on another line than its failure: `User root not
+//! allowed because account is locked` … `Received disconnect from 198.51.100.3 port …: 11: Bye
+//! Bye [preauth]`, or a PAM failure whose `rhost=` is a host name (UseDNS, or the attacker's own
+//! PTR record) before `Failed password … from 198.51.100.3`. The first address any line of a
+//! session names becomes the session's address, and:
+//!
+//! - an attempt with no address of its own, in a session whose address is known, counts toward
+//!   that address ([`Counted::Bound`]);
+//! - an attempt with no address in a session whose address is not known yet is *held*
+//!   ([`Counted::Held`]): it may only be attributed once the address is known, so no alert is
+//!   decided on it before. When a later line names the address, the held attempts are released
+//!   ([`AttemptCounter::take_released`]) and count at their own event time. When the session
+//!   ends without one (idle, evicted, end of input), they count toward no address and are
+//!   counted as unattributed ([`SessionStats`]).
+//! - An attempt without an address never swallows one that has an address: an `End` naming
+//!   address A closes an open `Start` only when that `Start` named A or nothing; a `Start` that
+//!   named nothing is held and then bound to A, so the pair counts once, toward A.
+//!
+//! The detector processes events in event-time order, so binding is the same in a live run and
+//! in a replay.
+//!
+//! # Limits
+//!
+//! Session state is small (16-byte key, ~80-byte state), expires after [`SESSION_IDLE`] and is
+//! capped at [`MAX_SESSIONS`]; at most [`MAX_HELD_PER_SESSION`] held events per session keep
+//! their line as evidence (later ones add to the last one's weight), and at most
+//! [`MAX_HELD_TOTAL`] across sessions. At either session cap the least recently used session is
+//! evicted and counted; an evicted session at worst counts one attempt twice, or loses its held
+//! attempts (counted as unattributed).
 
 use std::hash::BuildHasher;
+use std::net::IpAddr;
 
 use super::slab::{KeyedSlab, seeded_hasher};
 use crate::event::{Attempt, Event};
@@ -28,6 +59,10 @@ pub(crate) const SESSION_IDLE: i64 = 10 * 60 * 1_000_000;
 /// Most sessions remembered at once (sshd's MaxStartups allows 100 unauthenticated
 /// connections per server by default).
 pub(crate) const MAX_SESSIONS: usize = 32_768;
+/// Held events (with their line) per session: sshd's MaxAuthTries is 6 by default.
+pub(crate) const MAX_HELD_PER_SESSION: usize = 8;
+/// Held events across all sessions (each keeps its whole event, a few hundred bytes).
+pub(crate) const MAX_HELD_TOTAL: usize = 16_384;
 
 /// (hash of host and app, pid). The 64-bit hash uses a fixed seed so that the (astronomically
 /// unlikely) case of two sessions sharing a key is at least reproducible.
@@ -41,14 +76,60 @@ struct Session {
     last_ts: i64,
     /// A `Start` is waiting for its `End`.
     open: bool,
+    /// The address the open `Start` named, if any.
+    open_addr: Option<IpAddr>,
     /// The session has counted at least one attempt.
     counted: bool,
+    /// The first address a line of this session named.
+    addr: Option<IpAddr>,
+    /// Attempts without an address, waiting for `addr`, with their weight.
+    held: Vec<(Box<Event>, u64)>,
+}
+
+/// What an event counts for the rules that count attempts per address.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Counted {
+    /// This many attempts, toward the event's own address (none if it has none and no session).
+    Own(u64),
+    /// This many attempts with no address yet: held until its session names one.
+    Held(u64),
+    /// No address of its own: this many attempts toward its session's address, which this copy
+    /// of the event carries as `src_ip`.
+    Bound(Box<Event>, u64),
+}
+
+impl Counted {
+    /// Attempts the event stands for, whoever they count toward (for rules that count
+    /// attempts by another key than the address).
+    pub(crate) fn attempts(&self) -> u64 {
+        match self {
+            Counted::Own(n) | Counted::Held(n) | Counted::Bound(_, n) => *n,
+        }
+    }
+}
+
+/// Counters for the summary: how sessions lent their address, and what the caps cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Attempts without an address of their own that counted toward their session's address.
+    pub attempts_bound: u64,
+    /// Attempts whose session ended (idle, evicted, end of input) without naming an address.
+    pub attempts_unattributed: u64,
+    /// Sessions forgotten at [`MAX_SESSIONS`] or [`MAX_HELD_TOTAL`] before they went idle.
+    pub sessions_evicted: u64,
 }
 
 /// Per-session attempt state.
 pub(crate) struct AttemptCounter {
     sessions: KeyedSlab<SessionKey, Session>,
     fixed: foldhash::fast::FixedState,
+    /// Held events across all sessions.
+    held_total: usize,
+    /// Attempts those events stand for.
+    held_weight: u64,
+    /// Held attempts released by the last [`AttemptCounter::observe`], bound to their address.
+    released: Vec<(Box<Event>, u64)>,
+    stats: SessionStats,
 }
 
 impl AttemptCounter {
@@ -56,19 +137,35 @@ impl AttemptCounter {
         AttemptCounter {
             sessions: KeyedSlab::new(seeded_hasher()),
             fixed: foldhash::fast::FixedState::with_seed(0x5e55_1011),
+            held_total: 0,
+            held_weight: 0,
+            released: Vec::new(),
+            stats: SessionStats::default(),
         }
     }
 
-    /// How many attempts `ev` adds. Call once per event, in processing order.
-    pub(crate) fn weight(&mut self, ev: &Event) -> u64 {
+    /// How many attempts `ev` adds. Call once per event, in processing order. `attempt` says
+    /// whether a rule counts `ev` as an attempt; other events only lend their address to their
+    /// session (which may release held attempts: see [`AttemptCounter::take_released`]).
+    pub(crate) fn observe(&mut self, ev: &Event, attempt: bool) -> Counted {
         let repeated = ev.count.unwrap_or(1).max(1);
         let Some(pid) = ev.pid else {
-            return match ev.attempt {
-                Attempt::None | Attempt::Start | Attempt::End => 1,
-                Attempt::Repeat => repeated,
-                Attempt::Summary => 0,
-            };
+            return Counted::Own(if attempt {
+                match ev.attempt {
+                    Attempt::None | Attempt::Start | Attempt::End => 1,
+                    Attempt::Repeat => repeated,
+                    Attempt::Summary => 0,
+                }
+            } else {
+                1
+            });
         };
+        let binds = ev.app.as_deref().is_some_and(is_connection_per_process);
+        // A line that is no attempt changes nothing unless it lends its session an address:
+        // skip the lookup (the hot path: most lines are no attempt).
+        if !attempt && (ev.src_ip.is_none() || !binds) {
+            return Counted::Own(1);
+        }
         self.expire(ev.ts);
         let key = SessionKey {
             host_app: self.fixed.hash_one((
@@ -86,37 +183,80 @@ impl AttemptCounter {
                 id
             }
             None => {
-                if self.sessions.len() >= MAX_SESSIONS
-                    && let Some(oldest) = self.sessions.oldest()
-                {
-                    self.sessions.remove(oldest);
+                if self.sessions.len() >= MAX_SESSIONS {
+                    self.evict_oldest();
                 }
                 self.sessions.insert(
                     key,
                     Session {
                         last_ts: ev.ts,
                         open: false,
+                        open_addr: None,
                         counted: false,
+                        addr: None,
+                        held: Vec::new(),
                     },
                 )
             }
         };
         let Some((_, s)) = self.sessions.get_mut(id) else {
-            return 1;
+            return Counted::Own(1);
         };
         s.last_ts = s.last_ts.max(ev.ts);
+        if binds
+            && let (Some(known), Some(named)) = (s.addr, ev.src_ip)
+            && known != named
+        {
+            // Another client under the same pid: the old connection ended and its pid was
+            // reused. Start afresh rather than lend the old address.
+            s.addr = None;
+            s.open = false;
+            s.open_addr = None;
+            s.counted = false;
+        }
+        if binds
+            && s.addr.is_none()
+            && let Some(addr) = ev.src_ip
+        {
+            s.addr = Some(addr);
+            if s.open && s.open_addr.is_none() {
+                // The open `Start` was held: it counts toward this address now.
+                s.open_addr = Some(addr);
+            }
+            self.held_total -= s.held.len();
+            for (mut held, weight) in s.held.drain(..) {
+                self.held_weight = self.held_weight.saturating_sub(weight);
+                held.src_ip = Some(addr);
+                self.stats.attempts_bound = self.stats.attempts_bound.saturating_add(weight);
+                self.released.push((held, weight));
+            }
+        }
+        if !attempt {
+            return Counted::Own(1);
+        }
         let weight = match ev.attempt {
             Attempt::None => 1,
             Attempt::Start if s.open => 0,
             Attempt::Start => {
                 s.open = true;
+                // The address the attempt counts toward: its own, else its session's (bound
+                // now, or once a line names it: see the release above).
+                s.open_addr = ev.src_ip.or(if binds { s.addr } else { None });
                 1
             }
-            Attempt::End if s.open => {
+            // An `End` closes only a `Start` that counts toward the same address (or, both
+            // without one, toward nothing): an attempt without an address never swallows one
+            // that has an address.
+            Attempt::End
+                if s.open && s.open_addr == ev.src_ip.or(if binds { s.addr } else { None }) =>
+            {
                 s.open = false;
                 0
             }
-            Attempt::End => 1,
+            Attempt::End => {
+                s.open = false;
+                1
+            }
             Attempt::Repeat => {
                 s.open = false;
                 repeated
@@ -124,22 +264,94 @@ impl AttemptCounter {
             Attempt::Summary if s.counted => 0,
             Attempt::Summary => 1,
         };
-        if weight > 0 {
-            s.counted = true;
+        if weight == 0 {
+            return Counted::Own(0);
         }
-        weight
+        s.counted = true;
+        if ev.src_ip.is_some() || !binds {
+            return Counted::Own(weight);
+        }
+        if let Some(addr) = s.addr {
+            self.stats.attempts_bound = self.stats.attempts_bound.saturating_add(weight);
+            let mut bound = Box::new(ev.clone());
+            bound.src_ip = Some(addr);
+            return Counted::Bound(bound, weight);
+        }
+        if s.held.len() >= MAX_HELD_PER_SESSION
+            && let Some((_, last_weight)) = s.held.last_mut()
+        {
+            *last_weight = last_weight.saturating_add(weight);
+            self.held_weight = self.held_weight.saturating_add(weight);
+        } else {
+            self.held_weight = self.held_weight.saturating_add(weight);
+            s.held.push((Box::new(ev.clone()), weight));
+            self.held_total += 1;
+            if self.held_total > MAX_HELD_TOTAL {
+                self.evict_oldest();
+            }
+        }
+        Counted::Held(weight)
+    }
+
+    /// Held attempts that the last [`AttemptCounter::observe`] bound to their session's newly
+    /// known address (`src_ip` set), with their weight, oldest first. Count them before the
+    /// event that named the address.
+    pub(crate) fn take_released(&mut self) -> std::vec::Drain<'_, (Box<Event>, u64)> {
+        self.released.drain(..)
+    }
+
+    /// Counters so far; attempts still held count as unattributed.
+    pub(crate) fn stats(&self) -> SessionStats {
+        SessionStats {
+            attempts_unattributed: self
+                .stats
+                .attempts_unattributed
+                .saturating_add(self.held_weight),
+            ..self.stats
+        }
+    }
+
+    /// Forget the least recently used session (at a cap), counting what it loses.
+    fn evict_oldest(&mut self) {
+        if let Some(oldest) = self.sessions.oldest() {
+            self.stats.sessions_evicted += 1;
+            self.forget(oldest);
+        }
+    }
+
+    fn forget(&mut self, id: u32) {
+        if let Some((_, s)) = self.sessions.remove(id) {
+            let weight = s
+                .held
+                .iter()
+                .fold(0u64, |sum, (_, w)| sum.saturating_add(*w));
+            self.held_total -= s.held.len();
+            self.held_weight = self.held_weight.saturating_sub(weight);
+            self.stats.attempts_unattributed =
+                self.stats.attempts_unattributed.saturating_add(weight);
+        }
     }
 
     fn expire(&mut self, now: i64) {
         while let Some(oldest) = self.sessions.oldest() {
             match self.sessions.get(oldest) {
                 Some((_, s)) if s.last_ts < now.saturating_sub(SESSION_IDLE) => {
-                    self.sessions.remove(oldest);
+                    self.forget(oldest);
                 }
                 _ => break,
             }
         }
     }
+}
+
+/// Apps whose process serves one client connection, so that its pid identifies a session:
+/// sshd forks a process per connection (`sshd-session` and `sshd-auth` since OpenSSH 9.8), and
+/// so does dropbear. Other daemons (postfix smtpd, dovecot auth, web servers) serve client
+/// after client in one process: an address one of their lines names says nothing about the
+/// next line of the same pid, and lending it would let one client's address take the blame
+/// for another's failures.
+fn is_connection_per_process(app: &str) -> bool {
+    matches!(app, "sshd" | "sshd-session" | "sshd-auth" | "dropbear")
 }
 
 #[cfg(test)]
@@ -156,6 +368,18 @@ mod tests {
         }
     }
 
+    fn from(pid: u32, attempt: Attempt, ip: &str) -> Event {
+        Event {
+            src_ip: ip.parse().ok(),
+            ..line(Some(pid), attempt)
+        }
+    }
+
+    /// The weight as the old counter saw it: attempts, whoever they count toward.
+    fn weight(c: &mut AttemptCounter, ev: &Event) -> u64 {
+        c.observe(ev, true).attempts()
+    }
+
     #[test]
     fn one_session_two_attempts_five_lines() {
         let mut c = AttemptCounter::new();
@@ -167,7 +391,7 @@ mod tests {
             Attempt::Summary, // Connection closed … [preauth]
         ]
         .into_iter()
-        .map(|a| c.weight(&line(Some(10), a)))
+        .map(|a| weight(&mut c, &line(Some(10), a)))
         .sum();
         assert_eq!(total, 2);
     }
@@ -175,10 +399,10 @@ mod tests {
     #[test]
     fn summary_counts_only_an_otherwise_silent_session() {
         let mut c = AttemptCounter::new();
-        assert_eq!(c.weight(&line(Some(1), Attempt::Summary)), 1);
-        assert_eq!(c.weight(&line(Some(1), Attempt::Summary)), 0);
-        assert_eq!(c.weight(&line(Some(2), Attempt::End)), 1);
-        assert_eq!(c.weight(&line(Some(2), Attempt::Summary)), 0);
+        assert_eq!(weight(&mut c, &line(Some(1), Attempt::Summary)), 1);
+        assert_eq!(weight(&mut c, &line(Some(1), Attempt::Summary)), 0);
+        assert_eq!(weight(&mut c, &line(Some(2), Attempt::End)), 1);
+        assert_eq!(weight(&mut c, &line(Some(2), Attempt::Summary)), 0);
     }
 
     #[test]
@@ -186,30 +410,180 @@ mod tests {
         let mut c = AttemptCounter::new();
         let mut repeat = line(Some(3), Attempt::Repeat);
         repeat.count = Some(4);
-        assert_eq!(c.weight(&repeat), 4);
-        assert_eq!(c.weight(&line(Some(4), Attempt::Start)), 1);
-        assert_eq!(c.weight(&line(Some(5), Attempt::End)), 1);
-        assert_eq!(c.weight(&line(Some(4), Attempt::End)), 0);
+        assert_eq!(weight(&mut c, &repeat), 4);
+        assert_eq!(weight(&mut c, &line(Some(4), Attempt::Start)), 1);
+        assert_eq!(weight(&mut c, &line(Some(5), Attempt::End)), 1);
+        assert_eq!(weight(&mut c, &line(Some(4), Attempt::End)), 0);
     }
 
     #[test]
     fn without_pid_each_line_counts_by_role() {
         let mut c = AttemptCounter::new();
-        assert_eq!(c.weight(&line(None, Attempt::Start)), 1);
-        assert_eq!(c.weight(&line(None, Attempt::End)), 1);
-        assert_eq!(c.weight(&line(None, Attempt::Summary)), 0);
+        assert_eq!(weight(&mut c, &line(None, Attempt::Start)), 1);
+        assert_eq!(weight(&mut c, &line(None, Attempt::End)), 1);
+        assert_eq!(weight(&mut c, &line(None, Attempt::Summary)), 0);
         let mut repeat = line(None, Attempt::Repeat);
         repeat.count = Some(3);
-        assert_eq!(c.weight(&repeat), 3);
+        assert_eq!(weight(&mut c, &repeat), 3);
     }
 
     #[test]
     fn sessions_expire() {
         let mut c = AttemptCounter::new();
-        assert_eq!(c.weight(&line(Some(9), Attempt::Start)), 1);
+        assert_eq!(weight(&mut c, &line(Some(9), Attempt::Start)), 1);
         let mut later = line(Some(9), Attempt::End);
         later.ts = SESSION_IDLE + 1;
         // The old session is gone, so this End stands alone.
-        assert_eq!(c.weight(&later), 1);
+        assert_eq!(weight(&mut c, &later), 1);
+    }
+
+    /// Issue 9 §3: a PAM failure with `rhost=<host name>` opened an attempt without an address
+    /// that swallowed the `Failed password … from <ip>` after it: 8 attempts, nothing counted
+    /// toward the address. Now the held PAM attempt is bound to the address the `End` names,
+    /// and each pair counts once toward it.
+    #[test]
+    fn a_start_without_address_does_not_swallow_an_end_with_one() {
+        let mut c = AttemptCounter::new();
+        let mut toward_ip = 0;
+        for pid in 100..108 {
+            assert_eq!(
+                c.observe(&line(Some(pid), Attempt::Start), true),
+                Counted::Held(1)
+            );
+            let end = from(pid, Attempt::End, "198.51.100.3");
+            assert_eq!(c.observe(&end, true), Counted::Own(0));
+            for (held, weight) in c.take_released() {
+                assert_eq!(held.src_ip, end.src_ip);
+                toward_ip += weight;
+            }
+        }
+        assert_eq!(toward_ip, 8);
+        assert_eq!(c.stats().attempts_bound, 8);
+        assert_eq!(c.stats().attempts_unattributed, 0);
+    }
+
+    #[test]
+    fn an_end_naming_another_address_than_its_start_counts_on_its_own() {
+        let mut c = AttemptCounter::new();
+        assert_eq!(
+            c.observe(&from(7, Attempt::Start, "192.0.2.1"), true),
+            Counted::Own(1)
+        );
+        assert_eq!(
+            c.observe(&from(7, Attempt::End, "192.0.2.2"), true),
+            Counted::Own(1)
+        );
+    }
+
+    /// `User root not allowed because account is locked` (no address) … `Received disconnect
+    /// from <ip> … [preauth]` (no attempt, but the address).
+    #[test]
+    fn a_later_line_without_an_attempt_lends_the_address() {
+        let mut c = AttemptCounter::new();
+        let mut locked = line(Some(40), Attempt::End);
+        locked.ts = 1;
+        assert_eq!(c.observe(&locked, true), Counted::Held(1));
+        assert_eq!(c.take_released().count(), 0, "nothing before the address");
+        let disconnect = from(40, Attempt::None, "198.51.100.3");
+        assert_eq!(c.observe(&disconnect, false), Counted::Own(1));
+        let released: Vec<_> = c.take_released().collect();
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].0.ts, 1, "counts at its own time");
+        assert_eq!(released[0].0.src_ip, disconnect.src_ip);
+        assert_eq!(released[0].1, 1);
+    }
+
+    #[test]
+    fn an_earlier_address_binds_later_attempts_at_once() {
+        let mut c = AttemptCounter::new();
+        let _ = c.observe(&from(41, Attempt::None, "203.0.113.9"), false);
+        match c.observe(&line(Some(41), Attempt::End), true) {
+            Counted::Bound(ev, 1) => assert_eq!(ev.src_ip, "203.0.113.9".parse().ok()),
+            other => panic!("not bound: {other:?}"),
+        }
+        assert_eq!(c.stats().attempts_bound, 1);
+    }
+
+    #[test]
+    fn a_session_ending_without_an_address_counts_its_attempts_unattributed() {
+        let mut c = AttemptCounter::new();
+        assert_eq!(
+            c.observe(&line(Some(42), Attempt::End), true),
+            Counted::Held(1)
+        );
+        assert_eq!(c.stats().attempts_unattributed, 1, "still held at the end");
+        let mut later = from(43, Attempt::None, "192.0.2.9");
+        later.ts = SESSION_IDLE + 1;
+        assert_eq!(c.observe(&later, true), Counted::Own(1));
+        assert_eq!(c.stats().attempts_unattributed, 1, "expired");
+        // The expired session cannot lend a later address to its old attempt.
+        let _ = c.observe(&from(42, Attempt::None, "192.0.2.5"), false);
+        assert_eq!(c.take_released().count(), 0);
+    }
+
+    /// smtpd and friends serve client after client in one process: the address one client's
+    /// line names must not take the blame for another's failure without an address; and the
+    /// failure with an address is not swallowed by the one without.
+    #[test]
+    fn apps_without_a_process_per_connection_lend_no_address() {
+        let mut c = AttemptCounter::new();
+        let app = |mut ev: Event| {
+            ev.app = Some("postfix/smtpd".into());
+            ev
+        };
+        let innocent = app(from(50, Attempt::None, "192.0.2.20"));
+        assert_eq!(c.observe(&innocent, false), Counted::Own(1));
+        assert_eq!(
+            c.observe(&app(line(Some(50), Attempt::Start)), true),
+            Counted::Own(1)
+        );
+        assert_eq!(c.take_released().count(), 0);
+        let failed = app(from(50, Attempt::End, "198.51.100.30"));
+        assert_eq!(c.observe(&failed, true), Counted::Own(1), "not swallowed");
+        assert_eq!(c.stats().attempts_bound, 0);
+    }
+
+    /// sshd pids are reused: a new client's address under an old pid starts a new session,
+    /// whose attempts do not count toward the old client.
+    #[test]
+    fn a_new_address_under_the_same_pid_is_a_new_session() {
+        let mut c = AttemptCounter::new();
+        let _ = c.observe(&from(60, Attempt::None, "192.0.2.30"), false);
+        let _ = c.observe(&from(60, Attempt::None, "198.51.100.40"), false);
+        match c.observe(&line(Some(60), Attempt::End), true) {
+            Counted::Bound(ev, 1) => assert_eq!(ev.src_ip, "198.51.100.40".parse().ok()),
+            other => panic!("not bound to the new client: {other:?}"),
+        }
+    }
+
+    /// A flood of sessions that never name an address: held state stays bounded and what the
+    /// caps cost is counted, never silent.
+    #[test]
+    fn held_attempts_and_sessions_are_capped_and_evictions_counted() {
+        let mut c = AttemptCounter::new();
+        let sessions = (MAX_SESSIONS + 1000) as u32;
+        for pid in 0..sessions {
+            assert_eq!(
+                c.observe(&line(Some(pid), Attempt::End), true),
+                Counted::Held(1)
+            );
+        }
+        assert!(c.held_total <= MAX_HELD_TOTAL);
+        assert!(c.sessions.len() <= MAX_SESSIONS);
+        let stats = c.stats();
+        assert_eq!(
+            stats.sessions_evicted,
+            u64::from(sessions) - MAX_HELD_TOTAL as u64
+        );
+        assert_eq!(stats.attempts_unattributed, u64::from(sessions));
+        // Per session: the evidence of the first few, the weight of all.
+        let mut c = AttemptCounter::new();
+        for _ in 0..20 {
+            let _ = c.observe(&line(Some(1), Attempt::End), true);
+        }
+        let _ = c.observe(&from(1, Attempt::None, "192.0.2.7"), false);
+        let released: Vec<_> = c.take_released().collect();
+        assert_eq!(released.len(), MAX_HELD_PER_SESSION);
+        assert_eq!(released.iter().map(|(_, w)| w).sum::<u64>(), 20);
     }
 }

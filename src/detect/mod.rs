@@ -49,7 +49,8 @@ mod slab;
 use crate::alert::Alert;
 use crate::event::{Event, Kind};
 
-use attempts::AttemptCounter;
+pub use attempts::SessionStats;
+use attempts::{AttemptCounter, Counted};
 use engine::{EventCtx, MAX_EVIDENCE_RAW, RuleEngine, Sources};
 use reorder::ReorderBuffer;
 use rules::{Primitive, Rule};
@@ -222,9 +223,14 @@ pub struct Detector {
     engines: Vec<RuleEngine>,
     /// Indexes of enabled rules that count attempts (they share the session state).
     attempt_rules: Vec<usize>,
+    /// Per engine: counts attempts keyed by `src_ip`, so an attempt counts toward its
+    /// session's address (see [`attempts`]).
+    attempts_by_address: Vec<bool>,
     /// Per event kind (index in `Kind::ALL`), the engines that may select it.
     by_kind: Vec<Vec<usize>>,
     attempts: AttemptCounter,
+    /// Reused buffer for held attempts released by a line naming their session's address.
+    released: Vec<(Box<Event>, u64)>,
     /// Waiting events, in (ts, source, line, arrival) order; bounded.
     pending: ReorderBuffer,
     /// Events far ahead of the stream's progress, waiting to be confirmed by the next ones
@@ -257,6 +263,14 @@ impl Detector {
             .filter(|(_, e)| e.rule.attempts && e.rule.primitive == Primitive::Count)
             .map(|(i, _)| i)
             .collect();
+        let attempts_by_address = engines
+            .iter()
+            .map(|e| {
+                e.rule.attempts
+                    && e.rule.primitive == Primitive::Count
+                    && e.rule.key == rules::Field::SrcIp
+            })
+            .collect();
         let by_kind = Kind::ALL
             .iter()
             .map(|kind| {
@@ -271,8 +285,10 @@ impl Detector {
         Detector {
             engines,
             attempt_rules,
+            attempts_by_address,
             by_kind,
             attempts: AttemptCounter::new(),
+            released: Vec::new(),
             pending: ReorderBuffer::new(opts.max_held_events, opts.max_held_bytes),
             ahead: Vec::new(),
             lateness: opts.lateness.max(0),
@@ -546,20 +562,40 @@ impl Detector {
         }
     }
 
+    /// Session binding so far (see [`attempts`]).
+    ///
+    /// ```
+    /// use secpipe::detect::{DetectOptions, Detector, RuleSet};
+    /// let detector = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    /// assert_eq!(detector.session_stats().attempts_unattributed, 0);
+    /// ```
+    pub fn session_stats(&self) -> SessionStats {
+        self.attempts.stats()
+    }
+
     fn process(&mut self, ev: &Event, late: bool, out: &mut Vec<Alert>) {
-        let attempts = if self
+        let is_attempt = self
             .attempt_rules
             .iter()
-            .any(|&i| self.engines[i].rule.selects(ev))
-        {
-            self.attempts.weight(ev)
-        } else {
-            1
+            .any(|&i| self.engines[i].rule.selects(ev));
+        let counted = self.attempts.observe(ev, is_attempt);
+        // Attempts held until this line named their session's address count first: they are
+        // older, and count at their own time.
+        let mut released = std::mem::take(&mut self.released);
+        released.extend(self.attempts.take_released());
+        for (held, weight) in released.drain(..) {
+            self.process_addressed_attempt(&held, weight, late, out);
+        }
+        self.released = released;
+        let weight = counted.attempts();
+        let toward_own_address = match &counted {
+            Counted::Own(n) => *n,
+            Counted::Held(_) | Counted::Bound(..) => 0,
         };
         let mut ctx = EventCtx {
             sources: &mut self.sources,
             tz: &self.tz,
-            attempts,
+            attempts: weight,
             late,
             watermark: self.watermark,
         };
@@ -567,6 +603,39 @@ impl Detector {
         for &i in &self.by_kind[kind_index] {
             let engine = &mut self.engines[i];
             if engine.rule.selects(ev) {
+                ctx.attempts = if self.attempts_by_address[i] {
+                    toward_own_address
+                } else {
+                    weight
+                };
+                let evicted = engine.evicted;
+                engine.observe(ev, &mut ctx, out);
+                self.stats.evicted_keys += engine.evicted - evicted;
+            }
+        }
+        if let Counted::Bound(bound, weight) = counted {
+            self.process_addressed_attempt(&bound, weight, late, out);
+        }
+    }
+
+    /// Count `weight` attempts of `ev` (which carries its session's address) in the rules that
+    /// count attempts per address, and only there: the other rules saw the line itself.
+    fn process_addressed_attempt(
+        &mut self,
+        ev: &Event,
+        weight: u64,
+        late: bool,
+        out: &mut Vec<Alert>,
+    ) {
+        let mut ctx = EventCtx {
+            sources: &mut self.sources,
+            tz: &self.tz,
+            attempts: weight,
+            late,
+            watermark: self.watermark,
+        };
+        for (i, engine) in self.engines.iter_mut().enumerate() {
+            if self.attempts_by_address[i] && engine.rule.selects(ev) {
                 let evicted = engine.evicted;
                 engine.observe(ev, &mut ctx, out);
                 self.stats.evicted_keys += engine.evicted - evicted;

@@ -35,6 +35,8 @@ pub struct DetectConfig {
     pub options: DetectOptions,
     pub alerts: AlertDest,
     pub alert_format: AlertFormat,
+    /// `--drain-timeout`: after a stop signal, how long to wait for a blocked alert consumer.
+    pub alert_drain: std::time::Duration,
 }
 
 /// `secpipe run`.
@@ -161,6 +163,12 @@ impl DetectConfig {
                 "--reorder-buffer-events and --reorder-buffer-mib must be at least 1",
             ));
         }
+        let alert_drain = match &args.drain_timeout {
+            Some(text) => std::time::Duration::from_micros(
+                u64::try_from(parse_duration("--drain-timeout", text)?).unwrap_or(0),
+            ),
+            None => crate::sink::alerts::DEFAULT_DRAIN,
+        };
         let alerts = if args.alerts == "-" {
             AlertDest::Stdout
         } else {
@@ -180,6 +188,7 @@ impl DetectConfig {
                 AlertFormatArg::Json => AlertFormat::Json,
                 AlertFormatArg::Text => AlertFormat::Text,
             },
+            alert_drain,
         })
     }
 }

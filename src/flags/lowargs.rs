@@ -80,6 +80,10 @@ pub struct DetectArgs {
     /// Alert format.
     #[arg(long, value_enum, default_value_t = AlertFormatArg::Json)]
     pub alert_format: AlertFormatArg,
+    /// After SIGTERM/SIGINT, how long to wait for a blocked alert consumer before exiting and
+    /// reporting what was not delivered (default 5s).
+    #[arg(long, value_name = "DURATION")]
+    pub drain_timeout: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -35,6 +35,7 @@
 //!   (absent ones, written `-`, are left out), see [`parse_access_log`].
 
 mod access;
+pub mod journal_trust;
 mod json;
 mod json_repair;
 mod logfmt;
