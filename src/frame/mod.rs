@@ -94,6 +94,12 @@ impl LineFramer {
         }
     }
 
+    /// Whether a line has begun and its newline has not arrived yet (a stream source gives
+    /// such a line a deadline, so a sender cannot hold a connection with one byte a minute).
+    pub fn in_line(&self) -> bool {
+        !self.carry.is_empty() || self.carry_truncated
+    }
+
     /// End of stream: a last line without a trailing newline is still a line.
     pub fn finish(&mut self, mut emit: impl FnMut(&[u8], bool)) {
         if !self.carry.is_empty() || self.carry_truncated {

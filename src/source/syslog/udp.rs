@@ -1,10 +1,22 @@
 //! Syslog over UDP (RFC 5426): one message per datagram, no backpressure possible.
+//!
+//! Loss policy. A syslog collector hears from many hosts at once, so nothing here may lose
+//! datagrams because there are many senders (issue 10.5: a batch per peer per tick into a
+//! small queue, dropped when full, lost half the traffic of 200 senders). Instead:
+//!
+//! - Batches are handed on with an awaited send: when the pipeline is behind, this task waits
+//!   and datagrams wait in the kernel's socket receive buffer, which is made large
+//!   ([`super::UDP_RECEIVE_BUFFER`], forced past `net.core.rmem_max` when secpipe may).
+//! - Only when that buffer is full does the kernel drop, and it counts those drops on the
+//!   socket. They are read back every tick (`SO_MEMINFO`) and counted as
+//!   `dropped{reason="udp_receive_buffer"}`, so every datagram is either read or counted.
+//! - Memory stays bounded whatever the senders do: at most [`MAX_PEERS`] batches in progress
+//!   and [`MAX_PENDING_BYTES`] over all of them; past either, everything pending is handed on.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
-
-use tokio::sync::mpsc::error::TrySendError;
 
 use crate::frame::LineBatch;
 
@@ -15,97 +27,190 @@ use super::{Context, FLUSH_AFTER, PeerBatch, UDP_RECEIVE_BUFFER, trim_trailer};
 /// of the peers forgotten that way start again at 1.
 const MAX_PEERS: usize = 4096;
 
+/// Bytes held in batches in progress, over all peers; past this, every pending batch is handed
+/// on at once (4096 peers each just under a full batch would otherwise hold 512 MiB).
+const MAX_PENDING_BYTES: usize = 4 * 1024 * 1024;
+
 /// A peer silent this long is forgotten (its line numbers start again at 1).
 const FORGET_PEER_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Bind with a large receive buffer: a burst then waits in the kernel instead of being lost
-/// before this task is scheduled.
+/// Bind with a large receive buffer: a burst, or a moment when the pipeline is behind, then
+/// waits in the kernel instead of being lost.
 pub(super) fn bind(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::DGRAM,
         Some(socket2::Protocol::UDP),
     )?;
-    // Best effort: the kernel caps it at net.core.rmem_max, and a smaller buffer still works.
-    let _ = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER);
+    enlarge_receive_buffer(&socket);
     socket.set_reuse_address(true)?;
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
 
+/// Ask for [`UDP_RECEIVE_BUFFER`]: first with `SO_RCVBUFFORCE`, which only a process with
+/// CAP_NET_ADMIN may use and which ignores `net.core.rmem_max` (often 208 KiB, a fraction of a
+/// second of traffic), then with plain `SO_RCVBUF`, which the kernel caps at that maximum.
+/// Best effort: a smaller buffer still works, it only drops (and counts) sooner.
+fn enlarge_receive_buffer(socket: &socket2::Socket) {
+    let size = libc::c_int::try_from(UDP_RECEIVE_BUFFER).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt reads exactly `size_of::<c_int>()` bytes from a live local.
+    let forced = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if forced != 0 {
+        let _ = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER);
+    }
+}
+
+/// The kernel's count of datagrams it dropped on this socket (a full receive buffer, mostly),
+/// from `SO_MEMINFO`. A 32-bit counter that wraps; `None` where the kernel does not report it.
+fn kernel_drops(socket: &impl AsRawFd) -> Option<u32> {
+    // SK_MEMINFO_DROPS is the ninth value; newer kernels may add more after it.
+    const SK_MEMINFO_DROPS: usize = 8;
+    let mut info = [0u32; 16];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info` and stores the length it wrote.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    let reported = len as usize / std::mem::size_of::<u32>();
+    (rc == 0 && reported > SK_MEMINFO_DROPS).then_some(info[SK_MEMINFO_DROPS])
+}
+
+/// Counts the kernel's drops on one socket into the metrics, as they grow.
+struct KernelDrops {
+    last: Option<u32>,
+}
+
+impl KernelDrops {
+    fn new(socket: &impl AsRawFd) -> KernelDrops {
+        KernelDrops {
+            last: kernel_drops(socket),
+        }
+    }
+
+    fn count(&mut self, socket: &impl AsRawFd, ctx: &Context) {
+        let (Some(last), Some(now)) = (self.last, kernel_drops(socket)) else {
+            return;
+        };
+        let new = now.wrapping_sub(last);
+        if new > 0 {
+            ctx.metrics.dropped("udp_receive_buffer", u64::from(new));
+        }
+        self.last = Some(now);
+    }
+}
+
+/// Batches in progress, one per peer, with their total size.
+struct Pending {
+    peers: HashMap<SocketAddr, PeerBatch>,
+    bytes: usize,
+    /// Bytes received since the last batch was handed on (for `bytes_read`).
+    received: u64,
+}
+
 /// Receive datagrams until shutdown.
 pub(super) async fn serve(socket: tokio::net::UdpSocket, url: Arc<str>, ctx: Context) {
     // 64 KiB holds any UDP datagram.
     let mut buf = vec![0u8; 65536];
-    let mut peers: HashMap<SocketAddr, PeerBatch> = HashMap::new();
+    let mut pending = Pending {
+        peers: HashMap::new(),
+        bytes: 0,
+        received: 0,
+    };
+    let mut drops = KernelDrops::new(&socket);
     let mut tick = tokio::time::interval(FLUSH_AFTER);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut bytes = 0u64;
     loop {
         tokio::select! {
             // Shutdown first: a flood must not keep a stopping listener busy forever.
             biased;
             _ = ctx.shutdown.triggered() => break,
+            _ = tick.tick() => {
+                for peer in pending.peers.values_mut() {
+                    if peer.due() && let Some(batch) = peer.take() {
+                        pending.bytes -= batch.data_len();
+                        if !send(batch, &url, &ctx, &mut pending.received).await {
+                            return;
+                        }
+                    }
+                }
+                // Forget quiet peers so the table does not keep every address ever seen.
+                pending.peers.retain(|_, p| p.last_active.elapsed() < FORGET_PEER_AFTER);
+                drops.count(&socket, &ctx);
+            }
             received = socket.recv_from(&mut buf) => {
                 let Ok((n, peer)) = received else {
                     // ICMP-reported errors from earlier sends and the like: not ours to stop on.
                     continue;
                 };
-                bytes += n as u64;
+                pending.received += n as u64;
                 let message = trim_trailer(&buf[..n]);
                 let truncated = message.len() > ctx.max_line;
                 if truncated {
                     ctx.metrics.truncated(1);
+                    ctx.metrics.dropped_bytes("truncated", (message.len() - ctx.max_line) as u64);
                 }
-                if peers.len() >= MAX_PEERS && !peers.contains_key(&peer) {
-                    flush_all(&mut peers, &url, &ctx, &mut bytes);
-                    peers.clear();
+                let message = &message[..message.len().min(ctx.max_line)];
+                let crowded = pending.peers.len() >= MAX_PEERS && !pending.peers.contains_key(&peer);
+                if (crowded || pending.bytes + message.len() > MAX_PENDING_BYTES)
+                    && !flush_all(&mut pending, &url, &ctx).await
+                {
+                    return;
                 }
-                let entry = peers.entry(peer).or_insert_with(|| {
+                if crowded {
+                    pending.peers.clear();
+                }
+                let entry = pending.peers.entry(peer).or_insert_with(|| {
                     PeerBatch::new(format!("syslog+udp://{peer}").into())
                 });
-                entry.push(&message[..message.len().min(ctx.max_line)], truncated);
+                entry.push(message, truncated);
+                pending.bytes += message.len();
                 if entry.batch.is_full() && let Some(batch) = entry.take() {
-                    send(batch, &url, &ctx, &mut bytes);
-                }
-            }
-            _ = tick.tick() => {
-                for peer in peers.values_mut() {
-                    if peer.due() && let Some(batch) = peer.take() {
-                        send(batch, &url, &ctx, &mut bytes);
+                    pending.bytes -= batch.data_len();
+                    if !send(batch, &url, &ctx, &mut pending.received).await {
+                        return;
                     }
                 }
-                // Forget quiet peers so the table does not keep every address ever seen.
-                peers.retain(|_, p| p.last_active.elapsed() < FORGET_PEER_AFTER);
             }
         }
     }
-    flush_all(&mut peers, &url, &ctx, &mut bytes);
+    flush_all(&mut pending, &url, &ctx).await;
+    drops.count(&socket, &ctx);
 }
 
-fn flush_all(
-    peers: &mut HashMap<SocketAddr, PeerBatch>,
-    url: &str,
-    ctx: &Context,
-    bytes: &mut u64,
-) {
-    for peer in peers.values_mut() {
-        if let Some(batch) = peer.take() {
-            send(batch, url, ctx, bytes);
+/// Hand on every batch in progress. False when the pipeline is gone.
+async fn flush_all(pending: &mut Pending, url: &str, ctx: &Context) -> bool {
+    for peer in pending.peers.values_mut() {
+        if let Some(batch) = peer.take()
+            && !send(batch, url, ctx, &mut pending.received).await
+        {
+            return false;
         }
     }
+    pending.bytes = 0;
+    true
 }
 
-/// Hand a batch on without waiting: when the pipeline is behind, UDP senders cannot be slowed
-/// down, so the batch is dropped and counted instead of queued without bound.
-fn send(batch: LineBatch, url: &str, ctx: &Context, bytes: &mut u64) {
+/// Hand a batch on, waiting while the pipeline is behind: meanwhile datagrams queue in the
+/// kernel's receive buffer, and what overflows it is counted by [`KernelDrops`]. False when the
+/// pipeline is gone (shutting down).
+async fn send(batch: LineBatch, url: &str, ctx: &Context, bytes: &mut u64) -> bool {
     ctx.metrics.lines_read(url, batch.len() as u64);
     ctx.metrics.bytes_read(url, std::mem::take(bytes));
-    match ctx.bridge.try_send(batch) {
-        Ok(()) => {}
-        Err(TrySendError::Full(batch)) => ctx.metrics.dropped("channel_full", batch.len() as u64),
-        // The pipeline is gone (shutting down): nothing left to count for.
-        Err(TrySendError::Closed(_)) => {}
-    }
+    ctx.bridge.send(batch).await.is_ok()
 }
