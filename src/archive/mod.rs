@@ -219,7 +219,7 @@ impl Archive {
     /// Open or create `opts.dir`, continuing an existing chain.
     pub fn open(opts: ArchiveOptions) -> Result<Archive, ArchiveError> {
         let audit = opts.dir.join("audit");
-        std::fs::create_dir_all(&audit)?;
+        std::fs::create_dir_all(&audit).map_err(at(&audit))?;
         let key = match &opts.key {
             Some(path) => Some(keys::load_signing_key(path)?),
             None => {
@@ -579,7 +579,12 @@ pub(crate) fn table_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>>
             let entries = match std::fs::read_dir(&path) {
                 Ok(entries) => entries,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        format!("{}: {e}", path.display()),
+                    ));
+                }
             };
             for entry in entries {
                 let entry = entry?;
@@ -624,9 +629,9 @@ fn discard_unsealed(
             continue;
         }
         let target_dir = dir.join("audit").join("discarded");
-        std::fs::create_dir_all(&target_dir)?;
+        std::fs::create_dir_all(&target_dir).map_err(at(&target_dir))?;
         let target = target_dir.join(format!("{stamp}-{}", relative.replace('/', "_")));
-        std::fs::rename(&path, &target)?;
+        std::fs::rename(&path, &target).map_err(at(&path))?;
         discarded.push(relative);
     }
     Ok(())
