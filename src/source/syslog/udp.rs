@@ -10,8 +10,11 @@
 //! - Only when that buffer is full does the kernel drop, and it counts those drops on the
 //!   socket. They are read back every tick (`SO_MEMINFO`) and counted as
 //!   `dropped{reason="udp_receive_buffer"}`, so every datagram is either read or counted.
-//! - Memory stays bounded whatever the senders do: at most [`MAX_PEERS`] batches in progress
-//!   and [`MAX_PENDING_BYTES`] over all of them; past either, everything pending is handed on.
+//! - One batch in progress mixes all peers (each line keeps its peer as its source, see
+//!   [`LineBatch::push_from`]), so batches stay large however many hosts send; a batch per
+//!   peer made batches of a line or two and tripled the cost per line with 200 senders.
+//! - Memory stays bounded whatever the senders do: one batch in progress (at most
+//!   [`crate::frame::BATCH_BYTES`]) and the line numbers of at most [`MAX_PEERS`] peers.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,16 +23,12 @@ use std::sync::Arc;
 
 use crate::frame::LineBatch;
 
-use super::{Context, FLUSH_AFTER, PeerBatch, UDP_RECEIVE_BUFFER, trim_trailer};
+use super::{Context, FLUSH_AFTER, UDP_RECEIVE_BUFFER, trim_trailer};
 
-/// Peers with a batch in progress; past this many (a scan, or spoofed sources) every pending
-/// batch is handed on and the table starts afresh, so its memory stays bounded. Line numbers
-/// of the peers forgotten that way start again at 1.
-const MAX_PEERS: usize = 4096;
-
-/// Bytes held in batches in progress, over all peers; past this, every pending batch is handed
-/// on at once (4096 peers each just under a full batch would otherwise hold 512 MiB).
-const MAX_PENDING_BYTES: usize = 4 * 1024 * 1024;
+/// Peers whose line numbers are remembered; past this many (a scan, or spoofed sources) the
+/// quieter half is forgotten, so the table's memory stays bounded. Line numbers of the peers
+/// forgotten that way start again at 1.
+const MAX_PEERS: usize = 16_384;
 
 /// A peer silent this long is forgotten (its line numbers start again at 1).
 const FORGET_PEER_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
@@ -115,23 +114,93 @@ impl KernelDrops {
     }
 }
 
-/// Batches in progress, one per peer, with their total size.
+/// Where each peer's line numbering stands.
+struct Peer {
+    source: Arc<str>,
+    next_line: u64,
+    last_active: tokio::time::Instant,
+}
+
+/// The batch in progress, mixing every peer's datagrams in arrival order, and the peers' line
+/// numbers. One batch for all peers keeps batches large however many hosts send, so the
+/// per-batch cost of the pipeline stays small per line.
 struct Pending {
-    peers: HashMap<SocketAddr, PeerBatch>,
-    bytes: usize,
+    batch: LineBatch,
+    /// When the batch got its first line.
+    started: Option<tokio::time::Instant>,
+    peers: HashMap<SocketAddr, Peer>,
     /// Bytes received since the last batch was handed on (for `bytes_read`).
     received: u64,
+}
+
+impl Pending {
+    fn new(url: &Arc<str>) -> Pending {
+        Pending {
+            batch: LineBatch::new(url.clone(), 1, 0),
+            started: None,
+            peers: HashMap::new(),
+            received: 0,
+        }
+    }
+
+    fn push(&mut self, peer: SocketAddr, message: &[u8], truncated: bool) {
+        if self.peers.len() >= MAX_PEERS && !self.peers.contains_key(&peer) {
+            // A scan or spoofed sources: forget the quietest half rather than grow.
+            self.forget_quiet(MAX_PEERS / 2);
+        }
+        let now = tokio::time::Instant::now();
+        let entry = self.peers.entry(peer).or_insert_with(|| Peer {
+            source: format!("syslog+udp://{peer}").into(),
+            next_line: 1,
+            last_active: now,
+        });
+        entry.last_active = now;
+        if self.batch.is_empty() {
+            self.batch.received = crate::pipeline::now_micros();
+            self.started = Some(now);
+        }
+        self.batch
+            .push_from(&entry.source, entry.next_line, message, truncated);
+        entry.next_line += 1;
+    }
+
+    /// Time to hand the batch on: full, or old enough that waiting longer delays alerts.
+    fn due(&self) -> bool {
+        self.batch.is_full() || self.started.is_some_and(|t| t.elapsed() >= FLUSH_AFTER)
+    }
+
+    /// Take the batch (if any), leaving an empty one.
+    fn take(&mut self, url: &Arc<str>) -> Option<LineBatch> {
+        if self.batch.is_empty() {
+            return None;
+        }
+        self.started = None;
+        Some(std::mem::replace(
+            &mut self.batch,
+            LineBatch::new(url.clone(), 1, 0),
+        ))
+    }
+
+    /// Keep at most `keep` peers, the most recently active; the others' line numbers start
+    /// again at 1 if they come back.
+    fn forget_quiet(&mut self, keep: usize) {
+        if self.peers.len() <= keep {
+            return;
+        }
+        let mut times: Vec<tokio::time::Instant> =
+            self.peers.values().map(|p| p.last_active).collect();
+        let cut = times.len() - keep;
+        times.select_nth_unstable(cut);
+        let threshold = times[cut];
+        self.peers.retain(|_, p| p.last_active >= threshold);
+    }
 }
 
 /// Receive datagrams until shutdown.
 pub(super) async fn serve(socket: tokio::net::UdpSocket, url: Arc<str>, ctx: Context) {
     // 64 KiB holds any UDP datagram.
     let mut buf = vec![0u8; 65536];
-    let mut pending = Pending {
-        peers: HashMap::new(),
-        bytes: 0,
-        received: 0,
-    };
+    let mut pending = Pending::new(&url);
     let mut drops = KernelDrops::new(&socket);
     let mut tick = tokio::time::interval(FLUSH_AFTER);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -141,13 +210,11 @@ pub(super) async fn serve(socket: tokio::net::UdpSocket, url: Arc<str>, ctx: Con
             biased;
             _ = ctx.shutdown.triggered() => break,
             _ = tick.tick() => {
-                for peer in pending.peers.values_mut() {
-                    if peer.due() && let Some(batch) = peer.take() {
-                        pending.bytes -= batch.data_len();
-                        if !send(batch, &url, &ctx, &mut pending.received).await {
-                            return;
-                        }
-                    }
+                if pending.due()
+                    && let Some(batch) = pending.take(&url)
+                    && !send(batch, &url, &ctx, &mut pending.received).await
+                {
+                    return;
                 }
                 // Forget quiet peers so the table does not keep every address ever seen.
                 pending.peers.retain(|_, p| p.last_active.elapsed() < FORGET_PEER_AFTER);
@@ -165,45 +232,20 @@ pub(super) async fn serve(socket: tokio::net::UdpSocket, url: Arc<str>, ctx: Con
                     ctx.metrics.truncated(1);
                     ctx.metrics.dropped_bytes("truncated", (message.len() - ctx.max_line) as u64);
                 }
-                let message = &message[..message.len().min(ctx.max_line)];
-                let crowded = pending.peers.len() >= MAX_PEERS && !pending.peers.contains_key(&peer);
-                if (crowded || pending.bytes + message.len() > MAX_PENDING_BYTES)
-                    && !flush_all(&mut pending, &url, &ctx).await
+                pending.push(peer, &message[..message.len().min(ctx.max_line)], truncated);
+                if pending.batch.is_full()
+                    && let Some(batch) = pending.take(&url)
+                    && !send(batch, &url, &ctx, &mut pending.received).await
                 {
                     return;
-                }
-                if crowded {
-                    pending.peers.clear();
-                }
-                let entry = pending.peers.entry(peer).or_insert_with(|| {
-                    PeerBatch::new(format!("syslog+udp://{peer}").into())
-                });
-                entry.push(message, truncated);
-                pending.bytes += message.len();
-                if entry.batch.is_full() && let Some(batch) = entry.take() {
-                    pending.bytes -= batch.data_len();
-                    if !send(batch, &url, &ctx, &mut pending.received).await {
-                        return;
-                    }
                 }
             }
         }
     }
-    flush_all(&mut pending, &url, &ctx).await;
-    drops.count(&socket, &ctx);
-}
-
-/// Hand on every batch in progress. False when the pipeline is gone.
-async fn flush_all(pending: &mut Pending, url: &str, ctx: &Context) -> bool {
-    for peer in pending.peers.values_mut() {
-        if let Some(batch) = peer.take()
-            && !send(batch, url, ctx, &mut pending.received).await
-        {
-            return false;
-        }
+    if let Some(batch) = pending.take(&url) {
+        send(batch, &url, &ctx, &mut pending.received).await;
     }
-    pending.bytes = 0;
-    true
+    drops.count(&socket, &ctx);
 }
 
 /// Hand a batch on, waiting while the pipeline is behind: meanwhile datagrams queue in the
