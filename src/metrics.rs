@@ -43,6 +43,7 @@ pub struct Metrics {
     lines_read: Family<Labels, Counter>,
     bytes_read: Family<Labels, Counter>,
     dropped: Family<Labels, Counter>,
+    dropped_bytes: Family<Labels, Counter>,
     truncated: Counter,
     parsed: Counter,
     unparsed: Counter,
@@ -62,6 +63,8 @@ pub struct Metrics {
     reorder_held_bytes: Gauge,
     /// The same drop counts, readable back for the end-of-run summary.
     drops_by_reason: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// The same dropped bytes, for the summary.
+    dropped_bytes_by_reason: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
     total_bytes: std::sync::atomic::AtomicU64,
 }
 
@@ -78,6 +81,7 @@ impl Metrics {
             lines_read: Family::default(),
             bytes_read: Family::default(),
             dropped: Family::default(),
+            dropped_bytes: Family::default(),
             truncated: Counter::default(),
             parsed: Counter::default(),
             unparsed: Counter::default(),
@@ -96,6 +100,7 @@ impl Metrics {
             reorder_held_events: Gauge::default(),
             reorder_held_bytes: Gauge::default(),
             drops_by_reason: Default::default(),
+            dropped_bytes_by_reason: Default::default(),
             total_bytes: Default::default(),
         };
         let r = &mut m.registry;
@@ -107,9 +112,17 @@ impl Metrics {
         r.register("bytes_read", "Bytes read, per input", m.bytes_read.clone());
         r.register(
             "dropped",
-            "Messages dropped, by reason (channel_full, incomplete_frame; connection_limit, \
-             framing_error and tls_handshake count connections)",
+            "Messages dropped, by reason (udp_receive_buffer: datagrams the kernel dropped; \
+             incomplete_frame; connection_limit, address_limit, evicted, line_deadline, \
+             framing_error, tls_handshake and metrics_connection_limit count connections)",
             m.dropped.clone(),
+        );
+        r.register(
+            "dropped_bytes",
+            "Bytes received and not kept, by reason (truncated: past --max-line; \
+             incomplete_frame: a connection closed mid-message; framing_error: after a corrupt \
+             octet count)",
+            m.dropped_bytes.clone(),
         );
         r.register(
             "truncated",
@@ -252,23 +265,46 @@ impl Metrics {
         }
     }
 
-    /// One summary line for stderr at exit, empty when nothing was dropped.
+    /// Bytes received from an input and not kept (the rest of an oversized message, a
+    /// message the sender never finished), by reason.
+    pub fn dropped_bytes(&self, reason: &'static str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.dropped_bytes
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc_by(n);
+        if let Ok(mut drops) = self.dropped_bytes_by_reason.lock() {
+            *drops.entry(reason).or_insert(0) += n;
+        }
+    }
+
+    /// Summary lines for stderr at exit, empty when nothing was dropped.
     ///
     /// ```
     /// let metrics = secpipe::metrics::Metrics::new();
     /// assert_eq!(metrics.render_drops(), "");
     /// metrics.dropped("connection_limit", 1);
     /// assert_eq!(metrics.render_drops(), "secpipe: dropped: connection_limit 1\n");
+    /// metrics.dropped_bytes("incomplete_frame", 12);
+    /// assert!(metrics.render_drops().ends_with("secpipe: dropped bytes: incomplete_frame 12\n"));
     /// ```
     pub fn render_drops(&self) -> String {
-        let Ok(drops) = self.drops_by_reason.lock() else {
-            return String::new();
-        };
-        if drops.is_empty() {
-            return String::new();
+        let mut out = String::new();
+        for (what, map) in [
+            ("dropped", &self.drops_by_reason),
+            ("dropped bytes", &self.dropped_bytes_by_reason),
+        ] {
+            let Ok(drops) = map.lock() else {
+                continue;
+            };
+            if drops.is_empty() {
+                continue;
+            }
+            let parts: Vec<String> = drops.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            out.push_str(&format!("secpipe: {what}: {}\n", parts.join(", ")));
         }
-        let parts: Vec<String> = drops.iter().map(|(r, n)| format!("{r} {n}")).collect();
-        format!("secpipe: dropped: {}\n", parts.join(", "))
+        out
     }
 
     pub fn truncated(&self, n: u64) {
@@ -390,6 +426,18 @@ pub fn bind(addr: &str) -> std::io::Result<std::net::TcpListener> {
 /// A request head bigger than this is not a scrape.
 const MAX_REQUEST: usize = 8 * 1024;
 
+/// Scrapes answered at once; more connections are closed at once and counted
+/// (`metrics_connection_limit`), so the endpoint cannot be made to hold every descriptor.
+pub const MAX_SCRAPES: usize = 32;
+
+/// A scrape that has not been answered by then is dropped (a client sending its request a byte
+/// at a time must not hold one of the [`MAX_SCRAPES`] slots).
+const SCRAPE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// After a failed accept (EMFILE when descriptors run out, and the like), wait this long before
+/// the next: the failure repeats at once, and retrying at once spins a core at 100%.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 /// Serve `/metrics` and `/healthz` until `shutdown` and the runtime ends. Call inside the
 /// runtime that owns the listener.
 pub async fn serve(listener: std::net::TcpListener, metrics: Arc<Metrics>, shutdown: Shutdown) {
@@ -400,18 +448,24 @@ pub async fn serve(listener: std::net::TcpListener, metrics: Arc<Metrics>, shutd
             return;
         }
     };
+    let scrapes = Arc::new(tokio::sync::Semaphore::new(MAX_SCRAPES));
     loop {
         // No shutdown branch here: a scrape during the drain should still work, and /healthz
         // says 503 then. The socket closes when the runtime ends, after the drain.
         let Ok((stream, _peer)) = listener.accept().await else {
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
+            continue;
+        };
+        let Ok(permit) = scrapes.clone().try_acquire_owned() else {
+            // Dropping the stream closes it: the descriptor is given back at once.
+            metrics.dropped("metrics_connection_limit", 1);
             continue;
         };
         let metrics = metrics.clone();
         let healthy = !shutdown.is_triggered();
         tokio::spawn(async move {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(5), respond(stream, &metrics, healthy))
-                    .await;
+            let _ = tokio::time::timeout(SCRAPE_DEADLINE, respond(stream, &metrics, healthy)).await;
+            drop(permit);
         });
     }
 }

@@ -91,14 +91,6 @@ pub fn parse_batch(
     parsers: &mut HashMap<Arc<str>, Parser>,
     settings: &ParseSettings,
 ) -> (EventBatch, Vec<Envelope>) {
-    // Syslog listeners make one source per peer connection; without a cap this map would keep
-    // a parser for every connection ever seen. Forgetting them only resets year inference.
-    if parsers.len() >= MAX_PARSERS && !parsers.contains_key(&batch.source) {
-        parsers.clear();
-    }
-    let parser = parsers
-        .entry(batch.source.clone())
-        .or_insert_with(|| Parser::new(settings.tz.clone(), settings.year));
     let mut out = EventBatch {
         events: Vec::with_capacity(batch.len()),
         pattern_hits: Vec::new(),
@@ -110,55 +102,76 @@ pub fn parse_batch(
         checkpoint: batch.checkpoint.clone(),
     };
     let mut envelopes = Vec::with_capacity(batch.len());
-    for (i, (line_no, raw, truncated)) in batch.lines().enumerate() {
-        if truncated {
-            out.truncated += 1;
+    // A listener's batch mixes peers: each run of lines from one source has its parser.
+    let mut lines = batch.lines().enumerate();
+    for (source, _, run) in batch.runs() {
+        let parser = parser_for(parsers, source, settings);
+        for (i, (line_no, raw, truncated)) in lines.by_ref().take(run.len()) {
+            if truncated {
+                out.truncated += 1;
+            }
+            // A CRLF file's `\r` stays in `raw` (exact bytes) but is not part of the message.
+            let text = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let rec = parser.parse(text, batch.received);
+            out.rejected_ts += parser.take_rejected_timestamps();
+            let (ts, ts_inferred) = match batch.known_ts.get(i) {
+                Some(&known) => known,
+                None => match rec.ts {
+                    Some(t) if t > batch.received + MAX_FUTURE => {
+                        out.future_ts += 1;
+                        (batch.received, true)
+                    }
+                    Some(t) => (t, false),
+                    None => (batch.received, true),
+                },
+            };
+            out.events.push(Event {
+                source: source.clone(),
+                line: line_no,
+                seq: batch.first_seq.map(|s| s + i as u64),
+                ts,
+                ts_inferred,
+                received: batch.received,
+                host: rec.host.as_deref().map(Box::from),
+                app: rec.app.as_deref().map(Box::from),
+                pid: rec.pid,
+                kind: if rec.format == Format::Unparsed {
+                    Kind::Unparsed
+                } else {
+                    Kind::Other
+                },
+                severity: rec.severity.as_deref().map(Box::from),
+                message: Box::from(&*rec.message),
+                raw: Box::from(raw),
+                ..Event::default()
+            });
+            envelopes.push(Envelope {
+                format: rec.format,
+                fields: rec
+                    .fields
+                    .iter()
+                    .map(|(k, v)| (Box::from(&**k), Box::from(&**v)))
+                    .collect(),
+            });
         }
-        // A CRLF file's `\r` stays in `raw` (exact bytes) but is not part of the message.
-        let text = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let rec = parser.parse(text, batch.received);
-        out.rejected_ts += parser.take_rejected_timestamps();
-        let (ts, ts_inferred) = match batch.known_ts.get(i) {
-            Some(&known) => known,
-            None => match rec.ts {
-                Some(t) if t > batch.received + MAX_FUTURE => {
-                    out.future_ts += 1;
-                    (batch.received, true)
-                }
-                Some(t) => (t, false),
-                None => (batch.received, true),
-            },
-        };
-        out.events.push(Event {
-            source: batch.source.clone(),
-            line: line_no,
-            seq: batch.first_seq.map(|s| s + i as u64),
-            ts,
-            ts_inferred,
-            received: batch.received,
-            host: rec.host.as_deref().map(Box::from),
-            app: rec.app.as_deref().map(Box::from),
-            pid: rec.pid,
-            kind: if rec.format == Format::Unparsed {
-                Kind::Unparsed
-            } else {
-                Kind::Other
-            },
-            severity: rec.severity.as_deref().map(Box::from),
-            message: Box::from(&*rec.message),
-            raw: Box::from(raw),
-            ..Event::default()
-        });
-        envelopes.push(Envelope {
-            format: rec.format,
-            fields: rec
-                .fields
-                .iter()
-                .map(|(k, v)| (Box::from(&**k), Box::from(&**v)))
-                .collect(),
-        });
     }
     (out, envelopes)
+}
+
+/// The parser of `source`, made on first use. Syslog listeners make one source per peer
+/// connection; without a cap `parsers` would keep a parser for every connection ever seen.
+/// Forgetting them only resets year inference.
+fn parser_for<'a>(
+    parsers: &'a mut HashMap<Arc<str>, Parser>,
+    source: &Arc<str>,
+    settings: &ParseSettings,
+) -> &'a mut Parser {
+    if parsers.len() >= MAX_PARSERS && !parsers.contains_key(source) {
+        parsers.clear();
+    }
+    parsers
+        .entry(source.clone())
+        .or_insert_with(|| Parser::new(settings.tz.clone(), settings.year))
 }
 
 /// Classify the events of a parsed batch, in place, and count pattern hits.

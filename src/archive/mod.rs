@@ -26,6 +26,18 @@
 //!   lists them in the `resume` line; `seq` and `file_seq` continue after the last sealed file.
 //!   A torn (newline-less) last manifest line is cut off and recorded the same way.
 //!
+//! ## When writing fails (a full disk)
+//! The first failure is the error the run reports, naming the path and its cause
+//! (`ARCHIVE/events/date=…/part-unsealed-….parquet.tmp: … No space left on device`); later
+//! calls repeat that cause rather than only "the writer has stopped". The run then emits one
+//! CRITICAL `secpipe.archive_failed` alert ([`failure_alert`]) to its alert output and stops,
+//! detection included, and exits 2. Stopping is deliberate: the archive is the evidence
+//! of record and every alert's evidence names archive rows; with `--state`, input positions
+//! are saved only once the archive holds their lines, so after space is freed a restart reads
+//! those lines again, archives them and detects on them. Nothing is skipped, it is delayed.
+//! (Detecting on without an archive would leave alerts whose evidence is nowhere, and
+//! positions saved past lines that were never archived.)
+//!
 //! ```
 //! use secpipe::archive::{Archive, ArchiveOptions};
 //! use secpipe::event::Event;
@@ -77,8 +89,23 @@ pub struct ArchiveOptions {
 pub enum ArchiveError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// An I/O error on a named file or directory: "No space left on device" alone does not
+    /// say which disk.
+    #[error("{}: {source}", path.display())]
+    At {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Other(String),
+}
+
+/// `map_err(at(&path))`: an I/O error that names `path`.
+pub(crate) fn at(path: &Path) -> impl FnOnce(std::io::Error) -> ArchiveError + '_ {
+    move |source| ArchiveError::At {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// What the archive wrote, for the end-of-run summary.
@@ -123,6 +150,57 @@ pub struct Archive {
     durable: Arc<AtomicU64>,
     event_rows: u64,
     alert_rows: u64,
+    /// Why the writer stopped, once it has: every later call reports this first cause rather
+    /// than only that the writer is gone.
+    failure: Option<String>,
+}
+
+/// `secpipe.archive_failed`: the alert a run emits when its archive could not be written
+/// (`cause` is the first error, with its path), at wall-clock time `now` (µs).
+///
+/// ```
+/// let alert = secpipe::archive::failure_alert(
+///     std::path::Path::new("/var/lib/secpipe"),
+///     "/var/lib/secpipe/audit/manifests.jsonl: No space left on device (os error 28)",
+///     0,
+/// );
+/// assert_eq!(alert.rule, "secpipe.archive_failed");
+/// assert_eq!(alert.priority, "P0");
+/// assert!(alert.summary.contains("No space left on device"));
+/// ```
+pub fn failure_alert(dir: &Path, cause: &str, now: i64) -> Alert {
+    use sha2::Digest;
+    let rule = "secpipe.archive_failed";
+    let key = dir.display().to_string();
+    let severity = crate::alert::Severity::Critical;
+    let mut h = sha2::Sha256::new();
+    h.update(rule.as_bytes());
+    h.update([0]);
+    h.update(key.as_bytes());
+    h.update([0]);
+    h.update(now.to_be_bytes());
+    Alert {
+        id: hex::encode(&h.finalize()[..16]),
+        rule: rule.to_string(),
+        severity,
+        priority: severity.priority().to_string(),
+        respond_within: severity.respond_within().to_string(),
+        key_field: "archive".to_string(),
+        key_value: key,
+        count: 1,
+        threshold: 1,
+        window_start: now,
+        window_end: now,
+        first_seen: now,
+        last_seen: now,
+        summary: format!(
+            "the archive could not be written ({cause}); secpipe stops archiving and detecting. \
+             Fix the cause and restart: with --state it resumes where the archive stopped"
+        ),
+        evidence: Vec::new(),
+        action: Vec::new(),
+        unverified: false,
+    }
 }
 
 /// Where an existing chain stands.
@@ -142,7 +220,7 @@ impl Archive {
     /// Open or create `opts.dir`, continuing an existing chain.
     pub fn open(opts: ArchiveOptions) -> Result<Archive, ArchiveError> {
         let audit = opts.dir.join("audit");
-        std::fs::create_dir_all(&audit)?;
+        std::fs::create_dir_all(&audit).map_err(at(&audit))?;
         let key = opts
             .key
             .as_deref()
@@ -225,7 +303,13 @@ impl Archive {
             durable,
             event_rows: 0,
             alert_rows: 0,
+            failure: None,
         })
+    }
+
+    /// The archive's directory.
+    pub fn dir(&self) -> &Path {
+        &self.opts.dir
     }
 
     /// The `seq` the next appended event must carry.
@@ -371,14 +455,23 @@ impl Archive {
         }
     }
 
+    /// Wait for the writer thread and return its result; the first failure is remembered, so
+    /// a later call (the close after a failed append) still names the cause.
     fn join_writer(&mut self) -> Result<WriterSummary, ArchiveError> {
-        let handle = self
-            .writer
-            .take()
-            .ok_or_else(|| ArchiveError::Other("the archive writer has stopped".into()))?;
-        handle
+        let Some(handle) = self.writer.take() else {
+            return Err(ArchiveError::Other(match &self.failure {
+                Some(cause) => format!("the archive writer has stopped: {cause}"),
+                None => "the archive writer has stopped".into(),
+            }));
+        };
+        let result = handle
             .join()
-            .map_err(|_| ArchiveError::Other("the archive writer thread panicked".into()))?
+            .map_err(|_| ArchiveError::Other("the archive writer thread panicked".into()))
+            .and_then(|r| r);
+        if let Err(e) = &result {
+            self.failure = Some(e.to_string());
+        }
+        result
     }
 }
 
@@ -504,7 +597,12 @@ pub(crate) fn table_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>>
             let entries = match std::fs::read_dir(&path) {
                 Ok(entries) => entries,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        format!("{}: {e}", path.display()),
+                    ));
+                }
             };
             for entry in entries {
                 let entry = entry?;
@@ -549,9 +647,9 @@ fn discard_unsealed(
             continue;
         }
         let target_dir = dir.join("audit").join("discarded");
-        std::fs::create_dir_all(&target_dir)?;
+        std::fs::create_dir_all(&target_dir).map_err(at(&target_dir))?;
         let target = target_dir.join(format!("{stamp}-{}", relative.replace('/', "_")));
-        std::fs::rename(&path, &target)?;
+        std::fs::rename(&path, &target).map_err(at(&path))?;
         discarded.push(relative);
     }
     Ok(())

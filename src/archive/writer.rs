@@ -38,7 +38,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
-use super::ArchiveError;
+use super::{ArchiveError, at};
 use super::canonical::{self, digest_bytes, leaves_of, merkle_root, schema_sha256};
 use super::keys;
 use super::manifest::{Checkpoint, Manifest, RowRange, TimeRange};
@@ -137,20 +137,22 @@ impl Ledger {
     /// Append one manifest line (fsynced). The checkpoint follows with
     /// [`Ledger::checkpoint_if_due`] or [`Ledger::write_checkpoint`].
     pub fn append(&mut self, line: &str) -> Result<(), ArchiveError> {
+        let path = self.dir.join("audit").join("manifests.jsonl");
         let file = match &mut self.manifests {
             Some(file) => file,
             none => none.insert(
                 OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(self.dir.join("audit").join("manifests.jsonl"))?,
+                    .open(&path)
+                    .map_err(at(&path))?,
             ),
         };
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
-        file.write_all(&bytes)?;
-        file.sync_data()?;
+        file.write_all(&bytes).map_err(at(&path))?;
+        file.sync_data().map_err(at(&path))?;
         self.head = super::manifest::line_hash(line.as_bytes());
         self.count += 1;
         Ok(())
@@ -195,12 +197,13 @@ impl Ledger {
         }
         let audit = self.dir.join("audit");
         let tmp = audit.join("checkpoint.tmp");
-        let mut file = File::create(&tmp)?;
-        file.write_all(checkpoint.to_text().as_bytes())?;
+        let mut file = File::create(&tmp).map_err(at(&tmp))?;
+        file.write_all(checkpoint.to_text().as_bytes())
+            .map_err(at(&tmp))?;
         if durable {
-            file.sync_all()?;
+            file.sync_all().map_err(at(&tmp))?;
         }
-        std::fs::rename(&tmp, audit.join("checkpoint"))?;
+        std::fs::rename(&tmp, audit.join("checkpoint")).map_err(at(&tmp))?;
         if durable {
             sync_dir(&audit)?;
         }
@@ -211,7 +214,9 @@ impl Ledger {
 /// fsync a directory so a rename in it is durable.
 pub fn sync_dir(dir: &Path) -> Result<(), ArchiveError> {
     #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(at(dir))?;
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
@@ -399,9 +404,9 @@ fn commit(
                 line,
                 events_end,
             } => {
-                file.sync_all()?;
+                file.sync_all().map_err(at(&tmp_path))?;
                 drop(file);
-                std::fs::rename(&tmp_path, &final_path)?;
+                std::fs::rename(&tmp_path, &final_path).map_err(at(&tmp_path))?;
                 if let Some(parent) = final_path.parent() {
                     sync_dir(parent)?;
                 }
@@ -614,10 +619,10 @@ impl Encoder {
 
     fn start_file(&mut self, table: Table, date: i64) -> Result<OpenFile, ArchiveError> {
         let date_path = self.dir.join(table.dir_name()).join(date_dir(date));
-        std::fs::create_dir_all(&date_path)?;
+        std::fs::create_dir_all(&date_path).map_err(at(&date_path))?;
         let tmp_path = date_path.join(unsealed_name(self.started));
         self.started += 1;
-        let file = File::create(&tmp_path)?;
+        let file = File::create(&tmp_path).map_err(at(&tmp_path))?;
         let sink = HashingFile {
             file,
             hasher: Sha256::new(),

@@ -278,7 +278,8 @@ impl OrderedStage {
                 ev.seq = Some(first + i as u64);
             }
             if let Err(e) = archive.append_events(&events) {
-                self.error = Some(format!("archive: {e}"));
+                let dir = archive.dir().to_path_buf();
+                self.archive_failed(&dir, e);
                 return;
             }
             if let Some(m) = &self.metrics {
@@ -340,7 +341,8 @@ impl OrderedStage {
         if let Some(archive) = &mut self.archive
             && let Err(e) = archive.tick(now)
         {
-            self.error = Some(format!("archive: {e}"));
+            let dir = archive.dir().to_path_buf();
+            self.archive_failed(&dir, e);
         }
     }
 
@@ -355,6 +357,7 @@ impl OrderedStage {
         self.summary.sessions = self.detector.session_stats();
         self.observe_detector(now_micros());
         if let Some(archive) = self.archive.take() {
+            let dir = archive.dir().to_path_buf();
             match archive.close() {
                 Ok(s) => {
                     if let Some(m) = &self.metrics {
@@ -365,9 +368,34 @@ impl OrderedStage {
                         s.event_rows, s.alert_rows, s.files, s.bytes, s.head
                     )
                 }
-                Err(e) => self.error = Some(format!("archive: {e}")),
+                Err(e) => self.archive_failed(&dir, e),
             }
         }
+    }
+
+    /// The archive could not be written: keep the first cause as the run's error, and alert
+    /// once (see the archive's module doc for why the run then stops).
+    fn archive_failed(&mut self, dir: &std::path::Path, e: crate::archive::ArchiveError) {
+        if self.error.is_some() {
+            return;
+        }
+        let cause = e.to_string();
+        let alert = crate::archive::failure_alert(dir, &cause, now_micros());
+        if let Some(m) = &self.metrics {
+            m.observe_alerts(std::slice::from_ref(&alert));
+        }
+        self.summary.alerts += 1;
+        *self
+            .summary
+            .alerts_by_rule
+            .entry(alert.rule.clone())
+            .or_insert(0) += 1;
+        if let Err(e) = self.sink.write(std::slice::from_ref(&alert))
+            && !super::is_broken_pipe(&e)
+        {
+            eprintln!("secpipe: alerts: {e}");
+        }
+        self.error = Some(format!("archive: {cause}"));
     }
 
     fn emit(&mut self) {
@@ -391,7 +419,8 @@ impl OrderedStage {
         if let Some(archive) = &mut self.archive
             && let Err(e) = archive.append_alerts(&self.alerts)
         {
-            self.error = Some(format!("archive: {e}"));
+            let dir = archive.dir().to_path_buf();
+            self.archive_failed(&dir, e);
         }
         if let Err(e) = self.sink.write(&self.alerts)
             && !super::is_broken_pipe(&e)

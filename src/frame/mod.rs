@@ -94,6 +94,12 @@ impl LineFramer {
         }
     }
 
+    /// Whether a line has begun and its newline has not arrived yet (a stream source gives
+    /// such a line a deadline, so a sender cannot hold a connection with one byte a minute).
+    pub fn in_line(&self) -> bool {
+        !self.carry.is_empty() || self.carry_truncated
+    }
+
     /// End of stream: a last line without a trailing newline is still a line.
     pub fn finish(&mut self, mut emit: impl FnMut(&[u8], bool)) {
         if !self.carry.is_empty() || self.carry_truncated {
@@ -181,6 +187,24 @@ mod tests {
 /// let lines: Vec<_> = batch.lines().collect();
 /// assert_eq!(lines, vec![(1, &b"first"[..], false), (2, &b"second"[..], true)]);
 /// ```
+///
+/// A batch may also carry lines of many sources ([`LineBatch::push_from`]): a syslog listener
+/// hears hundreds of peers, and a batch per peer would make batches of a line or two, whose
+/// per-batch cost then bounds the rate (issue 10.5). Each line keeps its own source and number:
+///
+/// ```
+/// use std::sync::Arc;
+/// use secpipe::frame::LineBatch;
+/// let (a, b): (Arc<str>, Arc<str>) = ("syslog+udp://10.0.0.1:514".into(), "syslog+udp://10.0.0.2:514".into());
+/// let mut batch = LineBatch::new("syslog+udp://0.0.0.0:514".into(), 1, 0);
+/// batch.push_from(&a, 7, b"a7", false);
+/// batch.push_from(&b, 1, b"b1", false);
+/// batch.push_from(&a, 8, b"a8", false);
+/// let runs: Vec<_> = batch.runs().map(|(s, first, lines)| (s.to_string(), first, lines)).collect();
+/// assert_eq!(runs, vec![(a.to_string(), 7, 0..1), (b.to_string(), 1, 1..2), (a.to_string(), 8, 2..3)]);
+/// let numbers: Vec<u64> = batch.lines().map(|(n, _, _)| n).collect();
+/// assert_eq!(numbers, vec![7, 1, 8]);
+/// ```
 #[derive(Clone, Debug)]
 pub struct LineBatch {
     pub source: std::sync::Arc<str>,
@@ -203,6 +227,19 @@ pub struct LineBatch {
     data: Vec<u8>,
     ends: Vec<u32>,
     truncated: Vec<u32>,
+    /// Lines of several sources: each run of consecutive lines from one source. Empty when
+    /// every line is from `source`, numbered on from `first_line`.
+    runs: Vec<SourceRun>,
+}
+
+/// Consecutive lines of one source in a mixed batch.
+#[derive(Clone, Debug)]
+struct SourceRun {
+    source: std::sync::Arc<str>,
+    /// The number of the run's first line within its source.
+    first_line: u64,
+    /// Index of the run's first line in the batch.
+    start: u32,
 }
 
 /// A batch is handed on once it holds this many bytes or lines.
@@ -222,7 +259,50 @@ impl LineBatch {
             data: Vec::new(),
             ends: Vec::new(),
             truncated: Vec::new(),
+            runs: Vec::new(),
         }
+    }
+
+    /// Append line number `line` of `source` (a batch of one source uses [`LineBatch::push`]).
+    pub fn push_from(
+        &mut self,
+        source: &std::sync::Arc<str>,
+        line: u64,
+        bytes: &[u8],
+        truncated: bool,
+    ) {
+        let index = self.ends.len() as u32;
+        let continues = self.runs.last().is_some_and(|run| {
+            std::sync::Arc::ptr_eq(&run.source, source)
+                && run.first_line + u64::from(index - run.start) == line
+        });
+        if !continues {
+            self.runs.push(SourceRun {
+                source: source.clone(),
+                first_line: line,
+                start: index,
+            });
+        }
+        self.push(bytes, truncated);
+    }
+
+    /// Each run of consecutive lines from one source: the source, the number of its first line
+    /// and the run's range of line indices in this batch. One run for a single-source batch.
+    pub fn runs(
+        &self,
+    ) -> impl Iterator<Item = (&std::sync::Arc<str>, u64, std::ops::Range<usize>)> + '_ {
+        let single = self
+            .runs
+            .is_empty()
+            .then(|| (&self.source, self.first_line, 0..self.ends.len()));
+        let mixed = self.runs.iter().enumerate().map(|(i, run)| {
+            let end = self
+                .runs
+                .get(i + 1)
+                .map_or(self.ends.len(), |next| next.start as usize);
+            (&run.source, run.first_line, run.start as usize..end)
+        });
+        single.into_iter().chain(mixed)
     }
 
     pub fn push(&mut self, line: &[u8], truncated: bool) {
@@ -256,16 +336,27 @@ impl LineBatch {
         self.first_line + self.ends.len() as u64
     }
 
-    /// `(line number, bytes, truncated)` for each line.
+    /// `(line number, bytes, truncated)` for each line; the number is within the line's own
+    /// source (see [`LineBatch::runs`]).
     pub fn lines(&self) -> impl Iterator<Item = (u64, &[u8], bool)> + '_ {
         let mut start = 0usize;
         let mut next_truncated = self.truncated.iter().peekable();
+        let mut runs = self.runs().peekable();
+        let mut run = runs.next();
         self.ends.iter().enumerate().map(move |(i, &end)| {
             let end = end as usize;
             let line = &self.data[start..end];
             start = end;
             let truncated = next_truncated.next_if(|&&t| t as usize == i).is_some();
-            (self.first_line + i as u64, line, truncated)
+            while run.as_ref().is_some_and(|(_, _, lines)| i >= lines.end) {
+                run = runs.next();
+            }
+            let number = run
+                .as_ref()
+                .map_or(self.first_line + i as u64, |(_, first, lines)| {
+                    first + (i - lines.start) as u64
+                });
+            (number, line, truncated)
         })
     }
 }

@@ -49,6 +49,9 @@ pub struct OctetDecoder {
     pub truncated_messages: u64,
     /// Bytes skipped past `max_len`.
     pub dropped_bytes: u64,
+    /// After an error: the bytes of the failing buffer from the offending byte on, which
+    /// nothing will read.
+    pub rejected_bytes: u64,
 }
 
 impl OctetDecoder {
@@ -69,6 +72,7 @@ impl OctetDecoder {
             partial_truncated: false,
             truncated_messages: 0,
             dropped_bytes: 0,
+            rejected_bytes: 0,
         }
     }
 
@@ -99,7 +103,10 @@ impl OctetDecoder {
                             value: value * 10 + usize::from(byte - b'0'),
                             digits: digits + 1,
                         },
-                        b'0'..=b'9' => return Err(OctetError::LengthTooLong),
+                        b'0'..=b'9' => {
+                            self.rejected_bytes = buf.len() as u64 + 1;
+                            return Err(OctetError::LengthTooLong);
+                        }
                         b' ' if digits > 0 => {
                             if value == 0 {
                                 // A zero-length frame: an empty message, not an error.
@@ -118,7 +125,10 @@ impl OctetDecoder {
                             value: 0,
                             digits: 0,
                         },
-                        other => return Err(OctetError::BadLength(other)),
+                        other => {
+                            self.rejected_bytes = buf.len() as u64 + 1;
+                            return Err(OctetError::BadLength(other));
+                        }
                     };
                 }
                 State::Body { remaining } => {
@@ -155,6 +165,11 @@ impl OctetDecoder {
             }
         }
         Ok(())
+    }
+
+    /// Whether a frame has begun (its length or body is partly read) and is not complete.
+    pub fn in_frame(&self) -> bool {
+        !matches!(self.state, State::Length { digits: 0, .. })
     }
 
     fn keep(&mut self, part: &[u8]) {

@@ -144,9 +144,10 @@ impl CheckpointStore {
     /// Open (creating) the state directory and load what it holds. A corrupt store is an
     /// error, not a silent restart from zero, which would read every file again.
     pub fn open(dir: &Path) -> io::Result<CheckpointStore> {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(at(dir))?;
         let mut by_path = BTreeMap::new();
-        match std::fs::read(dir.join(STORE_FILE)) {
+        let store = dir.join(STORE_FILE);
+        match std::fs::read(&store) {
             Ok(bytes) => {
                 let list: Vec<Checkpoint> = serde_json::from_slice(&bytes).map_err(|e| {
                     io::Error::new(
@@ -159,7 +160,7 @@ impl CheckpointStore {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(at(&store)(e)),
         }
         Ok(CheckpointStore {
             dir: dir.to_path_buf(),
@@ -195,18 +196,27 @@ impl CheckpointStore {
         let list: Vec<&Checkpoint> = self.by_path.values().collect();
         let text = serde_json::to_vec_pretty(&list).map_err(io::Error::other)?;
         let tmp = self.dir.join(format!("{STORE_FILE}.tmp"));
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, self.dir.join(STORE_FILE))?;
+        File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(&text)?;
+                f.sync_all()
+            })
+            .map_err(at(&tmp))?;
+        std::fs::rename(&tmp, self.dir.join(STORE_FILE)).map_err(at(&tmp))?;
         // The rename is only durable once the directory entry is.
-        File::open(&self.dir)?.sync_all()?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(at(&self.dir))?;
         self.dirty = false;
         self.last_save = Some(Instant::now());
         Ok(())
     }
+}
+
+/// `map_err(at(&path))`: the same error, its message naming `path` (a state error that says
+/// only "Permission denied" leaves the operator guessing which file).
+fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 mod arc_str {

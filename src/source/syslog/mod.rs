@@ -7,13 +7,25 @@
 //! runtime worker on a full channel: the tasks await a small async channel instead, and the
 //! pipeline's backpressure reaches a TCP sender as a full receive window.
 //!
-//! UDP has no backpressure: when the pipeline is behind, a datagram batch is dropped and
-//! counted (`channel_full`) rather than queued without bound. The kernel receive buffer is
-//! enlarged ([`UDP_RECEIVE_BUFFER`]) so that short bursts are absorbed before that happens.
+//! UDP has no backpressure towards the sender, so it reaches the kernel instead: the UDP task
+//! waits for the pipeline like a TCP task does, datagrams queue in a large kernel receive
+//! buffer ([`UDP_RECEIVE_BUFFER`]), and only what overflows that buffer is lost; the kernel
+//! counts it and secpipe reports it (`dropped{reason="udp_receive_buffer"}`). Many senders
+//! cost nothing extra: there is no per-sender queue to overflow (see `udp.rs`).
 //!
-//! Limits, each counted when hit, never a crash: message size (`--max-line`, longer messages
-//! are cut), [`MAX_CONNECTIONS`] open TCP/TLS connections (more are closed at once),
-//! [`IDLE_TIMEOUT`] per connection, [`HANDSHAKE_TIMEOUT`] for TLS.
+//! Limits, each counted when hit, never a crash ([`Limits`]):
+//! - message size (`--max-line`): longer messages are cut; the bytes cut are counted
+//!   (`dropped_bytes{reason="truncated"}`), as are the bytes of a message a connection never
+//!   finished (`incomplete_frame`);
+//! - open TCP/TLS connections, derived from the descriptor limit (which secpipe raises to its
+//!   hard maximum at start, [`raise_descriptor_limit`]) minus [`FILE_HEADROOM`] for the
+//!   archive, followed files and the metrics endpoint, and at most [`MAX_CONNECTIONS`]; at the
+//!   cap the connection that has been quiet longest makes room (`evicted`), and when none has
+//!   been quiet for [`EVICT_QUIET_AFTER`] the newcomer is closed (`connection_limit`);
+//! - connections per client address ([`Limits::max_per_address`], `address_limit`);
+//! - [`LINE_DEADLINE`] to finish a message once it has started, so a sender dribbling one byte
+//!   a minute (slowloris) is closed (`line_deadline`) instead of holding its slot;
+//! - [`IDLE_TIMEOUT`] per connection, [`HANDSHAKE_TIMEOUT`] for TLS (`tls_handshake`).
 //!
 //! ```
 //! use secpipe::source::syslog::{ListenSpec, Transport};
@@ -23,6 +35,7 @@
 //! assert!(ListenSpec::parse("http://127.0.0.1:80").is_err());
 //! ```
 
+mod admission;
 mod stream;
 pub mod tls;
 mod udp;
@@ -38,8 +51,19 @@ use crate::frame::LineBatch;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
-/// Open TCP/TLS connections allowed at once, over all listeners; more are refused and counted.
+/// Open TCP/TLS connections allowed at once, over all listeners, at most (fewer when the
+/// descriptor limit is low). Each costs up to a read buffer, a partial message and a batch.
 pub const MAX_CONNECTIONS: usize = 1024;
+/// Descriptors kept free for everything that is not a syslog connection: archive files and
+/// their directories, followed files, state, metrics scrapes, the runtime's own.
+pub const FILE_HEADROOM: usize = 256;
+/// Connections per client address, at most (a relay or NAT may carry several hosts).
+pub const MAX_PER_ADDRESS: usize = 64;
+/// At the connection cap, a connection that has completed no message for this long may be
+/// closed to make room for a new one.
+pub const EVICT_QUIET_AFTER: Duration = Duration::from_secs(5);
+/// A message must be complete this long after its first byte arrived.
+pub const LINE_DEADLINE: Duration = Duration::from_secs(30);
 /// A connection that sends nothing for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// A TLS client that has not finished its handshake by then is dropped.
@@ -47,8 +71,9 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A partial batch is handed on after this long, so a live alert is not held back waiting for
 /// more messages to fill it.
 pub const FLUSH_AFTER: Duration = Duration::from_millis(50);
-/// SO_RCVBUF asked for on UDP sockets (the kernel may cap it at `net.core.rmem_max`).
-pub const UDP_RECEIVE_BUFFER: usize = 8 * 1024 * 1024;
+/// Receive buffer asked for on UDP sockets: at 50,000 datagrams/s, about a second of traffic
+/// (the kernel caps it at `net.core.rmem_max` unless secpipe has CAP_NET_ADMIN).
+pub const UDP_RECEIVE_BUFFER: usize = 16 * 1024 * 1024;
 /// Batches waiting between the listener tasks and the bridge thread.
 const BRIDGE_BATCHES: usize = 16;
 
@@ -117,11 +142,73 @@ enum Bound {
     Tls(std::net::TcpListener, Arc<tokio_rustls::TlsAcceptor>),
 }
 
+/// The limits on TCP/TLS connections (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_per_address: usize,
+    pub evict_quiet_after: Duration,
+    pub line_deadline: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl Limits {
+    /// The defaults, with the connection cap derived from the descriptor limit
+    /// `open_files` (the soft `RLIMIT_NOFILE`).
+    ///
+    /// ```
+    /// use secpipe::source::syslog::{Limits, MAX_CONNECTIONS};
+    /// assert_eq!(Limits::for_descriptors(1_048_576).max_connections, MAX_CONNECTIONS);
+    /// // The usual soft limit of 1,024 leaves room for the archive's files.
+    /// assert_eq!(Limits::for_descriptors(1024).max_connections, 768);
+    /// assert_eq!(Limits::for_descriptors(64).max_connections, 32);
+    /// ```
+    pub fn for_descriptors(open_files: u64) -> Limits {
+        let open_files = usize::try_from(open_files).unwrap_or(usize::MAX);
+        let max_connections = if open_files > 2 * FILE_HEADROOM {
+            (open_files - FILE_HEADROOM).min(MAX_CONNECTIONS)
+        } else {
+            open_files / 2
+        };
+        Limits {
+            max_connections: max_connections.max(1),
+            max_per_address: MAX_PER_ADDRESS,
+            evict_quiet_after: EVICT_QUIET_AFTER,
+            line_deadline: LINE_DEADLINE,
+            idle_timeout: IDLE_TIMEOUT,
+        }
+    }
+}
+
+/// Raise the soft descriptor limit (`RLIMIT_NOFILE`) to the hard one, and return the soft limit
+/// now in force. Listeners call it before deriving their connection cap: a soft limit of 1,024
+/// with a cap of 1,024 connections let idle connections take the descriptors the archive needed
+/// for its next file (issue 10.6).
+pub fn raise_descriptor_limit() -> std::io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write one rlimit, a live local.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = limit.rlim_max;
+        }
+    }
+    Ok(limit.rlim_cur)
+}
+
 /// Listeners bound and ready to be started with [`Listeners::spawn`].
 pub struct Listeners {
     bound: Vec<(ListenSpec, Bound)>,
-    max_connections: usize,
-    idle_timeout: Duration,
+    limits: Limits,
 }
 
 /// What every listener task shares.
@@ -131,8 +218,8 @@ struct Context {
     shutdown: Shutdown,
     metrics: Arc<Metrics>,
     max_line: usize,
-    connections: Arc<tokio::sync::Semaphore>,
-    idle_timeout: Duration,
+    admission: Arc<admission::Admission>,
+    limits: Limits,
 }
 
 impl Listeners {
@@ -166,27 +253,35 @@ impl Listeners {
                 socket,
             ));
         }
+        // Without the raise, the default limits still hold; only the cap is then smaller.
+        let open_files = raise_descriptor_limit().unwrap_or(1024);
         Ok(Listeners {
             bound,
-            max_connections: MAX_CONNECTIONS,
-            idle_timeout: IDLE_TIMEOUT,
+            limits: Limits::for_descriptors(open_files),
         })
     }
 
-    /// Change the connection cap (default [`MAX_CONNECTIONS`]) and the idle timeout (default
-    /// [`IDLE_TIMEOUT`]).
+    /// The limits in force ([`Limits::for_descriptors`] of the raised descriptor limit).
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Replace the connection limits.
     ///
     /// ```
     /// use secpipe::source::syslog::{ListenSpec, Listeners};
     /// let spec = ListenSpec::parse("syslog+tcp://127.0.0.1:0").unwrap();
-    /// let listeners = Listeners::bind(&[spec], None)
-    ///     .unwrap()
-    ///     .with_limits(16, std::time::Duration::from_secs(60));
+    /// let listeners = Listeners::bind(&[spec], None).unwrap();
+    /// let limits = listeners.limits();
+    /// let listeners = listeners.with_limits(secpipe::source::syslog::Limits {
+    ///     max_connections: 16,
+    ///     ..limits
+    /// });
+    /// assert_eq!(listeners.limits().max_connections, 16);
     /// assert_ne!(listeners.specs()[0].addr.port(), 0);
     /// ```
-    pub fn with_limits(mut self, max_connections: usize, idle_timeout: Duration) -> Listeners {
-        self.max_connections = max_connections;
-        self.idle_timeout = idle_timeout;
+    pub fn with_limits(mut self, limits: Limits) -> Listeners {
+        self.limits = limits;
         self
     }
 
@@ -212,8 +307,12 @@ impl Listeners {
             shutdown,
             metrics,
             max_line,
-            connections: Arc::new(tokio::sync::Semaphore::new(self.max_connections)),
-            idle_timeout: self.idle_timeout,
+            admission: Arc::new(admission::Admission::new(
+                self.limits.max_connections,
+                self.limits.max_per_address,
+                self.limits.evict_quiet_after,
+            )),
+            limits: self.limits,
         };
         // Converting std sockets to tokio ones registers them with this runtime's reactor.
         let _guard = runtime.enter();
@@ -349,11 +448,21 @@ mod tests {
         assert_eq!(trim_trailer(b"\n"), b"");
     }
 
+    /// Limits for a test: generous, with the ones a test is about set by the caller.
+    fn test_limits(max_connections: usize, idle: Duration) -> Limits {
+        Limits {
+            max_connections,
+            max_per_address: 1000,
+            evict_quiet_after: Duration::from_secs(600),
+            line_deadline: Duration::from_secs(600),
+            idle_timeout: idle,
+        }
+    }
+
     /// Open a listener with tight limits on a runtime of its own; returns what the pipeline
     /// would get, the metrics, the shutdown switch and the bridge thread.
     fn start_tcp(
-        max_connections: usize,
-        idle: Duration,
+        limits: Limits,
     ) -> (
         std::net::SocketAddr,
         crossbeam_channel::Receiver<LineBatch>,
@@ -366,7 +475,7 @@ mod tests {
         let spec = ListenSpec::parse("syslog+tcp://127.0.0.1:0").expect("spec");
         let listeners = Listeners::bind(&[spec], None)
             .expect("bind")
-            .with_limits(max_connections, idle);
+            .with_limits(limits);
         let addr = listeners.specs()[0].addr;
         let (tx, rx) = crossbeam_channel::bounded(64);
         let metrics = Arc::new(Metrics::new());
@@ -397,7 +506,7 @@ mod tests {
     #[test]
     fn connections_over_the_cap_are_closed_and_counted() {
         use std::io::{Read, Write};
-        let (addr, rx, metrics, shutdown, _runtime, bridge) = start_tcp(2, Duration::from_secs(60));
+        let (addr, rx, metrics, shutdown, _runtime, bridge) = start_tcp(test_limits(2, Duration::from_secs(60)));
         let mut first = std::net::TcpStream::connect(addr).expect("first");
         let mut second = std::net::TcpStream::connect(addr).expect("second");
         first.write_all(b"one\n").expect("write");
@@ -430,7 +539,7 @@ mod tests {
     fn an_idle_connection_is_closed_and_its_batch_handed_on() {
         use std::io::{Read, Write};
         let (addr, rx, metrics, shutdown, _runtime, bridge) =
-            start_tcp(8, Duration::from_millis(200));
+            start_tcp(test_limits(8, Duration::from_millis(200)));
         let mut quiet = std::net::TcpStream::connect(addr).expect("connect");
         quiet.write_all(b"<13>only line\n").expect("write");
         quiet
@@ -451,6 +560,186 @@ mod tests {
             .flat_map(|b| b.lines().map(|(_, l, _)| l.to_vec()).collect::<Vec<_>>())
             .collect();
         assert_eq!(got, vec![b"<13>only line".to_vec()]);
+    }
+
+    /// A TCP connection to `addr` from the loopback address `from` (any 127.0.0.0/8 address
+    /// is local on Linux), so tests can play several client hosts.
+    fn connect_from(from: [u8; 4], addr: std::net::SocketAddr) -> std::net::TcpStream {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        let local = std::net::SocketAddr::from((from, 0));
+        socket.bind(&local.into()).expect("bind the client address");
+        socket.connect(&addr.into()).expect("connect");
+        socket.into()
+    }
+
+    /// Whether the server closed `stream`, waiting up to the test's patience.
+    fn closed_by_server(stream: &mut std::net::TcpStream) -> bool {
+        use std::io::Read;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut buf = [0u8; 1];
+        matches!(stream.read(&mut buf), Ok(0) | Err(_))
+    }
+
+    fn lines_of(rx: &crossbeam_channel::Receiver<LineBatch>) -> Vec<Vec<u8>> {
+        rx.try_iter()
+            .flat_map(|b| b.lines().map(|(_, l, _)| l.to_vec()).collect::<Vec<_>>())
+            .collect()
+    }
+
+    #[test]
+    fn idle_connections_at_the_cap_make_room_for_a_real_client() {
+        use std::io::Write;
+        let limits = Limits {
+            evict_quiet_after: Duration::from_millis(300),
+            ..test_limits(4, Duration::from_secs(600))
+        };
+        let (addr, rx, metrics, shutdown, _runtime, bridge) = start_tcp(limits);
+        // The attack: every slot taken by connections that never send a byte, from several
+        // addresses so that the per-address cap is not what stops them.
+        let mut idle: Vec<std::net::TcpStream> = (0..4u8)
+            .map(|i| connect_from([127, 0, 0, 10 + i], addr))
+            .collect();
+        wait_until("four idle connections", || {
+            metrics.render().contains("secpipe_connections_open 4")
+        });
+        std::thread::sleep(Duration::from_millis(400));
+        let mut real = connect_from([127, 0, 0, 2], addr);
+        real.write_all(b"<13>a real client gets through\n")
+            .expect("write");
+        let read = format!("secpipe_lines_read_total{{input=\"syslog+tcp://{addr}\"}} 1");
+        wait_until("the real client's line", || metrics.render().contains(&read));
+        assert!(
+            metrics
+                .render()
+                .contains(r#"secpipe_dropped_total{reason="evicted"} 1"#),
+            "{}",
+            metrics.render()
+        );
+        // The longest-quiet connection is the one that went.
+        assert!(closed_by_server(&mut idle[0]));
+        drop((idle, real));
+        shutdown.trigger();
+        bridge.join().expect("bridge");
+        assert_eq!(lines_of(&rx), vec![b"<13>a real client gets through".to_vec()]);
+    }
+
+    #[test]
+    fn a_slowloris_connection_is_closed_at_the_line_deadline_and_counted() {
+        use std::io::{Read, Write};
+        let limits = Limits {
+            line_deadline: Duration::from_millis(500),
+            ..test_limits(8, Duration::from_secs(600))
+        };
+        let (addr, rx, metrics, shutdown, _runtime, bridge) = start_tcp(limits);
+        let mut slow = std::net::TcpStream::connect(addr).expect("connect");
+        slow.set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        // One byte every 100 ms: never idle, never a complete line.
+        let start = std::time::Instant::now();
+        let mut closed = false;
+        while !closed && start.elapsed() < Duration::from_secs(30) {
+            if slow.write_all(b"x").is_err() {
+                closed = true;
+                break;
+            }
+            let mut buf = [0u8; 1];
+            closed = match slow.read(&mut buf) {
+                Ok(n) => n == 0,
+                Err(e) => !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+            };
+        }
+        assert!(closed, "the slow connection was never closed");
+        wait_until("the connection to be counted closed", || {
+            metrics.render().contains("secpipe_connections_open 0")
+        });
+        assert!(
+            metrics
+                .render()
+                .contains(r#"secpipe_dropped_total{reason="line_deadline"} 1"#)
+        );
+        shutdown.trigger();
+        bridge.join().expect("bridge");
+        // What it did send is kept as a (partial) line, like a last line without newline.
+        let lines = lines_of(&rx);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].iter().all(|&b| b == b'x'));
+    }
+
+    #[test]
+    fn connections_per_address_are_capped_and_counted() {
+        let limits = Limits {
+            max_per_address: 2,
+            ..test_limits(100, Duration::from_secs(600))
+        };
+        let (addr, _rx, metrics, shutdown, _runtime, bridge) = start_tcp(limits);
+        let _one = connect_from([127, 0, 0, 1], addr);
+        let _two = connect_from([127, 0, 0, 1], addr);
+        wait_until("two open connections", || {
+            metrics.render().contains("secpipe_connections_open 2")
+        });
+        let mut three = connect_from([127, 0, 0, 1], addr);
+        assert!(closed_by_server(&mut three));
+        assert!(
+            metrics
+                .render()
+                .contains(r#"secpipe_dropped_total{reason="address_limit"} 1"#)
+        );
+        let _other = connect_from([127, 0, 0, 3], addr);
+        wait_until("another address still admitted", || {
+            metrics.render().contains("secpipe_connections_open 3")
+        });
+        shutdown.trigger();
+        drop((_one, _two, _other));
+        bridge.join().expect("bridge");
+    }
+
+    #[test]
+    fn bytes_of_cut_and_unfinished_frames_are_counted() {
+        use std::io::Write;
+        let (addr, rx, metrics, shutdown, _runtime, bridge) =
+            start_tcp(test_limits(8, Duration::from_secs(600)));
+        // Octet counted: one 2,000-byte message (max_line is 1,024 here), then a frame that
+        // promises 100 bytes and delivers 3 before the sender leaves.
+        let mut sender = std::net::TcpStream::connect(addr).expect("connect");
+        let big = "y".repeat(2000);
+        write!(sender, "2000 {big}100 abc").expect("write");
+        drop(sender);
+        wait_until("the connection to close", || {
+            let m = metrics.render();
+            m.contains("secpipe_connections_open 0")
+                && m.contains(r#"secpipe_dropped_bytes_total{reason="incomplete_frame"}"#)
+        });
+        let m = metrics.render();
+        assert!(
+            m.contains(r#"secpipe_dropped_bytes_total{reason="truncated"} 976"#),
+            "{m}"
+        );
+        assert!(
+            m.contains(r#"secpipe_dropped_bytes_total{reason="incomplete_frame"} 3"#),
+            "{m}"
+        );
+        assert!(
+            m.contains(r#"secpipe_dropped_total{reason="incomplete_frame"} 1"#),
+            "{m}"
+        );
+        // Every byte read is counted as read, the lost ones included: "2000 ", the message,
+        // "100 abc".
+        let total = 5 + big.len() + 7;
+        assert!(
+            m.contains(&format!(
+                "secpipe_bytes_read_total{{input=\"syslog+tcp://{addr}\"}} {total}"
+            )),
+            "{m}"
+        );
+        shutdown.trigger();
+        bridge.join().expect("bridge");
+        assert_eq!(lines_of(&rx).len(), 1);
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
+use super::admission::Ticket;
 use super::{Context, FLUSH_AFTER, HANDSHAKE_TIMEOUT, PeerBatch, Transport};
 use crate::frame::LineFramer;
 use crate::frame::octet::OctetDecoder;
@@ -18,6 +20,10 @@ use crate::frame::octet::OctetDecoder;
 const CONNECTION_BUFFER: usize = 64 * 1024;
 /// A connection's first read buffer; it grows to [`CONNECTION_BUFFER`] when a read fills it.
 const FIRST_READ_BUFFER: usize = 4 * 1024;
+
+/// After a failed accept (EMFILE when descriptors run out, and the like), wait this long: the
+/// failure repeats at once, and retrying at once spins a core.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Accept connections until shutdown, then wait for the open ones to finish their batches.
 pub(super) async fn serve(
@@ -37,15 +43,22 @@ pub(super) async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
         let Ok((socket, peer)) = accepted else {
-            // EMFILE and friends: back off briefly instead of spinning on the error.
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
             continue;
         };
-        // The cap is taken before any byte is read, so a flood of idle connections cannot
-        // exhaust file descriptors or memory.
-        let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
-            ctx.metrics.dropped("connection_limit", 1);
-            continue;
+        // Admission is decided before any byte is read, so a flood of idle connections cannot
+        // exhaust descriptors or memory; dropping a refused socket closes it at once.
+        let ticket = match ctx.admission.admit(peer.ip()) {
+            Ok((ticket, evicted)) => {
+                if evicted {
+                    ctx.metrics.dropped("evicted", 1);
+                }
+                ticket
+            }
+            Err(refused) => {
+                ctx.metrics.dropped(refused.reason(), 1);
+                continue;
+            }
         };
         let _ = socket.set_nodelay(true);
         let source: Arc<str> = format!("{}://{peer}", transport.scheme()).into();
@@ -55,16 +68,25 @@ pub(super) async fn serve(
         connections.spawn(async move {
             ctx.metrics.connection_opened();
             match tls {
-                None => read_connection(socket, source, &url, true, &ctx).await,
+                None => read_connection(socket, source, &url, true, &ticket, &ctx).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
-                        Ok(Ok(stream)) => read_connection(stream, source, &url, false, &ctx).await,
-                        _ => ctx.metrics.dropped("tls_handshake", 1),
+                    // An unfinished handshake is quiet: it can be evicted like an idle socket.
+                    let handshake = tokio::select! {
+                        _ = ticket.evicted() => None,
+                        done = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)) => {
+                            done.ok().and_then(Result::ok)
+                        }
+                    };
+                    match handshake {
+                        Some(stream) => {
+                            read_connection(stream, source, &url, false, &ticket, &ctx).await
+                        }
+                        None => ctx.metrics.dropped("tls_handshake", 1),
                     }
                 }
             }
             ctx.metrics.connection_closed();
-            drop(permit);
+            drop(ticket);
         });
     }
     while connections.join_next().await.is_some() {}
@@ -77,16 +99,29 @@ enum Framing {
     Octets(OctetDecoder),
 }
 
-/// Read one connection until EOF, idle timeout, a framing error or shutdown, handing its
-/// messages on in batches. `detect`: decide the framing from the first byte (plain TCP);
-/// otherwise octet counting (TLS).
+impl Framing {
+    /// A message has begun and is not complete.
+    fn in_message(&self) -> bool {
+        match self {
+            Framing::Undecided => false,
+            Framing::Lines(framer) => framer.in_line(),
+            Framing::Octets(decoder) => decoder.in_frame(),
+        }
+    }
+}
+
+/// Read one connection until EOF, idle timeout, line deadline, eviction, a framing error or
+/// shutdown, handing its messages on in batches. `detect`: decide the framing from the first
+/// byte (plain TCP); otherwise octet counting (TLS).
 async fn read_connection<S: AsyncRead + Unpin>(
     mut stream: S,
     source: Arc<str>,
     url: &str,
     detect: bool,
+    ticket: &Ticket,
     ctx: &Context,
 ) {
+    let limits = ctx.limits;
     let mut framing = if detect {
         Framing::Undecided
     } else {
@@ -96,30 +131,47 @@ async fn read_connection<S: AsyncRead + Unpin>(
     // Most connections send a few lines: start small, grow to the full buffer only for a
     // sender that fills it (a thousand idle or one-line connections must not pin 64 MiB).
     let mut buf = vec![0u8; FIRST_READ_BUFFER];
-    let mut bytes = 0u64;
+    // When the unfinished message began: it must be complete within the line deadline.
+    let mut message_started: Option<Instant> = None;
+    let mut last_read = Instant::now();
+    let mut framing_failed = false;
     loop {
-        // With a batch pending, wake in time to hand it on; otherwise wait up to the idle limit.
-        let wait = match peer.started {
-            Some(t) => FLUSH_AFTER.saturating_sub(t.elapsed()),
-            None => ctx.idle_timeout,
-        };
+        // Wake for whichever comes first: the pending batch is due, the unfinished message's
+        // deadline, the idle limit.
+        let mut wake = last_read + limits.idle_timeout;
+        if let Some(t) = peer.started {
+            wake = wake.min(t + FLUSH_AFTER);
+        }
+        if let Some(t) = message_started {
+            wake = wake.min(t + limits.line_deadline);
+        }
         let read = tokio::select! {
             _ = ctx.shutdown.triggered() => break,
-            read = tokio::time::timeout(wait, stream.read(&mut buf)) => read,
+            _ = ticket.evicted() => break,
+            read = tokio::time::timeout_at(wake, stream.read(&mut buf)) => read,
         };
         let n = match read {
-            Err(_elapsed) if peer.started.is_some() => {
-                if !flush(&mut peer, url, ctx, &mut bytes).await {
+            Err(_elapsed) => {
+                let now = Instant::now();
+                if message_started.is_some_and(|t| now >= t + limits.line_deadline) {
+                    // Slowloris: a message dribbled out too slowly to ever matter.
+                    ctx.metrics.dropped("line_deadline", 1);
+                    break;
+                }
+                if now >= last_read + limits.idle_timeout {
+                    // Idle: close. A sender that wants to go on reconnects.
+                    break;
+                }
+                if !flush(&mut peer, url, ctx).await {
                     return;
                 }
                 continue;
             }
-            // Idle for the idle timeout: close. A sender that wants to go on reconnects.
-            Err(_elapsed) => break,
             Ok(Ok(0)) | Ok(Err(_)) => break,
             Ok(Ok(n)) => n,
         };
-        bytes += n as u64;
+        last_read = Instant::now();
+        ctx.metrics.bytes_read(url, n as u64);
         if n == buf.len() && buf.len() < CONNECTION_BUFFER {
             buf.resize((buf.len() * 4).min(CONNECTION_BUFFER), 0);
         }
@@ -132,7 +184,9 @@ async fn read_connection<S: AsyncRead + Unpin>(
             };
         }
         let mut full = Vec::new();
+        let mut messages = 0usize;
         let mut on_message = |message: &[u8], truncated: bool| {
+            messages += 1;
             peer.push(message, truncated);
             if peer.batch.is_full()
                 && let Some(batch) = peer.take()
@@ -150,18 +204,34 @@ async fn read_connection<S: AsyncRead + Unpin>(
                 .is_ok(),
             Framing::Undecided => true,
         };
+        if messages > 0 {
+            ticket.progress();
+        }
+        // A message still open after this read began now if the last one just completed.
+        message_started = match (framing.in_message(), message_started) {
+            (false, _) => None,
+            (true, Some(t)) if messages == 0 => Some(t),
+            (true, _) => Some(last_read),
+        };
         for batch in full {
-            if !send(batch, url, ctx, &mut bytes).await {
+            if !send(batch, url, ctx).await {
                 return;
             }
         }
         if !framing_ok {
             // A corrupt octet-counted stream has no recoverable frame boundary: close it, keep
-            // what was framed before the error.
+            // what was framed before the error, count what was not.
+            framing_failed = true;
             ctx.metrics.dropped("framing_error", 1);
+            if let Framing::Octets(decoder) = &framing {
+                ctx.metrics.dropped_bytes(
+                    "framing_error",
+                    decoder.rejected_bytes + decoder.pending_bytes(),
+                );
+            }
             break;
         }
-        if peer.due() && !flush(&mut peer, url, ctx, &mut bytes).await {
+        if peer.due() && !flush(&mut peer, url, ctx).await {
             return;
         }
     }
@@ -171,12 +241,17 @@ async fn read_connection<S: AsyncRead + Unpin>(
         Framing::Lines(framer) => {
             framer.finish(|m, t| peer.push(m, t));
             ctx.metrics.truncated(framer.truncated_lines);
+            ctx.metrics.dropped_bytes("truncated", framer.dropped_bytes);
         }
         Framing::Octets(decoder) => {
-            if decoder.pending_bytes() > 0 {
+            // After a framing error the unread rest was counted there.
+            if decoder.in_frame() && !framing_failed {
                 ctx.metrics.dropped("incomplete_frame", 1);
+                ctx.metrics
+                    .dropped_bytes("incomplete_frame", decoder.pending_bytes());
             }
             ctx.metrics.truncated(decoder.truncated_messages);
+            ctx.metrics.dropped_bytes("truncated", decoder.dropped_bytes);
         }
         Framing::Undecided => {}
     }
@@ -187,7 +262,7 @@ async fn read_connection<S: AsyncRead + Unpin>(
         .take()
         .unwrap_or_else(|| crate::frame::LineBatch::new(peer.source.clone(), 1, 0));
     last.ends_source = true;
-    send(last, url, ctx, &mut bytes).await;
+    send(last, url, ctx).await;
 }
 
 /// Whether a connection's first bytes are an octet-counting length prefix: 1 to 9 digits and a
@@ -199,18 +274,18 @@ fn looks_octet_counted(data: &[u8]) -> bool {
     (1..=9).contains(&digits) && data.get(digits).is_none_or(|&b| b == b' ')
 }
 
-async fn flush(peer: &mut PeerBatch, url: &str, ctx: &Context, bytes: &mut u64) -> bool {
+async fn flush(peer: &mut PeerBatch, url: &str, ctx: &Context) -> bool {
     match peer.take() {
-        Some(batch) => send(batch, url, ctx, bytes).await,
+        Some(batch) => send(batch, url, ctx).await,
         None => true,
     }
 }
 
 /// Hand a batch on, waiting while the pipeline is behind: that wait is TCP backpressure.
-/// False when the pipeline is gone.
-async fn send(batch: crate::frame::LineBatch, url: &str, ctx: &Context, bytes: &mut u64) -> bool {
+/// False when the pipeline is gone. (Bytes are counted as they are read, so a connection that
+/// never completes a batch still shows in `bytes_read`.)
+async fn send(batch: crate::frame::LineBatch, url: &str, ctx: &Context) -> bool {
     ctx.metrics.lines_read(url, batch.len() as u64);
-    ctx.metrics.bytes_read(url, std::mem::take(bytes));
     ctx.bridge.send(batch).await.is_ok()
 }
 
