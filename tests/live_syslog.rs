@@ -6,7 +6,7 @@ mod live_support;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use live_support::{Running, free_port, lines_read, summary_lines, wait_for};
+use live_support::{Running, free_port, lines_read, metric_value, summary_lines, wait_for};
 
 /// Run `logger` with `args`, one message per stdin line.
 fn logger(args: &[&str], messages: &[String]) {
