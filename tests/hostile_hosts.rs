@@ -50,7 +50,10 @@ fn a_hundred_thousand_invented_hosts_give_a_bounded_number_of_alerts() {
         .iter()
         .filter(|a| a["rule"] == "log.silence")
         .collect();
-    let storms: Vec<_> = silence.iter().filter(|a| a["key"]["value"] == "*").collect();
+    let storms: Vec<_> = silence
+        .iter()
+        .filter(|a| a["key"]["value"] == "*")
+        .collect();
     let single = silence.len() - storms.len();
     assert_eq!(single, 40, "20 one by one per period, two periods");
     assert_eq!(storms.len(), 2, "{storms:#?}");

@@ -177,7 +177,9 @@ fn user_grammars_and_rule_config_are_used() {
 
 #[test]
 fn ambiguous_addresses_are_counted_in_stats_and_summary() {
-    let lines = b"Nov 23 11:00:01 h sshd[1]: Failed password for root from 192.0.2.12 port 22 ssh1: ruser from 198.51.100.9\n\
+    // The sshd grammar pins its addresses itself (pinned_addresses); PAM's two `rhost=` (the
+    // second inside a crafted `user=`, or the first inside a crafted `ruser=`) are ambiguous.
+    let lines = b"Nov 23 11:00:01 h sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.2 user=test rhost=192.0.2.250\n\
 Nov 23 11:00:02 h dovecot[2]: imap-login: Disconnected (auth failed, 1 attempts): user=<x>, method=PLAIN, rip=192.0.2.250, lip=192.0.2.1, TLS: y>, method=PLAIN, rip=198.51.100.43, lip=192.0.2.1\n\
 Nov 23 11:00:03 h sshd[3]: Failed password for root from 192.0.2.13 port 22 ssh2\n";
     let out = run_stdin(

@@ -79,6 +79,9 @@ pub(crate) struct PatternSpec {
     pub attempt: Attempt,
     pub user: Option<Box<str>>,
     pub regex: String,
+    /// The file declares `pinned_addresses = true`: its regexes place the address by the
+    /// server's template up to the end anchor, so the generic two-address check is skipped.
+    pub pinned_address: bool,
 }
 
 /// One validated grammar file.
@@ -92,6 +95,8 @@ pub(crate) struct GrammarSpec {
 #[serde(deny_unknown_fields)]
 struct FileDef {
     apps: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pinned_addresses: bool,
     #[serde(default)]
     pattern: Vec<Spanned<PatternDef>>,
 }
@@ -243,6 +248,7 @@ pub(crate) fn parse_grammar(path: &str, text: &str) -> Result<GrammarSpec, Gramm
             attempt,
             user: def.user.map(|u| u.into_inner().into_boxed_str()),
             regex: def.regex.into_inner(),
+            pinned_address: file.pinned_addresses,
         });
     }
     Ok(GrammarSpec { apps, patterns })

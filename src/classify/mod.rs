@@ -111,6 +111,8 @@ struct PatternInfo {
     reason: Option<Box<str>>,
     attempt: Attempt,
     user: Option<Box<str>>,
+    /// Its grammar pins addresses itself (`pinned_addresses`): no generic ambiguity check.
+    pinned_address: bool,
     /// The pattern alone, to resolve its captures once the group search has found it: a
     /// one-pattern automaton is a fraction of the size of the group's, and capture engines
     /// pay for size on every line.
@@ -250,6 +252,7 @@ impl Classifier {
                     reason: p.reason.clone(),
                     attempt: p.attempt,
                     user: p.user.clone(),
+                    pinned_address: p.pinned_address,
                     captures: capture_map(regex.group_info(), 0),
                     onepass: grammar::build_onepass(&p.regex),
                     slot_len: regex.group_info().slot_len(),
@@ -494,7 +497,7 @@ impl Classifier {
                     }
                 }
             }
-            if let (Some(address), Some(_)) = (address, ev.src_ip) {
+            if let (false, Some(address), Some(_)) = (info.pinned_address, address, ev.src_ip) {
                 // A fixed array: this runs on every line that names an address.
                 let mut attacker: [std::ops::Range<usize>; 4] = Default::default();
                 let mut n = 0;

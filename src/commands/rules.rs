@@ -11,10 +11,6 @@ pub fn rules(args: &RulesArgs) -> Result<ExitCode, UsageError> {
     let detect = DetectConfig::from_args(
         &DetectArgs {
             config: args.config.clone(),
-            lateness: "10s".into(),
-            alerts: "-".into(),
-            reorder_buffer_events: crate::detect::DEFAULT_MAX_HELD_EVENTS,
-            reorder_buffer_mib: crate::detect::DEFAULT_MAX_HELD_BYTES >> 20,
             ..DetectArgs::default()
         },
         &jiff::tz::TimeZone::UTC,

@@ -136,7 +136,11 @@ impl ReorderBuffer {
 /// owns rounded up to the allocator's 16-byte granularity (an empty box allocates nothing).
 fn held_bytes(ev: &Event) -> usize {
     fn owned(len: usize) -> usize {
-        if len == 0 { 0 } else { len.next_multiple_of(16) }
+        if len == 0 {
+            0
+        } else {
+            len.next_multiple_of(16)
+        }
     }
     let text = |s: &Option<Box<str>>| s.as_ref().map_or(0, |s| owned(s.len()));
     std::mem::size_of::<Event>().next_multiple_of(16)

@@ -60,7 +60,7 @@ pub struct ParseArgs {
 }
 
 /// Flags for detection.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone)]
 pub struct DetectArgs {
     /// Rule overrides and additions (secpipe.toml).
     #[arg(long, value_name = "FILE")]
@@ -84,6 +84,22 @@ pub struct DetectArgs {
     /// reporting what was not delivered (default 5s).
     #[arg(long, value_name = "DURATION")]
     pub drain_timeout: Option<String>,
+}
+
+/// The flags' own defaults, for commands that build detection without parsing them
+/// (`rules`, `test`): a zero-sized reorder buffer would be a usage error.
+impl Default for DetectArgs {
+    fn default() -> Self {
+        DetectArgs {
+            config: None,
+            lateness: "10s".into(),
+            reorder_buffer_events: crate::detect::DEFAULT_MAX_HELD_EVENTS,
+            reorder_buffer_mib: crate::detect::DEFAULT_MAX_HELD_BYTES >> 20,
+            alerts: "-".into(),
+            alert_format: AlertFormatArg::Json,
+            drain_timeout: None,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
