@@ -112,7 +112,6 @@ fn expected_event_row(seq: u64, e: &secpipe::event::Event) -> Vec<(String, Cell)
         ("http_path", text(e.http_path.as_deref())),
         ("http_status", int(e.http_status.map(i64::from))),
         ("bytes", int(e.bytes.map(|b| b as i64))),
-        ("forwarded_for", text(e.forwarded_for.as_deref())),
         ("severity", text(e.severity.as_deref())),
         ("message", Cell::Text(e.message.to_string())),
         ("raw", Cell::Bytes(e.raw.to_vec())),

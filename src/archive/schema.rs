@@ -133,7 +133,6 @@ pub fn events_schema() -> SchemaRef {
                 s("http_path"),
                 Field::new("http_status", DataType::Int32, true),
                 i("bytes"),
-                s("forwarded_for"),
                 s("severity"),
                 Field::new("message", DataType::Utf8, false),
                 Field::new("raw", DataType::Binary, false),
@@ -208,7 +207,6 @@ pub struct EventColumns {
     http_path: StringBuilder,
     http_status: Int32Builder,
     bytes: Int64Builder,
-    forwarded_for: StringBuilder,
     severity: StringBuilder,
     message: StringBuilder,
     raw: BinaryBuilder,
@@ -253,7 +251,6 @@ impl EventColumns {
             http_path: text(32),
             http_status: Int32Builder::with_capacity(rows),
             bytes: int(),
-            forwarded_for: text(0),
             severity: text(4),
             message: text(128),
             raw: BinaryBuilder::with_capacity(rows, rows * 160),
@@ -301,7 +298,6 @@ impl EventColumns {
         self.http_path.append_option(e.http_path.as_deref());
         self.http_status.append_option(e.http_status.map(i32::from));
         self.bytes.append_option(e.bytes.map(clamp_i64));
-        self.forwarded_for.append_option(e.forwarded_for.as_deref());
         self.severity.append_option(e.severity.as_deref());
         self.message.append_value(&e.message);
         self.raw.append_value(&e.raw);
@@ -331,7 +327,6 @@ impl EventColumns {
             Arc::new(self.http_path.finish()),
             Arc::new(self.http_status.finish()),
             Arc::new(self.bytes.finish()),
-            Arc::new(self.forwarded_for.finish()),
             Arc::new(self.severity.finish()),
             Arc::new(self.message.finish()),
             Arc::new(self.raw.finish()),
