@@ -363,6 +363,15 @@ impl fmt::Display for VerifyReport {
                         )?;
                     }
                 }
+                for span in &self.unsigned {
+                    write!(
+                        f,
+                        "\n          also unsigned: manifest lines {}..={} ({} file(s))",
+                        span.first_line,
+                        span.last_line,
+                        span.files.len()
+                    )?;
+                }
                 Ok(())
             }
         }
