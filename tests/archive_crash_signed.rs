@@ -1,7 +1,9 @@
-//! A real crash of a signed run: a child process appends to an archive with a key until it is
-//! killed with SIGKILL. The checkpoint is re-signed after every manifest line, so the kill can
-//! leave at most the last line unsigned; verify names it (exit 3) rather than calling it intact,
-//! and the next run with the key records that it does not vouch for it.
+//! A real crash of a signed run: a child process appends to an archive with a key, sealing a
+//! file every 60 ms as a live run would (one file at a time), until it is killed with SIGKILL.
+//! The checkpoint is re-signed after each such manifest line, so the kill can leave at most the
+//! last line unsigned; verify names it (exit 3) rather than calling it intact, and the next run
+//! with the key records that it does not vouch for it. (Before, the checkpoint was signed once
+//! a second: the kill left every line of that second unsigned.)
 
 mod archive_support;
 
@@ -16,14 +18,15 @@ use secpipe::archive::{Archive, keys};
 const CHILD_DIR: &str = "SECPIPE_SIGNED_CRASH_DIR";
 const CHILD_KEY: &str = "SECPIPE_SIGNED_CRASH_KEY";
 
-/// The child side: appends events forever with a key (only when started by the parent test).
+/// The child side: appends a file's worth of events every 60 ms, forever, with a key (only when
+/// started by the parent test).
 #[test]
 #[ignore = "helper process for sigkill_of_a_signed_run_leaves_at_most_the_last_line_unsigned"]
 fn signed_crash_child_appends_forever() {
     let (Some(dir), Some(key)) = (std::env::var_os(CHILD_DIR), std::env::var_os(CHILD_KEY)) else {
         return;
     };
-    let mut opts = options(Path::new(&dir), 300);
+    let mut opts = options(Path::new(&dir), 100);
     opts.key = Some(PathBuf::from(key));
     let mut archive = Archive::open(opts).unwrap();
     let mut next = 0;
@@ -32,6 +35,7 @@ fn signed_crash_child_appends_forever() {
             .append_events(&events(next, 100, DAY0 + next as i64 * 1_000))
             .unwrap();
         next += 100;
+        std::thread::sleep(std::time::Duration::from_millis(60));
     }
 }
 

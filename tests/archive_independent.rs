@@ -344,3 +344,71 @@ open(os.path.join(archive, "audit", "checkpoint"), "w", encoding="utf-8").write(
         "only the row roots are wrong: {python:#}"
     );
 }
+
+/// A signature lost behind the chain, then a run with the key that records the lines it does
+/// not vouch for (`unsigned_lines` of its `resume` line): both verifiers name the same span,
+/// though the checkpoint now covers every line.
+#[test]
+fn both_verifiers_keep_naming_lines_a_later_run_did_not_vouch_for() {
+    let a = signed_archive();
+    let old_checkpoint = std::fs::read(a.archive.join("audit/checkpoint")).expect("checkpoint");
+    let more = a._root.path().join("more.log");
+    std::fs::write(
+        &more,
+        "Nov 23 12:00:00 gate sshd[999]: Failed password for root from 10.9.9.9 port 1 ssh2\n",
+    )
+    .expect("write");
+    let run_with_key = || {
+        let out = secpipe()
+            .args(["--tz", "UTC", "--year", "2026", "--archive", s(&a.archive)])
+            .args(["--key", s(&a.key), s(&more)])
+            .output()
+            .expect("run with the key");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run_with_key();
+    std::fs::write(a.archive.join("audit/checkpoint"), old_checkpoint).expect("put it back");
+    run_with_key();
+
+    let (code, python) = independent(&a.archive, &a.pubkey);
+    assert_eq!(code, 3, "{python:#}");
+    assert_eq!(python["signed_lines"], python["manifests"], "{python:#}");
+    let (code, rust) = secpipe_verify(&a.archive, &a.pubkey);
+    assert_eq!(code, 3, "{rust:#}");
+    let spans = |report: &serde_json::Value, files: &dyn Fn(&serde_json::Value) -> Vec<String>| {
+        report["unsigned"]
+            .as_array()
+            .expect("unsigned")
+            .iter()
+            .map(|span| {
+                (
+                    span["first_line"].clone(),
+                    span["last_line"].clone(),
+                    files(span),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let python_spans = spans(&python, &|span| {
+        span["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|f| f.as_str().unwrap_or("").to_owned())
+            .collect()
+    });
+    let rust_spans = spans(&rust, &|span| {
+        span["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|f| f["file"].as_str().unwrap_or("").to_owned())
+            .collect()
+    });
+    assert_eq!(python_spans.len(), 1, "{python:#}");
+    assert_eq!(python_spans, rust_spans);
+}

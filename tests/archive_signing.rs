@@ -429,6 +429,21 @@ fn keygen_writes_a_private_key_and_refuses_to_overwrite_it() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&key).expect("key"), private);
+
+    // --key and --pubkey take only what keygen wrote: a public key is not a private key.
+    let input = t.write("auth.log", &sshd_lines(3));
+    let out = t.archive_run(Some(&t.path("k.pub")), &input);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("BEGIN PRIVATE KEY"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!t.archive().join("audit").exists());
+    assert_eq!(t.archive_run(Some(&key), &input).status.code(), Some(0));
+    let (code, json) = t.verify_json(&["--pubkey", s(&key)]);
+    assert_eq!(code, 2, "{json}");
+    assert_eq!(json["status"], "inconclusive", "{json}");
 }
 
 /// verify's exit codes through the binary: 0 intact, 1 tampered, 2 could not conclude (3, the

@@ -270,8 +270,14 @@ def verify(archive_dir, pubkey_path):
 
     signature_state = "none"
     signed = None
-    with open(os.path.join(archive_dir, "audit", "checkpoint"), encoding="utf-8") as f:
-        cp_archive, cp_count, cp_head, body, signature = parse_checkpoint(f.read())
+    checkpoint_path = os.path.join(archive_dir, "audit", "checkpoint")
+    if os.path.exists(checkpoint_path):
+        with open(checkpoint_path, encoding="utf-8") as f:
+            cp_archive, cp_count, cp_head, body, signature = parse_checkpoint(f.read())
+    else:
+        cp_archive, cp_count, cp_head, body, signature = archive, 0, ZERO_HEAD, "", None
+        if pubkey_path:
+            report.problem("audit/checkpoint", "missing")
     if archive and cp_archive != archive:
         report.problem("audit/checkpoint", "names another archive")
     if cp_count > len(hashes):

@@ -22,6 +22,21 @@
 //! to check here. Nor is this a verify: an edit further back in the chain (a broken link, a
 //! changed file) is not hidden by signing after it, since verify recomputes every link and file
 //! whatever the checkpoint says; only the signed head decides what a new signature would cover.
+//!
+//! ```
+//! use secpipe::archive::{Archive, ArchiveOptions, keys};
+//! let dir = tempfile::tempdir().unwrap();
+//! let key = dir.path().join("k");
+//! keys::keygen(&key).unwrap();
+//! let opts = |key| ArchiveOptions {
+//!     dir: dir.path().join("a"), key, roll_rows: 1000, roll_secs: 60,
+//! };
+//! Archive::open(opts(Some(key.clone()))).unwrap().close().unwrap();
+//! // Without the key that signed it, the archive is not extended (and not touched).
+//! let refused = Archive::open(opts(None)).err().unwrap().to_string();
+//! assert!(refused.contains("refusing to extend"), "{refused}");
+//! assert!(Archive::open(opts(Some(key))).is_ok());
+//! ```
 
 use std::path::Path;
 

@@ -219,8 +219,6 @@ struct ChainState {
 impl Archive {
     /// Open or create `opts.dir`, continuing an existing chain.
     pub fn open(opts: ArchiveOptions) -> Result<Archive, ArchiveError> {
-        let audit = opts.dir.join("audit");
-        std::fs::create_dir_all(&audit).map_err(at(&audit))?;
         let key = opts
             .key
             .as_deref()
@@ -229,6 +227,8 @@ impl Archive {
         // Before anything in the archive changes: may this run extend it, and which lines
         // will its signatures cover without vouching for them?
         let unsigned_lines = custody::check_before_extending(&opts.dir, key.as_ref())?;
+        let audit = opts.dir.join("audit");
+        std::fs::create_dir_all(&audit).map_err(at(&audit))?;
         if key.is_none() {
             eprintln!(
                 "secpipe: warning: archive {} is not signed (no --key): it is a hash chain \

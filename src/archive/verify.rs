@@ -60,9 +60,10 @@
 //! - **Without `--pubkey`** nothing about authorship: anyone can replace an unsigned archive end
 //!   to end, or strip the signature of a signed one and rewrite it (the report says
 //!   `signature none` or `present, not checked`).
-//! - **The rows of an unsigned span** (exit 3): a crash in the instant between a manifest line
-//!   and its signed checkpoint, a power cut before the checkpoint reached the disk, and lines
-//!   appended by someone without the key look the same. Verify names them; it cannot say which.
+//! - **The rows of an unsigned span** (exit 3): a crash before the checkpoint was re-signed
+//!   (the last line of a live run, the last 50 ms of a bulk import), a power cut before it
+//!   reached the disk, and lines appended by someone without the key look the same. Verify
+//!   names them; it cannot say which.
 //! - **A file's rows beyond its bytes**: a file whose bytes match its manifest is not decoded;
 //!   its `row_root` is trusted as sealed. A writer that computed a wrong `row_root` would pass
 //!   here: `tests/independent_verifier.py` recomputes every root from docs/archive-format.md.
@@ -362,6 +363,15 @@ impl fmt::Display for VerifyReport {
                             p.detail
                         )?;
                     }
+                }
+                for span in &self.unsigned {
+                    write!(
+                        f,
+                        "\n          also unsigned: manifest lines {}..={} ({} file(s))",
+                        span.first_line,
+                        span.last_line,
+                        span.files.len()
+                    )?;
                 }
                 Ok(())
             }

@@ -6,7 +6,8 @@ use crate::archive::verify::{VerifyOptions, verify as verify_archive};
 use crate::flags::UsageError;
 use crate::flags::lowargs::VerifyArgs;
 
-/// Exit 0 intact, 1 tampered, 2 could not conclude; the report goes to stdout.
+/// Exit 0 intact, 1 tampered, 2 could not conclude, 3 unsigned (sealed files no valid
+/// signature covers); the report goes to stdout.
 pub fn verify(args: &VerifyArgs) -> Result<ExitCode, UsageError> {
     if !args.archive.is_dir() {
         return Err(UsageError::with_help(
