@@ -56,9 +56,9 @@ echo "secpipe $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u '
 echo "input: $INPUT, $LINES lines, $BYTES bytes (from $SRC); $RUNS runs per row"
 
 # measure NAME CMD...: run CMD $RUNS times. Prints the best and the median wall time, the rate
-# of each ($COUNT $UNIT, default $LINES lines; MB/s of $BYTES), the median user CPU time and
-# the peak RSS over all runs. $PREPARE, if set, runs before each run (untimed). The best rate
-# is left in $BEST_RATE.
+# of each ($COUNT $UNIT, default $LINES lines; MB/s of $BYTES, none when 0), the median user
+# CPU time and the peak RSS over all runs. $PREPARE, if set, runs before each run (untimed).
+# The best rate is left in $BEST_RATE.
 measure() {
     local name=$1; shift
     local count=${COUNT:-$LINES} unit=${UNIT:-lines}
@@ -82,8 +82,9 @@ measure() {
     awk -v n="$name" -v s="$best" -v m="$median" -v c="$count" -v u="$unit" -v b="$BYTES" \
         -v user="$user" -v r="$rss" -v runs="$RUNS" \
         'BEGIN { if (s == 0) s = 0.005; if (m == 0) m = 0.005
-                 printf "%-36s best %6.2f s %9.0f %s/s %7.1f MB/s | median %6.2f s %9.0f %s/s | user %5.2f s | peak RSS %6.1f MiB (max of %d)\n",
-                 n, s, c / s, u, b / s / 1e6, m, c / m, u, user, r / 1024, runs }'
+                 mbs = (b > 0) ? sprintf("%7.1f MB/s", b / s / 1e6) : "      - MB/s"
+                 printf "%-36s best %6.2f s %9.0f %s/s %s | median %6.2f s %9.0f %s/s | user %5.2f s | peak RSS %6.1f MiB (max of %d)\n",
+                 n, s, c / s, u, mbs, m, c / m, u, user, r / 1024, runs }'
 }
 
 # The rows of a replay: the line count of its stderr summary (`secpipe: N lines (…`).
@@ -127,7 +128,8 @@ for range in "2025-01-01 2025-02-01" "2025-01-05 2025-01-06"; do
     $BIN replay --tz UTC --from "$1" --to "$2" "$WORK/archive" >/dev/null 2>"$WORK/stderr.txt"
     ROWS=$(rows_read)
     [ -n "$ROWS" ] || { echo "replay --from $1 --to $2: no summary line on stderr" >&2; exit 1; }
-    COUNT=$ROWS UNIT=rows measure "replay --from $1 --to $2" \
+    # (No MB/s: the bytes behind the rows read are not known here.)
+    BYTES=0 COUNT=$ROWS UNIT=rows measure "replay --from $1 --to $2" \
         $BIN replay --tz UTC --from "$1" --to "$2" "$WORK/archive"
     echo "  $ROWS rows read, $(grep -c '"data"' "$WORK/archive/audit/manifests.jsonl") files in the archive"
 done
