@@ -278,7 +278,8 @@ fn header(input: &[u8]) -> Header<'_> {
     if let Some(level) = priority::facility_priority(first) {
         return tagged(None, after_first, Some(level));
     }
-    if first.ends_with(b":") || first.contains(&b'[') {
+    // Every tag shape ends in `:` or `]`; a host name ends in neither.
+    if first.ends_with(b":") || first.ends_with(b"]") {
         let (app, pid, message) = tag(input);
         if app.is_some() {
             return with_message_prefix(Header {
@@ -292,14 +293,10 @@ fn header(input: &[u8]) -> Header<'_> {
         // `fe80::` as a host also ends in `:`; a token that is no tag is the host after all.
     }
     // busybox syslogd writes `HOST facility.priority TAG: MSG`.
-    let second_len = after_first
-        .iter()
-        .position(|&b| b == b' ')
-        .unwrap_or(after_first.len());
     let mut rest = after_first;
-    if let Some(level) = priority::facility_priority(&after_first[..second_len]) {
+    if let Some((level, after_priority)) = priority::leading_facility_priority(after_first) {
         severity = Some(level);
-        rest = after_first.get(second_len + 1..).unwrap_or_default();
+        rest = after_priority;
     }
     let mut header = tagged((!first.is_empty()).then_some(first), rest, None);
     header.severity = header.severity.or(severity);
