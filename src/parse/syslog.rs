@@ -1,5 +1,10 @@
 //! RFC 3164 (BSD syslog and the `journalctl` short formats) and RFC 5424.
 //!
+//! RFC 3164 as real daemons write it varies around the tag: the host may be missing, the tag may
+//! be `[app]`, and busybox, OpenWrt `logread`, FreeBSD `-v`, Solaris and macOS put the priority
+//! into the line as words ([`super::priority`]); socklog lines are in `socklog.rs`. [`header`]
+//! says how each is told apart without letting a message word become the host or the app.
+//!
 //! The grammars are nom parsers over bytes. Slices are cut at ASCII delimiters only, so every
 //! piece of a valid UTF-8 line is valid UTF-8 and is borrowed, not copied.
 
@@ -98,6 +103,8 @@ enum LineTime {
 }
 
 /// `Dec 10 06:55:46`, `Jun  9 06:06:20`, `Nov 23 12:00:00.123456` (journalctl short-precise).
+// Inlined into `line_time`, where it is the hot path, although `ctime_time` calls it too.
+#[inline(always)]
 fn bsd_time(input: &[u8]) -> Res<'_, Civil> {
     let Some(month) = time::month_number(input) else {
         return fail(input);
