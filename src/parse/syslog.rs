@@ -380,11 +380,14 @@ fn trim_start_spaces(input: &[u8]) -> &[u8] {
     &input[skip..]
 }
 
+/// (app, pid, message) of a tag and what follows it.
+pub(super) type Tagged<'a> = (Option<&'a [u8]>, Option<u32>, &'a [u8]);
+
 /// `app[pid]: msg`, `app: msg`, `app[pid] msg`, `[app]: msg`, `[app] msg`; anything else is all
 /// message, with no app. App names may hold parentheses, dots, slashes and dashes
 /// (`sshd(pam_unix)`, `/usr/sbin/cron`). A bracketed name must start with a letter, so a
 /// kernel time (`[12.5]`) or a Solaris message id (`[ID 1 auth.info]`) is no app.
-pub(super) fn tag(input: &[u8]) -> (Option<&[u8]>, Option<u32>, &[u8]) {
+pub(super) fn tag(input: &[u8]) -> Tagged<'_> {
     let untagged = (None, None, input);
     if input.first() == Some(&b'[') {
         return bracketed_tag(input).unwrap_or(untagged);
@@ -421,7 +424,7 @@ pub(super) fn tag(input: &[u8]) -> (Option<&[u8]>, Option<u32>, &[u8]) {
 }
 
 /// `[app]: msg` or `[app] msg` (fail2ban's `__daemon_re` accepts both; seen from old BSDs).
-fn bracketed_tag(input: &[u8]) -> Option<(Option<&[u8]>, Option<u32>, &[u8])> {
+fn bracketed_tag(input: &[u8]) -> Option<Tagged<'_>> {
     let inner = input.strip_prefix(b"[")?;
     let close = inner.iter().take(64).position(|&b| b == b']')?;
     let name = &inner[..close];
