@@ -150,6 +150,7 @@ fn failure_lines_are_tagged_with_their_source_ip() {
             || l.contains("Invalid user ")
             || (l.contains("authentication failure;") && l.contains("rhost=")))
             || l.contains("more authentication failure")
+            || l.contains("input_userauth_request: invalid user")
             || l.contains("Too many authentication failures")
             || (l.contains("message repeated") && l.contains("Failed password"))
     };
@@ -177,17 +178,6 @@ fn failure_lines_are_tagged_with_their_source_ip() {
             if ev["kind"] == "auth.failure" {
                 false_alarms += 1;
             }
-        }
-    }
-    // `input_userauth_request: invalid user X` restates the session's `Invalid user X` line
-    // (grammars/sshd.toml): one attempt, one failure line.
-    for (line, ev) in text.lines().zip(&events) {
-        if line.contains("input_userauth_request: invalid user") {
-            assert_eq!(
-                (ev["kind"].as_str(), ev["reason"].as_str()),
-                (Some("other"), Some("invalid_user")),
-                "{line}"
-            );
         }
     }
     let recall = tagged as f64 / failures as f64;

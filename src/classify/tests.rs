@@ -666,8 +666,7 @@ fn corpus_recall_of_sshd_failures() {
         "more authentication failure",
         "maximum authentication attempts",
         "Illegal user",
-        // Not `input_userauth_request: invalid user`: it restates the `Invalid user` line of
-        // its session and is `other` (grammars/sshd.toml).
+        "input_userauth_request: invalid user",
     ];
     let mut failures = 0usize;
     let mut recalled = 0usize;

@@ -18,7 +18,14 @@
 /// (`4.6`, as FreeBSD `-v` writes it) → severity. `None` for anything else.
 ///
 pub(super) fn facility_priority(token: &[u8]) -> Option<u8> {
-    let dot = token.iter().position(|&b| b == b'.')?;
+    // Cheap rejection first: every name and number starts with a lower-case letter or a digit.
+    if !token
+        .first()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        return None;
+    }
+    let dot = token.iter().take(9).position(|&b| b == b'.')?;
     let (facility, priority) = (&token[..dot], &token[dot + 1..]);
     if let (Some(facility), Some(priority)) = (small_number(facility), small_number(priority)) {
         return (facility < 24 && priority < 8).then_some(priority as u8);
@@ -27,6 +34,29 @@ pub(super) fn facility_priority(token: &[u8]) -> Option<u8> {
         return None;
     }
     severity_of_name(priority)
+}
+
+/// `facility.priority ` at the start of `input` → (severity, what follows the space).
+///
+/// On the hot path (it is tried on the tag of every RFC 3164 line), so it gives up at the
+/// first byte a facility name cannot hold: `sshd[7]:` is rejected at `[`.
+pub(super) fn leading_facility_priority(input: &[u8]) -> Option<(u8, &[u8])> {
+    let dot = input
+        .iter()
+        .take(9)
+        .position(|b| !(b.is_ascii_lowercase() || b.is_ascii_digit()))?;
+    if input[dot] != b'.' {
+        return None;
+    }
+    let len = dot
+        + 1
+        + input[dot + 1..]
+            .iter()
+            .take(8)
+            .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            .count();
+    let rest = input[len..].strip_prefix(b" ")?;
+    Some((facility_priority(&input[..len])?, rest))
 }
 
 /// A syslog priority word, lower case as daemons write it, including the deprecated aliases
@@ -143,6 +173,18 @@ mod tests {
                 String::from_utf8_lossy(token)
             );
         }
+    }
+
+    #[test]
+    fn leading_word_is_found_and_a_tag_is_not() {
+        assert_eq!(
+            leading_facility_priority(b"authpriv.info dropbear[1]: x"),
+            Some((6, &b"dropbear[1]: x"[..]))
+        );
+        assert_eq!(leading_facility_priority(b"sshd[24200]: x"), None);
+        assert_eq!(leading_facility_priority(b"auth.info"), None);
+        assert_eq!(leading_facility_priority(b"web.example sshd: x"), None);
+        assert_eq!(leading_facility_priority(b"local7.debug: x"), None);
     }
 
     #[test]

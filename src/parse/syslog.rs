@@ -1,5 +1,10 @@
 //! RFC 3164 (BSD syslog and the `journalctl` short formats) and RFC 5424.
 //!
+//! RFC 3164 as real daemons write it varies around the tag: the host may be missing, the tag may
+//! be `[app]`, and busybox, OpenWrt `logread`, FreeBSD `-v`, Solaris and macOS put the priority
+//! into the line as words ([`super::priority`]); socklog lines are in `socklog.rs`. [`header`]
+//! says how each is told apart without letting a message word become the host or the app.
+//!
 //! The grammars are nom parsers over bytes. Slices are cut at ASCII delimiters only, so every
 //! piece of a valid UTF-8 line is valid UTF-8 and is borrowed, not copied.
 
@@ -98,6 +103,8 @@ enum LineTime {
 }
 
 /// `Dec 10 06:55:46`, `Jun  9 06:06:20`, `Nov 23 12:00:00.123456` (journalctl short-precise).
+// Inlined into `line_time`, where it is the hot path, although `ctime_time` calls it too.
+#[inline(always)]
 fn bsd_time(input: &[u8]) -> Res<'_, Civil> {
     let Some(month) = time::month_number(input) else {
         return fail(input);
@@ -278,7 +285,8 @@ fn header(input: &[u8]) -> Header<'_> {
     if let Some(level) = priority::facility_priority(first) {
         return tagged(None, after_first, Some(level));
     }
-    if first.ends_with(b":") || first.contains(&b'[') {
+    // Every tag shape ends in `:` or `]`; a host name ends in neither.
+    if first.ends_with(b":") || first.ends_with(b"]") {
         let (app, pid, message) = tag(input);
         if app.is_some() {
             return with_message_prefix(Header {
@@ -292,14 +300,10 @@ fn header(input: &[u8]) -> Header<'_> {
         // `fe80::` as a host also ends in `:`; a token that is no tag is the host after all.
     }
     // busybox syslogd writes `HOST facility.priority TAG: MSG`.
-    let second_len = after_first
-        .iter()
-        .position(|&b| b == b' ')
-        .unwrap_or(after_first.len());
     let mut rest = after_first;
-    if let Some(level) = priority::facility_priority(&after_first[..second_len]) {
+    if let Some((level, after_priority)) = priority::leading_facility_priority(after_first) {
         severity = Some(level);
-        rest = after_first.get(second_len + 1..).unwrap_or_default();
+        rest = after_priority;
     }
     let mut header = tagged((!first.is_empty()).then_some(first), rest, None);
     header.severity = header.severity.or(severity);
@@ -376,11 +380,14 @@ fn trim_start_spaces(input: &[u8]) -> &[u8] {
     &input[skip..]
 }
 
+/// (app, pid, message) of a tag and what follows it.
+pub(super) type Tagged<'a> = (Option<&'a [u8]>, Option<u32>, &'a [u8]);
+
 /// `app[pid]: msg`, `app: msg`, `app[pid] msg`, `[app]: msg`, `[app] msg`; anything else is all
 /// message, with no app. App names may hold parentheses, dots, slashes and dashes
 /// (`sshd(pam_unix)`, `/usr/sbin/cron`). A bracketed name must start with a letter, so a
 /// kernel time (`[12.5]`) or a Solaris message id (`[ID 1 auth.info]`) is no app.
-pub(super) fn tag(input: &[u8]) -> (Option<&[u8]>, Option<u32>, &[u8]) {
+pub(super) fn tag(input: &[u8]) -> Tagged<'_> {
     let untagged = (None, None, input);
     if input.first() == Some(&b'[') {
         return bracketed_tag(input).unwrap_or(untagged);
@@ -417,7 +424,7 @@ pub(super) fn tag(input: &[u8]) -> (Option<&[u8]>, Option<u32>, &[u8]) {
 }
 
 /// `[app]: msg` or `[app] msg` (fail2ban's `__daemon_re` accepts both; seen from old BSDs).
-fn bracketed_tag(input: &[u8]) -> Option<(Option<&[u8]>, Option<u32>, &[u8])> {
+fn bracketed_tag(input: &[u8]) -> Option<Tagged<'_>> {
     let inner = input.strip_prefix(b"[")?;
     let close = inner.iter().take(64).position(|&b| b == b']')?;
     let name = &inner[..close];
