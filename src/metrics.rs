@@ -312,7 +312,10 @@ impl Metrics {
                 .get_or_create(&vec![("kind", kind.as_str().to_string())])
                 .inc_by(n);
         }
-        for (reason, n) in [("future", batch.future_ts), ("out_of_range", batch.rejected_ts)] {
+        for (reason, n) in [
+            ("future", batch.future_ts),
+            ("out_of_range", batch.rejected_ts),
+        ] {
             if n > 0 {
                 self.timestamps_not_believed
                     .get_or_create(&vec![("reason", reason.to_string())])

@@ -86,9 +86,7 @@ impl Drop for Piped {
 
 /// An RFC 5424 sshd failure stamped `ts` (RFC 3339).
 fn failure_5424(ts: &str, host: &str, ip: &str, pid: u32) -> String {
-    format!(
-        "<38>1 {ts} {host} sshd {pid} - - Failed password for root from {ip} port 22 ssh2\n"
-    )
+    format!("<38>1 {ts} {host} sshd {pid} - - Failed password for root from {ip} port 22 ssh2\n")
 }
 
 fn now_rfc3339() -> String {

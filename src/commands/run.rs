@@ -280,7 +280,8 @@ impl OrderedStage {
         if self.wall_clock.ticks_after_batch() {
             // Live: the wall clock moves the watermark whatever arrived, so a trickle of stale
             // lines cannot hold alerts back.
-            self.detector.advance_wallclock(now_micros(), &mut self.alerts);
+            self.detector
+                .advance_wallclock(now_micros(), &mut self.alerts);
         }
         self.emit();
         self.observe_detector(now);

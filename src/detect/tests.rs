@@ -975,7 +975,10 @@ fn the_reorder_buffer_is_bounded_and_forced_events_are_counted_not_dropped() {
         e.line = line;
         d.push(e, &mut out);
         let (held, bytes) = d.held();
-        assert!(held <= 1_000 && bytes <= 200_000, "{held} events, {bytes} bytes");
+        assert!(
+            held <= 1_000 && bytes <= 200_000,
+            "{held} events, {bytes} bytes"
+        );
     }
     let forced = d.stats().forced_events;
     assert!(forced >= 19_000, "{forced}");

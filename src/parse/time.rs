@@ -747,7 +747,16 @@ mod tests {
         let received = micros_of("2030-06-01T00:00:00Z");
         let mut guess = YearGuess::new(Some(2024));
         let mut years = Vec::new();
-        for (month, day) in [(11, 30), (12, 31), (1, 1), (12, 31), (2, 1), (6, 1), (12, 1), (1, 2)] {
+        for (month, day) in [
+            (11, 30),
+            (12, 31),
+            (1, 1),
+            (12, 31),
+            (2, 1),
+            (6, 1),
+            (12, 1),
+            (1, 2),
+        ] {
             let ts = guess.resolve(at(month, day, 0), received, &mut clock);
             years.push(ts.map(|t| civil_from_days(t / 86_400_000_000).0));
         }
