@@ -281,7 +281,7 @@ mod tests {
         buffer.push(event(1, &source, 1), 4096);
         assert_eq!(buffer.len(), 1);
         let bytes = buffer.bytes();
-        assert!(bytes >= 4096 && bytes < 4096 + 1024, "{bytes}");
+        assert!((4096..4096 + 1024).contains(&bytes), "{bytes}");
         let ev = buffer.pop().expect("held");
         assert!(ev.message.is_empty(), "message dropped, raw kept");
         assert_eq!(ev.raw.len(), 4096, "raw cut to what evidence shows");
