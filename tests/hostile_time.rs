@@ -266,3 +266,13 @@ fn a_flood_without_timestamps_is_forced_through_a_bounded_buffer() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_reorder_buffer_cap_of_zero_is_a_usage_error() {
+    for flag in ["--reorder-buffer-events", "--reorder-buffer-mib"] {
+        let out = run_stdin(&[flag, "0"], Vec::new());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("must be at least 1"), "{stderr}");
+    }
+}
