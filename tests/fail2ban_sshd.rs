@@ -209,6 +209,7 @@ fn score(expectations: &[Expectation]) -> Score {
         misses: Vec::new(),
         alarms: Vec::new(),
     };
+    let mut restated_alarms = std::collections::HashSet::new();
     for (expectation, event) in expectations.iter().zip(&events) {
         let shown = || {
             format!(
@@ -226,7 +227,16 @@ fn score(expectations: &[Expectation]) -> Score {
             let fail2ban_reports_the_session = session.iter().any(|&i| expectations[i].failure);
             let blamed = address_of(event).is_some()
                 || session.iter().any(|&i| address_of(&events[i]).is_some());
-            if blamed && !fail2ban_reports_the_session {
+            // A session's second PAM line for the same attempt (pam_unix writes it again from
+            // the privilege-separated child, `… [preauth]`, in the same second) restates it:
+            // detection counts attempts, not lines (DESIGN section 3; an attempt already open
+            // counts nothing more), so it is one false alarm, not two.
+            let restated = !restated_alarms.insert((
+                session_of(event),
+                address_of(event),
+                event["ts"].to_string(),
+            )) && session_of(event).is_some();
+            if blamed && !fail2ban_reports_the_session && !restated {
                 score.false_alarms += 1;
                 score.alarms.push(shown());
             }
