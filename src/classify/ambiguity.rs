@@ -28,7 +28,7 @@
 //! grammar pins the address by what follows it up to the end anchor, which a name cannot
 //! extend.
 //!
-//! Cost: a line with one `from` pays one substring search; tokens are parsed only when the
+//! Cost: a line with one `from` pays a scan for the byte `f`; tokens are parsed only when the
 //! marker occurs twice.
 
 use std::ops::Range;
@@ -38,7 +38,8 @@ pub const AMBIGUOUS_ADDRESS: &str = "ambiguous_address";
 
 /// True when `message`, whose grammar put the address at `address`, holds another address
 /// with the same server marker, so a crafted client string could have put either there.
-/// `attacker` are the byte ranges of the client-controlled captures (user, actor, namespace).
+/// `attacker` are the byte ranges of the client-controlled captures (user, actor, namespace,
+/// http_path).
 ///
 /// ```
 /// use secpipe::classify::ambiguity::is_ambiguous;
@@ -59,12 +60,18 @@ pub fn is_ambiguous(message: &str, address: Range<usize>, attacker: &[Range<usiz
     {
         return false;
     }
-    // Fast path: the marker appears once, so no other address can carry it.
+    // Fast path: the marker appears once, so no other address can carry it. A scan for its
+    // first byte, not a substring searcher: building one per line costs more than the scan.
     let needle = marker.text(message);
-    if memchr::memmem::find_iter(message.as_bytes(), needle.as_bytes())
-        .nth(1)
-        .is_none()
-    {
+    let (hay, pin) = (message.as_bytes(), needle.as_bytes());
+    let Some(&first) = pin.first() else {
+        return false;
+    };
+    let occurrences = memchr::memchr_iter(first, hay)
+        .filter(|&i| hay.get(i..).is_some_and(|rest| rest.starts_with(pin)))
+        .take(2)
+        .count();
+    if occurrences < 2 {
         return false;
     }
     let ours = message

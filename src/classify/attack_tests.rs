@@ -3,9 +3,9 @@
 //!
 //! For each pattern a sample message is generated from its own regex (named captures get
 //! realistic values: an address, a user name), so no pattern can be left out. Then every
-//! client-written capture (user, actor, namespace) is replaced by crafted values that imitate
-//! the server's text around an address, and text is appended where a free-text tail may be the
-//! client's. The whole classifier runs on each crafted message: its `src_ip` must be the
+//! client-written capture (user, actor, namespace, http_path) is replaced by crafted values
+//! that imitate the server's text around an address, and text is appended where a free-text
+//! tail may be the client's. The whole classifier runs on each crafted message: its `src_ip` must be the
 //! address the server wrote in the sample, or empty. It is never the crafted one.
 
 use std::ops::Range;

@@ -59,10 +59,13 @@ impl Field {
         ("reason", Field::Reason),
     ];
 
-    /// Fields a client writes (a name it logs in as, a namespace it asks for): text that
-    /// may imitate the server's own words around an address.
+    /// Fields a client writes (a name it logs in as, a namespace or path it asks for): text
+    /// that may imitate the server's own words around an address.
     pub(crate) fn is_client_text(self) -> bool {
-        matches!(self, Field::User | Field::Actor | Field::Namespace)
+        matches!(
+            self,
+            Field::User | Field::Actor | Field::Namespace | Field::HttpPath
+        )
     }
 
     fn from_capture_name(name: &str) -> Option<Field> {
