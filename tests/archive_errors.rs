@@ -21,9 +21,7 @@ fn incompressible_lines(count: u64) -> String {
             state ^= state << 17;
             noise.push_str(&format!("{state:016x}"));
         }
-        text.push_str(&format!(
-            "Nov 23 10:00:00 host app[{i}]: payload {noise}\n"
-        ));
+        text.push_str(&format!("Nov 23 10:00:00 host app[{i}]: payload {noise}\n"));
     }
     text
 }
@@ -110,7 +108,9 @@ impl SmallDisk {
             .status()
             .ok()?
             .success();
-        ok.then(|| SmallDisk { at: at.to_path_buf() })
+        ok.then(|| SmallDisk {
+            at: at.to_path_buf(),
+        })
     }
 }
 

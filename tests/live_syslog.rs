@@ -382,7 +382,11 @@ fn eleven_hundred_idle_connections_neither_lock_out_a_client_nor_stop_the_archiv
     // the usual descriptor limit, so the archive could not open its next file and secpipe
     // exited 2; and idle connections held their slots for 300 s.
     let limit = secpipe::source::syslog::raise_descriptor_limit().expect("descriptor limit");
-    let idle_count = 1100.min(usize::try_from(limit).unwrap_or(usize::MAX).saturating_sub(200));
+    let idle_count = 1100.min(
+        usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(200),
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let url = format!("syslog+tcp://127.0.0.1:{port}");

@@ -174,12 +174,9 @@ fn soak_udp_tcp_and_a_rotated_file_at_20000_lines_per_second() {
             let mut streams: Vec<TcpStream> = (0..TCP_CONNECTIONS)
                 .map(|i| {
                     // Each connection from its own loopback address, like separate hosts.
-                    let socket = socket2::Socket::new(
-                        socket2::Domain::IPV4,
-                        socket2::Type::STREAM,
-                        None,
-                    )
-                    .expect("socket");
+                    let socket =
+                        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                            .expect("socket");
                     let from = SocketAddr::from(([127, 0, 2, 1 + i as u8], 0));
                     socket.bind(&from.into()).expect("bind");
                     socket.connect(&target.into()).expect("tcp connect");
@@ -293,8 +290,17 @@ fn soak_udp_tcp_and_a_rotated_file_at_20000_lines_per_second() {
     let drained = (start.elapsed().as_secs(), rss_kib(secpipe.child.id()));
     let (status, stderr) = secpipe.terminate();
     assert!(status.success(), "exit {status}: {stderr}");
-    assert_eq!(summary_lines(&stderr), read, "every line read was processed: {stderr}");
-    for reason in ["channel_full", "connection_limit", "address_limit", "evicted"] {
+    assert_eq!(
+        summary_lines(&stderr),
+        read,
+        "every line read was processed: {stderr}"
+    );
+    for reason in [
+        "channel_full",
+        "connection_limit",
+        "address_limit",
+        "evicted",
+    ] {
         assert!(!stderr.contains(reason), "{reason}: {stderr}");
     }
 
@@ -304,7 +310,12 @@ fn soak_udp_tcp_and_a_rotated_file_at_20000_lines_per_second() {
         duration.as_secs()
     );
     eprintln!("soak RSS samples (s, KiB): {samples:?}, drained {drained:?}");
-    let peak = samples.iter().map(|s| s.1).max().unwrap_or(0).max(drained.1);
+    let peak = samples
+        .iter()
+        .map(|s| s.1)
+        .max()
+        .unwrap_or(0)
+        .max(drained.1);
     assert!(peak <= 256 * 1024, "peak RSS {peak} KiB over budget");
     // Flat after warm-up: the first third is warm-up; later samples stay near its highest.
     let warm = samples.len().div_ceil(3);
@@ -325,14 +336,20 @@ fn soak_udp_tcp_and_a_rotated_file_at_20000_lines_per_second() {
     let live_alerts = alert_keys(&live);
     assert!(!live_alerts.is_empty(), "the soak input makes alerts");
     let replayed = alert_keys(&run_batch(dir.path(), &["replay", "archive"]));
-    assert_eq!(live_alerts, replayed, "live alerts against a replay of the archive");
+    assert_eq!(
+        live_alerts, replayed,
+        "live alerts against a replay of the archive"
+    );
     // ... and, when nothing was dropped, over a file of every line sent.
     if dropped == 0 {
         let mut text = sent.lock().expect("sent").join("\n");
         text.push('\n');
         std::fs::write(dir.path().join("sent.log"), text).expect("sent.log");
         let batch = alert_keys(&run_batch(dir.path(), &["sent.log"]));
-        assert_eq!(live_alerts, batch, "live alerts against a batch run of every line sent");
+        assert_eq!(
+            live_alerts, batch,
+            "live alerts against a batch run of every line sent"
+        );
     } else {
         eprintln!("soak: {dropped} datagrams dropped (counted): compared with the replay only");
     }

@@ -38,11 +38,11 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
-use super::{ArchiveError, at};
 use super::canonical::{self, digest_bytes, leaves_of, merkle_root, schema_sha256};
 use super::keys;
 use super::manifest::{Checkpoint, Manifest, RowRange, TimeRange};
 use super::schema::Table;
+use super::{ArchiveError, at};
 use crate::event::{civil_from_days, format_ts};
 
 /// Rows per Parquet row group.

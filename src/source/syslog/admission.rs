@@ -94,10 +94,7 @@ impl Admission {
 
     /// Admit a connection from `address`, evicting the quietest connection if every slot is
     /// taken. `Ok(evicted)` says whether one was evicted for it.
-    pub(super) fn admit(
-        self: &Arc<Admission>,
-        address: IpAddr,
-    ) -> Result<(Ticket, bool), Refused> {
+    pub(super) fn admit(self: &Arc<Admission>, address: IpAddr) -> Result<(Ticket, bool), Refused> {
         let now = self.now_ms();
         // A poisoned lock means a panic elsewhere while holding it; the table is still
         // consistent (every update is a single step), so go on with it.
@@ -166,8 +163,7 @@ impl Drop for Ticket {
             .table
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if table.open.remove(&self.slot.id).is_some() && self.slot.evicted.load(Ordering::Relaxed)
-        {
+        if table.open.remove(&self.slot.id).is_some() && self.slot.evicted.load(Ordering::Relaxed) {
             table.evicting -= 1;
         }
         if let Some(n) = table.per_address.get_mut(&self.slot.address) {
@@ -216,8 +212,14 @@ mod tests {
         let a = admission.admit(ip(1)).expect("one");
         let _b = admission.admit(ip(1)).expect("two");
         assert_eq!(admission.admit(ip(1)).err(), Some(Refused::AddressFull));
-        assert!(admission.admit(ip(2)).is_ok(), "another address still gets in");
+        assert!(
+            admission.admit(ip(2)).is_ok(),
+            "another address still gets in"
+        );
         drop(a);
-        assert!(admission.admit(ip(1)).is_ok(), "a closed connection frees its share");
+        assert!(
+            admission.admit(ip(1)).is_ok(),
+            "a closed connection frees its share"
+        );
     }
 }

@@ -506,7 +506,8 @@ mod tests {
     #[test]
     fn connections_over_the_cap_are_closed_and_counted() {
         use std::io::{Read, Write};
-        let (addr, rx, metrics, shutdown, _runtime, bridge) = start_tcp(test_limits(2, Duration::from_secs(60)));
+        let (addr, rx, metrics, shutdown, _runtime, bridge) =
+            start_tcp(test_limits(2, Duration::from_secs(60)));
         let mut first = std::net::TcpStream::connect(addr).expect("first");
         let mut second = std::net::TcpStream::connect(addr).expect("second");
         first.write_all(b"one\n").expect("write");
@@ -610,7 +611,9 @@ mod tests {
         real.write_all(b"<13>a real client gets through\n")
             .expect("write");
         let read = format!("secpipe_lines_read_total{{input=\"syslog+tcp://{addr}\"}} 1");
-        wait_until("the real client's line", || metrics.render().contains(&read));
+        wait_until("the real client's line", || {
+            metrics.render().contains(&read)
+        });
         assert!(
             metrics
                 .render()
@@ -623,7 +626,10 @@ mod tests {
         drop((idle, real));
         shutdown.trigger();
         bridge.join().expect("bridge");
-        assert_eq!(lines_of(&rx), vec![b"<13>a real client gets through".to_vec()]);
+        assert_eq!(
+            lines_of(&rx),
+            vec![b"<13>a real client gets through".to_vec()]
+        );
     }
 
     #[test]
@@ -752,7 +758,13 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         let shutdown = Shutdown::new();
         let bridge = listeners
-            .spawn(runtime.handle(), tx, shutdown.clone(), metrics.clone(), 1024)
+            .spawn(
+                runtime.handle(),
+                tx,
+                shutdown.clone(),
+                metrics.clone(),
+                1024,
+            )
             .expect("spawn");
         let a = std::net::UdpSocket::bind("127.0.0.1:0").expect("a");
         let b = std::net::UdpSocket::bind("127.0.0.1:0").expect("b");
@@ -778,9 +790,8 @@ mod tests {
                 }
             }
         }
-        let source_of = |s: &std::net::UdpSocket| {
-            format!("syslog+udp://{}", s.local_addr().expect("addr"))
-        };
+        let source_of =
+            |s: &std::net::UdpSocket| format!("syslog+udp://{}", s.local_addr().expect("addr"));
         let mut expected = Vec::new();
         for i in 1..=3u64 {
             expected.push((source_of(&a), i, format!("a{i}")));

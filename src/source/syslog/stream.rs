@@ -244,7 +244,8 @@ async fn read_connection<S: AsyncRead + Unpin>(
                     .dropped_bytes("incomplete_frame", decoder.pending_bytes());
             }
             ctx.metrics.truncated(decoder.truncated_messages);
-            ctx.metrics.dropped_bytes("truncated", decoder.dropped_bytes);
+            ctx.metrics
+                .dropped_bytes("truncated", decoder.dropped_bytes);
         }
         Framing::Undecided => {}
     }
