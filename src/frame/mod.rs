@@ -291,10 +291,10 @@ impl LineBatch {
     pub fn runs(
         &self,
     ) -> impl Iterator<Item = (&std::sync::Arc<str>, u64, std::ops::Range<usize>)> + '_ {
-        let single = self
-            .runs
-            .is_empty()
-            .then(|| (&self.source, self.first_line, 0..self.ends.len()));
+        let single =
+            self.runs
+                .is_empty()
+                .then_some((&self.source, self.first_line, 0..self.ends.len()));
         let mixed = self.runs.iter().enumerate().map(|(i, run)| {
             let end = self
                 .runs
