@@ -800,6 +800,14 @@ pub(super) fn fill(
         .replace("{field}", field)
 }
 
+/// The response deadline of an alert of `rule` at `severity`: the rule's own, else the
+/// severity's (DESIGN section 4).
+pub(super) fn respond_within(rule: &Rule, severity: Severity) -> String {
+    rule.respond_within
+        .clone()
+        .unwrap_or_else(|| severity.respond_within().to_string())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn build_alert(
     rule: &Rule,
@@ -866,10 +874,7 @@ fn build_alert(
         rule: rule.id.clone(),
         severity,
         priority: severity.priority().to_string(),
-        respond_within: rule
-            .respond_within
-            .clone()
-            .unwrap_or_else(|| severity.respond_within().to_string()),
+        respond_within: respond_within(rule, severity),
         key_field: rule.key.name().to_string(),
         count: value,
         threshold,

@@ -22,7 +22,9 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-use super::engine::{KeyRef, KeyValue, Sources, alert_id, fill, repack, unpack_evidence};
+use super::engine::{
+    KeyRef, KeyValue, Sources, alert_id, fill, repack, respond_within, unpack_evidence,
+};
 use super::rules::{Rule, fmt_duration};
 use super::slab::KeyedSlab;
 use crate::alert::Alert;
@@ -349,10 +351,7 @@ impl Storm {
             rule: rule.id.clone(),
             severity: rule.severity,
             priority: rule.severity.priority().to_string(),
-            respond_within: rule
-                .respond_within
-                .clone()
-                .unwrap_or_else(|| rule.severity.respond_within().to_string()),
+            respond_within: respond_within(rule, rule.severity),
             key_field: field.to_string(),
             key_value: "*".to_string(),
             count: self.folded,
@@ -391,10 +390,7 @@ fn silence_alert(
         rule: rule.id.clone(),
         severity: rule.severity,
         priority: rule.severity.priority().to_string(),
-        respond_within: rule
-            .respond_within
-            .clone()
-            .unwrap_or_else(|| rule.severity.respond_within().to_string()),
+        respond_within: respond_within(rule, rule.severity),
         key_field: rule.key.name().to_string(),
         count: 0,
         threshold: 0,
