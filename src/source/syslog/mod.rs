@@ -459,23 +459,30 @@ mod tests {
         }
     }
 
-    /// Open a listener with tight limits on a runtime of its own; returns what the pipeline
-    /// would get, the metrics, the shutdown switch and the bridge thread.
-    fn start_tcp(
-        limits: Limits,
-    ) -> (
+    /// What [`start`] returns: the listener's address, what the pipeline would get, the
+    /// metrics, the shutdown switch, the runtime and the bridge thread.
+    type Started = (
         std::net::SocketAddr,
         crossbeam_channel::Receiver<LineBatch>,
         Arc<Metrics>,
         Shutdown,
         tokio::runtime::Runtime,
         std::thread::JoinHandle<()>,
-    ) {
+    );
+
+    /// Open a TCP listener with tight limits on a runtime of its own.
+    fn start_tcp(limits: Limits) -> Started {
+        start("syslog+tcp://127.0.0.1:0", Some(limits))
+    }
+
+    /// Open the listener `url` (with `limits`, else the defaults) on a runtime of its own.
+    fn start(url: &str, limits: Option<Limits>) -> Started {
         let runtime = crate::shutdown::io_runtime().expect("runtime");
-        let spec = ListenSpec::parse("syslog+tcp://127.0.0.1:0").expect("spec");
-        let listeners = Listeners::bind(&[spec], None)
-            .expect("bind")
-            .with_limits(limits);
+        let spec = ListenSpec::parse(url).expect("spec");
+        let mut listeners = Listeners::bind(&[spec], None).expect("bind");
+        if let Some(limits) = limits {
+            listeners = listeners.with_limits(limits);
+        }
         let addr = listeners.specs()[0].addr;
         let (tx, rx) = crossbeam_channel::bounded(64);
         let metrics = Arc::new(Metrics::new());
@@ -750,22 +757,8 @@ mod tests {
 
     #[test]
     fn udp_lines_keep_their_own_peer_and_line_number_in_mixed_batches() {
-        let runtime = crate::shutdown::io_runtime().expect("runtime");
-        let spec = ListenSpec::parse("syslog+udp://127.0.0.1:0").expect("spec");
-        let listeners = Listeners::bind(&[spec], None).expect("bind");
-        let addr = listeners.specs()[0].addr;
-        let (tx, rx) = crossbeam_channel::bounded(64);
-        let metrics = Arc::new(Metrics::new());
-        let shutdown = Shutdown::new();
-        let bridge = listeners
-            .spawn(
-                runtime.handle(),
-                tx,
-                shutdown.clone(),
-                metrics.clone(),
-                1024,
-            )
-            .expect("spawn");
+        let (addr, rx, metrics, shutdown, _runtime, bridge) =
+            start("syslog+udp://127.0.0.1:0", None);
         let a = std::net::UdpSocket::bind("127.0.0.1:0").expect("a");
         let b = std::net::UdpSocket::bind("127.0.0.1:0").expect("b");
         for i in 1..=3 {
