@@ -92,6 +92,8 @@ enum Pass {
     AtEnd,
     /// The pipeline is gone or shutting down: stop.
     Stop,
+    /// The file was cut and rewritten under the read (copytruncate): read it from the start.
+    Cut,
 }
 
 impl Follower {
@@ -152,6 +154,15 @@ impl Follower {
                     return Pass::AtEnd;
                 }
             };
+            // A copytruncate between the last look at the path and this read leaves our offset
+            // inside the writer's new content, and the chunk would be the middle of it taken
+            // for a continuation of the old. The file's first bytes tell: the new content does
+            // not start like the old did. Such a chunk is dropped (it is read again from the
+            // start); one read just before the cut is dropped too, as the two cannot be told
+            // apart, and copytruncate keeps those lines in the rotated copy.
+            if !open.key.same_content(&open.file).unwrap_or(true) {
+                return Pass::Cut;
+            }
             let chunk = &buf[..n];
             let chunk_start = open.offset;
             open.offset += n as u64;
@@ -241,6 +252,8 @@ impl Follower {
                 Change::Rotated => {
                     // Drain the old file: the writer may have appended between our last read
                     // and its reopen. Then start on the new file.
+                    // A cut of the renamed file is not ours to follow any more: what was
+                    // read of it is sent, and the new file is next either way.
                     if let Pass::Stop = self.read_to_end(open, &mut buf, &out) {
                         return;
                     }
@@ -252,30 +265,42 @@ impl Follower {
                     continue;
                 }
                 Change::Truncated => {
-                    if !self.send_partial_line(open, &out) {
-                        return;
-                    }
-                    if open.file.seek(SeekFrom::Start(0)).is_err() {
+                    if !self.read_again_from_the_start(open, &out) {
                         current = None;
                         continue;
                     }
-                    eprintln!("secpipe: {}: truncated; reading from the start", self.name);
-                    open.offset = 0;
-                    open.line_end = 0;
-                    open.line = 0;
-                    open.framer = LineFramer::new(self.max_line);
-                    if let Ok(key) = FileKey::of(&open.file) {
-                        open.key = key;
-                    }
                 }
             }
-            if let Pass::Stop = self.read_to_end(open, &mut buf, &out) {
-                return;
+            match self.read_to_end(open, &mut buf, &out) {
+                Pass::Stop => return,
+                // Straight back to the top of the loop: it finds the cut and starts over.
+                Pass::Cut => continue,
+                Pass::AtEnd => {}
             }
             if shutdown.sleep(POLL) {
                 return;
             }
         }
+    }
+
+    /// After a truncation: finish the partial line of the old content, then start over at byte
+    /// 0 with a new key. False when the file must be opened again (or the pipeline is gone).
+    fn read_again_from_the_start(&self, open: &mut OpenFile, out: &Outlet) -> bool {
+        if !self.send_partial_line(open, out) {
+            return false;
+        }
+        if open.file.seek(SeekFrom::Start(0)).is_err() {
+            return false;
+        }
+        eprintln!("secpipe: {}: truncated; reading from the start", self.name);
+        open.offset = 0;
+        open.line_end = 0;
+        open.line = 0;
+        open.framer = LineFramer::new(self.max_line);
+        if let Ok(key) = FileKey::of(&open.file) {
+            open.key = key;
+        }
+        true
     }
 
     /// A last line without a newline in a file we leave will never be finished: it is still a
@@ -321,4 +346,76 @@ pub fn spawn_follower(
     std::thread::Builder::new()
         .name(format!("follow {}", follower.name))
         .spawn(move || follower.run(tx, shutdown, metrics))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(prefix: &str, count: u64) -> String {
+        (0..count)
+            .map(|i| format!("{prefix} line {i}: Failed password for root from 203.0.113.7\n"))
+            .collect()
+    }
+
+    fn received(rx: &crossbeam_channel::Receiver<LineBatch>) -> Vec<(u64, String)> {
+        rx.try_iter()
+            .flat_map(|batch| {
+                batch
+                    .lines()
+                    .map(|(n, l, _)| (n, String::from_utf8_lossy(l).into_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The race behind a copytruncate: the follower looked at the path (nothing changed), then
+    /// the file was cut and rewritten longer, then it reads on from its old offset. That read
+    /// lands in the middle of the new content; it must not be taken for more of the old file.
+    #[test]
+    fn a_cut_between_the_look_and_the_read_is_read_again_from_the_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, lines("before", 300)).expect("write");
+        let mut follower = Follower::new(path.clone(), 64 * 1024);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let out = Outlet {
+            tx,
+            shutdown: Shutdown::new(),
+            metrics: Arc::new(Metrics::new()),
+        };
+        let mut buf = vec![0u8; 4096];
+        let mut open = follower.open().expect("open");
+        assert!(matches!(
+            follower.read_to_end(&mut open, &mut buf, &out),
+            Pass::AtEnd
+        ));
+        assert_eq!(received(&rx).len(), 300);
+
+        // Cut and rewrite longer: the old offset is now inside the new content.
+        std::fs::write(&path, lines("after", 400)).expect("rewrite");
+        assert!(matches!(
+            follower.read_to_end(&mut open, &mut buf, &out),
+            Pass::Cut
+        ));
+        assert_eq!(
+            received(&rx),
+            vec![],
+            "nothing of the new content at the old offset"
+        );
+
+        assert!(matches!(follower.what_changed(&open), Change::Truncated));
+        assert!(follower.read_again_from_the_start(&mut open, &out));
+        assert!(matches!(
+            follower.read_to_end(&mut open, &mut buf, &out),
+            Pass::AtEnd
+        ));
+        let after = received(&rx);
+        let want: Vec<(u64, String)> = lines("after", 400)
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i as u64 + 1, l.to_string()))
+            .collect();
+        assert_eq!(after, want);
+    }
 }

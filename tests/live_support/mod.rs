@@ -115,9 +115,20 @@ impl Running {
 
     /// Wait until `series` equals `want`.
     pub fn wait_metric(&self, series: &str, want: f64) {
-        wait_for(&format!("{series} == {want}"), || {
-            (self.metric(series) == want).then_some(())
-        });
+        let start = Instant::now();
+        loop {
+            let seen = self.metric(series);
+            if seen == want {
+                return;
+            }
+            if start.elapsed() > PATIENCE {
+                // The last value says which way it went wrong: lines lost or read twice.
+                panic!(
+                    "gave up after {PATIENCE:?} waiting for {series} == {want}; last seen {seen}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Send SIGTERM and wait (bounded) for the exit; returns the status and the stderr.
