@@ -235,7 +235,12 @@ pub struct Detector {
     pending: ReorderBuffer,
     /// Events far ahead of the stream's progress, waiting to be confirmed by the next ones
     /// (fewer than [`CONFIRM_AHEAD`]).
-    ahead: Vec<Event>,
+    /// Boxed: they move on into the reorder buffer, which holds boxes.
+    #[allow(clippy::vec_box)]
+    ahead: Vec<Box<Event>>,
+    /// Indexes of the enabled silence rules: deadlines are checked before every event, and
+    /// only these have any.
+    silence_engines: Vec<usize>,
     lateness: i64,
     tz: jiff::tz::TimeZone,
     /// Highest (believed) event time seen.
@@ -271,6 +276,12 @@ impl Detector {
                     && e.rule.key == rules::Field::SrcIp
             })
             .collect();
+        let silence_engines = engines
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.rule.primitive == Primitive::Silence)
+            .map(|(i, _)| i)
+            .collect();
         let by_kind = Kind::ALL
             .iter()
             .map(|kind| {
@@ -291,6 +302,7 @@ impl Detector {
             released: Vec::new(),
             pending: ReorderBuffer::new(opts.max_held_events, opts.max_held_bytes),
             ahead: Vec::new(),
+            silence_engines,
             lateness: opts.lateness.max(0),
             tz: opts.tz,
             max_ts: i64::MIN,
@@ -302,7 +314,10 @@ impl Detector {
     }
 
     /// Take one event; append any alerts that become decided.
-    pub fn push(&mut self, mut ev: Event, out: &mut Vec<Alert>) {
+    pub fn push(&mut self, ev: Event, out: &mut Vec<Alert>) {
+        // Boxed once here: an event is a few hundred bytes, and from here on it only moves
+        // (into the reorder buffer, the ahead list), each move a pointer.
+        let mut ev = Box::new(ev);
         self.stats.events += 1;
         if self.sources.wants_sweep() {
             self.sweep_sources();
@@ -351,7 +366,7 @@ impl Detector {
 
     /// An event whose time is believed: process it if late, else hold it and move the
     /// watermark.
-    fn admit(&mut self, ev: Event, out: &mut Vec<Alert>) {
+    fn admit(&mut self, ev: Box<Event>, out: &mut Vec<Alert>) {
         if ev.ts < self.watermark {
             // Late: its place in order has passed; process it now, at its own time.
             self.stats.late_events += 1;
@@ -555,8 +570,8 @@ impl Detector {
     }
 
     fn fire_silence(&mut self, now: i64, out: &mut Vec<Alert>) {
-        for engine in &mut self.engines {
-            if engine.rule.primitive == Primitive::Silence {
+        for &i in &self.silence_engines {
+            if let Some(engine) = self.engines.get_mut(i) {
                 engine.fire_silence(now, &self.sources, out);
             }
         }

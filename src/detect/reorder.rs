@@ -16,7 +16,7 @@
 //! an alert's evidence shows.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use crate::event::Event;
@@ -38,6 +38,8 @@ struct Held {
     line: u64,
     arrival: u64,
     source: Arc<str>,
+    /// What the event was counted as in [`ReorderBuffer::bytes`] (see [`held_bytes`]).
+    bytes: usize,
     ev: Box<Event>,
 }
 
@@ -80,7 +82,13 @@ impl Ord for Held {
 }
 
 /// Events waiting for the watermark, smallest (ts, source, line, arrival) first.
+///
+/// Most input comes in order (one file, one sender), so events that sort at or after the last
+/// one held go to an in-order run, pushed and taken at its ends in O(1) without comparisons
+/// at every level of a heap; only events that arrive out of order go to the heap. The next
+/// event is the smaller of the two fronts.
 pub(crate) struct ReorderBuffer {
+    run: VecDeque<Held>,
     heap: BinaryHeap<Reverse<Held>>,
     next_arrival: u64,
     bytes: usize,
@@ -93,6 +101,7 @@ impl ReorderBuffer {
     /// `max_bytes` held bytes (each at least 1).
     pub(crate) fn new(max_events: usize, max_bytes: usize) -> ReorderBuffer {
         ReorderBuffer {
+            run: VecDeque::new(),
             heap: BinaryHeap::new(),
             next_arrival: 0,
             bytes: 0,
@@ -102,42 +111,73 @@ impl ReorderBuffer {
     }
 
     /// Hold `ev`, stripped to what detection reads (see the module docs).
-    pub(crate) fn push(&mut self, mut ev: Event, evidence_raw: usize) {
+    pub(crate) fn push(&mut self, mut ev: Box<Event>, evidence_raw: usize) {
         ev.message = Box::default();
         if ev.raw.len() > evidence_raw {
             ev.raw = Box::from(&ev.raw[..evidence_raw]);
         }
-        self.bytes += held_bytes(&ev);
+        let bytes = held_bytes(&ev);
+        self.bytes += bytes;
         let arrival = self.next_arrival;
         self.next_arrival += 1;
-        self.heap.push(Reverse(Held {
+        let held = Held {
             ts: ev.ts,
             line: ev.line,
             arrival,
             source: ev.source.clone(),
-            ev: Box::new(ev),
-        }));
+            bytes,
+            ev,
+        };
+        // Its arrival is the largest yet, so it sorts after the run's last event exactly when
+        // its (ts, source, line) is not smaller.
+        if self
+            .run
+            .back()
+            .is_none_or(|last| held.key_cmp(last).is_ge())
+        {
+            self.run.push_back(held);
+        } else {
+            self.heap.push(Reverse(held));
+        }
+    }
+
+    /// Whether the next event in order is the run's front (else the heap's top).
+    fn run_first(&self) -> Option<bool> {
+        match (self.run.front(), self.heap.peek()) {
+            (None, None) => None,
+            (Some(_), None) => Some(true),
+            (None, Some(_)) => Some(false),
+            (Some(r), Some(Reverse(h))) => Some(r.key_cmp(h).is_lt()),
+        }
     }
 
     /// Event time of the next event in order.
     pub(crate) fn first_ts(&self) -> Option<i64> {
-        self.heap.peek().map(|Reverse(h)| h.ts)
+        if self.run_first()? {
+            self.run.front().map(|h| h.ts)
+        } else {
+            self.heap.peek().map(|Reverse(h)| h.ts)
+        }
     }
 
     /// Take the next event in order.
     pub(crate) fn pop(&mut self) -> Option<Box<Event>> {
-        let Reverse(held) = self.heap.pop()?;
-        self.bytes = self.bytes.saturating_sub(held_bytes(&held.ev));
+        let held = if self.run_first()? {
+            self.run.pop_front()?
+        } else {
+            self.heap.pop()?.0
+        };
+        self.bytes = self.bytes.saturating_sub(held.bytes);
         Some(held.ev)
     }
 
     /// Beyond either cap: the caller must force events through.
     pub(crate) fn is_over(&self) -> bool {
-        self.heap.len() > self.max_events || self.bytes > self.max_bytes
+        self.len() > self.max_events || self.bytes > self.max_bytes
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.run.len() + self.heap.len()
     }
 
     pub(crate) fn bytes(&self) -> usize {
@@ -181,15 +221,15 @@ mod tests {
         pub(super) static COMPARISONS: Cell<u64> = const { Cell::new(0) };
     }
 
-    fn event(ts: i64, source: &Arc<str>, line: u64) -> Event {
-        Event {
+    fn event(ts: i64, source: &Arc<str>, line: u64) -> Box<Event> {
+        Box::new(Event {
             ts,
             source: source.clone(),
             line,
             message: "a message the buffer need not keep".into(),
             raw: vec![b'x'; 10_000].into(),
             ..Event::default()
-        }
+        })
     }
 
     /// A deterministic shuffle that moves each item at most `reach` places.
@@ -209,7 +249,7 @@ mod tests {
         let a: Arc<str> = Arc::from("a.log");
         let b: Arc<str> = Arc::from("b.log");
         // Pairs of events with one key each (the same line read twice), then shuffled.
-        let mut input: Vec<(Event, u64)> = Vec::new();
+        let mut input: Vec<(Box<Event>, u64)> = Vec::new();
         for i in 0..2_000u64 {
             let ts = (i / 4) as i64;
             let source = if i % 2 == 0 { &a } else { &b };
@@ -250,12 +290,12 @@ mod tests {
         COMPARISONS.with(|c| c.set(0));
         for (line, ts) in times.into_iter().enumerate() {
             buffer.push(
-                Event {
+                Box::new(Event {
                     ts,
                     source: source.clone(),
                     line: line as u64,
                     ..Event::default()
-                },
+                }),
                 64,
             );
         }
