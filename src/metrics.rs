@@ -334,19 +334,9 @@ impl Metrics {
 
     /// Count one parsed batch: parsed/unparsed, events by kind, event-time lag.
     pub fn observe_batch(&self, batch: &EventBatch, now: i64) {
-        let mut by_kind = [0u64; Kind::ALL.len()];
-        let mut newest = i64::MIN;
-        for ev in &batch.events {
-            by_kind[ev.kind as usize] += 1;
-            if ev.kind == Kind::Other
-                && ev.reason.as_deref() == Some(crate::parse::journal_trust::FORGED_SOURCE)
-            {
-                self.forged_sources.inc();
-            }
-            if !ev.ts_inferred {
-                newest = newest.max(ev.ts);
-            }
-        }
+        let by_kind = batch.tally.by_kind;
+        let newest = batch.tally.newest_dated_ts;
+        self.forged_sources.inc_by(batch.tally.forged_sources);
         for kind in Kind::ALL {
             let n = by_kind[kind as usize];
             if n == 0 {

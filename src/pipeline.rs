@@ -48,6 +48,21 @@ pub struct EventBatch {
     pub ambiguous_addresses: u64,
     /// Copied from the [`LineBatch`]: where its source may resume once this batch is done.
     pub checkpoint: Option<crate::source::checkpoint::Checkpoint>,
+    /// What the summary and the metrics count per event, counted by [`classify_batch`] (on
+    /// its own thread) so that the ordered stage, the one that cannot be parallel, does not
+    /// walk every event again for them.
+    pub tally: BatchTally,
+}
+
+/// Per-batch counts of its events, filled by [`classify_batch`].
+#[derive(Clone, Debug, Default)]
+pub struct BatchTally {
+    /// Events per kind, indexed by `Kind as usize`.
+    pub by_kind: [u64; Kind::ALL.len()],
+    /// Journal lines whose trusted fields contradicted their claimed app.
+    pub forged_sources: u64,
+    /// The newest written (not inferred) event time, `i64::MIN` when none.
+    pub newest_dated_ts: i64,
 }
 
 /// Event-time bounds for replay (`--from`, `--to`), µs UTC: `from` inclusive, `to` exclusive.
@@ -100,6 +115,10 @@ pub fn parse_batch(
         rejected_ts: 0,
         ambiguous_addresses: 0,
         checkpoint: batch.checkpoint.clone(),
+        tally: BatchTally {
+            newest_dated_ts: i64::MIN,
+            ..BatchTally::default()
+        },
     };
     let mut envelopes = Vec::with_capacity(batch.len());
     // A listener's batch mixes peers: each run of lines from one source has its parser.
@@ -189,6 +208,14 @@ pub fn classify_batch(batch: &mut EventBatch, envelopes: Vec<Envelope>, classifi
         }
         if ev.src_ip.is_none() && ev.reason.as_deref() == Some(crate::classify::AMBIGUOUS_ADDRESS) {
             batch.ambiguous_addresses += 1;
+        }
+        let tally = &mut batch.tally;
+        tally.by_kind[ev.kind as usize] += 1;
+        if ev.kind == Kind::Other && ev.reason.as_deref() == Some(journal_trust::FORGED_SOURCE) {
+            tally.forged_sources += 1;
+        }
+        if !ev.ts_inferred {
+            tally.newest_dated_ts = tally.newest_dated_ts.max(ev.ts);
         }
     }
     batch.pattern_hits = hits
@@ -288,18 +315,14 @@ impl Summary {
     /// Count one parsed batch.
     pub fn add_batch(&mut self, batch: &EventBatch) {
         self.lines += batch.events.len() as u64;
-        for ev in &batch.events {
-            self.by_kind[ev.kind as usize] += 1;
-            if ev.kind == Kind::Unparsed {
-                self.unparsed += 1;
-            } else {
-                self.parsed += 1;
-            }
-            if ev.kind == Kind::Other && ev.reason.as_deref() == Some(journal_trust::FORGED_SOURCE)
-            {
-                self.forged_sources += 1;
-            }
+        let tally = &batch.tally;
+        for (total, n) in self.by_kind.iter_mut().zip(tally.by_kind) {
+            *total += n;
         }
+        let unparsed = tally.by_kind[Kind::Unparsed as usize];
+        self.unparsed += unparsed;
+        self.parsed += batch.events.len() as u64 - unparsed;
+        self.forged_sources += tally.forged_sources;
         for &(id, n) in &batch.pattern_hits {
             if self.pattern_hits.len() <= id {
                 self.pattern_hits.resize(id + 1, 0);
@@ -471,6 +494,8 @@ impl WallClock {
 }
 
 /// What the ordered stage is told by the pipeline.
+// One per batch of lines: the size of the message is nothing next to its events.
+#[allow(clippy::large_enum_variant)]
 pub enum Delivery {
     Batch(EventBatch),
     /// No input for a while (live sources only): the wall clock may move the watermark.
