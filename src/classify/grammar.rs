@@ -359,6 +359,40 @@ pub(crate) fn first_bytes(pattern: &str) -> Option<[bool; 256]> {
     Some(set)
 }
 
+/// Literal byte strings every match of `pattern` contains, for rejecting a line before the
+/// slow capture engines run (see `PatternInfo::required`). Collected from what the pattern
+/// always matches: every part of a sequence, capture groups, and repetitions of at least one;
+/// alternatives and optional parts are skipped, so the list is a necessary condition, never a
+/// sufficient one. Longest first, the leading literal last: the first byte already chose the
+/// pattern, so its leading text is the one most likely present.
+pub(crate) fn required_literals(pattern: &str) -> Vec<Vec<u8>> {
+    use regex_syntax::hir::{Hir, HirKind};
+    fn walk(hir: &Hir, out: &mut Vec<Vec<u8>>) {
+        match hir.kind() {
+            HirKind::Literal(lit) => out.push(lit.0.to_vec()),
+            HirKind::Concat(parts) => parts.iter().for_each(|p| walk(p, out)),
+            HirKind::Capture(cap) => walk(&cap.sub, out),
+            HirKind::Repetition(rep) if rep.min >= 1 => walk(&rep.sub, out),
+            _ => {}
+        }
+    }
+    let Ok(hir) = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+    else {
+        return Vec::new();
+    };
+    let mut literals = Vec::new();
+    walk(&hir, &mut literals);
+    let leading = (!literals.is_empty()).then(|| literals.remove(0));
+    literals.sort_by_key(|l| std::cmp::Reverse(l.len()));
+    literals.extend(leading);
+    literals.retain(|l| !l.is_empty());
+    literals
+}
+
 /// Which field each capture slot of a compiled pattern fills.
 pub(crate) fn capture_map(info: &GroupInfo, local: usize) -> Vec<(usize, Field)> {
     let Ok(pid) = regex_automata::PatternID::try_from(local) else {
@@ -374,4 +408,45 @@ pub(crate) fn capture_map(info: &GroupInfo, local: usize) -> Vec<(usize, Field)>
         map.push((slot, field));
     }
     map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(pattern: &str) -> Vec<String> {
+        required_literals(pattern)
+            .into_iter()
+            .map(|l| String::from_utf8_lossy(&l).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn required_literals_are_what_every_match_contains() {
+        // sshd's `Auth fail` disconnect: not one-pass (`.*:` before the reason).
+        let pattern = r"^(?:error: )?Received disconnect from (?P<src_ip>\S+?)(?: port \d+)?: ?3: .*: Auth fail(?: \[preauth\])?\s*$";
+        assert_eq!(
+            texts(pattern),
+            vec![": Auth fail", "3: ", ":", "Received disconnect from "]
+        );
+        // Optional parts and alternatives give nothing; captures and `+` repetitions do.
+        assert_eq!(texts(r"^(?:a|b)x(?P<user>yz)+(?:opt)?$"), vec!["yz", "x"]);
+        assert_eq!(texts(r"^\S+$"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_line_a_pattern_matches_contains_its_required_literals() {
+        let pattern = r"^Failed \S+ for .* from \S+ port \d+(?: ssh[12])?: (?:.* )?from \S+\s*$";
+        let regex = build_regex(&[pattern]).expect("compiles");
+        let literals = required_literals(pattern);
+        for line in [
+            "Failed password for x from 1.2.3.4 port 22 ssh2: from 5.6.7.8",
+            "Failed none for a from b port 1: c d from e",
+        ] {
+            assert!(regex.is_match(line), "{line}");
+            for l in &literals {
+                assert!(memchr::memmem::find(line.as_bytes(), l).is_some(), "{line}");
+            }
+        }
+    }
 }

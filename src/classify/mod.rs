@@ -119,6 +119,10 @@ struct PatternInfo {
     regex: meta::Regex,
     /// The same pattern as a one-pass DFA, when it is one (the embedded hot patterns are).
     onepass: Option<onepass::DFA>,
+    /// Without a one-pass DFA: literals every match contains. A line of the same first byte
+    /// that lacks one is rejected by a substring search instead of the general engines (a lazy
+    /// DFA scan, then a backtracker), which cost several times more on every line they see.
+    required: Vec<memchr::memmem::Finder<'static>>,
     /// (capture start slot in `regex`, field it fills).
     captures: Vec<(usize, Field)>,
     slot_len: usize,
@@ -246,6 +250,15 @@ impl Classifier {
                         column: 0,
                         message: format!("pattern {}: {e}", p.full_name),
                     })?;
+                let onepass = grammar::build_onepass(&p.regex);
+                let required = if onepass.is_some() {
+                    Vec::new()
+                } else {
+                    grammar::required_literals(&p.regex)
+                        .iter()
+                        .map(|l| memchr::memmem::Finder::new(l).into_owned())
+                        .collect()
+                };
                 patterns.push(PatternInfo {
                     full_name: p.full_name.clone(),
                     kind: p.kind,
@@ -254,7 +267,8 @@ impl Classifier {
                     user: p.user.clone(),
                     pinned_address: p.pinned_address,
                     captures: capture_map(regex.group_info(), 0),
-                    onepass: grammar::build_onepass(&p.regex),
+                    onepass,
+                    required,
                     slot_len: regex.group_info().slot_len(),
                     regex,
                 });
@@ -573,7 +587,14 @@ impl PatternInfo {
                 // match.
                 matches!(dfa.try_search_slots(cache, input, slots), Ok(Some(_)))
             }
-            None => self.regex.search_slots(input, slots).is_some(),
+            None => {
+                let span = input
+                    .haystack()
+                    .get(input.start()..input.end())
+                    .unwrap_or_default();
+                self.required.iter().all(|f| f.find(span).is_some())
+                    && self.regex.search_slots(input, slots).is_some()
+            }
         }
     }
 }
