@@ -127,11 +127,14 @@ pub struct Event {
     pub ts_inferred: bool,
     /// Receive time (µs, UTC).
     pub received: i64,
-    pub host: Option<Box<str>>,
-    pub app: Option<Box<str>>,
+    // Shared, not owned: consecutive lines nearly always name the same host and app, and the
+    // grammars' reasons and the levels come from small sets, so the parse and classify stages
+    // hand out one allocation each to many events instead of one per event.
+    pub host: Option<Arc<str>>,
+    pub app: Option<Arc<str>>,
     pub pid: Option<u32>,
     pub kind: Kind,
-    pub reason: Option<Box<str>>,
+    pub reason: Option<Arc<str>>,
     pub src_ip: Option<IpAddr>,
     pub user: Option<Box<str>>,
     pub actor: Option<Box<str>>,
@@ -145,7 +148,7 @@ pub struct Event {
     /// only: it becomes `src_ip` only through a proxy the configuration trusts.
     pub forwarded_for: Option<Box<str>>,
     /// The log's own level, lower case (`err`, `warning`, `error`, `critical` …).
-    pub severity: Option<Box<str>>,
+    pub severity: Option<Arc<str>>,
     pub message: Box<str>,
     /// The exact input bytes of the line (after framing, without the line terminator).
     pub raw: Box<[u8]>,
