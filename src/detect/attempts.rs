@@ -6,8 +6,8 @@
 //!
 //! | role | in a session (pid known) | without a pid |
 //! |---|---|---|
-//! | `Start` | 1, unless an attempt is already open | 1 |
-//! | `End` | 0 if it closes an open `Start`, else 1 | 1 |
+//! | `Start` | 1, unless an attempt is already open (0 while pending, below) | 1 |
+//! | `End` | 0 if it closes an open `Start` (1 if that one is pending), else 1 | 1 |
 //! | `Repeat` | `count` (closes an open `Start`) | `count` |
 //! | `Summary` | 1 only if the session counted nothing yet | 0 |
 //! | `None` | 1 | 1 |
@@ -39,6 +39,28 @@
 //! The detector processes events in event-time order, so binding is the same in a live run and
 //! in a replay.
 //!
+//! # A login forgives its open attempt
+//!
+//! With two PAM modules (pam_unix, then pam_ldap or pam_sss), the first one's `authentication
+//! failure … user=rda` is followed by `Accepted password for rda` when the second accepts: no
+//! attempt failed. fail2ban forgets such a pending failure (F-MLFFORGET on `Accepted`). So in a
+//! session of an app with a process per connection, a `Start` that names a user and an address
+//! is *pending*: it counts 0 at first and
+//!
+//! - its `End` (`Failed password`) counts the pair once (1);
+//! - a login (`auth.success`) of the same user forgives it: it never counts
+//!   ([`SessionStats::attempts_forgiven`]);
+//! - anything else of the session (a login as another user, another user's `Start`, a
+//!   disconnect, another failure) shows it failed: it is released ([`AttemptCounter::take_released`])
+//!   and counts at its own time toward its address; so it is at the end of input
+//!   ([`AttemptCounter::finish`]) and when the session is forgotten.
+//!
+//! A login as another account forgives nothing (fail2ban's "intruder tries to forget failed
+//! attempts by a success login"), and a `Start` without a user (pam_unix names no `user=` for an
+//! unknown account, which can never log in) counts at once. A pending attempt counts toward
+//! the rules that count attempts by address when it is released; rules that count attempts by
+//! another key see it only through its `End`.
+//!
 //! # Limits
 //!
 //! Session state is small (16-byte key, ~80-byte state), expires after [`SESSION_IDLE`] and is
@@ -52,7 +74,7 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 use super::slab::{KeyedSlab, seeded_hasher};
-use crate::event::{Attempt, Event};
+use crate::event::{Attempt, Event, Kind};
 
 /// A session idle this long is forgotten (sshd's LoginGraceTime is 2 min).
 pub(crate) const SESSION_IDLE: i64 = 10 * 60 * 1_000_000;
@@ -84,6 +106,9 @@ struct Session {
     addr: Option<IpAddr>,
     /// Attempts without an address, waiting for `addr`, with their weight.
     held: Vec<(Box<Event>, u64)>,
+    /// The open `Start`, not counted yet because a login of its user may still show that it
+    /// was no failure (with its address set). See "A login forgives its open attempt".
+    pending: Option<Box<Event>>,
 }
 
 /// What an event counts for the rules that count attempts per address.
@@ -93,8 +118,8 @@ pub(crate) enum Counted {
     Own(u64),
     /// This many attempts with no address yet: held until its session names one.
     Held(u64),
-    /// No address of its own: this many attempts toward its session's address, which this copy
-    /// of the event carries as `src_ip`.
+    /// This many attempts toward the address this other event carries as `src_ip`: a copy of
+    /// the event with its session's address, or the pending `Start` the event completes.
     Bound(Box<Event>, u64),
 }
 
@@ -111,6 +136,8 @@ impl Counted {
 /// Counters for the summary: how sessions lent their address, and what the caps cost.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SessionStats {
+    /// Open attempts that their session's login, as the same user, showed were no failure.
+    pub attempts_forgiven: u64,
     /// Attempts without an address of their own that counted toward their session's address.
     pub attempts_bound: u64,
     /// Attempts whose session ended (idle, evicted, end of input) without naming an address.
@@ -195,6 +222,7 @@ impl AttemptCounter {
                         counted: false,
                         addr: None,
                         held: Vec::new(),
+                        pending: None,
                     },
                 )
             }
@@ -208,7 +236,8 @@ impl AttemptCounter {
             && known != named
         {
             // Another client under the same pid: the old connection ended and its pid was
-            // reused. Start afresh rather than lend the old address.
+            // reused. Start afresh rather than lend the old address (its open attempt counts).
+            self.released.extend(s.pending.take().map(|p| (p, 1)));
             s.addr = None;
             s.open = false;
             s.open_addr = None;
@@ -231,6 +260,30 @@ impl AttemptCounter {
                 self.released.push((held, weight));
             }
         }
+        if let Some(pending) = &s.pending {
+            let same_user = ev.user.is_some() && ev.user == pending.user;
+            if ev.kind == Kind::AuthSuccess && same_user {
+                // The user got in: the open attempt was no failure.
+                s.pending = None;
+                s.open = false;
+                self.stats.attempts_forgiven = self.stats.attempts_forgiven.saturating_add(1);
+                return Counted::Own(1);
+            }
+            let restates =
+                attempt && ev.attempt == Attempt::Start && (ev.user.is_none() || same_user);
+            let completes = attempt && ev.attempt == Attempt::End;
+            if !restates && !completes {
+                // The session moved on without a login: the attempt failed. It counts at its
+                // own time, and stays open for the line that may still complete it.
+                self.released.extend(s.pending.take().map(|p| (p, 1)));
+                s.counted = true;
+                if attempt && ev.attempt == Attempt::Start {
+                    // Another user's attempt (fail2ban's "intruder tries to forget failed
+                    // attempts by a success login" switches names): a new attempt.
+                    s.open = false;
+                }
+            }
+        }
         if !attempt {
             return Counted::Own(1);
         }
@@ -242,6 +295,16 @@ impl AttemptCounter {
                 // The address the attempt counts toward: its own, else its session's (bound
                 // now, or once a line names it: see the release above).
                 s.open_addr = ev.src_ip.or(if binds { s.addr } else { None });
+                if binds
+                    && ev.user.is_some()
+                    && let Some(addr) = s.open_addr
+                {
+                    // A user that may yet log in: wait for the session's next word.
+                    let mut pending = Box::new(ev.clone());
+                    pending.src_ip = Some(addr);
+                    s.pending = Some(pending);
+                    return Counted::Own(0);
+                }
                 1
             }
             // An `End` closes only a `Start` that counts toward the same address (or, both
@@ -251,10 +314,19 @@ impl AttemptCounter {
                 if s.open && s.open_addr == ev.src_ip.or(if binds { s.addr } else { None }) =>
             {
                 s.open = false;
+                if let Some(pending) = s.pending.take() {
+                    s.counted = true;
+                    // The pair counts once, as its `Start` would have: at its time, with its
+                    // line as evidence, toward its address.
+                    return Counted::Bound(pending, 1);
+                }
                 0
             }
             Attempt::End => {
                 s.open = false;
+                // An `End` toward another address: the open `Start` failed on its own.
+                let unmatched = s.pending.take().map(|p| (p, 1));
+                self.released.extend(unmatched);
                 1
             }
             Attempt::Repeat => {
@@ -319,8 +391,22 @@ impl AttemptCounter {
         }
     }
 
+    /// End of input: open attempts that no login forgave failed; they count at their own time
+    /// (see [`AttemptCounter::take_released`]).
+    pub(crate) fn finish(&mut self) {
+        let released = &mut self.released;
+        let first = released.len();
+        self.sessions.for_each_mut(|_, s| {
+            released.extend(s.pending.take().map(|p| (p, 1)));
+        });
+        // Slots come in no particular order: count in event-time order.
+        released[first..]
+            .sort_by(|(a, _), (b, _)| (a.ts, &a.source, a.line).cmp(&(b.ts, &b.source, b.line)));
+    }
+
     fn forget(&mut self, id: u32) {
-        if let Some((_, s)) = self.sessions.remove(id) {
+        if let Some((_, mut s)) = self.sessions.remove(id) {
+            self.released.extend(s.pending.take().map(|p| (p, 1)));
             let weight = s
                 .held
                 .iter()
@@ -554,6 +640,141 @@ mod tests {
             Counted::Bound(ev, 1) => assert_eq!(ev.src_ip, "198.51.100.40".parse().ok()),
             other => panic!("not bound to the new client: {other:?}"),
         }
+    }
+
+    fn by(user: Option<&str>, ev: Event) -> Event {
+        Event {
+            user: user.map(Into::into),
+            ..ev
+        }
+    }
+
+    fn accepted(pid: u32, user: &str, ip: &str) -> Event {
+        Event {
+            kind: crate::event::Kind::AuthSuccess,
+            ..by(Some(user), from(pid, Attempt::None, ip))
+        }
+    }
+
+    /// Attempts counted toward an address: by the events themselves and by what they release.
+    fn toward_addresses(c: &mut AttemptCounter, ev: &Event, attempt: bool) -> u64 {
+        let own = match c.observe(ev, attempt) {
+            Counted::Own(n) if attempt && ev.src_ip.is_some() => n,
+            Counted::Bound(_, n) => n,
+            _ => 0,
+        };
+        own + c.take_released().map(|(_, w)| w).sum::<u64>()
+    }
+
+    /// fail2ban's sshd test log (gh-2070): pam_unix fails, pam_ldap then accepts the same
+    /// password. sshd writes the PAM failure twice (the second from the privilege-separated
+    /// child, `ruser=rda … [preauth]`, no `user=`) and then `Accepted password for rda`: no
+    /// attempt failed, nothing counts.
+    #[test]
+    fn a_login_of_the_same_user_forgives_the_open_pam_attempt() {
+        let mut c = AttemptCounter::new();
+        let ip = "192.0.2.113";
+        let lines = [
+            (by(Some("rda"), from(1556, Attempt::Start, ip)), true),
+            (by(None, from(1556, Attempt::Start, ip)), true),
+            (accepted(1556, "rda", ip), false),
+            (from(1556, Attempt::None, ip), false), // Connection closed by …
+        ];
+        let total: u64 = lines
+            .iter()
+            .map(|(ev, attempt)| toward_addresses(&mut c, ev, *attempt))
+            .sum();
+        assert_eq!(total, 0);
+        assert_eq!(c.stats().attempts_forgiven, 1);
+        c.finish();
+        assert_eq!(
+            c.take_released().count(),
+            0,
+            "nothing left to count at the end"
+        );
+    }
+
+    /// fail2ban's "intruder tries to forget failed attempts by a success login": failures for
+    /// root and sudoer, then a login as another account. Both failures count.
+    #[test]
+    fn a_login_of_another_user_forgives_nothing() {
+        let mut c = AttemptCounter::new();
+        let ip = "192.0.2.114";
+        let lines = [
+            (by(Some("root"), from(1558, Attempt::Start, ip)), true),
+            (by(Some("sudoer"), from(1558, Attempt::Start, ip)), true),
+            (accepted(1558, "known", ip), false),
+        ];
+        let total: u64 = lines
+            .iter()
+            .map(|(ev, attempt)| toward_addresses(&mut c, ev, *attempt))
+            .sum();
+        assert_eq!(total, 2);
+        assert_eq!(c.stats().attempts_forgiven, 0);
+    }
+
+    /// The usual failed login: the PAM failure, then `Failed password` of the same attempt.
+    /// It counts once, on the `Failed` line, and a login after it forgives nothing.
+    #[test]
+    fn the_failed_line_completes_a_pending_attempt_once() {
+        let mut c = AttemptCounter::new();
+        let ip = "203.0.113.7";
+        let start = by(Some("root"), from(7, Attempt::Start, ip));
+        assert_eq!(c.observe(&start, true), Counted::Own(0), "pending");
+        let end = by(Some("root"), from(7, Attempt::End, ip));
+        match c.observe(&end, true) {
+            Counted::Bound(counted, 1) => {
+                assert_eq!(counted.attempt, Attempt::Start, "as its Start")
+            }
+            other => panic!("not counted once: {other:?}"),
+        }
+        assert_eq!(toward_addresses(&mut c, &accepted(7, "root", ip), false), 0);
+        assert_eq!(c.stats().attempts_forgiven, 0);
+    }
+
+    /// A client that drops the connection after the PAM failure, before sshd writes `Failed
+    /// password` (fail2ban's gh-1024 log): the attempt happened and counts when its session
+    /// moves on, at its own time; at the end of input; or when the session is forgotten.
+    #[test]
+    fn a_pam_failure_without_a_failed_line_still_counts() {
+        let mut c = AttemptCounter::new();
+        let ip = "192.0.2.112";
+        let mut start = by(Some("root"), from(2716, Attempt::Start, ip));
+        start.ts = 5;
+        assert_eq!(toward_addresses(&mut c, &start, true), 0);
+        let closed = from(2716, Attempt::None, ip);
+        assert_eq!(c.observe(&closed, false), Counted::Own(1));
+        let released: Vec<_> = c.take_released().collect();
+        assert_eq!(released.len(), 1);
+        assert_eq!((released[0].0.ts, released[0].1), (5, 1));
+        assert_eq!(released[0].0.src_ip, start.src_ip);
+        // Its `Failed` line, should it come later, completes what already counted.
+        let end = by(Some("root"), from(2716, Attempt::End, ip));
+        assert_eq!(c.observe(&end, true), Counted::Own(0));
+
+        let mut c = AttemptCounter::new();
+        assert_eq!(toward_addresses(&mut c, &start, true), 0);
+        c.finish();
+        assert_eq!(
+            c.take_released().map(|(_, w)| w).sum::<u64>(),
+            1,
+            "end of input"
+        );
+
+        let mut c = AttemptCounter::new();
+        assert_eq!(toward_addresses(&mut c, &start, true), 0);
+        let mut later = from(9, Attempt::None, "198.51.100.1");
+        later.ts = start.ts + SESSION_IDLE + 1;
+        assert_eq!(toward_addresses(&mut c, &later, false), 1, "idle session");
+    }
+
+    /// A PAM failure of an unknown account names no `user=` and can never be a login: it counts
+    /// at once, as every attempt of an invalid user does.
+    #[test]
+    fn an_attempt_without_a_user_counts_at_once() {
+        let mut c = AttemptCounter::new();
+        let start = by(None, from(8, Attempt::Start, "192.0.2.8"));
+        assert_eq!(c.observe(&start, true), Counted::Own(1));
     }
 
     /// A flood of sessions that never name an address: held state stays bounded and what the
