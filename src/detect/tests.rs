@@ -458,6 +458,27 @@ fn forbidden_rate_at_ten_403s_in_a_minute() {
     assert!(run(spaced(10, 6 * S, |t| http(t, "192.0.2.3", 404))).is_empty());
 }
 
+/// A scanner whose request lines are `-`, empty or binary (a TLS hello sent to port 80) still
+/// got its 403s: no method, but a request with a status, and it counts toward both HTTP rates.
+#[test]
+fn requests_without_a_method_count_toward_the_http_rates() {
+    let garbage = |t| Event {
+        http_method: None,
+        http_path: None,
+        ..http(t, "192.0.2.6", 403)
+    };
+    let alerts = run(spaced(10, 6 * S, garbage));
+    assert_eq!(of(&alerts, "http.forbidden_rate").len(), 1);
+    let alerts = run(spaced(101, 500_000, garbage));
+    assert_eq!(of(&alerts, "http.request_rate").len(), 1);
+    // A 403 that is no request (an application event with a status) is not counted.
+    let other = |t| Event {
+        kind: Kind::Other,
+        ..garbage(t)
+    };
+    assert!(of(&run(spaced(10, 6 * S, other)), "http.forbidden_rate").is_empty());
+}
+
 #[test]
 fn injection_attempts_count_as_requests() {
     // 9 plain 403s plus one injection attempt that also got a 403.
