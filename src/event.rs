@@ -84,6 +84,11 @@ pub enum Attempt {
     /// A session summary (`maximum authentication attempts exceeded`, `Connection closed by
     /// invalid user … [preauth]`): counts 1 only when the session has counted nothing yet.
     Summary,
+    /// A connection's tally of `count` failed attempts written when it closes (Dovecot's login
+    /// process: `Disconnected (auth failed, 2 attempts …): … rip=ADDR`), after the lines that
+    /// reported each attempt as it failed (the PAM line, the auth worker's with `auth_verbose`):
+    /// counts only the attempts its address has not reported yet.
+    Tally,
 }
 
 impl Attempt {
@@ -94,6 +99,7 @@ impl Attempt {
             Attempt::End => "end",
             Attempt::Repeat => "repeat",
             Attempt::Summary => "summary",
+            Attempt::Tally => "tally",
         }
     }
 
@@ -104,6 +110,7 @@ impl Attempt {
             Attempt::End,
             Attempt::Repeat,
             Attempt::Summary,
+            Attempt::Tally,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

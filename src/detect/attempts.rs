@@ -61,6 +61,22 @@
 //! the rules that count attempts by address when it is released; rules that count attempts by
 //! another key see it only through its `End`.
 //!
+//! # Tallies
+//!
+//! Dovecot's login process writes one line per connection when it closes, with the number of
+//! attempts that failed in it (`Disconnected (auth failed, 2 attempts in 4 secs): … rip=ADDR`,
+//! role `Tally`), possibly minutes after them; each attempt was already reported as it failed
+//! by PAM (`pam_unix(dovecot:auth): authentication failure … rhost=ADDR`, role `Start`) and,
+//! with `auth_verbose = yes`, by the auth worker (`pam(bob,ADDR): pam_authenticate() failed`,
+//! role `End`, completing the PAM line's attempt). These come from different processes, so for
+//! the apps of [`is_tallied_at_close`] attempts are matched per (host, address) instead of per
+//! session: the reporting lines count at once (so alerts do not wait for the connection to
+//! close), and a tally counts only the attempts of its address no reporting line counted yet.
+//! One failed login counts once whichever lines the configuration writes. The state is one
+//! small entry per (host, address), expires after [`SESSION_IDLE`] (a tally later than that
+//! counts its attempts again: at worst twice, never zero times) and is capped at
+//! [`MAX_SESSIONS`], evictions counted.
+//!
 //! # Limits
 //!
 //! Session state is small (16-byte key, ~80-byte state), expires after [`SESSION_IDLE`] and is
@@ -92,6 +108,21 @@ pub(crate) const MAX_HELD_TOTAL: usize = 16_384;
 struct SessionKey {
     host_app: u64,
     pid: u32,
+}
+
+/// (hash of host, address): where a tallying app's attempts are reported.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct TallyKey {
+    host: u64,
+    addr: IpAddr,
+}
+
+struct Reported {
+    last_ts: i64,
+    /// A `Start` (the PAM line) waits for its `End` (the auth worker's line).
+    open: bool,
+    /// Attempts counted as they failed that no tally has included yet.
+    untallied: u64,
 }
 
 struct Session {
@@ -149,6 +180,8 @@ pub struct SessionStats {
 /// Per-session attempt state.
 pub(crate) struct AttemptCounter {
     sessions: KeyedSlab<SessionKey, Session>,
+    /// Attempts of tallying apps reported per address (see "Tallies").
+    reported: KeyedSlab<TallyKey, Reported>,
     fixed: foldhash::fast::FixedState,
     /// Held events across all sessions.
     held_total: usize,
@@ -163,6 +196,7 @@ impl AttemptCounter {
     pub(crate) fn new() -> Self {
         AttemptCounter {
             sessions: KeyedSlab::new(seeded_hasher()),
+            reported: KeyedSlab::new(seeded_hasher()),
             fixed: foldhash::fast::FixedState::with_seed(0x5e55_1011),
             held_total: 0,
             held_weight: 0,
@@ -176,11 +210,17 @@ impl AttemptCounter {
     /// session (which may release held attempts: see [`AttemptCounter::take_released`]).
     pub(crate) fn observe(&mut self, ev: &Event, attempt: bool) -> Counted {
         let repeated = ev.count.unwrap_or(1).max(1);
+        if attempt
+            && let Some(addr) = ev.src_ip
+            && ev.app.as_deref().is_some_and(is_tallied_at_close)
+        {
+            return Counted::Own(self.tally(ev, addr, repeated));
+        }
         let Some(pid) = ev.pid else {
             return Counted::Own(if attempt {
                 match ev.attempt {
                     Attempt::None | Attempt::Start | Attempt::End => 1,
-                    Attempt::Repeat => repeated,
+                    Attempt::Repeat | Attempt::Tally => repeated,
                     Attempt::Summary => 0,
                 }
             } else {
@@ -329,7 +369,7 @@ impl AttemptCounter {
                 self.released.extend(unmatched);
                 1
             }
-            Attempt::Repeat => {
+            Attempt::Repeat | Attempt::Tally => {
                 s.open = false;
                 repeated
             }
@@ -363,6 +403,81 @@ impl AttemptCounter {
             }
         }
         Counted::Held(weight)
+    }
+
+    /// The weight of an attempt line of a tallying app with an address (see "Tallies").
+    fn tally(&mut self, ev: &Event, addr: IpAddr, repeated: u64) -> u64 {
+        while let Some(oldest) = self.reported.oldest() {
+            match self.reported.get(oldest) {
+                Some((_, r)) if r.last_ts < ev.ts.saturating_sub(SESSION_IDLE) => {
+                    self.reported.remove(oldest);
+                }
+                _ => break,
+            }
+        }
+        let key = TallyKey {
+            host: self.fixed.hash_one(ev.host.as_deref().unwrap_or("")),
+            addr,
+        };
+        let id = match self
+            .reported
+            .find_by(self.reported.hash_of(&key), |k| *k == key)
+        {
+            Some(id) => {
+                self.reported.touch(id);
+                id
+            }
+            None => {
+                if self.reported.len() >= MAX_SESSIONS
+                    && let Some(oldest) = self.reported.oldest()
+                {
+                    // Its untallied attempts will be counted again by their tally: at worst
+                    // an attempt counts twice, never not at all.
+                    self.reported.remove(oldest);
+                    self.stats.sessions_evicted += 1;
+                }
+                self.reported.insert(
+                    key,
+                    Reported {
+                        last_ts: ev.ts,
+                        open: false,
+                        untallied: 0,
+                    },
+                )
+            }
+        };
+        let Some((_, r)) = self.reported.get_mut(id) else {
+            return repeated;
+        };
+        r.last_ts = r.last_ts.max(ev.ts);
+        match ev.attempt {
+            Attempt::Start if r.open => 0,
+            Attempt::Start => {
+                r.open = true;
+                r.untallied = r.untallied.saturating_add(1);
+                1
+            }
+            Attempt::End if r.open => {
+                r.open = false;
+                0
+            }
+            Attempt::End | Attempt::None => {
+                r.untallied = r.untallied.saturating_add(1);
+                1
+            }
+            Attempt::Repeat => {
+                r.open = false;
+                r.untallied = r.untallied.saturating_add(repeated);
+                repeated
+            }
+            Attempt::Tally => {
+                r.open = false;
+                let reported = r.untallied.min(repeated);
+                r.untallied -= reported;
+                repeated - reported
+            }
+            Attempt::Summary => 0,
+        }
     }
 
     /// Held attempts that the last [`AttemptCounter::observe`] bound to their session's newly
@@ -428,6 +543,22 @@ impl AttemptCounter {
             }
         }
     }
+}
+
+/// Apps whose connections end with a tally of their failed attempts (Dovecot: the login
+/// processes, and the auth processes and PAM lines that report each attempt as it fails).
+fn is_tallied_at_close(app: &str) -> bool {
+    matches!(
+        app,
+        "dovecot"
+            | "dovecot-auth"
+            | "auth"
+            | "auth-worker"
+            | "imap-login"
+            | "pop3-login"
+            | "submission-login"
+            | "managesieve-login"
+    )
 }
 
 /// Apps whose process serves one client connection, so that its pid identifies a session:
@@ -775,6 +906,60 @@ mod tests {
         let mut c = AttemptCounter::new();
         let start = by(None, from(8, Attempt::Start, "192.0.2.8"));
         assert_eq!(c.observe(&start, true), Counted::Own(1));
+    }
+
+    /// Dovecot: one failed login writes the PAM line (start), with `auth_verbose` the auth
+    /// worker's line (end), and at the connection's close the login process's tally of N.
+    /// Whatever the configuration writes, each attempt counts once, and as soon as it fails.
+    #[test]
+    fn a_tally_counts_only_what_its_address_did_not_report() {
+        let ip = "203.0.113.70";
+        let dovecot = |app: &str, attempt: Attempt, count: Option<u64>| Event {
+            app: Some(app.into()),
+            pid: None,
+            count,
+            ..from(0, attempt, ip)
+        };
+        let weights = |lines: &[Event]| -> Vec<u64> {
+            let mut c = AttemptCounter::new();
+            lines.iter().map(|ev| weight(&mut c, ev)).collect()
+        };
+        let pam = dovecot("auth", Attempt::Start, None);
+        let worker = dovecot("dovecot", Attempt::End, None);
+        let tally = |n| dovecot("dovecot", Attempt::Tally, Some(n));
+        // auth_verbose with PAM: three lines, one attempt.
+        assert_eq!(weights(&[pam.clone(), worker.clone(), tally(1)]), [1, 0, 0]);
+        // Default logging with PAM: two lines, one attempt.
+        assert_eq!(weights(&[pam.clone(), tally(1)]), [1, 0]);
+        // No reporting lines: the tally counts all.
+        assert_eq!(weights(&[tally(3)]), [3]);
+        // A worker line per attempt, two attempts it did not report (a passdb that logs
+        // nothing for them): counted by the tally.
+        assert_eq!(
+            weights(&[worker.clone(), worker.clone(), worker.clone(), tally(5)]),
+            [1, 1, 1, 2]
+        );
+        // Two connections in parallel: two PAM lines, two tallies of one.
+        assert_eq!(
+            weights(&[pam.clone(), pam.clone(), tally(1), tally(1)]),
+            [1, 0, 0, 1]
+        );
+        // An sshd failure of the same address reports no dovecot attempt.
+        let sshd = from(9, Attempt::End, ip);
+        assert_eq!(weights(&[sshd, tally(1)]), [1, 1]);
+        // Another host's reports neither.
+        let elsewhere = Event {
+            host: Some("other".into()),
+            ..pam.clone()
+        };
+        assert_eq!(weights(&[elsewhere, tally(1)]), [1, 1]);
+        // A report older than SESSION_IDLE is forgotten: its tally counts again (at worst
+        // twice, never zero times).
+        let late = Event {
+            ts: SESSION_IDLE + 1,
+            ..tally(1)
+        };
+        assert_eq!(weights(&[pam, late]), [1, 1]);
     }
 
     /// A flood of sessions that never name an address: held state stays bounded and what the
