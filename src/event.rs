@@ -84,6 +84,11 @@ pub enum Attempt {
     /// A session summary (`maximum authentication attempts exceeded`, `Connection closed by
     /// invalid user … [preauth]`): counts 1 only when the session has counted nothing yet.
     Summary,
+    /// A connection's tally of `count` failed attempts written when it closes (Dovecot's login
+    /// process: `Disconnected (auth failed, 2 attempts …): … rip=ADDR`), after the lines that
+    /// reported each attempt as it failed (the PAM line, the auth worker's with `auth_verbose`):
+    /// counts only the attempts its address has not reported yet.
+    Tally,
 }
 
 impl Attempt {
@@ -94,6 +99,7 @@ impl Attempt {
             Attempt::End => "end",
             Attempt::Repeat => "repeat",
             Attempt::Summary => "summary",
+            Attempt::Tally => "tally",
         }
     }
 
@@ -104,6 +110,7 @@ impl Attempt {
             Attempt::End,
             Attempt::Repeat,
             Attempt::Summary,
+            Attempt::Tally,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -176,12 +183,22 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
 /// Parse an address as it appears in logs (`[::1]`, `::ffff:1.2.3.4`, `1.2.3.4`) into its
 /// canonical form.
 ///
+/// Where a server may write the client's host name instead (Apache `HostnameLookups On`, sshd
+/// `UseDNS yes`, PAM `rhost=`), that name comes from a PTR record the owner of the address
+/// writes, so it is attacker text: only a whole address is one. A name that starts like an
+/// address is none, nor is one that imitates a zone id: a zone (`fe80::1%eth0`) belongs only
+/// to an IPv6 link-local or link-scoped multicast address.
+///
 /// ```
 /// use secpipe::event::parse_ip;
 /// assert_eq!(parse_ip("[2001:db8::1]").unwrap().to_string(), "2001:db8::1");
 /// assert_eq!(parse_ip("192.0.2.1").unwrap().to_string(), "192.0.2.1");
 /// assert!(parse_ip("192.0.2.1.5").is_none() && parse_ip("192.0.2.256").is_none());
+/// assert_eq!(parse_ip("fe80::1%eth0").unwrap().to_string(), "fe80::1");
 /// assert!(parse_ip("example.com").is_none());
+/// assert!(parse_ip("192.0.2.1.attacker.example").is_none());
+/// assert!(parse_ip("192.0.2.1%.attacker.example").is_none());
+/// assert!(parse_ip("2001:db8::1%.attacker.example").is_none());
 /// ```
 pub fn parse_ip(text: &str) -> Option<IpAddr> {
     // The common case (nearly every address in a log): a plain dotted quad, parsed without the
@@ -190,9 +207,17 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
         return text.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4);
     }
     let t = text.trim().trim_start_matches('[').trim_end_matches(']');
-    // Zone ids (`fe80::1%eth0`) are local detail, not part of the address.
-    let t = t.split('%').next().unwrap_or(t);
-    t.parse::<IpAddr>().ok().map(canonical_ip)
+    match t.split_once('%') {
+        None => t.parse::<IpAddr>().ok().map(canonical_ip),
+        // Zone ids are local detail, not part of the address.
+        Some((address, zone)) => {
+            let address = address.parse::<std::net::Ipv6Addr>().ok()?;
+            let first = address.segments()[0];
+            let scoped =
+                address.is_unicast_link_local() || matches!(first & 0xff0f, 0xff01 | 0xff02);
+            (scoped && !zone.is_empty()).then_some(IpAddr::V6(address))
+        }
+    }
 }
 
 /// Wall clock, µs since the Unix epoch (0 for a clock before 1970).
@@ -271,6 +296,35 @@ mod tests {
             format_ts(1_767_225_600_123_456),
             "2026-01-01T00:00:00.123456Z"
         );
+    }
+
+    /// A PTR name is attacker text: one shaped like an address, or like an address with a zone
+    /// id, is not the address it imitates.
+    #[test]
+    fn host_names_shaped_like_addresses_are_no_address() {
+        for name in [
+            "192.0.2.1.attacker.example",
+            "192.0.2.1.",
+            "192.0.2.1%eth0",
+            "192.0.2.1%.attacker.example",
+            "2001:db8::1%.attacker.example",
+            "::ffff:192.0.2.1%x",
+            "fe80::1%",
+            "3221225985",
+            "0xc0000201",
+            "192.0.2.1:22",
+            "crawl-66-249-66-1.googlebot.com",
+        ] {
+            assert_eq!(parse_ip(name), None, "{name}");
+        }
+        for (text, address) in [
+            ("fe80::1%eth0", "fe80::1"),
+            ("ff02::1%eth0.100", "ff02::1"),
+            ("[::ffff:192.0.2.1]", "192.0.2.1"),
+            (" 2001:db8::1 ", "2001:db8::1"),
+        ] {
+            assert_eq!(parse_ip(text), address.parse().ok(), "{text}");
+        }
     }
 
     #[test]

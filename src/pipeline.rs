@@ -422,8 +422,11 @@ impl Summary {
         if *sessions != crate::detect::SessionStats::default() {
             let _ = writeln!(
                 s,
-                "secpipe: sessions: {} attempts counted toward their session's address, {} attempts whose session named none, {} sessions evicted at the cap",
-                sessions.attempts_bound, sessions.attempts_unattributed, sessions.sessions_evicted
+                "secpipe: sessions: {} attempts counted toward their session's address, {} attempts whose session named none, {} open attempts forgiven by a login of their user, {} sessions evicted at the cap",
+                sessions.attempts_bound,
+                sessions.attempts_unattributed,
+                sessions.attempts_forgiven,
+                sessions.sessions_evicted
             );
         }
         for e in &self.input_errors {

@@ -1,10 +1,12 @@
 //! Application events: JSON and logfmt records (and RFC 5424 structured data) understood
 //! through the field names of DESIGN section 3. Keys match case-insensitively and, for each
-//! role, the first name of its list that is present wins.
+//! role, the first name of its list that is present wins. A key the line names twice: the
+//! first copy wins, except for the address keys, where two different values leave `src_ip`
+//! empty with the reason `ambiguous_address` ([`address_field`]).
 
 use std::borrow::Cow;
 
-use super::http::{FORWARDED, apply_http_fields, field, has_method, present};
+use super::http::{FORWARDED, address_field, apply_http_fields, field, has_method, present};
 use super::proxy::TrustedProxies;
 use crate::event::{Event, Kind, parse_ip};
 
@@ -126,10 +128,19 @@ pub(crate) fn apply_app_fields(
     ev.kind = kind;
     // The designated address field; a forwarded list only through a trusted proxy, as for
     // access logs.
-    let forwarded = field(fields, FORWARDED).and_then(present);
-    ev.forwarded_for = forwarded.map(Into::into);
-    if let Some(ip) = proxies.client_address(field(fields, IP).and_then(parse_ip), forwarded) {
-        ev.src_ip = Some(ip);
+    // A key written twice with different values is the client's doing (see
+    // [`address_field`]): no address rather than the one it chose.
+    ev.forwarded_for = field(fields, FORWARDED).and_then(present).map(Into::into);
+    match (address_field(fields, IP), address_field(fields, FORWARDED)) {
+        (Ok(connecting), Ok(forwarded)) => {
+            if let Some(ip) = proxies.client_address(connecting.and_then(parse_ip), forwarded) {
+                ev.src_ip = Some(ip);
+            }
+        }
+        _ => {
+            ev.src_ip = None;
+            ev.reason = Some(super::AMBIGUOUS_ADDRESS.into());
+        }
     }
     ev.actor = actor.map(Into::into);
     ev.namespace = namespace.map(Into::into);

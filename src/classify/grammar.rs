@@ -237,7 +237,7 @@ pub(crate) fn parse_grammar(path: &str, text: &str) -> Result<GrammarSpec, Gramm
                     text,
                     a.span().start,
                     format!(
-                        "unknown attempt {:?}; expected none, start, end, repeat or summary",
+                        "unknown attempt {:?}; expected none, start, end, repeat, summary or tally",
                         a.get_ref()
                     ),
                 )

@@ -46,6 +46,43 @@ pub(crate) fn field<'f>(fields: Fields<'f, '_>, names: &[&str]) -> Option<&'f st
     })
 }
 
+/// An address key that a JSON or logfmt line names twice with different values (see
+/// [`address_field`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct AmbiguousAddress;
+
+/// The address field among `names`, the first name present winning as in [`field`] — unless
+/// the line names that key twice (case-insensitively) with different values.
+///
+/// An application that builds its JSON or logfmt line by pasting a client's value lets the
+/// client add a key (`"user":"x","src_ip":"10.0.0.1"`), before or after the real one. Readers
+/// disagree on which copy counts (RFC 8259 §4 leaves it open; Python and Go take the last, a
+/// first-match scan the first), so neither is believed: the caller leaves `src_ip` empty with
+/// the reason `ambiguous_address`. The same address written twice (in any form) is no conflict.
+pub(crate) fn address_field<'f>(
+    fields: Fields<'f, '_>,
+    names: &[&str],
+) -> Result<Option<&'f str>, AmbiguousAddress> {
+    for name in names {
+        let mut values = fields
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim());
+        let Some(first) = values.next() else {
+            continue;
+        };
+        let same = |other: &str| match (parse_ip(first), parse_ip(other)) {
+            (Some(a), Some(b)) => a == b,
+            _ => first == other,
+        };
+        if !values.all(same) {
+            return Err(AmbiguousAddress);
+        }
+        return Ok(present(first));
+    }
+    Ok(None)
+}
+
 /// A value that means "absent" in logs: empty or `-`.
 pub(crate) fn present(v: &str) -> Option<&str> {
     let v = v.trim();
@@ -80,10 +117,19 @@ pub(crate) fn fill_http_fields(fields: Fields<'_, '_>, proxies: &TrustedProxies,
     ev.http_path = field(fields, PATH).and_then(present).map(Into::into);
     ev.http_status = field(fields, STATUS).and_then(|s| s.trim().parse().ok());
     ev.bytes = field(fields, BYTES).and_then(|s| s.trim().parse().ok());
-    let forwarded = field(fields, FORWARDED).and_then(present);
-    ev.forwarded_for = forwarded.map(Into::into);
-    let connecting = field(fields, REMOTE).and_then(parse_ip);
-    ev.src_ip = proxies.client_address(connecting, forwarded);
+    ev.forwarded_for = field(fields, FORWARDED).and_then(present).map(Into::into);
+    ev.src_ip = match (
+        address_field(fields, REMOTE),
+        address_field(fields, FORWARDED),
+    ) {
+        (Ok(connecting), Ok(forwarded)) => {
+            proxies.client_address(connecting.and_then(parse_ip), forwarded)
+        }
+        _ => {
+            ev.reason = Some(super::AMBIGUOUS_ADDRESS.into());
+            None
+        }
+    };
     if let Some(user) = field(fields, USER).and_then(present) {
         ev.user = Some(user.into());
     }

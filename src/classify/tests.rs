@@ -321,6 +321,61 @@ fn app_event_names_map_to_kinds() {
     );
 }
 
+/// A client value pasted into a JSON line can add a second address key, before or after the
+/// real one: whichever copy a reader takes, the client could have chosen it. Neither is
+/// believed; the attempt still counts (its kind is kept), toward no address.
+#[test]
+fn a_duplicated_address_key_leaves_the_address_empty() {
+    for pairs in [
+        &[
+            ("event", "login_failed"),
+            ("src_ip", "10.0.0.1"),
+            ("src_ip", "192.0.2.1"),
+        ][..],
+        &[
+            ("event", "login_failed"),
+            ("src_ip", "192.0.2.1"),
+            ("user", "x"),
+            ("src_ip", "10.0.0.1"),
+        ],
+        &[
+            ("event", "login_failed"),
+            ("ip", "192.0.2.1"),
+            ("IP", "10.0.0.1"),
+        ],
+        &[("event", "login_failed"), ("ip", "-"), ("ip", "10.0.0.1")],
+        &[
+            ("method", "GET"),
+            ("status", "403"),
+            ("remote_addr", "192.0.2.1"),
+            ("remote_addr", "10.0.0.1"),
+        ],
+    ] {
+        let ev = app_event(pairs);
+        assert_ne!(ev.kind, Kind::Other, "{pairs:?}");
+        assert_eq!(ev.src_ip, None, "{pairs:?}");
+        assert_eq!(ev.reason.as_deref(), Some(AMBIGUOUS_ADDRESS), "{pairs:?}");
+    }
+    // The same address twice, in any form, is no conflict; different names are no duplicate
+    // (the documented preference decides).
+    for pairs in [
+        &[
+            ("event", "login_failed"),
+            ("ip", "192.0.2.1"),
+            ("ip", "::ffff:192.0.2.1"),
+        ][..],
+        &[
+            ("event", "login_failed"),
+            ("ip", "192.0.2.1"),
+            ("src_ip", "10.0.0.1"),
+        ],
+    ] {
+        let ev = app_event(pairs);
+        assert_eq!(ev.src_ip, "192.0.2.1".parse().ok(), "{pairs:?}");
+        assert_eq!(ev.reason, None, "{pairs:?}");
+    }
+}
+
 #[test]
 fn app_event_fields_fill_ip_actor_user_and_count() {
     let ev = app_event(&[

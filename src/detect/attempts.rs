@@ -6,8 +6,8 @@
 //!
 //! | role | in a session (pid known) | without a pid |
 //! |---|---|---|
-//! | `Start` | 1, unless an attempt is already open | 1 |
-//! | `End` | 0 if it closes an open `Start`, else 1 | 1 |
+//! | `Start` | 1, unless an attempt is already open (0 while pending, below) | 1 |
+//! | `End` | 0 if it closes an open `Start` (1 if that one is pending), else 1 | 1 |
 //! | `Repeat` | `count` (closes an open `Start`) | `count` |
 //! | `Summary` | 1 only if the session counted nothing yet | 0 |
 //! | `None` | 1 | 1 |
@@ -39,6 +39,44 @@
 //! The detector processes events in event-time order, so binding is the same in a live run and
 //! in a replay.
 //!
+//! # A login forgives its open attempt
+//!
+//! With two PAM modules (pam_unix, then pam_ldap or pam_sss), the first one's `authentication
+//! failure … user=rda` is followed by `Accepted password for rda` when the second accepts: no
+//! attempt failed. fail2ban forgets such a pending failure (F-MLFFORGET on `Accepted`). So in a
+//! session of an app with a process per connection, a `Start` that names a user and an address
+//! is *pending*: it counts 0 at first and
+//!
+//! - its `End` (`Failed password`) counts the pair once (1);
+//! - a login (`auth.success`) of the same user forgives it: it never counts
+//!   ([`SessionStats::attempts_forgiven`]);
+//! - anything else of the session (a login as another user, another user's `Start`, a
+//!   disconnect, another failure) shows it failed: it is released ([`AttemptCounter::take_released`])
+//!   and counts at its own time toward its address; so it is at the end of input
+//!   ([`AttemptCounter::finish`]) and when the session is forgotten.
+//!
+//! A login as another account forgives nothing (fail2ban's "intruder tries to forget failed
+//! attempts by a success login"), and a `Start` without a user (pam_unix names no `user=` for an
+//! unknown account, which can never log in) counts at once. A pending attempt counts toward
+//! the rules that count attempts by address when it is released; rules that count attempts by
+//! another key see it only through its `End`.
+//!
+//! # Tallies
+//!
+//! Dovecot's login process writes one line per connection when it closes, with the number of
+//! attempts that failed in it (`Disconnected (auth failed, 2 attempts in 4 secs): … rip=ADDR`,
+//! role `Tally`), possibly minutes after them; each attempt was already reported as it failed
+//! by PAM (`pam_unix(dovecot:auth): authentication failure … rhost=ADDR`, role `Start`) and,
+//! with `auth_verbose = yes`, by the auth worker (`pam(bob,ADDR): pam_authenticate() failed`,
+//! role `End`, completing the PAM line's attempt). These come from different processes, so for
+//! the apps of [`is_tallied_at_close`] attempts are matched per (host, address) instead of per
+//! session: the reporting lines count at once (so alerts do not wait for the connection to
+//! close), and a tally counts only the attempts of its address no reporting line counted yet.
+//! One failed login counts once whichever lines the configuration writes. The state is one
+//! small entry per (host, address), expires after [`SESSION_IDLE`] (a tally later than that
+//! counts its attempts again: at worst twice, never zero times) and is capped at
+//! [`MAX_SESSIONS`], evictions counted.
+//!
 //! # Limits
 //!
 //! Session state is small (16-byte key, ~80-byte state), expires after [`SESSION_IDLE`] and is
@@ -52,7 +90,7 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 use super::slab::{KeyedSlab, seeded_hasher};
-use crate::event::{Attempt, Event};
+use crate::event::{Attempt, Event, Kind};
 
 /// A session idle this long is forgotten (sshd's LoginGraceTime is 2 min).
 pub(crate) const SESSION_IDLE: i64 = 10 * 60 * 1_000_000;
@@ -72,6 +110,21 @@ struct SessionKey {
     pid: u32,
 }
 
+/// (hash of host, address): where a tallying app's attempts are reported.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct TallyKey {
+    host: u64,
+    addr: IpAddr,
+}
+
+struct Reported {
+    last_ts: i64,
+    /// A `Start` (the PAM line) waits for its `End` (the auth worker's line).
+    open: bool,
+    /// Attempts counted as they failed that no tally has included yet.
+    untallied: u64,
+}
+
 struct Session {
     last_ts: i64,
     /// A `Start` is waiting for its `End`.
@@ -84,6 +137,9 @@ struct Session {
     addr: Option<IpAddr>,
     /// Attempts without an address, waiting for `addr`, with their weight.
     held: Vec<(Box<Event>, u64)>,
+    /// The open `Start`, not counted yet because a login of its user may still show that it
+    /// was no failure (with its address set). See "A login forgives its open attempt".
+    pending: Option<Box<Event>>,
 }
 
 /// What an event counts for the rules that count attempts per address.
@@ -93,8 +149,8 @@ pub(crate) enum Counted {
     Own(u64),
     /// This many attempts with no address yet: held until its session names one.
     Held(u64),
-    /// No address of its own: this many attempts toward its session's address, which this copy
-    /// of the event carries as `src_ip`.
+    /// This many attempts toward the address this other event carries as `src_ip`: a copy of
+    /// the event with its session's address, or the pending `Start` the event completes.
     Bound(Box<Event>, u64),
 }
 
@@ -111,6 +167,8 @@ impl Counted {
 /// Counters for the summary: how sessions lent their address, and what the caps cost.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SessionStats {
+    /// Open attempts that their session's login, as the same user, showed were no failure.
+    pub attempts_forgiven: u64,
     /// Attempts without an address of their own that counted toward their session's address.
     pub attempts_bound: u64,
     /// Attempts whose session ended (idle, evicted, end of input) without naming an address.
@@ -122,6 +180,8 @@ pub struct SessionStats {
 /// Per-session attempt state.
 pub(crate) struct AttemptCounter {
     sessions: KeyedSlab<SessionKey, Session>,
+    /// Attempts of tallying apps reported per address (see "Tallies").
+    reported: KeyedSlab<TallyKey, Reported>,
     fixed: foldhash::fast::FixedState,
     /// Held events across all sessions.
     held_total: usize,
@@ -136,6 +196,7 @@ impl AttemptCounter {
     pub(crate) fn new() -> Self {
         AttemptCounter {
             sessions: KeyedSlab::new(seeded_hasher()),
+            reported: KeyedSlab::new(seeded_hasher()),
             fixed: foldhash::fast::FixedState::with_seed(0x5e55_1011),
             held_total: 0,
             held_weight: 0,
@@ -149,11 +210,17 @@ impl AttemptCounter {
     /// session (which may release held attempts: see [`AttemptCounter::take_released`]).
     pub(crate) fn observe(&mut self, ev: &Event, attempt: bool) -> Counted {
         let repeated = ev.count.unwrap_or(1).max(1);
+        if attempt
+            && let Some(addr) = ev.src_ip
+            && ev.app.as_deref().is_some_and(is_tallied_at_close)
+        {
+            return Counted::Own(self.tally(ev, addr, repeated));
+        }
         let Some(pid) = ev.pid else {
             return Counted::Own(if attempt {
                 match ev.attempt {
                     Attempt::None | Attempt::Start | Attempt::End => 1,
-                    Attempt::Repeat => repeated,
+                    Attempt::Repeat | Attempt::Tally => repeated,
                     Attempt::Summary => 0,
                 }
             } else {
@@ -195,6 +262,7 @@ impl AttemptCounter {
                         counted: false,
                         addr: None,
                         held: Vec::new(),
+                        pending: None,
                     },
                 )
             }
@@ -208,7 +276,8 @@ impl AttemptCounter {
             && known != named
         {
             // Another client under the same pid: the old connection ended and its pid was
-            // reused. Start afresh rather than lend the old address.
+            // reused. Start afresh rather than lend the old address (its open attempt counts).
+            self.released.extend(s.pending.take().map(|p| (p, 1)));
             s.addr = None;
             s.open = false;
             s.open_addr = None;
@@ -231,6 +300,30 @@ impl AttemptCounter {
                 self.released.push((held, weight));
             }
         }
+        if let Some(pending) = &s.pending {
+            let same_user = ev.user.is_some() && ev.user == pending.user;
+            if ev.kind == Kind::AuthSuccess && same_user {
+                // The user got in: the open attempt was no failure.
+                s.pending = None;
+                s.open = false;
+                self.stats.attempts_forgiven = self.stats.attempts_forgiven.saturating_add(1);
+                return Counted::Own(1);
+            }
+            let restates =
+                attempt && ev.attempt == Attempt::Start && (ev.user.is_none() || same_user);
+            let completes = attempt && ev.attempt == Attempt::End;
+            if !restates && !completes {
+                // The session moved on without a login: the attempt failed. It counts at its
+                // own time, and stays open for the line that may still complete it.
+                self.released.extend(s.pending.take().map(|p| (p, 1)));
+                s.counted = true;
+                if attempt && ev.attempt == Attempt::Start {
+                    // Another user's attempt (fail2ban's "intruder tries to forget failed
+                    // attempts by a success login" switches names): a new attempt.
+                    s.open = false;
+                }
+            }
+        }
         if !attempt {
             return Counted::Own(1);
         }
@@ -242,6 +335,16 @@ impl AttemptCounter {
                 // The address the attempt counts toward: its own, else its session's (bound
                 // now, or once a line names it: see the release above).
                 s.open_addr = ev.src_ip.or(if binds { s.addr } else { None });
+                if binds
+                    && ev.user.is_some()
+                    && let Some(addr) = s.open_addr
+                {
+                    // A user that may yet log in: wait for the session's next word.
+                    let mut pending = Box::new(ev.clone());
+                    pending.src_ip = Some(addr);
+                    s.pending = Some(pending);
+                    return Counted::Own(0);
+                }
                 1
             }
             // An `End` closes only a `Start` that counts toward the same address (or, both
@@ -251,13 +354,22 @@ impl AttemptCounter {
                 if s.open && s.open_addr == ev.src_ip.or(if binds { s.addr } else { None }) =>
             {
                 s.open = false;
+                if let Some(pending) = s.pending.take() {
+                    s.counted = true;
+                    // The pair counts once, as its `Start` would have: at its time, with its
+                    // line as evidence, toward its address.
+                    return Counted::Bound(pending, 1);
+                }
                 0
             }
             Attempt::End => {
                 s.open = false;
+                // An `End` toward another address: the open `Start` failed on its own.
+                let unmatched = s.pending.take().map(|p| (p, 1));
+                self.released.extend(unmatched);
                 1
             }
-            Attempt::Repeat => {
+            Attempt::Repeat | Attempt::Tally => {
                 s.open = false;
                 repeated
             }
@@ -293,6 +405,81 @@ impl AttemptCounter {
         Counted::Held(weight)
     }
 
+    /// The weight of an attempt line of a tallying app with an address (see "Tallies").
+    fn tally(&mut self, ev: &Event, addr: IpAddr, repeated: u64) -> u64 {
+        while let Some(oldest) = self.reported.oldest() {
+            match self.reported.get(oldest) {
+                Some((_, r)) if r.last_ts < ev.ts.saturating_sub(SESSION_IDLE) => {
+                    self.reported.remove(oldest);
+                }
+                _ => break,
+            }
+        }
+        let key = TallyKey {
+            host: self.fixed.hash_one(ev.host.as_deref().unwrap_or("")),
+            addr,
+        };
+        let id = match self
+            .reported
+            .find_by(self.reported.hash_of(&key), |k| *k == key)
+        {
+            Some(id) => {
+                self.reported.touch(id);
+                id
+            }
+            None => {
+                if self.reported.len() >= MAX_SESSIONS
+                    && let Some(oldest) = self.reported.oldest()
+                {
+                    // Its untallied attempts will be counted again by their tally: at worst
+                    // an attempt counts twice, never not at all.
+                    self.reported.remove(oldest);
+                    self.stats.sessions_evicted += 1;
+                }
+                self.reported.insert(
+                    key,
+                    Reported {
+                        last_ts: ev.ts,
+                        open: false,
+                        untallied: 0,
+                    },
+                )
+            }
+        };
+        let Some((_, r)) = self.reported.get_mut(id) else {
+            return repeated;
+        };
+        r.last_ts = r.last_ts.max(ev.ts);
+        match ev.attempt {
+            Attempt::Start if r.open => 0,
+            Attempt::Start => {
+                r.open = true;
+                r.untallied = r.untallied.saturating_add(1);
+                1
+            }
+            Attempt::End if r.open => {
+                r.open = false;
+                0
+            }
+            Attempt::End | Attempt::None => {
+                r.untallied = r.untallied.saturating_add(1);
+                1
+            }
+            Attempt::Repeat => {
+                r.open = false;
+                r.untallied = r.untallied.saturating_add(repeated);
+                repeated
+            }
+            Attempt::Tally => {
+                r.open = false;
+                let reported = r.untallied.min(repeated);
+                r.untallied -= reported;
+                repeated - reported
+            }
+            Attempt::Summary => 0,
+        }
+    }
+
     /// Held attempts that the last [`AttemptCounter::observe`] bound to their session's newly
     /// known address (`src_ip` set), with their weight, oldest first. Count them before the
     /// event that named the address.
@@ -319,8 +506,22 @@ impl AttemptCounter {
         }
     }
 
+    /// End of input: open attempts that no login forgave failed; they count at their own time
+    /// (see [`AttemptCounter::take_released`]).
+    pub(crate) fn finish(&mut self) {
+        let released = &mut self.released;
+        let first = released.len();
+        self.sessions.for_each_mut(|_, s| {
+            released.extend(s.pending.take().map(|p| (p, 1)));
+        });
+        // Slots come in no particular order: count in event-time order.
+        released[first..]
+            .sort_by(|(a, _), (b, _)| (a.ts, &a.source, a.line).cmp(&(b.ts, &b.source, b.line)));
+    }
+
     fn forget(&mut self, id: u32) {
-        if let Some((_, s)) = self.sessions.remove(id) {
+        if let Some((_, mut s)) = self.sessions.remove(id) {
+            self.released.extend(s.pending.take().map(|p| (p, 1)));
             let weight = s
                 .held
                 .iter()
@@ -342,6 +543,22 @@ impl AttemptCounter {
             }
         }
     }
+}
+
+/// Apps whose connections end with a tally of their failed attempts (Dovecot: the login
+/// processes, and the auth processes and PAM lines that report each attempt as it fails).
+fn is_tallied_at_close(app: &str) -> bool {
+    matches!(
+        app,
+        "dovecot"
+            | "dovecot-auth"
+            | "auth"
+            | "auth-worker"
+            | "imap-login"
+            | "pop3-login"
+            | "submission-login"
+            | "managesieve-login"
+    )
 }
 
 /// Apps whose process serves one client connection, so that its pid identifies a session:
@@ -554,6 +771,195 @@ mod tests {
             Counted::Bound(ev, 1) => assert_eq!(ev.src_ip, "198.51.100.40".parse().ok()),
             other => panic!("not bound to the new client: {other:?}"),
         }
+    }
+
+    fn by(user: Option<&str>, ev: Event) -> Event {
+        Event {
+            user: user.map(Into::into),
+            ..ev
+        }
+    }
+
+    fn accepted(pid: u32, user: &str, ip: &str) -> Event {
+        Event {
+            kind: crate::event::Kind::AuthSuccess,
+            ..by(Some(user), from(pid, Attempt::None, ip))
+        }
+    }
+
+    /// Attempts counted toward an address: by the events themselves and by what they release.
+    fn toward_addresses(c: &mut AttemptCounter, ev: &Event, attempt: bool) -> u64 {
+        let own = match c.observe(ev, attempt) {
+            Counted::Own(n) if attempt && ev.src_ip.is_some() => n,
+            Counted::Bound(_, n) => n,
+            _ => 0,
+        };
+        own + c.take_released().map(|(_, w)| w).sum::<u64>()
+    }
+
+    /// fail2ban's sshd test log (gh-2070): pam_unix fails, pam_ldap then accepts the same
+    /// password. sshd writes the PAM failure twice (the second from the privilege-separated
+    /// child, `ruser=rda … [preauth]`, no `user=`) and then `Accepted password for rda`: no
+    /// attempt failed, nothing counts.
+    #[test]
+    fn a_login_of_the_same_user_forgives_the_open_pam_attempt() {
+        let mut c = AttemptCounter::new();
+        let ip = "192.0.2.113";
+        let lines = [
+            (by(Some("rda"), from(1556, Attempt::Start, ip)), true),
+            (by(None, from(1556, Attempt::Start, ip)), true),
+            (accepted(1556, "rda", ip), false),
+            (from(1556, Attempt::None, ip), false), // Connection closed by …
+        ];
+        let total: u64 = lines
+            .iter()
+            .map(|(ev, attempt)| toward_addresses(&mut c, ev, *attempt))
+            .sum();
+        assert_eq!(total, 0);
+        assert_eq!(c.stats().attempts_forgiven, 1);
+        c.finish();
+        assert_eq!(
+            c.take_released().count(),
+            0,
+            "nothing left to count at the end"
+        );
+    }
+
+    /// fail2ban's "intruder tries to forget failed attempts by a success login": failures for
+    /// root and sudoer, then a login as another account. Both failures count.
+    #[test]
+    fn a_login_of_another_user_forgives_nothing() {
+        let mut c = AttemptCounter::new();
+        let ip = "192.0.2.114";
+        let lines = [
+            (by(Some("root"), from(1558, Attempt::Start, ip)), true),
+            (by(Some("sudoer"), from(1558, Attempt::Start, ip)), true),
+            (accepted(1558, "known", ip), false),
+        ];
+        let total: u64 = lines
+            .iter()
+            .map(|(ev, attempt)| toward_addresses(&mut c, ev, *attempt))
+            .sum();
+        assert_eq!(total, 2);
+        assert_eq!(c.stats().attempts_forgiven, 0);
+    }
+
+    /// The usual failed login: the PAM failure, then `Failed password` of the same attempt.
+    /// It counts once, on the `Failed` line, and a login after it forgives nothing.
+    #[test]
+    fn the_failed_line_completes_a_pending_attempt_once() {
+        let mut c = AttemptCounter::new();
+        let ip = "203.0.113.7";
+        let start = by(Some("root"), from(7, Attempt::Start, ip));
+        assert_eq!(c.observe(&start, true), Counted::Own(0), "pending");
+        let end = by(Some("root"), from(7, Attempt::End, ip));
+        match c.observe(&end, true) {
+            Counted::Bound(counted, 1) => {
+                assert_eq!(counted.attempt, Attempt::Start, "as its Start")
+            }
+            other => panic!("not counted once: {other:?}"),
+        }
+        assert_eq!(toward_addresses(&mut c, &accepted(7, "root", ip), false), 0);
+        assert_eq!(c.stats().attempts_forgiven, 0);
+    }
+
+    /// A client that drops the connection after the PAM failure, before sshd writes `Failed
+    /// password` (fail2ban's gh-1024 log): the attempt happened and counts when its session
+    /// moves on, at its own time; at the end of input; or when the session is forgotten.
+    #[test]
+    fn a_pam_failure_without_a_failed_line_still_counts() {
+        let mut c = AttemptCounter::new();
+        let ip = "192.0.2.112";
+        let mut start = by(Some("root"), from(2716, Attempt::Start, ip));
+        start.ts = 5;
+        assert_eq!(toward_addresses(&mut c, &start, true), 0);
+        let closed = from(2716, Attempt::None, ip);
+        assert_eq!(c.observe(&closed, false), Counted::Own(1));
+        let released: Vec<_> = c.take_released().collect();
+        assert_eq!(released.len(), 1);
+        assert_eq!((released[0].0.ts, released[0].1), (5, 1));
+        assert_eq!(released[0].0.src_ip, start.src_ip);
+        // Its `Failed` line, should it come later, completes what already counted.
+        let end = by(Some("root"), from(2716, Attempt::End, ip));
+        assert_eq!(c.observe(&end, true), Counted::Own(0));
+
+        let mut c = AttemptCounter::new();
+        assert_eq!(toward_addresses(&mut c, &start, true), 0);
+        c.finish();
+        assert_eq!(
+            c.take_released().map(|(_, w)| w).sum::<u64>(),
+            1,
+            "end of input"
+        );
+
+        let mut c = AttemptCounter::new();
+        assert_eq!(toward_addresses(&mut c, &start, true), 0);
+        let mut later = from(9, Attempt::None, "198.51.100.1");
+        later.ts = start.ts + SESSION_IDLE + 1;
+        assert_eq!(toward_addresses(&mut c, &later, false), 1, "idle session");
+    }
+
+    /// A PAM failure of an unknown account names no `user=` and can never be a login: it counts
+    /// at once, as every attempt of an invalid user does.
+    #[test]
+    fn an_attempt_without_a_user_counts_at_once() {
+        let mut c = AttemptCounter::new();
+        let start = by(None, from(8, Attempt::Start, "192.0.2.8"));
+        assert_eq!(c.observe(&start, true), Counted::Own(1));
+    }
+
+    /// Dovecot: one failed login writes the PAM line (start), with `auth_verbose` the auth
+    /// worker's line (end), and at the connection's close the login process's tally of N.
+    /// Whatever the configuration writes, each attempt counts once, and as soon as it fails.
+    #[test]
+    fn a_tally_counts_only_what_its_address_did_not_report() {
+        let ip = "203.0.113.70";
+        let dovecot = |app: &str, attempt: Attempt, count: Option<u64>| Event {
+            app: Some(app.into()),
+            pid: None,
+            count,
+            ..from(0, attempt, ip)
+        };
+        let weights = |lines: &[Event]| -> Vec<u64> {
+            let mut c = AttemptCounter::new();
+            lines.iter().map(|ev| weight(&mut c, ev)).collect()
+        };
+        let pam = dovecot("auth", Attempt::Start, None);
+        let worker = dovecot("dovecot", Attempt::End, None);
+        let tally = |n| dovecot("dovecot", Attempt::Tally, Some(n));
+        // auth_verbose with PAM: three lines, one attempt.
+        assert_eq!(weights(&[pam.clone(), worker.clone(), tally(1)]), [1, 0, 0]);
+        // Default logging with PAM: two lines, one attempt.
+        assert_eq!(weights(&[pam.clone(), tally(1)]), [1, 0]);
+        // No reporting lines: the tally counts all.
+        assert_eq!(weights(&[tally(3)]), [3]);
+        // A worker line per attempt, two attempts it did not report (a passdb that logs
+        // nothing for them): counted by the tally.
+        assert_eq!(
+            weights(&[worker.clone(), worker.clone(), worker.clone(), tally(5)]),
+            [1, 1, 1, 2]
+        );
+        // Two connections in parallel: two PAM lines, two tallies of one.
+        assert_eq!(
+            weights(&[pam.clone(), pam.clone(), tally(1), tally(1)]),
+            [1, 0, 0, 1]
+        );
+        // An sshd failure of the same address reports no dovecot attempt.
+        let sshd = from(9, Attempt::End, ip);
+        assert_eq!(weights(&[sshd, tally(1)]), [1, 1]);
+        // Another host's reports neither.
+        let elsewhere = Event {
+            host: Some("other".into()),
+            ..pam.clone()
+        };
+        assert_eq!(weights(&[elsewhere, tally(1)]), [1, 1]);
+        // A report older than SESSION_IDLE is forgotten: its tally counts again (at worst
+        // twice, never zero times).
+        let late = Event {
+            ts: SESSION_IDLE + 1,
+            ..tally(1)
+        };
+        assert_eq!(weights(&[pam, late]), [1, 1]);
     }
 
     /// A flood of sessions that never name an address: held state stays bounded and what the

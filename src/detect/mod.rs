@@ -449,6 +449,14 @@ impl Detector {
         for ev in std::mem::take(&mut self.ahead) {
             self.process(&ev, false, out);
         }
+        // Open attempts that no login forgave failed: they count at their own time.
+        self.attempts.finish();
+        let mut released = std::mem::take(&mut self.released);
+        released.extend(self.attempts.take_released());
+        for (held, weight) in released.drain(..) {
+            self.process_addressed_attempt(&held, weight, false, out);
+        }
+        self.released = released;
         for engine in &mut self.engines {
             engine.finish_silence(&self.sources, out);
         }

@@ -141,6 +141,13 @@ impl<K: Hash + Eq, V> KeyedSlab<K, V> {
         }
     }
 
+    /// Visit every entry mutably, in no particular order.
+    pub(crate) fn for_each_mut(&mut self, mut f: impl FnMut(&K, &mut V)) {
+        for (key, value) in self.slots.iter_mut().filter_map(|slot| slot.entry.as_mut()) {
+            f(key, value);
+        }
+    }
+
     /// Mark `id` as the most recently touched key.
     pub(crate) fn touch(&mut self, id: u32) {
         if self.tail != id {

@@ -294,6 +294,70 @@ fn five_real_attempts_alert() {
     assert_eq!(alerts[0].count, 5);
 }
 
+/// Four failed logins, then a fifth connection whose first PAM module (pam_unix) fails and
+/// whose second (pam_ldap) accepts: `Accepted password for rda` forgives its open attempt
+/// (fail2ban's F-MLFFORGET), so four attempts, no alert. With a lone PAM failure instead (the
+/// client went away before `Failed password`), five attempts: an alert, at end of input too.
+#[test]
+fn a_login_forgives_its_sessions_open_attempt() {
+    let ip = "198.51.100.113";
+    let mut lines = Vec::new();
+    for i in 0..4 {
+        lines.extend(session(
+            i * 10 * S,
+            200 + i as u32,
+            ip,
+            &[Attempt::Start, Attempt::End],
+        ));
+    }
+    for line in &mut lines {
+        line.user = Some("rda".into());
+    }
+    let pam = |ts: i64| Event {
+        host: Some("gw".into()),
+        app: Some("sshd".into()),
+        pid: Some(300),
+        user: Some("rda".into()),
+        attempt: Attempt::Start,
+        ..fail(ts, ip)
+    };
+    let accepted = Event {
+        host: Some("gw".into()),
+        app: Some("sshd".into()),
+        pid: Some(300),
+        ..login(51 * S, "rda", ip)
+    };
+    let mut forgiven = lines.clone();
+    forgiven.extend([pam(50 * S), accepted.clone()]);
+    assert!(of(&run(forgiven), "auth.bruteforce").is_empty());
+
+    let mut intruder = lines.clone();
+    intruder.extend([
+        pam(50 * S),
+        Event {
+            user: Some("known".into()),
+            ..accepted
+        },
+    ]);
+    let alerts = run(intruder);
+    assert_eq!(
+        of(&alerts, "auth.bruteforce").len(),
+        1,
+        "another account's login forgives nothing"
+    );
+
+    let mut lone = lines;
+    lone.push(pam(50 * S));
+    let alerts = run(lone);
+    let bruteforce = of(&alerts, "auth.bruteforce");
+    assert_eq!(
+        bruteforce.len(),
+        1,
+        "the lone PAM failure counts at end of input"
+    );
+    assert_eq!(bruteforce[0].count, 5);
+}
+
 #[test]
 fn message_repeated_counts_n() {
     let mut repeat = session(0, 7, "203.0.113.52", &[Attempt::End, Attempt::Repeat]);
@@ -392,6 +456,27 @@ fn forbidden_rate_at_ten_403s_in_a_minute() {
     assert_eq!(of(&alerts, "http.forbidden_rate").len(), 1);
     assert!(run(spaced(9, 6 * S, |t| http(t, "192.0.2.3", 403))).is_empty());
     assert!(run(spaced(10, 6 * S, |t| http(t, "192.0.2.3", 404))).is_empty());
+}
+
+/// A scanner whose request lines are `-`, empty or binary (a TLS hello sent to port 80) still
+/// got its 403s: no method, but a request with a status, and it counts toward both HTTP rates.
+#[test]
+fn requests_without_a_method_count_toward_the_http_rates() {
+    let garbage = |t| Event {
+        http_method: None,
+        http_path: None,
+        ..http(t, "192.0.2.6", 403)
+    };
+    let alerts = run(spaced(10, 6 * S, garbage));
+    assert_eq!(of(&alerts, "http.forbidden_rate").len(), 1);
+    let alerts = run(spaced(101, 500_000, garbage));
+    assert_eq!(of(&alerts, "http.request_rate").len(), 1);
+    // A 403 that is no request (an application event with a status) is not counted.
+    let other = |t| Event {
+        kind: Kind::Other,
+        ..garbage(t)
+    };
+    assert!(of(&run(spaced(10, 6 * S, other)), "http.forbidden_rate").is_empty());
 }
 
 #[test]

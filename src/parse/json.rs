@@ -3,6 +3,17 @@
 //! simd-json parses in place, so the line is copied into a scratch buffer the parser keeps.
 //! Strings that needed no unescaping sit at the same offset in the scratch buffer as in the
 //! line, so they are borrowed from the line; only unescaped strings and numbers are copied.
+//!
+//! # Duplicate keys
+//!
+//! An object that names a key twice (`{"src_ip":"192.0.2.1", …, "src_ip":"10.0.0.1"}`) keeps
+//! every copy, in line order, in the record's fields: RFC 8259 §4 leaves the meaning of such an
+//! object open, and an application that pastes a client's value into its JSON line lets the
+//! client add a key before or after the real one, so no copy is dropped here. Classify decides:
+//! for the address keys, two different values leave `src_ip` empty with the reason
+//! `ambiguous_address` (counted in `--stats`, as for the grammars), since either copy may be
+//! the client's; for every other key the first copy wins (`classify::http::address_field`).
+//! A repaired line ([`repair`]) keeps its keys as they were.
 
 use std::borrow::Cow;
 

@@ -14,7 +14,9 @@
 //! | a raw byte below 0x20 in a string | its `\u00XX` escape |
 //! | an unknown escape `\q` | `\\q` (the backslash kept as text) |
 //!
-//! Only lines the strict parser refused are repaired: valid lines cost nothing.
+//! Only lines the strict parser refused are repaired: valid lines cost nothing. Keys are never
+//! touched, so a key the line names twice is still named twice (see `json.rs`, "Duplicate
+//! keys").
 
 /// A copy of `line` with the values above repaired, or `None` when nothing needed repair (the
 /// line is broken some other way, and stays unparsed).
