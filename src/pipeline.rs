@@ -523,9 +523,8 @@ impl WallClock {
     /// (`now` is then `None`), or once they have waited [`LIVE_AFTER`].
     pub fn settles_start(&self, held_since: Option<i64>, now: Option<i64>) -> bool {
         self.mode == WallClockMode::WhenCurrent
-            && held_since.is_some_and(|since| {
-                now.is_none_or(|now| now.saturating_sub(since) >= LIVE_AFTER)
-            })
+            && held_since
+                .is_some_and(|since| now.is_none_or(|now| now.saturating_sub(since) >= LIVE_AFTER))
     }
 }
 

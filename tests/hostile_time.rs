@@ -163,7 +163,9 @@ fn stdin_alerts_through_a_trickle(stale: impl Fn() -> String) {
 
 #[test]
 fn a_trickle_of_lines_stamped_2020_does_not_hold_back_stdin_alerts() {
-    stdin_alerts_through_a_trickle(|| "<38>1 2020-01-01T00:00:00Z old-host app 1 - - stale\n".into());
+    stdin_alerts_through_a_trickle(|| {
+        "<38>1 2020-01-01T00:00:00Z old-host app 1 - - stale\n".into()
+    });
 }
 
 #[test]

@@ -137,22 +137,22 @@ pub(super) fn verdicts(events: &[Box<Event>], wall_clock: Option<i64>) -> Vec<Ve
             continue;
         }
         let near = ev.ts.saturating_sub(MAX_AHEAD_OF_STREAM);
-        let verdict = if wall_clock.is_some_and(|now| ev.ts > now.saturating_add(MAX_AHEAD_OF_STREAM))
-        {
-            Verdict::Disbelieve
-        } else if ev.ts <= believable || later_believed >= near {
-            Verdict::Believe
-        } else if !later_dated || later_again >= near {
-            // Nothing after it yet, or only lines that are themselves waiting: the live clock
-            // has nothing against it; old logs wait for the next lines.
-            if wall_clock.is_some() {
+        let verdict =
+            if wall_clock.is_some_and(|now| ev.ts > now.saturating_add(MAX_AHEAD_OF_STREAM)) {
+                Verdict::Disbelieve
+            } else if ev.ts <= believable || later_believed >= near {
                 Verdict::Believe
+            } else if !later_dated || later_again >= near {
+                // Nothing after it yet, or only lines that are themselves waiting: the live clock
+                // has nothing against it; old logs wait for the next lines.
+                if wall_clock.is_some() {
+                    Verdict::Believe
+                } else {
+                    Verdict::JudgeAgain
+                }
             } else {
-                Verdict::JudgeAgain
-            }
-        } else {
-            Verdict::Disbelieve
-        };
+                Verdict::Disbelieve
+            };
         match verdict {
             Verdict::Believe => later_believed = later_believed.max(ev.ts),
             Verdict::JudgeAgain => later_again = later_again.max(ev.ts),

@@ -53,10 +53,10 @@ mod slab;
 use crate::alert::Alert;
 use crate::event::{Event, Kind};
 
+use ahead::{AheadHold, Verdict};
 pub use attempts::SessionStats;
 use attempts::{AttemptCounter, Counted};
 use engine::{EventCtx, MAX_EVIDENCE_RAW, RuleEngine, Sources};
-use ahead::{AheadHold, Verdict};
 use reorder::ReorderBuffer;
 use rules::{Primitive, Rule};
 

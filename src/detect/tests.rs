@@ -1174,7 +1174,10 @@ fn a_planted_first_line_moves_nothing() {
             events.insert(0, host_line(180 * 24 * 60 * MIN, Kind::Other, "a"));
         }
         let (alerts, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
-        assert!(of(&alerts, "log.silence").is_empty(), "{planted}: {alerts:#?}");
+        assert!(
+            of(&alerts, "log.silence").is_empty(),
+            "{planted}: {alerts:#?}"
+        );
         assert_eq!(stats.late_events, 0, "{planted} planted first");
         assert_eq!(stats.ahead_of_stream, planted);
     }
@@ -1209,15 +1212,23 @@ fn a_line_planted_inside_a_real_jump_is_not_believed() {
         d.push(e, &mut out);
     }
     assert_eq!(d.stats().ahead_of_stream, 1);
-    assert!(d.newest_event_time() < T0 + later + 10 * MIN, "the watermark did not go ten years ahead");
+    assert!(
+        d.newest_event_time() < T0 + later + 10 * MIN,
+        "the watermark did not go ten years ahead"
+    );
     d.finish(&mut out);
-    let silent: Vec<&str> = of(&out, "log.silence").iter().map(|a| a.key_value.as_str()).collect();
+    let silent: Vec<&str> = of(&out, "log.silence")
+        .iter()
+        .map(|a| a.key_value.as_str())
+        .collect();
     assert_eq!(silent, ["a", "b"], "the real quiet spell");
 }
 
 #[test]
 fn a_single_host_back_after_a_quiet_night_is_believed() {
-    let mut events: Vec<Event> = (0..30).map(|i| host_line(i * 10 * S, Kind::Other, "a")).collect();
+    let mut events: Vec<Event> = (0..30)
+        .map(|i| host_line(i * 10 * S, Kind::Other, "a"))
+        .collect();
     let morning = 9 * 60 * MIN;
     events.extend((0..30).map(|i| host_line(morning + i * 10 * S, Kind::Other, "a")));
     let (alerts, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
@@ -1244,7 +1255,10 @@ fn what_waits_for_confirmation_is_bounded() {
         d.push(e, &mut out);
     }
     for i in 0..10 * MAX_AHEAD_HELD as i64 {
-        d.push(host_line(180 * 24 * 60 * MIN + i * S, Kind::Other, "a"), &mut out);
+        d.push(
+            host_line(180 * 24 * 60 * MIN + i * S, Kind::Other, "a"),
+            &mut out,
+        );
         assert!(d.hold_len() < MAX_AHEAD_HELD, "{}", d.hold_len());
     }
 }

@@ -767,7 +767,10 @@ mod tests {
         // year end a real file may hold; twenty more must not walk it twenty years on.
         let received = micros_of("2026-11-27T12:00:00Z");
         let mut guess = YearGuess::new(Some(2024));
-        assert_eq!(year_of(guess.resolve(at(5, 1, 0), received, &mut clock)), Some(2024));
+        assert_eq!(
+            year_of(guess.resolve(at(5, 1, 0), received, &mut clock)),
+            Some(2024)
+        );
         for round in 0..20 {
             for month in [10, 1] {
                 guess.resolve(at(month, 1, 0), received, &mut clock);
@@ -782,7 +785,10 @@ mod tests {
         let mut clock = utc_clock();
         let received = micros_of("2026-05-02T12:00:00Z");
         let mut guess = YearGuess::new(Some(2026));
-        assert_eq!(year_of(guess.resolve(at(5, 1, 0), received, &mut clock)), Some(2026));
+        assert_eq!(
+            year_of(guess.resolve(at(5, 1, 0), received, &mut clock)),
+            Some(2026)
+        );
         for month in [6, 10, 12, 1, 2] {
             guess.resolve(at(month, 1, 0), received, &mut clock);
         }
