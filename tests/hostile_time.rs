@@ -138,6 +138,44 @@ fn a_host_that_goes_quiet_on_an_open_pipe_gets_log_silence() {
     secpipe.close();
 }
 
+/// Five current failed logins on an open pipe, then one `stale()` line every half second for
+/// as long as the test waits: the pipe is never idle for a second, and the alert must still
+/// come while the trickle goes on.
+fn stdin_alerts_through_a_trickle(stale: impl Fn() -> String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut secpipe = Piped::start(dir.path(), &["--lateness", "1s"]);
+    let ip = "203.0.113.95";
+    for pid in 0..5 {
+        secpipe.write(&failure_5424(&now_rfc3339(), "web1", ip, 9500 + pid));
+    }
+    let alert = wait_for("auth.bruteforce while stale lines keep coming", || {
+        secpipe.write(&stale());
+        std::thread::sleep(Duration::from_millis(450));
+        secpipe
+            .alerts()
+            .into_iter()
+            .find(|a| a["rule"] == "auth.bruteforce" && a["key"]["value"] == ip)
+    });
+    assert_eq!(alert["count"], 5, "{alert}");
+    let (_, stderr) = secpipe.close();
+    assert!(stderr.contains("secpipe: "), "{stderr}");
+}
+
+#[test]
+fn a_trickle_of_lines_stamped_2020_does_not_hold_back_stdin_alerts() {
+    stdin_alerts_through_a_trickle(|| {
+        "<38>1 2020-01-01T00:00:00Z old-host app 1 - - stale\n".into()
+    });
+}
+
+#[test]
+fn a_host_whose_clock_is_behind_does_not_hold_back_stdin_alerts() {
+    stdin_alerts_through_a_trickle(|| {
+        let behind = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(300);
+        format!("<38>1 {behind} laggy cron 1 - - tick\n")
+    });
+}
+
 /// Two hosts in 2020: `busy` logs every 30 s for 20 minutes, `early` only in the first minute,
 /// and six failed logins from one address near the end.
 fn old_log() -> String {

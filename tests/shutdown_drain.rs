@@ -53,11 +53,14 @@ fn sigterm_with_a_blocked_alert_consumer_exits_and_reports_what_was_not_delivere
             ));
         }
     }
-    // Hours later: moves the watermark past every attack, so every alert is decided. Two
-    // lines, because one line alone that far ahead of the stream is not believed
-    // (detect::CONFIRM_AHEAD).
-    text.push_str("Mar 10 13:00:00 gw sshd[9]: Connection closed by 192.0.2.1 port 1 [preauth]\n");
-    text.push_str("Mar 10 13:00:01 gw sshd[9]: Connection closed by 192.0.2.1 port 2 [preauth]\n");
+    // Hours later: moves the watermark past every attack, so every alert is decided. Several
+    // lines in a row, because lines that far ahead of the stream are believed only then
+    // (secpipe::detect::CONFIRM_AHEAD).
+    for port in 0..secpipe::detect::CONFIRM_AHEAD {
+        text.push_str(&format!(
+            "Mar 10 13:00:{port:02} gw sshd[9]: Connection closed by 192.0.2.1 port {port} [preauth]\n"
+        ));
+    }
     stdin.write_all(text.as_bytes()).expect("write input");
     stdin.flush().expect("flush");
     wait_for("every alert to be decided", || {
@@ -78,7 +81,7 @@ fn sigterm_with_a_blocked_alert_consumer_exits_and_reports_what_was_not_delivere
     assert!(status.success(), "exit status {status}: {stderr}");
     assert_eq!(
         summary_lines(&stderr),
-        u64::from(ATTACKERS) * 5 + 2,
+        u64::from(ATTACKERS) * 5 + secpipe::detect::CONFIRM_AHEAD as u64,
         "{stderr}"
     );
     let report = stderr

@@ -291,15 +291,21 @@ impl OrderedStage {
                 self.detector.push(ev, &mut self.alerts);
             }
         }
+        let now = now_micros();
+        if self
+            .wall_clock
+            .settles_start(self.detector.start_held_since(), Some(now))
+        {
+            self.detector.settle_start(now, &mut self.alerts);
+        }
         if let Some(received) = received {
             self.wall_clock
                 .after_batch(received, self.detector.newest_event_time());
         }
-        if self.wall_clock.ticks_after_batch() {
+        if self.wall_clock.ticks_after_batch(now) {
             // Live: the wall clock moves the watermark whatever arrived, so a trickle of stale
             // lines cannot hold alerts back.
-            self.detector
-                .advance_wallclock(now_micros(), &mut self.alerts);
+            self.detector.advance_wallclock(now, &mut self.alerts);
         }
         self.emit();
         self.observe_detector(now);
@@ -310,6 +316,15 @@ impl OrderedStage {
     pub fn idle(&mut self, now: i64) {
         if self.error.is_some() {
             return;
+        }
+        if self
+            .wall_clock
+            .settles_start(self.detector.start_held_since(), None)
+        {
+            // The pipe paused: its first lines have nothing more to wait for.
+            self.detector.settle_start(now, &mut self.alerts);
+            self.wall_clock
+                .after_batch(now, self.detector.newest_event_time());
         }
         if self.wall_clock.on_idle() {
             self.detector.advance_wallclock(now, &mut self.alerts);

@@ -30,15 +30,19 @@
 //!   oldest held event, which is processed and counted in [`DetectStats::forced_events`].
 //! - An event more than [`MAX_AHEAD_OF_STREAM`] ahead of the stream's progress (its highest
 //!   event time, or the wall clock once a live source has given it) is not believed at once.
-//!   From a live source it is placed at the stream's progress. From old logs it waits: a real
-//!   jump (a host back after a quiet night, the next file of a set) is followed by more lines
-//!   from the new time, so [`CONFIRM_AHEAD`] such events in a row are believed; an event
-//!   followed by a line from the old time was planted (or mis-stamped) and is placed at the
-//!   stream's progress instead, counted in [`DetectStats::ahead_of_stream`]. It keeps its own
-//!   time in the archive. A lone such event at the very end of input is processed at its own
-//!   time, but silence is judged at the believed progress, not at it. Lines without a
-//!   timestamp (stamped with their receive time) never move a replay of old logs to today.
+//!   From a live source it is placed at the stream's progress. From old logs it is held until
+//!   later lines vouch for it ([`ahead`]: [`CONFIRM_AHEAD`] dated lines in a row, from two
+//!   hosts in a stream of several, judged by their median); a line from the old time before
+//!   that disbelieves everything held. The first dated lines of an input, with nothing before
+//!   them, are held and judged the same way. What is not believed is placed at the stream's
+//!   progress, counted in [`DetectStats::ahead_of_stream`], and keeps its own time in the
+//!   archive. Live input ([`Detector::advance_wallclock`], [`Detector::settle_start`]) judges
+//!   what is held by the wall clock instead of waiting. What is still held at the end of input
+//!   is processed at its own time, but silence is judged at the believed progress, not at it.
+//!   Lines without a timestamp (stamped with their receive time) never move a replay of old
+//!   logs to today, not even as the first line.
 
+mod ahead;
 mod attempts;
 mod engine;
 mod reorder;
@@ -49,22 +53,20 @@ mod slab;
 use crate::alert::Alert;
 use crate::event::{Event, Kind};
 
+use ahead::{AheadHold, Verdict};
 pub use attempts::SessionStats;
 use attempts::{AttemptCounter, Counted};
 use engine::{EventCtx, MAX_EVIDENCE_RAW, RuleEngine, Sources};
 use reorder::ReorderBuffer;
 use rules::{Primitive, Rule};
 
+pub use ahead::{CONFIRM_AHEAD, MAX_AHEAD_HELD};
 pub use reorder::{DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_HELD_EVENTS};
 
 /// An event time further than this ahead of the stream's progress is not believed at once
 /// (see the module docs). An hour: more than any clock skew between hosts that log correctly,
 /// far less than the months one planted line could otherwise move the watermark.
 pub const MAX_AHEAD_OF_STREAM: i64 = 3_600 * rules::SECOND;
-
-/// Events in a row that make a jump ahead of the stream believed when reading old logs: one
-/// line alone never moves the watermark.
-pub const CONFIRM_AHEAD: usize = 2;
 
 /// The default pack, embedded.
 const DEFAULT_RULES: &str = include_str!("../../grammars/rules.toml");
@@ -233,11 +235,13 @@ pub struct Detector {
     released: Vec<(Box<Event>, u64)>,
     /// Waiting events, in (ts, source, line, arrival) order; bounded.
     pending: ReorderBuffer,
-    /// Events far ahead of the stream's progress, waiting to be confirmed by the next ones
-    /// (fewer than [`CONFIRM_AHEAD`]).
-    /// Boxed: they move on into the reorder buffer, which holds boxes.
-    #[allow(clippy::vec_box)]
-    ahead: Vec<Box<Event>>,
+    /// Events far ahead of the stream's progress (or the first of an input), waiting for later
+    /// lines to vouch for them; bounded by [`MAX_AHEAD_HELD`].
+    hold: AheadHold,
+    /// The host of the first believed event, and whether another host has been seen since:
+    /// a jump in a stream of several hosts must be confirmed by two of them.
+    first_host: Option<Option<Box<str>>>,
+    several_hosts: bool,
     /// Indexes of the enabled silence rules: deadlines are checked before every event, and
     /// only these have any.
     silence_engines: Vec<usize>,
@@ -301,7 +305,9 @@ impl Detector {
             attempts: AttemptCounter::new(),
             released: Vec::new(),
             pending: ReorderBuffer::new(opts.max_held_events, opts.max_held_bytes),
-            ahead: Vec::new(),
+            hold: AheadHold::default(),
+            first_host: None,
+            several_hosts: false,
             silence_engines,
             lateness: opts.lateness.max(0),
             tz: opts.tz,
@@ -317,35 +323,79 @@ impl Detector {
     pub fn push(&mut self, ev: Event, out: &mut Vec<Alert>) {
         // Boxed once here: an event is a few hundred bytes, and from here on it only moves
         // (into the reorder buffer, the ahead list), each move a pointer.
-        let mut ev = Box::new(ev);
+        let ev = Box::new(ev);
         self.stats.events += 1;
         if self.sources.wants_sweep() {
             self.sweep_sources();
         }
         let before = out.len();
+        self.judge(ev, out);
+        self.stats.alerts += (out.len() - before) as u64;
+    }
+
+    /// Decide what an event's time is worth (see the module docs), then admit or hold it.
+    fn judge(&mut self, mut ev: Box<Event>, out: &mut Vec<Alert>) {
         let progress = self.progress();
-        if progress != i64::MIN && ev.ts > progress.saturating_add(MAX_AHEAD_OF_STREAM) {
-            if ev.ts_inferred || self.wall_clock != i64::MIN {
-                // Undated lines claim nothing; and a live stream's progress is the wall clock.
-                if !ev.ts_inferred {
-                    self.stats.ahead_of_stream += 1;
-                }
-                ev.ts = progress;
-                ev.ts_inferred = true;
-                self.admit(ev, out);
-            } else {
-                self.ahead.push(ev);
-                if self.ahead.len() >= CONFIRM_AHEAD {
-                    for ev in std::mem::take(&mut self.ahead) {
-                        self.admit(ev, out);
+        if progress != i64::MIN && ev.ts <= progress.saturating_add(MAX_AHEAD_OF_STREAM) {
+            // The common case. A dated line from the believed time contradicts a jump held.
+            if !ev.ts_inferred && !self.hold.is_empty() {
+                self.disbelieve_held(out);
+            }
+            self.admit(ev, out);
+        } else if progress != i64::MIN && (ev.ts_inferred || self.wall_clock != i64::MIN) {
+            // Undated lines claim nothing; and a live stream's progress is the wall clock.
+            if !ev.ts_inferred {
+                self.stats.ahead_of_stream += 1;
+            }
+            ev.ts = progress;
+            ev.ts_inferred = true;
+            self.admit(ev, out);
+        } else {
+            self.hold.push(ev);
+            if self.hold.ready(self.several_hosts) {
+                self.judge_held(None, out);
+            }
+        }
+    }
+
+    /// Judge what is held (see [`ahead`]); `wall_clock` for live input.
+    fn judge_held(&mut self, wall_clock: Option<i64>, out: &mut Vec<Alert>) {
+        let held = self.hold.take();
+        let verdicts = ahead::verdicts(&held, wall_clock);
+        // Where what is not believed goes before anything is: the first believed time.
+        let first_believed = held
+            .iter()
+            .zip(&verdicts)
+            .find(|(_, v)| **v == Verdict::Believe)
+            .map(|(ev, _)| ev.ts)
+            .or(wall_clock);
+        let mut again = Vec::new();
+        for (mut ev, verdict) in held.into_iter().zip(verdicts) {
+            let progress = match self.progress() {
+                i64::MIN => first_believed,
+                progress => Some(progress),
+            };
+            match verdict {
+                Verdict::Believe => self.admit(ev, out),
+                Verdict::JudgeAgain => again.push(ev),
+                Verdict::Disbelieve | Verdict::Undated => {
+                    if let Some(progress) = progress
+                        && (verdict == Verdict::Disbelieve
+                            || ev.ts > progress.saturating_add(MAX_AHEAD_OF_STREAM))
+                    {
+                        if !ev.ts_inferred {
+                            self.stats.ahead_of_stream += 1;
+                        }
+                        ev.ts = progress;
+                        ev.ts_inferred = true;
                     }
+                    self.admit(ev, out);
                 }
             }
-        } else {
-            self.disbelieve_ahead(out);
-            self.admit(ev, out);
         }
-        self.stats.alerts += (out.len() - before) as u64;
+        for ev in again {
+            self.judge(ev, out);
+        }
     }
 
     /// The stream's progress: its highest believed event time, or the wall clock for a live
@@ -354,10 +404,12 @@ impl Detector {
         self.max_ts.max(self.wall_clock)
     }
 
-    /// The events waiting in `ahead` were not confirmed: place them at the stream's progress.
-    fn disbelieve_ahead(&mut self, out: &mut Vec<Alert>) {
-        for mut ev in std::mem::take(&mut self.ahead) {
-            self.stats.ahead_of_stream += 1;
+    /// The events held were not confirmed: place them at the stream's progress.
+    fn disbelieve_held(&mut self, out: &mut Vec<Alert>) {
+        for mut ev in self.hold.take() {
+            if !ev.ts_inferred {
+                self.stats.ahead_of_stream += 1;
+            }
             ev.ts = self.progress();
             ev.ts_inferred = true;
             self.admit(ev, out);
@@ -367,6 +419,12 @@ impl Detector {
     /// An event whose time is believed: process it if late, else hold it and move the
     /// watermark.
     fn admit(&mut self, ev: Box<Event>, out: &mut Vec<Alert>) {
+        if !self.several_hosts {
+            match &self.first_host {
+                None => self.first_host = Some(ev.host.clone()),
+                Some(first) => self.several_hosts = *first != ev.host,
+            }
+        }
         if ev.ts < self.watermark {
             // Late: its place in order has passed; process it now, at its own time.
             self.stats.late_events += 1;
@@ -423,11 +481,54 @@ impl Detector {
     pub fn advance_wallclock(&mut self, now: i64, out: &mut Vec<Alert>) {
         let before = out.len();
         self.wall_clock = self.wall_clock.max(now);
+        if !self.hold.is_empty() {
+            self.judge_held(Some(now), out);
+        }
         let watermark = now.saturating_sub(self.lateness);
         if watermark > self.watermark {
             self.advance(watermark, out);
         }
         self.stats.alerts += (out.len() - before) as u64;
+    }
+
+    /// Stdin not judged current yet: the first lines of an input are held until enough of them
+    /// agree ([`ahead`]), which a live pipe writing a line now and then may take long to
+    /// reach. When the pipe pauses, or its first lines have waited a while, the wall clock `now`
+    /// (µs) judges them instead: what is not in the future is believed. Nothing happens once
+    /// an event is believed, so old logs read at full speed are judged by their lines alone.
+    ///
+    /// ```
+    /// use secpipe::detect::{DetectOptions, Detector, RuleSet};
+    /// use secpipe::event::Event;
+    /// let mut detector = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    /// let now = 1_800_000_000_000_000;
+    /// detector.push(Event { ts: now - 1_000_000, received: now, ..Event::default() }, &mut Vec::new());
+    /// assert_eq!(detector.start_held_since(), Some(now));
+    /// detector.settle_start(now, &mut Vec::new());
+    /// assert_eq!(detector.newest_event_time(), now - 1_000_000);
+    /// assert_eq!(detector.start_held_since(), None);
+    /// ```
+    pub fn settle_start(&mut self, now: i64, out: &mut Vec<Alert>) {
+        if self.start_held_since().is_some() {
+            let before = out.len();
+            self.judge_held(Some(now), out);
+            self.stats.alerts += (out.len() - before) as u64;
+        }
+    }
+
+    /// Events waiting for later lines to vouch for them (for memory tests).
+    #[cfg(test)]
+    fn hold_len(&self) -> usize {
+        self.hold.len()
+    }
+
+    /// Receive time of the oldest of the first lines held, while nothing is believed yet.
+    pub fn start_held_since(&self) -> Option<i64> {
+        if self.max_ts == i64::MIN && self.wall_clock == i64::MIN {
+            self.hold.first_received()
+        } else {
+            None
+        }
     }
 
     /// End of input: process everything buffered.
@@ -436,6 +537,10 @@ impl Detector {
     /// only hosts quiet for the whole duration before the last event fire.
     pub fn finish(&mut self, out: &mut Vec<Alert>) {
         let before = out.len();
+        if self.max_ts == i64::MIN && !self.hold.is_empty() {
+            // A short input: its first lines were never more than the hold.
+            self.judge_held(None, out);
+        }
         while let Some(ev) = self.pending.pop() {
             self.fire_silence(ev.ts, out);
             self.process(&ev, false, out);
@@ -446,7 +551,7 @@ impl Detector {
         }
         // Unconfirmed, but nothing after it contradicts it either: counted at its own time,
         // never a reason for silence (it is after everything else, so order holds).
-        for ev in std::mem::take(&mut self.ahead) {
+        for ev in self.hold.take() {
             self.process(&ev, false, out);
         }
         // Open attempts that no login forgave failed: they count at their own time.

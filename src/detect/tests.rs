@@ -596,6 +596,8 @@ fn silence_fires_only_when_the_watermark_passes() {
     let mut d = Detector::new(RuleSet::builtin(), DetectOptions::default());
     let mut out = Vec::new();
     d.push(host_line(0, Kind::Other, "quiet"), &mut out);
+    // The first line of an input waits for others to agree with it; let the clock judge it.
+    d.settle_start(T0, &mut out);
     d.push(host_line(10 * MIN, Kind::Other, "busy"), &mut out);
     // Watermark = 10 min − 10 s: the 10-minute deadline has not passed.
     d.push(host_line(10 * MIN + 10 * S, Kind::Other, "busy"), &mut out);
@@ -953,10 +955,12 @@ fn state_is_freed_with_time() {
         );
     }
     d.push(host_line(20 * S, Kind::Other, "h"), &mut out);
+    // The first lines of an input wait for enough of them to agree; let the clock judge them.
+    d.settle_start(T0 + 20 * S, &mut out);
     assert!(d.live_keys() >= 100);
-    // An hour later only the newest event's keys remain.
-    d.push(host_line(2 * 60 * MIN, Kind::Other, "h"), &mut out);
-    d.push(host_line(2 * 60 * MIN + 11 * S, Kind::Other, "h"), &mut out);
+    // Fifty minutes later only the newest event's keys remain.
+    d.push(host_line(50 * MIN, Kind::Other, "h"), &mut out);
+    d.push(host_line(50 * MIN + 11 * S, Kind::Other, "h"), &mut out);
     assert!(d.live_keys() <= 2, "{}", d.live_keys());
 }
 
@@ -1220,4 +1224,126 @@ fn untimed_lines_in_old_logs_do_not_move_the_watermark_to_today() {
     let (alerts, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
     assert!(of(&alerts, "log.silence").is_empty(), "{alerts:#?}");
     assert_eq!(stats.late_events, 0);
+}
+
+#[test]
+fn two_planted_lines_in_a_row_move_nothing() {
+    let mut events = two_busy_hosts();
+    for (i, host) in ["a", "b"].into_iter().enumerate() {
+        events.insert(60 + i, host_line(180 * 24 * 60 * MIN, Kind::Other, host));
+    }
+    let (alerts, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
+    assert!(of(&alerts, "log.silence").is_empty(), "{alerts:#?}");
+    assert_eq!(stats.late_events, 0, "later events are not late");
+    assert_eq!(stats.ahead_of_stream, 2, "both planted lines are counted");
+}
+
+#[test]
+fn lines_planted_under_one_host_name_cannot_move_a_fleets_stream() {
+    // As many lines in a row as confirm a jump, all claiming host `a`, six months ahead.
+    let mut events = two_busy_hosts();
+    for i in 0..CONFIRM_AHEAD as i64 {
+        events.insert(60, host_line(180 * 24 * 60 * MIN + i * S, Kind::Other, "a"));
+    }
+    let (alerts, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
+    assert!(of(&alerts, "log.silence").is_empty(), "{alerts:#?}");
+    assert_eq!(stats.late_events, 0);
+    assert_eq!(stats.ahead_of_stream, CONFIRM_AHEAD as u64);
+}
+
+#[test]
+fn a_planted_first_line_moves_nothing() {
+    for planted in 1..=2 {
+        let mut events = two_busy_hosts();
+        for _ in 0..planted {
+            events.insert(0, host_line(180 * 24 * 60 * MIN, Kind::Other, "a"));
+        }
+        let (alerts, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
+        assert!(
+            of(&alerts, "log.silence").is_empty(),
+            "{planted}: {alerts:#?}"
+        );
+        assert_eq!(stats.late_events, 0, "{planted} planted first");
+        assert_eq!(stats.ahead_of_stream, planted);
+    }
+}
+
+#[test]
+fn an_undated_first_line_does_not_move_old_logs_to_today() {
+    let mut events = two_busy_hosts();
+    let mut untimed = host_line(365 * 24 * 60 * MIN, Kind::Unparsed, "a");
+    untimed.ts_inferred = true;
+    events.insert(0, untimed);
+    let (alerts, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
+    assert!(of(&alerts, "log.silence").is_empty(), "{alerts:#?}");
+    assert_eq!(stats.late_events, 0);
+}
+
+#[test]
+fn a_line_planted_inside_a_real_jump_is_not_believed() {
+    let mut events = two_busy_hosts();
+    let later = 2 * 24 * 60 * MIN;
+    for i in 0..40 {
+        let host = if i % 2 == 0 { "a" } else { "b" };
+        events.push(host_line(later + i * 10 * S, Kind::Other, host));
+        if i == 3 {
+            events.push(host_line(10 * 365 * 24 * 60 * MIN, Kind::Other, "a"));
+        }
+    }
+    let mut d = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    let mut out = Vec::new();
+    for (i, mut e) in events.into_iter().enumerate() {
+        e.line = i as u64 + 1;
+        d.push(e, &mut out);
+    }
+    assert_eq!(d.stats().ahead_of_stream, 1);
+    assert!(
+        d.newest_event_time() < T0 + later + 10 * MIN,
+        "the watermark did not go ten years ahead"
+    );
+    d.finish(&mut out);
+    let silent: Vec<&str> = of(&out, "log.silence")
+        .iter()
+        .map(|a| a.key_value.as_str())
+        .collect();
+    assert_eq!(silent, ["a", "b"], "the real quiet spell");
+}
+
+#[test]
+fn a_single_host_back_after_a_quiet_night_is_believed() {
+    let mut events: Vec<Event> = (0..30)
+        .map(|i| host_line(i * 10 * S, Kind::Other, "a"))
+        .collect();
+    let morning = 9 * 60 * MIN;
+    events.extend((0..30).map(|i| host_line(morning + i * 10 * S, Kind::Other, "a")));
+    let (alerts, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
+    assert_eq!(of(&alerts, "log.silence").len(), 1, "{alerts:#?}");
+    assert_eq!(stats.ahead_of_stream, 0);
+    assert_eq!(stats.late_events, 0);
+}
+
+#[test]
+fn a_sparse_log_is_believed_line_by_line() {
+    // One failed login every five hours: nothing is planted, nothing is counted.
+    let events = spaced(40, 5 * 60 * MIN, |ts| fail(ts, "192.0.2.5"));
+    let (_, stats) = run_with(RuleSet::builtin(), DetectOptions::default(), events);
+    assert_eq!(stats.ahead_of_stream, 0);
+    assert_eq!(stats.late_events, 0);
+}
+
+#[test]
+fn what_waits_for_confirmation_is_bounded() {
+    // Host `a` alone, far ahead, in a stream of two hosts: held up to the cap, then judged.
+    let mut d = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    let mut out = Vec::new();
+    for e in two_busy_hosts() {
+        d.push(e, &mut out);
+    }
+    for i in 0..10 * MAX_AHEAD_HELD as i64 {
+        d.push(
+            host_line(180 * 24 * 60 * MIN + i * S, Kind::Other, "a"),
+            &mut out,
+        );
+        assert!(d.hold_len() < MAX_AHEAD_HELD, "{}", d.hold_len());
+    }
 }

@@ -378,8 +378,12 @@ pub fn epoch_int(value: i64) -> Option<i64> {
 ///   forward by one only at a year end: from a line in October–December to one in
 ///   January–March. A line in the last quarter after a carried first quarter belongs to the
 ///   year before and moves nothing; a line earlier in the year than the carried month stays in
-///   the carried year and moves nothing. So one planted line can misdate only itself, and months that go backwards do
-///   not move the year.
+///   the carried year and moves nothing. So one planted line can misdate only itself, and
+///   months that go backwards do not move the year.
+/// - Planted lines can imitate a year end (`Oct 1`, then `Jan 1`), so the step is bounded by
+///   what a real one explains, whatever their number: the year steps at most once (an input
+///   with `--year` spans at most one new year), and never to a date more than a day after the
+///   line's receive time (a live stream cannot be moved into next year before it comes).
 pub struct YearGuess {
     fixed: Option<i32>,
     /// (year, month) carried from line to line with `--year`.
@@ -405,11 +409,21 @@ impl YearGuess {
         match self.fixed {
             None => Self::nearest_past(civil, received, clock),
             Some(first_year) => {
-                let (year, carried) = self.carry(first_year, civil.month);
-                let micros = clock.utc_micros(&Stamp {
+                let (mut year, mut carried) = self.carry(first_year, civil.month);
+                let mut micros = clock.utc_micros(&Stamp {
                     civil: Civil { year, ..civil },
                     offset: None,
                 });
+                let latest = received.saturating_add(MAX_AHEAD_OF_RECEIVED);
+                if year > first_year && micros.is_some_and(|ts| ts > latest) {
+                    // A year end before it happened: the line stays in the year carried.
+                    year -= 1;
+                    carried = None;
+                    micros = clock.utc_micros(&Stamp {
+                        civil: Civil { year, ..civil },
+                        offset: None,
+                    });
+                }
                 if micros.is_some() {
                     self.carried = carried.or(self.carried);
                 }
@@ -440,7 +454,8 @@ impl YearGuess {
         let Some((year, last)) = self.carried else {
             return (first_year, Some((first_year, month)));
         };
-        let year_end = last >= 10 && month <= 3;
+        // One year end at most: more are what planted lines can fake, not what one input holds.
+        let year_end = last >= 10 && month <= 3 && year <= first_year;
         let straggler = month >= 10 && last <= 3;
         if year_end {
             (year + 1, Some((year + 1, month)))
@@ -741,6 +756,46 @@ mod tests {
         }
     }
 
+    fn year_of(ts: Option<i64>) -> Option<i64> {
+        ts.map(|t| civil_from_days(t.div_euclid(86_400_000_000)).0)
+    }
+
+    #[test]
+    fn with_a_year_planted_year_ends_move_the_year_once_at_most() {
+        let mut clock = utc_clock();
+        // A file of May 2024 read in 2026: one planted `Oct 1`/`Jan 1` pair looks like the
+        // year end a real file may hold; twenty more must not walk it twenty years on.
+        let received = micros_of("2026-11-27T12:00:00Z");
+        let mut guess = YearGuess::new(Some(2024));
+        assert_eq!(
+            year_of(guess.resolve(at(5, 1, 0), received, &mut clock)),
+            Some(2024)
+        );
+        for round in 0..20 {
+            for month in [10, 1] {
+                guess.resolve(at(month, 1, 0), received, &mut clock);
+            }
+            let real = guess.resolve(at(5, 2, 0), received, &mut clock);
+            assert_eq!(year_of(real), Some(2025), "round {round}");
+        }
+    }
+
+    #[test]
+    fn with_a_year_a_live_stream_is_not_moved_into_next_year_early() {
+        let mut clock = utc_clock();
+        let received = micros_of("2026-05-02T12:00:00Z");
+        let mut guess = YearGuess::new(Some(2026));
+        assert_eq!(
+            year_of(guess.resolve(at(5, 1, 0), received, &mut clock)),
+            Some(2026)
+        );
+        for month in [6, 10, 12, 1, 2] {
+            guess.resolve(at(month, 1, 0), received, &mut clock);
+        }
+        let real = guess.resolve(at(5, 2, 0), received, &mut clock);
+        assert_eq!(year_of(real), Some(2026));
+    }
+
     #[test]
     fn with_a_year_a_file_crosses_december_to_january_once() {
         let mut clock = utc_clock();
@@ -760,7 +815,8 @@ mod tests {
             let ts = guess.resolve(at(month, day, 0), received, &mut clock);
             years.push(ts.map(|t| civil_from_days(t / 86_400_000_000).0));
         }
-        let expected = [2024, 2024, 2025, 2024, 2025, 2025, 2025, 2026].map(|y| Some(y as i64));
+        // The second year end (Dec 1 → Jan 2) is one more than an input with `--year` holds.
+        let expected = [2024, 2024, 2025, 2024, 2025, 2025, 2025, 2025].map(|y| Some(y as i64));
         assert_eq!(years, expected);
     }
 }
