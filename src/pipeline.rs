@@ -121,6 +121,7 @@ pub fn parse_batch(
         },
     };
     let mut envelopes = Vec::with_capacity(batch.len());
+    let mut shared = SharedFields::default();
     // A listener's batch mixes peers: each run of lines from one source has its parser.
     let mut lines = batch.lines().enumerate();
     for (source, _, run) in batch.runs() {
@@ -151,15 +152,15 @@ pub fn parse_batch(
                 ts,
                 ts_inferred,
                 received: batch.received,
-                host: rec.host.as_deref().map(Box::from),
-                app: rec.app.as_deref().map(Box::from),
+                host: shared.host.get(rec.host.as_deref()),
+                app: shared.app.get(rec.app.as_deref()),
                 pid: rec.pid,
                 kind: if rec.format == Format::Unparsed {
                     Kind::Unparsed
                 } else {
                     Kind::Other
                 },
-                severity: rec.severity.as_deref().map(Box::from),
+                severity: shared.severity.get(rec.severity.as_deref()),
                 message: Box::from(&*rec.message),
                 raw: Box::from(raw),
                 ..Event::default()
@@ -175,6 +176,32 @@ pub fn parse_batch(
         }
     }
     (out, envelopes)
+}
+
+/// The last host, app and level a batch's events were given: a line that names the same one
+/// as the line before (nearly every line) shares its allocation.
+#[derive(Default)]
+struct SharedFields {
+    host: LastText,
+    app: LastText,
+    severity: LastText,
+}
+
+#[derive(Default)]
+struct LastText(Option<Arc<str>>);
+
+impl LastText {
+    fn get(&mut self, text: Option<&str>) -> Option<Arc<str>> {
+        let text = text?;
+        match &self.0 {
+            Some(last) if **last == *text => Some(last.clone()),
+            _ => {
+                let fresh: Arc<str> = Arc::from(text);
+                self.0 = Some(fresh.clone());
+                Some(fresh)
+            }
+        }
+    }
 }
 
 /// The parser of `source`, made on first use. Syslog listeners make one source per peer

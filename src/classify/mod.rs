@@ -108,7 +108,7 @@ pub struct Classifier {
 struct PatternInfo {
     full_name: String,
     kind: Kind,
-    reason: Option<Box<str>>,
+    reason: Option<std::sync::Arc<str>>,
     attempt: Attempt,
     user: Option<Box<str>>,
     /// Its grammar pins addresses itself (`pinned_addresses`): no generic ambiguity check.
@@ -262,7 +262,7 @@ impl Classifier {
                 patterns.push(PatternInfo {
                     full_name: p.full_name.clone(),
                     kind: p.kind,
-                    reason: p.reason.clone(),
+                    reason: p.reason.as_deref().map(std::sync::Arc::from),
                     attempt: p.attempt,
                     user: p.user.clone(),
                     pinned_address: p.pinned_address,

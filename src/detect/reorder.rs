@@ -195,20 +195,22 @@ fn held_bytes(ev: &Event) -> usize {
             len.next_multiple_of(16)
         }
     }
-    let text = |s: &Option<Box<str>>| s.as_ref().map_or(0, |s| owned(s.len()));
+    // A shared string (host, app, reason) is counted in full for every event that holds it:
+    // an overestimate, which errs on the side of the budget.
+    let text = |s: Option<&str>| s.map_or(0, |s| owned(s.len()));
     std::mem::size_of::<Event>().next_multiple_of(16)
         + std::mem::size_of::<Reverse<Held>>()
         + owned(ev.raw.len())
         + owned(ev.message.len())
-        + text(&ev.host)
-        + text(&ev.app)
-        + text(&ev.reason)
-        + text(&ev.user)
-        + text(&ev.actor)
-        + text(&ev.namespace)
-        + text(&ev.http_method)
-        + text(&ev.http_path)
-        + text(&ev.severity)
+        + text(ev.host.as_deref())
+        + text(ev.app.as_deref())
+        + text(ev.reason.as_deref())
+        + text(ev.user.as_deref())
+        + text(ev.actor.as_deref())
+        + text(ev.namespace.as_deref())
+        + text(ev.http_method.as_deref())
+        + text(ev.http_path.as_deref())
+        + text(ev.severity.as_deref())
 }
 
 #[cfg(test)]

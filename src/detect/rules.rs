@@ -118,26 +118,26 @@ impl Field {
 
     /// This field's value in `ev`, if the event has one.
     pub(crate) fn get(self, ev: &Event) -> Option<FieldValue<'_>> {
-        fn text(v: &Option<Box<str>>) -> Option<FieldValue<'_>> {
-            v.as_deref().map(FieldValue::Text)
+        fn text(v: Option<&str>) -> Option<FieldValue<'_>> {
+            v.map(FieldValue::Text)
         }
         match self {
             Field::Source => Some(FieldValue::Text(&ev.source)),
-            Field::Host => text(&ev.host),
-            Field::App => text(&ev.app),
+            Field::Host => text(ev.host.as_deref()),
+            Field::App => text(ev.app.as_deref()),
             Field::Pid => ev.pid.map(|p| FieldValue::Number(p.into())),
             Field::Kind => Some(FieldValue::Text(ev.kind.as_str())),
-            Field::Reason => text(&ev.reason),
+            Field::Reason => text(ev.reason.as_deref()),
             Field::SrcIp => ev.src_ip.map(FieldValue::Ip),
-            Field::User => text(&ev.user),
-            Field::Actor => text(&ev.actor),
-            Field::Namespace => text(&ev.namespace),
+            Field::User => text(ev.user.as_deref()),
+            Field::Actor => text(ev.actor.as_deref()),
+            Field::Namespace => text(ev.namespace.as_deref()),
             Field::Count => ev.count.map(FieldValue::Number),
-            Field::HttpMethod => text(&ev.http_method),
-            Field::HttpPath => text(&ev.http_path),
+            Field::HttpMethod => text(ev.http_method.as_deref()),
+            Field::HttpPath => text(ev.http_path.as_deref()),
             Field::HttpStatus => ev.http_status.map(|s| FieldValue::Number(s.into())),
             Field::Bytes => ev.bytes.map(FieldValue::Number),
-            Field::Severity => text(&ev.severity),
+            Field::Severity => text(ev.severity.as_deref()),
         }
     }
 }

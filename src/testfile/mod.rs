@@ -189,23 +189,23 @@ fn compare_alerts(
 
 /// The event's value of `field` as an expectation writes it; `None` for no value.
 fn field_text(ev: &Event, field: ExpectField) -> Option<String> {
-    let text = |v: &Option<Box<str>>| v.as_deref().map(str::to_string);
+    let text = |v: Option<&str>| v.map(str::to_string);
     match field {
         ExpectField::Kind => Some(ev.kind.as_str().to_string()),
-        ExpectField::Reason => text(&ev.reason),
+        ExpectField::Reason => text(ev.reason.as_deref()),
         ExpectField::SrcIp => ev.src_ip.map(|ip| ip.to_string()),
-        ExpectField::User => text(&ev.user),
-        ExpectField::Actor => text(&ev.actor),
-        ExpectField::Namespace => text(&ev.namespace),
+        ExpectField::User => text(ev.user.as_deref()),
+        ExpectField::Actor => text(ev.actor.as_deref()),
+        ExpectField::Namespace => text(ev.namespace.as_deref()),
         ExpectField::Count => ev.count.map(|c| c.to_string()),
-        ExpectField::Host => text(&ev.host),
-        ExpectField::App => text(&ev.app),
+        ExpectField::Host => text(ev.host.as_deref()),
+        ExpectField::App => text(ev.app.as_deref()),
         ExpectField::Pid => ev.pid.map(|p| p.to_string()),
-        ExpectField::HttpMethod => text(&ev.http_method),
-        ExpectField::HttpPath => text(&ev.http_path),
+        ExpectField::HttpMethod => text(ev.http_method.as_deref()),
+        ExpectField::HttpPath => text(ev.http_path.as_deref()),
         ExpectField::HttpStatus => ev.http_status.map(|s| s.to_string()),
         ExpectField::Bytes => ev.bytes.map(|b| b.to_string()),
-        ExpectField::Severity => text(&ev.severity),
+        ExpectField::Severity => text(ev.severity.as_deref()),
         ExpectField::Ts => (!ev.ts_inferred).then(|| format_ts(ev.ts)),
     }
 }
