@@ -240,7 +240,7 @@ pub struct Detector {
     hold: AheadHold,
     /// The host of the first believed event, and whether another host has been seen since:
     /// a jump in a stream of several hosts must be confirmed by two of them.
-    first_host: Option<Option<Box<str>>>,
+    first_host: Option<Option<std::sync::Arc<str>>>,
     several_hosts: bool,
     /// Indexes of the enabled silence rules: deadlines are checked before every event, and
     /// only these have any.
