@@ -20,10 +20,13 @@
 //! An event more than [`MAX_AHEAD_OF_STREAM`] above it is believed only if a later held event
 //! vouches for it (is not more than that below it): a sparse log, each line hours after the
 //! last, vouches for itself line by line, while a planted line among real ones has no later
-//! line near its time. The newest such event has no later line yet and is judged again with
-//! the lines that follow. So an attacker who can write lines has to write more than half of
-//! [`CONFIRM_AHEAD`] lines in a row, with nothing real between them, and in a fleet's stream
-//! under two host names, to move a replay's watermark.
+//! line near its time. The newest such events (vouched for by nothing but each other) have no
+//! later line yet and are judged again with the lines that follow. So to move a replay's
+//! watermark, an attacker who can write lines has to write [`CONFIRM_AHEAD`] of them in a row
+//! with no real line between them (in a fleet's stream under two host names, or else
+//! [`MAX_AHEAD_HELD`]), or more than half of an input's first [`CONFIRM_AHEAD`] dated lines.
+//! A line planted *behind* at the very start only starts the watermark early: nothing later
+//! becomes late, though its host may be found silent.
 
 use crate::event::Event;
 
