@@ -374,21 +374,29 @@ pub fn epoch_int(value: i64) -> Option<i64> {
 ///   file read after it was written crosses Dec → Jan correctly, lines out of time order never
 ///   drift, and no planted date moves any other line. A file more than a year old needs
 ///   `--year`.
-/// - With `--year`, the first dated line takes that year. Later lines carry it, and it steps
-///   forward by one only at a year end: from a line in October–December to one in
-///   January–March. A line in the last quarter after a carried first quarter belongs to the
-///   year before and moves nothing; a line earlier in the year than the carried month stays in
-///   the carried year and moves nothing. So one planted line can misdate only itself, and
-///   months that go backwards do not move the year.
-/// - Planted lines can imitate a year end (`Oct 1`, then `Jan 1`), so the step is bounded by
-///   what a real one explains, whatever their number: the year steps at most once (an input
-///   with `--year` spans at most one new year), and never to a date more than a day after the
-///   line's receive time (a live stream cannot be moved into next year before it comes).
+/// - With `--year`, the first dated line takes that year. After it, each line takes the year
+///   that puts it nearest to where the stream is: the median month of the last
+///   [`STREAM_WINDOW`] dated lines (months counted on from January of the year given, so 13
+///   is the next January). A real year end (December lines, then January ones) moves the median
+///   into the new year after a few January lines, and later lines follow; a file of several
+///   years crosses each year end this way. A straggler (`Dec 31` among January lines) belongs
+///   to the year before; months that go backwards stay in the year (a gap of exactly six
+///   months keeps the year). Planted lines (`Oct 1`, `Jan 1`, as many pairs as an attacker
+///   likes) misdate only themselves: to move the year they must be most of the last
+///   [`STREAM_WINDOW`] lines, which is also what the detector asks before it believes a jump
+///   ahead (`src/detect/ahead.rs`).
+/// - Never a date more than a day after the line's receive time: a live stream cannot be moved
+///   into next year before it comes.
 pub struct YearGuess {
     fixed: Option<i32>,
-    /// (year, month) carried from line to line with `--year`.
-    carried: Option<(i32, u8)>,
+    /// With `--year`: the months of the last dated lines, counted from January of the year
+    /// given, oldest first.
+    recent: std::collections::VecDeque<i32>,
 }
+
+/// How many recent lines say where the stream is (with `--year`): a planted line moves the
+/// year only as one of a majority of them.
+pub const STREAM_WINDOW: usize = 8;
 
 /// How far after its receive time an inferred date may fall (clock skew between hosts).
 const MAX_AHEAD_OF_RECEIVED: i64 = SECS_PER_DAY * MICROS_PER_SEC;
@@ -397,7 +405,7 @@ impl YearGuess {
     pub fn new(fixed: Option<i16>) -> YearGuess {
         YearGuess {
             fixed: fixed.map(i32::from),
-            carried: None,
+            recent: std::collections::VecDeque::with_capacity(STREAM_WINDOW),
         }
     }
 
@@ -406,30 +414,60 @@ impl YearGuess {
         if !(1..=12).contains(&civil.month) {
             return None;
         }
-        match self.fixed {
-            None => Self::nearest_past(civil, received, clock),
-            Some(first_year) => {
-                let (mut year, mut carried) = self.carry(first_year, civil.month);
-                let mut micros = clock.utc_micros(&Stamp {
+        let Some(first_year) = self.fixed else {
+            return Self::nearest_past(civil, received, clock);
+        };
+        let month = i32::from(civil.month) - 1;
+        let latest = received.saturating_add(MAX_AHEAD_OF_RECEIVED);
+        let convert = |index: i32, clock: &mut LocalClock| {
+            let year = first_year + index.div_euclid(12);
+            clock
+                .utc_micros(&Stamp {
                     civil: Civil { year, ..civil },
                     offset: None,
+                })
+                .map(|ts| (index, ts))
+        };
+        let resolved = match self.stream_month() {
+            None => convert(month, clock),
+            Some(at) => {
+                // The year of this month nearest to the stream; on a tie (six months either
+                // way) the stream's own year.
+                let year_of_stream = at.div_euclid(12);
+                let mut candidates = [year_of_stream - 1, year_of_stream, year_of_stream + 1]
+                    .map(|y| y * 12 + month);
+                candidates.sort_by_key(|&index| {
+                    ((index - at).abs(), index.div_euclid(12) != year_of_stream)
                 });
-                let latest = received.saturating_add(MAX_AHEAD_OF_RECEIVED);
-                if year > first_year && micros.is_some_and(|ts| ts > latest) {
-                    // A year end before it happened: the line stays in the year carried.
-                    year -= 1;
-                    carried = None;
-                    micros = clock.utc_micros(&Stamp {
-                        civil: Civil { year, ..civil },
-                        offset: None,
-                    });
-                }
-                if micros.is_some() {
-                    self.carried = carried.or(self.carried);
-                }
-                micros
+                // Never after its receive time: then the next nearest. A `--year` that puts
+                // the whole input ahead of its receive time is the user's to give.
+                candidates
+                    .iter()
+                    .find_map(|&index| convert(index, clock).filter(|&(_, ts)| ts <= latest))
+                    .or_else(|| convert(candidates[0], clock))
             }
+        };
+        let (index, ts) = resolved?;
+        if self.recent.len() == STREAM_WINDOW {
+            self.recent.pop_front();
         }
+        self.recent.push_back(index);
+        Some(ts)
+    }
+
+    /// Where the stream is (with `--year`): the lower median of the recent months.
+    fn stream_month(&self) -> Option<i32> {
+        if self.recent.is_empty() {
+            return None;
+        }
+        let mut months = [0i32; STREAM_WINDOW];
+        let n = self.recent.len();
+        for (slot, &m) in months.iter_mut().zip(&self.recent) {
+            *slot = m;
+        }
+        let months = &mut months[..n];
+        months.sort_unstable();
+        months.get((n - 1) / 2).copied()
     }
 
     /// The latest of next year, this year and last year (local years at `received`) that is at
@@ -446,26 +484,6 @@ impl YearGuess {
                 })
                 .filter(|&ts| ts <= latest)
         })
-    }
-
-    /// With `--year`: the year of a line in `month`, and the (year, month) to carry after it
-    /// (`None`: the line moves nothing).
-    fn carry(&self, first_year: i32, month: u8) -> (i32, Option<(i32, u8)>) {
-        let Some((year, last)) = self.carried else {
-            return (first_year, Some((first_year, month)));
-        };
-        // One year end at most: more are what planted lines can fake, not what one input holds.
-        let year_end = last >= 10 && month <= 3 && year <= first_year;
-        let straggler = month >= 10 && last <= 3;
-        if year_end {
-            (year + 1, Some((year + 1, month)))
-        } else if straggler {
-            (year - 1, None)
-        } else if month > last {
-            (year, Some((year, month)))
-        } else {
-            (year, None)
-        }
     }
 }
 
@@ -761,10 +779,10 @@ mod tests {
     }
 
     #[test]
-    fn with_a_year_planted_year_ends_move_the_year_once_at_most() {
+    fn with_a_year_planted_year_ends_move_nothing() {
         let mut clock = utc_clock();
-        // A file of May 2024 read in 2026: one planted `Oct 1`/`Jan 1` pair looks like the
-        // year end a real file may hold; twenty more must not walk it twenty years on.
+        // A file of May 2024 read in 2026: planted `Oct 1`/`Jan 1` pairs look like year ends;
+        // however many, each misdates only itself.
         let received = micros_of("2026-11-27T12:00:00Z");
         let mut guess = YearGuess::new(Some(2024));
         assert_eq!(
@@ -776,7 +794,7 @@ mod tests {
                 guess.resolve(at(month, 1, 0), received, &mut clock);
             }
             let real = guess.resolve(at(5, 2, 0), received, &mut clock);
-            assert_eq!(year_of(real), Some(2025), "round {round}");
+            assert_eq!(year_of(real), Some(2024), "round {round}");
         }
     }
 
@@ -797,26 +815,39 @@ mod tests {
     }
 
     #[test]
-    fn with_a_year_a_file_crosses_december_to_january_once() {
+    fn with_a_year_a_file_crosses_each_year_end() {
         let mut clock = utc_clock();
         let received = micros_of("2030-06-01T00:00:00Z");
         let mut guess = YearGuess::new(Some(2024));
-        let mut years = Vec::new();
-        for (month, day) in [
-            (11, 30),
-            (12, 31),
-            (1, 1),
-            (12, 31),
-            (2, 1),
-            (6, 1),
-            (12, 1),
-            (1, 2),
-        ] {
-            let ts = guess.resolve(at(month, day, 0), received, &mut clock);
-            years.push(ts.map(|t| civil_from_days(t / 86_400_000_000).0));
+        // Three lines a week from November 2024 to February 2026, with a straggler from the
+        // old year just after each year end: two year ends, both crossed.
+        let mut days: Vec<(u8, u8, i64)> = Vec::new();
+        for (months, year) in [(11..=12, 2024), (1..=12, 2025), (1..=2, 2026)] {
+            for month in months {
+                for day in [3, 10, 17, 24] {
+                    days.push((month, day, year));
+                    if month == 1 && day == 10 {
+                        days.push((12, 31, year - 1));
+                    }
+                }
+            }
         }
-        // The second year end (Dec 1 → Jan 2) is one more than an input with `--year` holds.
-        let expected = [2024, 2024, 2025, 2024, 2025, 2025, 2025, 2025].map(|y| Some(y as i64));
-        assert_eq!(years, expected);
+        for (month, day, want) in days {
+            let ts = guess.resolve(at(month, day, 0), received, &mut clock);
+            assert_eq!(year_of(ts), Some(want), "{month}/{day}");
+        }
     }
+
+    #[test]
+    fn with_a_year_months_that_go_backwards_do_not_move_the_year() {
+        let mut clock = utc_clock();
+        let received = micros_of("2030-06-01T00:00:00Z");
+        let mut guess = YearGuess::new(Some(2024));
+        // A file not in time order: June and March lines interleaved, then July and January.
+        for (month, day) in [(6, 1), (3, 1), (6, 2), (3, 2), (7, 1), (1, 5), (7, 2), (1, 6)] {
+            let ts = guess.resolve(at(month, day, 0), received, &mut clock);
+            assert_eq!(year_of(ts), Some(2024), "{month}/{day}");
+        }
+    }
+
 }
