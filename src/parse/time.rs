@@ -844,10 +844,18 @@ mod tests {
         let received = micros_of("2030-06-01T00:00:00Z");
         let mut guess = YearGuess::new(Some(2024));
         // A file not in time order: June and March lines interleaved, then July and January.
-        for (month, day) in [(6, 1), (3, 1), (6, 2), (3, 2), (7, 1), (1, 5), (7, 2), (1, 6)] {
+        for (month, day) in [
+            (6, 1),
+            (3, 1),
+            (6, 2),
+            (3, 2),
+            (7, 1),
+            (1, 5),
+            (7, 2),
+            (1, 6),
+        ] {
             let ts = guess.resolve(at(month, day, 0), received, &mut clock);
             assert_eq!(year_of(ts), Some(2024), "{month}/{day}");
         }
     }
-
 }
