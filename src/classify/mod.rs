@@ -47,6 +47,7 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../grammars/dropbear.toml"),
     ),
     ("http.toml", include_str!("../../grammars/http.toml")),
+    ("klogind.toml", include_str!("../../grammars/klogind.toml")),
     ("login.toml", include_str!("../../grammars/login.toml")),
     ("logind.toml", include_str!("../../grammars/logind.toml")),
     ("pam.toml", include_str!("../../grammars/pam.toml")),

@@ -722,6 +722,9 @@ fn corpus_recall_of_sshd_failures() {
         "maximum authentication attempts",
         "Illegal user",
         "input_userauth_request: invalid user",
+        // Kerberos rlogin (Linux sample): with the address, then restated without it.
+        "Authentication failed from",
+        "Kerberos authentication failed",
     ];
     let mut failures = 0usize;
     let mut recalled = 0usize;
