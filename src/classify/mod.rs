@@ -41,6 +41,7 @@ pub use proxy::{IpBlock, TrustedProxies};
 /// The grammars shipped in the binary: (file name, contents). `grammars/rules.toml` is the
 /// detection rule pack, not a grammar, and is deliberately absent.
 const EMBEDDED: &[(&str, &str)] = &[
+    ("apache.toml", include_str!("../../grammars/apache.toml")),
     ("dovecot.toml", include_str!("../../grammars/dovecot.toml")),
     (
         "dropbear.toml",
@@ -411,7 +412,7 @@ impl Classifier {
                     matched
                 }
             }
-            Format::Rfc3164 | Format::Rfc5424 | Format::JournalJson => {
+            Format::Rfc3164 | Format::Rfc5424 | Format::JournalJson | Format::ApacheError => {
                 let matched = self.match_message(rec.app.as_deref(), &rec.message, ev);
                 let mut checked = false;
                 if matched.is_none() && rec.format == Format::Rfc5424 && !rec.fields.is_empty() {

@@ -557,6 +557,8 @@ fn embedded_patterns_are_one_pass_except_the_fallbacks() {
             "proftpd/",
             "dovecot/",
             "postfix/",
+            // Apache's `[client ADDR:PORT]`, IPv6 unbracketed too: the same split as dropbear.
+            "apache/",
         ]
         .iter()
         .any(|g| name.starts_with(g))

@@ -20,6 +20,8 @@
 //!   address) → RFC 3164, see `socklog.rs`.
 //! - `ADDR ident user [date] "request" status bytes` and its variants (vhost first, forwarded
 //!   lists, no ident, apache's `[date] ADDR TLS CIPHER "request" bytes`) → access log.
+//! - `[Www Mmm dd hh:mm:ss[.ffffff] yyyy] [module:level]` → Apache's error log, see
+//!   `apache_error.rs`.
 //! - at least two `key=value` pairs, the first token being one → logfmt.
 //! - anything else → [`Format::Unparsed`], the whole line as message. Nothing is dropped.
 //!
@@ -35,6 +37,7 @@
 //!   (absent ones, written `-`, are left out), see [`parse_access_log`].
 
 mod access;
+mod apache_error;
 pub mod journal_trust;
 mod json;
 mod json_repair;
@@ -58,6 +61,8 @@ pub enum Format {
     AccessLog,
     JsonApp,
     Logfmt,
+    /// Apache httpd's error log (`[date] [level] [pid N] [client ADDR] message`).
+    ApacheError,
     /// No envelope matched: the whole line is the message.
     Unparsed,
 }
@@ -182,6 +187,12 @@ impl Parser {
                 self.json.get_or_insert_with(Box::default),
                 &mut self.clock,
             ),
+            Some(b'[') => {
+                syslog::parse_without_pri(line, &mut self.clock, &mut self.years, received)
+                    .or_else(|| apache_error::parse(line, &mut self.clock))
+                    .or_else(|| access::parse_record(line, &mut self.clock))
+                    .or_else(|| logfmt::parse(line, &mut self.clock))
+            }
             Some(_) => syslog::parse_without_pri(line, &mut self.clock, &mut self.years, received)
                 .or_else(|| access::parse_record(line, &mut self.clock))
                 .or_else(|| logfmt::parse(line, &mut self.clock)),

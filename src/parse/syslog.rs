@@ -189,7 +189,7 @@ fn full_time(input: &[u8]) -> Res<'_, Stamp> {
 
 /// C's `ctime()` / `asctime()` shape, as OpenWrt's `logread` prints it:
 /// `Thu Mar  5 10:15:01 2026`. Naive, read in `--tz`.
-fn ctime_time(input: &[u8]) -> Res<'_, Stamp> {
+pub(super) fn ctime_time(input: &[u8]) -> Res<'_, Stamp> {
     let weekday = input.get(..4).unwrap_or_default();
     if !(weekday.len() == 4
         && weekday[..3].iter().all(u8::is_ascii_alphabetic)
