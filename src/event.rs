@@ -286,6 +286,14 @@ pub const fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 mod tests {
     use super::*;
 
+    /// Counters and the detector's per-kind engine lists are indexed by `kind as usize`.
+    #[test]
+    fn every_kind_sits_at_its_own_index_in_all() {
+        for (index, kind) in Kind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, index, "{}", kind.as_str());
+        }
+    }
+
     #[test]
     fn civil_round_trip() {
         for days in [-1_000_000i64, -1, 0, 1, 365, 10_957, 20_000, 2_000_000] {

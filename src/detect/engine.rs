@@ -884,11 +884,7 @@ fn build_alert(
         last_seen,
         summary,
         evidence,
-        action: rule
-            .action
-            .iter()
-            .map(|(k, v)| (k.clone(), v.replace("{key}", &key_text)))
-            .collect(),
+        action: rule.action_for(&key_text),
         key_value: key_text,
         unverified: false,
     }

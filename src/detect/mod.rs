@@ -727,8 +727,8 @@ impl Detector {
             late,
             watermark: self.watermark,
         };
-        let kind_index = Kind::ALL.iter().position(|k| *k == ev.kind).unwrap_or(0);
-        for &i in &self.by_kind[kind_index] {
+        // `Kind::ALL` is in declaration order (a test in event.rs holds it to that).
+        for &i in &self.by_kind[ev.kind as usize] {
             let engine = &mut self.engines[i];
             if engine.rule.selects(ev) {
                 ctx.attempts = if self.attempts_by_address[i] {

@@ -203,6 +203,14 @@ pub(crate) struct Rule {
 }
 
 impl Rule {
+    /// The rule's `action` pairs for an alert on `key`: `{key}` in each value filled in.
+    pub(crate) fn action_for(&self, key: &str) -> Vec<(String, String)> {
+        self.action
+            .iter()
+            .map(|(name, value)| (name.clone(), value.replace("{key}", key)))
+            .collect()
+    }
+
     pub(crate) fn cooldown(&self) -> i64 {
         self.cooldown.unwrap_or(self.window)
     }

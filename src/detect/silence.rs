@@ -404,11 +404,7 @@ fn silence_alert(
             state.last_ts,
             sources,
         )],
-        action: rule
-            .action
-            .iter()
-            .map(|(k, v)| (k.clone(), v.replace("{key}", &key_text)))
-            .collect(),
+        action: rule.action_for(&key_text),
         key_value: key_text,
         unverified: false,
     }
