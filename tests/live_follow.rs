@@ -59,15 +59,25 @@ fn rename_rotation_mid_stream_drains_the_old_file_first() {
 
     // Every line of the rotated file, in its order, then every line of the new one: nothing
     // of the old file after the first new line, nothing twice, nothing lost.
-    let old = std::fs::read_to_string(dir.path().join("auth.log.1")).expect("rotated file");
-    let new = std::fs::read_to_string(&log).expect("new file");
-    let expected: Vec<(u64, &str)> = old
-        .lines()
-        .enumerate()
-        .chain(new.lines().enumerate())
+    assert_archived_in_order(
+        &dir.path().join("archive"),
+        &[&dir.path().join("auth.log.1"), &log],
+    );
+}
+
+/// The archive holds every line of `files`, each file from its line 1, in that order: nothing
+/// twice, nothing lost, nothing of one file after the first line of the next.
+fn assert_archived_in_order(archive: &std::path::Path, files: &[&std::path::Path]) {
+    let texts: Vec<String> = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).expect("followed file"))
+        .collect();
+    let expected: Vec<(u64, &str)> = texts
+        .iter()
+        .flat_map(|text| text.lines().enumerate())
         .map(|(i, l)| (i as u64 + 1, l))
         .collect();
-    let archived = archived_rows(&dir.path().join("archive"));
+    let archived = archived_rows(archive);
     let got: Vec<(u64, &str)> = archived
         .iter()
         .map(|(_, line, raw)| (*line, raw.as_str()))
@@ -101,20 +111,10 @@ fn copytruncate_mid_stream_reads_the_file_again_from_the_start() {
 
     // The lines before the cut, then the new file from its first line: read again from the
     // start, not from the old offset (which would skip the first 3,000 new lines' worth).
-    let before = std::fs::read_to_string(dir.path().join("app.log.1")).expect("rotated copy");
-    let after = std::fs::read_to_string(&log).expect("truncated file");
-    let expected: Vec<(u64, &str)> = before
-        .lines()
-        .enumerate()
-        .chain(after.lines().enumerate())
-        .map(|(i, l)| (i as u64 + 1, l))
-        .collect();
-    let archived = archived_rows(&dir.path().join("archive"));
-    let got: Vec<(u64, &str)> = archived
-        .iter()
-        .map(|(_, line, raw)| (*line, raw.as_str()))
-        .collect();
-    assert_eq!(got, expected);
+    assert_archived_in_order(
+        &dir.path().join("archive"),
+        &[&dir.path().join("app.log.1"), &log],
+    );
 }
 
 #[test]
