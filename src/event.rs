@@ -282,6 +282,24 @@ pub const fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Event-time bounds (replay `--from`, `--to`), µs UTC: `from` inclusive, `to` exclusive.
+///
+/// ```
+/// let r = secpipe::event::TimeRange { from: Some(10), to: Some(20) };
+/// assert!(r.contains(10) && r.contains(19) && !r.contains(20) && !r.contains(9));
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TimeRange {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+impl TimeRange {
+    pub fn contains(&self, ts: i64) -> bool {
+        self.from.is_none_or(|f| ts >= f) && self.to.is_none_or(|t| ts < t)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

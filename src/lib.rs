@@ -20,6 +20,7 @@ pub mod frame;
 pub mod metrics;
 pub mod parse;
 pub mod pipeline;
+pub mod report;
 pub mod shutdown;
 pub mod sink;
 pub mod source;

@@ -437,7 +437,7 @@ pub async fn serve(listener: std::net::TcpListener, metrics: Arc<Metrics>, shutd
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("secpipe: --metrics: {e}");
+            crate::report::warn(&format!("--metrics: {e}"));
             return;
         }
     };

@@ -112,41 +112,16 @@ pub fn spawn_signal_handler(
             _ = interrupt.recv() => "SIGINT",
             _ = terminate.recv() => "SIGTERM",
         };
-        eprintln!("secpipe: {name}: stopping input, draining the pipeline (again to quit now)");
+        crate::report::note(&format!(
+            "{name}: stopping input, draining the pipeline (again to quit now)"
+        ));
         shutdown.trigger();
         tokio::select! {
             _ = interrupt.recv() => {},
             _ = terminate.recv() => {},
         }
-        eprintln!("secpipe: second signal: exiting without draining");
+        crate::report::note("second signal: exiting without draining");
         std::process::exit(130);
     });
     Ok(())
-}
-
-/// Signal handling for a command that has no I/O runtime of its own (`secpipe events`): the
-/// first SIGINT or SIGTERM triggers `shutdown`, as in [`spawn_signal_handler`]. Keep the
-/// returned guard until the command returns: dropping it stops the thread that acts on the
-/// signals, while the process-level handler stays installed, so a later signal is ignored.
-///
-/// ```
-/// let shutdown = secpipe::shutdown::Shutdown::new();
-/// let _signals = secpipe::shutdown::handle_signals(&shutdown).unwrap();
-/// assert!(!shutdown.is_triggered());
-/// ```
-pub fn handle_signals(shutdown: &Shutdown) -> std::io::Result<SignalGuard> {
-    // One worker: it only ever waits for two signals.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("secpipe-signals")
-        .enable_all()
-        .build()?;
-    spawn_signal_handler(runtime.handle(), shutdown.clone())?;
-    Ok(SignalGuard { _runtime: runtime })
-}
-
-/// Keeps the signal handlers of [`handle_signals`] running.
-pub struct SignalGuard {
-    /// Runs the task that waits for the signals; only held.
-    _runtime: tokio::runtime::Runtime,
 }

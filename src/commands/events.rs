@@ -4,79 +4,50 @@
 //! it is parsed, and SIGINT/SIGTERM stop reading, finish the batches in flight, print the
 //! summary and exit 0, as `run` does.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use crate::flags::UsageError;
 use crate::flags::hiargs::{ParseConfig, inputs};
 use crate::flags::lowargs::EventsArgs;
-use crate::pipeline::{Delivery, Shutdown, Summary, run_pipeline};
-use crate::shutdown::handle_signals;
-use crate::sink::events::write_event_json;
-use crate::source::spawn_batch_reader;
+use crate::pipeline::Summary;
+use crate::pipeline::topology::{Delivery, Services, Topology};
+use crate::sink::events::EventWriter;
+use crate::source::BatchInputs;
 
 pub fn events(args: &EventsArgs) -> Result<ExitCode, UsageError> {
     let parse = ParseConfig::from_args(&args.parse)?;
     let pattern_names = parse.classifier.pattern_names();
-    let shutdown = Shutdown::new();
     // Before any input is read: until then SIGTERM would kill the process with parsed events
     // still in the output buffer and no summary.
-    let _signals = handle_signals(&shutdown)
-        .map_err(|e| UsageError::plain(format!("cannot install signal handlers: {e}")))?;
+    let services = Services::start(None).map_err(UsageError::plain)?;
+    let topology = Topology {
+        settings: parse.settings,
+        classifier: parse.classifier,
+        sources: vec![Box::new(BatchInputs::new(inputs(&args.inputs)))],
+        max_line: parse.max_line,
+    };
     let mut summary = Summary::default();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    let mut text = String::with_capacity(1 << 20);
-    let mut write_error: Option<std::io::Error> = None;
-    let mut report = None;
-    let reader_shutdown = shutdown.clone();
-    run_pipeline(
-        parse.settings,
-        parse.classifier,
-        |tx| {
-            let (handle, r) =
-                spawn_batch_reader(inputs(&args.inputs), parse.max_line, tx, reader_shutdown);
-            report = Some(r);
-            vec![handle]
-        },
-        None,
-        |delivery| {
-            let Delivery::Batch(batch) = delivery else {
-                return;
-            };
-            summary.add_batch(&batch);
-            if write_error.is_some() {
-                return;
+    let mut writer = EventWriter::stdout();
+    let shutdown = services.shutdown.clone();
+    let drained = topology
+        .run(&services, |delivery| {
+            if let Delivery::Batch(batch) = delivery {
+                summary.add_batch(&batch);
+                if !writer.write(&batch.events) {
+                    shutdown.trigger();
+                }
             }
-            text.clear();
-            for ev in &batch.events {
-                write_event_json(&mut text, ev);
-                text.push('\n');
-            }
-            // Flushed per batch (not per line): a follower of a live stream sees events as they
-            // are parsed, and a batch holds thousands of lines, so the extra write is noise.
-            if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-                write_error = Some(e);
-                shutdown.trigger();
-            }
-        },
-    )
-    .map_err(|_| UsageError::plain("internal error: a pipeline thread panicked"))?;
-    if write_error.is_none()
-        && let Err(e) = out.flush()
-    {
-        write_error = Some(e);
-    }
-    if let Some(e) = write_error
-        && !super::is_broken_pipe(&e)
-    {
-        return Err(UsageError::plain(format!("stdout: {e}")));
-    }
-    super::run::absorb_read_report(&mut summary, report.as_ref());
+        })
+        .map_err(|_| UsageError::plain("internal error: a pipeline thread panicked"))?;
+    writer
+        .finish()
+        .map_err(|e| UsageError::plain(format!("stdout: {e}")))?;
+    summary.add_read_report(&drained.report);
     eprint!("{}", summary.render());
     if args.stats {
         eprint!("{}", render_stats(&summary, &pattern_names));
     }
-    Ok(super::run::exit_for_inputs(&summary))
+    Ok(ExitCode::from(summary.exit_code()))
 }
 
 /// Per-pattern hit counts, most-hit first, then the lines nothing matched.

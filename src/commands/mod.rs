@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::flags;
 use crate::flags::lowargs::{Command, LowArgs};
 
 /// Exit code for usage, input and config errors.
@@ -45,6 +46,19 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// Run a detection run (`run`, `replay`) and turn its outcome into stderr and an exit code:
+/// 2 when an input could not be read or the run failed, else 0.
+pub fn finish_detection_run(
+    run: crate::pipeline::run::DetectionRun,
+) -> Result<ExitCode, flags::UsageError> {
+    let outcome = run.run().map_err(flags::UsageError::plain)?;
+    eprint!("{}", outcome.render());
+    if let Some(e) = outcome.error {
+        return Err(flags::UsageError::plain(e));
+    }
+    Ok(ExitCode::from(outcome.summary.exit_code()))
 }
 
 /// Where a command writes its main output; broken pipes (`secpipe events | head`) end the run

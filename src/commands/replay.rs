@@ -4,16 +4,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::flags::UsageError;
-use crate::flags::hiargs::{DetectConfig, LiveConfig, ParseConfig};
-use crate::flags::lowargs::ReplayArgs;
-use crate::source::InputSpec;
-use crate::source::archive as archive_source;
-
-use super::run::{Unverified, drive};
 use crate::archive::verify::{ProblemClass, VerifyOptions, VerifyReport, verify};
-use crate::pipeline::TimeRange;
-use crate::source::archive::EventFile;
+use crate::event::TimeRange;
+use crate::flags::UsageError;
+use crate::flags::hiargs::{DetectConfig, ParseConfig, parse_time};
+use crate::flags::lowargs::ReplayArgs;
+use crate::pipeline::ordered::Unverified;
+use crate::source::archive::{self as archive_source, ArchiveReader, EventFile};
+use crate::source::{BatchInputs, InputSpec};
 
 pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
     let parse = ParseConfig::from_args(&args.parse)?;
@@ -76,16 +74,9 @@ pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
         .iter()
         .map(|f| InputSpec::File(f.to_path_buf()))
         .collect();
-    let max_line = parse.max_line;
-    drive(
-        parse,
-        detect,
-        None,
-        range,
-        Unverified::Nothing,
-        &LiveConfig::default(),
-        |live, tx| Ok((live.spawn_sources(inputs, max_line, tx)?, None)),
-    )
+    let mut run = detect.assemble(parse, vec![Box::new(BatchInputs::new(inputs))], None, None)?;
+    run.range = range;
+    super::finish_detection_run(run)
 }
 
 /// Replay archives, in the order given, each in `seq` order. Evidence first: each archive is
@@ -139,25 +130,11 @@ fn replay_archives(
         }
         files.extend(dir_files);
     }
-    let code = drive(
-        parse,
-        detect,
-        None,
-        range,
-        unverified,
-        &LiveConfig::default(),
-        |live, tx| {
-            let progress = archive_source::progress_bar(&files);
-            let (handle, report) = archive_source::spawn_archive_reader(
-                files,
-                range,
-                tx,
-                live.shutdown().clone(),
-                progress,
-            );
-            Ok((vec![handle], Some(report)))
-        },
-    )?;
+    let reader = ArchiveReader::new(files, range);
+    let mut run = detect.assemble(parse, vec![Box::new(reader)], None, None)?;
+    run.range = range;
+    run.unverified = unverified;
+    let code = super::finish_detection_run(run)?;
     // Exit 1 says "tampering found", even when --force replayed it anyway.
     Ok(if tampered { ExitCode::from(1) } else { code })
 }
@@ -205,29 +182,4 @@ fn merge_unverified(a: Unverified, b: Unverified) -> Unverified {
 /// An archive directory is one with an audit chain.
 pub fn is_archive(path: &Path) -> bool {
     path.join("audit").join("manifests.jsonl").is_file()
-}
-
-/// `--from`/`--to`: RFC 3339 (`2026-01-05T00:00:00Z`), or a plain date `2026-01-05` meaning
-/// midnight UTC. Returns µs UTC.
-///
-/// ```
-/// use secpipe::commands::replay::parse_time;
-/// assert_eq!(parse_time("--from", "1970-01-02").unwrap(), 86_400_000_000);
-/// assert_eq!(parse_time("--from", "1970-01-01T00:00:01+00:00").unwrap(), 1_000_000);
-/// assert!(parse_time("--from", "yesterday").is_err());
-/// ```
-pub fn parse_time(flag: &str, text: &str) -> Result<i64, UsageError> {
-    let t = text.trim();
-    let parsed = t.parse::<jiff::Timestamp>().or_else(|_| {
-        t.parse::<jiff::civil::Date>()
-            .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC))
-            .map(|z| z.timestamp())
-    });
-    match parsed {
-        Ok(ts) => Ok(ts.as_microsecond()),
-        Err(e) => Err(UsageError::with_help(
-            format!("{flag} {text}: not a time ({e})"),
-            "write RFC 3339 such as 2026-01-05T00:00:00Z, or a date such as 2026-01-05 (UTC)",
-        )),
-    }
 }

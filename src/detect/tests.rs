@@ -850,7 +850,7 @@ fn same_input_twice_gives_identical_alerts() {
     let render = |alerts: &[Alert]| {
         let mut s = String::new();
         for a in alerts {
-            a.write_json(&mut s);
+            crate::sink::encode::write_json(a, &mut s);
             s.push('\n');
         }
         s
@@ -1095,8 +1095,8 @@ fn extreme_timestamps_do_not_panic() {
     d.finish(&mut out);
     let mut text = String::new();
     for a in &out {
-        a.write_json(&mut text);
-        a.write_text(&mut text);
+        crate::sink::encode::write_json(a, &mut text);
+        crate::sink::encode::write_text(a, &mut text);
     }
     assert!(!out.is_empty());
 }

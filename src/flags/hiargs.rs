@@ -7,13 +7,20 @@ use miette::NamedSource;
 
 use super::UsageError;
 use super::lowargs::{AlertFormatArg, DetectArgs, ParseArgs, RunArgs};
-use crate::archive::ArchiveOptions;
+use crate::archive::{Archive, ArchiveOptions};
 use crate::classify::{Classifier, GrammarError, IpBlock, TrustedProxies};
-use crate::detect::{DetectOptions, RuleError, RuleSet};
+use crate::detect::{DetectOptions, Detector, RuleError, RuleSet};
+use crate::event::TimeRange;
 use crate::pipeline::ParseSettings;
-use crate::sink::alerts::AlertFormat;
-use crate::source::InputSpec;
-use crate::source::syslog::{ListenSpec, Transport};
+use crate::pipeline::ordered::Unverified;
+use crate::pipeline::run::DetectionRun;
+use crate::pipeline::topology::{Services, Topology};
+use crate::sink::SinkConfig;
+use crate::sink::encode::Encoding;
+use crate::sink::output::{OutputConfig, OutputDest};
+use crate::source::follow::FollowedFiles;
+use crate::source::syslog::{ListenConfig, ListenSpec, Transport};
+use crate::source::{BatchInputs, InputSpec, Source};
 
 /// Everything needed to turn lines into events.
 pub struct ParseConfig {
@@ -22,21 +29,42 @@ pub struct ParseConfig {
     pub max_line: usize,
 }
 
-/// Where alerts go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AlertDest {
-    Stdout,
-    File(PathBuf),
-}
-
 /// Everything needed to turn events into alerts.
 pub struct DetectConfig {
     pub rules: RuleSet,
     pub options: DetectOptions,
-    pub alerts: AlertDest,
-    pub alert_format: AlertFormat,
+    /// Where alerts go, each with its encoding.
+    pub sinks: Vec<SinkConfig>,
     /// `--drain-timeout`: after a stop signal, how long to wait for a blocked alert consumer.
     pub alert_drain: std::time::Duration,
+}
+
+impl DetectConfig {
+    /// Assemble a detection run over `sources`: the one place where a run's parts are put
+    /// together (`run` and `replay` both come here).
+    pub fn assemble(
+        self,
+        parse: ParseConfig,
+        sources: Vec<Box<dyn Source>>,
+        archive: Option<Archive>,
+        metrics_addr: Option<&str>,
+    ) -> Result<DetectionRun, UsageError> {
+        Ok(DetectionRun {
+            services: Services::start(metrics_addr).map_err(UsageError::plain)?,
+            topology: Topology {
+                settings: parse.settings,
+                classifier: parse.classifier,
+                sources,
+                max_line: parse.max_line,
+            },
+            detector: Detector::new(self.rules, self.options),
+            archive,
+            sinks: self.sinks,
+            drain: self.alert_drain,
+            range: TimeRange::default(),
+            unverified: Unverified::Nothing,
+        })
+    }
 }
 
 /// `secpipe run`.
@@ -45,69 +73,82 @@ pub struct RunConfig {
     pub parse: ParseConfig,
     pub detect: DetectConfig,
     pub archive: Option<ArchiveOptions>,
-    pub live: LiveConfig,
-}
-
-/// The service side of `run`: following files, listening for syslog, metrics.
-#[derive(Clone, Debug, Default)]
-pub struct LiveConfig {
     /// `--follow`: file INPUTs are followed like `tail -F`.
     pub follow: bool,
-    /// `--state DIR`: checkpoints of followed files.
+    /// `--state DIR`: positions of followed files.
     pub state: Option<PathBuf>,
-    pub listen: Vec<ListenSpec>,
-    /// `--tls-cert`, `--tls-key`.
-    pub tls: Option<(PathBuf, PathBuf)>,
+    pub listen: ListenConfig,
     /// `--metrics ADDR`.
     pub metrics: Option<String>,
-    /// Stdin is an input: a pipe that may be live (`journalctl -f | secpipe`), judged by its
-    /// events (see [`crate::pipeline::WallClock`]).
-    pub stdin: bool,
 }
 
-impl LiveConfig {
-    /// Input never ends by itself: the watermark must also move with the wall clock.
-    pub fn is_live(&self) -> bool {
-        self.follow || !self.listen.is_empty()
-    }
-
-    fn from_args(args: &RunArgs) -> Result<LiveConfig, UsageError> {
-        let listen = args
-            .listen
-            .iter()
-            .map(|l| ListenSpec::parse(l))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                UsageError::with_help(
-                    format!("--listen {e}"),
-                    "for example --listen syslog+udp://0.0.0.0:514 --listen syslog+tcp://0.0.0.0:601",
-                )
-            })?;
-        let tls = match (&args.tls_cert, &args.tls_key) {
-            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
-            (None, None) => None,
-            _ => {
-                return Err(UsageError::plain(
-                    "--tls-cert and --tls-key go together: give both",
-                ));
-            }
+impl RunConfig {
+    /// Open the archive, bind the listeners, open the state, start the services: everything
+    /// that can fail does so here, before any input is read.
+    pub fn build(self) -> Result<DetectionRun, UsageError> {
+        let archive = match self.archive {
+            Some(opts) => Some(
+                Archive::open(opts).map_err(|e| UsageError::plain(format!("--archive: {e}")))?,
+            ),
+            None => None,
         };
-        let wants_tls = listen.iter().any(|l| l.transport == Transport::Tls);
-        if wants_tls && tls.is_none() {
-            return Err(UsageError::with_help(
-                "syslog+tls needs --tls-cert and --tls-key",
-                "pass a PEM certificate chain and its private key",
+        let (followed, read): (Vec<InputSpec>, Vec<InputSpec>) = self
+            .inputs
+            .into_iter()
+            .partition(|i| self.follow && matches!(i, InputSpec::File(_)));
+        let followed: Vec<PathBuf> = followed
+            .into_iter()
+            .filter_map(|i| match i {
+                InputSpec::File(path) => Some(path),
+                InputSpec::Stdin => None,
+            })
+            .collect();
+        let mut sources: Vec<Box<dyn Source>> = Vec::new();
+        if !followed.is_empty() {
+            let files = FollowedFiles::new(followed, self.state.as_deref());
+            sources.push(Box::new(files.map_err(UsageError::plain)?));
+        }
+        if !read.is_empty() {
+            sources.push(Box::new(BatchInputs::new(read)));
+        }
+        if !self.listen.specs.is_empty() {
+            sources.push(Box::new(self.listen.bind().map_err(UsageError::plain)?));
+        }
+        self.detect
+            .assemble(self.parse, sources, archive, self.metrics.as_deref())
+    }
+}
+
+/// `--listen`, `--tls-cert`, `--tls-key`.
+fn listen_config(args: &RunArgs) -> Result<ListenConfig, UsageError> {
+    let listen = args
+        .listen
+        .iter()
+        .map(|l| ListenSpec::parse(l))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            UsageError::with_help(
+                format!("--listen {e}"),
+                "for example --listen syslog+udp://0.0.0.0:514 --listen syslog+tcp://0.0.0.0:601",
+            )
+        })?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        (None, None) => None,
+        _ => {
+            return Err(UsageError::plain(
+                "--tls-cert and --tls-key go together: give both",
             ));
         }
-        Ok(LiveConfig {
-            follow: args.follow,
-            state: args.state.clone(),
-            listen,
-            tls,
-            metrics: args.metrics.clone(),
-            stdin: false,
-        })
+    };
+    let wants_tls = listen.iter().any(|l| l.transport == Transport::Tls);
+    if wants_tls && tls.is_none() {
+        return Err(UsageError::with_help(
+            "syslog+tls needs --tls-cert and --tls-key",
+            "pass a PEM certificate chain and its private key",
+        ));
     }
+    Ok(ListenConfig { specs: listen, tls })
 }
 
 impl ParseConfig {
@@ -167,12 +208,18 @@ impl DetectConfig {
             Some(text) => std::time::Duration::from_micros(
                 u64::try_from(parse_duration("--drain-timeout", text)?).unwrap_or(0),
             ),
-            None => crate::sink::alerts::DEFAULT_DRAIN,
+            None => crate::sink::queue::DEFAULT_DRAIN,
         };
-        let alerts = if args.alerts == "-" {
-            AlertDest::Stdout
-        } else {
-            AlertDest::File(PathBuf::from(&args.alerts))
+        let output = OutputConfig {
+            dest: if args.alerts == "-" {
+                OutputDest::Stdout
+            } else {
+                OutputDest::File(PathBuf::from(&args.alerts))
+            },
+            encoding: match args.alert_format {
+                AlertFormatArg::Json => Encoding::Json,
+                AlertFormatArg::Text => Encoding::Text,
+            },
         };
         Ok(DetectConfig {
             rules,
@@ -183,11 +230,7 @@ impl DetectConfig {
                 max_held_events: args.reorder_buffer_events,
                 max_held_bytes: args.reorder_buffer_mib.saturating_mul(1 << 20),
             },
-            alerts,
-            alert_format: match args.alert_format {
-                AlertFormatArg::Json => AlertFormat::Json,
-                AlertFormatArg::Text => AlertFormat::Text,
-            },
+            sinks: vec![SinkConfig::Output(output)],
             alert_drain,
         })
     }
@@ -195,7 +238,7 @@ impl DetectConfig {
 
 impl RunConfig {
     pub fn from_args(args: &RunArgs) -> Result<RunConfig, UsageError> {
-        let mut live = LiveConfig::from_args(args)?;
+        let listen = listen_config(args)?;
         let parse = ParseConfig::from_args(&args.parse)?;
         let detect = DetectConfig::from_args(&args.detect, &parse.settings.tz)?;
         if args.roll_rows == 0 || args.roll_secs == 0 {
@@ -210,18 +253,20 @@ impl RunConfig {
             roll_secs: args.roll_secs,
         });
         // With listeners and no INPUT, read only the network: stdin is not an implied input.
-        let inputs = if args.inputs.is_empty() && !live.listen.is_empty() {
+        let inputs = if args.inputs.is_empty() && !listen.specs.is_empty() {
             Vec::new()
         } else {
             inputs(&args.inputs)
         };
-        live.stdin = inputs.contains(&InputSpec::Stdin);
         Ok(RunConfig {
             inputs,
             parse,
             detect,
             archive,
-            live,
+            follow: args.follow,
+            state: args.state.clone(),
+            listen,
+            metrics: args.metrics.clone(),
         })
     }
 }
@@ -245,6 +290,31 @@ pub fn time_zone(name: Option<&str>) -> Result<jiff::tz::TimeZone, UsageError> {
             )
         }),
         None => Ok(jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC)),
+    }
+}
+
+/// `--from`/`--to`: RFC 3339 (`2026-01-05T00:00:00Z`), or a plain date `2026-01-05` meaning
+/// midnight UTC. Returns µs UTC.
+///
+/// ```
+/// use secpipe::flags::hiargs::parse_time;
+/// assert_eq!(parse_time("--from", "1970-01-02").unwrap(), 86_400_000_000);
+/// assert_eq!(parse_time("--from", "1970-01-01T00:00:01+00:00").unwrap(), 1_000_000);
+/// assert!(parse_time("--from", "yesterday").is_err());
+/// ```
+pub fn parse_time(flag: &str, text: &str) -> Result<i64, UsageError> {
+    let t = text.trim();
+    let parsed = t.parse::<jiff::Timestamp>().or_else(|_| {
+        t.parse::<jiff::civil::Date>()
+            .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC))
+            .map(|z| z.timestamp())
+    });
+    match parsed {
+        Ok(ts) => Ok(ts.as_microsecond()),
+        Err(e) => Err(UsageError::with_help(
+            format!("{flag} {text}: not a time ({e})"),
+            "write RFC 3339 such as 2026-01-05T00:00:00Z, or a date such as 2026-01-05 (UTC)",
+        )),
     }
 }
 

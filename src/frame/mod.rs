@@ -19,7 +19,10 @@
 //! ]);
 //! ```
 
+pub mod ack;
 pub mod octet;
+
+pub use ack::Ack;
 
 /// Default `max_line`: 64 KiB.
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
@@ -205,7 +208,7 @@ mod tests {
 /// let numbers: Vec<u64> = batch.lines().map(|(n, _, _)| n).collect();
 /// assert_eq!(numbers, vec![7, 1, 8]);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct LineBatch {
     pub source: std::sync::Arc<str>,
     /// Line number of the first line (1-based).
@@ -218,9 +221,9 @@ pub struct LineBatch {
     /// Archive replay: each line's archived event time and `ts_inferred`. They win over
     /// re-parsing, because year inference depends on earlier lines that `--from` may skip.
     pub known_ts: Vec<(i64, bool)>,
-    /// For followed files: the read position just after the last line of this batch. The
-    /// ordered stage commits it (`--state`) once the batch has been handed to the sinks.
-    pub checkpoint: Option<crate::source::checkpoint::Checkpoint>,
+    /// What the source is told once this batch is done with ([`ack`]): a followed file with
+    /// `--state` then records the read position just after the batch's last line.
+    pub ack: Option<Ack>,
     /// The source has ended (a closed connection): nothing more comes under its name, so the
     /// stages may free what they keep per source. The batch may hold no lines.
     pub ends_source: bool,
@@ -254,7 +257,7 @@ impl LineBatch {
             received,
             first_seq: None,
             known_ts: Vec::new(),
-            checkpoint: None,
+            ack: None,
             ends_source: false,
             data: Vec::new(),
             ends: Vec::new(),

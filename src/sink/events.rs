@@ -70,3 +70,57 @@ fn opt_num(out: &mut String, name: &str, value: Option<u64>) {
         None => write!(out, ",\"{name}\":null"),
     };
 }
+
+/// Writes events as JSON lines to stdout, one write and flush per batch: a follower of a live
+/// stream sees events as they are parsed, and a batch holds thousands of lines, so the flush is
+/// noise. The first error stops it (a closed pipe, `secpipe events | head`, is not an error).
+pub struct EventWriter {
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    text: String,
+    error: Option<std::io::Error>,
+}
+
+impl EventWriter {
+    pub fn stdout() -> EventWriter {
+        EventWriter {
+            out: std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock()),
+            text: String::with_capacity(1 << 20),
+            error: None,
+        }
+    }
+
+    /// Write a batch's events; false once writing has failed (stop reading).
+    pub fn write(&mut self, events: &[Event]) -> bool {
+        use std::io::Write as _;
+        if self.error.is_some() {
+            return false;
+        }
+        self.text.clear();
+        for ev in events {
+            write_event_json(&mut self.text, ev);
+            self.text.push('\n');
+        }
+        if let Err(e) = self
+            .out
+            .write_all(self.text.as_bytes())
+            .and_then(|()| self.out.flush())
+        {
+            self.error = Some(e);
+            return false;
+        }
+        true
+    }
+
+    /// Flush; the first error, unless it was a closed pipe.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let result = match self.error.take() {
+            Some(e) => Err(e),
+            None => self.out.flush(),
+        };
+        match result {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,8 +1,144 @@
-//! sink: where results go — alerts (JSON lines or text) and, for `secpipe events`, events.
-//! The Parquet archive is its own stage, [`crate::archive`].
+//! sink: where alerts go, and (for `secpipe events`) events.
+//!
+//! Every alert destination is an [`AlertSink`]; the ordered stage writes each batch of alerts
+//! to all of them through [`AlertSinks`]. How alerts are written ([`encode::Encoding`]) is
+//! chosen per sink and kept apart from where they go ([`queue::Transport`]). A sink that may
+//! block runs its transport on its own thread behind a bounded queue ([`queue::QueuedSink`]),
+//! so it never stalls detection; a sink that fails is reported and left out, and the others go
+//! on. Adding a destination is a [`queue::Transport`] (or an [`AlertSink`]) in its own file, a
+//! config type beside it, and one arm in [`SinkConfig::open`].
+//!
+//! The Parquet archive is not a sink: the ordered stage writes it before detection sees the
+//! events ([`crate::archive`]).
 
-pub mod alerts;
+pub mod encode;
 pub mod events;
+pub mod output;
+pub mod queue;
+
+use std::io;
+use std::time::Duration;
+
+use crate::alert::Alert;
+use crate::shutdown::Shutdown;
+
+/// Where alerts go.
+pub trait AlertSink: Send {
+    /// The destination, for messages (`stdout`, a path, an address).
+    fn name(&self) -> &str;
+    /// Hand over a batch of alerts. An error means the sink failed for good.
+    fn write(&mut self, alerts: &[Alert]) -> io::Result<()>;
+    /// No more alerts: deliver what is queued (bounded once shutdown is triggered) and report.
+    fn close(self: Box<Self>) -> DrainReport;
+}
+
+/// What a sink could deliver, reported by [`AlertSink::close`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Alerts given to [`AlertSink::write`].
+    pub alerts: u64,
+    /// Alerts the transport took.
+    pub delivered: u64,
+    /// Alerts dropped at a full queue (a sink that does not wait).
+    pub dropped: u64,
+    /// The drain limit gave up waiting for the transport.
+    pub gave_up: bool,
+}
+
+impl DrainReport {
+    pub fn undelivered(&self) -> u64 {
+        self.alerts.saturating_sub(self.delivered)
+    }
+}
+
+/// One alert destination as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SinkConfig {
+    /// Stdout or a file (`--alerts`).
+    Output(output::OutputConfig),
+}
+
+impl SinkConfig {
+    /// Open the destination. `shutdown` and `drain` bound the wait for it once the run stops.
+    pub fn open(&self, shutdown: &Shutdown, drain: Duration) -> Result<Box<dyn AlertSink>, String> {
+        match self {
+            SinkConfig::Output(cfg) => {
+                Ok(Box::new(cfg.open()?.bound_drain(shutdown.clone(), drain)))
+            }
+        }
+    }
+}
+
+/// Every alert destination of a run.
+pub struct AlertSinks {
+    sinks: Vec<Member>,
+}
+
+struct Member {
+    sink: Box<dyn AlertSink>,
+    /// Why the sink stopped taking alerts; it is not written to again.
+    failed: Option<io::Error>,
+    /// Alerts not given to it after it failed.
+    skipped: u64,
+}
+
+impl AlertSinks {
+    pub fn new(sinks: Vec<Box<dyn AlertSink>>) -> AlertSinks {
+        AlertSinks {
+            sinks: sinks
+                .into_iter()
+                .map(|sink| Member {
+                    sink,
+                    failed: None,
+                    skipped: 0,
+                })
+                .collect(),
+        }
+    }
+
+    /// Give `alerts` to every sink that has not failed. A sink that fails now is reported once
+    /// on stderr (quietly when it is a closed pipe: `secpipe | head`) and left out from then on;
+    /// the others still get every alert. Returns an error only when the last working sink has
+    /// failed with something other than a closed pipe: then nobody hears about attacks.
+    pub fn write(&mut self, alerts: &[Alert]) -> Result<(), String> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let mut newly_failed = None;
+        for member in &mut self.sinks {
+            if member.failed.is_some() {
+                member.skipped += alerts.len() as u64;
+                continue;
+            }
+            if let Err(e) = member.sink.write(alerts) {
+                let message = format!("{}: {e}", member.sink.name());
+                if e.kind() != io::ErrorKind::BrokenPipe {
+                    crate::report::warn(&format!("alerts: {message}; no more alerts go there"));
+                    newly_failed = Some(message);
+                }
+                member.failed = Some(e);
+            }
+        }
+        let all_failed = self.sinks.iter().all(|m| m.failed.is_some());
+        match newly_failed {
+            Some(message) if all_failed => Err(format!("alerts: {message}")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Close every sink; each one's name and what it could not deliver.
+    pub fn close(self) -> Vec<(String, DrainReport)> {
+        self.sinks
+            .into_iter()
+            .map(|member| {
+                let name = member.sink.name().to_string();
+                let mut report = member.sink.close();
+                report.alerts += member.skipped;
+                (name, report)
+            })
+            .collect()
+    }
+}
 
 /// Append `s` to `out` as a JSON string literal (with quotes). Attacker-controlled text passes
 /// through here, so every control character is escaped.

@@ -11,7 +11,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, UInt64Type};
@@ -20,9 +20,10 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::statistics::Statistics;
 
-use super::ReadReport;
+use super::{Liveness, ReadReport, Source, SourceContext, SourceHandle};
+use crate::event::TimeRange;
 use crate::frame::LineBatch;
-use crate::pipeline::{Shutdown, TimeRange};
+use crate::shutdown::Shutdown;
 
 /// One sealed events file named by the manifest chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +41,7 @@ impl EventFile {
     /// the file.
     ///
     /// ```
-    /// use secpipe::pipeline::TimeRange;
+    /// use secpipe::event::TimeRange;
     /// use secpipe::source::archive::EventFile;
     /// let f = EventFile { path: "f".into(), first_seq: 0, rows: 1, time: Some((10, 20)) };
     /// assert!(f.overlaps(TimeRange { from: Some(20), to: None }));
@@ -131,63 +132,83 @@ pub fn progress_bar(files: &[EventFile]) -> ProgressBar {
     bar
 }
 
-/// Start the thread that decodes `files` and sends their lines, in `seq` order, skipping the
+/// The archive replay source: decodes `files` and sends their lines, in `seq` order, skipping the
 /// files and row groups that hold nothing inside `range` without decoding them. `progress`
 /// counts the rows handed on.
 ///
 /// One thread is enough: it decodes ahead of the parse stage (the channel holds what it is
 /// ahead by), and parsing, not decoding, is the slow stage. Decoding more files at once on
 /// this 2-core machine only took CPU time from the parser (see the README's replay figures).
-pub fn spawn_archive_reader(
+pub struct ArchiveReader {
     files: Vec<EventFile>,
     range: TimeRange,
-    tx: crossbeam_channel::Sender<LineBatch>,
-    shutdown: Shutdown,
-    progress: ProgressBar,
-) -> (std::thread::JoinHandle<()>, Arc<Mutex<ReadReport>>) {
-    let report = Arc::new(Mutex::new(ReadReport::default()));
-    let shared = report.clone();
-    let files: Vec<EventFile> = files.into_iter().filter(|f| f.overlaps(range)).collect();
-    progress.set_length(files.iter().map(|f| f.rows).sum());
-    let reader = move || {
-        let mut local = ReadReport::default();
-        let mut rows_done = 0;
-        for (i, file) in files.iter().enumerate() {
-            if shutdown.is_triggered() {
-                break;
-            }
-            local.inputs += 1;
-            progress.set_message(format!("file {}/{}", i + 1, files.len()));
-            let mut open = true;
-            let result = read_file(&file.path, range, |b| {
-                local.frames.lines += b.len() as u64;
-                local.frames.bytes += b.data_len() as u64;
-                progress.inc(b.len() as u64);
-                open = tx.send(b).is_ok() && !shutdown.is_triggered();
-                open
-            });
-            if let Err(e) = result {
-                local.errors.push(format!("{}: {e}", file.path.display()));
-            }
-            if !open {
-                break;
-            }
-            // Row groups outside `range` were skipped unread: they count as done.
-            rows_done += file.rows;
-            progress.set_position(rows_done);
+}
+
+impl ArchiveReader {
+    /// Read `files` (in this order), only what lies inside `range`.
+    pub fn new(files: Vec<EventFile>, range: TimeRange) -> ArchiveReader {
+        ArchiveReader { files, range }
+    }
+}
+
+impl Source for ArchiveReader {
+    fn liveness(&self) -> Liveness {
+        Liveness::Ends
+    }
+
+    fn start(self: Box<Self>, ctx: &SourceContext) -> Result<SourceHandle, String> {
+        let range = self.range;
+        let progress = progress_bar(&self.files);
+        let files: Vec<EventFile> = self
+            .files
+            .into_iter()
+            .filter(|f| f.overlaps(range))
+            .collect();
+        progress.set_length(files.iter().map(|f| f.rows).sum());
+        let (tx, shutdown) = (ctx.tx.clone(), ctx.shutdown.clone());
+        // Named, so that profiles and `top -H` show the reader apart from the parse stage.
+        SourceHandle::spawn("archive-read", move || {
+            read_files(&files, range, &tx, &shutdown, &progress)
+        })
+    }
+}
+
+/// Send the lines of `files` in `range`, in order; what was read.
+fn read_files(
+    files: &[EventFile],
+    range: TimeRange,
+    tx: &crossbeam_channel::Sender<LineBatch>,
+    shutdown: &Shutdown,
+    progress: &ProgressBar,
+) -> ReadReport {
+    let mut local = ReadReport::default();
+    let mut rows_done = 0;
+    for (i, file) in files.iter().enumerate() {
+        if shutdown.is_triggered() {
+            break;
         }
-        progress.finish_and_clear();
-        if let Ok(mut r) = shared.lock() {
-            *r = local;
+        local.inputs += 1;
+        progress.set_message(format!("file {}/{}", i + 1, files.len()));
+        let mut open = true;
+        let result = read_file(&file.path, range, |b| {
+            local.frames.lines += b.len() as u64;
+            local.frames.bytes += b.data_len() as u64;
+            progress.inc(b.len() as u64);
+            open = tx.send(b).is_ok() && !shutdown.is_triggered();
+            open
+        });
+        if let Err(e) = result {
+            local.errors.push(format!("{}: {e}", file.path.display()));
         }
-    };
-    // Named, so that profiles and `top -H` show the reader apart from the parse stage. Like
-    // `std::thread::spawn`, it fails only when the OS is out of threads.
-    let handle = std::thread::Builder::new()
-        .name("archive-read".into())
-        .spawn(reader)
-        .expect("the OS starts a thread");
-    (handle, report)
+        if !open {
+            break;
+        }
+        // Row groups outside `range` were skipped unread: they count as done.
+        rows_done += file.rows;
+        progress.set_position(rows_done);
+    }
+    progress.finish_and_clear();
+    local
 }
 
 const COLUMNS: [&str; 7] = [

@@ -28,10 +28,13 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+
+use crate::frame::ack::{Ack, Acknowledge, PositionKeeper};
+use crate::metrics::Metrics;
 
 /// How many leading bytes identify a file's content.
 pub const FINGERPRINT_BYTES: usize = 256;
@@ -217,6 +220,87 @@ impl CheckpointStore {
 /// only "Permission denied" leaves the operator guessing which file).
 fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
     move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// The store shared by a run's followers (which read resume points from it), the ordered stage
+/// (which records acknowledged positions) and the pipeline (which saves it when due and at the
+/// end, as a [`PositionKeeper`]).
+#[derive(Clone)]
+pub struct SharedStore {
+    store: Arc<Mutex<CheckpointStore>>,
+    metrics: Arc<OnceLock<Arc<Metrics>>>,
+}
+
+impl SharedStore {
+    pub fn new(store: CheckpointStore) -> SharedStore {
+        SharedStore {
+            store: Arc::new(Mutex::new(store)),
+            metrics: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Count each save in `metrics` (`--metrics`).
+    pub fn count_saves_in(&self, metrics: Arc<Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// The checkpoint recorded for `path`.
+    pub fn get(&self, path: &str) -> Option<Checkpoint> {
+        self.store.lock().ok()?.get(path).cloned()
+    }
+
+    /// An acknowledgement that records `checkpoint` once its batch is done with.
+    pub fn ack(&self, checkpoint: Checkpoint) -> Ack {
+        Ack::new(FileAck {
+            store: self.store.clone(),
+            checkpoint,
+        })
+    }
+
+    fn saved(&self) {
+        if let Some(metrics) = self.metrics.get() {
+            metrics.checkpoint_saved();
+        }
+    }
+}
+
+impl PositionKeeper for SharedStore {
+    fn save_if_due(&mut self) {
+        let saved = match self.store.lock() {
+            Ok(mut store) => store.save_if_due(),
+            Err(_) => return,
+        };
+        match saved {
+            Ok(true) => self.saved(),
+            Ok(false) => {}
+            Err(e) => crate::report::warn(&format!("--state: {e}")),
+        }
+    }
+
+    fn save(&mut self) -> Result<(), String> {
+        let mut store = self
+            .store
+            .lock()
+            .map_err(|_| "--state: a follower thread panicked".to_string())?;
+        store.save().map_err(|e| format!("--state: {e}"))?;
+        drop(store);
+        self.saved();
+        Ok(())
+    }
+}
+
+/// A followed file's read position after one batch, recorded once the batch is done with.
+struct FileAck {
+    store: Arc<Mutex<CheckpointStore>>,
+    checkpoint: Checkpoint,
+}
+
+impl Acknowledge for FileAck {
+    fn acknowledge(self: Box<Self>) {
+        if let Ok(mut store) = self.store.lock() {
+            store.record(self.checkpoint);
+        }
+    }
 }
 
 mod arc_str {

@@ -13,22 +13,11 @@
 //!   (copytruncate): read it again from the start;
 //! - **nothing there yet**: wait for it to appear.
 //!
-//! Batches carry a [`Checkpoint`] (the byte after the last complete line, and its number), so
-//! `--state` can resume exactly. A last line without its newline is not sent until the newline
+//! With `--state`, batches carry an acknowledgement of a [`Checkpoint`] (the byte after the last
+//! complete line, and its number), so a restart can resume exactly. A last line without its newline is not sent until the newline
 //! arrives: at shutdown it stays unread and a restart reads it whole.
 //!
-//! ```no_run
-//! use secpipe::source::follow::{Follower, spawn_follower};
-//! let (tx, rx) = crossbeam_channel::bounded(8);
-//! let follower = Follower::new("/var/log/auth.log".into(), 64 * 1024);
-//! let handle = spawn_follower(
-//!     follower,
-//!     tx,
-//!     secpipe::shutdown::Shutdown::new(),
-//!     std::sync::Arc::new(secpipe::metrics::Metrics::new()),
-//! );
-//! for batch in rx { println!("{} lines", batch.len()); }
-//! ```
+//! [`FollowedFiles`] is the [`Source`] of a run's followed paths.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -38,11 +27,13 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use super::READ_BUFFER;
-use super::checkpoint::{Checkpoint, FINGERPRINT_BYTES, FileKey};
+use super::checkpoint::{Checkpoint, CheckpointStore, FINGERPRINT_BYTES, FileKey, SharedStore};
+use super::files::READ_BUFFER;
+use super::{Liveness, ReadReport, Source, SourceContext, SourceHandle};
+use crate::event::now_micros;
+use crate::frame::ack::PositionKeeper;
 use crate::frame::{LineBatch, LineFramer};
 use crate::metrics::Metrics;
-use crate::pipeline::now_micros;
 use crate::shutdown::Shutdown;
 
 /// How often an idle file is looked at again.
@@ -76,6 +67,10 @@ struct Outlet {
     tx: Sender<LineBatch>,
     shutdown: Shutdown,
     metrics: Arc<Metrics>,
+    /// `--state`: where acknowledged positions are recorded.
+    state: Option<SharedStore>,
+    /// Bytes read, for the summary.
+    bytes: std::cell::Cell<u64>,
 }
 
 impl Outlet {
@@ -150,7 +145,7 @@ impl Follower {
                 Err(e) => {
                     // A read error on a followed file (say, a vanished NFS server) is not the
                     // end of the service: report it, and the next poll looks at the path again.
-                    eprintln!("secpipe: {}: {e}", self.name);
+                    crate::report::warn(&format!("{}: {e}", self.name));
                     return Pass::AtEnd;
                 }
             };
@@ -167,6 +162,7 @@ impl Follower {
             let chunk_start = open.offset;
             open.offset += n as u64;
             out.metrics.bytes_read(&self.name, n as u64);
+            out.bytes.set(out.bytes.get() + n as u64);
             let now = now_micros();
             let mut batches = Vec::new();
             let mut batch = LineBatch::new(self.name.clone(), open.line + 1, now);
@@ -194,11 +190,13 @@ impl Follower {
                     // identifies it better for the next restart.
                     open.key = key;
                 }
-                last.checkpoint = Some(Checkpoint {
-                    path: self.name.clone(),
-                    key: open.key.clone(),
-                    offset: open.line_end,
-                    line: open.line,
+                last.ack = out.state.as_ref().map(|state| {
+                    state.ack(Checkpoint {
+                        path: self.name.clone(),
+                        key: open.key.clone(),
+                        offset: open.line_end,
+                        line: open.line,
+                    })
                 });
             }
             for batch in batches {
@@ -214,13 +212,18 @@ impl Follower {
         }
     }
 
-    /// Follow the path until shutdown or until the pipeline goes away.
-    pub fn run(mut self, tx: Sender<LineBatch>, shutdown: Shutdown, metrics: Arc<Metrics>) {
-        let out = Outlet {
-            tx,
-            shutdown,
-            metrics,
+    /// Follow the path until shutdown or until the pipeline goes away; what was read.
+    fn run(self, out: Outlet) -> ReadReport {
+        self.follow(&out);
+        let mut report = ReadReport {
+            inputs: 1,
+            ..ReadReport::default()
         };
+        report.frames.bytes = out.bytes.get();
+        report
+    }
+
+    fn follow(mut self, out: &Outlet) {
         let shutdown = &out.shutdown;
         let mut buf = vec![0u8; READ_BUFFER];
         let mut current: Option<OpenFile> = None;
@@ -234,7 +237,10 @@ impl Follower {
                     Ok(open) => current = Some(open),
                     Err(e) => {
                         if !reported_missing {
-                            eprintln!("secpipe: {}: {e}; waiting for it to appear", self.name);
+                            crate::report::warn(&format!(
+                                "{}: {e}; waiting for it to appear",
+                                self.name
+                            ));
                             reported_missing = true;
                         }
                         if shutdown.sleep(POLL) {
@@ -254,10 +260,10 @@ impl Follower {
                     // and its reopen. Then start on the new file.
                     // A cut of the renamed file is not ours to follow any more: what was
                     // read of it is sent, and the new file is next either way.
-                    if let Pass::Stop = self.read_to_end(open, &mut buf, &out) {
+                    if let Pass::Stop = self.read_to_end(open, &mut buf, out) {
                         return;
                     }
-                    if !self.send_partial_line(open, &out) {
+                    if !self.send_partial_line(open, out) {
                         return;
                     }
                     current = None;
@@ -265,13 +271,13 @@ impl Follower {
                     continue;
                 }
                 Change::Truncated => {
-                    if !self.read_again_from_the_start(open, &out) {
+                    if !self.read_again_from_the_start(open, out) {
                         current = None;
                         continue;
                     }
                 }
             }
-            match self.read_to_end(open, &mut buf, &out) {
+            match self.read_to_end(open, &mut buf, out) {
                 Pass::Stop => return,
                 // Straight back to the top of the loop: it finds the cut and starts over.
                 Pass::Cut => continue,
@@ -292,7 +298,7 @@ impl Follower {
         if open.file.seek(SeekFrom::Start(0)).is_err() {
             return false;
         }
-        eprintln!("secpipe: {}: truncated; reading from the start", self.name);
+        crate::report::warn(&format!("{}: truncated; reading from the start", self.name));
         open.offset = 0;
         open.line_end = 0;
         open.line = 0;
@@ -337,15 +343,62 @@ enum Change {
 }
 
 /// Start a thread following `follower`'s path into `tx`.
-pub fn spawn_follower(
-    follower: Follower,
-    tx: Sender<LineBatch>,
-    shutdown: Shutdown,
-    metrics: Arc<Metrics>,
-) -> io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("follow {}", follower.name))
-        .spawn(move || follower.run(tx, shutdown, metrics))
+/// The followed paths of a run (`--follow`), one thread each, and their positions
+/// (`--state`).
+pub struct FollowedFiles {
+    paths: Vec<PathBuf>,
+    state: Option<SharedStore>,
+}
+
+impl FollowedFiles {
+    /// Open the state directory, if any, before anything is read: a bad one is a usage error.
+    pub fn new(
+        paths: Vec<PathBuf>,
+        state_dir: Option<&std::path::Path>,
+    ) -> Result<FollowedFiles, String> {
+        let state = match state_dir {
+            Some(dir) => Some(SharedStore::new(
+                CheckpointStore::open(dir)
+                    .map_err(|e| format!("--state {}: {e}", dir.display()))?,
+            )),
+            None => None,
+        };
+        Ok(FollowedFiles { paths, state })
+    }
+}
+
+impl Source for FollowedFiles {
+    fn liveness(&self) -> Liveness {
+        Liveness::Live
+    }
+
+    fn position_keeper(&mut self) -> Option<Box<dyn PositionKeeper>> {
+        self.state
+            .as_ref()
+            .map(|state| Box::new(state.clone()) as Box<dyn PositionKeeper>)
+    }
+
+    fn start(self: Box<Self>, ctx: &SourceContext) -> Result<SourceHandle, String> {
+        if let Some(state) = &self.state {
+            state.count_saves_in(ctx.metrics.clone());
+        }
+        let mut handles = Vec::new();
+        for path in self.paths {
+            let follower = Follower::new(path, ctx.max_line);
+            let resume = self.state.as_ref().and_then(|s| s.get(&follower.name()));
+            let out = Outlet {
+                tx: ctx.tx.clone(),
+                shutdown: ctx.shutdown.clone(),
+                metrics: ctx.metrics.clone(),
+                state: self.state.clone(),
+                bytes: std::cell::Cell::new(0),
+            };
+            let follower = follower.resume_from(resume);
+            let name = format!("follow {}", follower.name);
+            handles.push(SourceHandle::spawn(&name, move || follower.run(out))?);
+        }
+        Ok(SourceHandle::join_all(handles))
+    }
 }
 
 #[cfg(test)]
@@ -383,6 +436,8 @@ mod tests {
             tx,
             shutdown: Shutdown::new(),
             metrics: Arc::new(Metrics::new()),
+            state: None,
+            bytes: std::cell::Cell::new(0),
         };
         let mut buf = vec![0u8; 4096];
         let mut open = follower.open().expect("open");

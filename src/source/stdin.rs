@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError, bounded};
 
-use super::READ_BUFFER;
+use super::files::READ_BUFFER;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 

@@ -42,11 +42,12 @@ mod udp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
 use tokio::sync::mpsc;
 
+use super::{Liveness, ReadReport, Source, SourceContext, SourceHandle};
 use crate::frame::LineBatch;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
@@ -220,6 +221,64 @@ struct Context {
     max_line: usize,
     admission: Arc<admission::Admission>,
     limits: Limits,
+    /// Bytes received on every listener, for the summary.
+    bytes: Arc<AtomicU64>,
+}
+
+impl Context {
+    /// Count `n` bytes received from `url`.
+    fn bytes_read(&self, url: &str, n: u64) {
+        self.metrics.bytes_read(url, n);
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// `--listen` and `--tls-cert`/`--tls-key`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListenConfig {
+    pub specs: Vec<ListenSpec>,
+    /// Certificate chain and private key (PEM) for `syslog+tls`.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl ListenConfig {
+    /// Bind every listener now, before anything is read (a taken port is a usage error), and
+    /// say where each listens.
+    pub fn bind(&self) -> Result<Listeners, String> {
+        let acceptor = match &self.tls {
+            Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+            None => None,
+        };
+        let listeners = Listeners::bind(&self.specs, acceptor)?;
+        for spec in listeners.specs() {
+            crate::report::note(&format!("listening on {}", spec.url()));
+        }
+        Ok(listeners)
+    }
+}
+
+impl Source for Listeners {
+    fn liveness(&self) -> Liveness {
+        Liveness::Live
+    }
+
+    fn start(self: Box<Self>, ctx: &SourceContext) -> Result<SourceHandle, String> {
+        let inputs = self.bound.len() as u64;
+        let bytes = Arc::new(AtomicU64::new(0));
+        let bridge = self
+            .spawn(ctx, bytes.clone())
+            .map_err(|e| format!("cannot start the syslog listeners: {e}"))?;
+        SourceHandle::spawn("syslog", move || {
+            // The bridge has sent everything the listeners received once it ends.
+            let _ = bridge.join();
+            let mut report = ReadReport {
+                inputs,
+                ..ReadReport::default()
+            };
+            report.frames.bytes = bytes.load(Ordering::Relaxed);
+            report
+        })
+    }
 }
 
 impl Listeners {
@@ -290,23 +349,23 @@ impl Listeners {
         self.bound.iter().map(|(s, _)| s.clone()).collect()
     }
 
-    /// Start the listener tasks on `runtime` and the bridge thread that feeds `tx`. The
-    /// returned thread ends once every listener has stopped (on `shutdown`) and everything it
-    /// received is in `tx`.
-    pub fn spawn(
+    /// Start the listener tasks on the context's runtime and the bridge thread that feeds the
+    /// pipeline. The returned thread ends once every listener has stopped (on shutdown) and
+    /// everything it received is sent on.
+    fn spawn(
         self,
-        runtime: &tokio::runtime::Handle,
-        tx: Sender<LineBatch>,
-        shutdown: Shutdown,
-        metrics: Arc<Metrics>,
-        max_line: usize,
+        source: &SourceContext,
+        bytes: Arc<AtomicU64>,
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
         let (bridge, mut from_tasks) = mpsc::channel::<LineBatch>(BRIDGE_BATCHES);
+        let runtime = &source.runtime;
+        let tx = source.tx.clone();
         let ctx = Context {
             bridge,
-            shutdown,
-            metrics,
-            max_line,
+            shutdown: source.shutdown.clone(),
+            metrics: source.metrics.clone(),
+            max_line: source.max_line,
+            bytes,
             admission: Arc::new(admission::Admission::new(
                 self.limits.max_connections,
                 self.limits.max_per_address,
@@ -390,7 +449,7 @@ impl PeerBatch {
 
     fn push(&mut self, message: &[u8], truncated: bool) {
         if self.batch.is_empty() {
-            self.batch.received = crate::pipeline::now_micros();
+            self.batch.received = crate::event::now_micros();
             self.started = Some(tokio::time::Instant::now());
         }
         self.last_active = tokio::time::Instant::now();
@@ -487,14 +546,15 @@ mod tests {
         let (tx, rx) = crossbeam_channel::bounded(64);
         let metrics = Arc::new(Metrics::new());
         let shutdown = Shutdown::new();
+        let ctx = SourceContext {
+            tx,
+            shutdown: shutdown.clone(),
+            metrics: metrics.clone(),
+            runtime: runtime.handle().clone(),
+            max_line: 1024,
+        };
         let bridge = listeners
-            .spawn(
-                runtime.handle(),
-                tx,
-                shutdown.clone(),
-                metrics.clone(),
-                1024,
-            )
+            .spawn(&ctx, Arc::new(AtomicU64::new(0)))
             .expect("spawn");
         (addr, rx, metrics, shutdown, runtime, bridge)
     }

@@ -171,7 +171,7 @@ async fn read_connection<S: AsyncRead + Unpin>(
             Ok(Ok(n)) => n,
         };
         last_read = Instant::now();
-        ctx.metrics.bytes_read(url, n as u64);
+        ctx.bytes_read(url, n as u64);
         if n == buf.len() && buf.len() < CONNECTION_BUFFER {
             buf.resize((buf.len() * 4).min(CONNECTION_BUFFER), 0);
         }

@@ -157,7 +157,7 @@ impl Pending {
         });
         entry.last_active = now;
         if self.batch.is_empty() {
-            self.batch.received = crate::pipeline::now_micros();
+            self.batch.received = crate::event::now_micros();
             self.started = Some(now);
         }
         self.batch
@@ -254,6 +254,6 @@ pub(super) async fn serve(socket: tokio::net::UdpSocket, url: Arc<str>, ctx: Con
 /// pipeline is gone (shutting down).
 async fn send(batch: LineBatch, url: &str, ctx: &Context, bytes: &mut u64) -> bool {
     ctx.metrics.lines_read(url, batch.len() as u64);
-    ctx.metrics.bytes_read(url, std::mem::take(bytes));
+    ctx.bytes_read(url, std::mem::take(bytes));
     ctx.bridge.send(batch).await.is_ok()
 }

@@ -1,18 +1,21 @@
-//! Alert output: JSON lines (default) or one readable line per alert, to stdout or a file.
+//! A sink's own thread and bounded queue: the ordered stage encodes a batch of alerts and hands
+//! it over; the [`Transport`] (stdout, a file, later a network peer) writes it on the sink's
+//! thread, so a transport that blocks holds up its own thread, never detection directly.
 //!
-//! # Threads, backpressure, shutdown
+//! What happens when the queue is full is the sink's [`WhenFull`] policy. The alert output
+//! (stdout, `--alerts FILE`) *waits*: the writer writes and flushes each batch, so a person (or `tail -f`)
+//! sees an alert seconds after the attack, not when a buffer fills, and while the run goes on a
+//! slow consumer slows detection (the queue is full, the stage waits) instead of growing memory
+//! or losing alerts: `secpipe old.log | less` must see every alert. A sink that can block for
+//! long (a network peer) *drops*: a full queue ([`QUEUE_BATCHES`]) costs that sink the batch,
+//! counted in its [`DrainReport`], and never stalls detection or the other sinks.
 //!
-//! The ordered stage formats each batch of alerts and hands it to a writer thread through a
-//! bounded queue ([`QUEUE_BATCHES`]); the writer writes and flushes each batch, so a person (or
-//! `tail -f`) sees an alert seconds after the attack, not when a buffer fills. While the run
-//! goes on, a slow consumer slows detection (the queue is full, the stage waits) instead of
-//! growing memory.
-//!
+//! //!
 //! Once shutdown is triggered (SIGTERM, SIGINT, or a failed stage), waiting for the consumer is
 //! bounded by the *drain limit* (`--drain-timeout`, default [`DEFAULT_DRAIN`]), counted from
 //! the moment the sink first sees the trigger: `secpipe … | sleep 30` under systemd must not
 //! hold the stop for 90 s. Past it, batches that cannot be queued are dropped and
-//! [`AlertSink::close`] stops waiting for the writer (a write blocked in the kernel cannot be
+//! [`AlertSink::close`](super::AlertSink::close) stops waiting for the writer (a write blocked in the kernel cannot be
 //! cancelled; the thread ends with the process). Nothing is lost silently: `close` reports how
 //! many alerts were not delivered, and `run` says so on stderr. Without a shutdown trigger (end
 //! of input) the drain waits as long as the consumer takes: `secpipe old.log | less` must see
@@ -23,46 +26,52 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{SendTimeoutError, Sender, bounded};
+use crossbeam_channel::{SendTimeoutError, Sender, TrySendError, bounded};
 
+use super::encode::Encoding;
+use super::{AlertSink, DrainReport};
 use crate::alert::Alert;
 use crate::shutdown::Shutdown;
 
 /// How long, after shutdown is triggered, the sink waits for a blocked consumer by default.
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
 
-/// Formatted batches waiting for the writer thread.
+/// Encoded batches waiting for the sink's thread.
 const QUEUE_BATCHES: usize = 16;
 
 /// How often a waiting sink looks at the shutdown flag and its deadline.
 const POLL: Duration = Duration::from_millis(50);
 
-/// How alerts are printed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum AlertFormat {
-    #[default]
-    Json,
-    Text,
+/// Where a sink's thread delivers encoded alerts. It may block: it runs on its own thread.
+pub trait Transport: Send + 'static {
+    /// One encoded alert, newline included.
+    fn send(&mut self, line: &[u8]) -> io::Result<()>;
+    /// After each batch: make what was sent visible (flush a buffer, end a request).
+    fn flush(&mut self) -> io::Result<()>;
 }
 
-/// What [`AlertSink::close`] could deliver.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DrainReport {
-    /// Alerts given to [`AlertSink::write`].
-    pub alerts: u64,
-    /// Alerts written and flushed to the output.
-    pub delivered: u64,
-    /// The drain limit gave up waiting for the consumer.
-    pub gave_up: bool,
-}
+/// Any writer (stdout, a file) is a transport.
+pub struct WriteTransport(pub Box<dyn Write + Send>);
 
-impl DrainReport {
-    pub fn undelivered(&self) -> u64 {
-        self.alerts.saturating_sub(self.delivered)
+impl Transport for WriteTransport {
+    fn send(&mut self, line: &[u8]) -> io::Result<()> {
+        self.0.write_all(line)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
     }
 }
 
-/// Formatted alerts, one line each.
+/// What a sink does with alerts when its queue is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Wait for the transport (backpressure): for the alert output, which must miss nothing.
+    Wait,
+    /// Drop the batch and count it: for transports that can block for long (the network).
+    Drop,
+}
+
+/// Encoded alerts, one line each.
 #[derive(Default)]
 struct Batch {
     text: String,
@@ -87,45 +96,57 @@ struct WriterState {
     error: Mutex<Option<io::Error>>,
 }
 
-/// Writes alerts on its own thread; see the module docs.
+/// A sink with its own thread; see the module docs.
 ///
 /// ```
-/// use secpipe::sink::alerts::{AlertFormat, AlertSink};
+/// use secpipe::sink::AlertSink;
+/// use secpipe::sink::encode::Encoding;
+/// use secpipe::sink::queue::{QueuedSink, WhenFull, WriteTransport};
 /// let out = tempfile::NamedTempFile::new().unwrap();
-/// let mut sink = AlertSink::new(Box::new(out.reopen().unwrap()), AlertFormat::Json);
+/// let transport = WriteTransport(Box::new(out.reopen().unwrap()));
+/// let mut sink = QueuedSink::start("out".into(), transport, Encoding::Json, WhenFull::Wait);
 /// sink.write(&[]).unwrap();
-/// let report = sink.close();
+/// let report = Box::new(sink).close();
 /// assert_eq!((report.alerts, report.undelivered(), report.gave_up), (0, 0, false));
 /// ```
-pub struct AlertSink {
-    format: AlertFormat,
+pub struct QueuedSink {
+    name: String,
+    encoding: Encoding,
+    when_full: WhenFull,
     queue: Option<Sender<Batch>>,
     writer: Option<std::thread::JoinHandle<()>>,
     state: Arc<WriterState>,
     /// Alerts given to `write`.
     alerts: u64,
+    /// Alerts dropped at a full queue ([`WhenFull::Drop`]).
+    dropped: u64,
     /// Bounds the wait for the consumer once this is triggered.
     shutdown: Option<Shutdown>,
     drain: Duration,
     deadline: Option<Instant>,
 }
 
-impl AlertSink {
-    /// A sink writing to `out` on its own thread, waiting for it as long as it takes (see
-    /// [`AlertSink::bound_drain`]).
-    pub fn new(out: Box<dyn Write + Send>, format: AlertFormat) -> AlertSink {
+impl QueuedSink {
+    /// Start the sink's thread, delivering to `transport`. Without [`QueuedSink::bound_drain`],
+    /// closing waits for the transport as long as it takes.
+    pub fn start(
+        name: String,
+        transport: impl Transport,
+        encoding: Encoding,
+        when_full: WhenFull,
+    ) -> QueuedSink {
         let (tx, rx) = bounded::<Batch>(QUEUE_BATCHES);
         let state = Arc::new(WriterState::default());
         let writer_state = state.clone();
-        let mut out = out;
+        let mut out = transport;
         let writer = std::thread::Builder::new()
-            .name("alerts".into())
+            .name(format!("sink {name}"))
             .spawn(move || {
                 for batch in rx {
                     // Line by line, so that `delivered` counts exactly the alerts the output
                     // took when a consumer stops reading in the middle of a batch.
                     let written = batch.lines().try_for_each(|line| {
-                        out.write_all(line)?;
+                        out.send(line)?;
                         writer_state.delivered.fetch_add(1, Ordering::Relaxed);
                         Ok(())
                     });
@@ -147,12 +168,15 @@ impl AlertSink {
                 (None, None)
             }
         };
-        AlertSink {
-            format,
+        QueuedSink {
+            name,
+            encoding,
+            when_full,
             queue,
             writer,
             state,
             alerts: 0,
+            dropped: 0,
             shutdown: None,
             drain: Duration::MAX,
             deadline: None,
@@ -160,74 +184,14 @@ impl AlertSink {
     }
 
     /// Once `shutdown` is triggered, wait at most `drain` for the consumer.
-    pub fn bound_drain(mut self, shutdown: Shutdown, drain: Duration) -> AlertSink {
+    pub fn bound_drain(mut self, shutdown: Shutdown, drain: Duration) -> QueuedSink {
         self.shutdown = Some(shutdown);
         self.drain = drain;
         self
     }
 
-    /// Queue `alerts` for writing. Waits while the queue is full, unless the drain limit has
-    /// passed (then they count as undelivered). Returns the writer's first error, if any.
-    pub fn write(&mut self, alerts: &[Alert]) -> io::Result<()> {
-        if alerts.is_empty() {
-            return Ok(());
-        }
-        let mut batch = Batch::default();
-        for alert in alerts {
-            match self.format {
-                AlertFormat::Json => alert.write_json(&mut batch.text),
-                AlertFormat::Text => alert.write_text(&mut batch.text),
-            }
-            batch.text.push('\n');
-            batch.line_ends.push(batch.text.len());
-        }
-        self.alerts += alerts.len() as u64;
-        while let Some(queue) = &self.queue {
-            batch = match queue.send_timeout(batch, POLL) {
-                Ok(()) => break,
-                Err(SendTimeoutError::Timeout(back)) => {
-                    if self.past_deadline() {
-                        break;
-                    }
-                    back
-                }
-                Err(SendTimeoutError::Disconnected(_)) => {
-                    // The writer stopped at an error, which `take_error` returns below.
-                    self.queue = None;
-                    break;
-                }
-            };
-        }
-        self.take_error()
-    }
-
-    /// Stop taking alerts, let the writer finish (bounded by the drain limit once shutdown is
-    /// triggered) and report what was delivered.
-    pub fn close(&mut self) -> DrainReport {
-        // Closing the queue ends the writer's loop once it has written what is queued.
-        self.queue = None;
-        let mut gave_up = false;
-        while let Some(writer) = self.writer.take() {
-            if writer.is_finished() {
-                let _ = writer.join();
-                break;
-            }
-            self.writer = Some(writer);
-            if self.past_deadline() {
-                gave_up = true;
-                break;
-            }
-            std::thread::sleep(POLL);
-        }
-        DrainReport {
-            alerts: self.alerts,
-            delivered: self.state.delivered.load(Ordering::Relaxed),
-            gave_up,
-        }
-    }
-
     /// The writer's first error (taken once).
-    pub fn take_error(&mut self) -> io::Result<()> {
+    fn take_error(&mut self) -> io::Result<()> {
         match self
             .state
             .error
@@ -251,6 +215,81 @@ impl AlertSink {
             return self.deadline.is_some_and(|d| Instant::now() >= d);
         }
         false
+    }
+}
+
+impl AlertSink for QueuedSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Queue `alerts`. When the queue is full: wait ([`WhenFull::Wait`], unless the drain limit
+    /// has passed; then they count as undelivered) or drop and count them ([`WhenFull::Drop`]).
+    /// Returns the transport's first error, if any.
+    fn write(&mut self, alerts: &[Alert]) -> io::Result<()> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::default();
+        for alert in alerts {
+            self.encoding.encode(alert, &mut batch.text);
+            batch.line_ends.push(batch.text.len());
+        }
+        self.alerts += alerts.len() as u64;
+        while let Some(queue) = &self.queue {
+            let sent = match self.when_full {
+                WhenFull::Wait => queue.send_timeout(batch, POLL),
+                WhenFull::Drop => queue.try_send(batch).map_err(|e| match e {
+                    TrySendError::Full(back) => SendTimeoutError::Timeout(back),
+                    TrySendError::Disconnected(back) => SendTimeoutError::Disconnected(back),
+                }),
+            };
+            batch = match sent {
+                Ok(()) => break,
+                Err(SendTimeoutError::Timeout(back)) => {
+                    if self.when_full == WhenFull::Drop {
+                        self.dropped += back.line_ends.len() as u64;
+                        break;
+                    }
+                    if self.past_deadline() {
+                        break;
+                    }
+                    back
+                }
+                Err(SendTimeoutError::Disconnected(_)) => {
+                    // The thread stopped at an error, which `take_error` returns below.
+                    self.queue = None;
+                    break;
+                }
+            };
+        }
+        self.take_error()
+    }
+
+    /// Stop taking alerts, let the thread finish (bounded by the drain limit once shutdown is
+    /// triggered) and report what was delivered.
+    fn close(mut self: Box<Self>) -> DrainReport {
+        // Closing the queue ends the thread's loop once it has delivered what is queued.
+        self.queue = None;
+        let mut gave_up = false;
+        while let Some(writer) = self.writer.take() {
+            if writer.is_finished() {
+                let _ = writer.join();
+                break;
+            }
+            self.writer = Some(writer);
+            if self.past_deadline() {
+                gave_up = true;
+                break;
+            }
+            std::thread::sleep(POLL);
+        }
+        DrainReport {
+            alerts: self.alerts,
+            delivered: self.state.delivered.load(Ordering::Relaxed),
+            dropped: self.dropped,
+            gave_up,
+        }
     }
 }
 
@@ -299,11 +338,12 @@ mod tests {
     #[test]
     fn everything_is_delivered_without_shutdown() {
         let file = tempfile::NamedTempFile::new().expect("temp file");
-        let mut sink = AlertSink::new(Box::new(file.reopen().expect("reopen")), AlertFormat::Json);
+        let transport = WriteTransport(Box::new(file.reopen().expect("reopen")));
+        let mut sink = QueuedSink::start("file".into(), transport, Encoding::Json, WhenFull::Wait);
         for _ in 0..100 {
             sink.write(&[alert(), alert()]).expect("write");
         }
-        let report = sink.close();
+        let report = Box::new(sink).close();
         assert_eq!((report.alerts, report.delivered), (200, 200));
         let text = std::fs::read_to_string(file.path()).expect("read");
         assert_eq!(text.lines().count(), 200);
@@ -315,8 +355,10 @@ mod tests {
     fn a_blocked_consumer_costs_at_most_the_drain_limit_after_shutdown() {
         let (release, blocked) = crossbeam_channel::bounded::<()>(0);
         let shutdown = Shutdown::new();
-        let mut sink = AlertSink::new(Box::new(Blocked(blocked)), AlertFormat::Text)
-            .bound_drain(shutdown.clone(), Duration::ZERO);
+        let transport = WriteTransport(Box::new(Blocked(blocked)));
+        let mut sink =
+            QueuedSink::start("blocked".into(), transport, Encoding::Text, WhenFull::Wait)
+                .bound_drain(shutdown.clone(), Duration::ZERO);
         // One batch in the writer's hands, QUEUE_BATCHES in the queue, then the queue is full.
         for _ in 0..=QUEUE_BATCHES {
             sink.write(&[alert()]).expect("queued");
@@ -324,10 +366,33 @@ mod tests {
         shutdown.trigger();
         // Without the limit this would wait for the consumer forever.
         sink.write(&[alert()]).expect("dropped, counted");
-        let report = sink.close();
+        let report = Box::new(sink).close();
         assert!(report.gave_up);
         assert_eq!(report.alerts, QUEUE_BATCHES as u64 + 2);
         assert_eq!(report.undelivered(), report.alerts);
         drop(release);
+    }
+
+    /// A transport that blocks (a network peer that stopped answering) costs a dropping sink
+    /// its alerts, counted, and never makes `write` wait: detection goes on.
+    #[test]
+    fn a_dropping_sink_never_waits_for_a_blocked_transport() {
+        let (release, blocked) = crossbeam_channel::bounded::<()>(0);
+        let transport = WriteTransport(Box::new(Blocked(blocked)));
+        let mut sink = QueuedSink::start("peer".into(), transport, Encoding::Json, WhenFull::Drop);
+        // No shutdown, no drain limit: a waiting sink would block here for ever.
+        for _ in 0..1000 {
+            sink.write(&[alert(), alert()]).expect("queued or dropped");
+        }
+        let dropped = sink.dropped;
+        assert!(
+            dropped >= 2000 - 2 * (QUEUE_BATCHES as u64 + 1),
+            "{dropped}"
+        );
+        drop(release);
+        let report = Box::new(sink).close();
+        assert_eq!(report.alerts, 2000);
+        assert_eq!(report.dropped, dropped);
+        assert!(report.undelivered() >= dropped);
     }
 }

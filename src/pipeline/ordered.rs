@@ -1,0 +1,320 @@
+//! The ordered stage: the one thread that sees every event in order (DESIGN section 2). It
+//! numbers rows and appends them to the archive, feeds the detector, writes alerts to the
+//! sinks, and acknowledges batches to their sources ([`AckLedger`]).
+
+use std::sync::Arc;
+
+use super::acks::AckLedger;
+use super::clock::{WallClock, WallClockMode};
+use super::stages::EventBatch;
+use super::summary::Summary;
+use super::topology::Delivery;
+use crate::alert::Alert;
+use crate::archive::Archive;
+use crate::detect::Detector;
+use crate::event::{TimeRange, now_micros};
+use crate::metrics::Metrics;
+use crate::sink::{AlertSinks, DrainReport};
+
+/// Replay `--force` of an archive that failed verification: which rows are not to be trusted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Unverified {
+    /// Everything verified.
+    #[default]
+    Nothing,
+    /// Rows (archive `seq` ranges) of files that failed verification.
+    Rows(Vec<std::ops::Range<u64>>),
+    /// The chain or its signature is broken: no row can be vouched for.
+    Everything,
+}
+
+impl Unverified {
+    /// Does `alert` rest on a row that is not verified?
+    ///
+    /// ```
+    /// use secpipe::pipeline::ordered::Unverified;
+    /// let u = Unverified::Rows(vec![10..20]);
+    /// assert!(u.covers_seq(Some(10)) && !u.covers_seq(Some(20)) && !u.covers_seq(None));
+    /// ```
+    pub fn covers_seq(&self, seq: Option<u64>) -> bool {
+        match self {
+            Unverified::Nothing => false,
+            Unverified::Everything => true,
+            Unverified::Rows(ranges) => seq.is_some_and(|s| ranges.iter().any(|r| r.contains(&s))),
+        }
+    }
+}
+
+/// The single-threaded end of a detection run: numbers rows for the archive, feeds the
+/// detector in arrival order, writes alerts as soon as they are decided, and acknowledges each
+/// batch to its source once it is done with.
+pub struct OrderedStage {
+    detector: Detector,
+    archive: Option<Archive>,
+    sinks: AlertSinks,
+    acks: AckLedger,
+    summary: Summary,
+    /// Only events inside this range reach the detector (replay `--from`/`--to`).
+    range: TimeRange,
+    /// Replay `--force`: alerts resting on these rows are marked `unverified`.
+    unverified: Unverified,
+    alerts: Vec<Alert>,
+    /// The first sink or archive failure; the run stops reading after it.
+    error: Option<String>,
+    /// Counts of events, alerts and archive rows (`--metrics`).
+    metrics: Arc<Metrics>,
+    /// When the wall clock moves the watermark (input that may be live).
+    wall_clock: WallClock,
+    /// Input that may be live: the archive rolls files by age after every batch too.
+    live: bool,
+}
+
+/// What an [`OrderedStage`] is made of.
+pub struct OrderedParts {
+    pub detector: Detector,
+    pub archive: Option<Archive>,
+    pub sinks: AlertSinks,
+    pub acks: AckLedger,
+    pub range: TimeRange,
+    pub unverified: Unverified,
+    pub metrics: Arc<Metrics>,
+    pub wall_clock: WallClockMode,
+}
+
+/// What an [`OrderedStage`] leaves when it is finished.
+pub struct Finished {
+    pub summary: Summary,
+    /// Each sink's name and what it could not deliver.
+    pub sinks: Vec<(String, DrainReport)>,
+    /// The first sink, archive or checkpoint failure.
+    pub error: Option<String>,
+}
+
+impl OrderedStage {
+    pub fn new(parts: OrderedParts) -> OrderedStage {
+        OrderedStage {
+            live: parts.wall_clock != WallClockMode::Never,
+            detector: parts.detector,
+            archive: parts.archive,
+            sinks: parts.sinks,
+            acks: parts.acks,
+            summary: Summary::default(),
+            range: parts.range,
+            unverified: parts.unverified,
+            alerts: Vec::new(),
+            error: None,
+            metrics: parts.metrics,
+            wall_clock: WallClock::new(parts.wall_clock),
+        }
+    }
+
+    /// Whether a sink or the archive failed: the run should stop reading.
+    pub fn failed(&self) -> bool {
+        self.error.is_some()
+    }
+
+    /// What the pipeline delivered.
+    pub fn deliver(&mut self, delivery: Delivery) {
+        match delivery {
+            Delivery::Batch(mut batch) => {
+                let ack = batch.ack.take();
+                self.take(batch);
+                if self.live {
+                    self.tick_archive(now_micros());
+                }
+                // Only now are the batch's events with the sinks: its source may resume after
+                // it (once the archive, if any, holds them durably).
+                if self.error.is_none() {
+                    let archived_before = self.archive.as_ref().map(Archive::next_seq);
+                    self.acks.done(ack, archived_before);
+                    self.release_durable();
+                }
+            }
+            Delivery::Idle => {
+                self.idle(now_micros());
+                self.release_durable();
+                self.acks.save_if_due();
+            }
+        }
+    }
+
+    /// Acknowledge what the archive now holds durably.
+    fn release_durable(&mut self) {
+        match &self.archive {
+            Some(archive) => self.acks.release(archive.durable_seq()),
+            None => self.acks.save_if_due(),
+        }
+    }
+
+    fn take(&mut self, batch: EventBatch) {
+        self.summary.add_batch(&batch);
+        let now = now_micros();
+        self.metrics.observe_batch(&batch, now);
+        if self.error.is_some() {
+            return;
+        }
+        let received = batch.events.first().map(|ev| ev.received);
+        let mut events = batch.events;
+        if let Some(archive) = &mut self.archive {
+            let first = archive.next_seq();
+            for (i, ev) in events.iter_mut().enumerate() {
+                ev.seq = Some(first + i as u64);
+            }
+            if let Err(e) = archive.append_events(&events) {
+                let dir = archive.dir().to_path_buf();
+                self.archive_failed(&dir, e);
+                return;
+            }
+            self.metrics.archive_rows(events.len() as u64);
+        }
+        for ev in events {
+            if self.range.contains(ev.ts) {
+                self.detector.push(ev, &mut self.alerts);
+            }
+        }
+        let now = now_micros();
+        if self
+            .wall_clock
+            .settles_start(self.detector.start_held_since(), Some(now))
+        {
+            self.detector.settle_start(now, &mut self.alerts);
+        }
+        if let Some(received) = received {
+            self.wall_clock
+                .after_batch(received, self.detector.newest_event_time());
+        }
+        if self.wall_clock.ticks_after_batch(now) {
+            // Live: the wall clock moves the watermark whatever arrived, so a trickle of stale
+            // lines cannot hold alerts back.
+            self.detector.advance_wallclock(now, &mut self.alerts);
+        }
+        self.emit();
+        self.observe_detector(now);
+    }
+
+    /// Live input is idle: let the wall clock (µs) move the watermark, so the last attack
+    /// before a quiet spell still alerts, and let the archive roll files by age.
+    fn idle(&mut self, now: i64) {
+        if self.error.is_some() {
+            return;
+        }
+        if self
+            .wall_clock
+            .settles_start(self.detector.start_held_since(), None)
+        {
+            // The pipe paused: its first lines have nothing more to wait for.
+            self.detector.settle_start(now, &mut self.alerts);
+            self.wall_clock
+                .after_batch(now, self.detector.newest_event_time());
+        }
+        if self.wall_clock.on_idle() {
+            self.detector.advance_wallclock(now, &mut self.alerts);
+        }
+        self.emit();
+        self.tick_archive(now);
+        self.observe_detector(now);
+    }
+
+    /// Watermark lag and state keys for `--metrics`: once per batch or idle tick, since
+    /// listing the keys per rule is not free.
+    fn observe_detector(&self, now: i64) {
+        let m = &self.metrics;
+        m.observe_detector(now, self.detector.watermark(), &self.detector.state_keys());
+        let stats = self.detector.stats();
+        m.observe_time(
+            self.detector.held(),
+            stats.forced_events,
+            stats.ahead_of_stream,
+        );
+    }
+
+    /// Let the archive seal files older than `--roll-secs` (wall clock, µs). Live runs call it
+    /// after every batch too: a busy stream is never idle, and its files must still roll.
+    fn tick_archive(&mut self, now: i64) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Some(archive) = &mut self.archive
+            && let Err(e) = archive.tick(now)
+        {
+            let dir = archive.dir().to_path_buf();
+            self.archive_failed(&dir, e);
+        }
+    }
+
+    /// End of input: decide what is still buffered, seal the archive, close the sinks,
+    /// acknowledge what is now durable and save positions for good.
+    pub fn finish(mut self) -> Finished {
+        self.finish_detection();
+        let sinks = self.sinks.close();
+        // The archive is closed: every row it took is sealed, unless closing failed.
+        if let Err(e) = self.acks.finish(self.error.is_none()) {
+            self.error.get_or_insert(e);
+        }
+        Finished {
+            summary: self.summary,
+            sinks,
+            error: self.error,
+        }
+    }
+
+    fn finish_detection(&mut self) {
+        self.detector.finish(&mut self.alerts);
+        self.emit();
+        let stats = self.detector.stats();
+        self.summary.late_events = stats.late_events;
+        self.summary.forced_events = stats.forced_events;
+        self.summary.ahead_of_stream = stats.ahead_of_stream;
+        self.summary.sessions = self.detector.session_stats();
+        self.observe_detector(now_micros());
+        if let Some(archive) = self.archive.take() {
+            let dir = archive.dir().to_path_buf();
+            match archive.close() {
+                Ok(s) => {
+                    self.metrics.archive_bytes(s.bytes);
+                    crate::report::note(&format!(
+                        "archive: {} event rows, {} alert rows in {} files ({} bytes); head {}",
+                        s.event_rows, s.alert_rows, s.files, s.bytes, s.head
+                    ))
+                }
+                Err(e) => self.archive_failed(&dir, e),
+            }
+        }
+    }
+
+    /// The archive could not be written: keep the first cause as the run's error, and alert
+    /// once (see the archive's module doc for why the run then stops).
+    fn archive_failed(&mut self, dir: &std::path::Path, e: crate::archive::ArchiveError) {
+        if self.error.is_some() {
+            return;
+        }
+        let cause = e.to_string();
+        let alert = crate::archive::failure_alert(dir, &cause, now_micros());
+        self.metrics.observe_alerts(std::slice::from_ref(&alert));
+        self.summary.count_alert(&alert);
+        // A sink that fails now is reported by the sinks; the archive's cause is the run's.
+        let _ = self.sinks.write(std::slice::from_ref(&alert));
+        self.error = Some(format!("archive: {cause}"));
+    }
+
+    fn emit(&mut self) {
+        if self.alerts.is_empty() {
+            return;
+        }
+        self.metrics.observe_alerts(&self.alerts);
+        for a in &mut self.alerts {
+            a.unverified = a.evidence.iter().any(|e| self.unverified.covers_seq(e.seq));
+            self.summary.count_alert(a);
+        }
+        if let Some(archive) = &mut self.archive
+            && let Err(e) = archive.append_alerts(&self.alerts)
+        {
+            let dir = archive.dir().to_path_buf();
+            self.archive_failed(&dir, e);
+        }
+        if let Err(e) = self.sinks.write(&self.alerts) {
+            self.error.get_or_insert(e);
+        }
+        self.alerts.clear();
+    }
+}

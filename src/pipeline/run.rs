@@ -1,0 +1,108 @@
+//! A detection run (`secpipe run`, `secpipe replay`): sources through parse and classify to
+//! the ordered stage, with the archive, the alert sinks and acknowledgements.
+
+use std::time::Duration;
+
+use super::acks::AckLedger;
+use super::ordered::{OrderedParts, OrderedStage, Unverified};
+use super::summary::Summary;
+use super::topology::{Services, Topology};
+use crate::archive::Archive;
+use crate::detect::Detector;
+use crate::event::TimeRange;
+use crate::sink::{AlertSinks, DrainReport, SinkConfig};
+
+/// Everything a detection run is made of, built from its config before anything is read.
+pub struct DetectionRun {
+    pub services: Services,
+    pub topology: Topology,
+    pub detector: Detector,
+    pub archive: Option<Archive>,
+    pub sinks: Vec<SinkConfig>,
+    /// `--drain-timeout`: after a stop signal, how long to wait for a blocked sink.
+    pub drain: Duration,
+    pub range: TimeRange,
+    pub unverified: Unverified,
+}
+
+/// How a run ended.
+pub struct RunOutcome {
+    pub summary: Summary,
+    /// `--metrics`' drop counters, rendered (empty when nothing was dropped).
+    pub drops: String,
+    pub sinks: Vec<(String, DrainReport)>,
+    pub drain: Duration,
+    /// The first failure that stopped the run (a sink, the archive, a source that did not
+    /// start, saving positions).
+    pub error: Option<String>,
+}
+
+impl DetectionRun {
+    pub fn run(mut self) -> Result<RunOutcome, String> {
+        let mut sinks = Vec::with_capacity(self.sinks.len());
+        for cfg in &self.sinks {
+            sinks.push(cfg.open(&self.services.shutdown, self.drain)?);
+        }
+        let mut stage = OrderedStage::new(OrderedParts {
+            detector: self.detector,
+            archive: self.archive,
+            sinks: AlertSinks::new(sinks),
+            acks: AckLedger::new(self.topology.position_keepers()),
+            range: self.range,
+            unverified: self.unverified,
+            metrics: self.services.metrics.clone(),
+            wall_clock: self.topology.wall_clock_mode(),
+        });
+        let shutdown = self.services.shutdown.clone();
+        let drained = self
+            .topology
+            .run(&self.services, |delivery| {
+                stage.deliver(delivery);
+                if stage.failed() {
+                    shutdown.trigger();
+                }
+            })
+            .map_err(|_| "internal error: a pipeline thread panicked".to_string())?;
+        let finished = stage.finish();
+        let mut summary = finished.summary;
+        summary.add_read_report(&drained.report);
+        Ok(RunOutcome {
+            summary,
+            drops: self.services.metrics.render_drops(),
+            sinks: finished.sinks,
+            drain: self.drain,
+            error: drained.start_error.or(finished.error),
+        })
+    }
+}
+
+impl RunOutcome {
+    /// What is printed on stderr at the end: the summary, drops, undelivered alerts.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut s = self.summary.render();
+        s.push_str(&self.drops);
+        for (name, report) in &self.sinks {
+            if report.undelivered() == 0 {
+                continue;
+            }
+            let why = if report.gave_up {
+                format!(
+                    "it did not take them within {:?} of the stop (--drain-timeout)",
+                    self.drain
+                )
+            } else if report.dropped > 0 {
+                format!("{} dropped at its full queue", report.dropped)
+            } else {
+                "it was closed or failed".to_string()
+            };
+            let _ = writeln!(
+                s,
+                "secpipe: {name}: {} of {} alerts not delivered: {why}",
+                report.undelivered(),
+                report.alerts
+            );
+        }
+        s
+    }
+}
