@@ -98,7 +98,7 @@ impl RunOutcome {
             };
             let _ = writeln!(
                 s,
-                "secpipe: {name}: {} of {} alerts not delivered: {why}",
+                "secpipe: {} of {} alerts not delivered to {name}: {why}",
                 report.undelivered(),
                 report.alerts
             );
