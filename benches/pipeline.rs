@@ -11,8 +11,9 @@ use secpipe::classify::Classifier;
 use secpipe::detect::{DetectOptions, Detector, RuleSet};
 use secpipe::event::Event;
 use secpipe::frame::LineBatch;
+use secpipe::parse::ParseSettings;
 use secpipe::parse::Parser;
-use secpipe::pipeline::{ParseSettings, classify_batch, parse_batch};
+use secpipe::pipeline::{classify_batch, parse_batch};
 
 /// The input lines, and a line on stderr naming them: real sshd lines from the corpus
 /// (`$SECPIPE_CORPUS`, else `../shared/corpus` beside the checkout or its worktree folder), or,

@@ -282,6 +282,18 @@ pub const fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Counts of a batch of events, taken where the batch is classified (a thread of its own) so
+/// that the ordered stage and the metrics do not walk the events again.
+#[derive(Clone, Debug, Default)]
+pub struct EventTally {
+    /// Events per kind, indexed by `Kind as usize`.
+    pub by_kind: [u64; Kind::ALL.len()],
+    /// Journal lines whose trusted fields contradicted their claimed app.
+    pub forged_sources: u64,
+    /// The newest written (not inferred) event time, `i64::MIN` when none.
+    pub newest_dated_ts: i64,
+}
+
 /// Event-time bounds (replay `--from`, `--to`), µs UTC: `from` inclusive, `to` exclusive.
 ///
 /// ```

@@ -31,8 +31,7 @@ use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::alert::Alert;
-use crate::event::Kind;
-use crate::pipeline::EventBatch;
+use crate::event::{EventTally, Kind};
 use crate::shutdown::Shutdown;
 
 type Labels = Vec<(&'static str, String)>;
@@ -332,11 +331,12 @@ impl Metrics {
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
-    /// Count one parsed batch: parsed/unparsed, events by kind, event-time lag.
-    pub fn observe_batch(&self, batch: &EventBatch, now: i64) {
-        let by_kind = batch.tally.by_kind;
-        let newest = batch.tally.newest_dated_ts;
-        self.forged_sources.inc_by(batch.tally.forged_sources);
+    /// Count one parsed batch: parsed/unparsed, events by kind, timestamps not believed
+    /// (`future`, `out_of_range`), event-time lag.
+    pub fn observe_batch(&self, tally: &EventTally, not_believed: [(&str, u64); 2], now: i64) {
+        let by_kind = tally.by_kind;
+        let newest = tally.newest_dated_ts;
+        self.forged_sources.inc_by(tally.forged_sources);
         for kind in Kind::ALL {
             let n = by_kind[kind as usize];
             if n == 0 {
@@ -351,10 +351,7 @@ impl Metrics {
                 .get_or_create(&vec![("kind", kind.as_str().to_string())])
                 .inc_by(n);
         }
-        for (reason, n) in [
-            ("future", batch.future_ts),
-            ("out_of_range", batch.rejected_ts),
-        ] {
+        for (reason, n) in not_believed {
             if n > 0 {
                 self.timestamps_not_believed
                     .get_or_create(&vec![("reason", reason.to_string())])

@@ -70,7 +70,7 @@ fn annotated_fixtures_hold() {
     let ctx = crate::testfile::TestContext {
         classifier: &c,
         rules: &rules,
-        parse: &crate::pipeline::ParseSettings {
+        parse: &crate::parse::ParseSettings {
             tz: jiff::tz::TimeZone::UTC,
             year: Some(2026),
         },

@@ -11,7 +11,7 @@ use crate::archive::{Archive, ArchiveOptions};
 use crate::classify::{Classifier, GrammarError, IpBlock, TrustedProxies};
 use crate::detect::{DetectOptions, Detector, RuleError, RuleSet};
 use crate::event::TimeRange;
-use crate::pipeline::ParseSettings;
+use crate::parse::ParseSettings;
 use crate::pipeline::ordered::Unverified;
 use crate::pipeline::run::DetectionRun;
 use crate::pipeline::topology::{Services, Topology};

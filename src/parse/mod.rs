@@ -52,6 +52,14 @@ use std::borrow::Cow;
 pub(crate) use access::forwarded_entry_address;
 pub use access::{AccessLog, parse_access_log};
 
+/// Time settings for parsing: the zone of timestamps that name none (`--tz`) and the year of
+/// those that omit it (`--year`, else inferred).
+#[derive(Clone, Debug)]
+pub struct ParseSettings {
+    pub tz: jiff::tz::TimeZone,
+    pub year: Option<i16>,
+}
+
 /// Which envelope matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

@@ -19,5 +19,5 @@ pub mod stages;
 pub mod summary;
 pub mod topology;
 
-pub use stages::{EventBatch, MAX_FUTURE, ParseSettings, classify_batch, parse_batch};
+pub use stages::{EventBatch, MAX_FUTURE, classify_batch, parse_batch};
 pub use summary::Summary;

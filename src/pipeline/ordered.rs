@@ -149,7 +149,11 @@ impl OrderedStage {
     fn take(&mut self, batch: EventBatch) {
         self.summary.add_batch(&batch);
         let now = now_micros();
-        self.metrics.observe_batch(&batch, now);
+        let not_believed = [
+            ("future", batch.future_ts),
+            ("out_of_range", batch.rejected_ts),
+        ];
+        self.metrics.observe_batch(&batch.tally, not_believed, now);
         if self.error.is_some() {
             return;
         }

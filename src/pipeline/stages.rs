@@ -1,6 +1,6 @@
 //! The two stages between the sources and the ordered stage: parse, which is sequential per
 //! source (year inference carries state from line to line), and classify, which is stateless.
-//! Each batch is counted here ([`BatchTally`]), on these threads, so that the ordered stage,
+//! Each batch is counted here ([`EventTally`]), on these threads, so that the ordered stage,
 //! the one that cannot be parallel, does not walk its events again.
 
 use std::borrow::Cow;
@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::classify::Classifier;
-use crate::event::{Event, Kind};
+use crate::event::{Event, EventTally, Kind};
 use crate::frame::{Ack, LineBatch};
-use crate::parse::{Format, Parser, Record, journal_trust};
+use crate::parse::{Format, ParseSettings, Parser, Record, journal_trust};
 
 /// A timestamp more than this far ahead of its receive time is not believed (µs): one bad clock
 /// must not drag the watermark years ahead and make every later event "late". This is the
@@ -40,25 +40,7 @@ pub struct EventBatch {
     /// What the summary and the metrics count per event, counted by [`classify_batch`] (on
     /// its own thread) so that the ordered stage, the one that cannot be parallel, does not
     /// walk every event again for them.
-    pub tally: BatchTally,
-}
-
-/// Per-batch counts of its events, filled by [`classify_batch`].
-#[derive(Clone, Debug, Default)]
-pub struct BatchTally {
-    /// Events per kind, indexed by `Kind as usize`.
-    pub by_kind: [u64; Kind::ALL.len()],
-    /// Journal lines whose trusted fields contradicted their claimed app.
-    pub forged_sources: u64,
-    /// The newest written (not inferred) event time, `i64::MIN` when none.
-    pub newest_dated_ts: i64,
-}
-
-/// Time settings for parsing.
-#[derive(Clone, Debug)]
-pub struct ParseSettings {
-    pub tz: jiff::tz::TimeZone,
-    pub year: Option<i16>,
+    pub tally: EventTally,
 }
 
 /// What classify needs from a parsed line beyond the [`Event`] itself: the envelope format and
@@ -86,9 +68,9 @@ pub fn parse_batch(
         rejected_ts: 0,
         ambiguous_addresses: 0,
         ack: None,
-        tally: BatchTally {
+        tally: EventTally {
             newest_dated_ts: i64::MIN,
-            ..BatchTally::default()
+            ..EventTally::default()
         },
     };
     let mut envelopes = Vec::with_capacity(batch.len());

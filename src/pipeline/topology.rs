@@ -17,11 +17,12 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
 use super::clock::WallClockMode;
-use super::stages::{Envelope, EventBatch, ParseSettings, classify_batch, parse_batch};
+use super::stages::{Envelope, EventBatch, classify_batch, parse_batch};
 use crate::classify::Classifier;
 use crate::frame::LineBatch;
 use crate::frame::ack::PositionKeeper;
 use crate::metrics::{self, Metrics};
+use crate::parse::ParseSettings;
 use crate::shutdown::{Shutdown, io_runtime, spawn_signal_handler};
 use crate::source::{Liveness, ReadReport, Source, SourceContext, SourceHandle};
 

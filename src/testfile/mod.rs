@@ -11,7 +11,7 @@
 //! ```
 //! use secpipe::classify::Classifier;
 //! use secpipe::detect::{DetectOptions, RuleSet};
-//! use secpipe::pipeline::ParseSettings;
+//! use secpipe::parse::ParseSettings;
 //! use secpipe::testfile::{TestContext, parse_test_file};
 //!
 //! let classifier = Classifier::builtin().unwrap();
@@ -40,7 +40,8 @@ use crate::classify::Classifier;
 use crate::detect::{DetectOptions, Detector, RuleSet};
 use crate::event::{Event, format_ts};
 use crate::frame::LineBatch;
-use crate::pipeline::{ParseSettings, classify_batch, parse_batch};
+use crate::parse::ParseSettings;
+use crate::pipeline::{classify_batch, parse_batch};
 pub use syntax::{ExpectField, Expectation, SyntaxError, TestFile, parse_test_file};
 
 /// What a test file runs against.
