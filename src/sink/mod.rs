@@ -178,6 +178,92 @@ pub fn json_str(out: &mut String, s: &str) {
 
 #[cfg(test)]
 mod tests {
+    use super::queue::{QueuedSink, Transport, WhenFull, WriteTransport};
+    use super::*;
+
+    /// A destination that fails every write (a full disk, a peer that refuses).
+    struct Failing;
+
+    impl Transport for Failing {
+        fn send(&mut self, _line: &[u8]) -> io::Result<()> {
+            Err(io::Error::other("no space left"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn alert(n: u64) -> Alert {
+        Alert {
+            id: format!("{n:02}"),
+            rule: "auth.bruteforce".into(),
+            severity: crate::alert::Severity::Medium,
+            priority: "P2".into(),
+            respond_within: "4h".into(),
+            key_field: "src_ip".into(),
+            key_value: "192.0.2.1".into(),
+            count: 5,
+            threshold: 5,
+            window_start: 0,
+            window_end: 0,
+            first_seen: 0,
+            last_seen: 0,
+            summary: String::new(),
+            evidence: vec![],
+            action: vec![],
+            unverified: false,
+        }
+    }
+
+    #[test]
+    fn a_failing_sink_does_not_silence_the_others() {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let good = QueuedSink::start(
+            "file".into(),
+            WriteTransport(Box::new(file.reopen().expect("reopen"))),
+            encode::Encoding::Json,
+            WhenFull::Wait,
+        );
+        let bad = QueuedSink::start(
+            "bad".into(),
+            Failing,
+            encode::Encoding::Json,
+            WhenFull::Wait,
+        );
+        let mut sinks = AlertSinks::new(vec![Box::new(bad), Box::new(good)]);
+        for n in 0..50 {
+            // The failing sink's error surfaces on a later write; the run goes on.
+            assert!(sinks.write(&[alert(n)]).is_ok(), "one sink still works");
+        }
+        let reports = sinks.close();
+        let text = std::fs::read_to_string(file.path()).expect("read");
+        assert_eq!(text.lines().count(), 50, "the working sink got every alert");
+        let (name, bad) = &reports[0];
+        assert_eq!((name.as_str(), bad.alerts, bad.delivered), ("bad", 50, 0));
+        assert_eq!(reports[1].1.delivered, 50);
+    }
+
+    #[test]
+    fn when_every_sink_has_failed_the_run_is_told() {
+        let bad = QueuedSink::start(
+            "bad".into(),
+            Failing,
+            encode::Encoding::Text,
+            WhenFull::Wait,
+        );
+        let mut sinks = AlertSinks::new(vec![Box::new(bad)]);
+        let mut outcome = Ok(());
+        for n in 0..1000 {
+            outcome = sinks.write(&[alert(n)]);
+            if outcome.is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let error = outcome.expect_err("the only sink failed");
+        assert!(error.contains("bad: no space left"), "{error}");
+    }
+
     #[test]
     fn json_str_round_trips_through_serde() {
         let samples = [
