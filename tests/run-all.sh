@@ -28,5 +28,8 @@ fi
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
+# Every declared dependency is used (issue 12): cargo-machete finds the ones no source names.
+command -v cargo-machete >/dev/null || cargo install --locked --quiet cargo-machete@0.9.2
+cargo machete
 cargo test --locked --all-targets
 cargo test --locked --doc
