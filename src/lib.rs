@@ -1,9 +1,57 @@
 //! secpipe: a security log-stream pipeline.
 //!
-//! Data flows one way: [`source`] (bytes) → [`frame`] (lines) → [`parse`] (Record) →
-//! [`classify`] (Event) → [`detect`] (Alert) → [`sink`] (alerts out) and [`archive`].
-//! [`pipeline`] connects the stages with threads and bounded channels; [`flags`] resolves the
-//! command line and config files; [`commands`] holds one function per subcommand.
+//! # The stages
+//!
+//! ```text
+//! source ─► frame ─► parse ─► classify ─► [ordered stage: archive ─► detect ─► sink, acks]
+//!  bytes     lines    Record    Event                  rows          Alert
+//! ```
+//!
+//! - [`source`]: where lines come from; every input is a [`source::Source`] (stdin and files,
+//!   followed files, syslog listeners, an archive being replayed).
+//! - [`frame`]: bytes into lines ([`frame::LineBatch`]), and acknowledgements ([`frame::ack`]).
+//! - [`parse`]: a line into a `Record` (syslog, JSON, logfmt, access logs …, time and year).
+//! - [`classify`]: a record into an [`event::Event`] with declarative grammars.
+//! - [`detect`]: events into [`alert::Alert`]s, in event-time windows, deterministically.
+//! - [`sink`]: where alerts go ([`sink::AlertSink`]); [`archive`]: the Parquet archive, its
+//!   hash chain and signatures, `verify`.
+//! - [`pipeline`]: the threads that connect the stages, the ordered stage, acknowledgements and
+//!   the counts; [`flags`]: the command line and config files resolved into each component's
+//!   config, and the one place a run is assembled ([`flags::hiargs`]); [`commands`]: one short
+//!   function per subcommand (config → build → run → exit code).
+//! - Beside them: [`metrics`] (Prometheus), [`shutdown`] (signals, the I/O runtime),
+//!   [`report`] (the one place library code speaks on stderr), [`testfile`] (`secpipe test`).
+//!
+//! Imports point one way, down the stack: commands → flags → pipeline → source, sink, archive
+//! → detect, classify, parse, frame, metrics → alert, event. (Unit tests may reach up.)
+//!
+//! # Where a new thing goes
+//!
+//! - **A source**: a file under `src/source/` implementing [`source::Source`], its config type
+//!   beside it, and one line in `flags::hiargs::RunConfig::build` where sources are assembled.
+//! - **An alert sink**: a [`sink::queue::Transport`] (or a whole [`sink::AlertSink`]) in a
+//!   file under `src/sink/`, its config type beside it, and one arm in
+//!   [`sink::SinkConfig::open`]. Encoding ([`sink::encode::Encoding`]) is chosen per sink.
+//! - **An archive store**: behind the archive's store interface (`src/archive/`), as the local
+//!   filesystem store is.
+//! - **A grammar**: a TOML file in `grammars/` (format in any of them); **a rule**: the rule
+//!   pack or a `--config` file (format in `DESIGN.md` section 4).
+//!
+//! # Invariants every component keeps
+//!
+//! - **Acknowledge after durable.** A source's position is acknowledged only once its batch is
+//!   with the sinks and, when archiving, sealed in the archive ([`pipeline::acks`]); a crash
+//!   then repeats lines, never loses them.
+//! - **No hash-map order in output.** Alerts, the archive and every report come out in an order
+//!   fixed by the input (the ordered stage is one thread; maps are sorted or `BTreeMap`s), so
+//!   the same lines give the same alerts, byte for byte.
+//! - **Attacker text is data.** It is escaped in JSON, cleaned for terminals, never part of a
+//!   command line, a path or a block target (built from a parsed address, not from text).
+//! - **Limits are counted when hit.** A full queue, a cap of keys or connections, a cut line:
+//!   counted in the summary and `--metrics`, never a crash, never a silent loss; memory stays
+//!   bounded whatever the input.
+//! - **Blocking stays off the ordered stage.** A sink that can block has its own thread and a
+//!   bounded queue ([`sink::queue`]).
 
 // `UsageError` carries the config file's text so miette can point into it. It is built once,
 // at startup, on the way to exit 2: its size costs nothing worth boxing for.

@@ -3,19 +3,18 @@
 //! thread, so a transport that blocks holds up its own thread, never detection directly.
 //!
 //! What happens when the queue is full is the sink's [`WhenFull`] policy. The alert output
-//! (stdout, `--alerts FILE`) *waits*: the writer writes and flushes each batch, so a person (or `tail -f`)
-//! sees an alert seconds after the attack, not when a buffer fills, and while the run goes on a
-//! slow consumer slows detection (the queue is full, the stage waits) instead of growing memory
-//! or losing alerts: `secpipe old.log | less` must see every alert. A sink that can block for
-//! long (a network peer) *drops*: a full queue ([`QUEUE_BATCHES`]) costs that sink the batch,
-//! counted in its [`DrainReport`], and never stalls detection or the other sinks.
+//! (stdout, `--alerts FILE`) *waits*: the thread writes and flushes each batch, so a person (or
+//! `tail -f`) sees an alert seconds after the attack, not when a buffer fills, and while the
+//! run goes on a slow consumer slows detection (the queue is full, the stage waits) instead of
+//! growing memory or losing alerts. A sink that can block for long (a network peer) *drops*: a
+//! full queue (16 batches) costs that sink the batch, counted in its [`DrainReport`], and never
+//! stalls detection or the other sinks.
 //!
-//! //!
 //! Once shutdown is triggered (SIGTERM, SIGINT, or a failed stage), waiting for the consumer is
 //! bounded by the *drain limit* (`--drain-timeout`, default [`DEFAULT_DRAIN`]), counted from
 //! the moment the sink first sees the trigger: `secpipe … | sleep 30` under systemd must not
 //! hold the stop for 90 s. Past it, batches that cannot be queued are dropped and
-//! [`AlertSink::close`](super::AlertSink::close) stops waiting for the writer (a write blocked in the kernel cannot be
+//! [`AlertSink::close`] stops waiting for the thread (a write blocked in the kernel cannot be
 //! cancelled; the thread ends with the process). Nothing is lost silently: `close` reports how
 //! many alerts were not delivered, and `run` says so on stderr. Without a shutdown trigger (end
 //! of input) the drain waits as long as the consumer takes: `secpipe old.log | less` must see

@@ -206,7 +206,7 @@ pub fn raise_descriptor_limit() -> std::io::Result<u64> {
     Ok(limit.rlim_cur)
 }
 
-/// Listeners bound and ready to be started with [`Listeners::spawn`].
+/// Listeners bound and ready to be started as a [`Source`].
 pub struct Listeners {
     bound: Vec<(ListenSpec, Bound)>,
     limits: Limits,
