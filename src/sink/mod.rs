@@ -193,7 +193,8 @@ mod tests {
         }
     }
 
-    fn alert(n: u64) -> Alert {
+    /// An alert as the tests of every sink write it.
+    pub(crate) fn alert(n: u64) -> Alert {
         Alert {
             id: format!("{n:02}"),
             rule: "auth.bruteforce".into(),

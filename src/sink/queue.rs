@@ -313,25 +313,7 @@ mod tests {
     }
 
     fn alert() -> Alert {
-        Alert {
-            id: "00".into(),
-            rule: "auth.bruteforce".into(),
-            severity: crate::alert::Severity::Medium,
-            priority: "P2".into(),
-            respond_within: "4h".into(),
-            key_field: "src_ip".into(),
-            key_value: "192.0.2.1".into(),
-            count: 5,
-            threshold: 5,
-            window_start: 0,
-            window_end: 0,
-            first_seen: 0,
-            last_seen: 0,
-            summary: String::new(),
-            evidence: vec![],
-            action: vec![],
-            unverified: false,
-        }
+        crate::sink::tests::alert(0)
     }
 
     #[test]
