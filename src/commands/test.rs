@@ -19,7 +19,7 @@ pub fn test(args: &TestArgs) -> Result<ExitCode, UsageError> {
         &DetectArgs {
             config: args.config.clone(),
             lateness: args.lateness.clone(),
-            alerts: "-".into(),
+            alerts: vec!["-".into()],
             ..DetectArgs::default()
         },
         &parse.settings.tz,

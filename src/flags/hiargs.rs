@@ -210,17 +210,24 @@ impl DetectConfig {
             ),
             None => crate::sink::queue::DEFAULT_DRAIN,
         };
-        let output = OutputConfig {
-            dest: if args.alerts == "-" {
+        let encoding = match args.alert_format {
+            AlertFormatArg::Json => Encoding::Json,
+            AlertFormatArg::Text => Encoding::Text,
+        };
+        let mut sinks = Vec::with_capacity(args.alerts.len());
+        for text in &args.alerts {
+            let dest = if text == "-" {
                 OutputDest::Stdout
             } else {
-                OutputDest::File(PathBuf::from(&args.alerts))
-            },
-            encoding: match args.alert_format {
-                AlertFormatArg::Json => Encoding::Json,
-                AlertFormatArg::Text => Encoding::Text,
-            },
-        };
+                OutputDest::File(PathBuf::from(text))
+            };
+            let sink = SinkConfig::Output(OutputConfig { dest, encoding });
+            if sinks.contains(&sink) {
+                // Two writers on one file would interleave their lines.
+                return Err(UsageError::plain(format!("--alerts {text}: named twice")));
+            }
+            sinks.push(sink);
+        }
         Ok(DetectConfig {
             rules,
             options: DetectOptions {
@@ -230,7 +237,7 @@ impl DetectConfig {
                 max_held_events: args.reorder_buffer_events,
                 max_held_bytes: args.reorder_buffer_mib.saturating_mul(1 << 20),
             },
-            sinks: vec![SinkConfig::Output(output)],
+            sinks,
             alert_drain,
         })
     }

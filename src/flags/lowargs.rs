@@ -74,10 +74,11 @@ pub struct DetectArgs {
     /// MiB the reorder buffer holds before it forces the watermark forward (counted).
     #[arg(long, value_name = "MIB", default_value_t = crate::detect::DEFAULT_MAX_HELD_BYTES >> 20)]
     pub reorder_buffer_mib: usize,
-    /// Where alerts go: a file path, or - for stdout.
+    /// Where alerts go: a file path, or - for stdout. Repeat it to write alerts to several
+    /// places; each gets every alert, and one that fails does not stop the others.
     #[arg(long, value_name = "PATH|-", default_value = "-")]
-    pub alerts: String,
-    /// Alert format.
+    pub alerts: Vec<String>,
+    /// Alert format, for every --alerts output.
     #[arg(long, value_enum, default_value_t = AlertFormatArg::Json)]
     pub alert_format: AlertFormatArg,
     /// After SIGTERM/SIGINT, how long to wait for a blocked alert consumer before exiting and
@@ -95,7 +96,7 @@ impl Default for DetectArgs {
             lateness: "10s".into(),
             reorder_buffer_events: crate::detect::DEFAULT_MAX_HELD_EVENTS,
             reorder_buffer_mib: crate::detect::DEFAULT_MAX_HELD_BYTES >> 20,
-            alerts: "-".into(),
+            alerts: vec!["-".into()],
             alert_format: AlertFormatArg::Json,
             drain_timeout: None,
         }

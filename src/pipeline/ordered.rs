@@ -250,7 +250,10 @@ impl OrderedStage {
     /// acknowledge what is now durable and save positions for good.
     pub fn finish(mut self) -> Finished {
         self.finish_detection();
-        let sinks = self.sinks.close();
+        let (sinks, all_failed) = self.sinks.close();
+        if let Some(e) = all_failed {
+            self.error.get_or_insert(e);
+        }
         // The archive is closed: every row it took is sealed, unless closing failed.
         if let Err(e) = self.acks.finish(self.error.is_none()) {
             self.error.get_or_insert(e);

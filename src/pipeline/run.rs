@@ -86,7 +86,9 @@ impl RunOutcome {
             if report.undelivered() == 0 {
                 continue;
             }
-            let why = if report.gave_up {
+            let why = if let Some(e) = &report.failed {
+                format!("it failed: {e}")
+            } else if report.gave_up {
                 format!(
                     "it did not take them within {:?} of the stop (--drain-timeout)",
                     self.drain

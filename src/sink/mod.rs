@@ -33,7 +33,7 @@ pub trait AlertSink: Send {
 }
 
 /// What a sink could deliver, reported by [`AlertSink::close`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DrainReport {
     /// Alerts given to [`AlertSink::write`].
     pub alerts: u64,
@@ -43,6 +43,8 @@ pub struct DrainReport {
     pub dropped: u64,
     /// The drain limit gave up waiting for the transport.
     pub gave_up: bool,
+    /// Why the transport stopped taking alerts, if it failed (a closed pipe is not a failure).
+    pub failed: Option<String>,
 }
 
 impl DrainReport {
@@ -126,17 +128,36 @@ impl AlertSinks {
         }
     }
 
-    /// Close every sink; each one's name and what it could not deliver.
-    pub fn close(self) -> Vec<(String, DrainReport)> {
-        self.sinks
-            .into_iter()
-            .map(|member| {
-                let name = member.sink.name().to_string();
-                let mut report = member.sink.close();
-                report.alerts += member.skipped;
-                (name, report)
-            })
-            .collect()
+    /// Close every sink; each one's name and what it could not deliver, and an error when
+    /// every sink has failed (a failure the last writes only found at the close included).
+    pub fn close(self) -> (Vec<(String, DrainReport)>, Option<String>) {
+        let mut reports = Vec::with_capacity(self.sinks.len());
+        let mut working = 0;
+        let mut first_failure = None;
+        for member in self.sinks {
+            let name = member.sink.name().to_string();
+            let mut report = member.sink.close();
+            report.alerts += member.skipped;
+            let closed_pipe = member
+                .failed
+                .as_ref()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe);
+            if let Some(e) = &member.failed
+                && !closed_pipe
+            {
+                report.failed = Some(e.to_string());
+            }
+            match &report.failed {
+                Some(e) => {
+                    first_failure.get_or_insert(format!("alerts: {name}: {e}"));
+                }
+                None if !closed_pipe => working += 1,
+                None => {}
+            }
+            reports.push((name, report));
+        }
+        let all_failed = working == 0 && first_failure.is_some();
+        (reports, first_failure.filter(|_| all_failed))
     }
 }
 
@@ -236,12 +257,30 @@ mod tests {
             // The failing sink's error surfaces on a later write; the run goes on.
             assert!(sinks.write(&[alert(n)]).is_ok(), "one sink still works");
         }
-        let reports = sinks.close();
+        let (reports, all_failed) = sinks.close();
+        assert_eq!(all_failed, None, "one sink worked");
         let text = std::fs::read_to_string(file.path()).expect("read");
         assert_eq!(text.lines().count(), 50, "the working sink got every alert");
         let (name, bad) = &reports[0];
         assert_eq!((name.as_str(), bad.alerts, bad.delivered), ("bad", 50, 0));
         assert_eq!(reports[1].1.delivered, 50);
+    }
+
+    /// The only sink failed on the last alerts of a run (all decided at its end): the write
+    /// was queued before the failure, so only the close can tell, and it does.
+    #[test]
+    fn a_failure_found_only_at_the_close_still_fails_the_run() {
+        let bad = QueuedSink::start(
+            "bad".into(),
+            Failing,
+            encode::Encoding::Json,
+            WhenFull::Wait,
+        );
+        let mut sinks = AlertSinks::new(vec![Box::new(bad)]);
+        sinks.write(&[alert(1)]).expect("queued before the failure");
+        let (reports, all_failed) = sinks.close();
+        assert_eq!(all_failed.as_deref(), Some("alerts: bad: no space left"));
+        assert_eq!(reports[0].1.failed.as_deref(), Some("no space left"));
     }
 
     #[test]

@@ -288,6 +288,10 @@ impl AlertSink for QueuedSink {
             delivered: self.state.delivered.load(Ordering::Relaxed),
             dropped: self.dropped,
             gave_up,
+            failed: match self.take_error() {
+                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Some(e.to_string()),
+                _ => None,
+            },
         }
     }
 }

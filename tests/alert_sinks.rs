@@ -1,0 +1,89 @@
+//! Alerts go to every `--alerts` output; one that fails (a full disk) is reported and left out,
+//! and the others still get every alert (issue 12, part 4).
+
+mod common;
+use common::*;
+
+fn sample() -> String {
+    fixture("sample/attacks.log")
+        .to_str()
+        .expect("UTF-8 path")
+        .to_string()
+}
+
+#[test]
+fn every_output_gets_every_alert() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = dir.path().join("a.jsonl");
+    let b = dir.path().join("b.jsonl");
+    let out = secpipe()
+        .args(["--tz", "UTC", "--alerts"])
+        .arg(&a)
+        .arg("--alerts")
+        .arg(&b)
+        .arg(sample())
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a = std::fs::read(&a).expect("a");
+    assert!(!json_lines(&a).is_empty(), "the sample has attacks");
+    assert_eq!(
+        a,
+        std::fs::read(&b).expect("b"),
+        "both outputs got the same alerts"
+    );
+}
+
+#[test]
+fn a_full_disk_on_one_output_does_not_silence_the_other() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("alerts.jsonl");
+    let alone = run_ok(&["--tz", "UTC", &sample()]);
+    let out = secpipe()
+        .args(["--tz", "UTC", "--alerts", "/dev/full", "--alerts"])
+        .arg(&good)
+        .arg(sample())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "one output still works: {stderr}");
+    assert_eq!(
+        std::fs::read(&good).expect("alerts"),
+        alone.stdout,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("/dev/full"),
+        "the failure is reported: {stderr}"
+    );
+    assert!(
+        stderr.contains("alerts not delivered to /dev/full"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn when_the_only_output_fails_the_run_fails() {
+    let out = secpipe()
+        .args(["--tz", "UTC", "--alerts", "/dev/full"])
+        .arg(sample())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("No space left"), "{stderr}");
+}
+
+#[test]
+fn one_output_named_twice_is_a_usage_error() {
+    let out = secpipe()
+        .args(["--alerts", "x.jsonl", "--alerts", "x.jsonl", "/dev/null"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("named twice"));
+}
