@@ -133,12 +133,11 @@ impl OrderedStage {
             Delivery::Idle => {
                 self.idle(now_micros());
                 self.release_durable();
-                self.acks.save_if_due();
             }
         }
     }
 
-    /// Acknowledge what the archive now holds durably.
+    /// Acknowledge what the archive now holds durably; save positions when due.
     fn release_durable(&mut self) {
         match &self.archive {
             Some(archive) => self.acks.release(archive.durable_seq()),
