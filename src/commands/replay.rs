@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use crate::flags::UsageError;
 use crate::flags::hiargs::{DetectConfig, LiveConfig, ParseConfig};
@@ -11,7 +12,8 @@ use crate::source::InputSpec;
 use crate::source::archive as archive_source;
 
 use super::run::{Unverified, drive};
-use crate::archive::verify::{ProblemClass, VerifyOptions, VerifyReport, verify};
+use crate::archive::store::LocalStore;
+use crate::archive::verify::{ProblemClass, VerifyOptions, VerifyReport, verify_store};
 use crate::pipeline::TimeRange;
 use crate::source::archive::EventFile;
 
@@ -104,8 +106,9 @@ fn replay_archives(
     let mut unverified = Unverified::Nothing;
     let mut tampered = false;
     for dir in dirs {
-        let dir_files = archive_source::event_files(dir).map_err(UsageError::plain)?;
-        let report = verify(dir, verify_opts);
+        let store = Arc::new(LocalStore::new(dir));
+        let dir_files = archive_source::event_files(store.clone()).map_err(UsageError::plain)?;
+        let report = verify_store(&*store, verify_opts);
         match report.exit_code() {
             0 => {}
             // Nothing altered, but rows no valid signature covers: replay them, and mark what
@@ -126,7 +129,8 @@ fn replay_archives(
                     "secpipe: --force: replaying {}; alerts resting on unverified rows are marked",
                     dir.display()
                 );
-                unverified = merge_unverified(unverified, untrusted_rows(dir, &dir_files, &report));
+                unverified =
+                    merge_unverified(unverified, untrusted_rows(&dir_files.files, &report));
             }
             code => {
                 eprintln!("{report}");
@@ -137,7 +141,7 @@ fn replay_archives(
                 return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
             }
         }
-        files.extend(dir_files);
+        files.push(dir_files);
     }
     let code = drive(
         parse,
@@ -164,10 +168,10 @@ fn replay_archives(
 
 /// The rows a verify report does not vouch for: the files it names, or everything when the
 /// chain itself (manifests, checkpoint, signature) is in doubt.
-fn untrusted_rows(dir: &Path, files: &[EventFile], report: &VerifyReport) -> Unverified {
+fn untrusted_rows(files: &[EventFile], report: &VerifyReport) -> Unverified {
     let mut rows = Vec::new();
     for problem in &report.problems {
-        let in_chain = files.iter().find(|f| f.path == dir.join(&problem.file));
+        let in_chain = files.iter().find(|f| f.path == problem.file);
         match (problem.class, in_chain) {
             // A file no manifest names is not replayed at all.
             (ProblemClass::ExtraFile, _) => {}
