@@ -26,6 +26,23 @@
 //!   lists them in the `resume` line; `seq` and `file_seq` continue after the last sealed file.
 //!   A torn (newline-less) last manifest line is cut off and recorded the same way.
 //!
+//! ## Storage
+//! Every byte the archive keeps goes through an [`store::ArchiveStore`], by object name, never
+//! by path: [`store::LocalStore`] (a directory, the layout above) is the first; an object
+//! store is the next. The writer encodes Parquet into a local staged file and only its commit
+//! steps go through the store; verify ([`verify::verify_store`]) and replay
+//! ([`crate::source::archive`]) only read through it. Whatever the storage, a store must
+//! guarantee:
+//! - **durable before published**: a file is on stable storage before it appears under its
+//!   final name, and before any manifest line names it;
+//! - **publish never overwrites**: a name already taken is an error, not a replacement (a
+//!   sealed file is never rewritten; a file planted under the next name stays for verify);
+//! - **manifest appends are atomic per line**: a crash leaves whole lines and at most one torn
+//!   last line, which open cuts off and records; the checkpoint is replaced whole;
+//! - **names stay inside**: an [`store::ObjectName`] cannot be absolute or hold `..`, `.`,
+//!   an empty segment or NUL, so no manifest line can make verify, replay or the writer touch
+//!   a file outside the archive.
+//!
 //! ## When writing fails (a full disk)
 //! The first failure is the error the run reports, naming the path and its cause
 //! (`ARCHIVE/events/date=…/part-unsealed-….parquet.tmp: … No space left on device`); later
