@@ -48,7 +48,7 @@
 //!     let staged_name = ObjectName::new(format!("events/date=2026-11-23/s{round}.tmp")).unwrap();
 //!     let mut staged = store.stage(&staged_name).unwrap();
 //!     std::io::Write::write_all(&mut staged, b"sealed bytes").unwrap();
-//!     let published = store.publish(staged, &name);
+//!     let published = store.publish(staged, &name, &[0; 32]);
 //!     assert_eq!(published.is_ok(), round == 0);
 //! }
 //! assert_eq!(&store.open(&name).unwrap().read_all().unwrap()[..], b"sealed bytes");
@@ -97,8 +97,15 @@ pub trait ArchiveStore: Send + Sync {
     fn stage(&self, name: &ObjectName) -> Result<Staged, StoreError>;
 
     /// Make `staged` durable and visible as `name`, never replacing an object already there
-    /// ([`StoreError::AlreadyExists`]).
-    fn publish(&self, staged: Staged, name: &ObjectName) -> Result<(), StoreError>;
+    /// ([`StoreError::AlreadyExists`]). `sha256` is the digest of the staged bytes, which the
+    /// writer computed while encoding them: an object store sends it with the upload so that
+    /// the service refuses bytes that changed on the way (LocalStore has nothing to check).
+    fn publish(
+        &self,
+        staged: Staged,
+        name: &ObjectName,
+        sha256: &[u8; 32],
+    ) -> Result<(), StoreError>;
 
     /// Every object whose name starts with `prefix/`, in any order (a missing prefix is empty).
     fn list(&self, prefix: &ObjectName) -> Result<Vec<ObjectName>, StoreError>;
@@ -116,8 +123,10 @@ pub trait ArchiveStore: Send + Sync {
     /// `None` when there are none yet.
     fn read_manifests(&self) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Append one manifest line (`line` has no newline), durably and atomically.
-    fn append_manifest(&self, line: &[u8]) -> Result<(), StoreError>;
+    /// Append manifest line `number` (1-based: its place in the chain; `line` has no
+    /// newline), durably and atomically. A store that keeps one object per line names it by
+    /// `number`, create-only; LocalStore appends to one file.
+    fn append_manifest(&self, number: u64, line: &[u8]) -> Result<(), StoreError>;
 
     /// Keep the first `len` bytes of the manifests (dropping a torn last line), durably.
     fn cut_manifests(&self, len: u64) -> Result<(), StoreError>;

@@ -147,7 +147,8 @@ impl Ledger {
     /// Append one manifest line (fsynced). The checkpoint follows with
     /// [`Ledger::checkpoint_if_due`] or [`Ledger::write_checkpoint`].
     pub fn append(&mut self, line: &str) -> Result<(), ArchiveError> {
-        self.store.append_manifest(line.as_bytes())?;
+        self.store
+            .append_manifest(self.count + 1, line.as_bytes())?;
         self.head = super::manifest::line_hash(line.as_bytes());
         self.count += 1;
         Ok(())
@@ -307,6 +308,8 @@ enum Commit {
     File {
         staged: Staged,
         name: ObjectName,
+        /// SHA-256 of the file's bytes (the manifest's `sha256`).
+        sha256: [u8; 32],
         line: String,
         /// An events file: the event `seq` after its last row.
         events_end: Option<u64>,
@@ -383,10 +386,11 @@ fn commit(
             Commit::File {
                 staged,
                 name,
+                sha256,
                 line,
                 events_end,
             } => {
-                store.publish(staged, &name)?;
+                store.publish(staged, &name, &sha256)?;
                 ledger.append(&line)?;
                 if let Some(end) = events_end {
                     durable.fetch_max(end, Ordering::Release);
@@ -487,7 +491,8 @@ fn seal(mut file: OpenFile, chain: &mut ChainHead) -> Result<(Commit, u64), Arch
     let sink = writer
         .into_inner()
         .map_err(|e| ArchiveError::Other(format!("{}: {e}", file.tmp_path.display())))?;
-    let file_sha = hex::encode(digest_bytes(sink.hasher));
+    let sha256 = digest_bytes(sink.hasher);
+    let file_sha = hex::encode(sha256);
     let file_bytes = sink.bytes;
 
     let relative = format!(
@@ -517,6 +522,7 @@ fn seal(mut file: OpenFile, chain: &mut ChainHead) -> Result<(Commit, u64), Arch
     let job = Commit::File {
         staged: sink.staged,
         name,
+        sha256,
         line,
         events_end: (file.table == Table::Events).then_some(first_seq + file.rows),
     };

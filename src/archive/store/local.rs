@@ -74,7 +74,12 @@ impl ArchiveStore for LocalStore {
         Ok(Staged::new(file, path))
     }
 
-    fn publish(&self, staged: Staged, name: &ObjectName) -> Result<(), StoreError> {
+    fn publish(
+        &self,
+        staged: Staged,
+        name: &ObjectName,
+        _sha256: &[u8; 32],
+    ) -> Result<(), StoreError> {
         let (file, staged_path) = staged.into_parts();
         file.sync_all().map_err(StoreError::at(&staged_path))?;
         drop(file);
@@ -138,7 +143,7 @@ impl ArchiveStore for LocalStore {
         read_if_present(&self.dir.join(MANIFESTS))
     }
 
-    fn append_manifest(&self, line: &[u8]) -> Result<(), StoreError> {
+    fn append_manifest(&self, _number: u64, line: &[u8]) -> Result<(), StoreError> {
         let path = self.dir.join(MANIFESTS);
         // Only the committer appends; the lock is never contended.
         let mut handle = self.manifests.lock().unwrap_or_else(|e| e.into_inner());
@@ -304,7 +309,9 @@ mod tests {
             b"sealed",
         );
         let staged_path = staged.path().to_path_buf();
-        let err = store.publish(staged, &name).expect_err("the name is taken");
+        let err = store
+            .publish(staged, &name, &[0; 32])
+            .expect_err("the name is taken");
         assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
         assert_eq!(std::fs::read(&planted).expect("still there"), b"planted");
         // The staged bytes are left for the next open to discard, not lost in place.
@@ -317,7 +324,7 @@ mod tests {
         let store = LocalStore::new(dir.path());
         let name = ObjectName::new("events/date=2026-11-23/part-00000000.parquet").expect("ok");
         let staged = stage_bytes(&store, "events/date=2026-11-23/x.tmp", b"0123456789");
-        store.publish(staged, &name).expect("publish");
+        store.publish(staged, &name, &[0; 32]).expect("publish");
         let events = ObjectName::new("events").expect("ok");
         assert_eq!(store.list(&events).expect("list"), vec![name.clone()]);
         let reader = store.open(&name).expect("open");
@@ -339,8 +346,8 @@ mod tests {
         let store = LocalStore::new(dir.path());
         assert_eq!(store.read_manifests().expect("read"), None);
         store.create().expect("create");
-        store.append_manifest(b"{\"a\":1}").expect("append");
-        store.append_manifest(b"{\"b\":2}").expect("append");
+        store.append_manifest(1, b"{\"a\":1}").expect("append");
+        store.append_manifest(2, b"{\"b\":2}").expect("append");
         let bytes = store.read_manifests().expect("read").expect("present");
         assert_eq!(bytes, b"{\"a\":1}\n{\"b\":2}\n");
         store.cut_manifests(8).expect("cut");
