@@ -25,7 +25,7 @@
 //!   archive, nor make the writer write there.
 //!
 //! ## The commit protocol, step by step
-//! The writer ([`super::writer`]) encodes each Parquet file into a [`Staged`] local file
+//! The writer (`writer.rs`) encodes each Parquet file into a [`Staged`] local file
 //! ([`ArchiveStore::stage`]: LocalStore puts it beside its final name, so publishing is a
 //! rename; an object store would keep it in a local spool and upload it), then, in chain
 //! order: [`ArchiveStore::publish`] → [`ArchiveStore::append_manifest`] →

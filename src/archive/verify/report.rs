@@ -89,7 +89,7 @@ pub struct UnsignedFile {
     pub rows: u64,
 }
 
-/// The result of [`verify`].
+/// The result of [`verify`](super::verify()) and [`super::verify_store`].
 #[derive(Clone, Debug, Serialize)]
 pub struct VerifyReport {
     pub archive: Option<String>,
