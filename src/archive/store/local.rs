@@ -38,6 +38,27 @@ impl LocalStore {
         &self.dir
     }
 
+    /// The file that [`ArchiveStore::list`] showed as `name`: the file of `name`, or, where no
+    /// such file exists, the one whose name is not UTF-8 and was listed lossily (a file named
+    /// `x\xff.parquet.tmp` is listed as `x\u{fffd}.parquet.tmp`), so that a crashed run's
+    /// leftover, or a file someone planted, is moved aside whatever bytes its name holds.
+    fn listed_path(&self, name: &ObjectName) -> Result<PathBuf, StoreError> {
+        let path = self.path_of(name)?;
+        if path.symlink_metadata().is_ok() {
+            return Ok(path);
+        }
+        let mut found = self.dir.clone();
+        for segment in name.as_str().split('/') {
+            let exact = found.join(segment);
+            found = if exact.symlink_metadata().is_ok() {
+                exact
+            } else {
+                lossy_entry(&found, segment).unwrap_or(exact)
+            };
+        }
+        Ok(found)
+    }
+
     /// The file of `name`. An [`ObjectName`] cannot leave the directory; on Windows a
     /// backslash or a drive colon in a segment still could, so they are refused there.
     fn path_of(&self, name: &ObjectName) -> Result<PathBuf, StoreError> {
@@ -132,7 +153,7 @@ impl ArchiveStore for LocalStore {
     }
 
     fn discard(&self, name: &ObjectName, tag: &str) -> Result<(), StoreError> {
-        let path = self.path_of(name)?;
+        let path = self.listed_path(name)?;
         let target_dir = self.dir.join("audit").join("discarded");
         std::fs::create_dir_all(&target_dir).map_err(StoreError::at(&target_dir))?;
         let target = target_dir.join(format!("{tag}-{}", name.as_str().replace('/', "_")));
@@ -220,6 +241,18 @@ impl ReadAt for LocalFile {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
         std::os::windows::fs::FileExt::seek_read(&self.file, buf, offset)
     }
+}
+
+/// The entry of `dir` whose name is not UTF-8 and reads as `shown` once made lossy.
+fn lossy_entry(dir: &Path, shown: &str) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|entry| {
+            let name = entry.file_name();
+            name.to_str().is_none() && name.to_string_lossy() == shown
+        })
+        .map(|entry| entry.path())
 }
 
 fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
@@ -338,6 +371,34 @@ mod tests {
         assert_eq!(std::fs::read(moved).expect("moved copy"), b"0123456789");
         let missing = ObjectName::new("alerts").expect("ok");
         assert!(store.list(&missing).expect("no alerts yet").is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_whose_name_is_not_utf8_is_listed_and_discarded() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalStore::new(dir.path());
+        // A non-UTF-8 directory and file name, as a crash cannot make but a person can.
+        let raw_dir = dir
+            .path()
+            .join("events")
+            .join(std::ffi::OsStr::from_bytes(b"d\xfe"));
+        std::fs::create_dir_all(&raw_dir).expect("mkdir");
+        let raw_file = raw_dir.join(std::ffi::OsStr::from_bytes(b"x\xff.parquet.tmp"));
+        std::fs::write(&raw_file, b"leftover").expect("plant");
+        let events = ObjectName::new("events").expect("ok");
+        let listed = store.list(&events).expect("list");
+        assert_eq!(
+            listed.iter().map(ObjectName::as_str).collect::<Vec<_>>(),
+            vec!["events/d\u{fffd}/x\u{fffd}.parquet.tmp"]
+        );
+        store.discard(&listed[0], "9").expect("discard");
+        assert!(!raw_file.exists());
+        let moved = dir
+            .path()
+            .join("audit/discarded/9-events_d\u{fffd}_x\u{fffd}.parquet.tmp");
+        assert_eq!(std::fs::read(moved).expect("moved copy"), b"leftover");
     }
 
     #[test]
