@@ -38,33 +38,31 @@
 //! assert!(Archive::open(opts(Some(key))).is_ok());
 //! ```
 
-use std::path::Path;
-
 use ed25519_dalek::SigningKey;
 
 use super::ArchiveError;
 use super::keys;
 use super::manifest::{self, Checkpoint, GENESIS_PREV, LineRange};
+use super::store::ArchiveStore;
 
-/// Check that a run with `key` (or without one) may extend the archive in `dir`; returns the
-/// manifest lines it would sign over without vouching for them, if any.
+/// Check that a run with `key` (or without one) may extend the archive in `store`; returns
+/// the manifest lines it would sign over without vouching for them, if any.
 pub(super) fn check_before_extending(
-    dir: &Path,
+    store: &dyn ArchiveStore,
     key: Option<&SigningKey>,
 ) -> Result<Option<LineRange>, ArchiveError> {
-    let audit = dir.join("audit");
-    let Some(checkpoint_bytes) = read_if_present(&audit.join("checkpoint"))? else {
+    let Some(checkpoint_bytes) = store.read_checkpoint()? else {
         // A new archive, or one whose checkpoint is gone: nothing was signed that we can see.
-        return Ok(key.and_then(|_| unvouched_after(0, &manifest_lines_of(dir))));
+        return Ok(key.and_then(|_| unvouched_after(0, &manifest_lines_of(store))));
     };
     let checkpoint = std::str::from_utf8(&checkpoint_bytes)
         .map_err(|e| e.to_string())
         .and_then(Checkpoint::parse)
-        .map_err(|e| refuse(dir, &format!("audit/checkpoint does not parse ({e})")))?;
+        .map_err(|e| refuse(store, &format!("audit/checkpoint does not parse ({e})")))?;
     let Some(key) = key else {
         if let Some((keyhash, _)) = &checkpoint.signature {
             return Err(refuse(
-                dir,
+                store,
                 &format!(
                     "it is signed (key {keyhash}) and no --key was given: the rows of this run \
                      would be covered by no signature. Pass --key with the key that signed it"
@@ -73,7 +71,7 @@ pub(super) fn check_before_extending(
         }
         return Ok(None);
     };
-    let hashes = manifest_lines_of(dir);
+    let hashes = manifest_lines_of(store);
     let Some((keyhash, signature)) = &checkpoint.signature else {
         // Written without a key until now: this run vouches for nothing before it.
         return Ok(unvouched_after(0, &hashes));
@@ -82,7 +80,7 @@ pub(super) fn check_before_extending(
     let ours = keys::keyhash(&verifying);
     if *keyhash != ours {
         return Err(refuse(
-            dir,
+            store,
             &format!(
                 "its checkpoint is signed by key {keyhash}, not by the --key given ({ours}); one \
                  archive is signed by one key, so that one public key verifies all of it"
@@ -99,7 +97,7 @@ pub(super) fn check_before_extending(
         || !keys::check(&verifying, checkpoint.body().as_bytes(), signature)
     {
         return Err(refuse(
-            dir,
+            store,
             "its signed checkpoint does not match its manifests or does not verify: the \
              archive was altered. Run `secpipe verify` on it",
         ));
@@ -117,23 +115,15 @@ fn unvouched_after(vouched: u64, hashes: &[String]) -> Option<LineRange> {
 }
 
 /// The hashes of the complete manifest lines (a torn last line is not part of the chain).
-fn manifest_lines_of(dir: &Path) -> Vec<String> {
-    let bytes = std::fs::read(dir.join("audit").join("manifests.jsonl")).unwrap_or_default();
+fn manifest_lines_of(store: &dyn ArchiveStore) -> Vec<String> {
+    let bytes = store.read_manifests().ok().flatten().unwrap_or_default();
     let (lines, _torn) = manifest::split_lines(&bytes);
     lines.iter().map(|line| manifest::line_hash(line)).collect()
 }
 
-fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, ArchiveError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ArchiveError::Other(format!("{}: {e}", path.display()))),
-    }
-}
-
-fn refuse(dir: &Path, why: &str) -> ArchiveError {
+fn refuse(store: &dyn ArchiveStore, why: &str) -> ArchiveError {
     ArchiveError::Other(format!(
         "refusing to extend the archive {}: {why}",
-        dir.display()
+        store.location()
     ))
 }

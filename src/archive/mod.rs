@@ -26,6 +26,23 @@
 //!   lists them in the `resume` line; `seq` and `file_seq` continue after the last sealed file.
 //!   A torn (newline-less) last manifest line is cut off and recorded the same way.
 //!
+//! ## Storage
+//! Every byte the archive keeps goes through an [`store::ArchiveStore`], by object name, never
+//! by path: [`store::LocalStore`] (a directory, the layout above) is the first; an object
+//! store is the next. The writer encodes Parquet into a local staged file and only its commit
+//! steps go through the store; verify ([`verify::verify_store`]) and replay
+//! ([`crate::source::archive`]) only read through it. Whatever the storage, a store must
+//! guarantee:
+//! - **durable before published**: a file is on stable storage before it appears under its
+//!   final name, and before any manifest line names it;
+//! - **publish never overwrites**: a name already taken is an error, not a replacement (a
+//!   sealed file is never rewritten; a file planted under the next name stays for verify);
+//! - **manifest appends are atomic per line**: a crash leaves whole lines and at most one torn
+//!   last line, which open cuts off and records; the checkpoint is replaced whole;
+//! - **names stay inside**: an [`store::ObjectName`] cannot be absolute or hold `..`, `.`,
+//!   an empty segment or NUL, so no manifest line can make verify, replay or the writer touch
+//!   a file outside the archive.
+//!
 //! ## When writing fails (a full disk)
 //! The first failure is the error the run reports, naming the path and its cause
 //! (`ARCHIVE/events/date=…/part-unsealed-….parquet.tmp: … No space left on device`); later
@@ -57,6 +74,7 @@ mod custody;
 pub mod keys;
 pub mod manifest;
 pub mod schema;
+pub mod store;
 pub mod verify;
 mod writer;
 
@@ -71,6 +89,7 @@ use crate::alert::Alert;
 use crate::event::Event;
 use manifest::{Checkpoint, GENESIS_PREV, Manifest};
 use schema::{AlertColumns, EventColumns, Table};
+use store::{ArchiveStore, LocalStore, StoreError};
 use writer::{ChainHead, Msg, WriterSummary};
 
 /// Where and how to archive (`--archive DIR --key FILE --roll-rows N --roll-secs S`).
@@ -89,23 +108,12 @@ pub struct ArchiveOptions {
 pub enum ArchiveError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    /// An I/O error on a named file or directory: "No space left on device" alone does not
-    /// say which disk.
-    #[error("{}: {source}", path.display())]
-    At {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// What the store could not do, naming the file or object ("No space left on device"
+    /// alone does not say which disk).
+    #[error("{0}")]
+    Store(#[from] StoreError),
     #[error("{0}")]
     Other(String),
-}
-
-/// `map_err(at(&path))`: an I/O error that names `path`.
-pub(crate) fn at(path: &Path) -> impl FnOnce(std::io::Error) -> ArchiveError + '_ {
-    move |source| ArchiveError::At {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// What the archive wrote, for the end-of-run summary.
@@ -219,6 +227,16 @@ struct ChainState {
 impl Archive {
     /// Open or create `opts.dir`, continuing an existing chain.
     pub fn open(opts: ArchiveOptions) -> Result<Archive, ArchiveError> {
+        let store = Arc::new(LocalStore::new(opts.dir.clone()));
+        Archive::open_in(store, opts)
+    }
+
+    /// Open or create the archive kept in `store`, continuing an existing chain (`opts.dir`
+    /// only names it, in [`Archive::dir`]).
+    pub fn open_in(
+        store: Arc<dyn ArchiveStore>,
+        opts: ArchiveOptions,
+    ) -> Result<Archive, ArchiveError> {
         let key = opts
             .key
             .as_deref()
@@ -226,40 +244,39 @@ impl Archive {
             .transpose()?;
         // Before anything in the archive changes: may this run extend it, and which lines
         // will its signatures cover without vouching for them?
-        let unsigned_lines = custody::check_before_extending(&opts.dir, key.as_ref())?;
-        let audit = opts.dir.join("audit");
-        std::fs::create_dir_all(&audit).map_err(at(&audit))?;
+        let unsigned_lines = custody::check_before_extending(&*store, key.as_ref())?;
+        store.create()?;
         if key.is_none() {
-            eprintln!(
-                "secpipe: warning: archive {} is not signed (no --key): it is a hash chain \
+            crate::report::warn(&format!(
+                "warning: archive {} is not signed (no --key): it is a hash chain \
                  that detects edits, but anyone can rewrite it end to end. Make a key with \
                  `secpipe keygen --out FILE` and pass --key FILE.",
-                opts.dir.display()
-            );
+                store.location()
+            ));
         }
         let mut discarded = Vec::new();
-        let state = read_chain(&opts.dir, &mut discarded)?;
+        let state = read_chain(&*store, &mut discarded)?;
         let is_new = state.is_none();
         let state = match state {
             Some(state) => state,
             None => new_chain_state()?,
         };
-        discard_unsealed(&opts.dir, &state, &mut discarded)?;
+        discard_unsealed(&*store, &state, &mut discarded)?;
 
         if let Some(range) = unsigned_lines {
-            eprintln!(
-                "secpipe: warning: archive {}: manifest lines {}..={} are covered by no valid \
+            crate::report::warn(&format!(
+                "warning: archive {}: manifest lines {}..={} are covered by no valid \
                  signature of this key; this run continues the chain after them and records in \
                  its `resume` line that it does not vouch for them (`secpipe verify` reports \
                  them as unsigned)",
-                opts.dir.display(),
+                store.location(),
                 range.first,
                 range.last
-            );
+            ));
         }
 
         let mut ledger = writer::Ledger::new(
-            opts.dir.clone(),
+            Arc::clone(&store),
             state.archive_id,
             state.head.clone(),
             state.count,
@@ -284,12 +301,11 @@ impl Archive {
         ledger.write_checkpoint()?;
 
         let (sender, receiver) = crossbeam_channel::bounded(CHANNEL_CHUNKS);
-        let dir = opts.dir.clone();
         let durable = Arc::new(AtomicU64::new(state.next_seq));
         let durable_for_writer = Arc::clone(&durable);
         let writer = std::thread::Builder::new()
             .name("secpipe-archive".into())
-            .spawn(move || writer::run(receiver, dir, chain, ledger, durable_for_writer))?;
+            .spawn(move || writer::run(receiver, store, chain, ledger, durable_for_writer))?;
         Ok(Archive {
             opts,
             next_seq: state.next_seq,
@@ -495,33 +511,29 @@ fn parse_archive_id(hex_text: &str) -> Option<[u8; 16]> {
 
 /// Read the existing chain, if there is one. A torn last line is cut off (recorded in
 /// `discarded`).
-fn read_chain(dir: &Path, discarded: &mut Vec<String>) -> Result<Option<ChainState>, ArchiveError> {
-    let path = dir.join("audit").join("manifests.jsonl");
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(read_checkpoint_only(dir));
-        }
-        Err(e) => return Err(e.into()),
+fn read_chain(
+    store: &dyn ArchiveStore,
+    discarded: &mut Vec<String>,
+) -> Result<Option<ChainState>, ArchiveError> {
+    let Some(bytes) = store.read_manifests()? else {
+        return Ok(read_checkpoint_only(store));
     };
     let (lines, torn) = manifest::split_lines(&bytes);
     if let Some(torn) = torn {
-        let keep = bytes.len() - torn.len();
-        let file = std::fs::OpenOptions::new().write(true).open(&path)?;
-        file.set_len(keep as u64)?;
-        file.sync_all()?;
+        store.cut_manifests((bytes.len() - torn.len()) as u64)?;
         discarded.push(format!(
-            "audit/manifests.jsonl: a torn last line of {} bytes",
+            "{}: a torn last line of {} bytes",
+            store::MANIFESTS,
             torn.len()
         ));
     }
     let Some(last) = lines.last() else {
-        return Ok(read_checkpoint_only(dir));
+        return Ok(read_checkpoint_only(store));
     };
     let bad = |line_no: usize, why: String| {
         ArchiveError::Other(format!(
             "{}: line {line_no}: {why}; run `secpipe verify` on this archive",
-            path.display()
+            store.location_of(store::MANIFESTS)
         ))
     };
     let mut state: Option<ChainState> = None;
@@ -555,9 +567,9 @@ fn read_chain(dir: &Path, discarded: &mut Vec<String>) -> Result<Option<ChainSta
 }
 
 /// A new archive that crashed before its first manifest: the checkpoint holds its id.
-fn read_checkpoint_only(dir: &Path) -> Option<ChainState> {
-    let text = std::fs::read_to_string(dir.join("audit").join("checkpoint")).ok()?;
-    let checkpoint = Checkpoint::parse(&text).ok()?;
+fn read_checkpoint_only(store: &dyn ArchiveStore) -> Option<ChainState> {
+    let bytes = store.read_checkpoint().ok()??;
+    let checkpoint = Checkpoint::parse(std::str::from_utf8(&bytes).ok()?).ok()?;
     let archive_id = parse_archive_id(&checkpoint.archive)?;
     (checkpoint.count == 0).then(|| ChainState::empty(archive_id))
 }
@@ -586,40 +598,6 @@ impl ChainState {
     }
 }
 
-/// Every file under `events/` and `alerts/`, as (path relative to the archive with `/`,
-/// absolute path).
-pub(crate) fn table_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
-    let mut out = Vec::new();
-    for table in [Table::Events, Table::Alerts] {
-        let root = dir.join(table.dir_name());
-        let mut stack = vec![(table.dir_name().to_owned(), root)];
-        while let Some((relative, path)) = stack.pop() {
-            let entries = match std::fs::read_dir(&path) {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    return Err(std::io::Error::new(
-                        e.kind(),
-                        format!("{}: {e}", path.display()),
-                    ));
-                }
-            };
-            for entry in entries {
-                let entry = entry?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let child_relative = format!("{relative}/{name}");
-                if entry.file_type()?.is_dir() {
-                    stack.push((child_relative, entry.path()));
-                } else {
-                    out.push((child_relative, entry.path()));
-                }
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 /// `part-00000012.parquet` → 12.
 pub(crate) fn file_seq_of(relative: &str) -> Option<u64> {
     let name = relative.rsplit('/').next()?;
@@ -631,26 +609,24 @@ pub(crate) fn file_seq_of(relative: &str) -> Option<u64> {
 
 /// Move a crashed run's unsealed files into `audit/discarded/`.
 fn discard_unsealed(
-    dir: &Path,
+    store: &dyn ArchiveStore,
     state: &ChainState,
     discarded: &mut Vec<String>,
 ) -> Result<(), ArchiveError> {
-    let stamp = crate::event::now_micros();
-    for (relative, path) in table_files(dir)? {
+    let stamp = crate::event::now_micros().to_string();
+    for name in store::table_objects(store)? {
+        let relative = name.as_str();
         let unsealed = relative.ends_with(".parquet.tmp");
         // Only the next file_seq can be a crash leftover, and only if the last run did not
         // close cleanly; any other unnamed file is left in place for verify to report.
         let orphan = !state.closed_cleanly
-            && !state.sealed_paths.contains(&relative)
-            && file_seq_of(&relative) == Some(state.next_file_seq);
+            && !state.sealed_paths.contains(relative)
+            && file_seq_of(relative) == Some(state.next_file_seq);
         if !(unsealed || orphan) {
             continue;
         }
-        let target_dir = dir.join("audit").join("discarded");
-        std::fs::create_dir_all(&target_dir).map_err(at(&target_dir))?;
-        let target = target_dir.join(format!("{stamp}-{}", relative.replace('/', "_")));
-        std::fs::rename(&path, &target).map_err(at(&path))?;
-        discarded.push(relative);
+        store.discard(&name, &stamp)?;
+        discarded.push(name.to_string());
     }
     Ok(())
 }

@@ -10,17 +10,20 @@
 //!   `prev`, the SHA-256 of its bytes, and its manifest line. Every input the line hashes is
 //!   known here, so the chain is extended in file order without waiting for the disk.
 //! - The **committer** (`secpipe-commit`) makes each finished file durable, strictly in chain
-//!   order: fsync the file → rename `part-unsealed-<n>.parquet.tmp` to `part-<file_seq>.parquet`
-//!   → fsync the directory → append the manifest line → fsync → rewrite `audit/checkpoint`
-//!   (through a temporary file and rename) when due, and then raises the durable event `seq`
+//!   order, through the [`ArchiveStore`]: publish the staged file under its final name
+//!   (LocalStore: fsync it → rename `part-unsealed-<n>.parquet.tmp` to
+//!   `part-<file_seq>.parquet` → fsync the directory) → append the manifest line (durably) →
+//!   replace the checkpoint when due, and then raises the durable event `seq`
 //!   ([`super::Archive::durable_seq`]). Its fsyncs overlap the encoding of the next files; with
 //!   one small file per event date they had been a third of the single writer's time.
+//!
+//! Only the committer's steps and the staging of each file go through the store: the encoder
+//! writes Parquet bytes straight into the staged local file, as before.
 //!
 //! A crash can therefore leave several temporary files (the encoder and sealer run ahead of the
 //! committer by a few files) but, as before, at most one renamed file that no manifest names:
 //! the next `file_seq`, renamed just before its line was appended.
 
-use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,11 +41,12 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
+use super::ArchiveError;
 use super::canonical::{self, digest_bytes, leaves_of, merkle_root, schema_sha256};
 use super::keys;
 use super::manifest::{Checkpoint, Manifest, RowRange, TimeRange};
 use super::schema::Table;
-use super::{ArchiveError, at};
+use super::store::{ArchiveStore, Durability, ObjectName, Staged};
 use crate::event::{civil_from_days, format_ts};
 
 /// Rows per Parquet row group.
@@ -93,9 +97,9 @@ impl ChainHead {
     }
 }
 
-/// The durable side of the chain: `audit/manifests.jsonl` and `audit/checkpoint`.
+/// The durable side of the chain: the manifests and the checkpoint, in the store.
 pub struct Ledger {
-    dir: PathBuf,
+    store: Arc<dyn ArchiveStore>,
     archive_id: [u8; 16],
     /// Hash of the last line appended, and how many lines there are.
     head: String,
@@ -105,8 +109,6 @@ pub struct Ledger {
     checkpointed: Option<(std::time::Instant, u64)>,
     /// When it was last re-signed without fsyncs.
     resigned: Option<std::time::Instant>,
-    /// `manifests.jsonl`, opened for appending on first use.
-    manifests: Option<File>,
 }
 
 /// The checkpoint is made durable (fsynced) at most this often while files are sealed, and
@@ -125,43 +127,28 @@ pub const RESIGN_EVERY: std::time::Duration = std::time::Duration::from_millis(5
 
 impl Ledger {
     pub fn new(
-        dir: PathBuf,
+        store: Arc<dyn ArchiveStore>,
         archive_id: [u8; 16],
         head: String,
         count: u64,
         key: Option<SigningKey>,
     ) -> Ledger {
         Ledger {
-            dir,
+            store,
             archive_id,
             head,
             count,
             key,
             checkpointed: None,
             resigned: None,
-            manifests: None,
         }
     }
 
     /// Append one manifest line (fsynced). The checkpoint follows with
     /// [`Ledger::checkpoint_if_due`] or [`Ledger::write_checkpoint`].
     pub fn append(&mut self, line: &str) -> Result<(), ArchiveError> {
-        let path = self.dir.join("audit").join("manifests.jsonl");
-        let file = match &mut self.manifests {
-            Some(file) => file,
-            none => none.insert(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .map_err(at(&path))?,
-            ),
-        };
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
-        file.write_all(&bytes).map_err(at(&path))?;
-        file.sync_data().map_err(at(&path))?;
+        self.store
+            .append_manifest(self.count + 1, line.as_bytes())?;
         self.head = super::manifest::line_hash(line.as_bytes());
         self.count += 1;
         Ok(())
@@ -186,16 +173,16 @@ impl Ledger {
         }
     }
 
-    /// Atomically and durably replace `audit/checkpoint` with the current head (signed with
-    /// the key).
+    /// Atomically and durably replace the checkpoint with the current head (signed with the
+    /// key).
     pub fn write_checkpoint(&mut self) -> Result<(), ArchiveError> {
         self.replace_checkpoint(true)?;
         self.checkpointed = Some((std::time::Instant::now(), self.count));
         Ok(())
     }
 
-    /// Replace `audit/checkpoint` through a temporary file and a rename (readers see the old
-    /// or the new one, never a mix); `durable`: fsync the file and the directory.
+    /// Replace the checkpoint (readers see the old or the new one, never a mix); `durable`:
+    /// on stable storage, else only written (it survives a killed process).
     fn replace_checkpoint(&mut self, durable: bool) -> Result<(), ArchiveError> {
         let mut checkpoint = Checkpoint {
             archive: hex::encode(self.archive_id),
@@ -207,31 +194,15 @@ impl Ledger {
             let signature = keys::sign(key, checkpoint.body().as_bytes());
             checkpoint.signature = Some((keys::keyhash(&key.verifying_key()), signature));
         }
-        let audit = self.dir.join("audit");
-        let tmp = audit.join("checkpoint.tmp");
-        let mut file = File::create(&tmp).map_err(at(&tmp))?;
-        file.write_all(checkpoint.to_text().as_bytes())
-            .map_err(at(&tmp))?;
-        if durable {
-            file.sync_all().map_err(at(&tmp))?;
-        }
-        std::fs::rename(&tmp, audit.join("checkpoint")).map_err(at(&tmp))?;
-        if durable {
-            sync_dir(&audit)?;
-        }
+        let durability = if durable {
+            Durability::Synced
+        } else {
+            Durability::Written
+        };
+        self.store
+            .replace_checkpoint(checkpoint.to_text().as_bytes(), durability)?;
         Ok(())
     }
-}
-
-/// fsync a directory so a rename in it is durable.
-pub fn sync_dir(dir: &Path) -> Result<(), ArchiveError> {
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(at(dir))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 /// Date directory name, e.g. `date=2026-11-23`.
@@ -240,22 +211,22 @@ pub fn date_dir(days: i64) -> String {
     format!("date={y:04}-{m:02}-{d:02}")
 }
 
-/// A file writer that hashes every byte it writes.
+/// A staged file writer that hashes every byte it writes.
 struct HashingFile {
-    file: File,
+    staged: Staged,
     hasher: Sha256,
     bytes: u64,
 }
 
 impl Write for HashingFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
+        let n = self.staged.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
+        self.staged.flush()
     }
 }
 
@@ -332,11 +303,13 @@ fn time_column(table: Table) -> &'static str {
 
 /// Durable steps, done by the committer in the order they were sent.
 enum Commit {
-    /// A finished Parquet file under its temporary name, and the manifest line that seals it.
+    /// A finished Parquet file, staged, the name to publish it as, and the manifest line that
+    /// seals it.
     File {
-        file: File,
-        tmp_path: PathBuf,
-        final_path: PathBuf,
+        staged: Staged,
+        name: ObjectName,
+        /// SHA-256 of the file's bytes (the manifest's `sha256`).
+        sha256: [u8; 32],
         line: String,
         /// An events file: the event `seq` after its last row.
         events_end: Option<u64>,
@@ -361,24 +334,24 @@ enum Sealing {
 /// file and its manifest line are on disk.
 pub fn run(
     rx: crossbeam_channel::Receiver<Msg>,
-    dir: PathBuf,
+    store: Arc<dyn ArchiveStore>,
     chain: ChainHead,
     ledger: Ledger,
     durable: Arc<AtomicU64>,
 ) -> Result<WriterSummary, ArchiveError> {
     let (commit_tx, commit_rx) = crossbeam_channel::bounded(COMMIT_QUEUE);
+    let committer_store = Arc::clone(&store);
     let committer = std::thread::Builder::new()
         .name("secpipe-commit".into())
-        .spawn(move || commit(commit_rx, ledger, &durable))?;
+        .spawn(move || commit(commit_rx, &*committer_store, ledger, &durable))?;
     // A file waiting for the sealer holds its last row group in memory: keep the queue short.
     let (seal_tx, seal_rx) = crossbeam_channel::bounded(SEAL_QUEUE);
-    let sealer_dir = dir.clone();
     let archive_id = chain.archive_id;
     let sealer = std::thread::Builder::new()
         .name("secpipe-seal".into())
-        .spawn(move || seal_files(seal_rx, sealer_dir, chain, commit_tx))?;
+        .spawn(move || seal_files(seal_rx, chain, commit_tx))?;
     let mut encoder = Encoder {
-        dir,
+        store,
         archive_id,
         seal: seal_tx,
         started: 0,
@@ -404,24 +377,20 @@ const SEAL_QUEUE: usize = 2;
 /// The committer: make each finished file durable and extend the stored chain, in order.
 fn commit(
     rx: crossbeam_channel::Receiver<Commit>,
+    store: &dyn ArchiveStore,
     mut ledger: Ledger,
     durable: &AtomicU64,
 ) -> Result<(), ArchiveError> {
     for job in rx.iter() {
         match job {
             Commit::File {
-                file,
-                tmp_path,
-                final_path,
+                staged,
+                name,
+                sha256,
                 line,
                 events_end,
             } => {
-                file.sync_all().map_err(at(&tmp_path))?;
-                drop(file);
-                std::fs::rename(&tmp_path, &final_path).map_err(at(&tmp_path))?;
-                if let Some(parent) = final_path.parent() {
-                    sync_dir(parent)?;
-                }
+                store.publish(staged, &name, &sha256)?;
                 ledger.append(&line)?;
                 if let Some(end) = events_end {
                     durable.fetch_max(end, Ordering::Release);
@@ -444,7 +413,6 @@ fn commit(
 /// chain), extend the chain by its manifest, and hand both to the committer.
 fn seal_files(
     rx: crossbeam_channel::Receiver<Sealing>,
-    dir: PathBuf,
     mut chain: ChainHead,
     commit: crossbeam_channel::Sender<Commit>,
 ) -> Result<WriterSummary, ArchiveError> {
@@ -457,7 +425,7 @@ fn seal_files(
     for job in rx {
         match job {
             Sealing::File(file) => {
-                let (job, bytes) = seal(*file, &dir, &mut chain)?;
+                let (job, bytes) = seal(*file, &mut chain)?;
                 summary.files += 1;
                 summary.bytes += bytes;
                 send(job)?;
@@ -491,11 +459,7 @@ fn make_writer(
 }
 
 /// Finish `file` as the next file of `chain`; returns the committer's job and the file size.
-fn seal(
-    mut file: OpenFile,
-    dir: &Path,
-    chain: &mut ChainHead,
-) -> Result<(Commit, u64), ArchiveError> {
+fn seal(mut file: OpenFile, chain: &mut ChainHead) -> Result<(Commit, u64), ArchiveError> {
     complete(&mut file, &chain.archive_id)?;
     let mut writer = file.writer.take().ok_or_else(|| {
         ArchiveError::Other(format!(
@@ -527,7 +491,8 @@ fn seal(
     let sink = writer
         .into_inner()
         .map_err(|e| ArchiveError::Other(format!("{}: {e}", file.tmp_path.display())))?;
-    let file_sha = hex::encode(digest_bytes(sink.hasher));
+    let sha256 = digest_bytes(sink.hasher);
+    let file_sha = hex::encode(sha256);
     let file_bytes = sink.bytes;
 
     let relative = format!(
@@ -535,7 +500,7 @@ fn seal(
         file.table.dir_name(),
         date_dir(file.date)
     );
-    let final_path = dir.join(&relative);
+    let name = ObjectName::new(relative.as_str())?;
     let mut manifest = Manifest::data(chain.archive_hex(), chain.head.clone(), now_text());
     manifest.table = Some(file.table.dir_name().to_owned());
     manifest.file_seq = Some(file_seq);
@@ -555,9 +520,9 @@ fn seal(
     let line = chain.extend(&manifest);
     chain.next_file_seq += 1;
     let job = Commit::File {
-        file: sink.file,
-        tmp_path: file.tmp_path,
-        final_path,
+        staged: sink.staged,
+        name,
+        sha256,
         line,
         events_end: (file.table == Table::Events).then_some(first_seq + file.rows),
     };
@@ -566,7 +531,7 @@ fn seal(
 
 /// The encoder: the open file of each table, filled with rows as they come.
 struct Encoder {
-    dir: PathBuf,
+    store: Arc<dyn ArchiveStore>,
     archive_id: [u8; 16],
     seal: crossbeam_channel::Sender<Sealing>,
     /// Files started by this run (names their temporary files).
@@ -630,13 +595,17 @@ impl Encoder {
     }
 
     fn start_file(&mut self, table: Table, date: i64) -> Result<OpenFile, ArchiveError> {
-        let date_path = self.dir.join(table.dir_name()).join(date_dir(date));
-        std::fs::create_dir_all(&date_path).map_err(at(&date_path))?;
-        let tmp_path = date_path.join(unsealed_name(self.started));
+        let name = ObjectName::new(format!(
+            "{}/{}/{}",
+            table.dir_name(),
+            date_dir(date),
+            unsealed_name(self.started)
+        ))?;
         self.started += 1;
-        let file = File::create(&tmp_path).map_err(at(&tmp_path))?;
+        let staged = self.store.stage(&name)?;
+        let tmp_path = staged.path().to_path_buf();
         let sink = HashingFile {
-            file,
+            staged,
             hasher: Sha256::new(),
             bytes: 0,
         };

@@ -3,14 +3,16 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use crate::archive::verify::{ProblemClass, VerifyOptions, VerifyReport, verify};
+use crate::archive::store::LocalStore;
+use crate::archive::verify::{VerifyOptions, verify_store};
 use crate::event::TimeRange;
 use crate::flags::UsageError;
 use crate::flags::hiargs::{DetectConfig, ParseConfig, parse_time};
 use crate::flags::lowargs::ReplayArgs;
-use crate::pipeline::ordered::Unverified;
-use crate::source::archive::{self as archive_source, ArchiveReader, EventFile};
+use crate::pipeline::unverified::Unverified;
+use crate::source::archive::{self as archive_source, ArchiveReader};
 use crate::source::{BatchInputs, InputSpec};
 
 pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
@@ -95,8 +97,9 @@ fn replay_archives(
     let mut unverified = Unverified::Nothing;
     let mut tampered = false;
     for dir in dirs {
-        let dir_files = archive_source::event_files(dir).map_err(UsageError::plain)?;
-        let report = verify(dir, verify_opts);
+        let store = Arc::new(LocalStore::new(dir));
+        let dir_files = archive_source::event_files(store.clone()).map_err(UsageError::plain)?;
+        let report = verify_store(&*store, verify_opts);
         match report.exit_code() {
             0 => {}
             // Nothing altered, but rows no valid signature covers: replay them, and mark what
@@ -108,7 +111,7 @@ fn replay_archives(
                      are marked unverified",
                     dir.display()
                 );
-                unverified = merge_unverified(unverified, unsigned_rows(&report));
+                unverified = unverified.merge(Unverified::unsigned(&report));
             }
             1 if force => {
                 tampered = true;
@@ -117,7 +120,7 @@ fn replay_archives(
                     "secpipe: --force: replaying {}; alerts resting on unverified rows are marked",
                     dir.display()
                 );
-                unverified = merge_unverified(unverified, untrusted_rows(dir, &dir_files, &report));
+                unverified = unverified.merge(Unverified::untrusted(&dir_files.files, &report));
             }
             code => {
                 eprintln!("{report}");
@@ -128,7 +131,7 @@ fn replay_archives(
                 return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
             }
         }
-        files.extend(dir_files);
+        files.push(dir_files);
     }
     let reader = ArchiveReader::new(files, range);
     let mut run = detect.assemble(parse, vec![Box::new(reader)], None, None)?;
@@ -137,46 +140,6 @@ fn replay_archives(
     let code = super::finish_detection_run(run)?;
     // Exit 1 says "tampering found", even when --force replayed it anyway.
     Ok(if tampered { ExitCode::from(1) } else { code })
-}
-
-/// The rows a verify report does not vouch for: the files it names, or everything when the
-/// chain itself (manifests, checkpoint, signature) is in doubt.
-fn untrusted_rows(dir: &Path, files: &[EventFile], report: &VerifyReport) -> Unverified {
-    let mut rows = Vec::new();
-    for problem in &report.problems {
-        let in_chain = files.iter().find(|f| f.path == dir.join(&problem.file));
-        match (problem.class, in_chain) {
-            // A file no manifest names is not replayed at all.
-            (ProblemClass::ExtraFile, _) => {}
-            (_, Some(f)) => rows.push(f.first_seq..f.first_seq + f.rows),
-            (_, None) => return Unverified::Everything,
-        }
-    }
-    Unverified::Rows(rows)
-}
-
-/// The event rows of the files no valid signature covers.
-fn unsigned_rows(report: &VerifyReport) -> Unverified {
-    Unverified::Rows(
-        report
-            .unsigned
-            .iter()
-            .flat_map(|span| &span.files)
-            .filter(|file| file.table == "events")
-            .map(|file| file.first_seq..file.first_seq + file.rows)
-            .collect(),
-    )
-}
-
-fn merge_unverified(a: Unverified, b: Unverified) -> Unverified {
-    match (a, b) {
-        (Unverified::Everything, _) | (_, Unverified::Everything) => Unverified::Everything,
-        (Unverified::Nothing, x) | (x, Unverified::Nothing) => x,
-        (Unverified::Rows(mut x), Unverified::Rows(y)) => {
-            x.extend(y);
-            Unverified::Rows(x)
-        }
-    }
 }
 
 /// An archive directory is one with an audit chain.

@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use crate::archive::verify::{VerifyOptions, verify as verify_archive};
+use crate::archive::store::LocalStore;
+use crate::archive::verify::{VerifyOptions, verify_store};
 use crate::flags::UsageError;
 use crate::flags::lowargs::VerifyArgs;
 
@@ -15,8 +16,8 @@ pub fn verify(args: &VerifyArgs) -> Result<ExitCode, UsageError> {
             "name the directory given to --archive",
         ));
     }
-    let report = verify_archive(
-        &args.archive,
+    let report = verify_store(
+        &LocalStore::new(&args.archive),
         &VerifyOptions {
             pubkey: args.pubkey.clone(),
             expect_head: args.expect_head.clone(),

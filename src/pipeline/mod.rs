@@ -18,6 +18,7 @@ pub mod run;
 pub mod stages;
 pub mod summary;
 pub mod topology;
+pub mod unverified;
 
 pub use stages::{EventBatch, MAX_FUTURE, classify_batch, parse_batch};
 pub use summary::Summary;

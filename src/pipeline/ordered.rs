@@ -16,34 +16,7 @@ use crate::event::{TimeRange, now_micros};
 use crate::metrics::Metrics;
 use crate::sink::{AlertSinks, DrainReport};
 
-/// Replay `--force` of an archive that failed verification: which rows are not to be trusted.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Unverified {
-    /// Everything verified.
-    #[default]
-    Nothing,
-    /// Rows (archive `seq` ranges) of files that failed verification.
-    Rows(Vec<std::ops::Range<u64>>),
-    /// The chain or its signature is broken: no row can be vouched for.
-    Everything,
-}
-
-impl Unverified {
-    /// Does `alert` rest on a row that is not verified?
-    ///
-    /// ```
-    /// use secpipe::pipeline::ordered::Unverified;
-    /// let u = Unverified::Rows(vec![10..20]);
-    /// assert!(u.covers_seq(Some(10)) && !u.covers_seq(Some(20)) && !u.covers_seq(None));
-    /// ```
-    pub fn covers_seq(&self, seq: Option<u64>) -> bool {
-        match self {
-            Unverified::Nothing => false,
-            Unverified::Everything => true,
-            Unverified::Rows(ranges) => seq.is_some_and(|s| ranges.iter().any(|r| r.contains(&s))),
-        }
-    }
-}
+use super::unverified::Unverified;
 
 /// The single-threaded end of a detection run: numbers rows for the archive, feeds the
 /// detector in arrival order, writes alerts as soon as they are decided, and acknowledges each

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use super::acks::AckLedger;
-use super::ordered::{OrderedParts, OrderedStage, Unverified};
+use super::ordered::{OrderedParts, OrderedStage};
 use super::summary::Summary;
 use super::topology::{Services, Topology};
+use super::unverified::Unverified;
 use crate::archive::Archive;
 use crate::detect::Detector;
 use crate::event::TimeRange;

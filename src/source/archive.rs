@@ -8,9 +8,11 @@
 //!
 //! Files are taken in manifest (= `seq`) order. `--from/--to` skip whole row groups by their
 //! `ts` statistics without decoding them.
+//!
+//! Everything is read through the archive's [`ArchiveStore`], by the names its manifests give:
+//! ranged reads fetch only the row groups and columns replay decodes, and a manifest naming a
+//! file outside the archive (`../../etc/passwd`) is refused, never read.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -21,6 +23,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::statistics::Statistics;
 
 use super::{Liveness, ReadReport, Source, SourceContext, SourceHandle};
+use crate::archive::store::{ArchiveStore, MANIFESTS, ObjectName};
 use crate::event::TimeRange;
 use crate::frame::LineBatch;
 use crate::shutdown::Shutdown;
@@ -28,7 +31,9 @@ use crate::shutdown::Shutdown;
 /// One sealed events file named by the manifest chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventFile {
-    pub path: PathBuf,
+    /// The file's name in the archive, as its manifest line gives it (`events/date=…/…`);
+    /// checked to stay inside the archive when the file is read.
+    pub path: String,
     pub first_seq: u64,
     pub rows: u64,
     /// The manifest's event-time range of the file's rows, µs UTC, inclusive; `None` when the
@@ -64,18 +69,29 @@ fn manifest_time(value: &serde_json::Value) -> Option<i64> {
     Some(ts.as_microsecond())
 }
 
-/// The events files of an archive, in `seq` order, from `audit/manifests.jsonl`.
-pub fn event_files(dir: &Path) -> Result<Vec<EventFile>, String> {
-    let manifests = dir.join("audit").join("manifests.jsonl");
-    let text =
-        std::fs::read_to_string(&manifests).map_err(|e| format!("{}: {e}", manifests.display()))?;
+/// The events files of one archive, and the store they are read from.
+#[derive(Clone)]
+pub struct ArchiveFiles {
+    pub store: Arc<dyn ArchiveStore>,
+    /// In `seq` order.
+    pub files: Vec<EventFile>,
+}
+
+/// The events files of the archive in `store`, in `seq` order, from its manifests.
+pub fn event_files(store: Arc<dyn ArchiveStore>) -> Result<ArchiveFiles, String> {
+    let manifests = store.location_of(MANIFESTS);
+    let bytes = store
+        .read_manifests()
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{manifests}: no manifests"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| format!("{manifests}: {e}"))?;
     let mut files = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let m: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| format!("{}:{}: {e}", manifests.display(), i + 1))?;
+        let m: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("{manifests}:{}: {e}", i + 1))?;
         let Some(path) = m["path"].as_str() else {
             continue; // pause/resume records name no file
         };
@@ -86,38 +102,38 @@ pub fn event_files(dir: &Path) -> Result<Vec<EventFile>, String> {
         let rows = m["rows"]["count"].as_u64();
         match (first_seq, rows) {
             (Some(first_seq), Some(rows)) => files.push(EventFile {
-                path: dir.join(path),
+                path: path.to_owned(),
                 first_seq,
                 rows,
                 time: manifest_time(&m["time"]["min"]).zip(manifest_time(&m["time"]["max"])),
             }),
             _ => {
                 return Err(format!(
-                    "{}:{}: manifest without rows.first_seq/rows.count",
-                    manifests.display(),
+                    "{manifests}:{}: manifest without rows.first_seq/rows.count",
                     i + 1
                 ));
             }
         }
     }
     files.sort_by_key(|f| f.first_seq);
-    Ok(files)
+    Ok(ArchiveFiles { store, files })
 }
 
-/// A progress bar over the rows of `files` (their manifest row counts; the reader narrows it to
-/// the files it reads), on stderr only when stderr is a terminal; otherwise a hidden bar that
+/// A progress bar over the rows of `archives` (their manifest row counts; the reader narrows it
+/// to the files it reads), on stderr only when stderr is a terminal; otherwise a hidden bar that
 /// costs nothing.
 ///
 /// ```
 /// // Under `cargo test` stderr is captured, not a terminal: no bar.
 /// assert!(secpipe::source::archive::progress_bar(&[]).is_hidden());
 /// ```
-pub fn progress_bar(files: &[EventFile]) -> ProgressBar {
+pub fn progress_bar(archives: &[ArchiveFiles]) -> ProgressBar {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(files.iter().map(|f| f.rows).sum());
+    let rows = archives.iter().flat_map(|a| &a.files).map(|f| f.rows);
+    let bar = ProgressBar::new(rows.sum());
     if let Ok(style) = indicatif::ProgressStyle::with_template(
         "{bar:30} {human_pos}/{human_len} rows {rate} ETA {eta} {msg}",
     ) {
@@ -132,22 +148,22 @@ pub fn progress_bar(files: &[EventFile]) -> ProgressBar {
     bar
 }
 
-/// The archive replay source: decodes `files` and sends their lines, in `seq` order, skipping the
-/// files and row groups that hold nothing inside `range` without decoding them. `progress`
-/// counts the rows handed on.
+/// The archive replay source: decodes the files of `archives` (one after the other, each in
+/// `seq` order) and sends their lines, skipping the files and row groups that hold nothing
+/// inside `range` without decoding them.
 ///
 /// One thread is enough: it decodes ahead of the parse stage (the channel holds what it is
 /// ahead by), and parsing, not decoding, is the slow stage. Decoding more files at once on
 /// this 2-core machine only took CPU time from the parser (see the README's replay figures).
 pub struct ArchiveReader {
-    files: Vec<EventFile>,
+    archives: Vec<ArchiveFiles>,
     range: TimeRange,
 }
 
 impl ArchiveReader {
-    /// Read `files` (in this order), only what lies inside `range`.
-    pub fn new(files: Vec<EventFile>, range: TimeRange) -> ArchiveReader {
-        ArchiveReader { files, range }
+    /// Read `archives` (in this order), only what lies inside `range`.
+    pub fn new(archives: Vec<ArchiveFiles>, range: TimeRange) -> ArchiveReader {
+        ArchiveReader { archives, range }
     }
 }
 
@@ -158,13 +174,17 @@ impl Source for ArchiveReader {
 
     fn start(self: Box<Self>, ctx: &SourceContext) -> Result<SourceHandle, String> {
         let range = self.range;
-        let progress = progress_bar(&self.files);
-        let files: Vec<EventFile> = self
-            .files
+        let progress = progress_bar(&self.archives);
+        let files: Vec<(Arc<dyn ArchiveStore>, EventFile)> = self
+            .archives
             .into_iter()
-            .filter(|f| f.overlaps(range))
+            .flat_map(|a| {
+                let store = a.store;
+                a.files.into_iter().map(move |f| (Arc::clone(&store), f))
+            })
+            .filter(|(_, f)| f.overlaps(range))
             .collect();
-        progress.set_length(files.iter().map(|f| f.rows).sum());
+        progress.set_length(files.iter().map(|(_, f)| f.rows).sum());
         let (tx, shutdown) = (ctx.tx.clone(), ctx.shutdown.clone());
         // Named, so that profiles and `top -H` show the reader apart from the parse stage.
         SourceHandle::spawn("archive-read", move || {
@@ -173,32 +193,37 @@ impl Source for ArchiveReader {
     }
 }
 
-/// Send the lines of `files` in `range`, in order; what was read.
+/// Send the lines of `files` inside `range`, in order; what was read. `progress` counts the
+/// rows handed on.
 fn read_files(
-    files: &[EventFile],
+    files: &[(Arc<dyn ArchiveStore>, EventFile)],
     range: TimeRange,
     tx: &crossbeam_channel::Sender<LineBatch>,
     shutdown: &Shutdown,
     progress: &ProgressBar,
 ) -> ReadReport {
-    let mut local = ReadReport::default();
+    let mut report = ReadReport::default();
     let mut rows_done = 0;
-    for (i, file) in files.iter().enumerate() {
+    for (i, (store, file)) in files.iter().enumerate() {
         if shutdown.is_triggered() {
             break;
         }
-        local.inputs += 1;
+        report.inputs += 1;
         progress.set_message(format!("file {}/{}", i + 1, files.len()));
         let mut open = true;
-        let result = read_file(&file.path, range, |b| {
-            local.frames.lines += b.len() as u64;
-            local.frames.bytes += b.data_len() as u64;
-            progress.inc(b.len() as u64);
-            open = tx.send(b).is_ok() && !shutdown.is_triggered();
-            open
+        let name = ObjectName::new(file.path.as_str()).map_err(|e| e.to_string());
+        let result = name.and_then(|name| {
+            read_file(&**store, &name, range, |b| {
+                report.frames.lines += b.len() as u64;
+                report.frames.bytes += b.data_len() as u64;
+                progress.inc(b.len() as u64);
+                open = tx.send(b).is_ok() && !shutdown.is_triggered();
+                open
+            })
         });
         if let Err(e) = result {
-            local.errors.push(format!("{}: {e}", file.path.display()));
+            let at = store.location_of(&file.path);
+            report.errors.push(format!("{at}: {e}"));
         }
         if !open {
             break;
@@ -208,7 +233,7 @@ fn read_files(
         progress.set_position(rows_done);
     }
     progress.finish_and_clear();
-    local
+    report
 }
 
 const COLUMNS: [&str; 7] = [
@@ -245,14 +270,15 @@ fn row_groups_in_range(
         .collect()
 }
 
-/// Decode one file and hand its lines on as batches of contiguous rows from one source and
-/// one receive time (as the live run saw them).
+/// Decode the file `name` of `store` and hand its lines on as batches of contiguous rows from
+/// one source and one receive time (as the live run saw them).
 pub fn read_file(
-    path: &Path,
+    store: &dyn ArchiveStore,
+    name: &ObjectName,
     range: TimeRange,
     mut deliver: impl FnMut(LineBatch) -> bool,
 ) -> Result<(), String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
+    let file = store.open(name).map_err(|e| e.cause())?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
     let row_groups = row_groups_in_range(builder.metadata(), range);
     let mask = ProjectionMask::columns(builder.parquet_schema(), COLUMNS);
