@@ -45,10 +45,15 @@
 mod ahead;
 mod attempts;
 mod engine;
+mod evidence;
+mod key;
+mod raise;
 mod reorder;
 mod rules;
 mod silence;
 mod slab;
+mod sources;
+mod window;
 
 use crate::alert::Alert;
 use crate::event::{Event, Kind};
@@ -56,9 +61,11 @@ use crate::event::{Event, Kind};
 use ahead::{AheadHold, Verdict};
 pub use attempts::SessionStats;
 use attempts::{AttemptCounter, Counted};
-use engine::{EventCtx, MAX_EVIDENCE_RAW, RuleEngine, Sources};
+use engine::{EventCtx, RuleEngine};
+use evidence::MAX_EVIDENCE_RAW;
 use reorder::ReorderBuffer;
 use rules::{Primitive, Rule};
+use sources::Sources;
 
 pub use ahead::{CONFIRM_AHEAD, MAX_AHEAD_HELD};
 pub use reorder::{DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_HELD_EVENTS};
@@ -626,7 +633,7 @@ impl Detector {
         let mut in_use = vec![false; self.sources.id_bound()];
         for engine in &self.engines {
             engine.for_each_evidence(|blob| {
-                if let Some(id) = engine::evidence_source(blob)
+                if let Some(id) = evidence::evidence_source(blob)
                     && let Some(mark) = in_use.get_mut(id as usize)
                 {
                     *mark = true;

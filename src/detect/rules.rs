@@ -547,7 +547,7 @@ pub(crate) fn apply_file(
     Ok(())
 }
 
-fn blank_rule(id: &str) -> Rule {
+pub(super) fn blank_rule(id: &str) -> Rule {
     Rule {
         id: id.to_string(),
         description: String::new(),
