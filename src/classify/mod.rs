@@ -38,8 +38,8 @@ use grammar::{Field, GrammarSpec, capture_map, parse_grammar};
 pub use http::InjectionDetector;
 pub use proxy::{IpBlock, TrustedProxies};
 
-/// The grammars shipped in the binary: (file name, contents). `grammars/rules.toml` is the
-/// detection rule pack, not a grammar, and is deliberately absent.
+/// The grammars shipped in the binary: (file name, contents). The detection rule pack lives
+/// apart, in `rules/default.toml`.
 const EMBEDDED: &[(&str, &str)] = &[
     ("apache.toml", include_str!("../../grammars/apache.toml")),
     ("dovecot.toml", include_str!("../../grammars/dovecot.toml")),
@@ -64,7 +64,8 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("vsftpd.toml", include_str!("../../grammars/vsftpd.toml")),
 ];
 
-/// A file in a `--grammars` directory with this name is the rule pack, not a grammar.
+/// A file in a `--grammars` directory with this name is a rule pack, not a grammar: the pack
+/// used to ship as `grammars/rules.toml`, so a copy of the old folder still holds one.
 const NOT_A_GRAMMAR: &str = "rules.toml";
 
 /// Compiled grammars.

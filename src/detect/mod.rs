@@ -76,7 +76,7 @@ pub use reorder::{DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_HELD_EVENTS};
 pub const MAX_AHEAD_OF_STREAM: i64 = 3_600 * rules::SECOND;
 
 /// The default pack, embedded.
-const DEFAULT_RULES: &str = include_str!("../../grammars/rules.toml");
+const DEFAULT_RULES: &str = include_str!("../../rules/default.toml");
 
 /// Default per-rule key cap.
 pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
@@ -130,7 +130,7 @@ impl miette::Diagnostic for RuleError {
 }
 
 impl RuleSet {
-    /// The default pack embedded from `grammars/rules.toml`.
+    /// The default pack embedded from `rules/default.toml`.
     pub fn builtin() -> RuleSet {
         let mut rules = Vec::new();
         let mut max_keys = None;
@@ -139,7 +139,7 @@ impl RuleSet {
         if let Err(e) = rules::apply_file(
             &mut rules,
             &mut max_keys,
-            "grammars/rules.toml",
+            "rules/default.toml",
             DEFAULT_RULES,
         ) {
             debug_assert!(false, "default rule pack: {e}");

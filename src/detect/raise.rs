@@ -11,7 +11,7 @@ use crate::alert::{Alert, Evidence, Severity};
 
 /// An alert being put together; [`AlertBuilder::build`] makes the [`Alert`].
 ///
-/// ```ignore
+/// ```text
 /// let alert = AlertBuilder::for_rule(rule, key_text)
 ///     .severity(Severity::High)
 ///     .counted(value, threshold)

@@ -1,0 +1,363 @@
+//! The rule model: the compiled [`Rule`] the engine runs, with its [`Primitive`], [`Field`]s,
+//! [`Condition`]s and [`Escalation`]. How a rule is written in TOML (`rules/default.toml`,
+//! `secpipe.toml`) and checked is [`load`]'s job.
+
+mod load;
+
+pub(crate) use load::apply_file;
+#[cfg(test)]
+pub(super) use load::blank_rule;
+
+use std::fmt::Write as _;
+
+use crate::alert::Severity;
+use crate::event::{Event, Kind};
+
+/// µs in one second.
+pub(crate) const SECOND: i64 = 1_000_000;
+
+/// The counting primitive of a rule.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Primitive {
+    /// N events (or attempts) in the window.
+    Count,
+    /// The sum of a numeric field (`count`, `bytes`, …) in the window.
+    Sum(Field),
+    /// N distinct values of a field in the window.
+    Distinct(Field),
+    /// Event local time of day in `[from, to)` seconds after midnight (wraps past midnight).
+    TimeOfDay { from: u32, to: u32 },
+    /// Any single event.
+    Match,
+    /// No event from the key for `window`.
+    Silence,
+}
+
+impl Primitive {
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            Primitive::Count => "count",
+            Primitive::Sum(_) => "sum",
+            Primitive::Distinct(_) => "distinct",
+            Primitive::TimeOfDay { .. } => "time_of_day",
+            Primitive::Match => "match",
+            Primitive::Silence => "silence",
+        }
+    }
+}
+
+/// An event field a rule can key on, select on, sum or count distinct values of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    Source,
+    Host,
+    App,
+    Pid,
+    Kind,
+    Reason,
+    SrcIp,
+    User,
+    Actor,
+    Namespace,
+    Count,
+    HttpMethod,
+    HttpPath,
+    HttpStatus,
+    Bytes,
+    Severity,
+}
+
+/// The value of a field in one event, borrowed.
+#[derive(Debug, PartialEq)]
+pub(crate) enum FieldValue<'a> {
+    Text(&'a str),
+    Number(u64),
+    Ip(std::net::IpAddr),
+}
+
+impl Field {
+    pub(super) const ALL: [(&'static str, Field); 16] = [
+        ("source", Field::Source),
+        ("host", Field::Host),
+        ("app", Field::App),
+        ("pid", Field::Pid),
+        ("kind", Field::Kind),
+        ("reason", Field::Reason),
+        ("src_ip", Field::SrcIp),
+        ("user", Field::User),
+        ("actor", Field::Actor),
+        ("namespace", Field::Namespace),
+        ("count", Field::Count),
+        ("http_method", Field::HttpMethod),
+        ("http_path", Field::HttpPath),
+        ("http_status", Field::HttpStatus),
+        ("bytes", Field::Bytes),
+        ("severity", Field::Severity),
+    ];
+
+    pub(crate) fn parse(name: &str) -> Option<Field> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("?", |(n, _)| n)
+    }
+
+    pub(super) fn names() -> String {
+        Self::ALL
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// This field's value in `ev`, if the event has one.
+    pub(crate) fn get(self, ev: &Event) -> Option<FieldValue<'_>> {
+        fn text(v: Option<&str>) -> Option<FieldValue<'_>> {
+            v.map(FieldValue::Text)
+        }
+        match self {
+            Field::Source => Some(FieldValue::Text(&ev.source)),
+            Field::Host => text(ev.host.as_deref()),
+            Field::App => text(ev.app.as_deref()),
+            Field::Pid => ev.pid.map(|p| FieldValue::Number(p.into())),
+            Field::Kind => Some(FieldValue::Text(ev.kind.as_str())),
+            Field::Reason => text(ev.reason.as_deref()),
+            Field::SrcIp => ev.src_ip.map(FieldValue::Ip),
+            Field::User => text(ev.user.as_deref()),
+            Field::Actor => text(ev.actor.as_deref()),
+            Field::Namespace => text(ev.namespace.as_deref()),
+            Field::Count => ev.count.map(FieldValue::Number),
+            Field::HttpMethod => text(ev.http_method.as_deref()),
+            Field::HttpPath => text(ev.http_path.as_deref()),
+            Field::HttpStatus => ev.http_status.map(|s| FieldValue::Number(s.into())),
+            Field::Bytes => ev.bytes.map(FieldValue::Number),
+            Field::Severity => text(ev.severity.as_deref()),
+        }
+    }
+}
+
+/// `field = value` selection condition.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Condition {
+    Equals(Field, String),
+    Present(Field),
+}
+
+impl Condition {
+    fn holds(&self, ev: &Event) -> bool {
+        match self {
+            Condition::Present(field) => field.get(ev).is_some(),
+            Condition::Equals(field, want) => match field.get(ev) {
+                Some(FieldValue::Text(t)) => t.eq_ignore_ascii_case(want),
+                Some(FieldValue::Number(n)) => want.parse::<u64>() == Ok(n),
+                Some(FieldValue::Ip(ip)) => crate::event::parse_ip(want) == Some(ip),
+                None => false,
+            },
+        }
+    }
+}
+
+/// A stronger severity when a tighter threshold is crossed (auth.bruteforce: HIGH at 5 in 1 min).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Escalation {
+    pub threshold: u64,
+    pub window: i64,
+    pub severity: Severity,
+}
+
+/// One compiled rule.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Rule {
+    pub id: String,
+    pub description: String,
+    pub primitive: Primitive,
+    /// Event kinds the rule sees; empty means every kind.
+    pub kinds: Vec<Kind>,
+    pub conditions: Vec<Condition>,
+    pub key: Field,
+    /// IPv6 keys are grouped by this prefix length (128 = no grouping).
+    pub ipv6_prefix: u8,
+    /// Count login attempts rather than lines (DESIGN section 3).
+    pub attempts: bool,
+    /// The value that fires (≥); `> 100` in a runbook is `threshold = 101`.
+    pub threshold: u64,
+    /// µs.
+    pub window: i64,
+    /// µs; `None` means the window.
+    pub cooldown: Option<i64>,
+    pub severity: Severity,
+    pub escalation: Option<Escalation>,
+    pub respond_within: Option<String>,
+    /// (name, value template) pairs; `{key}` is replaced by the key value.
+    pub action: Vec<(String, String)>,
+    /// One sentence; `{key}`, `{count}`, `{threshold}`, `{window}`, `{field}` are filled in.
+    pub summary: String,
+    pub enabled: bool,
+    pub max_keys: Option<usize>,
+}
+
+impl Rule {
+    /// The rule's `action` pairs for an alert on `key`: `{key}` in each value filled in.
+    pub(crate) fn action_for(&self, key: &str) -> Vec<(String, String)> {
+        self.action
+            .iter()
+            .map(|(name, value)| (name.clone(), value.replace("{key}", key)))
+            .collect()
+    }
+
+    pub(crate) fn cooldown(&self) -> i64 {
+        self.cooldown.unwrap_or(self.window)
+    }
+
+    /// How long a key's state can matter after its last event.
+    pub(crate) fn horizon(&self) -> i64 {
+        let esc = self.escalation.as_ref().map_or(0, |e| e.window);
+        self.window.max(self.cooldown()).max(esc)
+    }
+
+    /// Kind and field conditions (not the time of day, which needs the zone).
+    pub(crate) fn selects(&self, ev: &Event) -> bool {
+        (self.kinds.is_empty() || self.kinds.contains(&ev.kind))
+            && self.conditions.iter().all(|c| c.holds(ev))
+    }
+
+    /// One line for `secpipe rules`.
+    pub(crate) fn describe(&self, out: &mut String) {
+        let state = if self.enabled { "" } else { "  (disabled)" };
+        let what = match &self.primitive {
+            Primitive::Count => format!(
+                "count ≥ {} in {}",
+                self.threshold,
+                fmt_duration(self.window)
+            ),
+            Primitive::Sum(f) => format!(
+                "sum({}) ≥ {} in {}",
+                f.name(),
+                self.threshold,
+                fmt_duration(self.window)
+            ),
+            Primitive::Distinct(f) => format!(
+                "distinct({}) ≥ {} in {}",
+                f.name(),
+                self.threshold,
+                fmt_duration(self.window)
+            ),
+            Primitive::TimeOfDay { from, to } => {
+                format!("local time in [{}, {})", fmt_clock(*from), fmt_clock(*to))
+            }
+            Primitive::Match => "any event".to_string(),
+            Primitive::Silence => format!("no event for {}", fmt_duration(self.window)),
+        };
+        let esc = match &self.escalation {
+            Some(e) => format!(
+                " ({} if ≥ {} in {})",
+                e.severity.as_str(),
+                e.threshold,
+                fmt_duration(e.window)
+            ),
+            None => String::new(),
+        };
+        let cooldown = match self.primitive {
+            Primitive::Silence => String::new(),
+            _ => format!("  cooldown {}", fmt_duration(self.cooldown())),
+        };
+        let _ = writeln!(
+            out,
+            "{:<26} {:<8} key={:<10} {}{}{}  — {}{}",
+            self.id,
+            self.severity.as_str(),
+            self.key.name(),
+            what,
+            esc,
+            cooldown,
+            self.description,
+            state
+        );
+    }
+}
+
+/// `90` → `1m30s`; `300_000_000` → `5m`.
+pub(crate) fn fmt_duration(micros: i64) -> String {
+    if micros == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let mut secs = micros / SECOND;
+    // Hours rather than days: runbooks say "24 h".
+    for (unit, len) in [("h", 3_600), ("m", 60), ("s", 1)] {
+        if secs >= len {
+            let _ = write!(out, "{}{unit}", secs / len);
+            secs %= len;
+        }
+    }
+    let rest = micros % SECOND;
+    if rest != 0 {
+        let _ = write!(out, "{}ms", rest / 1000);
+    }
+    out
+}
+
+fn fmt_clock(secs: u32) -> String {
+    format!("{:02}:{:02}", secs / 3600, (secs / 60) % 60)
+}
+
+/// Parse `10s`, `5m`, `1h30m`, `24h`, `1d`, `500ms` into µs.
+pub(crate) fn parse_duration(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut total: i64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let value: i64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = match &rest[..unit_len] {
+            "ms" => 1_000,
+            "s" => SECOND,
+            "m" => 60 * SECOND,
+            "h" => 3_600 * SECOND,
+            "d" => 86_400 * SECOND,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total = total.checked_add(value.checked_mul(unit)?)?;
+    }
+    Some(total)
+}
+
+/// `HH:MM` → seconds after midnight (`24:00` allowed as an end).
+pub(super) fn parse_clock(text: &str) -> Option<u32> {
+    let (h, m) = text.split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60 || h == 24 && m == 0).then_some(h * 3600 + m * 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Some(10 * SECOND));
+        assert_eq!(parse_duration("5m"), Some(300 * SECOND));
+        assert_eq!(parse_duration("1h30m"), Some(5_400 * SECOND));
+        assert_eq!(parse_duration("24h"), Some(86_400 * SECOND));
+        assert_eq!(parse_duration("500ms"), Some(500_000));
+        assert_eq!(parse_duration("5 minutes"), None);
+        assert_eq!(parse_duration("m"), None);
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(fmt_duration(5_400 * SECOND), "1h30m");
+        assert_eq!(fmt_duration(86_400 * SECOND), "24h");
+        assert_eq!(parse_duration("1d"), Some(86_400 * SECOND));
+    }
+}
