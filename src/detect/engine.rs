@@ -380,7 +380,7 @@ fn build_alert(
         window,
         rule.key.name(),
     );
-    let action = rule.action_for(&key_text);
+    let actions = rule.actions_for(key.ip());
     AlertBuilder::for_rule(rule, key_text)
         .severity(severity)
         .counted(value, threshold)
@@ -388,7 +388,7 @@ fn build_alert(
         .seen(first_seen, last_seen)
         .summary(summary)
         .evidence(evidence)
-        .action(action)
+        .actions(&actions)
         .build()
 }
 

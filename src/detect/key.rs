@@ -63,6 +63,20 @@ impl KeyValue {
         }
     }
 
+    /// The address of an address key (IPv4 as itself), for a typed block.
+    pub(crate) fn ip(&self) -> Option<IpAddr> {
+        match self {
+            KeyValue::Ip(bytes) => {
+                let v6 = Ipv6Addr::from(*bytes);
+                Some(match v6.to_ipv4_mapped() {
+                    Some(v4) => IpAddr::V4(v4),
+                    None => IpAddr::V6(v6),
+                })
+            }
+            KeyValue::Text(_) => None,
+        }
+    }
+
     /// The key as users read it: `203.0.113.7`, `2001:db8::/64`, `alice`.
     pub(crate) fn display(&self, ipv6_prefix: u8) -> String {
         match self {

@@ -7,6 +7,7 @@
 use sha2::{Digest, Sha256};
 
 use super::rules::{Rule, fmt_duration};
+use crate::action::Action;
 use crate::alert::{Alert, Evidence, Severity};
 
 /// An alert being put together; [`AlertBuilder::build`] makes the [`Alert`].
@@ -19,7 +20,7 @@ use crate::alert::{Alert, Evidence, Severity};
 ///     .seen(first, last)
 ///     .summary(text)
 ///     .evidence(evidence)
-///     .action(rule.action_for(&key_text))
+///     .actions(&rule.actions_for(key.ip()))
 ///     .build();
 /// ```
 pub(super) struct AlertBuilder<'r> {
@@ -119,8 +120,9 @@ impl<'r> AlertBuilder<'r> {
         self
     }
 
-    pub(super) fn action(mut self, action: Vec<(String, String)>) -> Self {
-        self.action = action;
+    /// The typed actions, rendered as the alert's (name, value) pairs.
+    pub(super) fn actions(mut self, actions: &[Action]) -> Self {
+        self.action = Action::pairs(actions);
         self
     }
 

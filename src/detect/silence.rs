@@ -382,13 +382,13 @@ fn silence_alert(
         state.last_ts,
         sources,
     )];
-    let action = rule.action_for(&key_text);
+    let actions = rule.actions_for(key.ip());
     AlertBuilder::for_rule(rule, key_text)
         .counted(0, 0)
         .window(state.last_ts, deadline)
         .seen(state.last_ts, state.last_ts)
         .summary(summary)
         .evidence(evidence)
-        .action(action)
+        .actions(&actions)
         .build()
 }

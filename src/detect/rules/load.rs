@@ -11,7 +11,10 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Condition, Escalation, Field, Primitive, Rule, SECOND, parse_clock, parse_duration};
+use super::{
+    BlockSpec, Condition, Escalation, Field, Primitive, Rule, RuleAction, SECOND, parse_clock,
+    parse_duration,
+};
 use crate::alert::Severity;
 use crate::detect::RuleError;
 use crate::event::Kind;
@@ -52,7 +55,7 @@ struct RuleSpec {
     respond_within: Option<Spanned<String>>,
     from: Option<Spanned<String>>,
     to: Option<Spanned<String>>,
-    action: Option<BTreeMap<String, String>>,
+    action: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
     summary: Option<String>,
     enabled: Option<bool>,
     max_keys: Option<Spanned<i64>>,
@@ -188,7 +191,10 @@ pub(crate) fn apply_file(
     in_file_order.sort_by_key(|(_, spec)| spec.span().start);
     for (id, spec) in in_file_order {
         match rules.iter_mut().find(|r| &r.id == id) {
-            Some(rule) => apply_spec(&ctx, rule, spec.get_ref())?,
+            Some(rule) => {
+                apply_spec(&ctx, rule, spec.get_ref())?;
+                validate_block(&ctx, spec, rule)?;
+            }
             None => {
                 let mut rule = blank_rule(id);
                 let spec_ref = spec.get_ref();
@@ -209,6 +215,7 @@ pub(crate) fn apply_file(
                 }
                 apply_spec(&ctx, &mut rule, spec_ref)?;
                 validate_new(&ctx, spec, &rule)?;
+                validate_block(&ctx, spec, &rule)?;
                 rules.push(rule);
             }
         }
@@ -232,7 +239,7 @@ pub(crate) fn blank_rule(id: &str) -> Rule {
         severity: Severity::Medium,
         escalation: None,
         respond_within: None,
-        action: Vec::new(),
+        action: RuleAction::default(),
         summary: String::new(),
         enabled: true,
         max_keys: None,
@@ -277,6 +284,95 @@ fn duration(ctx: &Ctx, value: &Spanned<String>, what: &str) -> Result<i64, RuleE
             ),
         )
     })
+}
+
+/// The key a `block` names: the alert's key address, nothing else.
+const BLOCK_KEY: &str = "{key}";
+
+/// Narrowest IPv6 grouping a `block` may use: a /48 is a whole site; anything wider blocks
+/// other people's networks (and `ipv6_prefix = 0` would block every IPv6 address).
+const MIN_BLOCK_IPV6_PREFIX: u8 = 48;
+
+/// `action = { block = "{key}", for = "15m", … }`. `block` is typed: the alert's key address,
+/// never a string filled in. Every other pair is a note shown as written, so `{key}` in one is
+/// refused rather than left looking as if it would be filled in (or run).
+fn action(ctx: &Ctx, pairs: &BTreeMap<String, Spanned<String>>) -> Result<RuleAction, RuleError> {
+    let mut out = RuleAction::default();
+    if let Some(block) = pairs.get("block") {
+        if block.get_ref().trim() != BLOCK_KEY {
+            return Err(ctx.at(
+                block,
+                format!(
+                    "`block` = {:?}: a block is built from the alert's key address; write \
+                     block = \"{BLOCK_KEY}\"",
+                    block.get_ref()
+                ),
+            ));
+        }
+        let duration = match pairs.get("for") {
+            Some(d) => Some(duration(ctx, d, "action.for")?),
+            None => None,
+        };
+        out.block = Some(BlockSpec { duration });
+    }
+    for (name, value) in pairs {
+        if name == "block" || (name == "for" && out.block.is_some()) {
+            continue;
+        }
+        if value.get_ref().contains(BLOCK_KEY) {
+            return Err(ctx.at(
+                value,
+                format!(
+                    "action `{name}` is shown as written and `{BLOCK_KEY}` is not filled in: only \
+                     `block` takes the key (block = \"{BLOCK_KEY}\"); the alert carries the key \
+                     in `key.value`"
+                ),
+            ));
+        }
+        out.notes.push((name.clone(), value.get_ref().clone()));
+    }
+    Ok(out)
+}
+
+/// A rule that blocks must be keyed by an address, grouped no wider than
+/// [`MIN_BLOCK_IPV6_PREFIX`]. Checked once the whole table is applied, since a user config may
+/// change the key of a default rule that blocks.
+fn validate_block(ctx: &Ctx, spec: &Spanned<RuleSpec>, rule: &Rule) -> Result<(), RuleError> {
+    if rule.action.block.is_none() {
+        return Ok(());
+    }
+    let s = spec.get_ref();
+    // Point at what this file changed: the key, the action, else the rule's table.
+    let span = s
+        .key
+        .as_ref()
+        .map(|k| k.span())
+        .or_else(|| s.action.as_ref().map(|a| a.span()))
+        .unwrap_or_else(|| spec.span());
+    if !rule.key.is_address() {
+        return Err(ctx.error(
+            Some(span),
+            format!(
+                "rule `{}` declares `block` but its key is `{}`, not an address: a block is \
+                 built from the key address, so use key = \"src_ip\" or remove `block` from \
+                 `action`",
+                rule.id,
+                rule.key.name()
+            ),
+        ));
+    }
+    if rule.ipv6_prefix < MIN_BLOCK_IPV6_PREFIX {
+        let span = s.ipv6_prefix.as_ref().map_or(span, |p| p.span());
+        return Err(ctx.error(
+            Some(span),
+            format!(
+                "rule `{}` declares `block` with ipv6_prefix = {}: a block that wide reaches \
+                 other people's networks; use {MIN_BLOCK_IPV6_PREFIX} to 128 (64 blocks a /64)",
+                rule.id, rule.ipv6_prefix
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn severity(ctx: &Ctx, value: &Spanned<String>) -> Result<Severity, RuleError> {
@@ -401,9 +497,7 @@ fn apply_spec(ctx: &Ctx, rule: &mut Rule, s: &RuleSpec) -> Result<(), RuleError>
         rule.respond_within = Some(r.get_ref().clone());
     }
     if let Some(a) = &s.action {
-        rule.action = a.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        // `block` first reads best (`{"block": ip, "for": "15m"}`).
-        rule.action.sort_by_key(|(k, _)| k != "block");
+        rule.action = action(ctx, a.get_ref())?;
     }
     if let Some(summary) = &s.summary {
         rule.summary = summary.clone();
@@ -510,5 +604,67 @@ mod tests {
             Some("threshold")
         );
         assert_eq!(closest("zzzzzzzz", RULE_KEYS.iter().copied()), None);
+    }
+
+    fn load(config: &str) -> Result<Vec<Rule>, RuleError> {
+        let mut rules = Vec::new();
+        apply_file(&mut rules, &mut None, "c.toml", config)?;
+        Ok(rules)
+    }
+
+    const USER_RULE: &str = "[rules.u]\nprimitive = \"match\"\nkey = \"user\"\n";
+
+    #[test]
+    fn block_on_a_user_key_is_refused_where_the_key_is_set() {
+        let err = load(&format!("{USER_RULE}action = {{ block = \"{{key}}\" }}\n"))
+            .expect_err("a user-keyed block loaded");
+        assert_eq!((err.line, err.column), (3, 7), "{err}");
+        assert!(err.message.contains("not an address"), "{err}");
+    }
+
+    #[test]
+    fn block_names_the_key_and_nothing_else() {
+        for value in ["1.2.3.4", "{key}; rm -rf /", "0.0.0.0/0", ""] {
+            let err = load(&format!(
+                "[rules.b]\nprimitive = \"match\"\nkey = \"src_ip\"\naction = {{ block = {value:?} }}\n"
+            ))
+            .expect_err(value);
+            assert_eq!((err.line, err.column), (4, 20), "{value}: {err}");
+        }
+        let rules = load(
+            "[rules.b]\nprimitive = \"match\"\nkey = \"src_ip\"\n\
+             action = { block = \"{key}\", for = \"1h\", ticket = \"SEC-1\" }\n",
+        )
+        .expect("a typed block");
+        assert_eq!(
+            rules[0].action.block,
+            Some(BlockSpec {
+                duration: Some(3_600 * SECOND)
+            })
+        );
+        assert_eq!(rules[0].action.notes, [("ticket".into(), "SEC-1".into())]);
+    }
+
+    #[test]
+    fn a_block_duration_is_a_duration() {
+        let err = load(
+            "[rules.b]\nprimitive = \"match\"\nkey = \"src_ip\"\n\
+             action = { block = \"{key}\", for = \"a while\" }\n",
+        )
+        .expect_err("for = a while");
+        assert_eq!((err.line, err.column), (4, 35), "{err}");
+    }
+
+    #[test]
+    fn notes_are_shown_as_written_and_may_not_carry_the_key() {
+        let err = load(&format!(
+            "{USER_RULE}action = {{ page = \"oncall {{key}}\" }}\n"
+        ))
+        .expect_err("{key} in a note");
+        assert_eq!((err.line, err.column), (4, 19), "{err}");
+        let rules =
+            load(&format!("{USER_RULE}action = {{ page = \"oncall\" }}\n")).expect("a note");
+        assert_eq!(rules[0].action.notes, [("page".into(), "oncall".into())]);
+        assert_eq!(rules[0].action.block, None);
     }
 }

@@ -9,7 +9,9 @@ pub(crate) use load::apply_file;
 pub(super) use load::blank_rule;
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
+use crate::action::{Action, BlockTarget};
 use crate::alert::Severity;
 use crate::event::{Event, Kind};
 
@@ -99,6 +101,11 @@ impl Field {
         Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
     }
 
+    /// True for a field whose values are addresses (what a `block` can be built from).
+    pub(crate) fn is_address(self) -> bool {
+        matches!(self, Field::SrcIp)
+    }
+
     pub(crate) fn name(self) -> &'static str {
         Self::ALL
             .iter()
@@ -161,6 +168,23 @@ impl Condition {
     }
 }
 
+/// What a rule's alerts ask for: `action = { block = "{key}", for = "15m", ticket = "SEC" }`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct RuleAction {
+    /// `block = "{key}"`: block the alert's key address (or IPv6 prefix). Only a rule keyed by
+    /// an address field may declare it (checked at load).
+    pub block: Option<BlockSpec>,
+    /// Every other (name, value) pair, shown in the alert as written: nothing is filled in.
+    pub notes: Vec<(String, String)>,
+}
+
+/// A rule's `block`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct BlockSpec {
+    /// `for`, µs.
+    pub duration: Option<i64>,
+}
+
 /// A stronger severity when a tighter threshold is crossed (auth.bruteforce: HIGH at 5 in 1 min).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Escalation {
@@ -192,8 +216,8 @@ pub(crate) struct Rule {
     pub severity: Severity,
     pub escalation: Option<Escalation>,
     pub respond_within: Option<String>,
-    /// (name, value template) pairs; `{key}` is replaced by the key value.
-    pub action: Vec<(String, String)>,
+    /// What the rule's alerts ask for.
+    pub action: RuleAction,
     /// One sentence; `{key}`, `{count}`, `{threshold}`, `{window}`, `{field}` are filled in.
     pub summary: String,
     pub enabled: bool,
@@ -201,12 +225,21 @@ pub(crate) struct Rule {
 }
 
 impl Rule {
-    /// The rule's `action` pairs for an alert on `key`: `{key}` in each value filled in.
-    pub(crate) fn action_for(&self, key: &str) -> Vec<(String, String)> {
-        self.action
-            .iter()
-            .map(|(name, value)| (name.clone(), value.replace("{key}", key)))
-            .collect()
+    /// The actions of an alert on a key whose address (if the key is one) is `key_addr`: the
+    /// block is built from the address itself, never from text.
+    pub(crate) fn actions_for(&self, key_addr: Option<IpAddr>) -> Vec<Action> {
+        let block = self.action.block.as_ref().and_then(|block| {
+            let target = BlockTarget::new(key_addr?, self.ipv6_prefix)?;
+            Some(Action::Block {
+                target,
+                duration: block.duration,
+            })
+        });
+        let notes = self.action.notes.iter().map(|(name, value)| Action::Note {
+            name: name.clone(),
+            value: value.clone(),
+        });
+        block.into_iter().chain(notes).collect()
     }
 
     pub(crate) fn cooldown(&self) -> i64 {
