@@ -26,3 +26,4 @@ pub mod shutdown;
 pub mod sink;
 pub mod source;
 pub mod testfile;
+pub mod text;

@@ -29,6 +29,7 @@ use toml::Spanned;
 
 use super::GrammarError;
 use crate::event::{Attempt, Kind};
+use crate::text::line_col;
 
 /// The event field a named capture fills.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,21 +114,6 @@ struct PatternDef {
     attempt: Option<Spanned<String>>,
     user: Option<Spanned<String>>,
     regex: Spanned<String>,
-}
-
-/// Line and column (both 1-based, column in characters) of byte `offset` in `text`.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    // Back off to a char boundary so slicing cannot panic on a bad span.
-    let mut offset = offset;
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
 }
 
 fn error_at(path: &str, text: &str, offset: usize, message: String) -> GrammarError {

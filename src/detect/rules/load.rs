@@ -13,11 +13,11 @@ use toml::Spanned;
 
 use super::{
     BlockSpec, Condition, Escalation, Field, Primitive, Rule, RuleAction, SECOND, parse_clock,
-    parse_duration,
 };
 use crate::alert::Severity;
 use crate::detect::RuleError;
 use crate::event::Kind;
+use crate::text::line_col;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -94,16 +94,6 @@ impl Ctx<'_> {
     fn at<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> RuleError {
         self.error(Some(value.span()), message)
     }
-}
-
-/// 1-based line and column (in characters) of byte `offset`.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
 }
 
 /// The closest known word, for "did you mean" hints.
@@ -275,11 +265,12 @@ fn positive(ctx: &Ctx, value: &Spanned<i64>, what: &str) -> Result<u64, RuleErro
 }
 
 fn duration(ctx: &Ctx, value: &Spanned<String>, what: &str) -> Result<i64, RuleError> {
-    parse_duration(value.get_ref()).ok_or_else(|| {
+    crate::duration::parse(value.get_ref()).map_err(|why| {
         ctx.at(
             value,
             format!(
-                "`{what}` = {:?} is not a duration; write it like \"10s\", \"5m\", \"1h\" or \"24h\"",
+                "`{what}` = {:?} is not a duration ({why}); write it like \"10s\", \"5m\", \
+                 \"1m 30s\" or \"24h\"",
                 value.get_ref()
             ),
         )
@@ -590,14 +581,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn line_and_column() {
-        assert_eq!(line_col("ab\ncdé\nx", 0), (1, 1));
-        assert_eq!(line_col("ab\ncdé\nx", 3), (2, 1));
-        assert_eq!(line_col("ab\ncdé\nx", 8), (3, 1));
-        assert_eq!(line_col("ab\ncdé\nx", 7), (2, 4));
-    }
-
-    #[test]
     fn hints() {
         assert_eq!(
             closest("treshold", RULE_KEYS.iter().copied()),
@@ -666,5 +649,19 @@ mod tests {
             load(&format!("{USER_RULE}action = {{ page = \"oncall\" }}\n")).expect("a note");
         assert_eq!(rules[0].action.notes, [("page".into(), "oncall".into())]);
         assert_eq!(rules[0].action.block, None);
+    }
+
+    #[test]
+    fn windows_take_the_spellings_flags_take() {
+        for window in ["1m 30s", "1m30s", "90s", " 1m  30s "] {
+            let rules = load(&format!(
+                "[rules.w]\nprimitive = \"count\"\nkey = \"host\"\nwindow = {window:?}\n"
+            ))
+            .unwrap_or_else(|e| panic!("{window}: {e}"));
+            assert_eq!(rules[0].window, 90 * SECOND, "{window}");
+        }
+        let err = load("[rules.w]\nprimitive = \"count\"\nkey = \"host\"\nwindow = \"1mo\"\n")
+            .expect_err("a month has no fixed length");
+        assert_eq!((err.line, err.column), (4, 10), "{err}");
     }
 }

@@ -15,8 +15,7 @@ use crate::action::{Action, BlockTarget};
 use crate::alert::Severity;
 use crate::event::{Event, Kind};
 
-/// µs in one second.
-pub(crate) const SECOND: i64 = 1_000_000;
+pub(crate) use crate::duration::{SECOND, format as fmt_duration};
 
 /// The counting primitive of a rule.
 #[derive(Clone, Debug, PartialEq)]
@@ -313,59 +312,8 @@ impl Rule {
     }
 }
 
-/// `90` → `1m30s`; `300_000_000` → `5m`.
-pub(crate) fn fmt_duration(micros: i64) -> String {
-    if micros == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    let mut secs = micros / SECOND;
-    // Hours rather than days: runbooks say "24 h".
-    for (unit, len) in [("h", 3_600), ("m", 60), ("s", 1)] {
-        if secs >= len {
-            let _ = write!(out, "{}{unit}", secs / len);
-            secs %= len;
-        }
-    }
-    let rest = micros % SECOND;
-    if rest != 0 {
-        let _ = write!(out, "{}ms", rest / 1000);
-    }
-    out
-}
-
 fn fmt_clock(secs: u32) -> String {
     format!("{:02}:{:02}", secs / 3600, (secs / 60) % 60)
-}
-
-/// Parse `10s`, `5m`, `1h30m`, `24h`, `1d`, `500ms` into µs.
-pub(crate) fn parse_duration(text: &str) -> Option<i64> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let mut total: i64 = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let value: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = match &rest[..unit_len] {
-            "ms" => 1_000,
-            "s" => SECOND,
-            "m" => 60 * SECOND,
-            "h" => 3_600 * SECOND,
-            "d" => 86_400 * SECOND,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total = total.checked_add(value.checked_mul(unit)?)?;
-    }
-    Some(total)
 }
 
 /// `HH:MM` → seconds after midnight (`24:00` allowed as an end).
@@ -373,24 +321,4 @@ pub(super) fn parse_clock(text: &str) -> Option<u32> {
     let (h, m) = text.split_once(':')?;
     let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
     (h < 24 && m < 60 || h == 24 && m == 0).then_some(h * 3600 + m * 60)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Some(10 * SECOND));
-        assert_eq!(parse_duration("5m"), Some(300 * SECOND));
-        assert_eq!(parse_duration("1h30m"), Some(5_400 * SECOND));
-        assert_eq!(parse_duration("24h"), Some(86_400 * SECOND));
-        assert_eq!(parse_duration("500ms"), Some(500_000));
-        assert_eq!(parse_duration("5 minutes"), None);
-        assert_eq!(parse_duration("m"), None);
-        assert_eq!(parse_duration(""), None);
-        assert_eq!(fmt_duration(5_400 * SECOND), "1h30m");
-        assert_eq!(fmt_duration(86_400 * SECOND), "24h");
-        assert_eq!(parse_duration("1d"), Some(86_400 * SECOND));
-    }
 }
