@@ -91,7 +91,12 @@ impl Classifier {
     }
 
     /// Run the grammars of `app` on `message`, unwrapping syslog's `message repeated`.
-    pub(super) fn match_message(&self, app: Option<&str>, message: &str, ev: &mut Event) -> Option<PatternId> {
+    pub(super) fn match_message(
+        &self,
+        app: Option<&str>,
+        message: &str,
+        ev: &mut Event,
+    ) -> Option<PatternId> {
         let group = match app {
             Some(app) => self
                 .by_app

@@ -77,6 +77,7 @@ impl RuleEngine {
             Primitive::Sum(field) => match field.get(ev) {
                 Some(FieldValue::Number(n)) => n,
                 Some(FieldValue::Text(t)) => t.trim().parse().unwrap_or(0),
+                // Addresses, times and flags are not amounts (and rules cannot name the last two).
                 _ => 0,
             },
             Primitive::Distinct(field) => match field.get(ev) {
@@ -87,6 +88,8 @@ impl RuleEngine {
                         FieldValue::Text(t) => t.hash(&mut h),
                         FieldValue::Number(n) => n.hash(&mut h),
                         FieldValue::Ip(ip) => ip_key(ip, 128).hash(&mut h),
+                        FieldValue::Time(t) => t.hash(&mut h),
+                        FieldValue::Bool(b) => b.hash(&mut h),
                     }
                     // 0 means "counts nothing"; a value hashing to 0 still counts.
                     h.finish().max(1)

@@ -130,6 +130,14 @@ impl KeyRef<'_> {
     }
 }
 
+/// A number as a text key, written into `scratch`.
+fn number(scratch: &mut String, n: impl std::fmt::Display) -> KeyRef<'_> {
+    use std::fmt::Write;
+    scratch.clear();
+    let _ = write!(scratch, "{n}");
+    KeyRef::Text(scratch.as_str())
+}
+
 /// The key of `ev` under `field`, borrowed; numbers are written into `scratch`.
 pub(super) fn key_of<'a>(
     field: Field,
@@ -140,12 +148,10 @@ pub(super) fn key_of<'a>(
     Some(match field.get(ev)? {
         FieldValue::Ip(ip) => KeyRef::Ip(ip_key(ip, prefix)),
         FieldValue::Text(t) => KeyRef::Text(t),
-        FieldValue::Number(n) => {
-            use std::fmt::Write;
-            scratch.clear();
-            let _ = write!(scratch, "{n}");
-            KeyRef::Text(scratch.as_str())
-        }
+        FieldValue::Number(n) => number(scratch, n),
+        // Rules cannot key on times or flags; written as text all the same.
+        FieldValue::Time(t) => number(scratch, t),
+        FieldValue::Bool(b) => KeyRef::Text(if b { "true" } else { "false" }),
     })
 }
 

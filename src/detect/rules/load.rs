@@ -12,7 +12,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    BlockSpec, Condition, Escalation, Field, Primitive, Rule, RuleAction, SECOND, parse_clock,
+    BlockSpec, Condition, Escalation, Field, Primitive, Rule, RuleAction, SECOND, is_address,
+    parse_clock, rule_field, rule_field_names,
 };
 use crate::alert::Severity;
 use crate::detect::RuleError;
@@ -94,6 +95,10 @@ impl Ctx<'_> {
     fn at<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> RuleError {
         self.error(Some(value.span()), message)
     }
+}
+
+fn known_fields() -> String {
+    rule_field_names().collect::<Vec<_>>().join(", ")
 }
 
 /// The closest known word, for "did you mean" hints.
@@ -340,7 +345,7 @@ fn validate_block(ctx: &Ctx, spec: &Spanned<RuleSpec>, rule: &Rule) -> Result<()
         .map(|k| k.span())
         .or_else(|| s.action.as_ref().map(|a| a.span()))
         .unwrap_or_else(|| spec.span());
-    if !rule.key.is_address() {
+    if !is_address(rule.key) {
         return Err(ctx.error(
             Some(span),
             format!(
@@ -379,9 +384,9 @@ fn severity(ctx: &Ctx, value: &Spanned<String>) -> Result<Severity, RuleError> {
 }
 
 fn field(ctx: &Ctx, value: &Spanned<String>) -> Result<Field, RuleError> {
-    Field::parse(value.get_ref()).ok_or_else(|| {
-        let hint = closest(value.get_ref(), Field::ALL.iter().map(|(n, _)| *n)).map_or_else(
-            || format!("; known fields: {}", Field::names()),
+    rule_field(value.get_ref()).ok_or_else(|| {
+        let hint = closest(value.get_ref(), rule_field_names()).map_or_else(
+            || format!("; known fields: {}", known_fields()),
             |k| format!("; did you mean `{k}`?"),
         );
         ctx.at(
@@ -415,12 +420,12 @@ fn apply_spec(ctx: &Ctx, rule: &mut Rule, s: &RuleSpec) -> Result<(), RuleError>
     }
     if let Some(conditions) = &s.conditions {
         for (name, value) in conditions {
-            let f = Field::parse(name).ok_or_else(|| {
+            let f = rule_field(name).ok_or_else(|| {
                 ctx.at(
                     value,
                     format!(
                         "unknown event field `{name}` in `where`; known fields: {}",
-                        Field::names()
+                        known_fields()
                     ),
                 )
             })?;

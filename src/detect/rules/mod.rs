@@ -47,103 +47,23 @@ impl Primitive {
     }
 }
 
-/// An event field a rule can key on, select on, sum or count distinct values of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Field {
-    Source,
-    Host,
-    App,
-    Pid,
-    Kind,
-    Reason,
-    SrcIp,
-    User,
-    Actor,
-    Namespace,
-    Count,
-    HttpMethod,
-    HttpPath,
-    HttpStatus,
-    Bytes,
-    Severity,
+/// An event field a rule can key on, select on, sum or count distinct values of: one of the
+/// event fields that [`crate::event::EventField::in_rules`] allows.
+pub(crate) use crate::event::{EventField as Field, FieldType, FieldValue};
+
+/// The field a rule names, if rules may name it.
+pub(super) fn rule_field(name: &str) -> Option<Field> {
+    Field::parse(name).filter(|f| f.in_rules())
 }
 
-/// The value of a field in one event, borrowed.
-#[derive(Debug, PartialEq)]
-pub(crate) enum FieldValue<'a> {
-    Text(&'a str),
-    Number(u64),
-    Ip(std::net::IpAddr),
+/// The names rules may use, in the events' order.
+pub(super) fn rule_field_names() -> impl Iterator<Item = &'static str> {
+    Field::all().filter(|f| f.in_rules()).map(Field::name)
 }
 
-impl Field {
-    pub(super) const ALL: [(&'static str, Field); 16] = [
-        ("source", Field::Source),
-        ("host", Field::Host),
-        ("app", Field::App),
-        ("pid", Field::Pid),
-        ("kind", Field::Kind),
-        ("reason", Field::Reason),
-        ("src_ip", Field::SrcIp),
-        ("user", Field::User),
-        ("actor", Field::Actor),
-        ("namespace", Field::Namespace),
-        ("count", Field::Count),
-        ("http_method", Field::HttpMethod),
-        ("http_path", Field::HttpPath),
-        ("http_status", Field::HttpStatus),
-        ("bytes", Field::Bytes),
-        ("severity", Field::Severity),
-    ];
-
-    pub(crate) fn parse(name: &str) -> Option<Field> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
-    }
-
-    /// True for a field whose values are addresses (what a `block` can be built from).
-    pub(crate) fn is_address(self) -> bool {
-        matches!(self, Field::SrcIp)
-    }
-
-    pub(crate) fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, f)| *f == self)
-            .map_or("?", |(n, _)| n)
-    }
-
-    pub(super) fn names() -> String {
-        Self::ALL
-            .iter()
-            .map(|(n, _)| *n)
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    /// This field's value in `ev`, if the event has one.
-    pub(crate) fn get(self, ev: &Event) -> Option<FieldValue<'_>> {
-        fn text(v: Option<&str>) -> Option<FieldValue<'_>> {
-            v.map(FieldValue::Text)
-        }
-        match self {
-            Field::Source => Some(FieldValue::Text(&ev.source)),
-            Field::Host => text(ev.host.as_deref()),
-            Field::App => text(ev.app.as_deref()),
-            Field::Pid => ev.pid.map(|p| FieldValue::Number(p.into())),
-            Field::Kind => Some(FieldValue::Text(ev.kind.as_str())),
-            Field::Reason => text(ev.reason.as_deref()),
-            Field::SrcIp => ev.src_ip.map(FieldValue::Ip),
-            Field::User => text(ev.user.as_deref()),
-            Field::Actor => text(ev.actor.as_deref()),
-            Field::Namespace => text(ev.namespace.as_deref()),
-            Field::Count => ev.count.map(FieldValue::Number),
-            Field::HttpMethod => text(ev.http_method.as_deref()),
-            Field::HttpPath => text(ev.http_path.as_deref()),
-            Field::HttpStatus => ev.http_status.map(|s| FieldValue::Number(s.into())),
-            Field::Bytes => ev.bytes.map(FieldValue::Number),
-            Field::Severity => text(ev.severity.as_deref()),
-        }
-    }
+/// True for a field whose values are addresses (what a `block` can be built from).
+pub(super) fn is_address(field: Field) -> bool {
+    field.field_type() == FieldType::Address
 }
 
 /// `field = value` selection condition.
@@ -161,6 +81,8 @@ impl Condition {
                 Some(FieldValue::Text(t)) => t.eq_ignore_ascii_case(want),
                 Some(FieldValue::Number(n)) => want.parse::<u64>() == Ok(n),
                 Some(FieldValue::Ip(ip)) => crate::event::parse_ip(want) == Some(ip),
+                Some(FieldValue::Time(t)) => want.parse::<i64>() == Ok(t),
+                Some(FieldValue::Bool(b)) => want.parse::<bool>() == Ok(b),
                 None => false,
             },
         }
