@@ -7,8 +7,7 @@ use regex_automata::dfa::onepass;
 use regex_automata::util::primitives::NonMaxUsize;
 use regex_automata::{Anchored, Input};
 
-use super::grammar::Field;
-use super::set_field::set_field;
+use super::grammar::{Field, is_client_text};
 use super::{AMBIGUOUS_ADDRESS, AppGroup, Classifier, PatternId, PatternInfo, ambiguity};
 use crate::event::Event;
 
@@ -58,7 +57,7 @@ impl Classifier {
                     continue;
                 };
                 if let Some(text) = message.get(start.get()..end.get()) {
-                    set_field(ev, field, text);
+                    field.set_captured(ev, text);
                     if field == Field::SrcIp {
                         address = Some(start.get()..end.get());
                     }
@@ -70,7 +69,7 @@ impl Classifier {
                 let mut n = 0;
                 for &(slot, field) in &info.captures {
                     if let (true, Some(Some(start)), Some(Some(end))) =
-                        (field.is_client_text(), slots.get(slot), slots.get(slot + 1))
+                        (is_client_text(field), slots.get(slot), slots.get(slot + 1))
                         && let Some(r) = attacker.get_mut(n)
                     {
                         *r = start.get()..end.get();

@@ -17,8 +17,9 @@
 //!
 //! Where each step lives: `load` (the embedded grammars and `--grammars DIR`), `grammar` (one
 //! file's TOML and its regexes), `compile` (patterns into one regex per app group), `route`
-//! (which path a record takes, by envelope format and app), `matching` (running a group's
-//! patterns on a message) and `set_field` (a captured value into the event).
+//! (which path a record takes, by envelope format and app) and `matching` (running a group's
+//! patterns on a message); a captured value goes into the event through the one list of event fields
+//! (`crate::event::EventField::set_captured`).
 
 pub mod ambiguity;
 mod app_event;
@@ -30,7 +31,6 @@ mod load;
 mod matching;
 mod proxy;
 mod route;
-mod set_field;
 
 use hashbrown::HashMap;
 use regex_automata::dfa::onepass;
