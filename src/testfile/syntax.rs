@@ -24,6 +24,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::event::Kind;
+use crate::text::edit_distance;
 
 /// A test file that is not well formed: names file, line and column (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -431,21 +432,6 @@ fn did_you_mean<'a>(typed: &str, names: impl Iterator<Item = &'a str>) -> String
         .min()
         .map(|(_, n)| format!("; did you mean `{n}`?"))
         .unwrap_or_default()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use super::{
 use crate::alert::Severity;
 use crate::detect::RuleError;
 use crate::event::Kind;
-use crate::text::line_col;
+use crate::text::{edit_distance, line_col};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -109,23 +109,6 @@ fn closest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&
         .filter(|(d, k)| *d <= 2.max(k.len() / 3))
         .min()
         .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
 }
 
 const RULE_KEYS: &[&str] = &[
