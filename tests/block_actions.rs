@@ -111,23 +111,30 @@ fn a_note_cannot_carry_the_key() {
     );
 }
 
+/// Run the default rules over `log`: exactly one auth.bruteforce alert, every block target an
+/// address. Returns that alert's action.
+fn bruteforce_action(log: &str) -> serde_json::Value {
+    let (_dir, _, log) = with_config("", log);
+    let (code, alerts, err) = run(&[&log]);
+    assert_eq!(code, 0, "{err}");
+    assert_blocks_are_addresses(&alerts);
+    let brute: Vec<_> = alerts
+        .iter()
+        .filter(|a| a["rule"] == "auth.bruteforce")
+        .collect();
+    assert_eq!(brute.len(), 1, "{alerts:#?}");
+    brute[0]["action"].clone()
+}
+
 #[test]
 fn crafted_user_names_leave_the_block_on_the_address() {
     let log = failures(
         &[CRAFTED[0], CRAFTED[1], CRAFTED[2], "{key}", "x"],
         "203.0.113.7",
     );
-    let (_dir, _, log) = with_config("", &log);
-    let (code, alerts, err) = run(&[&log]);
-    assert_eq!(code, 0, "{err}");
-    let brute: Vec<_> = alerts
-        .iter()
-        .filter(|a| a["rule"] == "auth.bruteforce")
-        .collect();
-    assert_eq!(brute.len(), 1, "{alerts:#?}");
-    assert_eq!(brute[0]["action"]["block"], "203.0.113.7");
-    assert_eq!(brute[0]["action"]["for"], "15m");
-    assert_blocks_are_addresses(&alerts);
+    let action = bruteforce_action(&log);
+    assert_eq!(action["block"], "203.0.113.7");
+    assert_eq!(action["for"], "15m");
 }
 
 #[test]
@@ -139,16 +146,7 @@ fn an_ipv6_attacker_is_blocked_by_its_64() {
                 .replace(":00 ", &format!(":{i:02} "))
         })
         .collect();
-    let (_dir, _, log) = with_config("", &log);
-    let (code, alerts, err) = run(&[&log]);
-    assert_eq!(code, 0, "{err}");
-    let brute: Vec<_> = alerts
-        .iter()
-        .filter(|a| a["rule"] == "auth.bruteforce")
-        .collect();
-    assert_eq!(brute.len(), 1, "{alerts:#?}");
-    assert_eq!(brute[0]["action"]["block"], "2001:db8:1:2::/64");
-    assert_blocks_are_addresses(&alerts);
+    assert_eq!(bruteforce_action(&log)["block"], "2001:db8:1:2::/64");
 }
 
 #[test]
