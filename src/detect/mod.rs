@@ -24,6 +24,12 @@
 //! the lateness) passes them, then go through every rule in (ts, source, line) order, so the
 //! alerts do not depend on arrival order within the lateness.
 //!
+//! Where things are: `reorder` and `ahead` (event time), `attempts` (counting attempts, not
+//! lines), `rules` (the rule model; `rules/load.rs` reads it from TOML), `engine` (one rule's
+//! running state) over `window` (a key's counted entries and cooldown), `key` (rule keys),
+//! `sources` (interned input names) and `evidence` (the packed evidence codec), `silence`, and
+//! `raise`, the one builder every alert goes through.
+//!
 //! Event time is input, so it is judged before it moves anything (DESIGN section 2):
 //! - The reorder buffer is bounded by count and bytes ([`DetectOptions::max_held_events`],
 //!   [`DetectOptions::max_held_bytes`]); when full, the watermark is forced forward to the
