@@ -83,8 +83,9 @@ pub struct Alert {
     pub summary: String,
     /// Up to 10 events.
     pub evidence: Vec<Evidence>,
-    /// e.g. `{"block": "203.0.113.7", "for": "15m"}` as (key, value) pairs, in order.
-    pub action: Vec<(String, String)>,
+    /// What to do about it, typed: a block is built from a parsed address, never from text
+    /// ([`crate::action`]). Shown as `{"block": "203.0.113.7", "for": "15m"}`.
+    pub action: Vec<crate::action::Action>,
     /// Replay `--force` of an archive that did not verify: some evidence rows are from files
     /// that failed verification. Printed only when true.
     pub unverified: bool,

@@ -6,8 +6,12 @@
 //! assert_eq!(Kind::parse("http.request"), Some(Kind::HttpRequest));
 //! ```
 
+mod fields;
+
 use std::net::IpAddr;
 use std::sync::Arc;
+
+pub use fields::{EventField, FieldType, FieldValue};
 
 /// What an event is, as far as detection cares. The text forms are part of the CLI contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

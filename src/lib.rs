@@ -57,11 +57,13 @@
 // at startup, on the way to exit 2: its size costs nothing worth boxing for.
 #![allow(clippy::result_large_err)]
 
+pub mod action;
 pub mod alert;
 pub mod archive;
 pub mod classify;
 pub mod commands;
 pub mod detect;
+pub mod duration;
 pub mod event;
 pub mod flags;
 pub mod frame;
@@ -73,3 +75,4 @@ pub mod shutdown;
 pub mod sink;
 pub mod source;
 pub mod testfile;
+pub mod text;

@@ -258,11 +258,11 @@ fn round_trip_keeps_every_field() {
             })
             .collect();
         assert_eq!(json(&row[row.len() - 2].1), serde_json::json!(evidence));
-        let action: serde_json::Map<String, serde_json::Value> = a
-            .action
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone().into()))
-            .collect();
+        let action: serde_json::Map<String, serde_json::Value> =
+            secpipe::action::Action::pairs(&a.action)
+                .into_iter()
+                .map(|(k, v)| (k, v.into()))
+                .collect();
         assert_eq!(
             json(&row[row.len() - 1].1),
             serde_json::Value::Object(action)

@@ -417,11 +417,11 @@ impl AlertColumns {
         }
         self.evidence_seqs.append(true);
         self.evidence.append_value(evidence_json(a));
-        let action: serde_json::Map<String, serde_json::Value> = a
-            .action
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-            .collect();
+        let action: serde_json::Map<String, serde_json::Value> =
+            crate::action::Action::pairs(&a.action)
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
         self.action
             .append_value(serde_json::Value::Object(action).to_string());
         self.rows += 1;

@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use regex_syntax::hir::{Class, Hir, HirKind};
 
-use super::grammar::{Field, parse_grammar};
+use super::grammar::{Field, is_client_text, parse_grammar};
 use super::*;
 
 /// The address crafted values name: the "admin's" address an attacker wants blocked.
@@ -170,7 +170,7 @@ fn crafted_messages(classifier: &Classifier, sample: &Sample) -> Vec<String> {
 
     let mut out = Vec::new();
     for (field, span) in &spans {
-        if !field.is_client_text()
+        if !is_client_text(*field)
             || SERVER_CHECKED_NAMES
                 .iter()
                 .any(|(name, _)| *name == sample.full_name)

@@ -29,48 +29,23 @@ use toml::Spanned;
 
 use super::GrammarError;
 use crate::event::{Attempt, Kind};
+use crate::text::line_col;
 
-/// The event field a named capture fills.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Field {
-    SrcIp,
-    User,
-    Actor,
-    Namespace,
-    Count,
-    HttpMethod,
-    HttpPath,
-    HttpStatus,
-    Bytes,
-    Reason,
+/// A field a named capture fills: an event field that [`EventField::capturable`] allows.
+pub(crate) use crate::event::EventField as Field;
+
+/// Fields a client writes (a name it logs in as, a namespace or path it asks for): text that
+/// may imitate the server's own words around an address.
+pub(crate) fn is_client_text(field: Field) -> bool {
+    matches!(
+        field,
+        Field::User | Field::Actor | Field::Namespace | Field::HttpPath
+    )
 }
 
-impl Field {
-    const ALL: [(&'static str, Field); 10] = [
-        ("src_ip", Field::SrcIp),
-        ("user", Field::User),
-        ("actor", Field::Actor),
-        ("namespace", Field::Namespace),
-        ("count", Field::Count),
-        ("http_method", Field::HttpMethod),
-        ("http_path", Field::HttpPath),
-        ("http_status", Field::HttpStatus),
-        ("bytes", Field::Bytes),
-        ("reason", Field::Reason),
-    ];
-
-    /// Fields a client writes (a name it logs in as, a namespace or path it asks for): text
-    /// that may imitate the server's own words around an address.
-    pub(crate) fn is_client_text(self) -> bool {
-        matches!(
-            self,
-            Field::User | Field::Actor | Field::Namespace | Field::HttpPath
-        )
-    }
-
-    fn from_capture_name(name: &str) -> Option<Field> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
-    }
+/// The field a capture group of this name fills.
+fn from_capture_name(name: &str) -> Option<Field> {
+    Field::parse(name).filter(|f| f.capturable())
 }
 
 /// One validated pattern, before it is grouped by app.
@@ -113,21 +88,6 @@ struct PatternDef {
     attempt: Option<Spanned<String>>,
     user: Option<Spanned<String>>,
     regex: Spanned<String>,
-}
-
-/// Line and column (both 1-based, column in characters) of byte `offset` in `text`.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    // Back off to a char boundary so slicing cannot panic on a bad span.
-    let mut offset = offset;
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
 }
 
 fn error_at(path: &str, text: &str, offset: usize, message: String) -> GrammarError {
@@ -283,12 +243,15 @@ fn check_regex(path: &str, text: &str, regex: &Spanned<String>) -> Result<(), Gr
         .pattern_names(regex_automata::PatternID::ZERO)
         .flatten()
     {
-        if Field::from_capture_name(name).is_none() {
+        if from_capture_name(name).is_none() {
             let pos = regex
                 .get_ref()
                 .find(&format!("(?P<{name}>"))
                 .or_else(|| regex.get_ref().find(&format!("(?<{name}>")));
-            let known: Vec<&str> = Field::ALL.iter().map(|(n, _)| *n).collect();
+            let known: Vec<&str> = Field::all()
+                .filter(|f| f.capturable())
+                .map(Field::name)
+                .collect();
             return Err(error_at(
                 path,
                 text,
@@ -401,8 +364,7 @@ pub(crate) fn capture_map(info: &GroupInfo, local: usize) -> Vec<(usize, Field)>
     let mut map = Vec::new();
     for (group, name) in info.pattern_names(pid).enumerate() {
         let Some(name) = name else { continue };
-        let (Some(field), Some(slot)) = (Field::from_capture_name(name), info.slot(pid, group))
-        else {
+        let (Some(field), Some(slot)) = (from_capture_name(name), info.slot(pid, group)) else {
             continue;
         };
         map.push((slot, field));

@@ -24,6 +24,12 @@
 //! the lateness) passes them, then go through every rule in (ts, source, line) order, so the
 //! alerts do not depend on arrival order within the lateness.
 //!
+//! Where things are: `reorder` and `ahead` (event time), `attempts` (counting attempts, not
+//! lines), `rules` (the rule model; `rules/load.rs` reads it from TOML), `engine` (one rule's
+//! running state) over `window` (a key's counted entries and cooldown), `key` (rule keys),
+//! `sources` (interned input names) and `evidence` (the packed evidence codec), `silence`, and
+//! `raise`, the one builder every alert goes through.
+//!
 //! Event time is input, so it is judged before it moves anything (DESIGN section 2):
 //! - The reorder buffer is bounded by count and bytes ([`DetectOptions::max_held_events`],
 //!   [`DetectOptions::max_held_bytes`]); when full, the watermark is forced forward to the
@@ -45,10 +51,15 @@
 mod ahead;
 mod attempts;
 mod engine;
+mod evidence;
+mod key;
+mod raise;
 mod reorder;
 mod rules;
 mod silence;
 mod slab;
+mod sources;
+mod window;
 
 use crate::alert::Alert;
 use crate::event::{Event, Kind};
@@ -56,9 +67,11 @@ use crate::event::{Event, Kind};
 use ahead::{AheadHold, Verdict};
 pub use attempts::SessionStats;
 use attempts::{AttemptCounter, Counted};
-use engine::{EventCtx, MAX_EVIDENCE_RAW, RuleEngine, Sources};
+use engine::{EventCtx, RuleEngine};
+use evidence::MAX_EVIDENCE_RAW;
 use reorder::ReorderBuffer;
 use rules::{Primitive, Rule};
+use sources::Sources;
 
 pub use ahead::{CONFIRM_AHEAD, MAX_AHEAD_HELD};
 pub use reorder::{DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_HELD_EVENTS};
@@ -69,7 +82,7 @@ pub use reorder::{DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_HELD_EVENTS};
 pub const MAX_AHEAD_OF_STREAM: i64 = 3_600 * rules::SECOND;
 
 /// The default pack, embedded.
-const DEFAULT_RULES: &str = include_str!("../../grammars/rules.toml");
+const DEFAULT_RULES: &str = include_str!("../../rules/default.toml");
 
 /// Default per-rule key cap.
 pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
@@ -123,7 +136,7 @@ impl miette::Diagnostic for RuleError {
 }
 
 impl RuleSet {
-    /// The default pack embedded from `grammars/rules.toml`.
+    /// The default pack embedded from `rules/default.toml`.
     pub fn builtin() -> RuleSet {
         let mut rules = Vec::new();
         let mut max_keys = None;
@@ -132,7 +145,7 @@ impl RuleSet {
         if let Err(e) = rules::apply_file(
             &mut rules,
             &mut max_keys,
-            "grammars/rules.toml",
+            "rules/default.toml",
             DEFAULT_RULES,
         ) {
             debug_assert!(false, "default rule pack: {e}");
@@ -626,7 +639,7 @@ impl Detector {
         let mut in_use = vec![false; self.sources.id_bound()];
         for engine in &self.engines {
             engine.for_each_evidence(|blob| {
-                if let Some(id) = engine::evidence_source(blob)
+                if let Some(id) = evidence::evidence_source(blob)
                     && let Some(mark) = in_use.get_mut(id as usize)
                 {
                     *mark = true;

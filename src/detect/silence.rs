@@ -22,11 +22,12 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-use super::engine::{
-    KeyRef, KeyValue, Sources, alert_id, fill, repack, respond_within, unpack_evidence,
-};
+use super::evidence::{repack, unpack_evidence};
+use super::key::{KeyRef, KeyValue};
+use super::raise::{AlertBuilder, fill};
 use super::rules::{Rule, fmt_duration};
 use super::slab::KeyedSlab;
+use super::sources::Sources;
 use crate::alert::Alert;
 use crate::event::Event;
 
@@ -346,29 +347,19 @@ impl Storm {
                 String::new()
             },
         );
-        Alert {
-            id: alert_id(&rule.id, "*", period),
-            rule: rule.id.clone(),
-            severity: rule.severity,
-            priority: rule.severity.priority().to_string(),
-            respond_within: respond_within(rule, rule.severity),
-            key_field: field.to_string(),
-            key_value: "*".to_string(),
-            count: self.folded,
-            threshold: STORM_INDIVIDUAL as u64,
-            window_start: period,
-            window_end: self.last_deadline,
-            first_seen: self.first_seen,
-            last_seen: self.last_seen,
-            summary,
-            evidence: self
-                .sample
-                .iter()
-                .map(|(_, state)| unpack_evidence(&state.last_evidence, state.last_ts, sources))
-                .collect(),
-            action: Vec::new(),
-            unverified: false,
-        }
+        let evidence = self
+            .sample
+            .iter()
+            .map(|(_, state)| unpack_evidence(&state.last_evidence, state.last_ts, sources))
+            .collect();
+        // One alert for many keys: its key is `*`, and it carries no action.
+        AlertBuilder::for_rule(rule, "*".to_string())
+            .counted(self.folded, STORM_INDIVIDUAL as u64)
+            .window(period, self.last_deadline)
+            .seen(self.first_seen, self.last_seen)
+            .summary(summary)
+            .evidence(evidence)
+            .build()
     }
 }
 
@@ -385,27 +376,19 @@ fn silence_alert(
     } else {
         &rule.summary
     };
-    Alert {
-        id: alert_id(&rule.id, &key_text, state.last_ts),
-        rule: rule.id.clone(),
-        severity: rule.severity,
-        priority: rule.severity.priority().to_string(),
-        respond_within: respond_within(rule, rule.severity),
-        key_field: rule.key.name().to_string(),
-        count: 0,
-        threshold: 0,
-        window_start: state.last_ts,
-        window_end: deadline,
-        first_seen: state.last_ts,
-        last_seen: state.last_ts,
-        summary: fill(template, &key_text, 0, 0, rule.window, rule.key.name()),
-        evidence: vec![unpack_evidence(
-            &state.last_evidence,
-            state.last_ts,
-            sources,
-        )],
-        action: rule.action_for(&key_text),
-        key_value: key_text,
-        unverified: false,
-    }
+    let summary = fill(template, &key_text, 0, 0, rule.window, rule.key.name());
+    let evidence = vec![unpack_evidence(
+        &state.last_evidence,
+        state.last_ts,
+        sources,
+    )];
+    let actions = rule.actions_for(key.ip());
+    AlertBuilder::for_rule(rule, key_text)
+        .counted(0, 0)
+        .window(state.last_ts, deadline)
+        .seen(state.last_ts, state.last_ts)
+        .summary(summary)
+        .evidence(evidence)
+        .actions(actions)
+        .build()
 }

@@ -151,7 +151,7 @@ fn bruteforce_fires_at_five_attempts_in_five_minutes() {
         format!("line at {}", 4 * MIN).as_bytes()
     );
     assert_eq!(
-        a.action,
+        crate::action::Action::pairs(&a.action),
         vec![
             ("block".to_string(), "203.0.113.7".to_string()),
             ("for".to_string(), "15m".to_string())
@@ -209,13 +209,35 @@ fn cooldown_then_fresh_counts() {
 }
 
 #[test]
+fn an_attacker_in_the_unspecified_64_is_alerted_but_never_blocked() {
+    // `::1` keys as `::/64`: blocking that would read as "every address" to some firewalls.
+    let alerts = run(spaced(5, MIN, |t| fail(t, "::1")));
+    let brute = of(&alerts, "auth.bruteforce");
+    assert_eq!(brute.len(), 1, "{alerts:#?}");
+    assert_eq!(brute[0].key_value, "::/64");
+    assert!(brute[0].action.is_empty(), "{:?}", brute[0].action);
+    // An ordinary address keeps its block and its duration.
+    let alerts = run(spaced(5, MIN, |t| fail(t, "2001:db8::1")));
+    assert_eq!(
+        crate::action::Action::pairs(&alerts[0].action),
+        vec![
+            ("block".to_string(), "2001:db8::/64".to_string()),
+            ("for".to_string(), "15m".to_string())
+        ]
+    );
+}
+
+#[test]
 fn ipv6_attackers_are_grouped_by_64() {
     let alerts = run(spaced(5, MIN, |t| {
         fail(t, &format!("2001:db8:1:2:{:x}::1", t / MIN + 1))
     }));
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].key_value, "2001:db8:1:2::/64");
-    assert_eq!(alerts[0].action[0].1, "2001:db8:1:2::/64");
+    assert_eq!(
+        crate::action::Action::pairs(&alerts[0].action)[0].1,
+        "2001:db8:1:2::/64"
+    );
 
     // Different /64s stay apart; a configured prefix of 128 keys single addresses.
     assert!(

@@ -325,7 +325,7 @@ pub fn parse_time(flag: &str, text: &str) -> Result<i64, UsageError> {
     }
 }
 
-/// A duration flag such as `10s`, `500ms`, `5m`, `1h`, in µs.
+/// A duration flag such as `10s`, `500ms`, `5m`, `1m 30s`, `1h`, `1d`, in µs.
 ///
 /// ```
 /// use secpipe::flags::hiargs::parse_duration;
@@ -334,21 +334,11 @@ pub fn parse_time(flag: &str, text: &str) -> Result<i64, UsageError> {
 /// assert!(parse_duration("--lateness", "soon").is_err());
 /// ```
 pub fn parse_duration(flag: &str, text: &str) -> Result<i64, UsageError> {
-    let parsed = text
-        .trim()
-        .parse::<jiff::SignedDuration>()
-        .map_err(|e| e.to_string())
-        .and_then(|d| {
-            if d.is_negative() {
-                Err("negative".to_string())
-            } else {
-                i64::try_from(d.as_micros()).map_err(|e| e.to_string())
-            }
-        });
-    parsed.map_err(|why| {
+    // The same parser as rule windows (`crate::duration`), so both take the same spellings.
+    crate::duration::parse(text).map_err(|why| {
         UsageError::with_help(
             format!("{flag} {text}: not a duration ({why})"),
-            "write it like 10s, 500ms, 5m or 1h",
+            "write it like 10s, 500ms, 5m, 1m 30s or 1h",
         )
     })
 }

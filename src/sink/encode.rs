@@ -3,6 +3,7 @@
 //! written (key, summary, evidence, action) as hostile: JSON escapes every control character;
 //! text strips terminal escape sequences and shows every invisible character as an escape.
 
+use crate::action::Action;
 use crate::alert::Alert;
 use crate::sink::json_str;
 
@@ -101,7 +102,7 @@ pub fn write_json(alert: &Alert, out: &mut String) {
         out.push_str("\"unverified\":true,");
     }
     out.push_str("\"action\":{");
-    for (i, (name, value)) in alert.action.iter().enumerate() {
+    for (i, (name, value)) in Action::pairs(&alert.action).iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -148,7 +149,7 @@ pub fn write_text(alert: &Alert, out: &mut String) {
     push_clean(out, &alert.summary);
     if !alert.action.is_empty() {
         out.push_str(" action:");
-        for (name, value) in &alert.action {
+        for (name, value) in &Action::pairs(&alert.action) {
             out.push(' ');
             push_clean(out, name);
             out.push('=');
@@ -291,10 +292,11 @@ mod tests {
                     .into(),
                 seq: Some(9),
             }],
-            action: vec![
-                ("block".into(), "203.0.113.7".into()),
-                ("for".into(), "15m".into()),
-            ],
+            action: vec![Action::Block {
+                target: crate::action::BlockTarget::new([203, 0, 113, 7].into(), 64)
+                    .expect("an address"),
+                duration: Some(15 * 60 * 1_000_000),
+            }],
             unverified: false,
         }
     }

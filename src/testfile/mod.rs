@@ -38,7 +38,7 @@ use std::sync::Arc;
 use crate::alert::Alert;
 use crate::classify::Classifier;
 use crate::detect::{DetectOptions, Detector, RuleSet};
-use crate::event::{Event, format_ts};
+use crate::event::{Event, FieldValue, format_ts};
 use crate::frame::LineBatch;
 use crate::parse::ParseSettings;
 use crate::pipeline::{classify_batch, parse_batch};
@@ -190,25 +190,17 @@ fn compare_alerts(
 
 /// The event's value of `field` as an expectation writes it; `None` for no value.
 fn field_text(ev: &Event, field: ExpectField) -> Option<String> {
-    let text = |v: Option<&str>| v.map(str::to_string);
-    match field {
-        ExpectField::Kind => Some(ev.kind.as_str().to_string()),
-        ExpectField::Reason => text(ev.reason.as_deref()),
-        ExpectField::SrcIp => ev.src_ip.map(|ip| ip.to_string()),
-        ExpectField::User => text(ev.user.as_deref()),
-        ExpectField::Actor => text(ev.actor.as_deref()),
-        ExpectField::Namespace => text(ev.namespace.as_deref()),
-        ExpectField::Count => ev.count.map(|c| c.to_string()),
-        ExpectField::Host => text(ev.host.as_deref()),
-        ExpectField::App => text(ev.app.as_deref()),
-        ExpectField::Pid => ev.pid.map(|p| p.to_string()),
-        ExpectField::HttpMethod => text(ev.http_method.as_deref()),
-        ExpectField::HttpPath => text(ev.http_path.as_deref()),
-        ExpectField::HttpStatus => ev.http_status.map(|s| s.to_string()),
-        ExpectField::Bytes => ev.bytes.map(|b| b.to_string()),
-        ExpectField::Severity => text(ev.severity.as_deref()),
-        ExpectField::Ts => (!ev.ts_inferred).then(|| format_ts(ev.ts)),
+    // A time found in the line; a receive time stands in for none.
+    if field == ExpectField::Ts {
+        return (!ev.ts_inferred).then(|| format_ts(ev.ts));
     }
+    Some(match field.get(ev)? {
+        FieldValue::Text(t) => t.to_string(),
+        FieldValue::Number(n) => n.to_string(),
+        FieldValue::Ip(ip) => ip.to_string(),
+        FieldValue::Time(ts) => format_ts(ts),
+        FieldValue::Bool(b) => b.to_string(),
+    })
 }
 
 /// Log text is attacker-controlled and goes to a terminal: control characters are shown

@@ -24,6 +24,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::event::Kind;
+use crate::text::edit_distance;
 
 /// A test file that is not well formed: names file, line and column (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,57 +47,13 @@ impl fmt::Display for SyntaxError {
 
 impl std::error::Error for SyntaxError {}
 
-/// An event field an expectation can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExpectField {
-    Kind,
-    Reason,
-    SrcIp,
-    User,
-    Actor,
-    Namespace,
-    Count,
-    Host,
-    App,
-    Pid,
-    HttpMethod,
-    HttpPath,
-    HttpStatus,
-    Bytes,
-    Severity,
-    Ts,
-}
+/// An event field an expectation can name: one of the event fields that
+/// [`crate::event::EventField::expectable`] allows.
+pub use crate::event::EventField as ExpectField;
 
-impl ExpectField {
-    pub const ALL: [(&'static str, ExpectField); 16] = [
-        ("kind", ExpectField::Kind),
-        ("reason", ExpectField::Reason),
-        ("src_ip", ExpectField::SrcIp),
-        ("user", ExpectField::User),
-        ("actor", ExpectField::Actor),
-        ("namespace", ExpectField::Namespace),
-        ("count", ExpectField::Count),
-        ("host", ExpectField::Host),
-        ("app", ExpectField::App),
-        ("pid", ExpectField::Pid),
-        ("http_method", ExpectField::HttpMethod),
-        ("http_path", ExpectField::HttpPath),
-        ("http_status", ExpectField::HttpStatus),
-        ("bytes", ExpectField::Bytes),
-        ("severity", ExpectField::Severity),
-        ("ts", ExpectField::Ts),
-    ];
-
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, f)| *f == self)
-            .map_or("?", |(n, _)| n)
-    }
-
-    fn parse(name: &str) -> Option<ExpectField> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
-    }
+/// The field an expectation names, if expectations may name it.
+fn expect_field(name: &str) -> Option<ExpectField> {
+    ExpectField::parse(name).filter(|f| f.expectable())
 }
 
 /// One `field=value` of an `# expect:` line. `value` is `None` for `-` (no value); for `ts`
@@ -374,8 +331,10 @@ fn parse_pairs(text: &str, col: usize) -> Result<Vec<(ExpectField, Option<String
                 format!("`{key}` has no value; write `{key}=VALUE` (`-` for none)"),
             ));
         }
-        let Some(field) = ExpectField::parse(&key) else {
-            let names = ExpectField::ALL.iter().map(|(n, _)| *n);
+        let Some(field) = expect_field(&key) else {
+            let names = ExpectField::all()
+                .filter(|f| f.expectable())
+                .map(ExpectField::name);
             return Err((
                 col + key_start,
                 format!("unknown field `{key}`{}", did_you_mean(&key, names)),
@@ -473,21 +432,6 @@ fn did_you_mean<'a>(typed: &str, names: impl Iterator<Item = &'a str>) -> String
         .min()
         .map(|(_, n)| format!("; did you mean `{n}`?"))
         .unwrap_or_default()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

@@ -94,10 +94,11 @@ pub fn alert(i: u64, ts: i64, seqs: &[u64]) -> Alert {
                 seq: Some(*s),
             })
             .collect(),
-        action: vec![
-            ("block".into(), "203.0.113.7".into()),
-            ("for".into(), "15m".into()),
-        ],
+        action: vec![secpipe::action::Action::Block {
+            target: secpipe::action::BlockTarget::new([203, 0, 113, 7].into(), 64)
+                .expect("an address"),
+            duration: Some(15 * 60 * 1_000_000),
+        }],
         unverified: false,
     }
 }

@@ -1,351 +1,24 @@
-//! Rule declarations: the TOML format of `grammars/rules.toml` and `secpipe.toml`, and the
-//! compiled [`Rule`] the engine runs.
+//! Rules as written: the TOML form of `rules/default.toml` and of a user's `secpipe.toml`,
+//! applied onto [`Rule`]s, with errors that name the line and column and suggest the closest
+//! known word.
 //!
 //! Every rule is one table under `[rules."<id>"]`. A user config uses the same format: a table
 //! whose id names a default rule overrides only the fields it sets; a new id adds a rule.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::ops::Range;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::RuleError;
+use super::{
+    BlockSpec, Condition, Escalation, Field, Primitive, Rule, RuleAction, SECOND, is_address,
+    parse_clock, rule_field, rule_field_names,
+};
 use crate::alert::Severity;
-use crate::event::{Event, Kind};
-
-/// µs in one second.
-pub(crate) const SECOND: i64 = 1_000_000;
-
-/// The counting primitive of a rule.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Primitive {
-    /// N events (or attempts) in the window.
-    Count,
-    /// The sum of a numeric field (`count`, `bytes`, …) in the window.
-    Sum(Field),
-    /// N distinct values of a field in the window.
-    Distinct(Field),
-    /// Event local time of day in `[from, to)` seconds after midnight (wraps past midnight).
-    TimeOfDay { from: u32, to: u32 },
-    /// Any single event.
-    Match,
-    /// No event from the key for `window`.
-    Silence,
-}
-
-impl Primitive {
-    fn name(&self) -> &'static str {
-        match self {
-            Primitive::Count => "count",
-            Primitive::Sum(_) => "sum",
-            Primitive::Distinct(_) => "distinct",
-            Primitive::TimeOfDay { .. } => "time_of_day",
-            Primitive::Match => "match",
-            Primitive::Silence => "silence",
-        }
-    }
-}
-
-/// An event field a rule can key on, select on, sum or count distinct values of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Field {
-    Source,
-    Host,
-    App,
-    Pid,
-    Kind,
-    Reason,
-    SrcIp,
-    User,
-    Actor,
-    Namespace,
-    Count,
-    HttpMethod,
-    HttpPath,
-    HttpStatus,
-    Bytes,
-    Severity,
-}
-
-/// The value of a field in one event, borrowed.
-#[derive(Debug, PartialEq)]
-pub(crate) enum FieldValue<'a> {
-    Text(&'a str),
-    Number(u64),
-    Ip(std::net::IpAddr),
-}
-
-impl Field {
-    const ALL: [(&'static str, Field); 16] = [
-        ("source", Field::Source),
-        ("host", Field::Host),
-        ("app", Field::App),
-        ("pid", Field::Pid),
-        ("kind", Field::Kind),
-        ("reason", Field::Reason),
-        ("src_ip", Field::SrcIp),
-        ("user", Field::User),
-        ("actor", Field::Actor),
-        ("namespace", Field::Namespace),
-        ("count", Field::Count),
-        ("http_method", Field::HttpMethod),
-        ("http_path", Field::HttpPath),
-        ("http_status", Field::HttpStatus),
-        ("bytes", Field::Bytes),
-        ("severity", Field::Severity),
-    ];
-
-    pub(crate) fn parse(name: &str) -> Option<Field> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
-    }
-
-    pub(crate) fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, f)| *f == self)
-            .map_or("?", |(n, _)| n)
-    }
-
-    fn names() -> String {
-        Self::ALL
-            .iter()
-            .map(|(n, _)| *n)
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    /// This field's value in `ev`, if the event has one.
-    pub(crate) fn get(self, ev: &Event) -> Option<FieldValue<'_>> {
-        fn text(v: Option<&str>) -> Option<FieldValue<'_>> {
-            v.map(FieldValue::Text)
-        }
-        match self {
-            Field::Source => Some(FieldValue::Text(&ev.source)),
-            Field::Host => text(ev.host.as_deref()),
-            Field::App => text(ev.app.as_deref()),
-            Field::Pid => ev.pid.map(|p| FieldValue::Number(p.into())),
-            Field::Kind => Some(FieldValue::Text(ev.kind.as_str())),
-            Field::Reason => text(ev.reason.as_deref()),
-            Field::SrcIp => ev.src_ip.map(FieldValue::Ip),
-            Field::User => text(ev.user.as_deref()),
-            Field::Actor => text(ev.actor.as_deref()),
-            Field::Namespace => text(ev.namespace.as_deref()),
-            Field::Count => ev.count.map(FieldValue::Number),
-            Field::HttpMethod => text(ev.http_method.as_deref()),
-            Field::HttpPath => text(ev.http_path.as_deref()),
-            Field::HttpStatus => ev.http_status.map(|s| FieldValue::Number(s.into())),
-            Field::Bytes => ev.bytes.map(FieldValue::Number),
-            Field::Severity => text(ev.severity.as_deref()),
-        }
-    }
-}
-
-/// `field = value` selection condition.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Condition {
-    Equals(Field, String),
-    Present(Field),
-}
-
-impl Condition {
-    fn holds(&self, ev: &Event) -> bool {
-        match self {
-            Condition::Present(field) => field.get(ev).is_some(),
-            Condition::Equals(field, want) => match field.get(ev) {
-                Some(FieldValue::Text(t)) => t.eq_ignore_ascii_case(want),
-                Some(FieldValue::Number(n)) => want.parse::<u64>() == Ok(n),
-                Some(FieldValue::Ip(ip)) => crate::event::parse_ip(want) == Some(ip),
-                None => false,
-            },
-        }
-    }
-}
-
-/// A stronger severity when a tighter threshold is crossed (auth.bruteforce: HIGH at 5 in 1 min).
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Escalation {
-    pub threshold: u64,
-    pub window: i64,
-    pub severity: Severity,
-}
-
-/// One compiled rule.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Rule {
-    pub id: String,
-    pub description: String,
-    pub primitive: Primitive,
-    /// Event kinds the rule sees; empty means every kind.
-    pub kinds: Vec<Kind>,
-    pub conditions: Vec<Condition>,
-    pub key: Field,
-    /// IPv6 keys are grouped by this prefix length (128 = no grouping).
-    pub ipv6_prefix: u8,
-    /// Count login attempts rather than lines (DESIGN section 3).
-    pub attempts: bool,
-    /// The value that fires (≥); `> 100` in a runbook is `threshold = 101`.
-    pub threshold: u64,
-    /// µs.
-    pub window: i64,
-    /// µs; `None` means the window.
-    pub cooldown: Option<i64>,
-    pub severity: Severity,
-    pub escalation: Option<Escalation>,
-    pub respond_within: Option<String>,
-    /// (name, value template) pairs; `{key}` is replaced by the key value.
-    pub action: Vec<(String, String)>,
-    /// One sentence; `{key}`, `{count}`, `{threshold}`, `{window}`, `{field}` are filled in.
-    pub summary: String,
-    pub enabled: bool,
-    pub max_keys: Option<usize>,
-}
-
-impl Rule {
-    /// The rule's `action` pairs for an alert on `key`: `{key}` in each value filled in.
-    pub(crate) fn action_for(&self, key: &str) -> Vec<(String, String)> {
-        self.action
-            .iter()
-            .map(|(name, value)| (name.clone(), value.replace("{key}", key)))
-            .collect()
-    }
-
-    pub(crate) fn cooldown(&self) -> i64 {
-        self.cooldown.unwrap_or(self.window)
-    }
-
-    /// How long a key's state can matter after its last event.
-    pub(crate) fn horizon(&self) -> i64 {
-        let esc = self.escalation.as_ref().map_or(0, |e| e.window);
-        self.window.max(self.cooldown()).max(esc)
-    }
-
-    /// Kind and field conditions (not the time of day, which needs the zone).
-    pub(crate) fn selects(&self, ev: &Event) -> bool {
-        (self.kinds.is_empty() || self.kinds.contains(&ev.kind))
-            && self.conditions.iter().all(|c| c.holds(ev))
-    }
-
-    /// One line for `secpipe rules`.
-    pub(crate) fn describe(&self, out: &mut String) {
-        let state = if self.enabled { "" } else { "  (disabled)" };
-        let what = match &self.primitive {
-            Primitive::Count => format!(
-                "count ≥ {} in {}",
-                self.threshold,
-                fmt_duration(self.window)
-            ),
-            Primitive::Sum(f) => format!(
-                "sum({}) ≥ {} in {}",
-                f.name(),
-                self.threshold,
-                fmt_duration(self.window)
-            ),
-            Primitive::Distinct(f) => format!(
-                "distinct({}) ≥ {} in {}",
-                f.name(),
-                self.threshold,
-                fmt_duration(self.window)
-            ),
-            Primitive::TimeOfDay { from, to } => {
-                format!("local time in [{}, {})", fmt_clock(*from), fmt_clock(*to))
-            }
-            Primitive::Match => "any event".to_string(),
-            Primitive::Silence => format!("no event for {}", fmt_duration(self.window)),
-        };
-        let esc = match &self.escalation {
-            Some(e) => format!(
-                " ({} if ≥ {} in {})",
-                e.severity.as_str(),
-                e.threshold,
-                fmt_duration(e.window)
-            ),
-            None => String::new(),
-        };
-        let cooldown = match self.primitive {
-            Primitive::Silence => String::new(),
-            _ => format!("  cooldown {}", fmt_duration(self.cooldown())),
-        };
-        let _ = writeln!(
-            out,
-            "{:<26} {:<8} key={:<10} {}{}{}  — {}{}",
-            self.id,
-            self.severity.as_str(),
-            self.key.name(),
-            what,
-            esc,
-            cooldown,
-            self.description,
-            state
-        );
-    }
-}
-
-/// `90` → `1m30s`; `300_000_000` → `5m`.
-pub(crate) fn fmt_duration(micros: i64) -> String {
-    if micros == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    let mut secs = micros / SECOND;
-    // Hours rather than days: runbooks say "24 h".
-    for (unit, len) in [("h", 3_600), ("m", 60), ("s", 1)] {
-        if secs >= len {
-            let _ = write!(out, "{}{unit}", secs / len);
-            secs %= len;
-        }
-    }
-    let rest = micros % SECOND;
-    if rest != 0 {
-        let _ = write!(out, "{}ms", rest / 1000);
-    }
-    out
-}
-
-fn fmt_clock(secs: u32) -> String {
-    format!("{:02}:{:02}", secs / 3600, (secs / 60) % 60)
-}
-
-/// Parse `10s`, `5m`, `1h30m`, `24h`, `1d`, `500ms` into µs.
-pub(crate) fn parse_duration(text: &str) -> Option<i64> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let mut total: i64 = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let value: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = match &rest[..unit_len] {
-            "ms" => 1_000,
-            "s" => SECOND,
-            "m" => 60 * SECOND,
-            "h" => 3_600 * SECOND,
-            "d" => 86_400 * SECOND,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total = total.checked_add(value.checked_mul(unit)?)?;
-    }
-    Some(total)
-}
-
-/// `HH:MM` → seconds after midnight (`24:00` allowed as an end).
-fn parse_clock(text: &str) -> Option<u32> {
-    let (h, m) = text.split_once(':')?;
-    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-    (h < 24 && m < 60 || h == 24 && m == 0).then_some(h * 3600 + m * 60)
-}
-
-// ---------------------------------------------------------------------------------------------
-// The TOML form.
+use crate::detect::RuleError;
+use crate::event::Kind;
+use crate::text::{edit_distance, line_col};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -383,7 +56,7 @@ struct RuleSpec {
     respond_within: Option<Spanned<String>>,
     from: Option<Spanned<String>>,
     to: Option<Spanned<String>>,
-    action: Option<BTreeMap<String, String>>,
+    action: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
     summary: Option<String>,
     enabled: Option<bool>,
     max_keys: Option<Spanned<i64>>,
@@ -424,14 +97,8 @@ impl Ctx<'_> {
     }
 }
 
-/// 1-based line and column (in characters) of byte `offset`.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
+fn known_fields() -> String {
+    rule_field_names().collect::<Vec<_>>().join(", ")
 }
 
 /// The closest known word, for "did you mean" hints.
@@ -442,23 +109,6 @@ fn closest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&
         .filter(|(d, k)| *d <= 2.max(k.len() / 3))
         .min()
         .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
 }
 
 const RULE_KEYS: &[&str] = &[
@@ -519,7 +169,10 @@ pub(crate) fn apply_file(
     in_file_order.sort_by_key(|(_, spec)| spec.span().start);
     for (id, spec) in in_file_order {
         match rules.iter_mut().find(|r| &r.id == id) {
-            Some(rule) => apply_spec(&ctx, rule, spec.get_ref())?,
+            Some(rule) => {
+                apply_spec(&ctx, rule, spec.get_ref())?;
+                validate_block(&ctx, spec, rule)?;
+            }
             None => {
                 let mut rule = blank_rule(id);
                 let spec_ref = spec.get_ref();
@@ -540,6 +193,7 @@ pub(crate) fn apply_file(
                 }
                 apply_spec(&ctx, &mut rule, spec_ref)?;
                 validate_new(&ctx, spec, &rule)?;
+                validate_block(&ctx, spec, &rule)?;
                 rules.push(rule);
             }
         }
@@ -547,7 +201,7 @@ pub(crate) fn apply_file(
     Ok(())
 }
 
-fn blank_rule(id: &str) -> Rule {
+pub(crate) fn blank_rule(id: &str) -> Rule {
     Rule {
         id: id.to_string(),
         description: String::new(),
@@ -563,7 +217,7 @@ fn blank_rule(id: &str) -> Rule {
         severity: Severity::Medium,
         escalation: None,
         respond_within: None,
-        action: Vec::new(),
+        action: RuleAction::default(),
         summary: String::new(),
         enabled: true,
         max_keys: None,
@@ -599,15 +253,105 @@ fn positive(ctx: &Ctx, value: &Spanned<i64>, what: &str) -> Result<u64, RuleErro
 }
 
 fn duration(ctx: &Ctx, value: &Spanned<String>, what: &str) -> Result<i64, RuleError> {
-    parse_duration(value.get_ref()).ok_or_else(|| {
+    crate::duration::parse(value.get_ref()).map_err(|why| {
         ctx.at(
             value,
             format!(
-                "`{what}` = {:?} is not a duration; write it like \"10s\", \"5m\", \"1h\" or \"24h\"",
+                "`{what}` = {:?} is not a duration ({why}); write it like \"10s\", \"5m\", \
+                 \"1m 30s\" or \"24h\"",
                 value.get_ref()
             ),
         )
     })
+}
+
+/// The key a `block` names: the alert's key address, nothing else.
+const BLOCK_KEY: &str = "{key}";
+
+/// Narrowest IPv6 grouping a `block` may use: a /48 is a whole site; anything wider blocks
+/// other people's networks (and `ipv6_prefix = 0` would block every IPv6 address).
+const MIN_BLOCK_IPV6_PREFIX: u8 = 48;
+
+/// `action = { block = "{key}", for = "15m", … }`. `block` is typed: the alert's key address,
+/// never a string filled in. Every other pair is a note shown as written, so `{key}` in one is
+/// refused rather than left looking as if it would be filled in (or run).
+fn action(ctx: &Ctx, pairs: &BTreeMap<String, Spanned<String>>) -> Result<RuleAction, RuleError> {
+    let mut out = RuleAction::default();
+    if let Some(block) = pairs.get("block") {
+        if block.get_ref().trim() != BLOCK_KEY {
+            return Err(ctx.at(
+                block,
+                format!(
+                    "`block` = {:?}: a block is built from the alert's key address; write \
+                     block = \"{BLOCK_KEY}\"",
+                    block.get_ref()
+                ),
+            ));
+        }
+        let duration = match pairs.get("for") {
+            Some(d) => Some(duration(ctx, d, "action.for")?),
+            None => None,
+        };
+        out.block = Some(BlockSpec { duration });
+    }
+    for (name, value) in pairs {
+        if name == "block" || (name == "for" && out.block.is_some()) {
+            continue;
+        }
+        if value.get_ref().contains(BLOCK_KEY) {
+            return Err(ctx.at(
+                value,
+                format!(
+                    "action `{name}` is shown as written and `{BLOCK_KEY}` is not filled in: only \
+                     `block` takes the key (block = \"{BLOCK_KEY}\"); the alert carries the key \
+                     in `key.value`"
+                ),
+            ));
+        }
+        out.notes.push((name.clone(), value.get_ref().clone()));
+    }
+    Ok(out)
+}
+
+/// A rule that blocks must be keyed by an address, grouped no wider than
+/// [`MIN_BLOCK_IPV6_PREFIX`]. Checked once the whole table is applied, since a user config may
+/// change the key of a default rule that blocks.
+fn validate_block(ctx: &Ctx, spec: &Spanned<RuleSpec>, rule: &Rule) -> Result<(), RuleError> {
+    if rule.action.block.is_none() {
+        return Ok(());
+    }
+    let s = spec.get_ref();
+    // Point at what this file changed: the key, the action, else the rule's table.
+    let span = s
+        .key
+        .as_ref()
+        .map(|k| k.span())
+        .or_else(|| s.action.as_ref().map(|a| a.span()))
+        .unwrap_or_else(|| spec.span());
+    if !is_address(rule.key) {
+        return Err(ctx.error(
+            Some(span),
+            format!(
+                "rule `{}` declares `block` but its key is `{}`, not an address: a block is \
+                 built from the key address, so use key = \"src_ip\" or remove `block` from \
+                 `action`",
+                rule.id,
+                rule.key.name()
+            ),
+        ));
+    }
+    if rule.ipv6_prefix < MIN_BLOCK_IPV6_PREFIX {
+        let span = s.ipv6_prefix.as_ref().map_or(span, |p| p.span());
+        return Err(ctx.error(
+            Some(span),
+            format!(
+                "rule `{}` declares `block` with ipv6_prefix = {}: a block that wide reaches \
+                 other people's networks; use {MIN_BLOCK_IPV6_PREFIX} to 128 (64 blocks a /64)",
+                rule.id, rule.ipv6_prefix
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn severity(ctx: &Ctx, value: &Spanned<String>) -> Result<Severity, RuleError> {
@@ -623,9 +367,9 @@ fn severity(ctx: &Ctx, value: &Spanned<String>) -> Result<Severity, RuleError> {
 }
 
 fn field(ctx: &Ctx, value: &Spanned<String>) -> Result<Field, RuleError> {
-    Field::parse(value.get_ref()).ok_or_else(|| {
-        let hint = closest(value.get_ref(), Field::ALL.iter().map(|(n, _)| *n)).map_or_else(
-            || format!("; known fields: {}", Field::names()),
+    rule_field(value.get_ref()).ok_or_else(|| {
+        let hint = closest(value.get_ref(), rule_field_names()).map_or_else(
+            || format!("; known fields: {}", known_fields()),
             |k| format!("; did you mean `{k}`?"),
         );
         ctx.at(
@@ -659,12 +403,12 @@ fn apply_spec(ctx: &Ctx, rule: &mut Rule, s: &RuleSpec) -> Result<(), RuleError>
     }
     if let Some(conditions) = &s.conditions {
         for (name, value) in conditions {
-            let f = Field::parse(name).ok_or_else(|| {
+            let f = rule_field(name).ok_or_else(|| {
                 ctx.at(
                     value,
                     format!(
                         "unknown event field `{name}` in `where`; known fields: {}",
-                        Field::names()
+                        known_fields()
                     ),
                 )
             })?;
@@ -732,9 +476,7 @@ fn apply_spec(ctx: &Ctx, rule: &mut Rule, s: &RuleSpec) -> Result<(), RuleError>
         rule.respond_within = Some(r.get_ref().clone());
     }
     if let Some(a) = &s.action {
-        rule.action = a.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        // `block` first reads best (`{"block": ip, "for": "15m"}`).
-        rule.action.sort_by_key(|(k, _)| k != "block");
+        rule.action = action(ctx, a.get_ref())?;
     }
     if let Some(summary) = &s.summary {
         rule.summary = summary.clone();
@@ -827,34 +569,87 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Some(10 * SECOND));
-        assert_eq!(parse_duration("5m"), Some(300 * SECOND));
-        assert_eq!(parse_duration("1h30m"), Some(5_400 * SECOND));
-        assert_eq!(parse_duration("24h"), Some(86_400 * SECOND));
-        assert_eq!(parse_duration("500ms"), Some(500_000));
-        assert_eq!(parse_duration("5 minutes"), None);
-        assert_eq!(parse_duration("m"), None);
-        assert_eq!(parse_duration(""), None);
-        assert_eq!(fmt_duration(5_400 * SECOND), "1h30m");
-        assert_eq!(fmt_duration(86_400 * SECOND), "24h");
-        assert_eq!(parse_duration("1d"), Some(86_400 * SECOND));
-    }
-
-    #[test]
-    fn line_and_column() {
-        assert_eq!(line_col("ab\ncdé\nx", 0), (1, 1));
-        assert_eq!(line_col("ab\ncdé\nx", 3), (2, 1));
-        assert_eq!(line_col("ab\ncdé\nx", 8), (3, 1));
-        assert_eq!(line_col("ab\ncdé\nx", 7), (2, 4));
-    }
-
-    #[test]
     fn hints() {
         assert_eq!(
             closest("treshold", RULE_KEYS.iter().copied()),
             Some("threshold")
         );
         assert_eq!(closest("zzzzzzzz", RULE_KEYS.iter().copied()), None);
+    }
+
+    fn load(config: &str) -> Result<Vec<Rule>, RuleError> {
+        let mut rules = Vec::new();
+        apply_file(&mut rules, &mut None, "c.toml", config)?;
+        Ok(rules)
+    }
+
+    const USER_RULE: &str = "[rules.u]\nprimitive = \"match\"\nkey = \"user\"\n";
+
+    #[test]
+    fn block_on_a_user_key_is_refused_where_the_key_is_set() {
+        let err = load(&format!("{USER_RULE}action = {{ block = \"{{key}}\" }}\n"))
+            .expect_err("a user-keyed block loaded");
+        assert_eq!((err.line, err.column), (3, 7), "{err}");
+        assert!(err.message.contains("not an address"), "{err}");
+    }
+
+    #[test]
+    fn block_names_the_key_and_nothing_else() {
+        for value in ["1.2.3.4", "{key}; rm -rf /", "0.0.0.0/0", ""] {
+            let err = load(&format!(
+                "[rules.b]\nprimitive = \"match\"\nkey = \"src_ip\"\naction = {{ block = {value:?} }}\n"
+            ))
+            .expect_err(value);
+            assert_eq!((err.line, err.column), (4, 20), "{value}: {err}");
+        }
+        let rules = load(
+            "[rules.b]\nprimitive = \"match\"\nkey = \"src_ip\"\n\
+             action = { block = \"{key}\", for = \"1h\", ticket = \"SEC-1\" }\n",
+        )
+        .expect("a typed block");
+        assert_eq!(
+            rules[0].action.block,
+            Some(BlockSpec {
+                duration: Some(3_600 * SECOND)
+            })
+        );
+        assert_eq!(rules[0].action.notes, [("ticket".into(), "SEC-1".into())]);
+    }
+
+    #[test]
+    fn a_block_duration_is_a_duration() {
+        let err = load(
+            "[rules.b]\nprimitive = \"match\"\nkey = \"src_ip\"\n\
+             action = { block = \"{key}\", for = \"a while\" }\n",
+        )
+        .expect_err("for = a while");
+        assert_eq!((err.line, err.column), (4, 35), "{err}");
+    }
+
+    #[test]
+    fn notes_are_shown_as_written_and_may_not_carry_the_key() {
+        let err = load(&format!(
+            "{USER_RULE}action = {{ page = \"oncall {{key}}\" }}\n"
+        ))
+        .expect_err("{key} in a note");
+        assert_eq!((err.line, err.column), (4, 19), "{err}");
+        let rules =
+            load(&format!("{USER_RULE}action = {{ page = \"oncall\" }}\n")).expect("a note");
+        assert_eq!(rules[0].action.notes, [("page".into(), "oncall".into())]);
+        assert_eq!(rules[0].action.block, None);
+    }
+
+    #[test]
+    fn windows_take_the_spellings_flags_take() {
+        for window in ["1m 30s", "1m30s", "90s", " 1m  30s "] {
+            let rules = load(&format!(
+                "[rules.w]\nprimitive = \"count\"\nkey = \"host\"\nwindow = {window:?}\n"
+            ))
+            .unwrap_or_else(|e| panic!("{window}: {e}"));
+            assert_eq!(rules[0].window, 90 * SECOND, "{window}");
+        }
+        let err = load("[rules.w]\nprimitive = \"count\"\nkey = \"host\"\nwindow = \"1mo\"\n")
+            .expect_err("a month has no fixed length");
+        assert_eq!((err.line, err.column), (4, 10), "{err}");
     }
 }

@@ -1,0 +1,63 @@
+//! Text helpers for error messages: the one line/column rule every config and grammar error
+//! uses, so `file:line:column` means the same wherever secpipe prints it, and the edit distance
+//! behind "did you mean" hints.
+
+/// Line and column (both 1-based, the column in characters) of byte `offset` in `text`. An
+/// offset past the end means the end; one inside a character backs off to its start, so a bad
+/// span cannot panic.
+///
+/// ```
+/// use secpipe::text::line_col;
+/// assert_eq!(line_col("ab\ncdé\nx", 0), (1, 1));
+/// assert_eq!(line_col("ab\ncdé\nx", 7), (2, 4));
+/// assert_eq!(line_col("é", 1), (1, 1));
+/// ```
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Levenshtein distance in characters, for "did you mean" hints on mistyped names.
+///
+/// ```
+/// assert_eq!(secpipe::text::edit_distance("treshold", "threshold"), 1);
+/// ```
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column() {
+        assert_eq!(line_col("ab\ncdé\nx", 0), (1, 1));
+        assert_eq!(line_col("ab\ncdé\nx", 3), (2, 1));
+        assert_eq!(line_col("ab\ncdé\nx", 8), (3, 1));
+        assert_eq!(line_col("ab\ncdé\nx", 7), (2, 4));
+        assert_eq!(line_col("ab", 99), (1, 3));
+        // Inside `é` (bytes 5..7): the column of `é` itself.
+        assert_eq!(line_col("ab\ncdé\nx", 6), (2, 3));
+    }
+}
