@@ -104,7 +104,10 @@ impl RunConfig {
             })
             .collect();
         let mut sources: Vec<Box<dyn Source>> = Vec::new();
-        if !followed.is_empty() {
+        // `--follow` makes the run live and opens `--state` even when no file is followed
+        // (`journalctl -f | secpipe --follow`): stdin is then live too, and a bad state
+        // directory is a usage error, as before the sources were split.
+        if self.follow {
             let files = FollowedFiles::new(followed, self.state.as_deref());
             sources.push(Box::new(files.map_err(UsageError::plain)?));
         }
