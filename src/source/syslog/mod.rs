@@ -221,15 +221,29 @@ struct Context {
     max_line: usize,
     admission: Arc<admission::Admission>,
     limits: Limits,
-    /// Bytes received on every listener, for the summary.
-    bytes: Arc<AtomicU64>,
+    /// What every listener received and dropped, for the summary.
+    received: Arc<Received>,
+}
+
+/// Bytes received and bytes dropped (cut lines, unfinished or bad frames) on every listener of
+/// a run: the summary's counts, which `--metrics` splits by listener and reason.
+#[derive(Default)]
+struct Received {
+    bytes: AtomicU64,
+    dropped_bytes: AtomicU64,
 }
 
 impl Context {
     /// Count `n` bytes received from `url`.
     fn bytes_read(&self, url: &str, n: u64) {
         self.metrics.bytes_read(url, n);
-        self.bytes.fetch_add(n, Ordering::Relaxed);
+        self.received.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Count `n` bytes dropped for `reason`.
+    fn dropped_bytes(&self, reason: &'static str, n: u64) {
+        self.metrics.dropped_bytes(reason, n);
+        self.received.dropped_bytes.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -264,9 +278,9 @@ impl Source for Listeners {
 
     fn start(self: Box<Self>, ctx: &SourceContext) -> Result<SourceHandle, String> {
         let inputs = self.bound.len() as u64;
-        let bytes = Arc::new(AtomicU64::new(0));
+        let received = Arc::new(Received::default());
         let bridge = self
-            .spawn(ctx, bytes.clone())
+            .spawn(ctx, received.clone())
             .map_err(|e| format!("cannot start the syslog listeners: {e}"))?;
         SourceHandle::spawn("syslog", move || {
             // The bridge has sent everything the listeners received once it ends.
@@ -275,7 +289,8 @@ impl Source for Listeners {
                 inputs,
                 ..ReadReport::default()
             };
-            report.frames.bytes = bytes.load(Ordering::Relaxed);
+            report.frames.bytes = received.bytes.load(Ordering::Relaxed);
+            report.frames.dropped_bytes = received.dropped_bytes.load(Ordering::Relaxed);
             report
         })
     }
@@ -355,7 +370,7 @@ impl Listeners {
     fn spawn(
         self,
         source: &SourceContext,
-        bytes: Arc<AtomicU64>,
+        received: Arc<Received>,
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
         let (bridge, mut from_tasks) = mpsc::channel::<LineBatch>(BRIDGE_BATCHES);
         let runtime = &source.runtime;
@@ -365,7 +380,7 @@ impl Listeners {
             shutdown: source.shutdown.clone(),
             metrics: source.metrics.clone(),
             max_line: source.max_line,
-            bytes,
+            received,
             admission: Arc::new(admission::Admission::new(
                 self.limits.max_connections,
                 self.limits.max_per_address,
@@ -554,7 +569,7 @@ mod tests {
             max_line: 1024,
         };
         let bridge = listeners
-            .spawn(&ctx, Arc::new(AtomicU64::new(0)))
+            .spawn(&ctx, Arc::new(Received::default()))
             .expect("spawn");
         (addr, rx, metrics, shutdown, runtime, bridge)
     }
