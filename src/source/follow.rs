@@ -14,8 +14,9 @@
 //! - **nothing there yet**: wait for it to appear.
 //!
 //! With `--state`, batches carry an acknowledgement of a [`Checkpoint`] (the byte after the last
-//! complete line, and its number), so a restart can resume exactly. A last line without its newline is not sent until the newline
-//! arrives: at shutdown it stays unread and a restart reads it whole.
+//! complete line, and its number), so a restart can resume exactly. A last line without its
+//! newline is not sent until the newline arrives: at shutdown it stays unread and a restart
+//! reads it whole.
 //!
 //! [`FollowedFiles`] is the [`Source`] of a run's followed paths.
 
@@ -351,9 +352,9 @@ enum Change {
     Truncated,
 }
 
-/// Start a thread following `follower`'s path into `tx`.
 /// The followed paths of a run (`--follow`), one thread each, and their positions
-/// (`--state`).
+/// (`--state`). With no path (`--follow` over stdin alone) it follows nothing but still makes
+/// the run live and keeps `--state`.
 pub struct FollowedFiles {
     paths: Vec<PathBuf>,
     state: Option<SharedStore>,
