@@ -87,3 +87,32 @@ fn one_output_named_twice_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("named twice"));
 }
+
+/// The same output spelled two ways is still one output: two writers on it would each
+/// truncate it and write from their own offset, and on stdout every alert would come twice
+/// (a blocker fed by the pipe would act on each alert twice).
+#[test]
+fn one_output_spelled_two_ways_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for spellings in [
+        ["x.jsonl", "./x.jsonl"],
+        ["x.jsonl", "sub/../x.jsonl"],
+        ["-", "/dev/stdout"],
+    ] {
+        std::fs::create_dir_all(dir.path().join("sub")).expect("mkdir");
+        let out = secpipe()
+            .current_dir(dir.path())
+            .args([
+                "--alerts",
+                spellings[0],
+                "--alerts",
+                spellings[1],
+                "/dev/null",
+            ])
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{spellings:?}: {stderr}");
+        assert!(stderr.contains("named twice"), "{spellings:?}: {stderr}");
+    }
+}

@@ -224,12 +224,14 @@ impl DetectConfig {
             } else {
                 OutputDest::File(PathBuf::from(text))
             };
-            let sink = SinkConfig::Output(OutputConfig { dest, encoding });
-            if sinks.contains(&sink) {
-                // Two writers on one file would interleave their lines.
+            let named_before = sinks
+                .iter()
+                .any(|s| matches!(s, SinkConfig::Output(before) if before.dest.same_as(&dest)));
+            if named_before {
+                // Two writers on one output would clobber each other or repeat every alert.
                 return Err(UsageError::plain(format!("--alerts {text}: named twice")));
             }
-            sinks.push(sink);
+            sinks.push(SinkConfig::Output(OutputConfig { dest, encoding }));
         }
         Ok(DetectConfig {
             rules,
