@@ -256,18 +256,15 @@ pub struct ListenConfig {
 }
 
 impl ListenConfig {
-    /// Bind every listener now, before anything is read (a taken port is a usage error), and
-    /// say where each listens.
+    /// Bind every listener now, before anything is read (a taken port is a usage error). Where
+    /// each listens is said when they start, once the rest of the run (alert outputs included)
+    /// has been built.
     pub fn bind(&self) -> Result<Listeners, String> {
         let acceptor = match &self.tls {
             Some((cert, key)) => Some(tls::acceptor(cert, key)?),
             None => None,
         };
-        let listeners = Listeners::bind(&self.specs, acceptor)?;
-        for spec in listeners.specs() {
-            crate::report::note(&format!("listening on {}", spec.url()));
-        }
-        Ok(listeners)
+        Listeners::bind(&self.specs, acceptor)
     }
 }
 
@@ -278,6 +275,9 @@ impl Source for Listeners {
 
     fn start(self: Box<Self>, ctx: &SourceContext) -> Result<SourceHandle, String> {
         let inputs = self.bound.len() as u64;
+        for spec in self.specs() {
+            crate::report::note(&format!("listening on {}", spec.url()));
+        }
         let received = Arc::new(Received::default());
         let bridge = self
             .spawn(ctx, received.clone())
