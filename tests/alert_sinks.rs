@@ -116,3 +116,26 @@ fn one_output_spelled_two_ways_is_a_usage_error() {
         assert!(stderr.contains("named twice"), "{spellings:?}: {stderr}");
     }
 }
+
+/// `secpipe … | head -c0`: a reader that goes away is not a failure (exit 0), and stderr says
+/// the output was closed, not that it may have failed.
+#[test]
+fn a_closed_output_is_reported_as_closed_not_failed() {
+    // A pipe whose reader is gone before secpipe starts: every write meets EPIPE.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_secpipe"))
+        .env("TZ", "UTC")
+        .args(["--tz", "UTC"])
+        .arg(sample())
+        .stdout(writer)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("alerts not delivered to stdout"))
+        .unwrap_or_else(|| panic!("no undelivered line: {stderr}"));
+    assert!(line.ends_with(": it was closed"), "{line}");
+}
