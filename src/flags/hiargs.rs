@@ -83,8 +83,9 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// Open the archive, bind the listeners, open the state, start the services: everything
-    /// that can fail does so here, before any input is read.
+    /// Open the archive, open the state, bind the listeners, start the services: what can fail
+    /// fails here, before any input is read (the alert outputs are opened next, by
+    /// [`DetectionRun::run`], also before any source starts).
     pub fn build(self) -> Result<DetectionRun, UsageError> {
         let archive = match self.archive {
             Some(opts) => Some(
