@@ -16,7 +16,7 @@
 //! Limits, each counted when hit, never a crash ([`Limits`]):
 //! - message size (`--max-line`): longer messages are cut; the bytes cut are counted
 //!   (`dropped_bytes{reason="truncated"}`), as are the bytes of a message a connection never
-//!   finished (`incomplete_frame`);
+//!   finished (`incomplete_frame`), and all of them in the summary's `dropped bytes`;
 //! - open TCP/TLS connections, derived from the descriptor limit (which secpipe raises to its
 //!   hard maximum at start, [`raise_descriptor_limit`]) minus [`FILE_HEADROOM`] for the
 //!   archive, followed files and the metrics endpoint, and at most [`MAX_CONNECTIONS`]; at the
