@@ -51,7 +51,9 @@
 //!   counted in the summary and `--metrics`, never a crash, never a silent loss; memory stays
 //!   bounded whatever the input.
 //! - **Blocking stays off the ordered stage.** A sink that can block has its own thread and a
-//!   bounded queue ([`sink::queue`]).
+//!   bounded queue that drops and counts when full ([`sink::queue`]). The one exception is the
+//!   alert output (stdout, `--alerts FILE`), which waits for its reader so that it misses
+//!   nothing: a stalled reader stalls detection until a stop bounds the wait.
 
 // `UsageError` carries the config file's text so miette can point into it. It is built once,
 // at startup, on the way to exit 2: its size costs nothing worth boxing for.

@@ -87,3 +87,55 @@ fn one_output_named_twice_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("named twice"));
 }
+
+/// The same output spelled two ways is still one output: two writers on it would each
+/// truncate it and write from their own offset, and on stdout every alert would come twice
+/// (a blocker fed by the pipe would act on each alert twice).
+#[test]
+fn one_output_spelled_two_ways_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for spellings in [
+        ["x.jsonl", "./x.jsonl"],
+        ["x.jsonl", "sub/../x.jsonl"],
+        ["-", "/dev/stdout"],
+    ] {
+        std::fs::create_dir_all(dir.path().join("sub")).expect("mkdir");
+        let out = secpipe()
+            .current_dir(dir.path())
+            .args([
+                "--alerts",
+                spellings[0],
+                "--alerts",
+                spellings[1],
+                "/dev/null",
+            ])
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{spellings:?}: {stderr}");
+        assert!(stderr.contains("named twice"), "{spellings:?}: {stderr}");
+    }
+}
+
+/// `secpipe … | head -c0`: a reader that goes away is not a failure (exit 0), and stderr says
+/// the output was closed, not that it may have failed.
+#[test]
+fn a_closed_output_is_reported_as_closed_not_failed() {
+    // A pipe whose reader is gone before secpipe starts: every write meets EPIPE.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_secpipe"))
+        .env("TZ", "UTC")
+        .args(["--tz", "UTC"])
+        .arg(sample())
+        .stdout(writer)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("alerts not delivered to stdout"))
+        .unwrap_or_else(|| panic!("no undelivered line: {stderr}"));
+    assert!(line.ends_with(": it was closed"), "{line}");
+}

@@ -3,6 +3,7 @@
 //! `src/archive/mod.rs`, "When writing fails").
 
 mod common;
+mod live_support;
 use common::*;
 
 use std::path::Path;
@@ -141,5 +142,60 @@ fn a_full_archive_disk_names_enospc_and_the_file_and_alerts() {
         .output()
         .expect("run");
     assert_failed_with_cause(&out, &archive, "No space left on device");
+    drop(disk);
+}
+
+/// The attack on acknowledgements: a followed file whose archive cannot seal its rows (the disk
+/// is too small for the file being written). The stop then fails with exit 2, and the position
+/// `--state` saves names no line past the rows the archive holds durably (sealed and in the
+/// manifests): a restart must read the lost rows again, not resume after them.
+#[test]
+fn a_full_archive_disk_under_follow_saves_no_position_past_the_durable_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(disk) = SmallDisk::mount(&dir.path().join("disk"), "256k") else {
+        eprintln!("skipped: cannot mount a small tmpfs here (needs root with CAP_SYS_ADMIN)");
+        return;
+    };
+    let archive = disk.at.join("archive");
+    std::fs::write(dir.path().join("in.log"), incompressible_lines(20_000)).expect("input");
+    // One file for every row (and one row group, kept in memory until the file is sealed):
+    // nothing is durable until the stop, when sealing meets the full disk.
+    let archive_arg = archive.to_str().expect("UTF-8 path");
+    let args = [
+        "--year",
+        "2026",
+        "--follow",
+        "--state",
+        "state",
+        "--roll-rows",
+        "100000",
+        "--roll-secs",
+        "3600",
+        "--archive",
+        archive_arg,
+        "in.log",
+    ];
+    let secpipe = live_support::Running::start(dir.path(), &args);
+    secpipe.wait_metric(&live_support::lines_read("in.log"), 20_000.0);
+    let (status, stderr) = secpipe.terminate();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    let manifests =
+        std::fs::read_to_string(archive.join("audit/manifests.jsonl")).unwrap_or_default();
+    let durable_rows: u64 = manifests
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["path"].as_str().is_some_and(|p| p.starts_with("events/")))
+        .filter_map(|m| m["rows"]["count"].as_u64())
+        .sum();
+    let saved: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("state/checkpoints.json")).expect("state saved"),
+    )
+    .expect("json");
+    let line = saved[0]["line"].as_u64().unwrap_or(0);
+    assert!(
+        line <= durable_rows,
+        "position saved at line {line}, past the {durable_rows} durable rows: {saved}"
+    );
     drop(disk);
 }

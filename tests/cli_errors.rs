@@ -106,3 +106,18 @@ fn config_overrides_a_threshold_and_rules_lists_it() {
     let tuned = alerts_with(&["--config", config], &[&quiet]);
     assert_eq!(rules_of(&tuned), vec!["auth.bruteforce".to_string()]);
 }
+
+/// An output that cannot be opened is reported before the run announces that it listens:
+/// "listening on" tells an operator (and a supervisor's log) that syslog is being taken in.
+#[test]
+fn an_alerts_output_that_cannot_be_opened_fails_before_listening() {
+    let (code, err) = stderr_of(&[
+        "--listen",
+        "syslog+udp://127.0.0.1:0",
+        "--alerts",
+        "/nonexistent-secpipe-dir/alerts.jsonl",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--alerts"), "{err}");
+    assert!(!err.contains("listening on"), "{err}");
+}

@@ -83,8 +83,9 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// Open the archive, bind the listeners, open the state, start the services: everything
-    /// that can fail does so here, before any input is read.
+    /// Open the archive, open the state, bind the listeners, start the services: what can fail
+    /// fails here, before any input is read (the alert outputs are opened next, by
+    /// [`DetectionRun::run`], also before any source starts).
     pub fn build(self) -> Result<DetectionRun, UsageError> {
         let archive = match self.archive {
             Some(opts) => Some(
@@ -104,7 +105,10 @@ impl RunConfig {
             })
             .collect();
         let mut sources: Vec<Box<dyn Source>> = Vec::new();
-        if !followed.is_empty() {
+        // `--follow` makes the run live and opens `--state` even when no file is followed
+        // (`journalctl -f | secpipe --follow`): stdin is then live too, and a bad state
+        // directory is a usage error, as before the sources were split.
+        if self.follow {
             let files = FollowedFiles::new(followed, self.state.as_deref());
             sources.push(Box::new(files.map_err(UsageError::plain)?));
         }
@@ -221,12 +225,14 @@ impl DetectConfig {
             } else {
                 OutputDest::File(PathBuf::from(text))
             };
-            let sink = SinkConfig::Output(OutputConfig { dest, encoding });
-            if sinks.contains(&sink) {
-                // Two writers on one file would interleave their lines.
+            let named_before = sinks
+                .iter()
+                .any(|s| matches!(s, SinkConfig::Output(before) if before.dest.same_as(&dest)));
+            if named_before {
+                // Two writers on one output would clobber each other or repeat every alert.
                 return Err(UsageError::plain(format!("--alerts {text}: named twice")));
             }
-            sinks.push(sink);
+            sinks.push(SinkConfig::Output(OutputConfig { dest, encoding }));
         }
         Ok(DetectConfig {
             rules,

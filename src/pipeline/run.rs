@@ -97,7 +97,8 @@ impl RunOutcome {
             } else if report.dropped > 0 {
                 format!("{} dropped at its full queue", report.dropped)
             } else {
-                "it was closed or failed".to_string()
+                // A failure is named above: what is left is a reader that went away.
+                "it was closed".to_string()
             };
             let _ = writeln!(
                 s,

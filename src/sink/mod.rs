@@ -2,9 +2,12 @@
 //!
 //! Every alert destination is an [`AlertSink`]; the ordered stage writes each batch of alerts
 //! to all of them through [`AlertSinks`]. How alerts are written ([`encode::Encoding`]) is
-//! chosen per sink and kept apart from where they go ([`queue::Transport`]). A sink that may
-//! block runs its transport on its own thread behind a bounded queue ([`queue::QueuedSink`]),
-//! so it never stalls detection; a sink that fails is reported and left out, and the others go
+//! chosen per sink and kept apart from where they go ([`queue::Transport`]). Every sink runs its
+//! transport on its own thread behind a bounded queue ([`queue::QueuedSink`]): one that may
+//! block for long (the network) drops and counts at a full queue, so it never stalls
+//! detection; the alert output (stdout, `--alerts FILE`) waits instead, so a consumer that
+//! stops reading slows detection (and every other sink) until shutdown bounds the wait
+//! (`--drain-timeout`). A sink that fails is reported and left out, and the others go
 //! on. Adding a destination is a [`queue::Transport`] (or an [`AlertSink`]) in its own file, a
 //! config type beside it, and one arm in [`SinkConfig::open`].
 //!

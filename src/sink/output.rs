@@ -14,6 +14,45 @@ pub enum OutputDest {
     File(PathBuf),
 }
 
+impl OutputDest {
+    /// Whether `self` and `other` name one output, however spelled (`x`, `./x`, `d/../x`;
+    /// `-` and `/dev/stdout`): two writers on one output would each truncate it and write from
+    /// their own offset, and on stdout every alert would come twice.
+    pub fn same_as(&self, other: &OutputDest) -> bool {
+        match (self.identity(), other.identity()) {
+            (Some(a), Some(b)) => a == b,
+            // An output that does not exist yet: the same file name in the same directory.
+            _ => match (self.spelled(), other.spelled()) {
+                (Some(a), Some(b)) => a == b,
+                _ => self == other,
+            },
+        }
+    }
+
+    /// Device and inode of what the output is now, if it exists.
+    fn identity(&self) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let path = match self {
+            OutputDest::Stdout => std::path::Path::new("/dev/stdout"),
+            OutputDest::File(path) => path,
+        };
+        let meta = std::fs::metadata(path).ok()?;
+        Some((meta.dev(), meta.ino()))
+    }
+
+    /// A file's name in its directory, resolved (the directory must exist).
+    fn spelled(&self) -> Option<PathBuf> {
+        let OutputDest::File(path) = self else {
+            return None;
+        };
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => std::path::Path::new("."),
+        };
+        Some(std::fs::canonicalize(dir).ok()?.join(path.file_name()?))
+    }
+}
+
 /// `--alerts` and `--alert-format`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputConfig {

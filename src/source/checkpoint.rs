@@ -5,12 +5,13 @@
 //! recycles after a delete; together with the first bytes they tell "the same file, grown"
 //! from "a new file that happens to sit at this path".
 //!
-//! A checkpoint is recorded only after the ordered stage has handed the batch's events to the
-//! sinks, and the store is written atomically (temporary file, fsync, rename, fsync of the
-//! directory), so after a crash the file on disk is either the old or the new version, never a
-//! torn one. After a graceful stop a restart reads every line exactly once. After a crash
-//! (SIGKILL, power loss) the lines handed on since the last save (at most about
-//! [`SAVE_EVERY`]) are read again: never lost, possibly repeated.
+//! A checkpoint is recorded only once its batch is acknowledged ([`crate::frame::ack`]): its
+//! events are with the sinks and, when archiving, sealed in the archive. The store is written
+//! atomically (temporary file, fsync, rename, fsync of the directory), so after a crash the
+//! file on disk is either the old or the new version, never a torn one. After a graceful stop
+//! a restart reads every line exactly once. After a crash (SIGKILL, power loss) the lines
+//! handed on since the last save (at most about [`SAVE_EVERY`], or, when archiving, since the
+//! last sealed file) are read again: never lost, possibly repeated.
 //!
 //! ```
 //! use secpipe::source::checkpoint::{Checkpoint, CheckpointStore, FileKey};

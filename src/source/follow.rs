@@ -14,8 +14,9 @@
 //! - **nothing there yet**: wait for it to appear.
 //!
 //! With `--state`, batches carry an acknowledgement of a [`Checkpoint`] (the byte after the last
-//! complete line, and its number), so a restart can resume exactly. A last line without its newline is not sent until the newline
-//! arrives: at shutdown it stays unread and a restart reads it whole.
+//! complete line, and its number), so a restart can resume exactly. A last line without its
+//! newline is not sent until the newline arrives: at shutdown it stays unread and a restart
+//! reads it whole.
 //!
 //! [`FollowedFiles`] is the [`Source`] of a run's followed paths.
 
@@ -71,6 +72,8 @@ struct Outlet {
     state: Option<SharedStore>,
     /// Bytes read, for the summary.
     bytes: std::cell::Cell<u64>,
+    /// Bytes cut from lines longer than `--max-line`, for the summary.
+    dropped_bytes: std::cell::Cell<u64>,
 }
 
 impl Outlet {
@@ -166,6 +169,7 @@ impl Follower {
             let now = now_micros();
             let mut batches = Vec::new();
             let mut batch = LineBatch::new(self.name.clone(), open.line + 1, now);
+            let dropped_before = open.framer.dropped_bytes;
             open.framer.push(chunk, |line, truncated| {
                 batch.push(line, truncated);
                 if batch.is_full() {
@@ -173,6 +177,11 @@ impl Follower {
                     batches.push(std::mem::replace(&mut batch, next));
                 }
             });
+            // Cut bytes are counted when cut, as for files read once: a flood of over-long
+            // lines must not show as "0 dropped bytes".
+            let dropped = open.framer.dropped_bytes - dropped_before;
+            out.metrics.dropped_bytes("truncated", dropped);
+            out.dropped_bytes.set(out.dropped_bytes.get() + dropped);
             if !batch.is_empty() {
                 batches.push(batch);
             }
@@ -220,6 +229,7 @@ impl Follower {
             ..ReadReport::default()
         };
         report.frames.bytes = out.bytes.get();
+        report.frames.dropped_bytes = out.dropped_bytes.get();
         report
     }
 
@@ -342,9 +352,9 @@ enum Change {
     Truncated,
 }
 
-/// Start a thread following `follower`'s path into `tx`.
 /// The followed paths of a run (`--follow`), one thread each, and their positions
-/// (`--state`).
+/// (`--state`). With no path (`--follow` over stdin alone) it follows nothing but still makes
+/// the run live and keeps `--state`.
 pub struct FollowedFiles {
     paths: Vec<PathBuf>,
     state: Option<SharedStore>,
@@ -392,6 +402,7 @@ impl Source for FollowedFiles {
                 metrics: ctx.metrics.clone(),
                 state: self.state.clone(),
                 bytes: std::cell::Cell::new(0),
+                dropped_bytes: std::cell::Cell::new(0),
             };
             let follower = follower.resume_from(resume);
             let name = format!("follow {}", follower.name);
@@ -438,6 +449,7 @@ mod tests {
             metrics: Arc::new(Metrics::new()),
             state: None,
             bytes: std::cell::Cell::new(0),
+            dropped_bytes: std::cell::Cell::new(0),
         };
         let mut buf = vec![0u8; 4096];
         let mut open = follower.open().expect("open");

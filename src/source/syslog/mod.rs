@@ -16,7 +16,7 @@
 //! Limits, each counted when hit, never a crash ([`Limits`]):
 //! - message size (`--max-line`): longer messages are cut; the bytes cut are counted
 //!   (`dropped_bytes{reason="truncated"}`), as are the bytes of a message a connection never
-//!   finished (`incomplete_frame`);
+//!   finished (`incomplete_frame`), and all of them in the summary's `dropped bytes`;
 //! - open TCP/TLS connections, derived from the descriptor limit (which secpipe raises to its
 //!   hard maximum at start, [`raise_descriptor_limit`]) minus [`FILE_HEADROOM`] for the
 //!   archive, followed files and the metrics endpoint, and at most [`MAX_CONNECTIONS`]; at the
@@ -221,15 +221,29 @@ struct Context {
     max_line: usize,
     admission: Arc<admission::Admission>,
     limits: Limits,
-    /// Bytes received on every listener, for the summary.
-    bytes: Arc<AtomicU64>,
+    /// What every listener received and dropped, for the summary.
+    received: Arc<Received>,
+}
+
+/// Bytes received and bytes dropped (cut lines, unfinished or bad frames) on every listener of
+/// a run: the summary's counts, which `--metrics` splits by listener and reason.
+#[derive(Default)]
+struct Received {
+    bytes: AtomicU64,
+    dropped_bytes: AtomicU64,
 }
 
 impl Context {
     /// Count `n` bytes received from `url`.
     fn bytes_read(&self, url: &str, n: u64) {
         self.metrics.bytes_read(url, n);
-        self.bytes.fetch_add(n, Ordering::Relaxed);
+        self.received.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Count `n` bytes dropped for `reason`.
+    fn dropped_bytes(&self, reason: &'static str, n: u64) {
+        self.metrics.dropped_bytes(reason, n);
+        self.received.dropped_bytes.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -242,18 +256,15 @@ pub struct ListenConfig {
 }
 
 impl ListenConfig {
-    /// Bind every listener now, before anything is read (a taken port is a usage error), and
-    /// say where each listens.
+    /// Bind every listener now, before anything is read (a taken port is a usage error). Where
+    /// each listens is said when they start, once the rest of the run (alert outputs included)
+    /// has been built.
     pub fn bind(&self) -> Result<Listeners, String> {
         let acceptor = match &self.tls {
             Some((cert, key)) => Some(tls::acceptor(cert, key)?),
             None => None,
         };
-        let listeners = Listeners::bind(&self.specs, acceptor)?;
-        for spec in listeners.specs() {
-            crate::report::note(&format!("listening on {}", spec.url()));
-        }
-        Ok(listeners)
+        Listeners::bind(&self.specs, acceptor)
     }
 }
 
@@ -264,9 +275,12 @@ impl Source for Listeners {
 
     fn start(self: Box<Self>, ctx: &SourceContext) -> Result<SourceHandle, String> {
         let inputs = self.bound.len() as u64;
-        let bytes = Arc::new(AtomicU64::new(0));
+        for spec in self.specs() {
+            crate::report::note(&format!("listening on {}", spec.url()));
+        }
+        let received = Arc::new(Received::default());
         let bridge = self
-            .spawn(ctx, bytes.clone())
+            .spawn(ctx, received.clone())
             .map_err(|e| format!("cannot start the syslog listeners: {e}"))?;
         SourceHandle::spawn("syslog", move || {
             // The bridge has sent everything the listeners received once it ends.
@@ -275,7 +289,8 @@ impl Source for Listeners {
                 inputs,
                 ..ReadReport::default()
             };
-            report.frames.bytes = bytes.load(Ordering::Relaxed);
+            report.frames.bytes = received.bytes.load(Ordering::Relaxed);
+            report.frames.dropped_bytes = received.dropped_bytes.load(Ordering::Relaxed);
             report
         })
     }
@@ -355,7 +370,7 @@ impl Listeners {
     fn spawn(
         self,
         source: &SourceContext,
-        bytes: Arc<AtomicU64>,
+        received: Arc<Received>,
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
         let (bridge, mut from_tasks) = mpsc::channel::<LineBatch>(BRIDGE_BATCHES);
         let runtime = &source.runtime;
@@ -365,7 +380,7 @@ impl Listeners {
             shutdown: source.shutdown.clone(),
             metrics: source.metrics.clone(),
             max_line: source.max_line,
-            bytes,
+            received,
             admission: Arc::new(admission::Admission::new(
                 self.limits.max_connections,
                 self.limits.max_per_address,
@@ -554,7 +569,7 @@ mod tests {
             max_line: 1024,
         };
         let bridge = listeners
-            .spawn(&ctx, Arc::new(AtomicU64::new(0)))
+            .spawn(&ctx, Arc::new(Received::default()))
             .expect("spawn");
         (addr, rx, metrics, shutdown, runtime, bridge)
     }

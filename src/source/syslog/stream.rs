@@ -224,7 +224,7 @@ async fn read_connection<S: AsyncRead + Unpin>(
             framing_failed = true;
             ctx.metrics.dropped("framing_error", 1);
             if let Framing::Octets(decoder) = &framing {
-                ctx.metrics.dropped_bytes(
+                ctx.dropped_bytes(
                     "framing_error",
                     decoder.rejected_bytes + decoder.pending_bytes(),
                 );
@@ -241,18 +241,16 @@ async fn read_connection<S: AsyncRead + Unpin>(
         Framing::Lines(framer) => {
             framer.finish(|m, t| peer.push(m, t));
             ctx.metrics.truncated(framer.truncated_lines);
-            ctx.metrics.dropped_bytes("truncated", framer.dropped_bytes);
+            ctx.dropped_bytes("truncated", framer.dropped_bytes);
         }
         Framing::Octets(decoder) => {
             // After a framing error the unread rest was counted there.
             if decoder.in_frame() && !framing_failed {
                 ctx.metrics.dropped("incomplete_frame", 1);
-                ctx.metrics
-                    .dropped_bytes("incomplete_frame", decoder.pending_bytes());
+                ctx.dropped_bytes("incomplete_frame", decoder.pending_bytes());
             }
             ctx.metrics.truncated(decoder.truncated_messages);
-            ctx.metrics
-                .dropped_bytes("truncated", decoder.dropped_bytes);
+            ctx.dropped_bytes("truncated", decoder.dropped_bytes);
         }
         Framing::Undecided => {}
     }

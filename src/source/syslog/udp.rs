@@ -231,7 +231,7 @@ pub(super) async fn serve(socket: tokio::net::UdpSocket, url: Arc<str>, ctx: Con
                 let truncated = message.len() > ctx.max_line;
                 if truncated {
                     ctx.metrics.truncated(1);
-                    ctx.metrics.dropped_bytes("truncated", (message.len() - ctx.max_line) as u64);
+                    ctx.dropped_bytes("truncated", (message.len() - ctx.max_line) as u64);
                 }
                 pending.push(peer, &message[..message.len().min(ctx.max_line)], truncated);
                 if pending.batch.is_full()
