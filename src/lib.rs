@@ -12,18 +12,25 @@
 //! - [`frame`]: bytes into lines ([`frame::LineBatch`]), and acknowledgements ([`frame::ack`]).
 //! - [`parse`]: a line into a `Record` (syslog, JSON, logfmt, access logs …, time and year).
 //! - [`classify`]: a record into an [`event::Event`] with declarative grammars.
-//! - [`detect`]: events into [`alert::Alert`]s, in event-time windows, deterministically.
+//! - [`detect`]: events into [`alert::Alert`]s, in event-time windows, deterministically; the
+//!   rule pack is `rules/default.toml`.
 //! - [`sink`]: where alerts go ([`sink::AlertSink`]); [`archive`]: the Parquet archive, its
-//!   hash chain and signatures, `verify`.
+//!   hash chain and signatures, `verify`, all through an [`archive::store::ArchiveStore`].
 //! - [`pipeline`]: the threads that connect the stages, the ordered stage, acknowledgements and
 //!   the counts; [`flags`]: the command line and config files resolved into each component's
 //!   config, and the one place a run is assembled ([`flags::hiargs`]); [`commands`]: one short
 //!   function per subcommand (config → build → run → exit code).
 //! - Beside them: [`metrics`] (Prometheus), [`shutdown`] (signals, the I/O runtime),
 //!   [`report`] (the one place library code speaks on stderr), [`testfile`] (`secpipe test`).
+//! - At the bottom, used by all: [`event`] (the event, and in [`event::EventField`] the one list of
+//!   its fields that rules, grammar captures, test files, the events writer and the archive
+//!   columns go by), [`alert`], [`action`] (typed responses: a block target is built from a
+//!   parsed address), [`duration`] (the one duration syntax of flags and rules), [`text`]
+//!   (line and column, "did you mean").
 //!
 //! Imports point one way, down the stack: commands → flags → pipeline → source, sink, archive
-//! → detect, classify, parse, frame, metrics → alert, event. (Unit tests may reach up.)
+//! → detect, classify, parse, frame, metrics → alert, action, event, duration, text. (Unit
+//! tests may reach up.)
 //!
 //! # Where a new thing goes
 //!
@@ -32,8 +39,10 @@
 //! - **An alert sink**: a [`sink::queue::Transport`] (or a whole [`sink::AlertSink`]) in a
 //!   file under `src/sink/`, its config type beside it, and one arm in
 //!   [`sink::SinkConfig::open`]. Encoding ([`sink::encode::Encoding`]) is chosen per sink.
-//! - **An archive store**: behind the archive's store interface (`src/archive/`), as the local
-//!   filesystem store is.
+//! - **An archive store**: an [`archive::store::ArchiveStore`] in a file under
+//!   `src/archive/store/`, as [`archive::store::LocalStore`] is; its module doc says
+//!   what a store must guarantee (durable before published, publish never overwrites, whole
+//!   manifest lines, names that stay inside).
 //! - **A grammar**: a TOML file in `grammars/` (format in any of them); **a rule**: the rule
 //!   pack or a `--config` file (format in `DESIGN.md` section 4).
 //!
