@@ -79,6 +79,19 @@ fn rename_in_manifests(archive: &Path, victim: &str, crafted: &str) {
     std::fs::write(archive.join("audit/checkpoint"), checkpoint.to_text()).expect("checkpoint");
 }
 
+/// `secpipe verify ARCHIVE`: its exit code and report.
+fn verify(archive: &Path) -> (Option<i32>, String) {
+    let out = secpipe()
+        .arg("verify")
+        .arg(archive)
+        .output()
+        .expect("verify");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 fn alert_keys(stdout: &[u8]) -> Vec<String> {
     json_lines(stdout)
         .iter()
@@ -125,13 +138,8 @@ fn a_manifest_naming_a_file_outside_the_archive_is_refused_by_verify_and_never_r
         std::fs::rename(archive.join(&victim), &outside_file).expect("move the file out");
         rename_in_manifests(&archive, &victim, crafted);
 
-        let verify = secpipe()
-            .arg("verify")
-            .arg(&archive)
-            .output()
-            .expect("verify");
-        let report = String::from_utf8_lossy(&verify.stdout);
-        assert_eq!(verify.status.code(), Some(1), "{case}: {report}");
+        let (code, report) = verify(&archive);
+        assert_eq!(code, Some(1), "{case}: {report}");
         assert!(
             report.contains(&format!("TAMPERED  broken_link in {crafted}"))
                 && report.contains("names a path outside the archive"),
@@ -201,13 +209,8 @@ fn a_file_planted_under_the_next_part_name_is_never_replaced() {
     let planted: PathBuf = archive.join(&planted_name);
     let planted_bytes = b"planted by someone else";
     std::fs::write(&planted, planted_bytes).expect("plant");
-    let verify = secpipe()
-        .arg("verify")
-        .arg(&archive)
-        .output()
-        .expect("verify");
-    let report = String::from_utf8_lossy(&verify.stdout);
-    assert_eq!(verify.status.code(), Some(1), "{report}");
+    let (code, report) = verify(&archive);
+    assert_eq!(code, Some(1), "{report}");
     assert!(
         report.contains(&format!("TAMPERED  extra_file in {planted_name}")),
         "{report}"
@@ -265,17 +268,8 @@ fn a_file_planted_under_the_next_part_name_is_never_replaced() {
         "{:?}",
         last_resume.discarded
     );
-    let verify = secpipe()
-        .arg("verify")
-        .arg(&archive)
-        .output()
-        .expect("verify");
-    assert_eq!(
-        verify.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    let (code, report) = verify(&archive);
+    assert_eq!(code, Some(0), "{report}");
 }
 
 fn copy_dir(from: &Path, to: &Path) {

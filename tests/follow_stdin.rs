@@ -9,7 +9,18 @@ mod live_support;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use live_support::wait_for;
+use live_support::{start_on_a_pipe, wait_for};
+
+/// `secpipe --follow --state STATE` with nothing on stdin.
+fn follow_stdin_with_state(state: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_secpipe"))
+        .arg("--follow")
+        .arg("--state")
+        .arg(state)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run secpipe")
+}
 
 /// `--follow --state DIR` where DIR cannot be a directory: a usage error before anything is
 /// read, as for any bad `--state`, not a run that silently keeps no positions.
@@ -19,13 +30,7 @@ fn follow_with_stdin_only_reports_an_unusable_state_directory() {
     let not_a_dir = dir.path().join("plain-file");
     std::fs::write(&not_a_dir, b"not a directory\n").expect("write");
     let state = not_a_dir.join("state");
-    let output = Command::new(env!("CARGO_BIN_EXE_secpipe"))
-        .arg("--follow")
-        .arg("--state")
-        .arg(&state)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run secpipe");
+    let output = follow_stdin_with_state(&state);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--state"), "{stderr}");
@@ -41,13 +46,7 @@ fn follow_with_stdin_only_reports_an_unusable_state_directory() {
 fn follow_with_stdin_only_saves_the_state_at_the_end() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
-    let output = Command::new(env!("CARGO_BIN_EXE_secpipe"))
-        .arg("--follow")
-        .arg("--state")
-        .arg(&state)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run secpipe");
+    let output = follow_stdin_with_state(&state);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let saved = std::fs::read_to_string(state.join("checkpoints.json")).expect("state saved");
@@ -62,14 +61,7 @@ fn follow_with_stdin_only_saves_the_state_at_the_end() {
 fn follow_with_stdin_only_alerts_on_stale_lines_while_the_pipe_stays_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let stdout_path = dir.path().join("alerts.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_secpipe"))
-        .args(["--follow", "--lateness", "1s"])
-        .stdin(Stdio::piped())
-        .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start secpipe");
-    let mut stdin = child.stdin.take().expect("stdin");
+    let (child, mut stdin) = start_on_a_pipe(&["--follow", "--lateness", "1s"], &stdout_path);
     let ip = "203.0.113.77";
     for n in 0..6 {
         writeln!(

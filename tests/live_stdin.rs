@@ -6,7 +6,7 @@ mod live_support;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use live_support::{free_port, metric_value, summary_lines, wait_for};
+use live_support::{free_port, metric_value, start_on_a_pipe, summary_lines, wait_for};
 
 #[test]
 fn piped_lines_are_processed_before_eof_and_sigterm_exits_cleanly() {
@@ -59,14 +59,7 @@ fn piped_lines_are_processed_before_eof_and_sigterm_exits_cleanly() {
 fn events_stops_cleanly_on(signal: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let stdout_path = dir.path().join("events.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_secpipe"))
-        .arg("events")
-        .stdin(Stdio::piped())
-        .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start secpipe events");
-    let mut stdin = child.stdin.take().expect("stdin");
+    let (mut child, mut stdin) = start_on_a_pipe(&["events"], &stdout_path);
     for i in 0..100 {
         writeln!(
             stdin,

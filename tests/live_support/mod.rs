@@ -165,6 +165,20 @@ impl Drop for Running {
     }
 }
 
+/// Start `secpipe ARGS` on a pipe, as `journalctl -f | secpipe ARGS` runs: stdin is the pipe
+/// (returned, held open by the test), stdout goes to `stdout_path`, stderr is piped.
+pub fn start_on_a_pipe(args: &[&str], stdout_path: &Path) -> (Child, std::process::ChildStdin) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secpipe"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(stdout_path).expect("stdout file"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start secpipe");
+    let stdin = child.stdin.take().expect("stdin");
+    (child, stdin)
+}
+
 pub fn signal(child: &Child, name: &str) {
     let ok = Command::new("kill")
         .arg(format!("-{name}"))
