@@ -217,7 +217,7 @@ fn attack_patterns() -> Vec<(usize, String)> {
 }
 
 /// Finds attacks in a request target, user agent or referer, after the decodings of
-/// [`super::decode`] (those of ModSecurity's core rule set).
+/// `classify::decode` (those of ModSecurity's core rule set).
 ///
 /// ```
 /// use secpipe::classify::InjectionDetector;

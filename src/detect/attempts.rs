@@ -173,7 +173,7 @@ pub struct SessionStats {
     pub attempts_bound: u64,
     /// Attempts whose session ended (idle, evicted, end of input) without naming an address.
     pub attempts_unattributed: u64,
-    /// Sessions forgotten at [`MAX_SESSIONS`] or [`MAX_HELD_TOTAL`] before they went idle.
+    /// Sessions forgotten at `MAX_SESSIONS` or `MAX_HELD_TOTAL` before they went idle.
     pub sessions_evicted: u64,
 }
 

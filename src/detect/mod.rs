@@ -37,7 +37,7 @@
 //! - An event more than [`MAX_AHEAD_OF_STREAM`] ahead of the stream's progress (its highest
 //!   event time, or the wall clock once a live source has given it) is not believed at once.
 //!   From a live source it is placed at the stream's progress. From old logs it is held until
-//!   later lines vouch for it ([`ahead`]: [`CONFIRM_AHEAD`] dated lines in a row, from two
+//!   later lines vouch for it (`detect::ahead`: [`CONFIRM_AHEAD`] dated lines in a row, from two
 //!   hosts in a stream of several, judged by their median); a line from the old time before
 //!   that disbelieves everything held. The first dated lines of an input, with nothing before
 //!   them, are held and judged the same way. What is not believed is placed at the stream's
@@ -505,7 +505,7 @@ impl Detector {
     }
 
     /// Stdin not judged current yet: the first lines of an input are held until enough of them
-    /// agree ([`ahead`]), which a live pipe writing a line now and then may take long to
+    /// agree (`detect::ahead`), which a live pipe writing a line now and then may take long to
     /// reach. When the pipe pauses, or its first lines have waited a while, the wall clock `now`
     /// (µs) judges them instead: what is not in the future is believed. Nothing happens once
     /// an event is believed, so old logs read at full speed are judged by their lines alone.
@@ -703,7 +703,7 @@ impl Detector {
         }
     }
 
-    /// Session binding so far (see [`attempts`]).
+    /// Session binding so far (see `detect::attempts`).
     ///
     /// ```
     /// use secpipe::detect::{DetectOptions, Detector, RuleSet};

@@ -25,7 +25,7 @@ use crate::event::Event;
 /// stream's worth; a denser stream has its watermark forced forward (counted).
 pub const DEFAULT_MAX_HELD_EVENTS: usize = 262_144;
 
-/// Default cap on the bytes held events take (estimated, see [`held_bytes`]): with the keys
+/// Default cap on the bytes held events take (estimated, see `held_bytes`): with the keys
 /// the rules hold at their cap, this keeps a run within its 256 MiB budget.
 pub const DEFAULT_MAX_HELD_BYTES: usize = 64 * 1024 * 1024;
 
