@@ -31,5 +31,7 @@ cargo clippy --all-targets --locked -- -D warnings
 # Every declared dependency is used (issue 12): cargo-machete finds the ones no source names.
 command -v cargo-machete >/dev/null || cargo install --locked --quiet cargo-machete@0.9.2
 cargo machete
+# The docs (the map in src/lib.rs, the module docs) link only to what exists and is public.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 cargo test --locked --all-targets
 cargo test --locked --doc
