@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 if ! command -v logger >/dev/null || ! command -v openssl >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bsdutils openssl
 fi
+# rsyslog receives the syslog alert sink's RFC 5424 messages and parses their structured data
+# (tests/syslog_sink.rs starts its own rsyslogd on loopback ports).
+if ! command -v rsyslogd >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsyslog
+fi
 # fail2ban's own sshd/dropbear filters and annotated test logs: tests/fail2ban_sshd.rs scores us on them.
 if [ ! -e /usr/lib/python3/dist-packages/fail2ban/tests/files/logs/sshd ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fail2ban

@@ -18,6 +18,7 @@ use crate::pipeline::unverified::Unverified;
 use crate::sink::SinkConfig;
 use crate::sink::encode::Encoding;
 use crate::sink::output::{OutputConfig, OutputDest};
+use crate::sink::syslog::SyslogConfig;
 use crate::source::follow::FollowedFiles;
 use crate::source::syslog::{ListenConfig, ListenSpec, Transport};
 use crate::source::{BatchInputs, InputSpec, Source};
@@ -220,6 +221,14 @@ impl DetectConfig {
         };
         let mut sinks = Vec::with_capacity(args.alerts.len());
         for text in &args.alerts {
+            if let Some(syslog) = SyslogConfig::parse(text) {
+                let syslog = syslog.map_err(|e| UsageError::plain(format!("--alerts {e}")))?;
+                if sinks.contains(&SinkConfig::Syslog(syslog.clone())) {
+                    return Err(UsageError::plain(format!("--alerts {text}: named twice")));
+                }
+                sinks.push(SinkConfig::Syslog(syslog));
+                continue;
+            }
             let dest = if text == "-" {
                 OutputDest::Stdout
             } else {

@@ -74,8 +74,9 @@ pub struct DetectArgs {
     /// MiB the reorder buffer holds before it forces the watermark forward (counted).
     #[arg(long, value_name = "MIB", default_value_t = crate::detect::DEFAULT_MAX_HELD_BYTES >> 20)]
     pub reorder_buffer_mib: usize,
-    /// Where alerts go: a file path, or - for stdout. Repeat it to write alerts to several
-    /// places; each gets every alert, and one that fails does not stop the others.
+    /// Where alerts go: a file path, - for stdout, or a syslog server
+    /// (syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT; RFC 5424). Repeat it to write alerts to
+    /// several places; each gets every alert, and one that fails does not stop the others.
     #[arg(long, value_name = "PATH|-", default_value = "-")]
     pub alerts: Vec<String>,
     /// Alert format, for every --alerts output.

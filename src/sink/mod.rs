@@ -18,6 +18,7 @@ pub mod encode;
 pub mod events;
 pub mod output;
 pub mod queue;
+pub mod syslog;
 
 use std::io;
 use std::time::Duration;
@@ -61,6 +62,8 @@ impl DrainReport {
 pub enum SinkConfig {
     /// Stdout or a file (`--alerts`).
     Output(output::OutputConfig),
+    /// A syslog server (`--alerts syslog+udp://…`, `syslog+tcp://…`).
+    Syslog(syslog::SyslogConfig),
 }
 
 impl SinkConfig {
@@ -68,6 +71,9 @@ impl SinkConfig {
     pub fn open(&self, shutdown: &Shutdown, drain: Duration) -> Result<Box<dyn AlertSink>, String> {
         match self {
             SinkConfig::Output(cfg) => {
+                Ok(Box::new(cfg.open()?.bound_drain(shutdown.clone(), drain)))
+            }
+            SinkConfig::Syslog(cfg) => {
                 Ok(Box::new(cfg.open()?.bound_drain(shutdown.clone(), drain)))
             }
         }

@@ -47,6 +47,24 @@ pub trait Transport: Send + 'static {
     fn send(&mut self, line: &[u8]) -> io::Result<()>;
     /// After each batch: make what was sent visible (flush a buffer, end a request).
     fn flush(&mut self) -> io::Result<()>;
+
+    /// Whether an error of [`Transport::send`] ends the sink (a file on a full disk) or loses
+    /// only that alert, counted, and the next is tried (a datagram the network refused).
+    fn stops_on_error(&self) -> bool {
+        true
+    }
+}
+
+impl Transport for Box<dyn Transport> {
+    fn send(&mut self, line: &[u8]) -> io::Result<()> {
+        (**self).send(line)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (**self).flush()
+    }
+    fn stops_on_error(&self) -> bool {
+        (**self).stops_on_error()
+    }
 }
 
 /// Any writer (stdout, a file) is a transport.
@@ -145,9 +163,15 @@ impl QueuedSink {
                     // Line by line, so that `delivered` counts exactly the alerts the output
                     // took when a consumer stops reading in the middle of a batch.
                     let written = batch.lines().try_for_each(|line| {
-                        out.send(line)?;
-                        writer_state.delivered.fetch_add(1, Ordering::Relaxed);
-                        Ok(())
+                        match out.send(line) {
+                            Ok(()) => {
+                                writer_state.delivered.fetch_add(1, Ordering::Relaxed);
+                                Ok(())
+                            }
+                            // This alert is lost (counted as undelivered); the next is tried.
+                            Err(_) if !out.stops_on_error() => Ok(()),
+                            Err(e) => Err(e),
+                        }
                     });
                     if let Err(e) = written.and_then(|()| out.flush()) {
                         if let Ok(mut slot) = writer_state.error.lock() {
@@ -270,6 +294,11 @@ impl AlertSink for QueuedSink {
     fn close(mut self: Box<Self>) -> DrainReport {
         // Closing the queue ends the thread's loop once it has delivered what is queued.
         self.queue = None;
+        if self.when_full == WhenFull::Drop && self.deadline.is_none() {
+            // A sink that may block (a server that is down) is waited for at most the drain
+            // limit even at the end of input: `secpipe old.log` must end.
+            self.deadline = std::time::Instant::now().checked_add(self.drain);
+        }
         let mut gave_up = false;
         while let Some(writer) = self.writer.take() {
             if writer.is_finished() {

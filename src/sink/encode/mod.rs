@@ -3,6 +3,8 @@
 //! written (key, summary, evidence, action) as hostile: JSON escapes every control character;
 //! text strips terminal escape sequences and shows every invisible character as an escape.
 
+pub mod rfc5424;
+
 use crate::action::Action;
 use crate::alert::Alert;
 use crate::sink::json_str;
@@ -13,6 +15,8 @@ pub enum Encoding {
     #[default]
     Json,
     Text,
+    /// RFC 5424 syslog ([`rfc5424`]), for the syslog sink.
+    Syslog,
 }
 
 impl Encoding {
@@ -21,6 +25,7 @@ impl Encoding {
         match self {
             Encoding::Json => write_json(alert, out),
             Encoding::Text => write_text(alert, out),
+            Encoding::Syslog => rfc5424::write(alert, rfc5424::hostname(), std::process::id(), out),
         }
         out.push('\n');
     }
@@ -239,7 +244,7 @@ fn push_clean(out: &mut String, s: &str) {
 /// separators, zero-width and other invisible format characters (Unicode `Cf` and the
 /// invisible fillers), bidi controls, variation selectors and tag characters. A name made of
 /// them looks like another name, or hides what follows.
-fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     matches!(
         c,
         '\u{ad}'

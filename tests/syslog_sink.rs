@@ -1,0 +1,242 @@
+//! `--alerts syslog+tcp://…` and `syslog+udp://…` against a real rsyslog (Debian's `rsyslog`,
+//! installed by tests/run-all.sh), started here on loopback ports with `mmpstrucdata`, which
+//! parses each message's RFC 5424 structured data the way a SIEM would (issue 13, the syslog
+//! sink).
+
+mod common;
+mod live_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+use live_support::{free_port, wait_for};
+
+/// A running rsyslogd that writes every message it receives, as
+/// `APP-NAME MSGID SEVERITY {structured data as JSON}`, one per line.
+struct Rsyslog {
+    child: Child,
+    out: PathBuf,
+    tcp: u16,
+    udp: u16,
+}
+
+impl Rsyslog {
+    fn start(dir: &Path) -> Rsyslog {
+        let (tcp, udp) = (free_port(), free_port());
+        let out = dir.join("received.log");
+        let conf = dir.join("rsyslog.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"global(workDirectory="{dir}")
+module(load="imtcp")
+module(load="imudp")
+module(load="mmpstrucdata")
+template(name="sd" type="string" string="%app-name% %msgid% %syslogseverity% %$!rfc5424-sd%\n")
+ruleset(name="received") {{
+  action(type="mmpstrucdata")
+  action(type="omfile" file="{out}" template="sd")
+}}
+input(type="imtcp" address="127.0.0.1" port="{tcp}" ruleset="received")
+input(type="imudp" address="127.0.0.1" port="{udp}" ruleset="received")
+"#,
+                dir = dir.display(),
+                out = out.display()
+            ),
+        )
+        .expect("write rsyslog.conf");
+        let child = Command::new("rsyslogd")
+            .arg("-n")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-i")
+            .arg(dir.join("rsyslogd.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rsyslogd (Debian package rsyslog; tests/run-all.sh installs it)");
+        let rsyslog = Rsyslog {
+            child,
+            out,
+            tcp,
+            udp,
+        };
+        // Ready when a probe sent over each transport has been written out.
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("probe socket");
+        wait_for("rsyslogd to receive a UDP probe", || {
+            let _ = probe.send_to(b"<13>1 - - probe - UDP - ready", ("127.0.0.1", udp));
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            rsyslog
+                .received("probe")
+                .iter()
+                .any(|l| l.starts_with("probe UDP"))
+                .then_some(())
+        });
+        wait_for("rsyslogd to receive a TCP probe", || {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", tcp)).ok()?;
+            let message = "<13>1 - - probe - TCP - ready";
+            let frame = format!("{} {message}", message.len());
+            std::io::Write::write_all(&mut stream, frame.as_bytes()).ok()?;
+            drop(stream);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            rsyslog
+                .received("probe")
+                .iter()
+                .any(|l| l.starts_with("probe TCP"))
+                .then_some(())
+        });
+        rsyslog
+    }
+
+    /// The lines written so far for messages of `app`.
+    fn received(&self, app: &str) -> Vec<String> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with(&format!("{app} ")))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Wait for `count` secpipe messages; their structured data, parsed by rsyslog.
+    fn alerts(&self, count: usize) -> Vec<serde_json::Value> {
+        let lines = wait_for(&format!("{count} alerts at rsyslog"), || {
+            let lines = self.received("secpipe");
+            (lines.len() >= count).then_some(lines)
+        });
+        lines
+            .iter()
+            .map(|l| {
+                let json = l.splitn(4, ' ').nth(3).expect("structured data");
+                let sd: serde_json::Value = serde_json::from_str(json).expect("rsyslog's JSON");
+                sd["secpipe@32473"].clone()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn path(rel: &str) -> String {
+    fixture(rel).to_str().expect("UTF-8 path").to_string()
+}
+
+#[test]
+fn every_alert_reaches_rsyslog_over_tcp_and_udp_with_its_fields_as_structured_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rsyslog = Rsyslog::start(dir.path());
+    let out = run_ok(&[
+        "--tz",
+        "UTC",
+        "--alerts",
+        "-",
+        "--alerts",
+        &format!("syslog+tcp://127.0.0.1:{}", rsyslog.tcp),
+        "--alerts",
+        &format!("syslog+udp://127.0.0.1:{}", rsyslog.udp),
+        &path("sample/attacks.log"),
+    ]);
+    let alerts = json_lines(&out.stdout);
+    assert!(!alerts.is_empty(), "the sample has attacks");
+    let received = rsyslog.alerts(2 * alerts.len());
+    // Let anything extra arrive, then count again: each alert exactly once per transport.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(rsyslog.received("secpipe").len(), 2 * alerts.len());
+    for alert in &alerts {
+        let copies: Vec<&serde_json::Value> = received
+            .iter()
+            .filter(|sd| sd["id"] == alert["id"])
+            .collect();
+        assert_eq!(copies.len(), 2, "{alert}");
+        for sd in copies {
+            assert_eq!(sd["rule"], alert["rule"]);
+            assert_eq!(sd["severity"], alert["severity"]);
+            assert_eq!(sd["key"], alert["key"]["value"]);
+            assert_eq!(sd["count"], alert["count"].to_string());
+            if let Some(block) = alert["action"]["block"].as_str() {
+                assert_eq!(sd["block"], block);
+            }
+        }
+    }
+}
+
+/// The crafted user names of the text-injection fixture (a newline followed by a fake
+/// CRITICAL alert; invisible characters) stay inside their parameter: rsyslog sees exactly the
+/// two alerts, with the newline shown as an escape, and no forged one.
+#[test]
+fn a_crafted_user_name_stays_inside_its_parameter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rsyslog = Rsyslog::start(dir.path());
+    run_ok(&[
+        "--tz",
+        "UTC",
+        "--alerts",
+        &format!("syslog+tcp://127.0.0.1:{}", rsyslog.tcp),
+        &path("hostile/alert_text_injection.jsonl"),
+    ]);
+    let received = rsyslog.alerts(2);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let lines = std::fs::read_to_string(&rsyslog.out).expect("received");
+    assert_eq!(rsyslog.received("secpipe").len(), 2, "{lines}");
+    assert!(
+        received.iter().all(|sd| sd["rule"] == "auth.night_login"),
+        "{lines}"
+    );
+    let keys: Vec<&str> = received
+        .iter()
+        .filter_map(|sd| sd["key"].as_str())
+        .collect();
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with(r"bob\u{a}2026-11-23T03:00:00.000000Z CRITICAL")),
+        "{keys:?}"
+    );
+}
+
+/// A syslog server that is not there costs its alerts (counted on stderr), not the run: the
+/// other output gets every alert and the run ends once the drain limit has passed.
+#[test]
+fn a_syslog_server_that_is_down_does_not_stop_the_run() {
+    let closed = free_port();
+    let out = secpipe()
+        .args([
+            "--tz",
+            "UTC",
+            "--drain-timeout",
+            "1s",
+            "--alerts",
+            "-",
+            "--alerts",
+        ])
+        .arg(format!("syslog+tcp://127.0.0.1:{closed}"))
+        .arg(path("sample/attacks.log"))
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let alerts = json_lines(&out.stdout);
+    assert!(!alerts.is_empty());
+    assert!(
+        stderr.contains(&format!(
+            "{n} of {n} alerts not delivered to syslog+tcp://127.0.0.1:{closed}",
+            n = alerts.len()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_syslog_address_without_a_port_is_a_usage_error() {
+    let out = secpipe()
+        .args(["--alerts", "syslog+udp://127.0.0.1", "/dev/null"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HOST:PORT"));
+}
