@@ -240,3 +240,47 @@ fn a_syslog_address_without_a_port_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HOST:PORT"));
 }
+
+/// `replay` re-raises old alerts: sent to a syslog server they would page people about last
+/// month, so replay refuses network outputs unless `--deliver` asks for them.
+#[test]
+fn replay_sends_to_syslog_only_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rsyslog = Rsyslog::start(dir.path());
+    let syslog = format!("syslog+tcp://127.0.0.1:{}", rsyslog.tcp);
+    let refused = secpipe()
+        .args([
+            "replay",
+            "--tz",
+            "UTC",
+            "--alerts",
+            &syslog,
+            &path("sample/attacks.log"),
+        ])
+        .output()
+        .expect("replay");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--deliver"), "{stderr}");
+    let delivered = run_ok(&[
+        "replay",
+        "--tz",
+        "UTC",
+        "--deliver",
+        "--alerts",
+        "-",
+        "--alerts",
+        &syslog,
+        &path("sample/attacks.log"),
+    ]);
+    let alerts = json_lines(&delivered.stdout);
+    assert!(!alerts.is_empty());
+    let received = rsyslog.alerts(alerts.len());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        rsyslog.received("secpipe").len(),
+        alerts.len(),
+        "only the delivered run reached rsyslog"
+    );
+    assert_eq!(received[0]["id"], alerts[0]["id"]);
+}

@@ -186,6 +186,10 @@ pub struct ReplayArgs {
     /// with, as for `secpipe verify --pubkey`.
     #[arg(long, value_name = "FILE")]
     pub pubkey: Option<PathBuf>,
+    /// Send the replayed alerts to network outputs (syslog) too; without it replay refuses
+    /// them, so that last month's alerts do not page anyone.
+    #[arg(long)]
+    pub deliver: bool,
 }
 
 #[derive(Args, Debug, Clone, Default)]

@@ -67,6 +67,16 @@ pub enum SinkConfig {
 }
 
 impl SinkConfig {
+    /// Whether alerts sent there reach people or other systems (a syslog server, later a pager
+    /// or a block list), rather than a file or the terminal: `replay` sends there only when
+    /// asked (`--deliver`).
+    pub fn reaches_others(&self) -> bool {
+        match self {
+            SinkConfig::Output(_) => false,
+            SinkConfig::Syslog(_) => true,
+        }
+    }
+
     /// Open the destination. `shutdown` and `drain` bound the wait for it once the run stops.
     pub fn open(&self, shutdown: &Shutdown, drain: Duration) -> Result<Box<dyn AlertSink>, String> {
         match self {
