@@ -274,25 +274,10 @@ impl Source for Listeners {
     }
 
     fn start(self: Box<Self>, ctx: &SourceContext) -> Result<SourceHandle, String> {
-        let inputs = self.bound.len() as u64;
         for spec in self.specs() {
             crate::report::note(&format!("listening on {}", spec.url()));
         }
-        let received = Arc::new(Received::default());
-        let bridge = self
-            .spawn(ctx, received.clone())
-            .map_err(|e| format!("cannot start the syslog listeners: {e}"))?;
-        SourceHandle::spawn("syslog", move || {
-            // The bridge has sent everything the listeners received once it ends.
-            let _ = bridge.join();
-            let mut report = ReadReport {
-                inputs,
-                ..ReadReport::default()
-            };
-            report.frames.bytes = received.bytes.load(Ordering::Relaxed);
-            report.frames.dropped_bytes = received.dropped_bytes.load(Ordering::Relaxed);
-            report
-        })
+        self.spawn(ctx)
     }
 }
 
@@ -367,11 +352,9 @@ impl Listeners {
     /// Start the listener tasks on the context's runtime and the bridge thread that feeds the
     /// pipeline. The returned thread ends once every listener has stopped (on shutdown) and
     /// everything it received is sent on.
-    fn spawn(
-        self,
-        source: &SourceContext,
-        received: Arc<Received>,
-    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    fn spawn(self, source: &SourceContext) -> Result<SourceHandle, String> {
+        let inputs = self.bound.len() as u64;
+        let received = Arc::new(Received::default());
         let (bridge, mut from_tasks) = mpsc::channel::<LineBatch>(BRIDGE_BATCHES);
         let runtime = &source.runtime;
         let tx = source.tx.clone();
@@ -380,7 +363,7 @@ impl Listeners {
             shutdown: source.shutdown.clone(),
             metrics: source.metrics.clone(),
             max_line: source.max_line,
-            received,
+            received: received.clone(),
             admission: Arc::new(admission::Admission::new(
                 self.limits.max_connections,
                 self.limits.max_per_address,
@@ -395,15 +378,15 @@ impl Listeners {
             let url: Arc<str> = spec.url().into();
             match socket {
                 Bound::Udp(s) => {
-                    let s = tokio::net::UdpSocket::from_std(s)?;
+                    let s = tokio::net::UdpSocket::from_std(s).map_err(start_error)?;
                     runtime.spawn(udp::serve(s, url, ctx));
                 }
                 Bound::Tcp(l) => {
-                    let l = tokio::net::TcpListener::from_std(l)?;
+                    let l = tokio::net::TcpListener::from_std(l).map_err(start_error)?;
                     runtime.spawn(stream::serve(l, url, Transport::Tcp, None, ctx));
                 }
                 Bound::Tls(l, acceptor) => {
-                    let l = tokio::net::TcpListener::from_std(l)?;
+                    let l = tokio::net::TcpListener::from_std(l).map_err(start_error)?;
                     runtime.spawn(stream::serve(l, url, Transport::Tls, Some(acceptor), ctx));
                 }
             }
@@ -412,16 +395,26 @@ impl Listeners {
         // returns None and the bridge drops `tx`, which is how the pipeline learns that the
         // listeners are done.
         drop(ctx);
-        std::thread::Builder::new()
-            .name("syslog-bridge".into())
-            .spawn(move || {
-                while let Some(batch) = from_tasks.blocking_recv() {
-                    if tx.send(batch).is_err() {
-                        break;
-                    }
+        SourceHandle::spawn("syslog-bridge", move || {
+            while let Some(batch) = from_tasks.blocking_recv() {
+                if tx.send(batch).is_err() {
+                    break;
                 }
-            })
+            }
+            // Everything the listeners received has been sent on: what they read.
+            let mut report = ReadReport {
+                inputs,
+                ..ReadReport::default()
+            };
+            report.frames.bytes = received.bytes.load(Ordering::Relaxed);
+            report.frames.dropped_bytes = received.dropped_bytes.load(Ordering::Relaxed);
+            report
+        })
     }
+}
+
+fn start_error(e: std::io::Error) -> String {
+    format!("cannot start the syslog listeners: {e}")
 }
 
 fn at(spec: &ListenSpec, e: impl std::fmt::Display) -> String {
@@ -541,7 +534,7 @@ mod tests {
         Arc<Metrics>,
         Shutdown,
         tokio::runtime::Runtime,
-        std::thread::JoinHandle<()>,
+        SourceHandle,
     );
 
     /// Open a TCP listener with tight limits on a runtime of its own.
@@ -568,9 +561,7 @@ mod tests {
             runtime: runtime.handle().clone(),
             max_line: 1024,
         };
-        let bridge = listeners
-            .spawn(&ctx, Arc::new(Received::default()))
-            .expect("spawn");
+        let bridge = listeners.spawn(&ctx).expect("spawn");
         (addr, rx, metrics, shutdown, runtime, bridge)
     }
 
