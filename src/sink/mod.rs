@@ -79,14 +79,11 @@ impl SinkConfig {
 
     /// Open the destination. `shutdown` and `drain` bound the wait for it once the run stops.
     pub fn open(&self, shutdown: &Shutdown, drain: Duration) -> Result<Box<dyn AlertSink>, String> {
-        match self {
-            SinkConfig::Output(cfg) => {
-                Ok(Box::new(cfg.open()?.bound_drain(shutdown.clone(), drain)))
-            }
-            SinkConfig::Syslog(cfg) => {
-                Ok(Box::new(cfg.open()?.bound_drain(shutdown.clone(), drain)))
-            }
-        }
+        let sink = match self {
+            SinkConfig::Output(cfg) => cfg.open()?,
+            SinkConfig::Syslog(cfg) => cfg.open()?,
+        };
+        Ok(Box::new(sink.bound_drain(shutdown.clone(), drain)))
     }
 }
 
