@@ -47,7 +47,7 @@ pub fn events(args: &EventsArgs) -> Result<ExitCode, UsageError> {
     if args.stats {
         eprint!("{}", render_stats(&summary, &pattern_names));
     }
-    Ok(ExitCode::from(summary.exit_code()))
+    Ok(super::exit_for_inputs(&summary))
 }
 
 /// Per-pattern hit counts, most-hit first, then the lines nothing matched.

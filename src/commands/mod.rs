@@ -58,7 +58,16 @@ pub fn finish_detection_run(
     if let Some(e) = outcome.error {
         return Err(flags::UsageError::plain(e));
     }
-    Ok(ExitCode::from(outcome.summary.exit_code()))
+    Ok(exit_for_inputs(&outcome.summary))
+}
+
+/// [`EXIT_USAGE`] when an input could not be read (after processing the others), else 0.
+pub fn exit_for_inputs(summary: &crate::pipeline::Summary) -> ExitCode {
+    if summary.input_errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_USAGE)
+    }
 }
 
 /// Where a command writes its main output; broken pipes (`secpipe events | head`) end the run

@@ -50,11 +50,6 @@ impl Summary {
         self.input_errors.extend(report.errors.iter().cloned());
     }
 
-    /// 2 when an input could not be read (after processing the others), else 0.
-    pub fn exit_code(&self) -> u8 {
-        if self.input_errors.is_empty() { 0 } else { 2 }
-    }
-
     /// Count one parsed batch.
     pub fn add_batch(&mut self, batch: &EventBatch) {
         self.lines += batch.events.len() as u64;
