@@ -101,6 +101,11 @@ impl WallClock {
         }
     }
 
+    /// The input may be live (followed files, listeners, stdin): anything but files alone.
+    pub fn input_may_be_live(&self) -> bool {
+        self.mode != WallClockMode::Never
+    }
+
     /// Move the watermark by the wall clock on an idle tick.
     pub fn on_idle(&self) -> bool {
         match self.mode {

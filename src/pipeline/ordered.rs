@@ -38,8 +38,6 @@ pub struct OrderedStage {
     metrics: Arc<Metrics>,
     /// When the wall clock moves the watermark (input that may be live).
     wall_clock: WallClock,
-    /// Input that may be live: the archive rolls files by age after every batch too.
-    live: bool,
 }
 
 /// What an [`OrderedStage`] is made of.
@@ -66,7 +64,6 @@ pub struct Finished {
 impl OrderedStage {
     pub fn new(parts: OrderedParts) -> OrderedStage {
         OrderedStage {
-            live: parts.wall_clock != WallClockMode::Never,
             detector: parts.detector,
             archive: parts.archive,
             sinks: parts.sinks,
@@ -92,7 +89,8 @@ impl OrderedStage {
             Delivery::Batch(mut batch) => {
                 let ack = batch.ack.take();
                 self.take(batch);
-                if self.live {
+                // Input that may be live: the archive rolls files by age after every batch too.
+                if self.wall_clock.input_may_be_live() {
                     self.tick_archive(now_micros());
                 }
                 // Only now are the batch's events with the sinks: its source may resume after
