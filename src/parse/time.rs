@@ -767,7 +767,7 @@ mod tests {
             for round in 0..12 {
                 for month in [9, 3, 8, 2] {
                     let ts = guess.resolve(at(month, 1, 0), received, &mut clock);
-                    let year = ts.map(|t| civil_from_days(t / 86_400_000_000).0);
+                    let year = year_of(ts);
                     assert_eq!(year, Some(2026), "round {round}, month {month}, {fixed:?}");
                 }
             }
