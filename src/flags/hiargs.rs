@@ -17,8 +17,6 @@ use crate::pipeline::topology::{Services, Topology};
 use crate::pipeline::unverified::Unverified;
 use crate::sink::SinkConfig;
 use crate::sink::encode::Encoding;
-use crate::sink::output::{OutputConfig, OutputDest};
-use crate::sink::syslog::SyslogConfig;
 use crate::source::follow::FollowedFiles;
 use crate::source::syslog::{ListenConfig, ListenSpec, Transport};
 use crate::source::{BatchInputs, InputSpec, Source};
@@ -221,27 +219,13 @@ impl DetectConfig {
         };
         let mut sinks = Vec::with_capacity(args.alerts.len());
         for text in &args.alerts {
-            if let Some(syslog) = SyslogConfig::parse(text) {
-                let syslog = syslog.map_err(|e| UsageError::plain(format!("--alerts {e}")))?;
-                if sinks.contains(&SinkConfig::Syslog(syslog.clone())) {
-                    return Err(UsageError::plain(format!("--alerts {text}: named twice")));
-                }
-                sinks.push(SinkConfig::Syslog(syslog));
-                continue;
-            }
-            let dest = if text == "-" {
-                OutputDest::Stdout
-            } else {
-                OutputDest::File(PathBuf::from(text))
-            };
-            let named_before = sinks
-                .iter()
-                .any(|s| matches!(s, SinkConfig::Output(before) if before.dest.same_as(&dest)));
-            if named_before {
+            let sink = SinkConfig::parse(text, encoding)
+                .map_err(|e| UsageError::plain(format!("--alerts {e}")))?;
+            if sinks.iter().any(|before| sink.same_destination(before)) {
                 // Two writers on one output would clobber each other or repeat every alert.
                 return Err(UsageError::plain(format!("--alerts {text}: named twice")));
             }
-            sinks.push(SinkConfig::Output(OutputConfig { dest, encoding }));
+            sinks.push(sink);
         }
         Ok(DetectConfig {
             rules,

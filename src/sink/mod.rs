@@ -67,6 +67,29 @@ pub enum SinkConfig {
 }
 
 impl SinkConfig {
+    /// An `--alerts` SPEC: `syslog+udp://HOST:PORT` or `syslog+tcp://HOST:PORT`, `-` for
+    /// stdout, else a file path; stdout and files are written in `encoding`.
+    pub fn parse(spec: &str, encoding: encode::Encoding) -> Result<SinkConfig, String> {
+        if let Some(syslog) = syslog::SyslogConfig::parse(spec) {
+            return syslog.map(SinkConfig::Syslog);
+        }
+        let dest = if spec == "-" {
+            output::OutputDest::Stdout
+        } else {
+            output::OutputDest::File(spec.into())
+        };
+        Ok(SinkConfig::Output(output::OutputConfig { dest, encoding }))
+    }
+
+    /// Whether both name one destination (a file however spelled, stdout as `-` or
+    /// `/dev/stdout`, the same syslog server).
+    pub fn same_destination(&self, other: &SinkConfig) -> bool {
+        match (self, other) {
+            (SinkConfig::Output(a), SinkConfig::Output(b)) => a.dest.same_as(&b.dest),
+            (a, b) => a == b,
+        }
+    }
+
     /// Whether alerts sent there reach people or other systems (a syslog server, later a pager
     /// or a block list), rather than a file or the terminal: `replay` sends there only when
     /// asked (`--deliver`).
