@@ -119,6 +119,29 @@ mod tests {
         }
     }
 
+    /// A config or flag written to overflow (a number too long for i64, or one that only
+    /// overflows once multiplied by its unit or added to the rest) is refused, never wrapped
+    /// into a small or negative window.
+    #[test]
+    fn durations_that_would_overflow_are_refused() {
+        let long_number = format!("{}s", "9".repeat(10_000));
+        for text in [
+            long_number.as_str(),
+            "9223372036854775807d",
+            "106751992d",
+            "106751991d 106751991d",
+            "9223372036854775807s 1ms",
+        ] {
+            assert_eq!(
+                parse(text),
+                Err(DurationError("too long".into())),
+                "{text:.40}"
+            );
+        }
+        // The largest that fits is still taken.
+        assert_eq!(parse("106751991d"), Ok(106_751_991 * 86_400 * SECOND));
+    }
+
     #[test]
     fn formats() {
         assert_eq!(format(0), "0s");
