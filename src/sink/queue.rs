@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{SendTimeoutError, Sender, TrySendError, bounded};
+use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, Sender, TrySendError, bounded};
 
 use super::encode::Encoding;
 use super::{AlertSink, DrainReport};
@@ -53,6 +53,23 @@ pub trait Transport: Send + 'static {
     fn stops_on_error(&self) -> bool {
         true
     }
+
+    /// Whether an alert counts as delivered only once [`Transport::flush`] of its batch
+    /// succeeds (a webhook that posts the batch then), rather than when `send` takes it.
+    fn delivers_on_flush(&self) -> bool {
+        false
+    }
+
+    /// How often [`Transport::tick`] runs on the sink's thread, alerts or not (`None`: never).
+    fn tick_every(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Timed work of the transport: re-send active alerts, send a digest that is due. An error
+    /// ends the sink, as one of `flush` does.
+    fn tick(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Transport for Box<dyn Transport> {
@@ -64,6 +81,15 @@ impl Transport for Box<dyn Transport> {
     }
     fn stops_on_error(&self) -> bool {
         (**self).stops_on_error()
+    }
+    fn delivers_on_flush(&self) -> bool {
+        (**self).delivers_on_flush()
+    }
+    fn tick_every(&self) -> Option<Duration> {
+        (**self).tick_every()
+    }
+    fn tick(&mut self) -> io::Result<()> {
+        (**self).tick()
     }
 }
 
@@ -159,11 +185,40 @@ impl QueuedSink {
         let writer = std::thread::Builder::new()
             .name(format!("sink {name}"))
             .spawn(move || {
-                for batch in rx {
+                let fail = |e: io::Error| {
+                    if let Ok(mut slot) = writer_state.error.lock() {
+                        *slot = Some(e);
+                    }
+                };
+                let tick_every = out.tick_every();
+                let mut next_tick = tick_every.and_then(|every| Instant::now().checked_add(every));
+                loop {
+                    let received = match next_tick {
+                        Some(at) => rx.recv_deadline(at),
+                        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    };
+                    let batch = match received {
+                        Ok(batch) => batch,
+                        Err(RecvTimeoutError::Timeout) => {
+                            if let Err(e) = out.tick() {
+                                return fail(e);
+                            }
+                            next_tick =
+                                tick_every.and_then(|every| Instant::now().checked_add(every));
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    };
+                    let on_flush = out.delivers_on_flush();
+                    let mut taken = 0;
                     // Line by line, so that `delivered` counts exactly the alerts the output
                     // took when a consumer stops reading in the middle of a batch.
                     let written = batch.lines().try_for_each(|line| {
                         match out.send(line) {
+                            Ok(()) if on_flush => {
+                                taken += 1;
+                                Ok(())
+                            }
                             Ok(()) => {
                                 writer_state.delivered.fetch_add(1, Ordering::Relaxed);
                                 Ok(())
@@ -174,11 +229,9 @@ impl QueuedSink {
                         }
                     });
                     if let Err(e) = written.and_then(|()| out.flush()) {
-                        if let Ok(mut slot) = writer_state.error.lock() {
-                            *slot = Some(e);
-                        }
-                        return;
+                        return fail(e);
                     }
+                    writer_state.delivered.fetch_add(taken, Ordering::Relaxed);
                 }
             });
         let (queue, writer) = match writer {
@@ -408,5 +461,64 @@ mod tests {
         assert_eq!(report.alerts, 2000);
         assert_eq!(report.dropped, dropped);
         assert!(report.undelivered() >= dropped);
+    }
+
+    /// Counts what it is given; flush fails when told to; each tick is reported.
+    struct Batching {
+        fail_flush: bool,
+        ticks: crossbeam_channel::Sender<()>,
+    }
+
+    impl Transport for Batching {
+        fn send(&mut self, _line: &[u8]) -> io::Result<()> {
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            if self.fail_flush {
+                return Err(io::Error::other("the peer refused the batch"));
+            }
+            Ok(())
+        }
+        fn delivers_on_flush(&self) -> bool {
+            true
+        }
+        fn tick_every(&self) -> Option<Duration> {
+            Some(Duration::from_millis(1))
+        }
+        fn tick(&mut self) -> io::Result<()> {
+            let _ = self.ticks.try_send(());
+            Ok(())
+        }
+    }
+
+    /// A transport that delivers on flush: a batch whose flush failed is not counted as
+    /// delivered, though every `send` took its lines.
+    #[test]
+    fn a_batch_counts_as_delivered_only_when_its_flush_succeeds() {
+        for (fail_flush, delivered) in [(false, 3), (true, 0)] {
+            let (ticks, _seen) = bounded(1);
+            let transport = Batching { fail_flush, ticks };
+            let mut sink =
+                QueuedSink::start("batch".into(), transport, Encoding::Json, WhenFull::Wait);
+            sink.write(&[alert(), alert(), alert()]).expect("queued");
+            let report = Box::new(sink).close();
+            assert_eq!((report.alerts, report.delivered), (3, delivered));
+            assert_eq!(report.failed.is_some(), fail_flush);
+        }
+    }
+
+    /// The transport's timed work runs while no alerts arrive (an idle sink still re-sends
+    /// and sends its digests).
+    #[test]
+    fn an_idle_sink_ticks() {
+        let (ticks, seen) = bounded(1);
+        let transport = Batching {
+            fail_flush: false,
+            ticks,
+        };
+        let sink = QueuedSink::start("idle".into(), transport, Encoding::Json, WhenFull::Wait);
+        seen.recv().expect("a tick without any alert");
+        let report = Box::new(sink).close();
+        assert_eq!(report.alerts, 0);
     }
 }
