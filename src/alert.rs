@@ -60,6 +60,52 @@ pub struct Evidence {
     pub seq: Option<u64>,
 }
 
+/// Deterministic alert id: hex of SHA-256(rule, key, window start), first 16 bytes.
+pub fn alert_id(rule: &str, key: &str, window_start: i64) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(rule.as_bytes());
+    h.update([0]);
+    h.update(key.as_bytes());
+    h.update([0]);
+    h.update(window_start.to_be_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+impl Alert {
+    /// An alert secpipe raises about itself (`secpipe.archive_failed`,
+    /// `secpipe.delivery_backlog` …) at wall-clock time `now` (µs): no rule window, no
+    /// evidence; `key_field`/`key_value` name what it is about.
+    pub fn about_secpipe(
+        rule: &str,
+        severity: Severity,
+        (key_field, key_value): (&str, String),
+        count: u64,
+        now: i64,
+        summary: String,
+    ) -> Alert {
+        Alert {
+            id: alert_id(rule, &key_value, now),
+            rule: rule.to_string(),
+            severity,
+            priority: severity.priority().to_string(),
+            respond_within: severity.respond_within().to_string(),
+            key_field: key_field.to_string(),
+            key_value,
+            count,
+            threshold: 1,
+            window_start: now,
+            window_end: now,
+            first_seen: now,
+            last_seen: now,
+            summary,
+            evidence: Vec::new(),
+            action: Vec::new(),
+            unverified: false,
+        }
+    }
+}
+
 /// One alert.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Alert {

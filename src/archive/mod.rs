@@ -177,38 +177,17 @@ pub struct Archive {
 /// assert!(alert.summary.contains("No space left on device"));
 /// ```
 pub fn failure_alert(dir: &Path, cause: &str, now: i64) -> Alert {
-    use sha2::Digest;
-    let rule = "secpipe.archive_failed";
-    let key = dir.display().to_string();
-    let severity = crate::alert::Severity::Critical;
-    let mut h = sha2::Sha256::new();
-    h.update(rule.as_bytes());
-    h.update([0]);
-    h.update(key.as_bytes());
-    h.update([0]);
-    h.update(now.to_be_bytes());
-    Alert {
-        id: hex::encode(&h.finalize()[..16]),
-        rule: rule.to_string(),
-        severity,
-        priority: severity.priority().to_string(),
-        respond_within: severity.respond_within().to_string(),
-        key_field: "archive".to_string(),
-        key_value: key,
-        count: 1,
-        threshold: 1,
-        window_start: now,
-        window_end: now,
-        first_seen: now,
-        last_seen: now,
-        summary: format!(
+    Alert::about_secpipe(
+        "secpipe.archive_failed",
+        crate::alert::Severity::Critical,
+        ("archive", dir.display().to_string()),
+        1,
+        now,
+        format!(
             "the archive could not be written ({cause}); secpipe stops archiving and detecting. \
              Fix the cause and restart: with --state it resumes where the archive stopped"
         ),
-        evidence: Vec::new(),
-        action: Vec::new(),
-        unverified: false,
-    }
+    )
 }
 
 /// Where an existing chain stands.

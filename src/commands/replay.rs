@@ -18,7 +18,7 @@ use crate::source::{BatchInputs, InputSpec};
 pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
     let parse = ParseConfig::from_args(&args.parse)?;
     let detect = DetectConfig::from_args(&args.detect, &parse.settings.tz)?;
-    if !args.deliver && detect.sinks.iter().any(|s| s.reaches_others()) {
+    if !args.deliver && detect.sinks.iter().any(|s| s.to.reaches_others()) {
         return Err(UsageError::with_help(
             "replay does not send alerts to network outputs unless asked: old alerts would page people",
             "add --deliver to send them, or write them to a file or stdout",

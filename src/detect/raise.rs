@@ -4,8 +4,6 @@
 //! ids), priority and response deadline from the severity (or the rule's own deadline), and
 //! the key as users read it.
 
-use sha2::{Digest, Sha256};
-
 use super::rules::{Rule, fmt_duration};
 use crate::action::Action;
 use crate::alert::{Alert, Evidence, Severity};
@@ -152,17 +150,7 @@ impl<'r> AlertBuilder<'r> {
     }
 }
 
-/// Deterministic alert id: hex of SHA-256(rule, key, window start), first 16 bytes.
-pub(crate) fn alert_id(rule: &str, key: &str, window_start: i64) -> String {
-    let mut h = Sha256::new();
-    h.update(rule.as_bytes());
-    h.update([0]);
-    h.update(key.as_bytes());
-    h.update([0]);
-    h.update(window_start.to_be_bytes());
-    let digest = h.finalize();
-    hex::encode(&digest[..16])
-}
+pub(crate) use crate::alert::alert_id;
 
 /// A rule's summary template with `{key}`, `{count}`, `{threshold}`, `{window}` and `{field}`
 /// filled in. The result is alert text only (JSON-escaped, or cleaned for a terminal, when

@@ -17,6 +17,7 @@ use crate::pipeline::topology::{Services, Topology};
 use crate::pipeline::unverified::Unverified;
 use crate::sink::SinkConfig;
 use crate::sink::encode::Encoding;
+use crate::sink::routes::{AlertRoute, RouteError, routes_in_config};
 use crate::source::follow::FollowedFiles;
 use crate::source::syslog::{ListenConfig, ListenSpec, Transport};
 use crate::source::{BatchInputs, InputSpec, Source};
@@ -32,8 +33,9 @@ pub struct ParseConfig {
 pub struct DetectConfig {
     pub rules: RuleSet,
     pub options: DetectOptions,
-    /// Where alerts go, each with its encoding.
-    pub sinks: Vec<SinkConfig>,
+    /// Where alerts go, each with its encoding and the alerts it takes (`--alerts`, and the
+    /// config file's `[[alerts]]`).
+    pub sinks: Vec<AlertRoute>,
     /// `--drain-timeout`: after a stop signal, how long to wait for a blocked alert consumer.
     pub alert_drain: std::time::Duration,
 }
@@ -60,6 +62,7 @@ impl DetectConfig {
             archive,
             sinks: self.sinks,
             drain: self.alert_drain,
+            state: None,
             range: TimeRange::default(),
             unverified: Unverified::Nothing,
         })
@@ -117,8 +120,11 @@ impl RunConfig {
         if !self.listen.specs.is_empty() {
             sources.push(Box::new(self.listen.bind().map_err(UsageError::plain)?));
         }
-        self.detect
-            .assemble(self.parse, sources, archive, self.metrics.as_deref())
+        let mut run =
+            self.detect
+                .assemble(self.parse, sources, archive, self.metrics.as_deref())?;
+        run.state = self.state;
+        Ok(run)
     }
 }
 
@@ -200,7 +206,11 @@ impl DetectConfig {
         args: &DetectArgs,
         tz: &jiff::tz::TimeZone,
     ) -> Result<DetectConfig, UsageError> {
-        let rules = load_rules(args.config.as_deref())?;
+        let config = read_config(args.config.as_deref())?;
+        let rules = match &config {
+            Some((path, text)) => RuleSet::with_config(path, text).map_err(rule_error)?,
+            None => RuleSet::builtin(),
+        };
         let lateness = parse_duration("--lateness", &args.lateness)?;
         if args.reorder_buffer_events == 0 || args.reorder_buffer_mib == 0 {
             return Err(UsageError::plain(
@@ -217,15 +227,36 @@ impl DetectConfig {
             AlertFormatArg::Json => Encoding::Json,
             AlertFormatArg::Text => Encoding::Text,
         };
-        let mut sinks = Vec::with_capacity(args.alerts.len());
-        for text in &args.alerts {
+        let mut sinks: Vec<AlertRoute> = match &config {
+            Some((path, text)) => routes_in_config(text).map_err(|e| route_error(path, text, e))?,
+            None => Vec::new(),
+        };
+        // Without any destination named, alerts go to stdout.
+        let stdout = ["-".to_string()];
+        let specs = if args.alerts.is_empty() && sinks.is_empty() {
+            &stdout[..]
+        } else {
+            &args.alerts[..]
+        };
+        for text in specs {
             let sink = SinkConfig::parse(text, encoding)
                 .map_err(|e| UsageError::plain(format!("--alerts {e}")))?;
-            if sinks.iter().any(|before| sink.same_destination(before)) {
+            if sinks.iter().any(|before| sink.same_destination(&before.to)) {
                 // Two writers on one output would clobber each other or repeat every alert.
                 return Err(UsageError::plain(format!("--alerts {text}: named twice")));
             }
-            sinks.push(sink);
+            sinks.push(AlertRoute::every_alert(sink));
+        }
+        for (i, route) in sinks.iter().enumerate() {
+            if sinks[..i]
+                .iter()
+                .any(|before| route.to.same_destination(&before.to))
+            {
+                return Err(UsageError::plain(format!(
+                    "alerts: {} is named twice in the config file",
+                    route.to.name()
+                )));
+            }
         }
         Ok(DetectConfig {
             rules,
@@ -342,13 +373,30 @@ pub fn parse_duration(flag: &str, text: &str) -> Result<i64, UsageError> {
     })
 }
 
-fn load_rules(path: Option<&Path>) -> Result<RuleSet, UsageError> {
+/// `--config FILE`: its path as shown in messages and its text.
+fn read_config(path: Option<&Path>) -> Result<Option<(String, String)>, UsageError> {
     let Some(path) = path else {
-        return Ok(RuleSet::builtin());
+        return Ok(None);
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| UsageError::plain(format!("--config {}: {e}", path.display())))?;
-    RuleSet::with_config(&path.display().to_string(), &text).map_err(rule_error)
+    Ok(Some((path.display().to_string(), text)))
+}
+
+/// `[[alerts]]` errors point into the config file.
+fn route_error(path: &str, text: &str, e: RouteError) -> UsageError {
+    match e.span {
+        Some(span) => {
+            let (line, column) = crate::text::line_col(text, span.start);
+            UsageError::InFile {
+                message: format!("{path}:{line}:{column}: {}", e.message),
+                source_code: NamedSource::new(path, text.to_string()),
+                span: span.into(),
+                help: None,
+            }
+        }
+        None => UsageError::plain(format!("{path}: {}", e.message)),
+    }
 }
 
 /// Rules errors point into the config file.

@@ -77,7 +77,8 @@ pub struct DetectArgs {
     /// Where alerts go: a file path, - for stdout, or a syslog server
     /// (syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT; RFC 5424). Repeat it to write alerts to
     /// several places; each gets every alert, and one that fails does not stop the others.
-    #[arg(long, value_name = "PATH|-", default_value = "-")]
+    /// Without any (here or in the config file's [[alerts]]), alerts go to stdout.
+    #[arg(long, value_name = "SPEC")]
     pub alerts: Vec<String>,
     /// Alert format, for every --alerts output.
     #[arg(long, value_enum, default_value_t = AlertFormatArg::Json)]
@@ -97,7 +98,7 @@ impl Default for DetectArgs {
             lateness: "10s".into(),
             reorder_buffer_events: crate::detect::DEFAULT_MAX_HELD_EVENTS,
             reorder_buffer_mib: crate::detect::DEFAULT_MAX_HELD_BYTES >> 20,
-            alerts: vec!["-".into()],
+            alerts: Vec::new(),
             alert_format: AlertFormatArg::Json,
             drain_timeout: None,
         }
@@ -135,8 +136,10 @@ pub struct RunArgs {
     /// Keep reading files as they grow and across rotation, like `tail -F`.
     #[arg(long)]
     pub follow: bool,
-    /// Directory for read checkpoints, so a restart resumes where it stopped.
-    #[arg(long, value_name = "DIR", requires = "follow")]
+    /// Directory for read positions of followed files (a restart resumes where it stopped)
+    /// and the spools of network alert outputs (alerts a receiver has not taken yet are
+    /// delivered after an outage or a restart).
+    #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
     /// Listen for syslog: syslog+udp://ADDR, syslog+tcp://ADDR, syslog+tls://ADDR.
     #[arg(long, value_name = "URL")]

@@ -293,5 +293,28 @@ impl OrderedStage {
             self.error.get_or_insert(e);
         }
         self.alerts.clear();
+        self.raise_backlog();
+    }
+
+    /// A sink dropped alerts: say so, to the archive and the sinks (the one that dropped
+    /// them too, in case it recovered).
+    fn raise_backlog(&mut self) {
+        let backlog = self.sinks.backlog_alerts(now_micros());
+        if backlog.is_empty() {
+            return;
+        }
+        self.metrics.observe_alerts(&backlog);
+        for a in &backlog {
+            self.summary.count_alert(a);
+        }
+        if let Some(archive) = &mut self.archive
+            && let Err(e) = archive.append_alerts(&backlog)
+        {
+            let dir = archive.dir().to_path_buf();
+            self.archive_failed(&dir, e);
+        }
+        if let Err(e) = self.sinks.write(&backlog) {
+            self.error.get_or_insert(e);
+        }
     }
 }

@@ -11,7 +11,8 @@ use super::unverified::Unverified;
 use crate::archive::Archive;
 use crate::detect::Detector;
 use crate::event::TimeRange;
-use crate::sink::{AlertSinks, DrainReport, SinkConfig};
+use crate::sink::routes::AlertRoute;
+use crate::sink::{AlertSinks, DrainReport, OpenContext};
 
 /// Everything a detection run is made of, built from its config before anything is read.
 pub struct DetectionRun {
@@ -19,9 +20,11 @@ pub struct DetectionRun {
     pub topology: Topology,
     pub detector: Detector,
     pub archive: Option<Archive>,
-    pub sinks: Vec<SinkConfig>,
+    pub sinks: Vec<AlertRoute>,
     /// `--drain-timeout`: after a stop signal, how long to wait for a blocked sink.
     pub drain: Duration,
+    /// `--state`: network sinks deliver from a spool there.
+    pub state: Option<std::path::PathBuf>,
     pub range: TimeRange,
     pub unverified: Unverified,
 }
@@ -40,9 +43,15 @@ pub struct RunOutcome {
 
 impl DetectionRun {
     pub fn run(mut self) -> Result<RunOutcome, String> {
+        let ctx = OpenContext {
+            shutdown: self.services.shutdown.clone(),
+            drain: self.drain,
+            state: self.state.clone(),
+            spool_bytes: crate::sink::spool::DEFAULT_SPOOL_BYTES,
+        };
         let mut sinks = Vec::with_capacity(self.sinks.len());
-        for cfg in &self.sinks {
-            sinks.push(cfg.open(&self.services.shutdown, self.drain)?);
+        for route in &self.sinks {
+            sinks.push((route.to.open(&ctx)?, route.min_severity));
         }
         let mut stage = OrderedStage::new(OrderedParts {
             detector: self.detector,
@@ -87,6 +96,14 @@ impl RunOutcome {
             if report.undelivered() == 0 {
                 continue;
             }
+            let kept = if report.spooled > 0 {
+                format!(
+                    "; {} of them wait in its spool in --state for the next run",
+                    report.spooled
+                )
+            } else {
+                String::new()
+            };
             let why = if let Some(e) = &report.failed {
                 format!("it failed: {e}")
             } else if report.gave_up {
@@ -102,7 +119,7 @@ impl RunOutcome {
             };
             let _ = writeln!(
                 s,
-                "secpipe: {} of {} alerts not delivered to {name}: {why}",
+                "secpipe: {} of {} alerts not delivered to {name}: {why}{kept}",
                 report.undelivered(),
                 report.alerts
             );

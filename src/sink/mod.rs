@@ -18,12 +18,14 @@ pub mod encode;
 pub mod events;
 pub mod output;
 pub mod queue;
+pub mod routes;
+pub mod spool;
 pub mod syslog;
 
 use std::io;
 use std::time::Duration;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, Severity};
 use crate::shutdown::Shutdown;
 
 /// Where alerts go.
@@ -34,6 +36,10 @@ pub trait AlertSink: Send {
     fn write(&mut self, alerts: &[Alert]) -> io::Result<()>;
     /// No more alerts: deliver what is queued (bounded once shutdown is triggered) and report.
     fn close(self: Box<Self>) -> DrainReport;
+    /// Alerts dropped so far (a full queue or spool), for `secpipe.delivery_backlog`.
+    fn dropped(&self) -> u64 {
+        0
+    }
 }
 
 /// What a sink could deliver, reported by [`AlertSink::close`].
@@ -49,6 +55,8 @@ pub struct DrainReport {
     pub gave_up: bool,
     /// Why the transport stopped taking alerts, if it failed (a closed pipe is not a failure).
     pub failed: Option<String>,
+    /// Undelivered alerts kept in the sink's spool in `--state`: the next run delivers them.
+    pub spooled: u64,
 }
 
 impl DrainReport {
@@ -81,6 +89,14 @@ impl SinkConfig {
         Ok(SinkConfig::Output(output::OutputConfig { dest, encoding }))
     }
 
+    /// The destination's name in messages.
+    pub fn name(&self) -> String {
+        match self {
+            SinkConfig::Output(cfg) => cfg.name(),
+            SinkConfig::Syslog(cfg) => cfg.name(),
+        }
+    }
+
     /// Whether both name one destination (a file however spelled, stdout as `-` or
     /// `/dev/stdout`, the same syslog server).
     pub fn same_destination(&self, other: &SinkConfig) -> bool {
@@ -100,13 +116,76 @@ impl SinkConfig {
         }
     }
 
-    /// Open the destination. `shutdown` and `drain` bound the wait for it once the run stops.
-    pub fn open(&self, shutdown: &Shutdown, drain: Duration) -> Result<Box<dyn AlertSink>, String> {
-        let sink = match self {
-            SinkConfig::Output(cfg) => cfg.open()?,
-            SinkConfig::Syslog(cfg) => cfg.open()?,
+    /// Open the destination. A destination that reaches others delivers from a spool in
+    /// `--state` when there is one ([`spool`]), else from a queue that drops and counts when
+    /// full ([`queue`]).
+    pub fn open(&self, ctx: &OpenContext) -> Result<Box<dyn AlertSink>, String> {
+        let remote = match self {
+            SinkConfig::Output(cfg) => {
+                let sink = cfg.open()?.bound_drain(ctx.shutdown.clone(), ctx.drain);
+                return Ok(Box::new(sink));
+            }
+            SinkConfig::Syslog(cfg) => cfg.remote()?,
         };
-        Ok(Box::new(sink.bound_drain(shutdown.clone(), drain)))
+        remote.open(ctx)
+    }
+}
+
+/// What every sink of a run opens with.
+#[derive(Clone)]
+pub struct OpenContext {
+    /// Bounds the wait for a sink once the run stops.
+    pub shutdown: Shutdown,
+    /// `--drain-timeout`.
+    pub drain: Duration,
+    /// `--state`: where network sinks keep their spools.
+    pub state: Option<std::path::PathBuf>,
+    /// The most bytes one spool may hold.
+    pub spool_bytes: u64,
+}
+
+/// A destination on the network, before its delivery is chosen: its name in messages, the
+/// transport that reaches it and the encoding it reads.
+pub struct Remote {
+    pub name: String,
+    pub transport: Box<dyn queue::Transport>,
+    pub encoding: encode::Encoding,
+}
+
+impl Remote {
+    fn open(self, ctx: &OpenContext) -> Result<Box<dyn AlertSink>, String> {
+        let drain = queue::DrainClock::new(ctx.shutdown.clone(), ctx.drain);
+        Ok(match &ctx.state {
+            Some(state) => {
+                let dir = spool::spool_dir(state, &self.name, self.encoding);
+                let sink = spool::SpooledSink::open(
+                    self.name.clone(),
+                    dir.clone(),
+                    self.transport,
+                    self.encoding,
+                    ctx.spool_bytes,
+                    drain,
+                )
+                .map_err(|e| format!("--alerts {}: spool {}: {e}", self.name, dir.display()))?;
+                if sink.carried() > 0 {
+                    crate::report::note(&format!(
+                        "alerts: {}: {} alerts left undelivered by an earlier run are sent first",
+                        self.name,
+                        sink.carried()
+                    ));
+                }
+                Box::new(sink)
+            }
+            None => Box::new(
+                queue::QueuedSink::start(
+                    self.name,
+                    self.transport,
+                    self.encoding,
+                    queue::WhenFull::Drop,
+                )
+                .bound_drain(ctx.shutdown.clone(), ctx.drain),
+            ),
+        })
     }
 }
 
@@ -117,6 +196,11 @@ pub struct AlertSinks {
 
 struct Member {
     sink: Box<dyn AlertSink>,
+    /// Alerts below it are not given to this sink.
+    min_severity: Severity,
+    /// Drops already reported by `secpipe.delivery_backlog`, and when (wall clock, µs).
+    dropped_reported: u64,
+    backlog_alerted_at: Option<i64>,
     /// Why the sink stopped taking alerts; it is not written to again.
     failed: Option<io::Error>,
     /// Alerts not given to it after it failed.
@@ -124,12 +208,16 @@ struct Member {
 }
 
 impl AlertSinks {
-    pub fn new(sinks: Vec<Box<dyn AlertSink>>) -> AlertSinks {
+    /// Each sink with the lowest severity it takes.
+    pub fn new(sinks: Vec<(Box<dyn AlertSink>, Severity)>) -> AlertSinks {
         AlertSinks {
             sinks: sinks
                 .into_iter()
-                .map(|sink| Member {
+                .map(|(sink, min_severity)| Member {
                     sink,
+                    min_severity,
+                    dropped_reported: 0,
+                    backlog_alerted_at: None,
                     failed: None,
                     skipped: 0,
                 })
@@ -146,7 +234,23 @@ impl AlertSinks {
             return Ok(());
         }
         let mut newly_failed = None;
+        let mut kept = Vec::new();
         for member in &mut self.sinks {
+            let alerts = if alerts.iter().all(|a| a.severity >= member.min_severity) {
+                alerts
+            } else {
+                kept.clear();
+                kept.extend(
+                    alerts
+                        .iter()
+                        .filter(|a| a.severity >= member.min_severity)
+                        .cloned(),
+                );
+                &kept[..]
+            };
+            if alerts.is_empty() {
+                continue;
+            }
             if member.failed.is_some() {
                 member.skipped += alerts.len() as u64;
                 continue;
@@ -165,6 +269,36 @@ impl AlertSinks {
             Some(message) if all_failed => Err(format!("alerts: {message}")),
             _ => Ok(()),
         }
+    }
+
+    /// `secpipe.delivery_backlog` for each sink that dropped alerts since the last such alert
+    /// about it, at most one a minute per sink (the drops of that minute are counted in the
+    /// next): a receiver that is down for a day makes a few dozen alerts, not one per drop.
+    pub fn backlog_alerts(&mut self, now: i64) -> Vec<Alert> {
+        const EVERY: i64 = 60_000_000;
+        let mut raised = Vec::new();
+        for member in &mut self.sinks {
+            let dropped = member.sink.dropped();
+            let new = dropped.saturating_sub(member.dropped_reported);
+            if new == 0 || member.backlog_alerted_at.is_some_and(|at| now - at < EVERY) {
+                continue;
+            }
+            member.dropped_reported = dropped;
+            member.backlog_alerted_at = Some(now);
+            let name = member.sink.name().to_string();
+            raised.push(Alert::about_secpipe(
+                "secpipe.delivery_backlog",
+                Severity::High,
+                ("sink", name.clone()),
+                new,
+                now,
+                format!(
+                    "{new} alerts were dropped for {name} ({dropped} in all): it is down or too \
+                     slow; the other outputs, and the archive if there is one, have them"
+                ),
+            ));
+        }
+        raised
     }
 
     /// Close every sink; each one's name and what it could not deliver, and an error when
@@ -291,7 +425,10 @@ mod tests {
             encode::Encoding::Json,
             WhenFull::Wait,
         );
-        let mut sinks = AlertSinks::new(vec![Box::new(bad), Box::new(good)]);
+        let mut sinks = AlertSinks::new(vec![
+            (Box::new(bad), Severity::Low),
+            (Box::new(good), Severity::Low),
+        ]);
         for n in 0..50 {
             // The failing sink's error surfaces on a later write; the run goes on.
             assert!(sinks.write(&[alert(n)]).is_ok(), "one sink still works");
@@ -315,7 +452,7 @@ mod tests {
             encode::Encoding::Json,
             WhenFull::Wait,
         );
-        let mut sinks = AlertSinks::new(vec![Box::new(bad)]);
+        let mut sinks = AlertSinks::new(vec![(Box::new(bad), Severity::Low)]);
         sinks.write(&[alert(1)]).expect("queued before the failure");
         let (reports, all_failed) = sinks.close();
         assert_eq!(all_failed.as_deref(), Some("alerts: bad: no space left"));
@@ -330,7 +467,7 @@ mod tests {
             encode::Encoding::Text,
             WhenFull::Wait,
         );
-        let mut sinks = AlertSinks::new(vec![Box::new(bad)]);
+        let mut sinks = AlertSinks::new(vec![(Box::new(bad), Severity::Low)]);
         let mut outcome = Ok(());
         for n in 0..1000 {
             outcome = sinks.write(&[alert(n)]);

@@ -61,18 +61,24 @@ pub struct OutputConfig {
 }
 
 impl OutputConfig {
+    /// The output's name in messages.
+    pub fn name(&self) -> String {
+        match &self.dest {
+            OutputDest::Stdout => "stdout".into(),
+            OutputDest::File(path) => path.display().to_string(),
+        }
+    }
+
     /// Open the output (a file is created, or emptied) and start its thread.
     pub fn open(&self) -> Result<QueuedSink, String> {
-        let (name, out): (String, Box<dyn std::io::Write + Send>) = match &self.dest {
-            OutputDest::Stdout => ("stdout".into(), Box::new(std::io::stdout())),
-            OutputDest::File(path) => (
-                path.display().to_string(),
-                Box::new(
-                    std::fs::File::create(path)
-                        .map_err(|e| format!("--alerts {}: {e}", path.display()))?,
-                ),
+        let out: Box<dyn std::io::Write + Send> = match &self.dest {
+            OutputDest::Stdout => Box::new(std::io::stdout()),
+            OutputDest::File(path) => Box::new(
+                std::fs::File::create(path)
+                    .map_err(|e| format!("--alerts {}: {e}", path.display()))?,
             ),
         };
+        let name = self.name();
         Ok(QueuedSink::start(
             name,
             WriteTransport(out),

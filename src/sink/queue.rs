@@ -163,10 +163,45 @@ pub struct QueuedSink {
     alerts: u64,
     /// Alerts dropped at a full queue ([`WhenFull::Drop`]).
     dropped: u64,
-    /// Bounds the wait for the consumer once this is triggered.
+    /// Bounds the wait for the consumer.
+    drain: DrainClock,
+}
+
+/// How long a sink still waits for its transport: once shutdown is triggered (or, for a sink
+/// that must not hold the end of a run, once it is closed), at most the drain limit.
+#[derive(Clone, Default)]
+pub struct DrainClock {
     shutdown: Option<Shutdown>,
-    drain: Duration,
+    drain: Option<Duration>,
     deadline: Option<Instant>,
+}
+
+impl DrainClock {
+    /// Wait at most `drain` once `shutdown` is triggered.
+    pub fn new(shutdown: Shutdown, drain: Duration) -> DrainClock {
+        DrainClock {
+            shutdown: Some(shutdown),
+            drain: Some(drain),
+            deadline: None,
+        }
+    }
+
+    /// Start the clock now if it has not started (a sink that waits at most the drain limit
+    /// at the end of input too).
+    pub fn start_now(&mut self) {
+        if self.deadline.is_none() {
+            self.deadline = self.drain.and_then(|d| Instant::now().checked_add(d));
+        }
+    }
+
+    /// Has the drain limit passed? Starts the clock when it first sees the shutdown trigger.
+    pub fn past(&mut self) -> bool {
+        if self.deadline.is_none() && self.shutdown.as_ref().is_some_and(Shutdown::is_triggered) {
+            self.start_now();
+        }
+        // A limit too large for the clock means "wait as long as it takes".
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
 }
 
 impl QueuedSink {
@@ -253,16 +288,13 @@ impl QueuedSink {
             state,
             alerts: 0,
             dropped: 0,
-            shutdown: None,
-            drain: Duration::MAX,
-            deadline: None,
+            drain: DrainClock::default(),
         }
     }
 
     /// Once `shutdown` is triggered, wait at most `drain` for the consumer.
     pub fn bound_drain(mut self, shutdown: Shutdown, drain: Duration) -> QueuedSink {
-        self.shutdown = Some(shutdown);
-        self.drain = drain;
+        self.drain = DrainClock::new(shutdown, drain);
         self
     }
 
@@ -279,24 +311,15 @@ impl QueuedSink {
             None => Ok(()),
         }
     }
-
-    /// Has the drain limit passed? Starts the clock when it first sees the shutdown trigger.
-    fn past_deadline(&mut self) -> bool {
-        if let Some(deadline) = self.deadline {
-            return Instant::now() >= deadline;
-        }
-        if self.shutdown.as_ref().is_some_and(Shutdown::is_triggered) {
-            self.deadline = Instant::now().checked_add(self.drain);
-            // A limit too large for the clock means "wait as long as it takes".
-            return self.deadline.is_some_and(|d| Instant::now() >= d);
-        }
-        false
-    }
 }
 
 impl AlertSink for QueuedSink {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// Queue `alerts`. When the queue is full: wait ([`WhenFull::Wait`], unless the drain limit
@@ -327,7 +350,7 @@ impl AlertSink for QueuedSink {
                         self.dropped += back.line_ends.len() as u64;
                         break;
                     }
-                    if self.past_deadline() {
+                    if self.drain.past() {
                         break;
                     }
                     back
@@ -347,10 +370,10 @@ impl AlertSink for QueuedSink {
     fn close(mut self: Box<Self>) -> DrainReport {
         // Closing the queue ends the thread's loop once it has delivered what is queued.
         self.queue = None;
-        if self.when_full == WhenFull::Drop && self.deadline.is_none() {
+        if self.when_full == WhenFull::Drop {
             // A sink that may block (a server that is down) is waited for at most the drain
             // limit even at the end of input: `secpipe old.log` must end.
-            self.deadline = std::time::Instant::now().checked_add(self.drain);
+            self.drain.start_now();
         }
         let mut gave_up = false;
         while let Some(writer) = self.writer.take() {
@@ -359,7 +382,7 @@ impl AlertSink for QueuedSink {
                 break;
             }
             self.writer = Some(writer);
-            if self.past_deadline() {
+            if self.drain.past() {
                 gave_up = true;
                 break;
             }
@@ -370,6 +393,7 @@ impl AlertSink for QueuedSink {
             delivered: self.state.delivered.load(Ordering::Relaxed),
             dropped: self.dropped,
             gave_up,
+            spooled: 0,
             failed: match self.take_error() {
                 Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Some(e.to_string()),
                 _ => None,

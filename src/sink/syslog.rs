@@ -13,8 +13,9 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::Duration;
 
+use super::Remote;
 use super::encode::Encoding;
-use super::queue::{QueuedSink, Transport, WhenFull};
+use super::queue::Transport;
 
 /// Longest wait between two attempts to reach the server again.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -71,7 +72,7 @@ impl SyslogConfig {
     }
 
     /// The sink's name in messages.
-    fn name(&self) -> String {
+    pub fn name(&self) -> String {
         let scheme = match self.transport {
             SyslogTransport::Udp => "syslog+udp",
             SyslogTransport::Tcp => "syslog+tcp",
@@ -79,9 +80,9 @@ impl SyslogConfig {
         format!("{scheme}://{}", self.address)
     }
 
-    /// Resolve the address and start the sink's thread. The server need not be up yet: TCP
+    /// Resolve the address and make the transport. The server need not be up yet: TCP
     /// connects on the first alert, and again whenever the connection breaks.
-    pub fn open(&self) -> Result<QueuedSink, String> {
+    pub fn remote(&self) -> Result<Remote, String> {
         let name = self.name();
         let server = self
             .address
@@ -99,12 +100,11 @@ impl SyslogConfig {
                 backoff: Duration::ZERO,
             }),
         };
-        Ok(QueuedSink::start(
+        Ok(Remote {
             name,
             transport,
-            Encoding::Syslog,
-            WhenFull::Drop,
-        ))
+            encoding: Encoding::Syslog,
+        })
     }
 }
 

@@ -27,6 +27,9 @@ struct FileSpec {
     options: Option<OptionsSpec>,
     #[serde(default)]
     rules: BTreeMap<String, Spanned<RuleSpec>>,
+    /// Where alerts go: read by the sinks ([`crate::sink::routes`]), not here.
+    #[serde(default, rename = "alerts")]
+    _alerts: Option<toml::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -142,7 +145,13 @@ fn toml_error(ctx: &Ctx, err: toml::de::Error) -> RuleError {
     if let Some(rest) = message.strip_prefix("unknown field `")
         && let Some(word) = rest.split('`').next()
     {
-        match closest(word, RULE_KEYS.iter().copied().chain(["options", "rules"])) {
+        match closest(
+            word,
+            RULE_KEYS
+                .iter()
+                .copied()
+                .chain(["options", "rules", "alerts"]),
+        ) {
             Some(k) => hint = format!("; did you mean `{k}`?"),
             None => hint = "; remove it or check the spelling".into(),
         }
