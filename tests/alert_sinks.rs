@@ -139,3 +139,86 @@ fn a_closed_output_is_reported_as_closed_not_failed() {
         .unwrap_or_else(|| panic!("no undelivered line: {stderr}"));
     assert!(line.ends_with(": it was closed"), "{line}");
 }
+
+/// `[[alerts]]` in the config file: each destination takes the alerts at or above its own
+/// severity floor; a config that names destinations replaces the default stdout, and
+/// `--alerts` adds to them.
+#[test]
+fn config_file_destinations_take_alerts_at_their_own_floor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pager = dir.path().join("pager.jsonl");
+    let all = dir.path().join("all.txt");
+    let config = dir.path().join("secpipe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[alerts]]\nto = {pager:?}\nmin_severity = \"high\"\n\n\
+             [[alerts]]\nto = {all:?}\nformat = \"text\"\n",
+            pager = pager.display().to_string(),
+            all = all.display().to_string(),
+        ),
+    )
+    .expect("config");
+    let out = secpipe()
+        .args(["--tz", "UTC", "--config"])
+        .arg(&config)
+        .arg(sample())
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "the config named the destinations");
+    let every = alerts_for(&[&fixture("sample/attacks.log")]);
+    let severe: Vec<&serde_json::Value> = every
+        .iter()
+        .filter(|a| matches!(a["severity"].as_str(), Some("HIGH" | "CRITICAL")))
+        .collect();
+    assert!(
+        !severe.is_empty() && severe.len() < every.len(),
+        "the sample mixes severities"
+    );
+    let paged = json_lines(&std::fs::read(&pager).expect("pager file"));
+    let ids = |alerts: &[&serde_json::Value]| -> Vec<String> {
+        alerts.iter().map(|a| a["id"].to_string()).collect()
+    };
+    assert_eq!(ids(&paged.iter().collect::<Vec<_>>()), ids(&severe));
+    let text = std::fs::read_to_string(&all).expect("text file");
+    for alert in &every {
+        let id = alert["id"].as_str().expect("id");
+        assert!(
+            text.contains(id),
+            "{id} missing from the text output:\n{text}"
+        );
+    }
+
+    // `--alerts -` adds stdout to the config's destinations.
+    let out = secpipe()
+        .args(["--tz", "UTC", "--alerts", "-", "--config"])
+        .arg(&config)
+        .arg(sample())
+        .output()
+        .expect("run");
+    assert_eq!(json_lines(&out.stdout).len(), every.len());
+}
+
+/// A misspelt key in an `[[alerts]]` table is an error at its line and column, not a
+/// setting silently ignored (a pager that never pages).
+#[test]
+fn a_misspelt_alerts_key_is_a_usage_error_at_its_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("secpipe.toml");
+    std::fs::write(&config, "[[alerts]]\nto = \"-\"\nmin_severty = \"high\"\n").expect("config");
+    let out = secpipe()
+        .arg("--config")
+        .arg(&config)
+        .arg("/dev/null")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("secpipe.toml:3:1"), "{stderr}");
+    assert!(stderr.contains("min_severity"), "{stderr}");
+}
