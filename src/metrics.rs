@@ -27,6 +27,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -60,6 +61,7 @@ pub struct Metrics {
     reorder_forced: Counter,
     reorder_held_events: Gauge,
     reorder_held_bytes: Gauge,
+    sinks: SinkFamilies,
     /// The same drop counts, readable back for the end-of-run summary.
     drops_by_reason: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
     /// The same dropped bytes, for the summary.
@@ -98,6 +100,7 @@ impl Metrics {
             reorder_forced: Counter::default(),
             reorder_held_events: Gauge::default(),
             reorder_held_bytes: Gauge::default(),
+            sinks: SinkFamilies::default(),
             drops_by_reason: Default::default(),
             dropped_bytes_by_reason: Default::default(),
             total_bytes: Default::default(),
@@ -202,7 +205,24 @@ impl Metrics {
             "Bytes (estimated) of the events waiting in the reorder buffer",
             m.reorder_held_bytes.clone(),
         );
+        m.sinks.register(r);
         m
+    }
+
+    /// The counters of one alert output, labelled with its name (outputs are configured, so
+    /// the label values are bounded).
+    ///
+    /// ```
+    /// let metrics = secpipe::metrics::Metrics::new();
+    /// let sink = metrics.sink("syslog+tcp://siem:6514");
+    /// sink.delivered(2, std::time::Duration::from_millis(3));
+    /// sink.retried();
+    /// let text = metrics.render();
+    /// assert!(text.contains(r#"secpipe_sink_delivered_total{sink="syslog+tcp://siem:6514"} 2"#), "{text}");
+    /// assert!(text.contains(r#"secpipe_sink_retries_total{sink="syslog+tcp://siem:6514"} 1"#), "{text}");
+    /// ```
+    pub fn sink(&self, name: &str) -> SinkMetrics {
+        self.sinks.get(name)
     }
 
     /// Event-time judgments from detection (totals so far) and the reorder buffer's fill.
@@ -505,4 +525,142 @@ async fn respond(
     );
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to about 9 minutes: a webhook on loopback to a receiver back from an outage.
+    Histogram::new(exponential_buckets(0.001, 2.0, 20))
+}
+
+/// The per-output families.
+struct SinkFamilies {
+    alerts: Family<Labels, Counter>,
+    delivered: Family<Labels, Counter>,
+    dropped: Family<Labels, Counter>,
+    retries: Family<Labels, Counter>,
+    failures: Family<Labels, Counter>,
+    depth: Family<Labels, Gauge>,
+    latency: Family<Labels, Histogram, fn() -> Histogram>,
+}
+
+impl Default for SinkFamilies {
+    fn default() -> SinkFamilies {
+        SinkFamilies {
+            alerts: Family::default(),
+            delivered: Family::default(),
+            dropped: Family::default(),
+            retries: Family::default(),
+            failures: Family::default(),
+            depth: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+        }
+    }
+}
+
+impl SinkFamilies {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "sink_alerts",
+            "Alerts given to each alert output (after its severity floor)",
+            self.alerts.clone(),
+        );
+        r.register(
+            "sink_delivered",
+            "Alerts each output's receiver took",
+            self.delivered.clone(),
+        );
+        r.register(
+            "sink_dropped",
+            "Alerts dropped at an output's full queue or spool (see secpipe.delivery_backlog)",
+            self.dropped.clone(),
+        );
+        r.register(
+            "sink_retries",
+            "Delivery attempts repeated after a failure (a refused connection, a 5xx, a 429)",
+            self.retries.clone(),
+        );
+        r.register(
+            "sink_failures",
+            "Delivery attempts that failed, retried or not",
+            self.failures.clone(),
+        );
+        r.register(
+            "sink_queue_depth",
+            "Alerts waiting for an output: in its queue, or in its spool in --state",
+            self.depth.clone(),
+        );
+        r.register(
+            "sink_delivery_seconds",
+            "From an alert handed to an output to its receiver taking it",
+            self.latency.clone(),
+        );
+    }
+
+    fn get(&self, name: &str) -> SinkMetrics {
+        let labels = vec![("sink", name.to_string())];
+        SinkMetrics {
+            alerts: self.alerts.get_or_create(&labels).clone(),
+            delivered: self.delivered.get_or_create(&labels).clone(),
+            dropped: self.dropped.get_or_create(&labels).clone(),
+            retries: self.retries.get_or_create(&labels).clone(),
+            failures: self.failures.get_or_create(&labels).clone(),
+            depth: self.depth.get_or_create(&labels).clone(),
+            latency: self.latency.get_or_create(&labels).clone(),
+        }
+    }
+}
+
+/// One alert output's counters; clones share them (the sink and its transport's thread).
+#[derive(Clone)]
+pub struct SinkMetrics {
+    alerts: Counter,
+    delivered: Counter,
+    dropped: Counter,
+    retries: Counter,
+    failures: Counter,
+    depth: Gauge,
+    latency: Histogram,
+}
+
+impl Default for SinkMetrics {
+    /// Counters registered nowhere (a sink built without `--metrics`, tests).
+    fn default() -> SinkMetrics {
+        SinkMetrics {
+            alerts: Counter::default(),
+            delivered: Counter::default(),
+            dropped: Counter::default(),
+            retries: Counter::default(),
+            failures: Counter::default(),
+            depth: Gauge::default(),
+            latency: latency_histogram(),
+        }
+    }
+}
+
+impl SinkMetrics {
+    pub fn given(&self, n: u64) {
+        self.alerts.inc_by(n);
+    }
+    /// `n` alerts taken by the receiver, the oldest `waited` after it was handed over.
+    pub fn delivered(&self, n: u64, waited: Duration) {
+        self.delivered.inc_by(n);
+        if n > 0 {
+            self.latency.observe(waited.as_secs_f64());
+        }
+    }
+    pub fn dropped(&self, n: u64) {
+        self.dropped.inc_by(n);
+    }
+    /// An attempt that will be made again.
+    pub fn retried(&self) {
+        self.retries.inc();
+        self.failures.inc();
+    }
+    /// An attempt that failed for good.
+    pub fn failed(&self) {
+        self.failures.inc();
+    }
+    pub fn set_depth(&self, waiting: u64) {
+        self.depth.set(i64::try_from(waiting).unwrap_or(i64::MAX));
+    }
 }

@@ -141,6 +141,18 @@ fn a_sigkilled_run_loses_no_alert() {
     );
     append_failures(&log, "100.64.0.5", 3);
     let received = rsyslog.alerts(first_alerts.len() + 1);
+    // The output's counters: everything taken, nothing left waiting.
+    let sink = format!("sink=\"{syslog}\"");
+    second.wait_metric(&format!("secpipe_sink_queue_depth{{{sink}}}"), 0.0);
+    let delivered = second.metric(&format!("secpipe_sink_delivered_total{{{sink}}}"));
+    assert!(delivered >= received.len() as f64, "{delivered}");
+    assert!(
+        second
+            .metrics()
+            .contains(&format!("secpipe_sink_delivery_seconds_count{{{sink}}}")),
+        "{}",
+        second.metrics()
+    );
     let (status, stderr) = second.terminate();
     assert!(status.success(), "{stderr}");
     let mut expected = ids(&first_alerts, |a| &a["id"]);

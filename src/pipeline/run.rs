@@ -48,6 +48,7 @@ impl DetectionRun {
             drain: self.drain,
             state: self.state.clone(),
             spool_bytes: crate::sink::spool::DEFAULT_SPOOL_BYTES,
+            metrics: self.services.metrics.clone(),
         };
         let mut sinks = Vec::with_capacity(self.sinks.len());
         for route in &self.sinks {

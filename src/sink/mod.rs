@@ -122,7 +122,10 @@ impl SinkConfig {
     pub fn open(&self, ctx: &OpenContext) -> Result<Box<dyn AlertSink>, String> {
         let remote = match self {
             SinkConfig::Output(cfg) => {
-                let sink = cfg.open()?.bound_drain(ctx.shutdown.clone(), ctx.drain);
+                let metrics = ctx.metrics.sink(&cfg.name());
+                let sink = cfg
+                    .open(metrics)?
+                    .bound_drain(ctx.shutdown.clone(), ctx.drain);
                 return Ok(Box::new(sink));
             }
             SinkConfig::Syslog(cfg) => cfg.remote()?,
@@ -142,6 +145,8 @@ pub struct OpenContext {
     pub state: Option<std::path::PathBuf>,
     /// The most bytes one spool may hold.
     pub spool_bytes: u64,
+    /// Where each sink counts what it delivered (`--metrics`).
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// A destination on the network, before its delivery is chosen: its name in messages, the
@@ -155,6 +160,7 @@ pub struct Remote {
 impl Remote {
     fn open(self, ctx: &OpenContext) -> Result<Box<dyn AlertSink>, String> {
         let drain = queue::DrainClock::new(ctx.shutdown.clone(), ctx.drain);
+        let metrics = ctx.metrics.sink(&self.name);
         Ok(match &ctx.state {
             Some(state) => {
                 let dir = spool::spool_dir(state, &self.name, self.encoding);
@@ -165,6 +171,7 @@ impl Remote {
                     self.encoding,
                     ctx.spool_bytes,
                     drain,
+                    metrics,
                 )
                 .map_err(|e| format!("--alerts {}: spool {}: {e}", self.name, dir.display()))?;
                 if sink.carried() > 0 {
@@ -182,6 +189,7 @@ impl Remote {
                     self.transport,
                     self.encoding,
                     queue::WhenFull::Drop,
+                    metrics,
                 )
                 .bound_drain(ctx.shutdown.clone(), ctx.drain),
             ),
@@ -418,12 +426,14 @@ mod tests {
             WriteTransport(Box::new(file.reopen().expect("reopen"))),
             encode::Encoding::Json,
             WhenFull::Wait,
+            Default::default(),
         );
         let bad = QueuedSink::start(
             "bad".into(),
             Failing,
             encode::Encoding::Json,
             WhenFull::Wait,
+            Default::default(),
         );
         let mut sinks = AlertSinks::new(vec![
             (Box::new(bad), Severity::Low),
@@ -451,6 +461,7 @@ mod tests {
             Failing,
             encode::Encoding::Json,
             WhenFull::Wait,
+            Default::default(),
         );
         let mut sinks = AlertSinks::new(vec![(Box::new(bad), Severity::Low)]);
         sinks.write(&[alert(1)]).expect("queued before the failure");
@@ -466,6 +477,7 @@ mod tests {
             Failing,
             encode::Encoding::Text,
             WhenFull::Wait,
+            Default::default(),
         );
         let mut sinks = AlertSinks::new(vec![(Box::new(bad), Severity::Low)]);
         let mut outcome = Ok(());

@@ -70,7 +70,7 @@ impl OutputConfig {
     }
 
     /// Open the output (a file is created, or emptied) and start its thread.
-    pub fn open(&self) -> Result<QueuedSink, String> {
+    pub fn open(&self, metrics: crate::metrics::SinkMetrics) -> Result<QueuedSink, String> {
         let out: Box<dyn std::io::Write + Send> = match &self.dest {
             OutputDest::Stdout => Box::new(std::io::stdout()),
             OutputDest::File(path) => Box::new(
@@ -84,6 +84,7 @@ impl OutputConfig {
             WriteTransport(out),
             self.encoding,
             WhenFull::Wait,
+            metrics,
         ))
     }
 }

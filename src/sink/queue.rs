@@ -30,6 +30,7 @@ use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, Sender, TrySendError
 use super::encode::Encoding;
 use super::{AlertSink, DrainReport};
 use crate::alert::Alert;
+use crate::metrics::SinkMetrics;
 use crate::shutdown::Shutdown;
 
 /// How long, after shutdown is triggered, the sink waits for a blocked consumer by default.
@@ -70,6 +71,10 @@ pub trait Transport: Send + 'static {
     fn tick(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    /// The sink's counters, given once before the first alert: a transport that retries
+    /// counts its retries and failures there.
+    fn observe(&mut self, _metrics: SinkMetrics) {}
 }
 
 impl Transport for Box<dyn Transport> {
@@ -90,6 +95,9 @@ impl Transport for Box<dyn Transport> {
     }
     fn tick(&mut self) -> io::Result<()> {
         (**self).tick()
+    }
+    fn observe(&mut self, metrics: SinkMetrics) {
+        (**self).observe(metrics)
     }
 }
 
@@ -118,6 +126,8 @@ pub enum WhenFull {
 #[derive(Default)]
 struct Batch {
     text: String,
+    /// When it was handed over, for the delivery latency.
+    queued_at: Option<Instant>,
     /// Where each alert's line (with its newline) ends in `text`.
     line_ends: Vec<usize>,
 }
@@ -147,7 +157,7 @@ struct WriterState {
 /// use secpipe::sink::queue::{QueuedSink, WhenFull, WriteTransport};
 /// let out = tempfile::NamedTempFile::new().unwrap();
 /// let transport = WriteTransport(Box::new(out.reopen().unwrap()));
-/// let mut sink = QueuedSink::start("out".into(), transport, Encoding::Json, WhenFull::Wait);
+/// let mut sink = QueuedSink::start("out".into(), transport, Encoding::Json, WhenFull::Wait, SinkMetrics::default());
 /// sink.write(&[]).unwrap();
 /// let report = Box::new(sink).close();
 /// assert_eq!((report.alerts, report.undelivered(), report.gave_up), (0, 0, false));
@@ -165,6 +175,7 @@ pub struct QueuedSink {
     dropped: u64,
     /// Bounds the wait for the consumer.
     drain: DrainClock,
+    metrics: SinkMetrics,
 }
 
 /// How long a sink still waits for its transport: once shutdown is triggered (or, for a sink
@@ -212,11 +223,14 @@ impl QueuedSink {
         transport: impl Transport,
         encoding: Encoding,
         when_full: WhenFull,
+        metrics: SinkMetrics,
     ) -> QueuedSink {
         let (tx, rx) = bounded::<Batch>(QUEUE_BATCHES);
         let state = Arc::new(WriterState::default());
         let writer_state = state.clone();
         let mut out = transport;
+        out.observe(metrics.clone());
+        let writer_metrics = metrics.clone();
         let writer = std::thread::Builder::new()
             .name(format!("sink {name}"))
             .spawn(move || {
@@ -245,6 +259,7 @@ impl QueuedSink {
                         Err(RecvTimeoutError::Disconnected) => return,
                     };
                     let on_flush = out.delivers_on_flush();
+                    let before = writer_state.delivered.load(Ordering::Relaxed);
                     let mut taken = 0;
                     // Line by line, so that `delivered` counts exactly the alerts the output
                     // took when a consumer stops reading in the middle of a batch.
@@ -264,9 +279,13 @@ impl QueuedSink {
                         }
                     });
                     if let Err(e) = written.and_then(|()| out.flush()) {
+                        writer_metrics.failed();
                         return fail(e);
                     }
-                    writer_state.delivered.fetch_add(taken, Ordering::Relaxed);
+                    let delivered =
+                        writer_state.delivered.fetch_add(taken, Ordering::Relaxed) + taken;
+                    let waited = batch.queued_at.map(|at| at.elapsed()).unwrap_or_default();
+                    writer_metrics.delivered(delivered - before, waited);
                 }
             });
         let (queue, writer) = match writer {
@@ -289,6 +308,7 @@ impl QueuedSink {
             alerts: 0,
             dropped: 0,
             drain: DrainClock::default(),
+            metrics,
         }
     }
 
@@ -329,12 +349,16 @@ impl AlertSink for QueuedSink {
         if alerts.is_empty() {
             return Ok(());
         }
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            queued_at: Some(Instant::now()),
+            ..Batch::default()
+        };
         for alert in alerts {
             self.encoding.encode(alert, &mut batch.text);
             batch.line_ends.push(batch.text.len());
         }
         self.alerts += alerts.len() as u64;
+        self.metrics.given(alerts.len() as u64);
         while let Some(queue) = &self.queue {
             let sent = match self.when_full {
                 WhenFull::Wait => queue.send_timeout(batch, POLL),
@@ -348,6 +372,7 @@ impl AlertSink for QueuedSink {
                 Err(SendTimeoutError::Timeout(back)) => {
                     if self.when_full == WhenFull::Drop {
                         self.dropped += back.line_ends.len() as u64;
+                        self.metrics.dropped(back.line_ends.len() as u64);
                         break;
                     }
                     if self.drain.past() {
@@ -362,6 +387,9 @@ impl AlertSink for QueuedSink {
                 }
             };
         }
+        let delivered = self.state.delivered.load(Ordering::Relaxed);
+        self.metrics
+            .set_depth(self.alerts.saturating_sub(delivered + self.dropped));
         self.take_error()
     }
 
@@ -430,7 +458,13 @@ mod tests {
     fn everything_is_delivered_without_shutdown() {
         let file = tempfile::NamedTempFile::new().expect("temp file");
         let transport = WriteTransport(Box::new(file.reopen().expect("reopen")));
-        let mut sink = QueuedSink::start("file".into(), transport, Encoding::Json, WhenFull::Wait);
+        let mut sink = QueuedSink::start(
+            "file".into(),
+            transport,
+            Encoding::Json,
+            WhenFull::Wait,
+            SinkMetrics::default(),
+        );
         for _ in 0..100 {
             sink.write(&[alert(), alert()]).expect("write");
         }
@@ -447,9 +481,14 @@ mod tests {
         let (release, blocked) = crossbeam_channel::bounded::<()>(0);
         let shutdown = Shutdown::new();
         let transport = WriteTransport(Box::new(Blocked(blocked)));
-        let mut sink =
-            QueuedSink::start("blocked".into(), transport, Encoding::Text, WhenFull::Wait)
-                .bound_drain(shutdown.clone(), Duration::ZERO);
+        let mut sink = QueuedSink::start(
+            "blocked".into(),
+            transport,
+            Encoding::Text,
+            WhenFull::Wait,
+            SinkMetrics::default(),
+        )
+        .bound_drain(shutdown.clone(), Duration::ZERO);
         // One batch in the writer's hands, QUEUE_BATCHES in the queue, then the queue is full.
         for _ in 0..=QUEUE_BATCHES {
             sink.write(&[alert()]).expect("queued");
@@ -470,7 +509,13 @@ mod tests {
     fn a_dropping_sink_never_waits_for_a_blocked_transport() {
         let (release, blocked) = crossbeam_channel::bounded::<()>(0);
         let transport = WriteTransport(Box::new(Blocked(blocked)));
-        let mut sink = QueuedSink::start("peer".into(), transport, Encoding::Json, WhenFull::Drop);
+        let mut sink = QueuedSink::start(
+            "peer".into(),
+            transport,
+            Encoding::Json,
+            WhenFull::Drop,
+            SinkMetrics::default(),
+        );
         // No shutdown, no drain limit: a waiting sink would block here for ever.
         for _ in 0..1000 {
             sink.write(&[alert(), alert()]).expect("queued or dropped");
@@ -522,8 +567,13 @@ mod tests {
         for (fail_flush, delivered) in [(false, 3), (true, 0)] {
             let (ticks, _seen) = bounded(1);
             let transport = Batching { fail_flush, ticks };
-            let mut sink =
-                QueuedSink::start("batch".into(), transport, Encoding::Json, WhenFull::Wait);
+            let mut sink = QueuedSink::start(
+                "batch".into(),
+                transport,
+                Encoding::Json,
+                WhenFull::Wait,
+                SinkMetrics::default(),
+            );
             sink.write(&[alert(), alert(), alert()]).expect("queued");
             let report = Box::new(sink).close();
             assert_eq!((report.alerts, report.delivered), (3, delivered));
@@ -540,7 +590,13 @@ mod tests {
             fail_flush: false,
             ticks,
         };
-        let sink = QueuedSink::start("idle".into(), transport, Encoding::Json, WhenFull::Wait);
+        let sink = QueuedSink::start(
+            "idle".into(),
+            transport,
+            Encoding::Json,
+            WhenFull::Wait,
+            SinkMetrics::default(),
+        );
         seen.recv().expect("a tick without any alert");
         let report = Box::new(sink).close();
         assert_eq!(report.alerts, 0);

@@ -36,6 +36,7 @@ use super::encode::Encoding;
 use super::queue::{DrainClock, Transport};
 use super::{AlertSink, DrainReport};
 use crate::alert::Alert;
+use crate::metrics::SinkMetrics;
 
 /// A spool holds at most this many bytes on disk by default; past it, new alerts are dropped
 /// and counted.
@@ -47,6 +48,10 @@ const SEGMENT_BYTES: u64 = 4 << 20;
 
 /// At most this many alerts per batch handed to the transport.
 const BATCH_ALERTS: usize = 100;
+
+/// A record's header: the length of its alert (u32) and when it was spooled (µs, u64),
+/// little-endian.
+const HEADER: u64 = 12;
 
 /// A record longer than this is not one the spool wrote: the spool is cut there.
 const MAX_RECORD: u32 = 16 << 20;
@@ -105,19 +110,24 @@ fn whole_records(file: &mut File) -> io::Result<(u64, u64)> {
     let mut reader = io::BufReader::new(&mut *file);
     let (mut at, mut records) = (0u64, 0u64);
     loop {
-        let mut head = [0u8; 4];
-        if at + 4 > len || reader.read_exact(&mut head).is_err() {
+        let mut head = [0u8; HEADER as usize];
+        if at + HEADER > len || reader.read_exact(&mut head).is_err() {
             break;
         }
-        let size = u32::from_le_bytes(head);
-        if size > MAX_RECORD || at + 4 + u64::from(size) > len {
+        let (size, _) = split_header(head);
+        if size > MAX_RECORD || at + HEADER + u64::from(size) > len {
             break;
         }
         reader.seek_relative(i64::from(size))?;
-        at += 4 + u64::from(size);
+        at += HEADER + u64::from(size);
         records += 1;
     }
     Ok((at, records))
+}
+
+fn split_header(head: [u8; HEADER as usize]) -> (u32, i64) {
+    let [a, b, c, d, rest @ ..] = head;
+    (u32::from_le_bytes([a, b, c, d]), i64::from_le_bytes(rest))
 }
 
 /// What the ordered stage and the sink's thread share.
@@ -149,6 +159,7 @@ pub struct SpooledSink {
     carried: u64,
     drain: DrainClock,
     line: String,
+    metrics: SinkMetrics,
 }
 
 impl SpooledSink {
@@ -161,6 +172,7 @@ impl SpooledSink {
         encoding: Encoding,
         max_bytes: u64,
         drain: DrainClock,
+        metrics: SinkMetrics,
     ) -> io::Result<SpooledSink> {
         fs::create_dir_all(&dir)?;
         let cursor = fs::read_to_string(dir.join("cursor"))
@@ -227,11 +239,15 @@ impl SpooledSink {
         shared.pending_bytes.store(pending_bytes, Ordering::Relaxed);
         shared.pending.store(pending, Ordering::Relaxed);
         let (wake, woken) = bounded::<()>(1);
+        metrics.set_depth(pending);
+        let mut transport = transport;
+        transport.observe(metrics.clone());
         let reader = SpoolReader {
             dir: dir.clone(),
             cursor,
             shared: shared.clone(),
             woken,
+            metrics: metrics.clone(),
         };
         let thread_name = name.clone();
         let writer = std::thread::Builder::new()
@@ -253,6 +269,7 @@ impl SpooledSink {
             carried: pending,
             drain,
             line: String::new(),
+            metrics,
         })
     }
 
@@ -311,17 +328,20 @@ impl AlertSink for SpooledSink {
         };
         let mut appended = 0u64;
         let mut bytes = 0u64;
+        let now = crate::event::now_micros();
         for alert in alerts {
             self.line.clear();
             self.encoding.encode(alert, &mut self.line);
             let record = self.line.as_bytes();
-            let size = 4 + record.len() as u64;
+            let size = HEADER + record.len() as u64;
             let waiting = self.shared.pending_bytes.load(Ordering::Relaxed) + bytes;
             if waiting + size > self.max_bytes || record.len() as u64 > u64::from(MAX_RECORD) {
                 self.dropped += 1;
+                self.metrics.dropped(1);
                 continue;
             }
             out.write_all(&(record.len() as u32).to_le_bytes())?;
+            out.write_all(&now.to_le_bytes())?;
             out.write_all(record)?;
             appended += 1;
             bytes += size;
@@ -332,7 +352,9 @@ impl AlertSink for SpooledSink {
         self.shared
             .pending_bytes
             .fetch_add(bytes, Ordering::Relaxed);
-        self.shared.pending.fetch_add(appended, Ordering::Relaxed);
+        let waiting = self.shared.pending.fetch_add(appended, Ordering::Relaxed) + appended;
+        self.metrics.given(alerts.len() as u64);
+        self.metrics.set_depth(waiting);
         if let Some(wake) = &self.wake
             && let Err(TrySendError::Disconnected(())) = wake.try_send(())
         {
@@ -391,34 +413,35 @@ impl<'a> SegmentReader<'a> {
         }
     }
 
-    /// The next whole record, or `None` at the end of what is written so far.
-    fn next_record(&mut self) -> io::Result<Option<Vec<u8>>> {
+    /// The next whole record and when it was spooled (µs), or `None` at the end of what is
+    /// written so far.
+    fn next_record(&mut self) -> io::Result<Option<(Vec<u8>, i64)>> {
         if !self.seeked {
             self.file.seek(SeekFrom::Start(self.offset))?;
             self.seeked = true;
         }
         let len = self.file.metadata()?.len();
-        let mut head = [0u8; 4];
-        if self.offset + 4 > len {
+        let mut head = [0u8; HEADER as usize];
+        if self.offset + HEADER > len {
             return Ok(None);
         }
         self.file.read_exact(&mut head)?;
-        let size = u32::from_le_bytes(head);
+        let (size, spooled_at) = split_header(head);
         if size > MAX_RECORD {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "the spool holds a record secpipe did not write",
             ));
         }
-        if self.offset + 4 + u64::from(size) > len {
+        if self.offset + HEADER + u64::from(size) > len {
             // Not all written yet: read it again next time.
             self.file.seek(SeekFrom::Start(self.offset))?;
             return Ok(None);
         }
         let mut record = vec![0u8; size as usize];
         self.file.read_exact(&mut record)?;
-        self.offset += 4 + u64::from(size);
-        Ok(Some(record))
+        self.offset += HEADER + u64::from(size);
+        Ok(Some((record, spooled_at)))
     }
 }
 
@@ -428,6 +451,7 @@ struct SpoolReader {
     cursor: Cursor,
     shared: Arc<Shared>,
     woken: Receiver<()>,
+    metrics: SinkMetrics,
 }
 
 impl SpoolReader {
@@ -478,6 +502,7 @@ impl SpoolReader {
                 continue;
             }
             let on_flush = transport.delivers_on_flush();
+            let delivered_before = self.shared.delivered.load(Ordering::Relaxed);
             let (mut taken, mut bytes) = (0u64, 0u64);
             for (record, _) in &batch.records {
                 match transport.send(record) {
@@ -486,18 +511,34 @@ impl SpoolReader {
                         self.shared.delivered.fetch_add(1, Ordering::Relaxed);
                     }
                     // Lost, counted as undelivered; the next is tried (a refused datagram).
-                    Err(_) if !transport.stops_on_error() => {}
-                    Err(e) => return Err(e),
+                    Err(_) if !transport.stops_on_error() => self.metrics.failed(),
+                    Err(e) => {
+                        self.metrics.failed();
+                        return Err(e);
+                    }
                 }
             }
-            transport.flush()?;
-            self.shared.delivered.fetch_add(taken, Ordering::Relaxed);
-            for (record, _) in &batch.records {
-                bytes += 4 + record.len() as u64;
+            if let Err(e) = transport.flush() {
+                self.metrics.failed();
+                return Err(e);
             }
-            self.shared
+            let delivered = self.shared.delivered.fetch_add(taken, Ordering::Relaxed) + taken;
+            for (record, _) in &batch.records {
+                bytes += HEADER + record.len() as u64;
+            }
+            let left = self
+                .shared
                 .pending
-                .fetch_sub(batch.records.len() as u64, Ordering::Relaxed);
+                .fetch_sub(batch.records.len() as u64, Ordering::Relaxed)
+                .saturating_sub(batch.records.len() as u64);
+            self.metrics.set_depth(left);
+            let waited = batch
+                .oldest
+                .map(|at| crate::event::now_micros().saturating_sub(at))
+                .and_then(|us| u64::try_from(us).ok())
+                .map(Duration::from_micros)
+                .unwrap_or_default();
+            self.metrics.delivered(delivered - delivered_before, waited);
             self.shared
                 .pending_bytes
                 .fetch_sub(bytes, Ordering::Relaxed);
@@ -511,6 +552,7 @@ impl SpoolReader {
         let mut batch = Batch {
             records: Vec::new(),
             end: self.cursor,
+            oldest: None,
         };
         loop {
             let path = segment_path(&self.dir, batch.end.segment);
@@ -522,8 +564,9 @@ impl SpoolReader {
             let mut reader = SegmentReader::new(&mut file, batch.end.offset);
             while batch.records.len() < BATCH_ALERTS {
                 match reader.next_record()? {
-                    Some(record) => {
+                    Some((record, spooled_at)) => {
                         let at = reader.offset;
+                        batch.oldest.get_or_insert(spooled_at);
                         batch.records.push((record, at));
                         batch.end.offset = at;
                     }
@@ -539,8 +582,9 @@ impl SpoolReader {
                 return Ok(batch);
             }
             // Complete now; read what the writer may have added before it rolled.
-            if let Some(record) = reader.next_record()? {
+            if let Some((record, spooled_at)) = reader.next_record()? {
                 let at = reader.offset;
+                batch.oldest.get_or_insert(spooled_at);
                 batch.records.push((record, at));
                 batch.end.offset = at;
                 continue;
@@ -580,6 +624,8 @@ struct Batch {
     records: Vec<(Vec<u8>, u64)>,
     /// The cursor once the batch is delivered.
     end: Cursor,
+    /// When its first record was spooled (µs).
+    oldest: Option<i64>,
 }
 
 #[cfg(test)]
@@ -637,6 +683,7 @@ mod tests {
             Encoding::Json,
             max_bytes,
             DrainClock::default(),
+            SinkMetrics::default(),
         )
         .expect("open spool")
     }
@@ -713,6 +760,7 @@ mod tests {
             .open(&segment)
             .expect("segment");
         file.write_all(&500u32.to_le_bytes()).expect("torn length");
+        file.write_all(&0i64.to_le_bytes()).expect("torn time");
         file.write_all(b"{\"id\":").expect("torn body");
         drop(file);
         fs::write(dir.path().join("cursor"), "garbage").expect("cursor");
@@ -799,6 +847,7 @@ mod tests {
             Encoding::Json,
             DEFAULT_SPOOL_BYTES,
             DrainClock::new(shutdown.clone(), Duration::ZERO),
+            SinkMetrics::default(),
         )
         .expect("open");
         sink.write(&alerts(0, 3)).expect("spooled");
