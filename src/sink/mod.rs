@@ -508,4 +508,59 @@ mod tests {
             assert_eq!(back, s);
         }
     }
+
+    /// Drops as many alerts as it is given.
+    struct Overflowing {
+        dropped: u64,
+    }
+
+    impl AlertSink for Overflowing {
+        fn name(&self) -> &str {
+            "syslog+tcp://pager:6514"
+        }
+        fn write(&mut self, alerts: &[Alert]) -> io::Result<()> {
+            self.dropped += alerts.len() as u64;
+            Ok(())
+        }
+        fn close(self: Box<Self>) -> DrainReport {
+            DrainReport::default()
+        }
+        fn dropped(&self) -> u64 {
+            self.dropped
+        }
+    }
+
+    /// A sink that drops alerts raises `secpipe.delivery_backlog` about itself, at most once a
+    /// minute, counting every drop since the last one; a sink that drops nothing raises none.
+    #[test]
+    fn drops_raise_one_backlog_alert_a_minute() {
+        let mut sinks = AlertSinks::new(vec![
+            (Box::new(Overflowing { dropped: 0 }), Severity::Low),
+            (Box::new(Overflowing { dropped: 0 }), Severity::Critical),
+        ]);
+        assert!(sinks.backlog_alerts(0).is_empty());
+        sinks.write(&[alert(1), alert(2)]).expect("written");
+        let raised = sinks.backlog_alerts(1_000_000);
+        assert_eq!(
+            raised.len(),
+            1,
+            "the second sink took nothing below CRITICAL"
+        );
+        assert_eq!(raised[0].rule, "secpipe.delivery_backlog");
+        assert_eq!((raised[0].key_field.as_str(), raised[0].count), ("sink", 2));
+        assert_eq!(raised[0].key_value, "syslog+tcp://pager:6514");
+        sinks.write(&[alert(3)]).expect("written");
+        assert!(sinks.backlog_alerts(30_000_000).is_empty(), "once a minute");
+        sinks.write(&[alert(4)]).expect("written");
+        let raised = sinks.backlog_alerts(61_000_001);
+        assert_eq!(raised.len(), 1);
+        assert_eq!(
+            raised[0].count, 2,
+            "the drops of the quiet minute are counted"
+        );
+        assert!(
+            sinks.backlog_alerts(200_000_000).is_empty(),
+            "nothing new dropped"
+        );
+    }
 }

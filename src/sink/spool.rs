@@ -104,6 +104,23 @@ fn segments(dir: &Path) -> io::Result<Vec<u64>> {
     Ok(found)
 }
 
+/// Take the spool's lock, or fail if another secpipe holds it: two writers would interleave
+/// records and two readers deliver everything twice.
+fn lock(dir: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(io::Error::other(
+            "another secpipe is delivering from this spool (same --state and output)",
+        )),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// The length of the whole records at the start of `file`: a torn last record ends it.
 fn whole_records(file: &mut File) -> io::Result<(u64, u64)> {
     let len = file.metadata()?.len();
@@ -160,6 +177,8 @@ pub struct SpooledSink {
     drain: DrainClock,
     line: String,
     metrics: SinkMetrics,
+    /// Held while the sink is open: one process per spool (the kernel drops it if we die).
+    _lock: File,
 }
 
 impl SpooledSink {
@@ -175,6 +194,7 @@ impl SpooledSink {
         metrics: SinkMetrics,
     ) -> io::Result<SpooledSink> {
         fs::create_dir_all(&dir)?;
+        let lock = lock(&dir)?;
         let cursor = fs::read_to_string(dir.join("cursor"))
             .ok()
             .and_then(|text| Cursor::parse(&text));
@@ -270,6 +290,7 @@ impl SpooledSink {
             drain,
             line: String::new(),
             metrics,
+            _lock: lock,
         })
     }
 
@@ -821,6 +842,28 @@ mod tests {
         assert_eq!(receiver.got.lock().expect("lock").len() as u64, n);
         let left = segments(dir.path()).expect("segments");
         assert!(left.len() <= 1, "{left:?}");
+    }
+
+    /// Two processes on one spool would interleave records and deliver twice: the second is
+    /// refused while the first holds it, and let in once it is gone.
+    #[test]
+    fn one_process_per_spool() {
+        let dir = tempfile::tempdir().expect("dir");
+        let first = open(dir.path(), Receiver::default(), DEFAULT_SPOOL_BYTES);
+        let second = SpooledSink::open(
+            "test".into(),
+            dir.path().to_path_buf(),
+            Receiver::default(),
+            Encoding::Json,
+            DEFAULT_SPOOL_BYTES,
+            DrainClock::default(),
+            SinkMetrics::default(),
+        );
+        let err = second.err().expect("refused while the first is open");
+        assert!(err.to_string().contains("another secpipe"), "{err}");
+        let _ = Box::new(first).close();
+        let third = open(dir.path(), Receiver::default(), DEFAULT_SPOOL_BYTES);
+        let _ = Box::new(third).close();
     }
 
     /// After a stop signal the spool waits at most the drain limit for a receiver that hangs,
