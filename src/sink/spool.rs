@@ -539,9 +539,18 @@ impl SpoolReader {
                     }
                 }
             }
-            if let Err(e) = transport.flush() {
-                self.metrics.failed();
-                return Err(e);
+            match transport.flush() {
+                Ok(()) => {}
+                // The receiver refused this batch for good (a 400): it is not sent again
+                // (it would block every later alert), and counts as not delivered.
+                Err(_) if !transport.stops_on_error() => {
+                    self.metrics.failed();
+                    taken = 0;
+                }
+                Err(e) => {
+                    self.metrics.failed();
+                    return Err(e);
+                }
             }
             let delivered = self.shared.delivered.fetch_add(taken, Ordering::Relaxed) + taken;
             for (record, _) in &batch.records {
@@ -842,6 +851,68 @@ mod tests {
         assert_eq!(receiver.got.lock().expect("lock").len() as u64, n);
         let left = segments(dir.path()).expect("segments");
         assert!(left.len() <= 1, "{left:?}");
+    }
+
+    /// A receiver that refuses one batch for good (a 400) loses that batch, counted, and
+    /// takes the next: one poison alert does not block the spool.
+    #[test]
+    fn a_batch_refused_for_good_is_skipped_not_retried_forever() {
+        struct RefusesFirst {
+            got: Arc<Mutex<Vec<String>>>,
+            refused: bool,
+            batch: Vec<String>,
+        }
+        impl Transport for RefusesFirst {
+            fn send(&mut self, line: &[u8]) -> io::Result<()> {
+                self.batch.push(String::from_utf8_lossy(line).into_owned());
+                Ok(())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                let batch = std::mem::take(&mut self.batch);
+                if !self.refused {
+                    self.refused = true;
+                    return Err(io::Error::other("400 Bad Request"));
+                }
+                self.got.lock().expect("lock").extend(batch);
+                Ok(())
+            }
+            fn delivers_on_flush(&self) -> bool {
+                true
+            }
+            fn stops_on_error(&self) -> bool {
+                false
+            }
+        }
+        let dir = tempfile::tempdir().expect("dir");
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let transport = RefusesFirst {
+            got: got.clone(),
+            refused: false,
+            batch: Vec::new(),
+        };
+        let mut sink = SpooledSink::open(
+            "refuses".into(),
+            dir.path().to_path_buf(),
+            transport,
+            Encoding::Json,
+            DEFAULT_SPOOL_BYTES,
+            DrainClock::default(),
+            SinkMetrics::default(),
+        )
+        .expect("open");
+        sink.write(&alerts(0, 1)).expect("spooled");
+        wait_until(|| sink.shared.pending.load(Ordering::Relaxed) == 0);
+        sink.write(&alerts(1, 2)).expect("spooled");
+        let report = Box::new(sink).close();
+        assert_eq!((report.alerts, report.delivered, report.spooled), (3, 2, 0));
+        let expected: Vec<String> = alerts(1, 2).iter().map(|a| a.id.clone()).collect();
+        assert_eq!(ids(&got.lock().expect("lock")), expected);
+    }
+
+    fn wait_until(done: impl Fn() -> bool) {
+        while !done() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Two processes on one spool would interleave records and deliver twice: the second is
