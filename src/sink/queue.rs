@@ -157,7 +157,7 @@ struct WriterState {
 /// use secpipe::sink::queue::{QueuedSink, WhenFull, WriteTransport};
 /// let out = tempfile::NamedTempFile::new().unwrap();
 /// let transport = WriteTransport(Box::new(out.reopen().unwrap()));
-/// let mut sink = QueuedSink::start("out".into(), transport, Encoding::Json, WhenFull::Wait, SinkMetrics::default());
+/// let mut sink = QueuedSink::start("out".into(), transport, Encoding::Json, WhenFull::Wait, Default::default());
 /// sink.write(&[]).unwrap();
 /// let report = Box::new(sink).close();
 /// assert_eq!((report.alerts, report.undelivered(), report.gave_up), (0, 0, false));
