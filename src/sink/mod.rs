@@ -18,6 +18,7 @@ pub mod encode;
 pub mod events;
 pub mod output;
 pub mod queue;
+pub mod retry;
 pub mod syslog;
 
 use std::io;
