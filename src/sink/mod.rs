@@ -14,12 +14,15 @@
 //! The Parquet archive is not a sink: the ordered stage writes it before detection sees the
 //! events ([`crate::archive`]).
 
+pub mod alertmanager;
 pub mod encode;
 pub mod events;
+pub mod http;
 pub mod output;
 pub mod queue;
 pub mod retry;
 pub mod syslog;
+pub mod webhook;
 
 use std::io;
 use std::time::Duration;
@@ -65,6 +68,10 @@ pub enum SinkConfig {
     Output(output::OutputConfig),
     /// A syslog server (`--alerts syslog+udp://…`, `syslog+tcp://…`).
     Syslog(syslog::SyslogConfig),
+    /// A webhook receiver (`--alerts http(s)://…`).
+    Webhook(webhook::WebhookConfig),
+    /// A Prometheus Alertmanager (`--alerts alertmanager+http(s)://HOST:PORT`).
+    Alertmanager(alertmanager::AlertmanagerConfig),
 }
 
 impl SinkConfig {
@@ -73,6 +80,12 @@ impl SinkConfig {
     pub fn parse(spec: &str, encoding: encode::Encoding) -> Result<SinkConfig, String> {
         if let Some(syslog) = syslog::SyslogConfig::parse(spec) {
             return syslog.map(SinkConfig::Syslog);
+        }
+        if let Some(webhook) = webhook::WebhookConfig::parse(spec) {
+            return webhook.map(SinkConfig::Webhook);
+        }
+        if let Some(alertmanager) = alertmanager::AlertmanagerConfig::parse(spec) {
+            return alertmanager.map(SinkConfig::Alertmanager);
         }
         let dest = if spec == "-" {
             output::OutputDest::Stdout
@@ -98,6 +111,7 @@ impl SinkConfig {
         match self {
             SinkConfig::Output(_) => false,
             SinkConfig::Syslog(_) => true,
+            SinkConfig::Webhook(_) | SinkConfig::Alertmanager(_) => true,
         }
     }
 
@@ -106,6 +120,8 @@ impl SinkConfig {
         let sink = match self {
             SinkConfig::Output(cfg) => cfg.open()?,
             SinkConfig::Syslog(cfg) => cfg.open()?,
+            SinkConfig::Webhook(cfg) => cfg.open(shutdown, drain)?,
+            SinkConfig::Alertmanager(cfg) => cfg.open(shutdown, drain)?,
         };
         Ok(Box::new(sink.bound_drain(shutdown.clone(), drain)))
     }

@@ -228,10 +228,14 @@ impl QueuedSink {
                             Err(e) => Err(e),
                         }
                     });
-                    if let Err(e) = written.and_then(|()| out.flush()) {
-                        return fail(e);
+                    match written.and_then(|()| out.flush()) {
+                        Ok(()) => {
+                            writer_state.delivered.fetch_add(taken, Ordering::Relaxed);
+                        }
+                        // This batch is lost (counted as undelivered); the next is tried.
+                        Err(_) if !out.stops_on_error() => {}
+                        Err(e) => return fail(e),
                     }
-                    writer_state.delivered.fetch_add(taken, Ordering::Relaxed);
                 }
             });
         let (queue, writer) = match writer {

@@ -77,7 +77,7 @@ impl Default for RetryPolicy {
 
 /// The retry settings a sink's options may carry (`retry = { initial = "1s", max = "30s",
 /// statuses = [404] }`); what is left out keeps its default.
-#[derive(Deserialize, Default, Clone, Debug, PartialEq)]
+#[derive(Deserialize, Default, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RetryOptions {
     /// First backoff, a duration such as `"500ms"` or `"2s"`.

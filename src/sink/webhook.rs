@@ -1,0 +1,559 @@
+//! `--alerts http(s)://…`: every alert POSTed as its JSON (DESIGN §5, the `--alerts` JSON line
+//! without the newline) to a webhook receiver; with `batch`, up to `max_batch` alerts per
+//! request as a JSON array.
+//!
+//! **Headers.** `Content-Type: application/json`; `Idempotency-Key`: the alert's id (one alert
+//! per request) or, for a batch, `batch-` and the hex SHA-256 of its ids joined by `,` (the
+//! same batch sent again carries the same key; the ids themselves are in the body, for a
+//! receiver that deduplicates per alert). With `secret_file`, `X-Secpipe-Signature:
+//! sha256=<hex HMAC-SHA256 over the exact body bytes>` (key: the file's bytes, one trailing
+//! newline dropped). Configured `headers` (literal) and `header_files` (value read from a file,
+//! e.g. `Authorization`) go with every request. Nothing else from an alert goes into a header
+//! ([`super::http`]).
+//!
+//! **Delivery.** The sink has its own thread behind a queue that drops and counts when full, so
+//! a slow or dead receiver never stalls detection or the other sinks. Each request is retried
+//! per [`super::retry`] (connection errors, timeouts, 408/425/429/5xx but 501, `Retry-After`),
+//! without limit while the run goes on and for at most `--drain-timeout` once it stops. An
+//! alert counts as delivered when the receiver answered 2xx to its request; one the receiver
+//! refused for good (another 4xx, a redirect) or that was given up on at the drain limit is
+//! counted as not delivered (in a batch, the whole batch), reported on stderr, and the sink goes
+//! on with the next.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ring::hmac;
+use serde::Deserialize;
+
+use super::encode::Encoding;
+use super::http::{self, HttpClient};
+use super::queue::{QueuedSink, Transport, WhenFull};
+use super::retry::{DrainClock, RetryOptions, RetryPolicy};
+use crate::shutdown::Shutdown;
+
+/// Alerts per request with `batch = true` unless `max_batch` says otherwise.
+pub const DEFAULT_MAX_BATCH: usize = 100;
+/// The most alerts one request may carry (a body of a few MiB at most).
+pub const MAX_BATCH_LIMIT: usize = 1000;
+
+/// The optional settings of a webhook sink (`webhook = { … }` in `secpipe.toml`).
+///
+/// ```
+/// use secpipe::sink::webhook::WebhookOptions;
+/// let options: WebhookOptions = toml::from_str(r#"
+///     batch = true
+///     max_batch = 50
+///     secret_file = "/etc/secpipe/hook.key"
+///     header_files = { Authorization = "/etc/secpipe/hook.auth" }
+///     retry = { statuses = [404] }
+/// "#).unwrap();
+/// assert_eq!(options.max_batch, Some(50));
+/// let typo = toml::from_str::<WebhookOptions>("secret = \"x\"").unwrap_err();
+/// assert!(typo.to_string().contains("unknown field `secret`"), "{typo}");
+/// ```
+#[derive(Deserialize, Default, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookOptions {
+    /// POST a JSON array of alerts rather than one object per request.
+    pub batch: Option<bool>,
+    /// Alerts per request with `batch` (default [`DEFAULT_MAX_BATCH`]).
+    pub max_batch: Option<usize>,
+    /// Sign each body with the key in this file (`X-Secpipe-Signature`).
+    pub secret_file: Option<PathBuf>,
+    /// Headers sent as written (no secrets here: see `header_files`).
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Headers whose value is read from a file when the sink opens (`Authorization`).
+    pub header_files: Option<BTreeMap<String, PathBuf>>,
+    /// Connect timeout (default 5 s).
+    pub connect_timeout: Option<String>,
+    /// Timeout of a whole request (default 10 s).
+    pub timeout: Option<String>,
+    pub retry: Option<RetryOptions>,
+}
+
+/// One webhook destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub options: WebhookOptions,
+}
+
+impl WebhookConfig {
+    /// `http://…` or `https://…`; `None` when `spec` is not a web address.
+    ///
+    /// ```
+    /// use secpipe::sink::webhook::WebhookConfig;
+    /// let c = WebhookConfig::parse("https://hooks.example/secpipe").unwrap().unwrap();
+    /// assert_eq!(c.url, "https://hooks.example/secpipe");
+    /// assert!(WebhookConfig::parse("http://").unwrap().is_err());
+    /// assert!(WebhookConfig::parse("alerts.jsonl").is_none());
+    /// ```
+    pub fn parse(spec: &str) -> Option<Result<WebhookConfig, String>> {
+        if !(spec.starts_with("http://") || spec.starts_with("https://")) {
+            return None;
+        }
+        Some(http::check_url(spec).map(|()| WebhookConfig {
+            url: spec.to_string(),
+            options: WebhookOptions::default(),
+        }))
+    }
+
+    /// The same destination with `options`, checked (files are read when the sink opens).
+    ///
+    /// ```
+    /// use secpipe::sink::webhook::{WebhookConfig, WebhookOptions};
+    /// let c = WebhookConfig::parse("http://127.0.0.1:9/h").unwrap().unwrap();
+    /// let bad = WebhookOptions { max_batch: Some(0), ..Default::default() };
+    /// assert!(c.clone().with_options(bad).unwrap_err().contains("max_batch"));
+    /// let bad = WebhookOptions { timeout: Some("soon".into()), ..Default::default() };
+    /// assert!(c.with_options(bad).unwrap_err().contains("timeout"));
+    /// ```
+    pub fn with_options(self, options: WebhookOptions) -> Result<WebhookConfig, String> {
+        let checked = WebhookConfig {
+            url: self.url,
+            options,
+        };
+        checked.settings()?;
+        Ok(checked)
+    }
+
+    /// Options resolved: timeouts, policy, batch size, literal headers checked.
+    fn settings(&self) -> Result<Settings, String> {
+        let o = &self.options;
+        let connect = match &o.connect_timeout {
+            Some(t) => super::retry::option_duration("connect_timeout", t)?,
+            None => http::DEFAULT_CONNECT_TIMEOUT,
+        };
+        let request = match &o.timeout {
+            Some(t) => super::retry::option_duration("timeout", t)?,
+            None => http::DEFAULT_REQUEST_TIMEOUT,
+        };
+        if connect.is_zero() || request.is_zero() {
+            return Err("timeouts must be above zero".into());
+        }
+        let policy = o.retry.clone().unwrap_or_default().policy()?;
+        let max_batch = match (o.batch.unwrap_or(false), o.max_batch) {
+            (false, _) => 1,
+            (true, None) => DEFAULT_MAX_BATCH,
+            (true, Some(n)) if (1..=MAX_BATCH_LIMIT).contains(&n) => n,
+            (true, Some(n)) => {
+                return Err(format!(
+                    "max_batch = {n}: give 1 to {MAX_BATCH_LIMIT} alerts per request"
+                ));
+            }
+        };
+        if o.batch != Some(true) && o.max_batch.is_some_and(|n| n == 0 || n > MAX_BATCH_LIMIT) {
+            return Err(format!("max_batch: give 1 to {MAX_BATCH_LIMIT}"));
+        }
+        let mut headers = Vec::new();
+        for (name, value) in o.headers.iter().flatten() {
+            http::check_header(name, value)?;
+            headers.push((name.clone(), value.clone()));
+        }
+        Ok(Settings {
+            connect,
+            request,
+            policy,
+            max_batch,
+            headers,
+        })
+    }
+
+    /// The sink's name in messages: the URL without credentials.
+    pub fn name(&self) -> String {
+        http::redact_url(&self.url)
+    }
+
+    /// Read the key and header files and start the sink's thread. The receiver need not be up.
+    pub fn open(&self, shutdown: &Shutdown, drain: Duration) -> Result<QueuedSink, String> {
+        let name = self.name();
+        let err = |e: String| format!("--alerts {name}: {e}");
+        let mut settings = self.settings().map_err(err)?;
+        for (header, path) in self.options.header_files.iter().flatten() {
+            let value = http::read_secret(&format!("header_files.{header}"), path).map_err(err)?;
+            let value = String::from_utf8(value)
+                .map_err(|_| err(format!("header_files.{header}: not UTF-8 text")))?;
+            http::check_header(header, &value).map_err(err)?;
+            settings.headers.push((header.clone(), value));
+        }
+        let signer = match &self.options.secret_file {
+            Some(path) => {
+                let key = http::read_secret("secret_file", path).map_err(err)?;
+                Some(hmac::Key::new(hmac::HMAC_SHA256, &key))
+            }
+            None => None,
+        };
+        let transport = Webhook {
+            client: HttpClient::new(
+                &self.url,
+                settings.connect,
+                settings.request,
+                settings.headers,
+            ),
+            name: name.clone(),
+            policy: settings.policy,
+            clock: DrainClock::new(shutdown.clone(), drain),
+            signer,
+            max_batch: settings.max_batch,
+            pending: Vec::new(),
+            batch_failed: None,
+            refused: 0,
+        };
+        Ok(QueuedSink::start(
+            name,
+            transport,
+            Encoding::Json,
+            WhenFull::Drop,
+        ))
+    }
+}
+
+struct Settings {
+    connect: Duration,
+    request: Duration,
+    policy: RetryPolicy,
+    max_batch: usize,
+    headers: Vec<(String, String)>,
+}
+
+/// The webhook's side of the sink thread.
+struct Webhook {
+    client: HttpClient,
+    name: String,
+    policy: RetryPolicy,
+    clock: DrainClock,
+    signer: Option<hmac::Key>,
+    /// 1: one alert per request, no array.
+    max_batch: usize,
+    /// Alerts (JSON objects, no newline) waiting for a batch request.
+    pending: Vec<Vec<u8>>,
+    /// A request of the current queue batch that failed: the flush reports it.
+    batch_failed: Option<String>,
+    /// Requests given up on, for the stderr messages.
+    refused: u64,
+}
+
+/// The `id` of an encoded alert.
+fn alert_id(json: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    serde_json::from_slice::<Id>(json)
+        .map(|a| a.id)
+        .unwrap_or_default()
+}
+
+/// `sha256=<hex>` of the HMAC-SHA256 of `body` under `key`.
+pub fn signature(key: &hmac::Key, body: &[u8]) -> String {
+    format!("sha256={}", hex::encode(hmac::sign(key, body).as_ref()))
+}
+
+impl Webhook {
+    /// POST one body until the receiver takes it or the policy gives up.
+    fn post(&mut self, body: &[u8], idempotency_key: &str) -> io::Result<()> {
+        let signature = self.signer.as_ref().map(|key| signature(key, body));
+        let mut headers = vec![("Idempotency-Key", idempotency_key)];
+        if let Some(signature) = &signature {
+            headers.push(("X-Secpipe-Signature", signature.as_str()));
+        }
+        let client = &self.client;
+        let policy = &self.policy;
+        match policy.run(&mut self.clock, |_| client.post(body, &headers, policy)) {
+            Ok(_) => Ok(()),
+            Err(gave_up) => {
+                self.refused += 1;
+                // The first refusals, then one in a thousand: a receiver that refuses every
+                // alert must not flood stderr; the drain report counts them all.
+                if self.refused <= 3 || self.refused.is_multiple_of(1000) {
+                    crate::report::warn(&format!(
+                        "alerts: {}: not delivered: {gave_up}",
+                        self.name
+                    ));
+                }
+                Err(io::Error::other(gave_up.to_string()))
+            }
+        }
+    }
+
+    /// POST the pending alerts as one JSON array.
+    fn post_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let alerts = std::mem::take(&mut self.pending);
+        let mut body = Vec::with_capacity(alerts.iter().map(|a| a.len() + 1).sum::<usize>() + 2);
+        body.push(b'[');
+        let mut ids = String::new();
+        for (i, alert) in alerts.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+                ids.push(',');
+            }
+            body.extend_from_slice(alert);
+            ids.push_str(&alert_id(alert));
+        }
+        body.push(b']');
+        let key = {
+            use sha2::Digest;
+            format!(
+                "batch-{}",
+                hex::encode(sha2::Sha256::digest(ids.as_bytes()))
+            )
+        };
+        if let Err(e) = self.post(&body, &key) {
+            self.batch_failed.get_or_insert(e.to_string());
+        }
+    }
+}
+
+impl Transport for Webhook {
+    fn send(&mut self, line: &[u8]) -> io::Result<()> {
+        let json = line.strip_suffix(b"\n").unwrap_or(line);
+        if self.max_batch == 1 {
+            let key = http::header_token(&alert_id(json));
+            return self.post(json, &key);
+        }
+        self.pending.push(json.to_vec());
+        if self.pending.len() >= self.max_batch {
+            self.post_pending();
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.post_pending();
+        match self.batch_failed.take() {
+            Some(e) => Err(io::Error::other(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// A refused alert (or batch) is that alert's loss, counted; the next is tried.
+    fn stops_on_error(&self) -> bool {
+        false
+    }
+
+    fn delivers_on_flush(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::AlertSink;
+    use crate::sink::http::tests::receiver;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    fn config(url: &str, options: WebhookOptions) -> WebhookConfig {
+        WebhookConfig::parse(url)
+            .expect("a URL")
+            .expect("valid")
+            .with_options(options)
+            .expect("valid options")
+    }
+
+    fn fast_retry() -> Option<RetryOptions> {
+        Some(RetryOptions {
+            initial: Some("10ms".into()),
+            max: Some("20ms".into()),
+            ..RetryOptions::default()
+        })
+    }
+
+    /// Requests as the receiver saw them; answers 200.
+    fn recording() -> (String, Arc<Mutex<Vec<String>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let (url, _) = receiver(move |mut stream, request| {
+            if let Ok(mut log) = log.lock() {
+                log.push(request);
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        });
+        (url, seen)
+    }
+
+    fn body(request: &str) -> &str {
+        request.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
+    }
+
+    fn header<'a>(request: &'a str, name: &str) -> Option<&'a str> {
+        request.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    #[test]
+    fn each_alert_is_posted_with_its_id_and_a_signature_over_the_exact_body() {
+        let (url, seen) = recording();
+        let mut key_file = tempfile::NamedTempFile::new().expect("temp");
+        key_file.write_all(b"s3cret\n").expect("write");
+        let options = WebhookOptions {
+            secret_file: Some(key_file.path().into()),
+            ..WebhookOptions::default()
+        };
+        let mut sink = config(&url, options)
+            .open(&Shutdown::new(), Duration::from_secs(5))
+            .expect("open");
+        let mut alert = crate::sink::tests::alert(7);
+        alert.summary = "evil\r\nX-Injected: 1".into();
+        sink.write(&[alert.clone(), crate::sink::tests::alert(8)])
+            .expect("queued");
+        let report = Box::new(sink).close();
+        assert_eq!((report.alerts, report.delivered), (2, 2));
+        let seen = seen.lock().expect("lock");
+        assert_eq!(seen.len(), 2);
+        let key = hmac::Key::new(hmac::HMAC_SHA256, b"s3cret");
+        let mut expected = String::new();
+        crate::sink::encode::write_json(&alert, &mut expected);
+        let first = &seen[0];
+        assert_eq!(body(first), expected, "the body is the alert's JSON line");
+        assert_eq!(header(first, "Idempotency-Key"), Some("07"));
+        assert_eq!(
+            header(first, "X-Secpipe-Signature"),
+            Some(signature(&key, expected.as_bytes()).as_str())
+        );
+        assert!(
+            !first.contains("\r\nX-Injected"),
+            "alert text never becomes a header"
+        );
+    }
+
+    #[test]
+    fn a_batch_is_one_array_per_request_of_at_most_max_batch() {
+        let (url, seen) = recording();
+        let options = WebhookOptions {
+            batch: Some(true),
+            max_batch: Some(2),
+            ..WebhookOptions::default()
+        };
+        let mut sink = config(&url, options)
+            .open(&Shutdown::new(), Duration::from_secs(5))
+            .expect("open");
+        let alerts: Vec<_> = (0..5).map(crate::sink::tests::alert).collect();
+        sink.write(&alerts).expect("queued");
+        let report = Box::new(sink).close();
+        assert_eq!(report.delivered, 5);
+        let seen = seen.lock().expect("lock");
+        let sizes: Vec<usize> = seen
+            .iter()
+            .map(|r| {
+                let v: serde_json::Value = serde_json::from_str(body(r)).expect("JSON array");
+                v.as_array().map(Vec::len).unwrap_or(0)
+            })
+            .collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        assert!(header(&seen[0], "Idempotency-Key").is_some_and(|k| k.starts_with("batch-")));
+    }
+
+    /// 500, then 429 with Retry-After, then 200: the alert arrives, with the same key each time.
+    #[test]
+    fn failures_are_retried_until_the_receiver_takes_the_alert() {
+        let attempts = Arc::new(Mutex::new(Vec::new()));
+        let log = attempts.clone();
+        let (url, _) = receiver(move |mut stream, request| {
+            let n = log.lock().map(|mut l| {
+                l.push(
+                    header(&request, "Idempotency-Key")
+                        .unwrap_or("")
+                        .to_string(),
+                );
+                l.len()
+            });
+            let answer = match n {
+                Ok(1) => "500 Internal Server Error\r\nContent-Length: 0",
+                Ok(2) => "429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: 0",
+                _ => "200 OK\r\nContent-Length: 0",
+            };
+            let _ = stream.write_all(format!("HTTP/1.1 {answer}\r\n\r\n").as_bytes());
+        });
+        let options = WebhookOptions {
+            retry: fast_retry(),
+            ..WebhookOptions::default()
+        };
+        let mut sink = config(&url, options)
+            .open(&Shutdown::new(), Duration::from_secs(5))
+            .expect("open");
+        sink.write(&[crate::sink::tests::alert(3)]).expect("queued");
+        let report = Box::new(sink).close();
+        assert_eq!(report.delivered, 1);
+        assert_eq!(*attempts.lock().expect("lock"), ["03", "03", "03"]);
+    }
+
+    /// A final refusal (400) costs that alert, counted; the next alert is still sent.
+    #[test]
+    fn a_refused_alert_is_counted_and_the_sink_goes_on() {
+        let (url, _) = receiver(move |mut stream, request| {
+            let status = if request.contains("\"id\":\"01\"") {
+                "400 Bad Request"
+            } else {
+                "200 OK"
+            };
+            let _ = stream
+                .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+        });
+        let mut sink = config(&url, WebhookOptions::default())
+            .open(&Shutdown::new(), Duration::from_secs(5))
+            .expect("open");
+        sink.write(&[crate::sink::tests::alert(1)]).expect("queued");
+        sink.write(&[crate::sink::tests::alert(2)]).expect("queued");
+        let report = Box::new(sink).close();
+        assert_eq!((report.alerts, report.delivered), (2, 1));
+        assert_eq!(report.failed, None, "the sink did not stop");
+    }
+
+    /// A receiver that is down for good: after shutdown the sink gives up at the drain limit,
+    /// and the alert is counted as not delivered.
+    #[test]
+    fn a_dead_receiver_costs_at_most_the_drain_limit() {
+        // A port that was just free: connections are refused.
+        let url = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            format!("http://{}/hook", listener.local_addr().expect("addr"))
+        };
+        let shutdown = Shutdown::new();
+        let mut sink = config(&url, WebhookOptions::default())
+            .open(&shutdown, Duration::from_millis(200))
+            .expect("open");
+        sink.write(&[crate::sink::tests::alert(1)]).expect("queued");
+        shutdown.trigger();
+        let started = std::time::Instant::now();
+        let report = Box::new(sink).close();
+        assert_eq!(report.undelivered(), 1);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let c = WebhookConfig::parse("https://h.example/x")
+            .expect("url")
+            .expect("valid");
+        let bad_header = WebhookOptions {
+            headers: Some(BTreeMap::from([("X-A".into(), "1\r\nX-B: 2".into())])),
+            ..WebhookOptions::default()
+        };
+        assert!(c.clone().with_options(bad_header).is_err());
+        let no_file = WebhookOptions {
+            secret_file: Some("/nonexistent/key".into()),
+            ..WebhookOptions::default()
+        };
+        let error = c
+            .with_options(no_file)
+            .expect("checked at open")
+            .open(&Shutdown::new(), Duration::ZERO)
+            .err()
+            .expect("no key file");
+        assert!(error.contains("secret_file /nonexistent/key"), "{error}");
+    }
+}
