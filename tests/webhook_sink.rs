@@ -37,7 +37,11 @@ impl Receiver {
             .spawn()
             .expect("start python3 tests/peers/webhook_receiver.py");
         let port = wait_for("the receiver to listen", || {
-            std::fs::read_to_string(&port_file).ok()?.trim().parse().ok()
+            std::fs::read_to_string(&port_file)
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
         });
         Receiver { child, port, log }
     }
@@ -90,7 +94,10 @@ fn every_alert_arrives_through_500_and_429_and_none_twice_beyond_its_id() {
     let alerts: Vec<&str> = stdout.lines().collect();
     assert!(alerts.len() > 3, "the sample has attacks");
     let requests = receiver.requests();
-    let statuses: Vec<u64> = requests.iter().filter_map(|r| r["status"].as_u64()).collect();
+    let statuses: Vec<u64> = requests
+        .iter()
+        .filter_map(|r| r["status"].as_u64())
+        .collect();
     assert_eq!(&statuses[..3], [500, 429, 200], "the script ran");
     // Keep what the receiver took (200), deduplicated by key.
     let mut taken = std::collections::BTreeMap::new();
@@ -106,11 +113,19 @@ fn every_alert_arrives_through_500_and_429_and_none_twice_beyond_its_id() {
     for line in alerts {
         let alert: serde_json::Value = serde_json::from_str(line).expect("JSON");
         let id = alert["id"].as_str().expect("id");
-        assert_eq!(taken.get(id).map(String::as_str), Some(line), "body of {id}");
+        assert_eq!(
+            taken.get(id).map(String::as_str),
+            Some(line),
+            "body of {id}"
+        );
     }
     // The retried alert carried the same key each time.
     let first_key = header(&requests[0], "Idempotency-Key");
-    assert!(requests[..3].iter().all(|r| header(r, "Idempotency-Key") == first_key));
+    assert!(
+        requests[..3]
+            .iter()
+            .all(|r| header(r, "Idempotency-Key") == first_key)
+    );
     for request in &requests {
         assert_eq!(request["path"], "/secpipe");
         assert_eq!(header(request, "Content-Type"), Some("application/json"));
@@ -209,7 +224,11 @@ fn replay_posts_only_when_asked() {
         .arg(&log)
         .output()
         .expect("run");
-    assert_eq!(refused.status.code(), Some(2), "replay refuses without --deliver");
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "replay refuses without --deliver"
+    );
     assert!(receiver.requests().is_empty());
     let out = secpipe()
         .args(["replay", "--deliver", "--alerts", &receiver.url()])
