@@ -509,6 +509,39 @@ mod tests {
         assert_eq!(report.failed, None, "the sink did not stop");
     }
 
+    /// In batch mode a refused batch is that batch's loss, counted: the next batch is still
+    /// posted and counted as delivered (the sink's queue does not stop at a refused flush).
+    #[test]
+    fn a_refused_batch_costs_only_that_batch() {
+        let (url, _) = receiver(move |mut stream, request| {
+            let status = if request.contains("\"id\":\"01\"") {
+                "422 Unprocessable Entity"
+            } else {
+                "200 OK"
+            };
+            let _ = stream
+                .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+        });
+        let options = WebhookOptions {
+            batch: Some(true),
+            ..WebhookOptions::default()
+        };
+        let mut sink = config(&url, options)
+            .open(&Shutdown::new(), Duration::from_secs(5))
+            .expect("open");
+        let batch = |n: u64| {
+            [
+                crate::sink::tests::alert(n),
+                crate::sink::tests::alert(n + 10),
+            ]
+        };
+        sink.write(&batch(1)).expect("queued");
+        sink.write(&batch(2)).expect("queued");
+        let report = Box::new(sink).close();
+        assert_eq!((report.alerts, report.delivered), (4, 2));
+        assert_eq!(report.failed, None, "the sink did not stop");
+    }
+
     /// A receiver that is down for good: after shutdown the sink gives up at the drain limit,
     /// and the alert is counted as not delivered.
     #[test]
