@@ -84,6 +84,8 @@ pub struct AlertmanagerOptions {
     pub generator_url: Option<String>,
     /// Headers whose value is read from a file (`Authorization` for a proxy in front).
     pub header_files: Option<BTreeMap<String, PathBuf>>,
+    /// PEM certificates to trust instead of the Mozilla roots (a private CA).
+    pub ca_file: Option<PathBuf>,
     /// Connect timeout (default 5 s).
     pub connect_timeout: Option<String>,
     /// Timeout of a whole request (default 10 s).
@@ -213,12 +215,17 @@ impl AlertmanagerConfig {
             http::check_header(header, &value).map_err(err)?;
             headers.push((header.clone(), value));
         }
+        let roots = match &self.options.ca_file {
+            Some(path) => Some(http::read_ca_file(path).map_err(err)?),
+            None => None,
+        };
         let transport = Alertmanager {
             client: HttpClient::new(
                 &self.endpoint(),
                 settings.connect,
                 settings.request,
                 headers,
+                roots,
             ),
             name: name.clone(),
             policy: settings.policy,

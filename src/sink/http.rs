@@ -17,7 +17,7 @@
 //!   for CR, LF and other control characters when the sink opens ([`check_header`]).
 //!
 //! TLS is rustls with the ring provider (as everywhere in secpipe: no aws-lc) and the Mozilla
-//! roots (webpki-roots).
+//! roots (webpki-roots), or the CAs of a `ca_file` instead.
 
 use std::io::Read;
 use std::time::{Duration, SystemTime};
@@ -41,13 +41,21 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
+    /// A client of `url`. `roots`: the CAs to trust instead of the Mozilla roots (a receiver
+    /// behind a private CA, [`read_ca_file`]).
     pub fn new(
         url: &str,
         connect: Duration,
         request: Duration,
         headers: Vec<(String, String)>,
+        roots: Option<ureq::tls::RootCerts>,
     ) -> HttpClient {
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(roots) = roots {
+            tls = tls.root_certs(roots);
+        }
         let agent = ureq::Agent::config_builder()
+            .tls_config(tls.build())
             .timeout_connect(Some(connect))
             .timeout_global(Some(request))
             // A status is an answer to classify, not an error.
@@ -220,6 +228,25 @@ pub fn check_url(url: &str) -> Result<(), String> {
     }
 }
 
+/// The certificates of a PEM file (`ca_file`), to trust instead of the Mozilla roots.
+pub fn read_ca_file(path: &std::path::Path) -> Result<ureq::tls::RootCerts, String> {
+    use ureq::tls::PemItem;
+    let what = || format!("ca_file {}", path.display());
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", what()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(cert)) => certs.push(cert),
+            Ok(_) => {}
+            Err(e) => return Err(format!("{}: {e}", what())),
+        }
+    }
+    if certs.is_empty() {
+        return Err(format!("{}: no PEM certificate in it", what()));
+    }
+    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
+}
+
 /// Read a secret (a signing key, an `Authorization` value) from a file: never from the command
 /// line, where `ps` shows it. One trailing newline (as editors write) is not part of it.
 pub fn read_secret(what: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {
@@ -282,7 +309,7 @@ pub(crate) mod tests {
     }
 
     fn client(url: &str, request: Duration) -> HttpClient {
-        HttpClient::new(url, Duration::from_secs(2), request, Vec::new())
+        HttpClient::new(url, Duration::from_secs(2), request, Vec::new(), None)
     }
 
     fn reply(mut stream: TcpStream, head: &str) {
@@ -400,6 +427,97 @@ pub(crate) mod tests {
             http.post(b"\"final\"", &[], &policy),
             Attempt::Fail(_)
         ));
+    }
+
+    /// `openssl` makes a CA and a certificate for 127.0.0.1 signed by it, in `dir`.
+    fn private_ca(dir: &std::path::Path) {
+        std::fs::write(
+            dir.join("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .expect("write ext");
+        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+        let steps = [
+            format!("req -x509 {ec} -days 1 -subj /CN=test-ca -keyout ca.key -out ca.pem"),
+            format!("req {ec} -subj /CN=localhost -keyout key.pem -out leaf.csr"),
+            "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 \
+             -extfile leaf.ext -out cert.pem"
+                .to_string(),
+        ];
+        for args in steps {
+            let made = std::process::Command::new("openssl")
+                .args(args.split_whitespace())
+                .current_dir(dir)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .expect("openssl must be installed");
+            assert!(made.success(), "openssl {args:?}");
+        }
+    }
+
+    /// A receiver behind a private CA: refused with the Mozilla roots (retried, never taken as
+    /// delivered), delivered once its CA is given as `ca_file`.
+    #[test]
+    fn https_to_a_private_ca_needs_its_ca_file() {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let dir = tempfile::tempdir().expect("tempdir");
+        private_ca(dir.path());
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(dir.path().join("cert.pem"))
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .expect("cert");
+        let key = PrivateKeyDer::from_pem_file(dir.path().join("key.pem")).expect("key");
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = std::sync::Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .expect("server config"),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("https://{}/hook", listener.local_addr().expect("addr"));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = tls.read(&mut buf) {
+                    request.extend_from_slice(&buf[..n]);
+                    if n == 0 || request.ends_with(b"{}") {
+                        break;
+                    }
+                }
+                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                let _ = tls.flush();
+            }
+        });
+        let policy = RetryPolicy::default();
+        let public_roots = client(&url, Duration::from_secs(5));
+        assert!(
+            matches!(
+                public_roots.post(b"{}", &[], &policy),
+                Attempt::Retry { .. }
+            ),
+            "an unknown CA is not trusted"
+        );
+        let roots = read_ca_file(&dir.path().join("ca.pem")).expect("ca_file");
+        let private = HttpClient::new(
+            &url,
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+            Vec::new(),
+            Some(roots),
+        );
+        assert_eq!(private.post(b"{}", &[], &policy), Attempt::Done(200));
+        let empty = dir.path().join("leaf.ext");
+        assert!(read_ca_file(&empty).is_err_and(|e| e.contains("no PEM certificate")));
     }
 
     /// Header injection: a value with CR/LF is refused by the client rather than sent, and the

@@ -67,6 +67,8 @@ pub struct WebhookOptions {
     pub headers: Option<BTreeMap<String, String>>,
     /// Headers whose value is read from a file when the sink opens (`Authorization`).
     pub header_files: Option<BTreeMap<String, PathBuf>>,
+    /// PEM certificates to trust instead of the Mozilla roots (a private CA).
+    pub ca_file: Option<PathBuf>,
     /// Connect timeout (default 5 s).
     pub connect_timeout: Option<String>,
     /// Timeout of a whole request (default 10 s).
@@ -186,12 +188,17 @@ impl WebhookConfig {
             }
             None => None,
         };
+        let roots = match &self.options.ca_file {
+            Some(path) => Some(http::read_ca_file(path).map_err(err)?),
+            None => None,
+        };
         let transport = Webhook {
             client: HttpClient::new(
                 &self.url,
                 settings.connect,
                 settings.request,
                 settings.headers,
+                roots,
             ),
             name: name.clone(),
             policy: settings.policy,
