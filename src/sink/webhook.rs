@@ -1,6 +1,7 @@
 //! `--alerts http(s)://…`: every alert POSTed as its JSON (DESIGN §5, the `--alerts` JSON line
 //! without the newline) to a webhook receiver; with `batch`, up to `max_batch` alerts per
-//! request as a JSON array.
+//! request as a JSON array (and no more than [`MAX_BATCH_BYTES`] of body, unless one alert is
+//! larger by itself).
 //!
 //! **Headers.** `Content-Type: application/json`; `Idempotency-Key`: the alert's id (one alert
 //! per request) or, for a batch, `batch-` and the hex SHA-256 of its ids joined by `,` (the
@@ -36,8 +37,12 @@ use crate::shutdown::Shutdown;
 
 /// Alerts per request with `batch = true` unless `max_batch` says otherwise.
 pub const DEFAULT_MAX_BATCH: usize = 100;
-/// The most alerts one request may carry (a body of a few MiB at most).
+/// The most alerts one request may carry.
 pub const MAX_BATCH_LIMIT: usize = 1000;
+/// A batch request is sent once its body would pass this many bytes, whatever `max_batch`
+/// says: an alert with ten 64 KiB evidence lines is large, and a thousand of them must not
+/// be held in memory for one request.
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// The optional settings of a webhook sink (`webhook = { … }` in `secpipe.toml`).
 ///
@@ -206,6 +211,7 @@ impl WebhookConfig {
             signer,
             max_batch: settings.max_batch,
             pending: Vec::new(),
+            pending_bytes: 0,
             batch_failed: None,
             refused: 0,
         };
@@ -235,8 +241,9 @@ struct Webhook {
     signer: Option<hmac::Key>,
     /// 1: one alert per request, no array.
     max_batch: usize,
-    /// Alerts (JSON objects, no newline) waiting for a batch request.
+    /// Alerts (JSON objects, no newline) waiting for a batch request, and their bytes.
     pending: Vec<Vec<u8>>,
+    pending_bytes: usize,
     /// A request of the current queue batch that failed: the flush reports it.
     batch_failed: Option<String>,
     /// Requests given up on, for the stderr messages.
@@ -292,6 +299,7 @@ impl Webhook {
             return;
         }
         let alerts = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
         let mut body = Vec::with_capacity(alerts.iter().map(|a| a.len() + 1).sum::<usize>() + 2);
         body.push(b'[');
         let mut ids = String::new();
@@ -324,6 +332,10 @@ impl Transport for Webhook {
             let key = http::header_token(&alert_id(json));
             return self.post(json, &key);
         }
+        if self.pending_bytes + json.len() > MAX_BATCH_BYTES {
+            self.post_pending();
+        }
+        self.pending_bytes += json.len();
         self.pending.push(json.to_vec());
         if self.pending.len() >= self.max_batch {
             self.post_pending();
@@ -458,6 +470,46 @@ mod tests {
             .collect();
         assert_eq!(sizes, [2, 2, 1]);
         assert!(header(&seen[0], "Idempotency-Key").is_some_and(|k| k.starts_with("batch-")));
+    }
+
+    /// Large alerts (ten 64 KiB evidence lines each) are cut into requests of about 1 MiB
+    /// however many `max_batch` allows: the sink never holds a huge body.
+    #[test]
+    fn a_batch_of_large_alerts_is_cut_by_size() {
+        let (url, seen) = recording();
+        let options = WebhookOptions {
+            batch: Some(true),
+            max_batch: Some(MAX_BATCH_LIMIT),
+            ..WebhookOptions::default()
+        };
+        let mut sink = config(&url, options)
+            .open(&Shutdown::new(), Duration::from_secs(5))
+            .expect("open");
+        let large: Vec<_> = (0..20)
+            .map(|n| {
+                let mut alert = crate::sink::tests::alert(n);
+                alert.evidence = (0..10)
+                    .map(|line| crate::alert::Evidence {
+                        source: "-".into(),
+                        line,
+                        ts: 0,
+                        raw: vec![b'A'; 64 * 1024].into_boxed_slice(),
+                        seq: None,
+                    })
+                    .collect();
+                alert
+            })
+            .collect();
+        sink.write(&large).expect("queued");
+        let report = Box::new(sink).close();
+        assert_eq!(report.delivered, 20);
+        let seen = seen.lock().expect("lock");
+        assert!(
+            seen.len() >= 13,
+            "20 alerts of 640 KiB: {} requests",
+            seen.len()
+        );
+        assert!(seen.iter().all(|r| body(r).len() <= MAX_BATCH_BYTES));
     }
 
     /// 500, then 429 with Retry-After, then 200: the alert arrives, with the same key each time.
