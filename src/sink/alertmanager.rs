@@ -697,7 +697,13 @@ mod tests {
             .open(&Shutdown::new(), Duration::from_secs(5))
             .expect("open");
         sink.write(&[crate::sink::tests::alert(1)]).expect("queued");
-        std::thread::sleep(Duration::from_millis(2_500));
+        // The first send, then a re-send at a tick (patience: a minute on a loaded machine).
+        for _ in 0..1200 {
+            if bodies.lock().map(|b| b.len()).unwrap_or(0) >= 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let report = Box::new(sink).close();
         assert_eq!(report.delivered, 1);
         let bodies = bodies.lock().expect("lock");

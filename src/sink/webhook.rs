@@ -616,14 +616,9 @@ mod tests {
             .expect("open");
         sink.write(&[crate::sink::tests::alert(1)]).expect("queued");
         shutdown.trigger();
-        let started = std::time::Instant::now();
+        // Without the drain limit this would retry (and wait) for ever.
         let report = Box::new(sink).close();
-        assert_eq!(report.undelivered(), 1);
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
-        );
+        assert_eq!((report.alerts, report.undelivered()), (1, 1));
     }
 
     #[test]
