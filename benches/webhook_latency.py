@@ -7,8 +7,10 @@ moment a webhook receiver on loopback has its request (README, "Webhook and Aler
 SECPIPE defaults to $CARGO_TARGET_DIR/release/secpipe (or target/release/secpipe); ALERTS
 (default 1000) is the number of brute-force sources. Two runs:
 
-- paced: sshd lines written to secpipe's stdin as a live stream (timestamps of now), one source
-  reaching the threshold every 20 ms, so alerts leave one at a time, as in production;
+- paced: sshd lines written to secpipe's stdin as a live stream (timestamps of now, and
+  `--lateness 1s` so that the watermark releases them while the stream goes on), one source
+  reaching the threshold every 50 ms; the watermark moves once a second (the lines' timestamps
+  are whole seconds), so alerts leave in groups of about 20, as a live stream's would;
 - burst: the same kind of lines as one file, so every alert is decided within a few
   milliseconds and the sink works through a queue of them (one request per alert).
 
@@ -57,7 +59,9 @@ def sshd_lines(source, when):
 
 def run(secpipe, url, feed, live):
     args = [secpipe, "--tz", "UTC", "--drain-timeout", "1m", "--alerts", "-", "--alerts", url]
-    if not live:
+    if live:
+        args += ["--lateness", "1s"]
+    else:
         args.append(feed)
     proc = subprocess.Popen(
         args,
@@ -82,7 +86,7 @@ def run(secpipe, url, feed, live):
             for line in sshd_lines(source, datetime.now(timezone.utc)):
                 proc.stdin.write(line)
             proc.stdin.flush()
-            time.sleep(0.02)
+            time.sleep(0.05)
         proc.stdin.close()
     proc.wait()
     reader.join()
@@ -115,8 +119,11 @@ def main():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/bench"
 
-    paced = min(count, 300)
-    report(f"paced (live stdin, {paced} sources, one every 20 ms)", run(secpipe, url, range(paced), True))
+    paced = min(count, 200)
+    report(
+        f"paced (live stdin, {paced} sources, one every 50 ms)",
+        run(secpipe, url, range(paced), True),
+    )
     received.clear()
     path = "/tmp/secpipe-webhook-latency.log"
     start = datetime(2026, 3, 10, 12, 0, 0, tzinfo=timezone.utc)
