@@ -242,3 +242,20 @@ fn replay_posts_only_when_asked() {
     );
     assert!(!receiver.requests().is_empty());
 }
+
+#[test]
+fn a_webhook_url_without_a_host_is_a_usage_error() {
+    for spec in [
+        "http://",
+        "https:///path",
+        "alertmanager+ftp://127.0.0.1:9093",
+    ] {
+        let out = secpipe()
+            .args(["--alerts", spec, "/dev/null"])
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{spec}: {stderr}");
+        assert!(stderr.contains("http"), "{spec}: {stderr}");
+    }
+}
