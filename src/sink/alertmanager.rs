@@ -165,12 +165,8 @@ impl AlertmanagerConfig {
                 .map(|t| super::retry::option_duration(name, t))
                 .transpose()
         };
-        let connect = duration("connect_timeout", &o.connect_timeout)?
-            .unwrap_or(http::DEFAULT_CONNECT_TIMEOUT);
-        let request = duration("timeout", &o.timeout)?.unwrap_or(http::DEFAULT_REQUEST_TIMEOUT);
-        if connect.is_zero() || request.is_zero() {
-            return Err("timeouts must be above zero".into());
-        }
+        let (connect, request) =
+            http::timeouts(o.connect_timeout.as_deref(), o.timeout.as_deref())?;
         let resend_every =
             duration("resend_every", &o.resend_every)?.unwrap_or(DEFAULT_RESEND_EVERY);
         if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&resend_every) {
@@ -207,14 +203,7 @@ impl AlertmanagerConfig {
         let name = self.name();
         let err = |e: String| format!("--alerts {name}: {e}");
         let settings = self.settings().map_err(err)?;
-        let mut headers = Vec::new();
-        for (header, path) in self.options.header_files.iter().flatten() {
-            let value = http::read_secret(&format!("header_files.{header}"), path).map_err(err)?;
-            let value = String::from_utf8(value)
-                .map_err(|_| err(format!("header_files.{header}: not UTF-8 text")))?;
-            http::check_header(header, &value).map_err(err)?;
-            headers.push((header.clone(), value));
-        }
+        let headers = http::file_headers(self.options.header_files.as_ref()).map_err(err)?;
         let roots = match &self.options.ca_file {
             Some(path) => Some(http::read_ca_file(path).map_err(err)?),
             None => None,

@@ -247,6 +247,39 @@ pub fn read_ca_file(path: &std::path::Path) -> Result<ureq::tls::RootCerts, Stri
     Ok(ureq::tls::RootCerts::new_with_certs(&certs))
 }
 
+/// The connect and whole-request timeouts of a sink's options (`"5s"`, `"10s"` by default).
+pub fn timeouts(
+    connect: Option<&str>,
+    request: Option<&str>,
+) -> Result<(Duration, Duration), String> {
+    let or = |name: &str, text: Option<&str>, default: Duration| match text {
+        Some(text) => super::retry::option_duration(name, text),
+        None => Ok(default),
+    };
+    let connect = or("connect_timeout", connect, DEFAULT_CONNECT_TIMEOUT)?;
+    let request = or("timeout", request, DEFAULT_REQUEST_TIMEOUT)?;
+    if connect.is_zero() || request.is_zero() {
+        return Err("connect_timeout and timeout must be above zero".into());
+    }
+    Ok((connect, request))
+}
+
+/// The headers of a sink's `header_files` option: each value read from its file (a secret
+/// such as `Authorization`), checked like a configured header.
+pub fn file_headers(
+    files: Option<&std::collections::BTreeMap<String, std::path::PathBuf>>,
+) -> Result<Vec<(String, String)>, String> {
+    let mut headers = Vec::new();
+    for (name, path) in files.into_iter().flatten() {
+        let what = format!("header_files.{name}");
+        let value = String::from_utf8(read_secret(&what, path)?)
+            .map_err(|_| format!("{what} {}: not UTF-8 text", path.display()))?;
+        check_header(name, &value)?;
+        headers.push((name.clone(), value));
+    }
+    Ok(headers)
+}
+
 /// Read a secret (a signing key, an `Authorization` value) from a file: never from the command
 /// line, where `ps` shows it. One trailing newline (as editors write) is not part of it.
 pub fn read_secret(what: &str, path: &std::path::Path) -> Result<Vec<u8>, String> {

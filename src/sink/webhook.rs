@@ -115,6 +115,8 @@ impl WebhookConfig {
     /// let c = WebhookConfig::parse("http://127.0.0.1:9/h").unwrap().unwrap();
     /// let bad = WebhookOptions { max_batch: Some(0), ..Default::default() };
     /// assert!(c.clone().with_options(bad).unwrap_err().contains("max_batch"));
+    /// let alone = WebhookOptions { max_batch: Some(10), ..Default::default() };
+    /// assert_eq!(c.clone().with_options(alone).unwrap_err(), "max_batch needs batch = true");
     /// let bad = WebhookOptions { timeout: Some("soon".into()), ..Default::default() };
     /// assert!(c.with_options(bad).unwrap_err().contains("timeout"));
     /// ```
@@ -130,31 +132,21 @@ impl WebhookConfig {
     /// Options resolved: timeouts, policy, batch size, literal headers checked.
     fn settings(&self) -> Result<Settings, String> {
         let o = &self.options;
-        let connect = match &o.connect_timeout {
-            Some(t) => super::retry::option_duration("connect_timeout", t)?,
-            None => http::DEFAULT_CONNECT_TIMEOUT,
-        };
-        let request = match &o.timeout {
-            Some(t) => super::retry::option_duration("timeout", t)?,
-            None => http::DEFAULT_REQUEST_TIMEOUT,
-        };
-        if connect.is_zero() || request.is_zero() {
-            return Err("timeouts must be above zero".into());
-        }
+        let (connect, request) =
+            http::timeouts(o.connect_timeout.as_deref(), o.timeout.as_deref())?;
         let policy = o.retry.clone().unwrap_or_default().policy()?;
-        let max_batch = match (o.batch.unwrap_or(false), o.max_batch) {
-            (false, _) => 1,
-            (true, None) => DEFAULT_MAX_BATCH,
-            (true, Some(n)) if (1..=MAX_BATCH_LIMIT).contains(&n) => n,
-            (true, Some(n)) => {
-                return Err(format!(
-                    "max_batch = {n}: give 1 to {MAX_BATCH_LIMIT} alerts per request"
-                ));
-            }
-        };
-        if o.batch != Some(true) && o.max_batch.is_some_and(|n| n == 0 || n > MAX_BATCH_LIMIT) {
-            return Err(format!("max_batch: give 1 to {MAX_BATCH_LIMIT}"));
+        if let Some(n) = o.max_batch
+            && !(1..=MAX_BATCH_LIMIT).contains(&n)
+        {
+            return Err(format!(
+                "max_batch = {n}: give 1 to {MAX_BATCH_LIMIT} alerts per request"
+            ));
         }
+        let max_batch = match (o.batch.unwrap_or(false), o.max_batch) {
+            (false, None) => 1,
+            (false, Some(_)) => return Err("max_batch needs batch = true".into()),
+            (true, n) => n.unwrap_or(DEFAULT_MAX_BATCH),
+        };
         let mut headers = Vec::new();
         for (name, value) in o.headers.iter().flatten() {
             http::check_header(name, value)?;
@@ -179,13 +171,8 @@ impl WebhookConfig {
         let name = self.name();
         let err = |e: String| format!("--alerts {name}: {e}");
         let mut settings = self.settings().map_err(err)?;
-        for (header, path) in self.options.header_files.iter().flatten() {
-            let value = http::read_secret(&format!("header_files.{header}"), path).map_err(err)?;
-            let value = String::from_utf8(value)
-                .map_err(|_| err(format!("header_files.{header}: not UTF-8 text")))?;
-            http::check_header(header, &value).map_err(err)?;
-            settings.headers.push((header.clone(), value));
-        }
+        let files = http::file_headers(self.options.header_files.as_ref()).map_err(err)?;
+        settings.headers.extend(files);
         let signer = match &self.options.secret_file {
             Some(path) => {
                 let key = http::read_secret("secret_file", path).map_err(err)?;
