@@ -15,6 +15,11 @@ fi
 if ! command -v rsyslogd >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsyslog
 fi
+# Prometheus Alertmanager receives and deduplicates the Alertmanager sink's alerts
+# (tests/alertmanager_sink.rs starts its own on a loopback port).
+if ! command -v prometheus-alertmanager >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager
+fi
 # fail2ban's own sshd/dropbear filters and annotated test logs: tests/fail2ban_sshd.rs scores us on them.
 if [ ! -e /usr/lib/python3/dist-packages/fail2ban/tests/files/logs/sshd ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fail2ban

@@ -74,8 +74,9 @@ pub struct DetectArgs {
     /// MiB the reorder buffer holds before it forces the watermark forward (counted).
     #[arg(long, value_name = "MIB", default_value_t = crate::detect::DEFAULT_MAX_HELD_BYTES >> 20)]
     pub reorder_buffer_mib: usize,
-    /// Where alerts go: a file path, - for stdout, or a syslog server
-    /// (syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT; RFC 5424). Repeat it to write alerts to
+    /// Where alerts go: a file path, - for stdout, a syslog server
+    /// (syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT; RFC 5424), a webhook (http(s)://URL)
+    /// or an Alertmanager (alertmanager+http(s)://HOST:PORT). Repeat it to write alerts to
     /// several places; each gets every alert, and one that fails does not stop the others.
     /// Without any (here or in the config file's [[alerts]]), alerts go to stdout.
     #[arg(long, value_name = "SPEC")]

@@ -14,13 +14,17 @@
 //! The Parquet archive is not a sink: the ordered stage writes it before detection sees the
 //! events ([`crate::archive`]).
 
+pub mod alertmanager;
 pub mod encode;
 pub mod events;
+pub mod http;
 pub mod output;
 pub mod queue;
+pub mod retry;
 pub mod routes;
 pub mod spool;
 pub mod syslog;
+pub mod webhook;
 
 use std::io;
 use std::time::Duration;
@@ -72,6 +76,10 @@ pub enum SinkConfig {
     Output(output::OutputConfig),
     /// A syslog server (`--alerts syslog+udp://…`, `syslog+tcp://…`).
     Syslog(syslog::SyslogConfig),
+    /// A webhook receiver (`--alerts http(s)://…`).
+    Webhook(webhook::WebhookConfig),
+    /// A Prometheus Alertmanager (`--alerts alertmanager+http(s)://HOST:PORT`).
+    Alertmanager(alertmanager::AlertmanagerConfig),
 }
 
 impl SinkConfig {
@@ -80,6 +88,12 @@ impl SinkConfig {
     pub fn parse(spec: &str, encoding: encode::Encoding) -> Result<SinkConfig, String> {
         if let Some(syslog) = syslog::SyslogConfig::parse(spec) {
             return syslog.map(SinkConfig::Syslog);
+        }
+        if let Some(webhook) = webhook::WebhookConfig::parse(spec) {
+            return webhook.map(SinkConfig::Webhook);
+        }
+        if let Some(alertmanager) = alertmanager::AlertmanagerConfig::parse(spec) {
+            return alertmanager.map(SinkConfig::Alertmanager);
         }
         let dest = if spec == "-" {
             output::OutputDest::Stdout
@@ -94,6 +108,8 @@ impl SinkConfig {
         match self {
             SinkConfig::Output(cfg) => cfg.name(),
             SinkConfig::Syslog(cfg) => cfg.name(),
+            SinkConfig::Webhook(cfg) => cfg.name(),
+            SinkConfig::Alertmanager(cfg) => cfg.name(),
         }
     }
 
@@ -113,6 +129,7 @@ impl SinkConfig {
         match self {
             SinkConfig::Output(_) => false,
             SinkConfig::Syslog(_) => true,
+            SinkConfig::Webhook(_) | SinkConfig::Alertmanager(_) => true,
         }
     }
 
@@ -129,6 +146,8 @@ impl SinkConfig {
                 return Ok(Box::new(sink));
             }
             SinkConfig::Syslog(cfg) => cfg.remote()?,
+            SinkConfig::Webhook(cfg) => cfg.remote(ctx)?,
+            SinkConfig::Alertmanager(cfg) => cfg.remote(ctx)?,
         };
         remote.open(ctx)
     }
@@ -159,7 +178,7 @@ pub struct Remote {
 
 impl Remote {
     fn open(self, ctx: &OpenContext) -> Result<Box<dyn AlertSink>, String> {
-        let drain = queue::DrainClock::new(ctx.shutdown.clone(), ctx.drain);
+        let drain = retry::DrainClock::new(ctx.shutdown.clone(), ctx.drain);
         let metrics = ctx.metrics.sink(&self.name);
         Ok(match &ctx.state {
             Some(state) => {
@@ -392,6 +411,30 @@ mod tests {
         }
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
+        }
+    }
+
+    /// What a sink opens with in a test: no state, no metrics endpoint.
+    pub(crate) fn context(shutdown: &Shutdown, drain: Duration) -> OpenContext {
+        OpenContext {
+            shutdown: shutdown.clone(),
+            drain,
+            state: None,
+            spool_bytes: spool::DEFAULT_SPOOL_BYTES,
+            metrics: Default::default(),
+        }
+    }
+
+    impl Remote {
+        /// The network sink a run without `--state` makes of it.
+        pub(crate) fn queued(self) -> QueuedSink {
+            QueuedSink::start(
+                self.name,
+                self.transport,
+                self.encoding,
+                WhenFull::Drop,
+                Default::default(),
+            )
         }
     }
 

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, Sender, TrySendError, bounded};
 
 use super::encode::Encoding;
+pub use super::retry::DrainClock;
 use super::{AlertSink, DrainReport};
 use crate::alert::Alert;
 use crate::metrics::SinkMetrics;
@@ -178,43 +179,6 @@ pub struct QueuedSink {
     metrics: SinkMetrics,
 }
 
-/// How long a sink still waits for its transport: once shutdown is triggered (or, for a sink
-/// that must not hold the end of a run, once it is closed), at most the drain limit.
-#[derive(Clone, Default)]
-pub struct DrainClock {
-    shutdown: Option<Shutdown>,
-    drain: Option<Duration>,
-    deadline: Option<Instant>,
-}
-
-impl DrainClock {
-    /// Wait at most `drain` once `shutdown` is triggered.
-    pub fn new(shutdown: Shutdown, drain: Duration) -> DrainClock {
-        DrainClock {
-            shutdown: Some(shutdown),
-            drain: Some(drain),
-            deadline: None,
-        }
-    }
-
-    /// Start the clock now if it has not started (a sink that waits at most the drain limit
-    /// at the end of input too).
-    pub fn start_now(&mut self) {
-        if self.deadline.is_none() {
-            self.deadline = self.drain.and_then(|d| Instant::now().checked_add(d));
-        }
-    }
-
-    /// Has the drain limit passed? Starts the clock when it first sees the shutdown trigger.
-    pub fn past(&mut self) -> bool {
-        if self.deadline.is_none() && self.shutdown.as_ref().is_some_and(Shutdown::is_triggered) {
-            self.start_now();
-        }
-        // A limit too large for the clock means "wait as long as it takes".
-        self.deadline.is_some_and(|d| Instant::now() >= d)
-    }
-}
-
 impl QueuedSink {
     /// Start the sink's thread, delivering to `transport`. Without [`QueuedSink::bound_drain`],
     /// closing waits for the transport as long as it takes.
@@ -278,14 +242,20 @@ impl QueuedSink {
                             Err(e) => Err(e),
                         }
                     });
-                    if let Err(e) = written.and_then(|()| out.flush()) {
-                        writer_metrics.failed();
-                        return fail(e);
+                    match written.and_then(|()| out.flush()) {
+                        Ok(()) => {
+                            let delivered =
+                                writer_state.delivered.fetch_add(taken, Ordering::Relaxed) + taken;
+                            let waited = batch.queued_at.map(|at| at.elapsed()).unwrap_or_default();
+                            writer_metrics.delivered(delivered - before, waited);
+                        }
+                        // This batch is lost (counted as undelivered); the next is tried.
+                        Err(_) if !out.stops_on_error() => writer_metrics.failed(),
+                        Err(e) => {
+                            writer_metrics.failed();
+                            return fail(e);
+                        }
                     }
-                    let delivered =
-                        writer_state.delivered.fetch_add(taken, Ordering::Relaxed) + taken;
-                    let waited = batch.queued_at.map(|at| at.elapsed()).unwrap_or_default();
-                    writer_metrics.delivered(delivered - before, waited);
                 }
             });
         let (queue, writer) = match writer {
@@ -375,7 +345,7 @@ impl AlertSink for QueuedSink {
                         self.metrics.dropped(back.line_ends.len() as u64);
                         break;
                     }
-                    if self.drain.past() {
+                    if self.drain.passed() {
                         break;
                     }
                     back
@@ -410,7 +380,7 @@ impl AlertSink for QueuedSink {
                 break;
             }
             self.writer = Some(writer);
-            if self.drain.past() {
+            if self.drain.passed() {
                 gave_up = true;
                 break;
             }

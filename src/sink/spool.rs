@@ -33,7 +33,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounde
 use sha2::{Digest, Sha256};
 
 use super::encode::Encoding;
-use super::queue::{DrainClock, Transport};
+use super::queue::Transport;
+use super::retry::DrainClock;
 use super::{AlertSink, DrainReport};
 use crate::alert::Alert;
 use crate::metrics::SinkMetrics;
@@ -400,7 +401,7 @@ impl AlertSink for SpooledSink {
                 break;
             }
             self.writer = Some(writer);
-            if self.drain.past() {
+            if self.drain.passed() {
                 gave_up = true;
                 break;
             }
