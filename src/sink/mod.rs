@@ -14,12 +14,16 @@
 //! The Parquet archive is not a sink: the ordered stage writes it before detection sees the
 //! events ([`crate::archive`]).
 
+pub mod email;
 pub mod encode;
 pub mod events;
+pub mod exec;
 pub mod output;
 pub mod queue;
 pub mod retry;
+pub mod spec_options;
 pub mod syslog;
+pub mod tls;
 
 use std::io;
 use std::time::Duration;
@@ -63,8 +67,12 @@ impl DrainReport {
 pub enum SinkConfig {
     /// Stdout or a file (`--alerts`).
     Output(output::OutputConfig),
-    /// A syslog server (`--alerts syslog+udp://…`, `syslog+tcp://…`).
+    /// A syslog server (`--alerts syslog+udp://…`, `syslog+tcp://…`, `syslog+tls://…`).
     Syslog(syslog::SyslogConfig),
+    /// Mail through an SMTP relay (`--alerts smtp://…`, `smtps://…`).
+    Email(email::EmailConfig),
+    /// A program run for each alert (`--alerts exec:/path`).
+    Exec(exec::ExecConfig),
 }
 
 impl SinkConfig {
@@ -73,6 +81,12 @@ impl SinkConfig {
     pub fn parse(spec: &str, encoding: encode::Encoding) -> Result<SinkConfig, String> {
         if let Some(syslog) = syslog::SyslogConfig::parse(spec) {
             return syslog.map(SinkConfig::Syslog);
+        }
+        if let Some(email) = email::EmailConfig::parse(spec) {
+            return email.map(SinkConfig::Email);
+        }
+        if let Some(exec) = exec::ExecConfig::parse(spec) {
+            return exec.map(SinkConfig::Exec);
         }
         let dest = if spec == "-" {
             output::OutputDest::Stdout
@@ -97,7 +111,7 @@ impl SinkConfig {
     pub fn reaches_others(&self) -> bool {
         match self {
             SinkConfig::Output(_) => false,
-            SinkConfig::Syslog(_) => true,
+            SinkConfig::Syslog(_) | SinkConfig::Email(_) | SinkConfig::Exec(_) => true,
         }
     }
 
@@ -106,6 +120,8 @@ impl SinkConfig {
         let sink = match self {
             SinkConfig::Output(cfg) => cfg.open()?,
             SinkConfig::Syslog(cfg) => cfg.open()?,
+            SinkConfig::Email(cfg) => cfg.open(shutdown, drain)?,
+            SinkConfig::Exec(cfg) => cfg.open(shutdown, drain)?,
         };
         Ok(Box::new(sink.bound_drain(shutdown.clone(), drain)))
     }
