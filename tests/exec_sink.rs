@@ -96,7 +96,10 @@ cat > "$run.stdin""#,
             continue;
         }
         let stdin = std::fs::read_to_string(&path).expect("stdin");
-        assert!(stdin.ends_with('\n') && stdin.lines().count() == 1, "{stdin:?}");
+        assert!(
+            stdin.ends_with('\n') && stdin.lines().count() == 1,
+            "{stdin:?}"
+        );
         let alert: serde_json::Value = serde_json::from_str(&stdin).expect("JSON on stdin");
         let argv = std::fs::read_to_string(path.with_extension("argv")).expect("argv");
         assert_eq!(argv, "0\n", "no argument at all, whatever the key");
@@ -110,12 +113,26 @@ cat > "$run.stdin""#,
         names.sort_unstable();
         assert_eq!(
             names,
-            ["PATH", "SECPIPE_ALERT_ID", "SECPIPE_RULE", "SECPIPE_SEVERITY"],
+            [
+                "PATH",
+                "SECPIPE_ALERT_ID",
+                "SECPIPE_RULE",
+                "SECPIPE_SEVERITY"
+            ],
             "{env}"
         );
-        assert!(env.contains(&format!("SECPIPE_ALERT_ID={}\n", alert["id"].as_str().expect("id"))));
-        assert!(env.contains(&format!("SECPIPE_RULE={}\n", alert["rule"].as_str().expect("rule"))));
-        assert!(!env.contains("pwned") && !env.contains("--help"), "the key is not in the env: {env}");
+        assert!(env.contains(&format!(
+            "SECPIPE_ALERT_ID={}\n",
+            alert["id"].as_str().expect("id")
+        )));
+        assert!(env.contains(&format!(
+            "SECPIPE_RULE={}\n",
+            alert["rule"].as_str().expect("rule")
+        )));
+        assert!(
+            !env.contains("pwned") && !env.contains("--help"),
+            "the key is not in the env: {env}"
+        );
         if alert["rule"] == "auth.night_login" {
             keys_seen.push(alert["key"]["value"].as_str().expect("key").to_string());
         }

@@ -30,8 +30,21 @@ fn make_ca(dir: &Path) {
     openssl(
         dir,
         &[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-days", "1", "-subj", "/CN=secpipe test CA", "-keyout", "ca.key", "-out", "ca.pem",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=secpipe test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
         ],
     );
 }
@@ -45,19 +58,46 @@ fn make_server_cert(dir: &Path, name: &str, sans: &str) {
         ),
     )
     .expect("write extensions");
-    let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
+    let (key, csr, pem) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+    );
     openssl(
         dir,
         &[
-            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj",
-            &format!("/CN={name}"), "-keyout", &key, "-out", &csr,
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
         ],
     );
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "1", "-extfile", &ext, "-out", &pem,
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            &ext,
+            "-out",
+            &pem,
         ],
     );
 }
@@ -122,7 +162,10 @@ fn frames(mut bytes: &[u8]) -> Option<Vec<String>> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
         let space = bytes.iter().position(|&b| b == b' ')?;
-        let len: usize = std::str::from_utf8(bytes.get(..space)?).ok()?.parse().ok()?;
+        let len: usize = std::str::from_utf8(bytes.get(..space)?)
+            .ok()?
+            .parse()
+            .ok()?;
         let message = bytes.get(space + 1..space + 1 + len)?;
         out.push(String::from_utf8(message.to_vec()).ok()?);
         bytes = bytes.get(space + 1 + len..)?;
@@ -138,7 +181,11 @@ fn alerts_arrive_octet_counted_over_tls_at_a_server_with_a_trusted_certificate()
     let server = SServer::start(dir.path(), "good");
     let ca = dir.path().join("ca.pem");
     // The certificate is checked against the IP address of the URL (its IP SAN).
-    let url = format!("syslog+tls://127.0.0.1:{}?ca_file={}", server.port, ca.display());
+    let url = format!(
+        "syslog+tls://127.0.0.1:{}?ca_file={}",
+        server.port,
+        ca.display()
+    );
     {
         let out = run_ok(&[
             "--tz",
@@ -160,7 +207,10 @@ fn alerts_arrive_octet_counted_over_tls_at_a_server_with_a_trusted_certificate()
             assert!(message.starts_with('<'), "RFC 5424: {message}");
             let id = alert["id"].as_str().expect("id");
             let rule = alert["rule"].as_str().expect("rule");
-            assert!(message.contains(rule) && message.contains(id), "{message} for {alert}");
+            assert!(
+                message.contains(rule) && message.contains(id),
+                "{message} for {alert}"
+            );
         }
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("not delivered"), "{stderr}");
@@ -179,11 +229,18 @@ fn a_server_with_a_certificate_for_another_name_or_an_untrusted_ca_gets_nothing(
     let ca = dir.path().join("ca.pem");
     let cases = [
         (
-            format!("syslog+tls://127.0.0.1:{}?ca_file={}", server.port, ca.display()),
+            format!(
+                "syslog+tls://127.0.0.1:{}?ca_file={}",
+                server.port,
+                ca.display()
+            ),
             "not valid for name",
         ),
         // The system's CAs (Debian's bundle) did not issue it.
-        (format!("syslog+tls://127.0.0.1:{}", server.port), "UnknownIssuer"),
+        (
+            format!("syslog+tls://127.0.0.1:{}", server.port),
+            "UnknownIssuer",
+        ),
     ];
     for (url, why) in cases {
         let out = run_ok(&[
@@ -224,9 +281,15 @@ fn a_server_with_a_certificate_for_another_name_or_an_untrusted_ca_gets_nothing(
 #[test]
 fn a_bad_tls_setting_is_refused_at_the_start() {
     for (spec, expected) in [
-        ("syslog+tls://127.0.0.1:6514?ca_file=/nonexistent/ca.pem", "/nonexistent/ca.pem"),
+        (
+            "syslog+tls://127.0.0.1:6514?ca_file=/nonexistent/ca.pem",
+            "/nonexistent/ca.pem",
+        ),
         ("syslog+tls://127.0.0.1:6514?cafile=/x.pem", "`cafile`"),
-        ("syslog+tcp://127.0.0.1:6514?server_name=siem", "syslog+tls only"),
+        (
+            "syslog+tcp://127.0.0.1:6514?server_name=siem",
+            "syslog+tls only",
+        ),
     ] {
         let out = run_stdin(&["--alerts", spec], Vec::new());
         assert!(!out.status.success(), "{spec}");

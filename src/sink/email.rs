@@ -136,19 +136,20 @@ impl EmailConfig {
             return None;
         };
         let scheme = if implicit_tls { "smtps" } else { "smtp" };
-        let parsed = super::spec_options::split::<EmailOptions>(rest).and_then(|(authority, options)| {
-            let authority = authority.trim_end_matches('/');
-            let (user, host_port) = match authority.rsplit_once('@') {
-                Some((user, host_port)) => (Some(user), host_port),
-                None => (None, authority),
-            };
-            if user.is_some_and(|u| u.contains(':')) {
-                return Err("no password in the URL: give it in a file (password_file)".into());
-            }
-            let user = user.map(|u| super::spec_options::decode(u)).transpose()?;
-            EmailConfig::with_options(implicit_tls, user, host_port, options)
-        });
-        Some(parsed.map_err(|e| format!("{scheme}://{rest}: {e}")))
+        let parsed =
+            super::spec_options::split::<EmailOptions>(rest).and_then(|(authority, options)| {
+                let authority = authority.trim_end_matches('/');
+                let (user, host_port) = match authority.rsplit_once('@') {
+                    Some((user, host_port)) => (Some(user), host_port),
+                    None => (None, authority),
+                };
+                if user.is_some_and(|u| u.contains(':')) {
+                    return Err("no password in the URL: give it in a file (password_file)".into());
+                }
+                let user = user.map(super::spec_options::decode).transpose()?;
+                EmailConfig::with_options(implicit_tls, user, host_port, options)
+            });
+        Some(parsed.map_err(|e| format!("{scheme}://{}: {e}", without_userinfo(rest))))
     }
 
     /// A relay at `host_port` (`HOST`, `HOST:PORT` or `[IPv6]:PORT`) with its settings checked.
@@ -167,6 +168,7 @@ impl EmailConfig {
     /// assert!(clear.unwrap_err().contains("in clear"));
     /// // ... and allowed to this host's own relay.
     /// assert!(EmailConfig::with_options(false, Some("u".into()), "127.0.0.1:25", options.clone()).is_ok());
+    /// options.password_file = None;
     /// options.digest = Some("ten minutes".into());
     /// assert!(EmailConfig::with_options(false, None, "localhost", options).unwrap_err().contains("digest"));
     /// ```
@@ -208,7 +210,9 @@ impl EmailConfig {
             return Err("starttls is for smtp://; smtps:// is TLS from the start".into());
         }
         match (&user, &options.password_file) {
-            (Some(_), None) => return Err("AUTH needs the password in a file: password_file".into()),
+            (Some(_), None) => {
+                return Err("AUTH needs the password in a file: password_file".into());
+            }
             (None, Some(_)) => return Err("password_file needs a user: smtp://USER@HOST".into()),
             _ => {}
         }
@@ -264,16 +268,16 @@ impl EmailConfig {
         let tls = match (self.implicit_tls, self.starttls) {
             (true, _) => Tls::Wrapper(tls_parameters().map_err(fail)?),
             (false, StartTls::Required) => Tls::Required(tls_parameters().map_err(fail)?),
-            (false, StartTls::Opportunistic) => {
-                Tls::Opportunistic(tls_parameters().map_err(fail)?)
-            }
+            (false, StartTls::Opportunistic) => Tls::Opportunistic(tls_parameters().map_err(fail)?),
             (false, StartTls::Off) => Tls::None,
         };
         let mut builder = SmtpTransport::builder_dangerous(self.host.clone())
             .port(self.port)
             .tls(tls)
             .timeout(Some(SMTP_TIMEOUT))
-            .hello_name(ClientId::Domain(super::encode::rfc5424::hostname().to_string()));
+            .hello_name(ClientId::Domain(
+                super::encode::rfc5424::hostname().to_string(),
+            ));
         if let (Some(user), Some(file)) = (&self.user, &self.options.password_file) {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| fail(format!("password_file {}: {e}", file.display())))?;
@@ -299,6 +303,16 @@ impl EmailConfig {
             Encoding::Json,
             WhenFull::Drop,
         ))
+    }
+}
+
+/// The URL after the scheme without `USER[:PASSWORD]@`, for messages: a password given there
+/// by mistake is not printed back.
+fn without_userinfo(rest: &str) -> &str {
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest.get(..authority_end).and_then(|a| a.rfind('@')) {
+        Some(at) => rest.get(at + 1..).unwrap_or_default(),
+        None => rest,
     }
 }
 
@@ -330,7 +344,8 @@ fn split_host_port(text: &str, default_port: u16) -> Result<(String, u16), Strin
 
 /// Whether `host` is this host (`localhost`, 127.0.0.0/8, `::1`).
 fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Alerts waiting for the next digest.
@@ -375,9 +390,7 @@ impl Mailer {
                 Err(e) if e.is_permanent() => Attempt::Fail(e.to_string()),
                 Err(e) => {
                     if n == 0 {
-                        crate::report::warn(&format!(
-                            "alerts: {name}: {e}; trying again"
-                        ));
+                        crate::report::warn(&format!("alerts: {name}: {e}; trying again"));
                     }
                     Attempt::retry(e.to_string())
                 }
@@ -584,7 +597,9 @@ mod tests {
     use super::*;
 
     fn config(spec: &str) -> EmailConfig {
-        EmailConfig::parse(spec).expect("an smtp URL").expect("valid")
+        EmailConfig::parse(spec)
+            .expect("an smtp URL")
+            .expect("valid")
     }
 
     /// The attack: a key (or summary, or evidence) carrying CR LF and header lines. The
@@ -612,7 +627,9 @@ mod tests {
         for to in &cfg.to {
             builder = builder.to(to.clone());
         }
-        let message = builder.body(alert_body(&value, json.as_bytes())).expect("message");
+        let message = builder
+            .body(alert_body(&value, json.as_bytes()))
+            .expect("message");
         let recipients: Vec<String> = message
             .envelope()
             .to()
@@ -633,8 +650,17 @@ mod tests {
         assert_eq!(sorted.len(), names.len(), "one of each header: {head}");
         for name in names {
             assert!(
-                ["From", "To", "Subject", "Content-Type", "Content-Transfer-Encoding", "Date", "MIME-Version", "Message-ID"]
-                    .contains(&name),
+                [
+                    "From",
+                    "To",
+                    "Subject",
+                    "Content-Type",
+                    "Content-Transfer-Encoding",
+                    "Date",
+                    "MIME-Version",
+                    "Message-ID"
+                ]
+                .contains(&name),
                 "unexpected header {name:?} in {head}"
             );
         }
@@ -666,11 +692,17 @@ mod tests {
 
     #[test]
     fn relay_addresses_and_defaults() {
-        assert_eq!(split_host_port("mail.example", 587), Ok(("mail.example".into(), 587)));
+        assert_eq!(
+            split_host_port("mail.example", 587),
+            Ok(("mail.example".into(), 587))
+        );
         assert_eq!(split_host_port("[::1]:2525", 587), Ok(("::1".into(), 2525)));
         assert!(split_host_port("mail.example:smtp", 587).is_err());
         assert!(split_host_port(":25", 587).is_err());
-        assert_eq!(config("smtps://mail.example?from=a@x.test&to=b@x.test").port, 465);
+        assert_eq!(
+            config("smtps://mail.example?from=a@x.test&to=b@x.test").port,
+            465
+        );
         let remote = config("smtp://mail.example?from=a@x.test&to=b@x.test");
         assert_eq!(remote.starttls, StartTls::Required);
         let local = config("smtp://localhost:25?from=a@x.test&to=b@x.test");

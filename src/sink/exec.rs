@@ -96,7 +96,10 @@ impl ExecConfig {
                 "{spec}: give the program as an absolute path (it is run without a shell or PATH search)"
             )));
         }
-        Some(ExecConfig::with_options(program.into(), ExecOptions::default()))
+        Some(ExecConfig::with_options(
+            program.into(),
+            ExecOptions::default(),
+        ))
     }
 
     /// The program with its settings checked.
@@ -234,7 +237,9 @@ fn capture(mut stream: impl Read) -> Captured {
             Ok(n) => {
                 let chunk = buf.get(..n).unwrap_or_default();
                 let room = OUTPUT_CAP.saturating_sub(captured.kept.len()).min(n);
-                captured.kept.extend_from_slice(chunk.get(..room).unwrap_or_default());
+                captured
+                    .kept
+                    .extend_from_slice(chunk.get(..room).unwrap_or_default());
                 captured.discarded += (n - room) as u64;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -298,8 +303,7 @@ pub(crate) fn run_once(
     };
     // The outputs end when every process holding them has exited: one the program left
     // behind is killed once the deadline has passed (it is in the program's group).
-    let collect = |rx: crossbeam_channel::Receiver<Captured>| match rx.recv_deadline(deadline)
-    {
+    let collect = |rx: crossbeam_channel::Receiver<Captured>| match rx.recv_deadline(deadline) {
         Ok(captured) => captured,
         Err(_) => {
             kill_group(group);
@@ -416,8 +420,8 @@ mod tests {
             "hang",
             &format!("sleep 1000 & echo $! > {}\nwait", pid_file.display()),
         );
-        let outcome = run_once(&program, &[], &[], b"{}\n", Duration::from_millis(300))
-            .expect("started");
+        let outcome =
+            run_once(&program, &[], &[], b"{}\n", Duration::from_millis(300)).expect("started");
         assert!(outcome.status.is_none(), "killed, not exited: {outcome:?}");
         assert!(!outcome.succeeded());
         let child: i32 = std::fs::read_to_string(&pid_file)
@@ -456,8 +460,8 @@ mod tests {
     fn the_program_gets_a_clean_environment_and_its_stdin() {
         let dir = tempfile::tempdir().expect("tempdir");
         let program = script(dir.path(), "env", "env | sort; cat");
-        // SAFETY (test): set before the run; a variable secpipe has must not reach the program.
-        unsafe { std::env::set_var("SECPIPE_TEST_SECRET", "hunter2") };
+        // The test process has HOME, CARGO_* and more: none of it may reach the program.
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
         let outcome = run_once(
             &program,
             &[],
@@ -473,7 +477,10 @@ mod tests {
             .collect();
         assert_eq!(
             env,
-            [format!("PATH={SAFE_PATH}").as_str(), "SECPIPE_RULE=auth.bruteforce"],
+            [
+                format!("PATH={SAFE_PATH}").as_str(),
+                "SECPIPE_RULE=auth.bruteforce"
+            ],
             "{out}"
         );
         assert!(out.ends_with("{\"id\":\"01\"}\n"), "{out}");

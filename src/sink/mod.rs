@@ -77,7 +77,8 @@ pub enum SinkConfig {
 
 impl SinkConfig {
     /// An `--alerts` SPEC: `syslog+udp://HOST:PORT` or `syslog+tcp://HOST:PORT`, `-` for
-    /// stdout, else a file path; stdout and files are written in `encoding`.
+    /// stdout, else a file path; stdout and files are written in `encoding`. Also
+    /// `syslog+tls://…`, `smtp://…`, `smtps://…` and `exec:/PATH` (each kind's `parse`).
     pub fn parse(spec: &str, encoding: encode::Encoding) -> Result<SinkConfig, String> {
         if let Some(syslog) = syslog::SyslogConfig::parse(spec) {
             return syslog.map(SinkConfig::Syslog);

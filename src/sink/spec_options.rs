@@ -47,8 +47,8 @@ pub fn split<T: DeserializeOwned + Default>(spec: &str) -> Result<(&str, T), Str
             }
         }
     }
-    let options = T::deserialize(toml::Value::Table(table))
-        .map_err(|e| e.to_string().trim().to_string())?;
+    let options =
+        T::deserialize(toml::Value::Table(table)).map_err(|e| e.to_string().trim().to_string())?;
     Ok((rest, options))
 }
 

@@ -75,10 +75,7 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>
 /// assert_eq!(server_name("10.0.0.5:6514", Some("siem.example")).unwrap().to_str(), "siem.example");
 /// assert!(server_name("bad name:6514", None).is_err());
 /// ```
-pub fn server_name(
-    address: &str,
-    configured: Option<&str>,
-) -> Result<ServerName<'static>, String> {
+pub fn server_name(address: &str, configured: Option<&str>) -> Result<ServerName<'static>, String> {
     let host = match configured {
         Some(name) => name,
         None => {
