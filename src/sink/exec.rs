@@ -50,6 +50,9 @@ pub const DEFAULT_ATTEMPTS: u32 = 3;
 /// How much of each of stdout and stderr is kept; the rest is counted.
 pub const OUTPUT_CAP: usize = 64 * 1024;
 
+/// How long the output of a killed group is still waited for.
+const AFTER_KILL: Duration = Duration::from_secs(1);
+
 /// How much of each output a failure report shows.
 const REPORTED_OUTPUT: usize = 512;
 
@@ -302,12 +305,14 @@ pub(crate) fn run_once(
         }
     };
     // The outputs end when every process holding them has exited: one the program left
-    // behind is killed once the deadline has passed (it is in the program's group).
+    // behind is killed once the deadline has passed (it is in the program's group). One that
+    // left the group (a daemon in its own session) is not waited for: its output is given up,
+    // and its reader thread ends when it does.
     let collect = |rx: crossbeam_channel::Receiver<Captured>| match rx.recv_deadline(deadline) {
         Ok(captured) => captured,
         Err(_) => {
             kill_group(group);
-            rx.recv().unwrap_or_default()
+            rx.recv_timeout(AFTER_KILL).unwrap_or_default()
         }
     };
     let stdout = collect(out_rx);
@@ -434,6 +439,40 @@ mod tests {
         let state = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
         let gone = state.is_empty() || state.split(' ').nth(2) == Some("Z");
         assert!(gone, "the child of the program was killed too: {state}");
+    }
+
+    /// A program that leaves a process behind in a session of its own, holding its stdout:
+    /// the run still ends (the output is given up), the sink is not held for ever.
+    #[test]
+    fn a_daemon_that_escapes_the_group_does_not_hold_the_sink() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pid_file = dir.path().join("daemon.pid");
+        let program = script(
+            dir.path(),
+            "escape",
+            &format!(
+                "setsid sh -c 'echo $$ > {}; exec sleep 1000' &\nwhile [ ! -s {} ]; do sleep 0.01; done\nexit 0",
+                pid_file.display(),
+                pid_file.display()
+            ),
+        );
+        let outcome =
+            run_once(&program, &[], &[], b"{}\n", Duration::from_millis(300)).expect("started");
+        assert!(outcome.succeeded(), "{outcome:?}");
+        let daemon: i32 = std::fs::read_to_string(&pid_file)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("a pid");
+        // Still running when the run was over: it was not waited for.
+        let state = std::fs::read_to_string(format!("/proc/{daemon}/stat")).unwrap_or_default();
+        let running = !state.is_empty() && state.split(' ').nth(2) != Some("Z");
+        // SAFETY: kill(2) of the test's own leftover process.
+        unsafe { libc::kill(daemon, libc::SIGKILL) };
+        assert!(
+            running,
+            "the run ended while the escaped daemon still held its output"
+        );
     }
 
     /// A program that writes far more than the cap costs the cap; the rest is counted.
