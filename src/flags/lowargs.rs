@@ -77,8 +77,9 @@ pub struct DetectArgs {
     /// Where alerts go: a file path, - for stdout, or a syslog server
     /// (syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT; RFC 5424). Repeat it to write alerts to
     /// several places; each gets every alert, and one that fails does not stop the others.
-    /// Also mail (smtp://[USER@]HOST[:PORT]?from=ADDR&to=ADDR, smtps://…), syslog over TLS
-    /// (syslog+tls://HOST:PORT) and a program run for each alert (exec:/PATH); see README.
+    /// Also syslog over TLS (syslog+tls://HOST:PORT), mail (smtp://HOST?from=ADDR&to=ADDR or
+    /// smtps://, with USER@ and :PORT optional) and a program run for each alert (exec:/PATH);
+    /// see README.
     #[arg(long, value_name = "PATH|-", default_value = "-")]
     pub alerts: Vec<String>,
     /// Alert format, for every --alerts output.
