@@ -321,6 +321,10 @@ fn starttls_and_auth_with_the_password_from_a_file_and_a_wrong_certificate_refus
     certificates(work.path(), "other", "DNS:other.example");
     let password_file = work.path().join("smtp.pw");
     std::fs::write(&password_file, "s3cret pass\n").expect("password file");
+    // Readable by others, as a careless install leaves it: secpipe warns (checked below).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o644))
+        .expect("chmod");
     let ca = work.path().join("ca.pem");
     let auth = ["--auth", "alerts@example.test", "s3cret pass"];
 
@@ -347,6 +351,8 @@ fn starttls_and_auth_with_the_password_from_a_file_and_a_wrong_certificate_refus
         !stderr.contains("s3cret"),
         "the password is never printed: {stderr}"
     );
+    // The file is readable by others: used, with a warning.
+    assert!(stderr.contains("readable by others"), "{stderr}");
 
     let impostor = Smtp::start(
         work.path(),

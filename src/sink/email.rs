@@ -65,6 +65,19 @@ const EVIDENCE_SHOWN: usize = 10;
 
 /// The optional settings of an email sink (the query of its URL, or `email = { … }` in
 /// `secpipe.toml`).
+///
+/// ```
+/// use secpipe::sink::email::EmailOptions;
+/// let o: EmailOptions = toml::from_str(r#"from = "secpipe@example.com"
+/// to = "soc@example.com"
+/// digest = "10m""#).unwrap();
+/// assert_eq!(o.to, ["soc@example.com"]);
+/// let many: EmailOptions = toml::from_str(r#"to = ["a@example.com", "b@example.com"]"#).unwrap();
+/// assert_eq!(many.to.len(), 2);
+/// // A password is never an option: only the file that holds it.
+/// let inline = toml::from_str::<EmailOptions>(r#"password = "hunter2""#).unwrap_err().to_string();
+/// assert!(inline.contains("unknown field `password`") && inline.contains("`password_file`"), "{inline}");
+/// ```
 #[derive(Deserialize, Default, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct EmailOptions {
@@ -279,9 +292,7 @@ impl EmailConfig {
                 super::encode::rfc5424::hostname().to_string(),
             ));
         if let (Some(user), Some(file)) = (&self.user, &self.options.password_file) {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| fail(format!("password_file {}: {e}", file.display())))?;
-            let password = text.lines().next().unwrap_or_default().to_string();
+            let password = read_password(file).map_err(fail)?;
             builder = builder.credentials(Credentials::new(user.clone(), password));
         }
         let transport = Mailer {
@@ -304,6 +315,27 @@ impl EmailConfig {
             WhenFull::Drop,
         ))
     }
+}
+
+/// The first line of `file`; an empty one is refused. A file others may read is used, with a
+/// warning (as ssh warns about a private key).
+fn read_password(file: &std::path::Path) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let name = file.display();
+    let text = std::fs::read_to_string(file).map_err(|e| format!("password_file {name}: {e}"))?;
+    let password = text.lines().next().unwrap_or_default();
+    if password.is_empty() {
+        return Err(format!("password_file {name}: the first line is empty"));
+    }
+    if let Ok(meta) = std::fs::metadata(file)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        crate::report::warn(&format!(
+            "password_file {name}: readable by others (mode {:o}); chmod 600 it",
+            meta.permissions().mode() & 0o777
+        ));
+    }
+    Ok(password.to_string())
 }
 
 /// The URL after the scheme without `USER[:PASSWORD]@`, for messages: a password given there

@@ -57,6 +57,15 @@ const AFTER_KILL: Duration = Duration::from_secs(1);
 const REPORTED_OUTPUT: usize = 512;
 
 /// The optional settings of an exec sink (`exec = { … }` in `secpipe.toml`).
+///
+/// ```
+/// use secpipe::sink::exec::ExecOptions;
+/// let o: ExecOptions = toml::from_str(r#"args = ["--page", "soc"]
+/// timeout = "5s""#).unwrap();
+/// assert_eq!(o.args, ["--page", "soc"]);
+/// let typo = toml::from_str::<ExecOptions>(r#"timout = "5s""#).unwrap_err().to_string();
+/// assert!(typo.contains("unknown field `timout`") && typo.contains("`timeout`"), "{typo}");
+/// ```
 #[derive(Deserialize, Default, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ExecOptions {

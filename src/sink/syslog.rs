@@ -45,6 +45,14 @@ pub enum SyslogTransport {
 
 /// The optional settings of a syslog sink (`syslog = { … }` in `secpipe.toml`, or the query of
 /// a `syslog+tls://` URL: `?ca_file=/etc/secpipe/siem-ca.pem`). TLS only.
+///
+/// ```
+/// use secpipe::sink::syslog::SyslogOptions;
+/// let o: SyslogOptions = toml::from_str(r#"ca_file = "/etc/secpipe/siem-ca.pem""#).unwrap();
+/// assert_eq!(o.ca_file.as_deref(), Some("/etc/secpipe/siem-ca.pem".as_ref()));
+/// let typo = toml::from_str::<SyslogOptions>(r#"servername = "siem""#).unwrap_err().to_string();
+/// assert!(typo.contains("unknown field `servername`") && typo.contains("`server_name`"), "{typo}");
+/// ```
 #[derive(Deserialize, Default, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SyslogOptions {
