@@ -307,6 +307,7 @@ impl EmailConfig {
                 alerts: Vec::new(),
                 omitted: 0,
             }),
+            reported: None,
         };
         Ok(QueuedSink::start(
             name,
@@ -397,6 +398,8 @@ struct Mailer {
     retry: RetryPolicy,
     clock: DrainClock,
     digest: Option<Digest>,
+    /// The last temporary failure reported on stderr.
+    reported: Option<String>,
 }
 
 impl Mailer {
@@ -416,15 +419,22 @@ impl Mailer {
         })?;
         let smtp = &self.smtp;
         let name = &self.name;
+        let reported = &mut self.reported;
         self.retry
-            .run(&mut self.clock, |n| match smtp.send(&message) {
-                Ok(_) => Attempt::Done(()),
+            .run(&mut self.clock, |_| match smtp.send(&message) {
+                Ok(_) => {
+                    *reported = None;
+                    Attempt::Done(())
+                }
                 Err(e) if e.is_permanent() => Attempt::Fail(e.to_string()),
                 Err(e) => {
-                    if n == 0 {
-                        crate::report::warn(&format!("alerts: {name}: {e}; trying again"));
+                    // Once per reason: a relay down for an hour is one line, not one per try.
+                    let reason = e.to_string();
+                    if reported.as_deref() != Some(reason.as_str()) {
+                        crate::report::warn(&format!("alerts: {name}: {reason}; trying again"));
+                        *reported = Some(reason.clone());
                     }
-                    Attempt::retry(e.to_string())
+                    Attempt::retry(reason)
                 }
             })
             .map(|_| ())
