@@ -292,21 +292,31 @@ pub(crate) fn run_once(
     // Each pipe on its own thread: a program that does not read its stdin, or fills one
     // output while we wait on the other, must not block us.
     let input_data = stdin.to_vec();
-    std::thread::spawn(move || {
-        // A program that exits without reading is not an error of ours.
-        let _ = input.write_all(&input_data);
-    });
     let (out_tx, out_rx) = crossbeam_channel::bounded(1);
     let (err_tx, err_rx) = crossbeam_channel::bounded(1);
-    std::thread::spawn(move || out_tx.send(capture(out)));
-    std::thread::spawn(move || err_tx.send(capture(err)));
     let (status_tx, status_rx) = crossbeam_channel::bounded(1);
-    std::thread::spawn(move || status_tx.send(child.wait()));
+    let started = helper(move || {
+        // A program that exits without reading is not an error of ours.
+        let _ = input.write_all(&input_data);
+    })
+    .and_then(|()| helper(move || drop(out_tx.send(capture(out)))))
+    .and_then(|()| helper(move || drop(err_tx.send(capture(err)))));
+    if let Err(e) = started {
+        kill_group(group);
+        let _ = child.wait();
+        return Err(e);
+    }
+    if let Err(e) = helper(move || drop(status_tx.send(child.wait()))) {
+        // Not waited for: it ends as a zombie rather than running on.
+        kill_group(group);
+        return Err(e);
+    }
 
-    let deadline = std::time::Instant::now() + timeout;
-    let status = match status_rx.recv_deadline(deadline) {
-        Ok(status) => Some(status?),
-        Err(_) => {
+    // A timeout too long for the clock means no timeout.
+    let deadline = std::time::Instant::now().checked_add(timeout);
+    let status = match receive_until(&status_rx, deadline) {
+        Some(status) => Some(status?),
+        None => {
             kill_group(group);
             // Reaped by its thread once killed; its status is not the program's answer.
             let _ = status_rx.recv();
@@ -317,9 +327,9 @@ pub(crate) fn run_once(
     // behind is killed once the deadline has passed (it is in the program's group). One that
     // left the group (a daemon in its own session) is not waited for: its output is given up,
     // and its reader thread ends when it does.
-    let collect = |rx: crossbeam_channel::Receiver<Captured>| match rx.recv_deadline(deadline) {
-        Ok(captured) => captured,
-        Err(_) => {
+    let collect = |rx: crossbeam_channel::Receiver<Captured>| match receive_until(&rx, deadline) {
+        Some(captured) => captured,
+        None => {
             kill_group(group);
             rx.recv_timeout(AFTER_KILL).unwrap_or_default()
         }
@@ -331,6 +341,26 @@ pub(crate) fn run_once(
         stdout,
         stderr,
     })
+}
+
+/// A helper thread of one run; failing to start one (no threads left) is that run's error,
+/// not a crash.
+fn helper(work: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("exec pipe".into())
+        .spawn(work)
+        .map(drop)
+}
+
+/// What `rx` delivers before `deadline` (`None`: no deadline), `None` when it does not.
+fn receive_until<T>(
+    rx: &crossbeam_channel::Receiver<T>,
+    deadline: Option<std::time::Instant>,
+) -> Option<T> {
+    match deadline {
+        Some(deadline) => rx.recv_deadline(deadline).ok(),
+        None => rx.recv().ok(),
+    }
 }
 
 /// SIGKILL to every process of the group the program leads.
