@@ -411,3 +411,84 @@ fn a_password_in_the_url_or_a_missing_recipient_is_refused_at_the_start() {
         );
     }
 }
+
+/// A digest is sent when due while the run goes on (the sink's timed work), and what came
+/// after it goes out at the stop: every alert in exactly one digest.
+#[test]
+fn a_digest_is_sent_when_due_during_a_live_run_and_the_rest_at_the_stop() {
+    if !have_aiosmtpd() {
+        return;
+    }
+    use std::io::Write;
+    let work = tempfile::tempdir().expect("tempdir");
+    let smtp = Smtp::start(work.path(), &[]);
+    let url = format!(
+        "smtp://127.0.0.1:{}?from=secpipe@example.test&to=soc@example.test&digest=1s",
+        smtp.port
+    );
+    let alerts_file = work.path().join("alerts.jsonl");
+    let mut secpipe = Command::new(env!("CARGO_BIN_EXE_secpipe"))
+        .args(["--tz", "UTC", "--lateness", "1s", "--alerts"])
+        .arg(&alerts_file)
+        .args(["--alerts", &url, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("secpipe");
+    let mut input = secpipe.stdin.take().expect("stdin");
+    // One user from two addresses: auth.concurrent_ips, in event time of now.
+    let logins = |user: &str| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        (1..=2)
+            .map(|n| {
+                format!(
+                    "{{\"ts\":{now},\"event\":\"login_success\",\"user\":\"{user}\",\"ip\":\"192.0.2.{n}\"}}\n"
+                )
+            })
+            .collect::<String>()
+    };
+    input
+        .write_all(logins("bob").as_bytes())
+        .expect("write bob");
+    input.flush().expect("flush");
+    let first = smtp.wait_messages(1);
+    assert!(
+        secpipe.try_wait().expect("secpipe state").is_none(),
+        "the first digest came while secpipe still ran"
+    );
+    input
+        .write_all(logins("alice").as_bytes())
+        .expect("write alice");
+    drop(input);
+    let status = secpipe.wait().expect("secpipe exit");
+    assert!(status.success(), "{status}");
+    let messages = smtp.wait_messages(2);
+    assert_eq!(messages.len(), 2);
+    let alerts = json_lines(&std::fs::read(&alerts_file).expect("alerts"));
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    let bodies: Vec<&str> = messages
+        .iter()
+        .map(|m| m["body"].as_str().expect("body"))
+        .collect();
+    assert!(
+        first[0]["body"]
+            .as_str()
+            .expect("body")
+            .contains("user=bob")
+    );
+    for alert in &alerts {
+        let id = alert["id"].as_str().expect("id");
+        let carrying = bodies
+            .iter()
+            .filter(|b| b.contains(&format!("alert id {id}")))
+            .count();
+        assert_eq!(
+            carrying, 1,
+            "alert {id} is in exactly one digest: {bodies:?}"
+        );
+    }
+}
