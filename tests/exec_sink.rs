@@ -3,6 +3,7 @@
 //! must reach the program only inside the JSON on stdin — never as an argument, never run.
 
 mod common;
+mod live_support;
 
 use std::path::{Path, PathBuf};
 
@@ -203,4 +204,50 @@ fn a_relative_or_missing_program_is_refused_at_the_start() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent/page-oncall"), "{stderr}");
+}
+
+/// A program still running when secpipe gives up at the drain limit and exits is not left
+/// behind: it dies with secpipe, long before its own timeout (10 s) or its end.
+#[test]
+fn a_program_still_running_when_secpipe_exits_dies_with_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("program.pid");
+    let program = script(
+        dir.path(),
+        "linger",
+        &format!("echo $$ > {}\nexec sleep 1000", pid_file.display()),
+    );
+    let log = dir.path().join("one.jsonl");
+    std::fs::write(
+        &log,
+        "{\"ts\":\"2026-11-23T03:00:00Z\",\"event\":\"login_success\",\"user\":\"bob\",\"ip\":\"192.0.2.1\"}\n",
+    )
+    .expect("write log");
+    let exec = format!("exec:{}", program.display());
+    let out = run_ok(&[
+        "--tz",
+        "UTC",
+        "--drain-timeout",
+        "1s",
+        "--alerts",
+        "-",
+        "--alerts",
+        &exec,
+        log.to_str().expect("UTF-8 path"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("1 of 1 alerts not delivered to {exec}")),
+        "{stderr}"
+    );
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("the program ran")
+        .trim()
+        .parse()
+        .expect("a pid");
+    // Gone (or a zombie waiting for init) once secpipe has exited.
+    live_support::wait_for("the program to die with secpipe", || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        (stat.is_empty() || stat.split(' ').nth(2) == Some("Z")).then_some(())
+    });
 }

@@ -18,7 +18,9 @@
 //! detection). A program still running at the timeout (`timeout`, default
 //! [`DEFAULT_TIMEOUT`]) is killed with its whole process group. Its stdout and stderr are read
 //! as it writes them and kept up to [`OUTPUT_CAP`] each; the rest is read, counted and thrown
-//! away, so a program that writes gigabytes costs 64 KiB.
+//! away, so a program that writes gigabytes costs 64 KiB. A program still running when
+//! secpipe exits (it gave up at the drain limit, or was killed) is killed with it
+//! (`PR_SET_PDEATHSIG`).
 //!
 //! **Delivery.** Exit status 0 delivers the alert. A non-zero exit, a kill at the timeout or a
 //! program that cannot be started is retried (`attempts`, default [`DEFAULT_ATTEMPTS`], with
@@ -268,7 +270,20 @@ pub(crate) fn run_once(
     stdin: &[u8],
     timeout: Duration,
 ) -> io::Result<RunOutcome> {
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    // SAFETY: the closure runs in the forked child before exec and calls only prctl(2), which
+    // is async-signal-safe; it allocates nothing and touches no lock.
+    unsafe {
+        command.pre_exec(|| {
+            // The program dies with the thread that started it (the sink's): a secpipe that
+            // exits at the drain limit, or is killed, leaves no program running past it.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command
         .args(args)
         .env_clear()
         .env("PATH", SAFE_PATH)
