@@ -25,6 +25,8 @@ if [ ! -e /usr/lib/python3/dist-packages/fail2ban/tests/files/logs/sshd ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fail2ban
 fi
 python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
+# aiosmtpd is the SMTP server tests/email_sink.rs mails alerts to (tests/peers/smtp_receiver.py).
+python3 -m pip install --quiet --disable-pip-version-check aiosmtpd && python3 -c 'import aiosmtpd'
 python3 -c 'import duckdb, pyarrow' # fail here, clearly, if the install did not work
 # The independent archive verifier (tests/independent_verifier.py) checks Ed25519 with `cryptography`.
 python3 -m pip install --quiet --disable-pip-version-check cryptography && python3 -c 'import cryptography'

@@ -78,6 +78,9 @@ pub struct DetectArgs {
     /// (syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT; RFC 5424), a webhook (http(s)://URL)
     /// or an Alertmanager (alertmanager+http(s)://HOST:PORT). Repeat it to write alerts to
     /// several places; each gets every alert, and one that fails does not stop the others.
+    /// Also syslog over TLS (syslog+tls://HOST:PORT), mail (smtp://HOST?from=ADDR&to=ADDR or
+    /// smtps://, with USER@ and :PORT optional) and a program run for each alert (exec:/PATH);
+    /// see README.
     /// Without any (here or in the config file's [[alerts]]), alerts go to stdout.
     #[arg(long, value_name = "SPEC")]
     pub alerts: Vec<String>,

@@ -114,9 +114,11 @@ impl RunOutcome {
                 )
             } else if report.dropped > 0 {
                 format!("{} dropped at its full queue", report.dropped)
+            } else if report.refused > 0 {
+                format!("{} refused by the receiver (said above)", report.refused)
             } else {
                 // A failure is named above: what is left is a reader that went away.
-                "it was closed or refused them".to_string()
+                "it was closed".to_string()
             };
             let _ = writeln!(
                 s,

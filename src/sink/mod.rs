@@ -15,15 +15,19 @@
 //! events ([`crate::archive`]).
 
 pub mod alertmanager;
+pub mod email;
 pub mod encode;
 pub mod events;
+pub mod exec;
 pub mod http;
 pub mod output;
 pub mod queue;
 pub mod retry;
 pub mod routes;
+pub mod spec_options;
 pub mod spool;
 pub mod syslog;
+pub mod tls;
 pub mod webhook;
 
 use std::io;
@@ -61,6 +65,9 @@ pub struct DrainReport {
     pub failed: Option<String>,
     /// Undelivered alerts kept in the sink's spool in `--state`: the next run delivers them.
     pub spooled: u64,
+    /// Alerts the receiver refused for good (a datagram, a batch answered 400), each said on
+    /// stderr by the sink.
+    pub refused: u64,
 }
 
 impl DrainReport {
@@ -74,17 +81,23 @@ impl DrainReport {
 pub enum SinkConfig {
     /// Stdout or a file (`--alerts`).
     Output(output::OutputConfig),
-    /// A syslog server (`--alerts syslog+udp://…`, `syslog+tcp://…`).
+    /// A syslog server (`--alerts syslog+udp://…`, `syslog+tcp://…`, `syslog+tls://…`).
     Syslog(syslog::SyslogConfig),
     /// A webhook receiver (`--alerts http(s)://…`).
     Webhook(webhook::WebhookConfig),
     /// A Prometheus Alertmanager (`--alerts alertmanager+http(s)://HOST:PORT`).
     Alertmanager(alertmanager::AlertmanagerConfig),
+    /// Mail through an SMTP relay (`--alerts smtp://…`, `smtps://…`).
+    Email(email::EmailConfig),
+    /// A program run for each alert (`--alerts exec:/path`).
+    Exec(exec::ExecConfig),
 }
 
 impl SinkConfig {
-    /// An `--alerts` SPEC: `syslog+udp://HOST:PORT` or `syslog+tcp://HOST:PORT`, `-` for
-    /// stdout, else a file path; stdout and files are written in `encoding`.
+    /// An `--alerts` SPEC: `-` for stdout, a destination that reaches others
+    /// (`syslog+udp|tcp|tls://…`, `http(s)://…`, `alertmanager+http(s)://…`, `smtp(s)://…`,
+    /// `exec:/PATH`: each kind's `parse`), else a file path; stdout and files are written in
+    /// `encoding`.
     pub fn parse(spec: &str, encoding: encode::Encoding) -> Result<SinkConfig, String> {
         if let Some(syslog) = syslog::SyslogConfig::parse(spec) {
             return syslog.map(SinkConfig::Syslog);
@@ -94,6 +107,12 @@ impl SinkConfig {
         }
         if let Some(alertmanager) = alertmanager::AlertmanagerConfig::parse(spec) {
             return alertmanager.map(SinkConfig::Alertmanager);
+        }
+        if let Some(email) = email::EmailConfig::parse(spec) {
+            return email.map(SinkConfig::Email);
+        }
+        if let Some(exec) = exec::ExecConfig::parse(spec) {
+            return exec.map(SinkConfig::Exec);
         }
         let dest = if spec == "-" {
             output::OutputDest::Stdout
@@ -110,6 +129,18 @@ impl SinkConfig {
             SinkConfig::Syslog(cfg) => cfg.name(),
             SinkConfig::Webhook(cfg) => cfg.name(),
             SinkConfig::Alertmanager(cfg) => cfg.name(),
+            SinkConfig::Email(cfg) => cfg.name(),
+            SinkConfig::Exec(cfg) => cfg.name(),
+        }
+    }
+
+    /// What tells this destination from every other, for the name of its spool in `--state`
+    /// (two mail outputs through one relay to different people are two spools).
+    fn identity(&self) -> String {
+        match self {
+            SinkConfig::Email(cfg) => cfg.identity(),
+            SinkConfig::Webhook(cfg) => cfg.url.clone(),
+            other => other.name(),
         }
     }
 
@@ -128,7 +159,7 @@ impl SinkConfig {
     pub fn reaches_others(&self) -> bool {
         match self {
             SinkConfig::Output(_) => false,
-            SinkConfig::Syslog(_) => true,
+            SinkConfig::Syslog(_) | SinkConfig::Email(_) | SinkConfig::Exec(_) => true,
             SinkConfig::Webhook(_) | SinkConfig::Alertmanager(_) => true,
         }
     }
@@ -148,8 +179,10 @@ impl SinkConfig {
             SinkConfig::Syslog(cfg) => cfg.remote()?,
             SinkConfig::Webhook(cfg) => cfg.remote(ctx)?,
             SinkConfig::Alertmanager(cfg) => cfg.remote(ctx)?,
+            SinkConfig::Email(cfg) => cfg.remote(ctx)?,
+            SinkConfig::Exec(cfg) => cfg.remote(ctx)?,
         };
-        remote.open(ctx)
+        remote.open(ctx, &self.identity())
     }
 }
 
@@ -177,12 +210,12 @@ pub struct Remote {
 }
 
 impl Remote {
-    fn open(self, ctx: &OpenContext) -> Result<Box<dyn AlertSink>, String> {
+    fn open(self, ctx: &OpenContext, identity: &str) -> Result<Box<dyn AlertSink>, String> {
         let drain = retry::DrainClock::new(ctx.shutdown.clone(), ctx.drain);
         let metrics = ctx.metrics.sink(&self.name);
         Ok(match &ctx.state {
             Some(state) => {
-                let dir = spool::spool_dir(state, &self.name, self.encoding);
+                let dir = spool::spool_dir(state, identity, self.encoding);
                 let sink = spool::SpooledSink::open(
                     self.name.clone(),
                     dir.clone(),

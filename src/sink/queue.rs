@@ -146,6 +146,8 @@ impl Batch {
 #[derive(Default)]
 struct WriterState {
     delivered: AtomicU64,
+    /// Alerts the receiver refused (a datagram, a batch answered 400): not sent again.
+    refused: AtomicU64,
     /// The first write error; the writer stops after it.
     error: Mutex<Option<io::Error>>,
 }
@@ -225,6 +227,7 @@ impl QueuedSink {
                     let on_flush = out.delivers_on_flush();
                     let before = writer_state.delivered.load(Ordering::Relaxed);
                     let mut taken = 0;
+                    let mut refusal = false;
                     // Line by line, so that `delivered` counts exactly the alerts the output
                     // took when a consumer stops reading in the middle of a batch.
                     let written = batch.lines().try_for_each(|line| {
@@ -238,7 +241,10 @@ impl QueuedSink {
                                 Ok(())
                             }
                             // This alert is lost (counted as undelivered); the next is tried.
-                            Err(_) if !out.stops_on_error() => Ok(()),
+                            Err(_) if !out.stops_on_error() => {
+                                refusal = true;
+                                Ok(())
+                            }
                             Err(e) => Err(e),
                         }
                     });
@@ -250,11 +256,19 @@ impl QueuedSink {
                             writer_metrics.delivered(delivered - before, waited);
                         }
                         // This batch is lost (counted as undelivered); the next is tried.
-                        Err(_) if !out.stops_on_error() => writer_metrics.failed(),
+                        Err(_) if !out.stops_on_error() => {
+                            refusal = true;
+                            writer_metrics.failed();
+                        }
                         Err(e) => {
                             writer_metrics.failed();
                             return fail(e);
                         }
+                    }
+                    if refusal {
+                        let took = writer_state.delivered.load(Ordering::Relaxed) - before;
+                        let lost = (batch.line_ends.len() as u64).saturating_sub(took);
+                        writer_state.refused.fetch_add(lost, Ordering::Relaxed);
                     }
                 }
             });
@@ -392,6 +406,7 @@ impl AlertSink for QueuedSink {
             dropped: self.dropped,
             gave_up,
             spooled: 0,
+            refused: self.state.refused.load(Ordering::Relaxed),
             failed: match self.take_error() {
                 Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Some(e.to_string()),
                 _ => None,

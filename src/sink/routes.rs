@@ -12,9 +12,11 @@
 //! ```
 //!
 //! `to` takes every `--alerts` SPEC. `format` (`json`, `text`) applies to a file or stdout;
-//! a network destination has the format its receiver reads. A table may hold only the keys
-//! its destination knows (a misspelt key is an error with its line and column, not a setting
-//! silently ignored).
+//! a network destination has the format its receiver reads. A destination's own settings go
+//! in one table named for its kind (`webhook = { batch = true }`, `email = { from = …, to =
+//! […] }`, `alertmanager`, `syslog`, `exec`; each kind's `…Options`). A table may hold only
+//! the keys its destination knows (a misspelt key is an error with its line and column, not a
+//! setting silently ignored).
 
 use std::ops::Range;
 
@@ -22,7 +24,12 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::SinkConfig;
+use super::alertmanager::AlertmanagerOptions;
+use super::email::{EmailConfig, EmailOptions};
 use super::encode::Encoding;
+use super::exec::{ExecConfig, ExecOptions};
+use super::syslog::{SyslogConfig, SyslogOptions};
+use super::webhook::WebhookOptions;
 use crate::alert::{Alert, Severity};
 
 /// One destination and the alerts it takes.
@@ -68,6 +75,35 @@ struct RouteSpec {
     to: Spanned<String>,
     min_severity: Option<Spanned<String>>,
     format: Option<Spanned<String>>,
+    /// The destination's own settings: at most one table, of its kind.
+    syslog: Option<Spanned<SyslogOptions>>,
+    webhook: Option<Spanned<WebhookOptions>>,
+    alertmanager: Option<Spanned<AlertmanagerOptions>>,
+    email: Option<Spanned<EmailOptions>>,
+    exec: Option<Spanned<ExecOptions>>,
+}
+
+impl RouteSpec {
+    /// The settings table given, by kind, and where it is.
+    fn settings(&self) -> Vec<(&'static str, Range<usize>)> {
+        let mut given = Vec::new();
+        let spans = [
+            ("syslog", self.syslog.as_ref().map(Spanned::span)),
+            ("webhook", self.webhook.as_ref().map(Spanned::span)),
+            (
+                "alertmanager",
+                self.alertmanager.as_ref().map(Spanned::span),
+            ),
+            ("email", self.email.as_ref().map(Spanned::span)),
+            ("exec", self.exec.as_ref().map(Spanned::span)),
+        ];
+        for (kind, span) in spans {
+            if let Some(span) = span {
+                given.push((kind, span));
+            }
+        }
+        given
+    }
 }
 
 /// The `[[alerts]]` tables of a config file's `text`, in file order.
@@ -85,7 +121,7 @@ pub fn routes_in_config(text: &str) -> Result<Vec<AlertRoute>, RouteError> {
     let file: RoutesFile = toml::from_str(text).map_err(|e| {
         let message = e.message().trim().to_string();
         let hint = if message.starts_with("unknown field") {
-            "; an [[alerts]] table takes to, min_severity and format"
+            "; check the spelling against the README's \"Alert outputs\""
         } else {
             ""
         };
@@ -125,7 +161,7 @@ fn route(spec: &RouteSpec) -> Result<AlertRoute, RouteError> {
             )
         })?,
     };
-    let to = SinkConfig::parse(spec.to.get_ref(), encoding).map_err(|e| at(&spec.to, e))?;
+    let to = destination(spec, encoding)?;
     if spec.format.is_some() && !matches!(to, SinkConfig::Output(_)) {
         return Err(at(
             &spec.to,
@@ -136,6 +172,75 @@ fn route(spec: &RouteSpec) -> Result<AlertRoute, RouteError> {
         ));
     }
     Ok(AlertRoute { to, min_severity })
+}
+
+/// `to` with the settings table of its kind, if one is given.
+fn destination(spec: &RouteSpec, encoding: Encoding) -> Result<SinkConfig, RouteError> {
+    let url = spec.to.get_ref();
+    let at_to = |message: String| RouteError {
+        span: Some(spec.to.span()),
+        message,
+    };
+    let settings = spec.settings();
+    if let Some((_, span)) = settings.get(1) {
+        return Err(RouteError {
+            span: Some(span.clone()),
+            message: "one destination, one settings table".into(),
+        });
+    }
+    if let Some(email) = &spec.email
+        && let Some(parsed) = EmailConfig::parse_with(url, Some(email.get_ref().clone()))
+    {
+        return parsed.map(SinkConfig::Email).map_err(at_to);
+    }
+    let to = SinkConfig::parse(url, encoding).map_err(at_to)?;
+    let Some((kind, span)) = settings.first().cloned() else {
+        return Ok(to);
+    };
+    let mismatch = || RouteError {
+        span: Some(span.clone()),
+        message: format!("`{kind}` settings for {url}, which is not a {kind} destination"),
+    };
+    // Settings of syslog and exec may also come in the URL's query; only one place counts.
+    if matches!(kind, "syslog" | "exec") && url.contains('?') {
+        return Err(at_to(format!(
+            "give the settings in the URL's query or in the `{kind}` table, not both"
+        )));
+    }
+    let configured = match (to, spec) {
+        (
+            SinkConfig::Webhook(cfg),
+            RouteSpec {
+                webhook: Some(o), ..
+            },
+        ) => cfg
+            .with_options(o.get_ref().clone())
+            .map(SinkConfig::Webhook),
+        (
+            SinkConfig::Alertmanager(cfg),
+            RouteSpec {
+                alertmanager: Some(o),
+                ..
+            },
+        ) => cfg
+            .with_options(o.get_ref().clone())
+            .map(SinkConfig::Alertmanager),
+        (
+            SinkConfig::Syslog(cfg),
+            RouteSpec {
+                syslog: Some(o), ..
+            },
+        ) => SyslogConfig::with_options(cfg.transport, &cfg.address, o.get_ref().clone())
+            .map(SinkConfig::Syslog),
+        (SinkConfig::Exec(cfg), RouteSpec { exec: Some(o), .. }) => {
+            ExecConfig::with_options(cfg.program, o.get_ref().clone()).map(SinkConfig::Exec)
+        }
+        _ => return Err(mismatch()),
+    };
+    configured.map_err(|message| RouteError {
+        span: Some(span),
+        message,
+    })
 }
 
 #[cfg(test)]
@@ -188,5 +293,80 @@ format = "text"
             routes_in_config("[[alerts]]\nto = \"syslog+udp://siem:514\"\nformat = \"text\"\n")
                 .expect_err("a format for the network");
         assert!(err.message.contains("network"), "{}", err.message);
+    }
+
+    #[test]
+    fn each_destination_takes_the_settings_table_of_its_kind() {
+        let text = r#"
+[[alerts]]
+to = "https://hooks.example/secpipe"
+webhook = { batch = true, max_batch = 20 }
+
+[[alerts]]
+to = "smtp://relay.example"
+min_severity = "critical"
+email = { from = "secpipe@example.com", to = ["soc@example.com", "oncall@example.com"] }
+
+[[alerts]]
+to = "exec:/usr/local/bin/page"
+exec = { args = ["--team", "sec"], timeout = "5s" }
+"#;
+        let routes = routes_in_config(text).expect("routes");
+        match &routes[0].to {
+            SinkConfig::Webhook(cfg) => {
+                assert_eq!(
+                    (cfg.options.batch, cfg.options.max_batch),
+                    (Some(true), Some(20))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match &routes[1].to {
+            SinkConfig::Email(cfg) => {
+                assert_eq!((cfg.host.as_str(), cfg.port), ("relay.example", 587));
+                assert_eq!(cfg.options.to.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(routes[1].min_severity, Severity::Critical);
+        match &routes[2].to {
+            SinkConfig::Exec(cfg) => assert_eq!(cfg.options.args, ["--team", "sec"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn settings_that_cannot_apply_are_refused_at_their_place() {
+        let cases = [
+            // A table of another kind.
+            (
+                "[[alerts]]\nto = \"syslog+tcp://siem:6514\"\nwebhook = { batch = true }\n",
+                "not a webhook destination",
+            ),
+            // Two tables.
+            (
+                "[[alerts]]\nto = \"exec:/bin/true\"\nexec = {}\nsyslog = {}\n",
+                "one settings table",
+            ),
+            // Settings in two places.
+            (
+                "[[alerts]]\nto = \"syslog+tls://siem:6514?server_name=siem\"\nsyslog = { ca_file = \"/ca.pem\" }\n",
+                "not both",
+            ),
+            (
+                "[[alerts]]\nto = \"smtp://relay?from=a@example.com&to=b@example.com\"\nemail = { from = \"a@example.com\", to = [\"b@example.com\"] }\n",
+                "not both",
+            ),
+            // A misspelt setting inside the table.
+            (
+                "[[alerts]]\nto = \"https://hooks.example/x\"\nwebhook = { bacth = true }\n",
+                "bacth",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = routes_in_config(text).expect_err(text);
+            assert!(err.message.contains(expected), "{text}: {}", err.message);
+            assert!(err.span.is_some(), "{text}");
+        }
     }
 }

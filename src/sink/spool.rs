@@ -23,7 +23,7 @@
 //! from a log line or an alert becomes a path.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -156,6 +156,8 @@ struct Shared {
     /// Alerts in the spool not yet delivered.
     pending: AtomicU64,
     delivered: AtomicU64,
+    /// Alerts the receiver refused for good: skipped, not sent again.
+    refused: AtomicU64,
     error: std::sync::Mutex<Option<io::Error>>,
 }
 
@@ -164,7 +166,9 @@ pub struct SpooledSink {
     name: String,
     encoding: Encoding,
     dir: PathBuf,
-    out: Option<BufWriter<File>>,
+    out: Option<File>,
+    /// The records of one `write`, appended to the segment in one call.
+    records: Vec<u8>,
     segment: u64,
     segment_len: u64,
     max_bytes: u64,
@@ -278,7 +282,8 @@ impl SpooledSink {
             name,
             encoding,
             dir,
-            out: Some(BufWriter::new(out)),
+            out: Some(out),
+            records: Vec::new(),
             segment,
             segment_len: if found.is_empty() { 0 } else { last_len },
             max_bytes,
@@ -314,15 +319,12 @@ impl SpooledSink {
         if self.segment_len < SEGMENT_BYTES {
             return Ok(());
         }
-        if let Some(out) = self.out.as_mut() {
-            out.flush()?;
-        }
         self.segment += 1;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(segment_path(&self.dir, self.segment))?;
-        self.out = Some(BufWriter::new(file));
+        self.out = Some(file);
         self.segment_len = 0;
         Ok(())
     }
@@ -349,32 +351,42 @@ impl AlertSink for SpooledSink {
             return Err(io::Error::other("the spool was closed"));
         };
         let mut appended = 0u64;
-        let mut bytes = 0u64;
         let now = crate::event::now_micros();
+        self.records.clear();
         for alert in alerts {
             self.line.clear();
             self.encoding.encode(alert, &mut self.line);
             let record = self.line.as_bytes();
             let size = HEADER + record.len() as u64;
-            let waiting = self.shared.pending_bytes.load(Ordering::Relaxed) + bytes;
+            let waiting =
+                self.shared.pending_bytes.load(Ordering::Relaxed) + self.records.len() as u64;
             if waiting + size > self.max_bytes || record.len() as u64 > u64::from(MAX_RECORD) {
                 self.dropped += 1;
                 self.metrics.dropped(1);
                 continue;
             }
-            out.write_all(&(record.len() as u32).to_le_bytes())?;
-            out.write_all(&now.to_le_bytes())?;
-            out.write_all(record)?;
+            self.records
+                .extend_from_slice(&(record.len() as u32).to_le_bytes());
+            self.records.extend_from_slice(&now.to_le_bytes());
+            self.records.extend_from_slice(record);
             appended += 1;
-            bytes += size;
         }
-        out.flush()?;
-        self.segment_len += bytes;
-        // Counted before the wake, so the thread never sees more records than `pending`.
+        let bytes = self.records.len() as u64;
+        // Counted before the records are in the file: the thread may read them at once, and
+        // must never take more than was counted.
         self.shared
             .pending_bytes
             .fetch_add(bytes, Ordering::Relaxed);
         let waiting = self.shared.pending.fetch_add(appended, Ordering::Relaxed) + appended;
+        if let Err(e) = out.write_all(&self.records) {
+            // Whatever part was written is cut off as a torn record by the next open.
+            self.shared
+                .pending_bytes
+                .fetch_sub(bytes, Ordering::Relaxed);
+            self.shared.pending.fetch_sub(appended, Ordering::Relaxed);
+            return Err(e);
+        }
+        self.segment_len += bytes;
         self.metrics.given(alerts.len() as u64);
         self.metrics.set_depth(waiting);
         if let Some(wake) = &self.wake
@@ -388,9 +400,7 @@ impl AlertSink for SpooledSink {
     /// Stop appending and give the thread until the spool is delivered, or the drain limit:
     /// what is left stays in the spool for the next run.
     fn close(mut self: Box<Self>) -> DrainReport {
-        if let Some(mut out) = self.out.take() {
-            let _ = out.flush();
-        }
+        self.out = None;
         // The thread delivers what the spool holds, then sees the closed channel and ends.
         self.wake = None;
         self.drain.start_now();
@@ -415,6 +425,7 @@ impl AlertSink for SpooledSink {
             gave_up,
             failed: self.take_error().map(|e| e.to_string()),
             spooled: self.shared.pending.load(Ordering::Relaxed),
+            refused: self.shared.refused.load(Ordering::Relaxed),
         }
     }
 }
@@ -526,6 +537,7 @@ impl SpoolReader {
             let on_flush = transport.delivers_on_flush();
             let delivered_before = self.shared.delivered.load(Ordering::Relaxed);
             let (mut taken, mut bytes) = (0u64, 0u64);
+            let mut refusal = false;
             for (record, _) in &batch.records {
                 match transport.send(record) {
                     Ok(()) if on_flush => taken += 1,
@@ -533,7 +545,10 @@ impl SpoolReader {
                         self.shared.delivered.fetch_add(1, Ordering::Relaxed);
                     }
                     // Lost, counted as undelivered; the next is tried (a refused datagram).
-                    Err(_) if !transport.stops_on_error() => self.metrics.failed(),
+                    Err(_) if !transport.stops_on_error() => {
+                        refusal = true;
+                        self.metrics.failed();
+                    }
                     Err(e) => {
                         self.metrics.failed();
                         return Err(e);
@@ -546,6 +561,7 @@ impl SpoolReader {
                 // (it would block every later alert), and counts as not delivered.
                 Err(_) if !transport.stops_on_error() => {
                     self.metrics.failed();
+                    refusal = true;
                     taken = 0;
                 }
                 Err(e) => {
@@ -554,6 +570,11 @@ impl SpoolReader {
                 }
             }
             let delivered = self.shared.delivered.fetch_add(taken, Ordering::Relaxed) + taken;
+            if refusal {
+                let took = delivered - delivered_before;
+                let lost = (batch.records.len() as u64).saturating_sub(took);
+                self.shared.refused.fetch_add(lost, Ordering::Relaxed);
+            }
             for (record, _) in &batch.records {
                 bytes += HEADER + record.len() as u64;
             }
@@ -906,6 +927,7 @@ mod tests {
         sink.write(&alerts(1, 2)).expect("spooled");
         let report = Box::new(sink).close();
         assert_eq!((report.alerts, report.delivered, report.spooled), (3, 2, 0));
+        assert_eq!(report.refused, 1);
         let expected: Vec<String> = alerts(1, 2).iter().map(|a| a.id.clone()).collect();
         assert_eq!(ids(&got.lock().expect("lock")), expected);
     }

@@ -191,7 +191,7 @@ pub fn write_text(alert: &Alert, out: &mut String) {
 /// assert!(out.contains(r"user=bob\n2026-11-23T03:00:00.000000Z CRITICAL P0"), "{out}");
 /// assert!(out.contains(r"ro\u{200b}ot\u{2028}x"), "{out}");
 /// ```
-fn push_clean(out: &mut String, s: &str) {
+pub(crate) fn push_clean(out: &mut String, s: &str) {
     use std::fmt::Write;
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
