@@ -70,6 +70,7 @@
 
 pub mod action;
 pub mod alert;
+pub mod block;
 pub mod archive;
 pub mod classify;
 pub mod commands;

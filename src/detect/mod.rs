@@ -54,6 +54,7 @@ mod engine;
 mod evidence;
 mod key;
 mod raise;
+pub(crate) use raise::alert_id;
 mod reorder;
 mod rules;
 mod silence;

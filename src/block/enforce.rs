@@ -1,0 +1,208 @@
+//! The enforcer: the one thread that talks to `nft`, so the ordered stage never waits for it.
+//!
+//! It takes bans decided by [`super::Blocker`] from a bounded channel and applies everything
+//! that arrived together as one `nft -f -` script, then saves the ledger. Every `reconcile`
+//! interval it compares the firewall with the ledger and repairs it: it takes `secpipe unban`
+//! requests, re-creates the table when someone flushed it (`nft flush ruleset`, `systemctl
+//! restart nftables`), re-asserts a live ban whose kernel time has fallen below half of what
+//! the ledger says is left, and removes elements the ledger does not hold live (lifted early).
+//! Unbans it makes are sent back to the ordered stage as audit records.
+//!
+//! Shutdown: when the blocker drops its sender, the thread applies what is queued, saves the
+//! ledger and ends. Bans stay in the kernel with their timeouts (and in the ledger, so the
+//! next start re-applies them): stopping secpipe does not let attackers back in early.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::ledger::{Ledger, pending_unbans};
+use super::nft::{self, Nft};
+use super::policy::Net;
+use crate::action::BlockTarget;
+use crate::alert::Alert;
+use crate::event::now_micros;
+
+/// A ban to apply, with when it was decided (µs, for the latency figure).
+pub struct BanOrder {
+    pub target: BlockTarget,
+    pub until: i64,
+    pub decided: i64,
+}
+
+/// What the enforcer did, read at the end of the run.
+#[derive(Debug, Default, Clone)]
+pub struct EnforceStats {
+    pub batches: u64,
+    pub applied: u64,
+    pub failures: u64,
+    pub last_error: Option<String>,
+    pub reconciles: u64,
+    pub table_restored: u64,
+    pub reasserted: u64,
+    pub removed: u64,
+    pub unbans: u64,
+    /// Decision → `nft` done, µs: the longest seen.
+    pub max_latency: i64,
+}
+
+/// What the thread works with.
+pub struct Enforcer {
+    pub nft: Nft,
+    pub ledger: Arc<Mutex<Ledger>>,
+    pub state: PathBuf,
+    pub allow: Vec<Net>,
+    pub reconcile: Duration,
+    pub audit: Sender<Alert>,
+    pub stats: Arc<Mutex<EnforceStats>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves data that is still whole (every update is
+    // one insert or field write): go on with it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whole seconds from `now` to `until`, at least 1.
+fn secs_left(until: i64, now: i64) -> u64 {
+    let us = until.saturating_sub(now).max(0) as u64;
+    us.div_ceil(1_000_000).max(1)
+}
+
+impl Enforcer {
+    /// The table as it must be now: created fresh with every live ban of the ledger. Run at
+    /// startup (before any input is read) and when the table is found gone.
+    pub fn restore_table(&self, now: i64) -> Result<(), String> {
+        let mut script = nft::table_script(&self.allow);
+        for rec in lock(&self.ledger).live(now) {
+            if let Some(t) = rec.target() {
+                script.push_str(&nft::ban_lines(t, secs_left(rec.until, now)));
+            }
+        }
+        self.nft.apply(&script)
+    }
+
+    /// The thread's body.
+    pub fn run(self, orders: Receiver<BanOrder>) {
+        let mut next_reconcile = Instant::now() + self.reconcile;
+        loop {
+            let wait = next_reconcile.saturating_duration_since(Instant::now());
+            match orders.recv_timeout(wait) {
+                Ok(first) => {
+                    let batch: Vec<BanOrder> =
+                        std::iter::once(first).chain(orders.try_iter()).collect();
+                    self.apply_orders(&batch);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.reconcile(now_micros());
+                    next_reconcile = Instant::now() + self.reconcile;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.save();
+    }
+
+    fn apply_orders(&self, batch: &[BanOrder]) {
+        let now = now_micros();
+        let mut script = String::new();
+        for o in batch {
+            script.push_str(&nft::ban_lines(o.target, secs_left(o.until, now)));
+        }
+        let result = self.nft.apply(&script);
+        let done = now_micros();
+        {
+            let mut s = lock(&self.stats);
+            s.batches += 1;
+            match result {
+                Ok(()) => {
+                    s.applied += batch.len() as u64;
+                    let latency = batch.iter().map(|o| done - o.decided).max().unwrap_or(0);
+                    s.max_latency = s.max_latency.max(latency);
+                }
+                // The bans are in the ledger: the next reconcile puts them in.
+                Err(e) => self.failed(&mut s, e),
+            }
+        }
+        self.save();
+    }
+
+    fn failed(&self, s: &mut EnforceStats, e: String) {
+        s.failures += 1;
+        if s.failures == 1 {
+            crate::report::warn(&format!("block: {e} (retried at each reconcile)"));
+        }
+        s.last_error = Some(e);
+    }
+
+    fn save(&self) {
+        let result = lock(&self.ledger).save(&self.state);
+        if let Err(e) = result {
+            let mut s = lock(&self.stats);
+            self.failed(&mut s, format!("ledger: {e}"));
+        }
+    }
+
+    /// Compare the firewall with the ledger and repair it.
+    pub fn reconcile(&self, now: i64) {
+        let mut script = String::new();
+        // Unban requests first, so a lifted ban is not re-asserted below.
+        for (req, path) in pending_unbans(&self.state) {
+            if let Some(target) = super::ledger::parse_target(&req.address) {
+                let lifted = lock(&self.ledger).unban(target, req.at.min(now));
+                script.push_str(&nft::unban_lines(target));
+                if let Some(rec) = lifted {
+                    lock(&self.stats).unbans += 1;
+                    let _ = self.audit.try_send(super::audit::unban(
+                        &rec,
+                        req.at.min(now),
+                        "secpipe unban",
+                    ));
+                }
+            }
+            let _ = std::fs::remove_file(path);
+        }
+        let listed = self.nft.list_bans();
+        let mut s = lock(&self.stats);
+        s.reconciles += 1;
+        match listed {
+            Ok(None) => {
+                s.table_restored += 1;
+                drop(s);
+                if let Err(e) = self.restore_table(now) {
+                    self.failed(&mut lock(&self.stats), e);
+                }
+                self.save();
+                return;
+            }
+            Ok(Some(kernel)) => {
+                let ledger = lock(&self.ledger);
+                for rec in ledger.live(now) {
+                    let Some(t) = rec.target() else { continue };
+                    let left = secs_left(rec.until, now);
+                    let in_kernel = kernel.iter().find(|k| k.target == t).map(|k| k.expires);
+                    if in_kernel.is_none_or(|expires| expires.saturating_mul(2) < left) {
+                        script.push_str(&nft::ban_lines(t, left));
+                        s.reasserted += 1;
+                    }
+                }
+                for k in &kernel {
+                    if !ledger.is_live(k.target, now) {
+                        script.push_str(&nft::unban_lines(k.target));
+                        s.removed += 1;
+                    }
+                }
+            }
+            Err(e) => self.failed(&mut s, e),
+        }
+        drop(s);
+        if !script.is_empty() {
+            if let Err(e) = self.nft.apply(&script) {
+                self.failed(&mut lock(&self.stats), e);
+            }
+            self.save();
+        }
+    }
+}
