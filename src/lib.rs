@@ -70,8 +70,8 @@
 
 pub mod action;
 pub mod alert;
-pub mod block;
 pub mod archive;
+pub mod block;
 pub mod classify;
 pub mod commands;
 pub mod detect;

@@ -46,7 +46,13 @@ fn note(name: &str, value: impl Into<String>) -> Action {
 
 /// The record of a ban decided because of `cause`.
 pub fn ban(target: BlockTarget, rec: &BanRecord, cause: &Alert, mode: BlockMode) -> Alert {
-    let mut a = base("secpipe.ban", Severity::Low, &rec.address, rec.since, rec.until);
+    let mut a = base(
+        "secpipe.ban",
+        Severity::Low,
+        &rec.address,
+        rec.since,
+        rec.until,
+    );
     a.count = u64::from(rec.count);
     let length = rec.until.saturating_sub(rec.since);
     let verb = match mode {
@@ -78,7 +84,10 @@ pub fn ban(target: BlockTarget, rec: &BanRecord, cause: &Alert, mode: BlockMode)
 pub fn unban(rec: &BanRecord, at: i64, why: &str) -> Alert {
     let mut a = base("secpipe.unban", Severity::Low, &rec.address, at, rec.until);
     a.count = u64::from(rec.count);
-    a.summary = format!("unbanned {} ({why}); it was banned after alert {}", rec.address, rec.alert_id);
+    a.summary = format!(
+        "unbanned {} ({why}); it was banned after alert {}",
+        rec.address, rec.alert_id
+    );
     a.action = vec![note("cause", rec.alert_id.clone()), note("reason", why)];
     a
 }

@@ -22,7 +22,10 @@ pub struct Breaker {
 pub enum Admit {
     Yes,
     /// Over the cap; `first` is true for the first refusal of this minute (raise the alert).
-    No { first: bool, minute: i64 },
+    No {
+        first: bool,
+        minute: i64,
+    },
 }
 
 impl Breaker {
@@ -67,8 +70,20 @@ mod tests {
         let t0 = 5 * MINUTE + 1;
         let said: Vec<Admit> = (0..5).map(|i| b.admit(t0 + i)).collect();
         assert_eq!(&said[..3], &[Admit::Yes, Admit::Yes, Admit::Yes]);
-        assert_eq!(said[3], Admit::No { first: true, minute: 5 * MINUTE });
-        assert_eq!(said[4], Admit::No { first: false, minute: 5 * MINUTE });
+        assert_eq!(
+            said[3],
+            Admit::No {
+                first: true,
+                minute: 5 * MINUTE
+            }
+        );
+        assert_eq!(
+            said[4],
+            Admit::No {
+                first: false,
+                minute: 5 * MINUTE
+            }
+        );
         assert_eq!(b.admit(6 * MINUTE), Admit::Yes);
         assert_eq!(b.refused, 2);
     }

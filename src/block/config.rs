@@ -142,7 +142,9 @@ impl BlockOptions {
             match crate::duration::parse(text) {
                 Ok(us) if us > 0 => Ok(us),
                 Ok(_) => Err(format!("[block] {name} = \"{text}\": must be more than 0")),
-                Err(why) => Err(format!("[block] {name} = \"{text}\": not a duration ({why})")),
+                Err(why) => Err(format!(
+                    "[block] {name} = \"{text}\": not a duration ({why})"
+                )),
             }
         };
         let mut allow = Vec::with_capacity(self.allow.len());
@@ -251,6 +253,10 @@ mod tests {
         assert!(opts.resolve(BlockMode::Enforce).is_err());
         opts.max_per_minute = 1;
         opts.max_time = "0s".into();
-        assert!(opts.resolve(BlockMode::Enforce).expect_err("zero").contains("max_time"));
+        assert!(
+            opts.resolve(BlockMode::Enforce)
+                .expect_err("zero")
+                .contains("max_time")
+        );
     }
 }

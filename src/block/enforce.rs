@@ -137,7 +137,7 @@ impl Enforcer {
         s.last_error = Some(e);
     }
 
-    fn save(&self) {
+    pub fn save(&self) {
         let result = lock(&self.ledger).save(&self.state);
         if let Err(e) = result {
             let mut s = lock(&self.stats);
@@ -147,28 +147,14 @@ impl Enforcer {
 
     /// Compare the firewall with the ledger and repair it.
     pub fn reconcile(&self, now: i64) {
-        let mut script = String::new();
         // Unban requests first, so a lifted ban is not re-asserted below.
-        for (req, path) in pending_unbans(&self.state) {
-            if let Some(target) = super::ledger::parse_target(&req.address) {
-                let lifted = lock(&self.ledger).unban(target, req.at.min(now));
-                script.push_str(&nft::unban_lines(target));
-                if let Some(rec) = lifted {
-                    lock(&self.stats).unbans += 1;
-                    let _ = self.audit.try_send(super::audit::unban(
-                        &rec,
-                        req.at.min(now),
-                        "secpipe unban",
-                    ));
-                }
-            }
-            let _ = std::fs::remove_file(path);
-        }
+        let mut script = self.take_unbans(now);
         let listed = self.nft.list_bans();
         let mut s = lock(&self.stats);
         s.reconciles += 1;
         match listed {
             Ok(None) => {
+                // The fresh table holds only live bans: the unban lines are not needed.
                 s.table_restored += 1;
                 drop(s);
                 if let Err(e) = self.restore_table(now) {
@@ -198,11 +184,36 @@ impl Enforcer {
             Err(e) => self.failed(&mut s, e),
         }
         drop(s);
+        self.apply_repair(&script);
+    }
+
+    fn apply_repair(&self, script: &str) {
         if !script.is_empty() {
-            if let Err(e) = self.nft.apply(&script) {
+            if let Err(e) = self.nft.apply(script) {
                 self.failed(&mut lock(&self.stats), e);
             }
             self.save();
         }
+    }
+
+    /// Honour `secpipe unban` requests: lift the bans in the ledger, send their audit records,
+    /// delete the request files. Returns the `nft` lines that remove the elements.
+    pub fn take_unbans(&self, now: i64) -> String {
+        let mut script = String::new();
+        for (req, path) in pending_unbans(&self.state) {
+            let at = req.at.min(now);
+            if let Some(target) = super::ledger::parse_target(&req.address) {
+                let lifted = lock(&self.ledger).unban(target, at);
+                script.push_str(&nft::unban_lines(target));
+                if let Some(rec) = lifted {
+                    lock(&self.stats).unbans += 1;
+                    let _ = self
+                        .audit
+                        .try_send(super::audit::unban(&rec, at, "secpipe unban"));
+                }
+            }
+            let _ = std::fs::remove_file(path);
+        }
+        script
     }
 }

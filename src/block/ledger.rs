@@ -97,12 +97,7 @@ impl Ledger {
 
     /// The ledger in `dir` (empty when there is none yet), with what is past the lookback
     /// dropped and pending unban requests applied. Returns the requests it applied.
-    pub fn load(
-        dir: &Path,
-        max_bans: usize,
-        lookback: i64,
-        now: i64,
-    ) -> Result<Ledger, String> {
+    pub fn load(dir: &Path, max_bans: usize, lookback: i64, now: i64) -> Result<Ledger, String> {
         let mut ledger = Ledger::new(max_bans, lookback);
         let path = dir.join(LEDGER_FILE);
         let text = match std::fs::read_to_string(&path) {
@@ -245,7 +240,10 @@ pub fn pending_unbans(dir: &Path) -> Vec<(UnbanRequest, PathBuf)> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .filter_map(|p| {
             let text = std::fs::read_to_string(&p).ok()?;
             let req: UnbanRequest = serde_json::from_str(&text).ok()?;
@@ -283,7 +281,14 @@ mod tests {
         for text in ["203.0.113.7", "2001:db8:1::/64", "2001:db8::1"] {
             assert_eq!(t(text).to_string(), text);
         }
-        for bad in ["0.0.0.0", "::/0", "2001:db8::1/64", "203.0.113.7/8", "x", "1.2.3.4; rm"] {
+        for bad in [
+            "0.0.0.0",
+            "::/0",
+            "2001:db8::1/64",
+            "203.0.113.7/8",
+            "x",
+            "1.2.3.4; rm",
+        ] {
             assert_eq!(parse_target(bad), None, "{bad}");
         }
     }
@@ -293,11 +298,23 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let now = 1_000 * MIN;
         let mut l = Ledger::new(10, 24 * 60 * MIN);
-        l.record(ban("203.0.113.7", now, now + 15 * MIN, 1), now).expect("room");
-        l.record(ban("2001:db8:1::/64", now - 30 * MIN, now - 15 * MIN, 2), now)
+        l.record(ban("203.0.113.7", now, now + 15 * MIN, 1), now)
             .expect("room");
-        l.record(ban("198.51.100.1", now - 3 * 24 * 60 * MIN, now - 2 * 24 * 60 * MIN, 1), now)
-            .expect("room");
+        l.record(
+            ban("2001:db8:1::/64", now - 30 * MIN, now - 15 * MIN, 2),
+            now,
+        )
+        .expect("room");
+        l.record(
+            ban(
+                "198.51.100.1",
+                now - 3 * 24 * 60 * MIN,
+                now - 2 * 24 * 60 * MIN,
+                1,
+            ),
+            now,
+        )
+        .expect("room");
         l.save(dir.path()).expect("save");
         let back = Ledger::load(dir.path(), 10, 24 * 60 * MIN, now).expect("load");
         let live: Vec<&str> = back.live(now).map(|r| r.address.as_str()).collect();
@@ -313,8 +330,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let good = serde_json::to_string(&ban("203.0.113.7", 0, 10 * MIN, 1)).expect("json");
         let forged = serde_json::to_string(&ban("0.0.0.0/0", 0, 10 * MIN, 1)).expect("json");
-        std::fs::write(dir.path().join(LEDGER_FILE), format!("{good}\n{{half\n{forged}\n"))
-            .expect("write");
+        std::fs::write(
+            dir.path().join(LEDGER_FILE),
+            format!("{good}\n{{half\n{forged}\n"),
+        )
+        .expect("write");
         let l = Ledger::load(dir.path(), 10, MIN, 0).expect("load");
         assert_eq!((l.len(), l.skipped_lines), (1, 2));
     }
@@ -322,7 +342,8 @@ mod tests {
     #[test]
     fn unban_lifts_a_live_ban_once_and_keeps_it_for_escalation() {
         let mut l = Ledger::new(10, 60 * MIN);
-        l.record(ban("203.0.113.7", 0, 15 * MIN, 1), 0).expect("room");
+        l.record(ban("203.0.113.7", 0, 15 * MIN, 1), 0)
+            .expect("room");
         assert!(l.unban(t("203.0.113.7"), MIN).is_some());
         assert!(!l.is_live(t("203.0.113.7"), MIN));
         assert!(l.unban(t("203.0.113.7"), 2 * MIN).is_none());
@@ -332,11 +353,17 @@ mod tests {
     #[test]
     fn the_ledger_is_bounded_and_never_forgets_a_live_ban_for_room() {
         let mut l = Ledger::new(2, MIN);
-        l.record(ban("203.0.113.1", 0, 10 * MIN, 1), 0).expect("room");
-        l.record(ban("203.0.113.2", 0, 5 * MIN, 1), 0).expect("room");
-        assert_eq!(l.record(ban("203.0.113.3", 0, 10 * MIN, 1), 0), Err(LedgerFull));
+        l.record(ban("203.0.113.1", 0, 10 * MIN, 1), 0)
+            .expect("room");
+        l.record(ban("203.0.113.2", 0, 5 * MIN, 1), 0)
+            .expect("room");
+        assert_eq!(
+            l.record(ban("203.0.113.3", 0, 10 * MIN, 1), 0),
+            Err(LedgerFull)
+        );
         // Once one has ended, it makes room.
-        l.record(ban("203.0.113.3", 6 * MIN, 20 * MIN, 1), 6 * MIN).expect("room");
+        l.record(ban("203.0.113.3", 6 * MIN, 20 * MIN, 1), 6 * MIN)
+            .expect("room");
         assert_eq!(l.len(), 2);
         assert!(l.is_live(t("203.0.113.1"), 6 * MIN));
     }
@@ -347,8 +374,10 @@ mod tests {
         request_unban(dir.path(), t("2001:db8:1::/64"), 20).expect("request");
         request_unban(dir.path(), t("203.0.113.7"), 10).expect("request");
         std::fs::write(dir.path().join(UNBAN_DIR).join("junk.json"), "{").expect("write");
-        let pending: Vec<String> =
-            pending_unbans(dir.path()).into_iter().map(|(r, _)| r.address).collect();
+        let pending: Vec<String> = pending_unbans(dir.path())
+            .into_iter()
+            .map(|(r, _)| r.address)
+            .collect();
         assert_eq!(pending, ["203.0.113.7", "2001:db8:1::/64"]);
     }
 }

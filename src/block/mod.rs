@@ -152,11 +152,13 @@ impl Blocker {
             audit: audit_tx,
             stats: blocker.enforce_stats.clone(),
         };
+        // Unban requests left while no secpipe ran are honoured first, so the fresh table
+        // holds only what is live.
+        let _ = enforcer.take_unbans(now);
         enforcer
             .restore_table(now)
             .map_err(|e| format!("--block enforce: {e}"))?;
-        // Unban requests left while no secpipe ran are honoured now, before new input.
-        enforcer.reconcile(now);
+        enforcer.save();
         let (tx, rx) = crossbeam_channel::bounded(ORDER_QUEUE);
         let thread = std::thread::Builder::new()
             .name("secpipe-block".into())
@@ -179,7 +181,10 @@ impl Blocker {
                 OwnAddresses::fixed(own),
             ),
             breaker: Breaker::new(settings.max_per_minute),
-            ledger: Arc::new(Mutex::new(Ledger::new(settings.max_bans, settings.lookback))),
+            ledger: Arc::new(Mutex::new(Ledger::new(
+                settings.max_bans,
+                settings.lookback,
+            ))),
             settings,
             orders: None,
             audit,
@@ -230,9 +235,8 @@ impl Blocker {
         }
         if let Admit::No { first, minute } = self.breaker.admit(now) {
             self.stats.over_cap += 1;
-            return first.then(|| {
-                audit::overflow(self.settings.max_per_minute, minute, now, cause)
-            });
+            return first
+                .then(|| audit::overflow(self.settings.max_per_minute, minute, now, cause));
         }
         let count = ledger.next_count(target, now);
         let length = self.length(duration, count);
@@ -304,7 +308,10 @@ impl Blocker {
             line.push_str(&format!(", refused: {}", parts.join(", ")));
         }
         for (n, what) in [
-            (s.over_cap, "over the per-minute cap (secpipe.block_overflow)"),
+            (
+                s.over_cap,
+                "over the per-minute cap (secpipe.block_overflow)",
+            ),
             (s.ledger_full, "refused at a full ledger"),
             (s.queue_full, "left to reconcile at a full queue"),
         ] {

@@ -71,7 +71,11 @@ pub fn table_script(allow: &[Net]) -> String {
     ));
     for net in allow {
         let net = net.masked();
-        let set = if net.addr.is_ipv4() { "allow4" } else { "allow6" };
+        let set = if net.addr.is_ipv4() {
+            "allow4"
+        } else {
+            "allow6"
+        };
         s.push_str(&format!(
             "add element {TABLE} {set} {{ {}/{} }}\n",
             net.addr, net.prefix
@@ -242,8 +246,14 @@ mod tests {
         ];
         let s = table_script(&allow);
         assert!(s.starts_with("table inet secpipe {}\ndelete table inet secpipe\n"));
-        assert!(s.contains("add element inet secpipe allow4 { 192.0.2.0/24 }\n"), "{s}");
-        assert!(s.contains("add element inet secpipe allow6 { 2001:db8::5/128 }\n"), "{s}");
+        assert!(
+            s.contains("add element inet secpipe allow4 { 192.0.2.0/24 }\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("add element inet secpipe allow6 { 2001:db8::5/128 }\n"),
+            "{s}"
+        );
         assert!(s.contains("type filter hook input priority -5; policy accept;"));
         for line in s.lines() {
             let names_a_table = line.contains("table ") || line.contains("element ");
@@ -255,8 +265,10 @@ mod tests {
     fn nft_listing_is_read_for_v4_and_v6_prefixes() {
         let json = br#"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "inet", "name": "ban6", "table": "secpipe", "elem": [{"elem": {"val": {"prefix": {"addr": "2001:db8:1::", "len": 64}}, "timeout": 40, "expires": 39}}, {"elem": {"val": "2001:db8::9", "timeout": 5, "expires": 4}}, "2001:db8::7"]}}]}"#;
         let bans = parse_list(json).expect("parses");
-        let seen: Vec<(String, u64)> =
-            bans.iter().map(|b| (b.target.to_string(), b.expires)).collect();
+        let seen: Vec<(String, u64)> = bans
+            .iter()
+            .map(|b| (b.target.to_string(), b.expires))
+            .collect();
         assert_eq!(
             seen,
             [

@@ -65,11 +65,15 @@ impl Net {
     pub fn masked(self) -> Net {
         let addr = match self.addr {
             IpAddr::V4(a) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
             }
             IpAddr::V6(a) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
             }
         };
@@ -199,7 +203,9 @@ fn interface_addresses() -> Vec<IpAddr> {
                 match i32::from((*sa).sa_family) {
                     libc::AF_INET => {
                         let sin = &*(sa as *const libc::sockaddr_in);
-                        out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
+                        out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                            sin.sin_addr.s_addr,
+                        ))));
                     }
                     libc::AF_INET6 => {
                         let sin6 = &*(sa as *const libc::sockaddr_in6);
@@ -274,7 +280,11 @@ impl Policy {
         if !self.block_private && PRIVATE.iter().any(|p| p.overlaps(net)) {
             return Err(Refusal::Private);
         }
-        if !self.trust_udp && evidence.iter().any(|e| e.source.starts_with("syslog+udp://")) {
+        if !self.trust_udp
+            && evidence
+                .iter()
+                .any(|e| e.source.starts_with("syslog+udp://"))
+        {
             return Err(Refusal::Spoofable);
         }
         Ok(())
@@ -372,14 +382,20 @@ mod tests {
         // A rule with ipv6_prefix = 1 would be half the internet: refused.
         let wide = target("8001:db8::1", 1);
         assert_eq!(p.check(wide, &file(), 0), Err(Refusal::TooWide));
-        assert_eq!(p.check(target("2001:db8:5::1", 31), &file(), 0), Err(Refusal::TooWide));
+        assert_eq!(
+            p.check(target("2001:db8:5::1", 31), &file(), 0),
+            Err(Refusal::TooWide)
+        );
         assert_eq!(p.check(target("2001:db8:5::1", 64), &file(), 0), Ok(()));
     }
 
     #[test]
     fn own_addresses_and_the_64_around_them_are_never_banned() {
         let mut p = policy();
-        assert_eq!(p.check(target("203.0.113.1", 64), &file(), 0), Err(Refusal::OwnAddress));
+        assert_eq!(
+            p.check(target("203.0.113.1", 64), &file(), 0),
+            Err(Refusal::OwnAddress)
+        );
         // A /64 that holds this host's address would cut the host off too.
         assert_eq!(
             p.check(target("2001:db8:aa::99", 64), &file(), 0),
@@ -397,10 +413,22 @@ mod tests {
     #[test]
     fn allowlisted_proxies_relays_and_private_ranges_are_never_banned() {
         let mut p = policy();
-        assert_eq!(p.check(target("198.51.100.7", 64), &file(), 0), Err(Refusal::Allowlisted));
+        assert_eq!(
+            p.check(target("198.51.100.7", 64), &file(), 0),
+            Err(Refusal::Allowlisted)
+        );
         assert_eq!(p.check(target("198.51.100.17", 64), &file(), 0), Ok(()));
-        assert_eq!(p.check(target("192.0.2.10", 64), &file(), 0), Err(Refusal::TrustedProxy));
-        for private in ["10.1.2.3", "172.20.0.1", "192.168.1.1", "100.64.0.1", "fd00::1"] {
+        assert_eq!(
+            p.check(target("192.0.2.10", 64), &file(), 0),
+            Err(Refusal::TrustedProxy)
+        );
+        for private in [
+            "10.1.2.3",
+            "172.20.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "fd00::1",
+        ] {
             assert_eq!(
                 p.check(target(private, 64), &file(), 0),
                 Err(Refusal::Private),
@@ -415,9 +443,15 @@ mod tests {
     fn a_syslog_relay_is_never_banned_even_on_later_evidence_from_elsewhere() {
         let mut p = policy();
         let relayed = vec![from("syslog+tcp://192.0.2.5:51234")];
-        assert_eq!(p.check(target("192.0.2.5", 64), &relayed, 0), Err(Refusal::Relay));
+        assert_eq!(
+            p.check(target("192.0.2.5", 64), &relayed, 0),
+            Err(Refusal::Relay)
+        );
         // Remembered: an alert from a file naming the relay later is refused too.
-        assert_eq!(p.check(target("192.0.2.5", 64), &file(), 0), Err(Refusal::Relay));
+        assert_eq!(
+            p.check(target("192.0.2.5", 64), &file(), 0),
+            Err(Refusal::Relay)
+        );
         assert_eq!(
             relay_peer("syslog+tls://[2001:db8::5]:6514"),
             Some(ip("2001:db8::5"))
@@ -428,8 +462,14 @@ mod tests {
     #[test]
     fn udp_evidence_does_not_ban_unless_trusted() {
         let mut p = policy();
-        let mixed = vec![from("/var/log/auth.log"), from("syslog+udp://192.0.2.77:514")];
-        assert_eq!(p.check(target("203.0.113.9", 64), &mixed, 0), Err(Refusal::Spoofable));
+        let mixed = vec![
+            from("/var/log/auth.log"),
+            from("syslog+udp://192.0.2.77:514"),
+        ];
+        assert_eq!(
+            p.check(target("203.0.113.9", 64), &mixed, 0),
+            Err(Refusal::Spoofable)
+        );
         let tcp = vec![from("syslog+tcp://192.0.2.78:5514")];
         assert_eq!(p.check(target("203.0.113.9", 64), &tcp, 0), Ok(()));
         p.trust_udp = true;
@@ -439,7 +479,12 @@ mod tests {
     #[test]
     fn documentation_ranges_stay_blockable() {
         let mut p = policy();
-        for addr in ["192.0.2.200", "198.51.100.200", "203.0.113.7", "2001:db8:1::1"] {
+        for addr in [
+            "192.0.2.200",
+            "198.51.100.200",
+            "203.0.113.7",
+            "2001:db8:1::1",
+        ] {
             assert_eq!(p.check(target(addr, 64), &file(), 0), Ok(()), "{addr}");
         }
     }

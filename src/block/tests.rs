@@ -63,10 +63,19 @@ fn a_ban_is_recorded_as_an_audit_record_linked_to_its_alert() {
     b.step(&mut alerts, 10 * MIN);
     assert_eq!(rules(&alerts), ["auth.bruteforce", "secpipe.ban"]);
     let ban = &alerts[1];
-    assert_eq!((ban.key_field.as_str(), ban.key_value.as_str()), ("address", "203.0.113.7"));
+    assert_eq!(
+        (ban.key_field.as_str(), ban.key_value.as_str()),
+        ("address", "203.0.113.7")
+    );
     let pairs = Action::pairs(&ban.action);
-    assert!(pairs.contains(&("cause".into(), "id-203.0.113.7".into())), "{pairs:?}");
-    assert!(pairs.contains(&("mode".into(), "simulate".into())), "{pairs:?}");
+    assert!(
+        pairs.contains(&("cause".into(), "id-203.0.113.7".into())),
+        "{pairs:?}"
+    );
+    assert!(
+        pairs.contains(&("mode".into(), "simulate".into())),
+        "{pairs:?}"
+    );
     assert!(pairs.contains(&("for".into(), "15m".into())), "{pairs:?}");
     assert_eq!((ban.window_start, ban.window_end), (10 * MIN, 25 * MIN));
     // The same address again while banned: no second ban, no record.
@@ -134,7 +143,11 @@ fn a_flood_of_100k_distinct_attackers_trips_the_breaker_and_stays_bounded() {
     assert_eq!((bans, overflow), (120, 2));
     assert_eq!(b.stats.over_cap, 100_000 - 120);
     assert_eq!(lock(&b.ledger).len(), 120);
-    assert!(b.render().contains("99880 over the per-minute cap"), "{}", b.render());
+    assert!(
+        b.render().contains("99880 over the per-minute cap"),
+        "{}",
+        b.render()
+    );
 }
 
 #[test]
@@ -147,7 +160,10 @@ fn repeat_offenders_get_doubled_bans_capped_at_max_time() {
     for _ in 0..5 {
         let mut alerts = vec![alert("203.0.113.7", "/var/log/auth.log")];
         b.step(&mut alerts, now);
-        let ban = alerts.iter().find(|a| a.rule == "secpipe.ban").expect("banned");
+        let ban = alerts
+            .iter()
+            .find(|a| a.rule == "secpipe.ban")
+            .expect("banned");
         lengths.push(((ban.window_end - ban.window_start) / MIN, ban.count));
         now = ban.window_end + MIN;
     }

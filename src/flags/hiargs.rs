@@ -6,8 +6,10 @@ use std::sync::Arc;
 use miette::NamedSource;
 
 use super::UsageError;
-use super::lowargs::{AlertFormatArg, DetectArgs, ParseArgs, RunArgs};
+use super::lowargs::{AlertFormatArg, BlockArgs, BlockModeArg, DetectArgs, ParseArgs, RunArgs};
 use crate::archive::{Archive, ArchiveOptions};
+use crate::block::config::{BlockMode, BlockOptions};
+use crate::block::{BlockConfig, Blocker};
 use crate::classify::{Classifier, GrammarError, IpBlock, TrustedProxies};
 use crate::detect::{DetectOptions, Detector, RuleError, RuleSet};
 use crate::event::TimeRange;
@@ -62,6 +64,7 @@ impl DetectConfig {
             drain: self.alert_drain,
             range: TimeRange::default(),
             unverified: Unverified::Nothing,
+            block: None,
         })
     }
 }
@@ -79,6 +82,8 @@ pub struct RunConfig {
     pub listen: ListenConfig,
     /// `--metrics ADDR`.
     pub metrics: Option<String>,
+    /// `--block simulate|enforce` (None when off).
+    pub block: Option<BlockConfig>,
 }
 
 impl RunConfig {
@@ -117,8 +122,16 @@ impl RunConfig {
         if !self.listen.specs.is_empty() {
             sources.push(Box::new(self.listen.bind().map_err(UsageError::plain)?));
         }
-        self.detect
-            .assemble(self.parse, sources, archive, self.metrics.as_deref())
+        let mut run =
+            self.detect
+                .assemble(self.parse, sources, archive, self.metrics.as_deref())?;
+        // Blocking starts last, before any input is read: in enforce the table is in place
+        // with the ledger's live bans before the first new decision.
+        if let Some(cfg) = self.block {
+            let blocker = Blocker::start(cfg, crate::event::now_micros());
+            run.block = Some(blocker.map_err(UsageError::plain)?);
+        }
+        Ok(run)
     }
 }
 
@@ -264,6 +277,12 @@ impl RunConfig {
         } else {
             inputs(&args.inputs)
         };
+        let block = block_config(args)?;
+        if args.state.is_some() && !args.follow && block.is_none() {
+            return Err(UsageError::plain(
+                "--state is for --follow (read positions) or --block (the ban ledger)",
+            ));
+        }
         Ok(RunConfig {
             inputs,
             parse,
@@ -273,8 +292,68 @@ impl RunConfig {
             state: args.state.clone(),
             listen,
             metrics: args.metrics.clone(),
+            block,
         })
     }
+}
+
+/// `--block*` flags over the `[block]` section of `--config`; `None` when blocking is off.
+fn block_config(args: &RunArgs) -> Result<Option<BlockConfig>, UsageError> {
+    let flags: &BlockArgs = &args.block;
+    let mode = match flags.mode {
+        BlockModeArg::Off => return Ok(None),
+        BlockModeArg::Simulate => BlockMode::Simulate,
+        BlockModeArg::Enforce => BlockMode::Enforce,
+    };
+    let mut options = match &args.detect.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| UsageError::plain(format!("--config {}: {e}", path.display())))?;
+            let name = path.display().to_string();
+            BlockOptions::from_config(&name, &text).map_err(|e| match e.span {
+                Some(span) => UsageError::InFile {
+                    message: e.message,
+                    source_code: NamedSource::new(name, text),
+                    span: span.into(),
+                    help: e.help,
+                },
+                None => UsageError::Plain {
+                    message: e.message,
+                    help: e.help,
+                },
+            })?
+        }
+        None => BlockOptions::default(),
+    };
+    options.allow.extend(flags.allow.iter().cloned());
+    options.block_private |= flags.private;
+    if let Some(n) = flags.max_per_minute {
+        options.max_per_minute = n;
+    }
+    if let Some(r) = &flags.reconcile {
+        options.reconcile = r.clone();
+    }
+    let settings = options.resolve(mode).map_err(UsageError::plain)?;
+    if mode == BlockMode::Enforce && args.state.is_none() {
+        return Err(UsageError::with_help(
+            "--block enforce needs --state DIR",
+            "the ban ledger lives there: it re-applies live bans after a restart and is what \
+             `secpipe bans` and `secpipe unban` read",
+        ));
+    }
+    let mut proxies = Vec::new();
+    for text in &args.parse.trusted_proxies {
+        // Already checked by ParseConfig::from_args.
+        if let Ok(block) = IpBlock::parse(text) {
+            proxies.push(block);
+        }
+    }
+    Ok(Some(BlockConfig {
+        settings,
+        state: args.state.clone(),
+        proxies,
+        nft: crate::block::nft::Nft::default(),
+    }))
 }
 
 /// INPUT arguments; none means stdin.

@@ -24,6 +24,8 @@ pub struct DetectionRun {
     pub drain: Duration,
     pub range: TimeRange,
     pub unverified: Unverified,
+    /// `--block simulate|enforce` (`run` only; `replay` never blocks).
+    pub block: Option<crate::block::Blocker>,
 }
 
 /// How a run ended.
@@ -53,6 +55,7 @@ impl DetectionRun {
             unverified: self.unverified,
             metrics: self.services.metrics.clone(),
             wall_clock: self.topology.wall_clock_mode(),
+            blocker: self.block,
         });
         let shutdown = self.services.shutdown.clone();
         let drained = self

@@ -27,6 +27,10 @@ struct FileSpec {
     options: Option<OptionsSpec>,
     #[serde(default)]
     rules: BTreeMap<String, Spanned<RuleSpec>>,
+    /// `[block]` is read and checked by `crate::block::config`, not here.
+    #[serde(default)]
+    #[allow(dead_code)]
+    block: Option<toml::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -142,7 +146,13 @@ fn toml_error(ctx: &Ctx, err: toml::de::Error) -> RuleError {
     if let Some(rest) = message.strip_prefix("unknown field `")
         && let Some(word) = rest.split('`').next()
     {
-        match closest(word, RULE_KEYS.iter().copied().chain(["options", "rules"])) {
+        match closest(
+            word,
+            RULE_KEYS
+                .iter()
+                .copied()
+                .chain(["options", "rules", "block"]),
+        ) {
             Some(k) => hint = format!("; did you mean `{k}`?"),
             None => hint = "; remove it or check the spelling".into(),
         }
