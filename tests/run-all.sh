@@ -19,6 +19,10 @@ fi
 if [ ! -e /usr/lib/python3/dist-packages/fail2ban/tests/files/logs/sshd ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fail2ban
 fi
+# nftables: tests/block_nft.rs bans addresses with the real `nft` inside `unshare -n` (and fails on CI if it cannot).
+if ! command -v nft >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables
+fi
 python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
 python3 -c 'import duckdb, pyarrow' # fail here, clearly, if the install did not work
 # The independent archive verifier (tests/independent_verifier.py) checks Ed25519 with `cryptography`.
