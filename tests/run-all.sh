@@ -20,8 +20,8 @@ if [ ! -e /usr/lib/python3/dist-packages/fail2ban/tests/files/logs/sshd ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fail2ban
 fi
 # nftables: tests/block_nft.rs bans addresses with the real `nft` inside `unshare -n` (and fails on CI if it cannot).
-if ! command -v nft >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables
+if ! command -v nft >/dev/null || ! command -v ip >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables iproute2
 fi
 python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
 python3 -c 'import duckdb, pyarrow' # fail here, clearly, if the install did not work
