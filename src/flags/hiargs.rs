@@ -300,11 +300,7 @@ impl RunConfig {
 /// `--block*` flags over the `[block]` section of `--config`; `None` when blocking is off.
 fn block_config(args: &RunArgs) -> Result<Option<BlockConfig>, UsageError> {
     let flags: &BlockArgs = &args.block;
-    let mode = match flags.mode {
-        BlockModeArg::Off => return Ok(None),
-        BlockModeArg::Simulate => BlockMode::Simulate,
-        BlockModeArg::Enforce => BlockMode::Enforce,
-    };
+    // The section is checked even with blocking off, so a typo shows before the day it is on.
     let mut options = match &args.detect.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -324,6 +320,11 @@ fn block_config(args: &RunArgs) -> Result<Option<BlockConfig>, UsageError> {
             })?
         }
         None => BlockOptions::default(),
+    };
+    let mode = match flags.mode {
+        BlockModeArg::Off => return Ok(None),
+        BlockModeArg::Simulate => BlockMode::Simulate,
+        BlockModeArg::Enforce => BlockMode::Enforce,
     };
     options.allow.extend(flags.allow.iter().cloned());
     options.block_private |= flags.private;
