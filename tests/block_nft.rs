@@ -3,6 +3,9 @@
 //! 203.0.113.7, a bystander at 198.51.100.7); the steps and their checks are in
 //! `tests/block_support/enforce.sh`.
 //!
+//! IPv6 is banned as its /64: another address of the attacker's /64 is dropped, another /64
+//! is not.
+//!
 //! Skipped with a message where `unshare -n` or `nft` is not available; on CI (`CI` set) with
 //! both installed, not being able to use them fails instead.
 
@@ -101,10 +104,14 @@ fn a_banned_address_is_dropped_until_expiry_unban_and_survives_a_flush_and_a_kil
             "flushed",
             "restored_after_flush",
             "attacker_dropped_after_restore",
+            "v6_before",
+            "v6_banned_as_64",
+            "v6_same_64_dropped",
+            "v6_other_64_connects",
             "still_banned_after_kill",
             "expired_after_kill",
             "attacker_connects_after_kill_expiry",
-            "three_ban_records",
+            "four_ban_records",
             "unban_record",
         ],
     );

@@ -15,13 +15,27 @@ sleep 0.2
 ip link add sp0 type veth peer name sp1 netns "$CHILD"
 ip addr add 203.0.113.1/24 dev sp0
 ip addr add 198.51.100.1/24 dev sp0
+ip -6 addr add 2001:db8:ffff::1/64 dev sp0 nodad
 ip link set sp0 up
+ip -6 route add 2001:db8:1::/64 dev sp0
+ip -6 route add 2001:db8:2::/64 dev sp0
+# The IPv6 attacker rotates inside its /64 (2001:db8:1::7, ::8); 2001:db8:2::7 is someone else.
 nsenter -t "$CHILD" -n sh -c 'ip link set lo up; ip addr add 203.0.113.7/24 dev sp1;
-    ip addr add 198.51.100.7/24 dev sp1; ip link set sp1 up'
+    ip addr add 198.51.100.7/24 dev sp1;
+    for a in 2001:db8:1::7 2001:db8:1::8 2001:db8:2::7; do ip -6 addr add $a/128 dev sp1 nodad; done
+    ip link set sp1 up; ip -6 route add 2001:db8:ffff::/64 dev sp1'
 python3 -c '
 import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", '"$PORT"')); s.listen(64)
+s6 = socket.socket(socket.AF_INET6); s6.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s6.bind(("::", '"$PORT"')); s6.listen(64)
+import threading
+def serve(sock):
+    while True:
+        c, _ = sock.accept(); c.close()
+threading.Thread(target=serve, args=(s6,), daemon=True).start()
 while True:
     c, _ = s.accept(); c.close()' & LISTENER=$!
 cleanup() { kill "$LISTENER" "$CHILD" ${SP:-} 2>/dev/null; }
@@ -31,7 +45,8 @@ trap cleanup EXIT
 connect() {
     nsenter -t "$CHILD" -n python3 -c '
 import socket, sys
-s = socket.socket(); s.settimeout(1); s.bind((sys.argv[1], 0))
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.settimeout(1); s.bind((sys.argv[1], 0))
 try:
     s.connect((sys.argv[2], int(sys.argv[3]))); sys.exit(0)
 except OSError:
@@ -44,12 +59,14 @@ until_true() { local n=$1; shift; for _ in $(seq "$n"); do "$@" && return 0; sle
 banned() { nft list set inet secpipe ban4 2>/dev/null | grep -q '203\.0\.113\.7'; }
 not_banned() { ! banned; }
 has_table() { nft list table inet secpipe >/dev/null 2>&1; }
-# fail N: append N failed sshd logins from the attacker, stamped now (UTC).
+banned6() { nft list set inet secpipe ban6 2>/dev/null | grep -q '2001:db8:1::/64'; }
+# fail N [ADDR]: append N failed sshd logins from the attacker, stamped now (UTC).
 LINE=0
 fail() {
+    local from=${2:-203.0.113.7}
     for _ in $(seq "$1"); do
         LINE=$((LINE + 1))
-        echo "$(date -u '+%b %e %H:%M:%S') gw sshd[$((1000 + LINE))]: Failed password for invalid user u$LINE from 203.0.113.7 port 4242 ssh2" >> auth.log
+        echo "$(date -u '+%b %e %H:%M:%S') gw sshd[$((1000 + LINE))]: Failed password for invalid user u$LINE from $from port 4242 ssh2" >> auth.log
     done
 }
 
@@ -97,10 +114,17 @@ has_table; check flushed $(( $? == 0 ))
 until_true 400 banned; check restored_after_flush $?
 attacker; check attacker_dropped_after_restore $(( $? == 0 ))
 
+# IPv6: the attacker's /64 is banned, its neighbour in the same /64 too, another /64 is not.
+until_true 100 connect 2001:db8:1::7 2001:db8:ffff::1; check v6_before $?
+fail 5 2001:db8:1::7
+until_true 1200 banned6; check v6_banned_as_64 $?
+connect 2001:db8:1::8 2001:db8:ffff::1; check v6_same_64_dropped $(( $? == 0 ))
+connect 2001:db8:2::7 2001:db8:ffff::1; check v6_other_64_connects $?
+
 # SIGKILL: nobody is left to unban, the kernel timeout still ends the ban.
 kill -9 "$SP"; wait "$SP" 2>/dev/null; SP=
 banned; check still_banned_after_kill $?
 until_true 400 not_banned; check expired_after_kill $?
 attacker; check attacker_connects_after_kill_expiry $?
-grep -c '"rule":"secpipe.ban"' alerts.jsonl | grep -qx 3; check three_ban_records $?
+grep -c '"rule":"secpipe.ban"' alerts.jsonl | grep -qx 4; check four_ban_records $?
 grep -q '"rule":"secpipe.unban"' alerts.jsonl; check unban_record $?
