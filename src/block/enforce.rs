@@ -106,6 +106,9 @@ impl Enforcer {
     }
 
     fn apply_orders(&self, batch: &[BanOrder]) {
+        // The ledger first: a crash between the two leaves a ban the next start re-applies,
+        // never a kernel ban the ledger (and `secpipe bans`) does not know.
+        self.save();
         let now = now_micros();
         let mut script = String::new();
         for o in batch {
@@ -126,7 +129,6 @@ impl Enforcer {
                 Err(e) => self.failed(&mut s, e),
             }
         }
-        self.save();
     }
 
     fn failed(&self, s: &mut EnforceStats, e: String) {
