@@ -101,3 +101,31 @@ fn bans_lists_live_bans_less_pending_unbans_and_skips_expired_ones() {
     let text = run_ok(&["bans", "--state", &state]);
     assert_eq!(String::from_utf8_lossy(&text.stdout).lines().count(), 2);
 }
+
+#[test]
+fn simulated_bans_are_audit_rows_in_the_chained_archive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log: String = (1..=6)
+        .map(|i| {
+            format!(
+                "Mar 10 12:00:0{i} gw sshd[10{i}]: Failed password for invalid user u{i} from \
+                 203.0.113.7 port 4242 ssh2\n"
+            )
+        })
+        .collect();
+    let log_path = dir.path().join("auth.log");
+    std::fs::write(&log_path, log).expect("log");
+    let archive = dir.path().join("archive");
+    let (archive_arg, log_arg) = (
+        archive.display().to_string(),
+        log_path.display().to_string(),
+    );
+    let out = run_ok(&["--block", "simulate", "--archive", &archive_arg, &log_arg]);
+    let alerts = json_lines(&out.stdout);
+    assert_eq!(rules_of(&alerts), ["auth.bruteforce", "secpipe.ban"]);
+    assert_eq!(alerts[1]["action"]["cause"], alerts[0]["id"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("6 event rows, 2 alert rows"), "{stderr}");
+    assert!(stderr.contains("block (simulate): 1 bans"), "{stderr}");
+    run_ok(&["verify", &archive_arg]);
+}
