@@ -110,25 +110,43 @@ impl Enforcer {
         // never a kernel ban the ledger (and `secpipe bans`) does not know.
         self.save();
         let now = now_micros();
-        let mut script = String::new();
-        for o in batch {
-            script.push_str(&nft::ban_lines(o.target, secs_left(o.until, now)));
-        }
-        let result = self.nft.apply(&script);
+        let parts: Vec<String> = batch
+            .iter()
+            .map(|o| nft::ban_lines(o.target, secs_left(o.until, now)))
+            .collect();
+        let applied = self.apply_parts(&parts);
         let done = now_micros();
-        {
-            let mut s = lock(&self.stats);
-            s.batches += 1;
-            match result {
-                Ok(()) => {
-                    s.applied += batch.len() as u64;
-                    let latency = batch.iter().map(|o| done - o.decided).max().unwrap_or(0);
-                    s.max_latency = s.max_latency.max(latency);
-                }
-                // The bans are in the ledger: the next reconcile puts them in.
-                Err(e) => self.failed(&mut s, e),
+        let mut s = lock(&self.stats);
+        s.batches += 1;
+        s.applied += applied;
+        let latency = batch.iter().map(|o| done - o.decided).max().unwrap_or(0);
+        s.max_latency = s.max_latency.max(latency);
+    }
+
+    /// Apply `parts` as one script; if nft refuses it (one element the kernel will not take,
+    /// such as an address inside a banned IPv6 interval), apply each part alone so one bad
+    /// element does not hold back the others. Failures are counted; what failed stays in the
+    /// ledger and is tried again at each reconcile. Returns how many parts were applied.
+    fn apply_parts(&self, parts: &[String]) -> u64 {
+        if parts.is_empty() {
+            return 0;
+        }
+        match self.nft.apply(&parts.concat()) {
+            Ok(()) => return parts.len() as u64,
+            Err(e) if parts.len() == 1 => {
+                self.failed(&mut lock(&self.stats), e);
+                return 0;
+            }
+            Err(_) => {}
+        }
+        let mut applied = 0;
+        for part in parts {
+            match self.nft.apply(part) {
+                Ok(()) => applied += 1,
+                Err(e) => self.failed(&mut lock(&self.stats), e),
             }
         }
+        applied
     }
 
     fn failed(&self, s: &mut EnforceStats, e: String) {
@@ -140,7 +158,9 @@ impl Enforcer {
     }
 
     pub fn save(&self) {
-        let result = lock(&self.ledger).save(&self.state);
+        // Render under the lock, write outside it: the ordered stage never waits for a fsync.
+        let text = lock(&self.ledger).render();
+        let result = super::ledger::write_ledger(&self.state, &text);
         if let Err(e) = result {
             let mut s = lock(&self.stats);
             self.failed(&mut s, format!("ledger: {e}"));
@@ -150,7 +170,7 @@ impl Enforcer {
     /// Compare the firewall with the ledger and repair it.
     pub fn reconcile(&self, now: i64) {
         // Unban requests first, so a lifted ban is not re-asserted below.
-        let mut script = self.take_unbans(now);
+        let mut parts = self.take_unbans(now);
         let listed = self.nft.list_bans();
         let mut s = lock(&self.stats);
         s.reconciles += 1;
@@ -172,13 +192,13 @@ impl Enforcer {
                     let left = secs_left(rec.until, now);
                     let in_kernel = kernel.iter().find(|k| k.target == t).map(|k| k.expires);
                     if in_kernel.is_none_or(|expires| expires.saturating_mul(2) < left) {
-                        script.push_str(&nft::ban_lines(t, left));
+                        parts.push(nft::ban_lines(t, left));
                         s.reasserted += 1;
                     }
                 }
                 for k in &kernel {
                     if !ledger.is_live(k.target, now) {
-                        script.push_str(&nft::unban_lines(k.target));
+                        parts.push(nft::unban_lines(k.target));
                         s.removed += 1;
                     }
                 }
@@ -186,27 +206,21 @@ impl Enforcer {
             Err(e) => self.failed(&mut s, e),
         }
         drop(s);
-        self.apply_repair(&script);
-    }
-
-    fn apply_repair(&self, script: &str) {
-        if !script.is_empty() {
-            if let Err(e) = self.nft.apply(script) {
-                self.failed(&mut lock(&self.stats), e);
-            }
+        if !parts.is_empty() {
+            self.apply_parts(&parts);
             self.save();
         }
     }
 
     /// Honour `secpipe unban` requests: lift the bans in the ledger, send their audit records,
     /// delete the request files. Returns the `nft` lines that remove the elements.
-    pub fn take_unbans(&self, now: i64) -> String {
-        let mut script = String::new();
+    pub fn take_unbans(&self, now: i64) -> Vec<String> {
+        let mut script = Vec::new();
         for (req, path) in pending_unbans(&self.state) {
             let at = req.at.min(now);
             if let Some(target) = super::ledger::parse_target(&req.address) {
                 let lifted = lock(&self.ledger).unban(target, at);
-                script.push_str(&nft::unban_lines(target));
+                script.push(nft::unban_lines(target));
                 if let Some(rec) = lifted {
                     lock(&self.stats).unbans += 1;
                     let _ = self

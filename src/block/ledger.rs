@@ -83,6 +83,8 @@ pub struct Ledger {
     lookback: i64,
     /// Lines of the file that did not read as a ban (skipped, reported once at load).
     pub skipped_lines: u64,
+    /// The IPv6 prefix lengths bans have used, to find a wider live ban that covers a target.
+    v6_prefixes: std::collections::BTreeSet<u8>,
 }
 
 impl Ledger {
@@ -92,6 +94,7 @@ impl Ledger {
             max_bans: max_bans.max(1),
             lookback,
             skipped_lines: 0,
+            v6_prefixes: Default::default(),
         }
     }
 
@@ -107,7 +110,8 @@ impl Ledger {
         };
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             match serde_json::from_str::<BanRecord>(line) {
-                Ok(rec) if rec.target().is_some() => {
+                Ok(rec) if let Some(target) = rec.target() => {
+                    ledger.note_prefix(target);
                     ledger.entries.insert(rec.address.clone(), rec);
                 }
                 _ => ledger.skipped_lines += 1,
@@ -119,9 +123,11 @@ impl Ledger {
 
     /// Write the whole ledger to `dir` (temporary file, fsync, rename).
     pub fn save(&self, dir: &Path) -> Result<(), String> {
-        let path = dir.join(LEDGER_FILE);
-        let tmp = dir.join(format!("{LEDGER_FILE}.tmp"));
-        let at = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+        write_ledger(dir, &self.render())
+    }
+
+    /// The file's text: one ban a line.
+    pub fn render(&self) -> String {
         let mut out = String::new();
         for rec in self.entries.values() {
             // A record of strings and numbers always serializes.
@@ -130,10 +136,7 @@ impl Ledger {
                 out.push('\n');
             }
         }
-        let mut file = std::fs::File::create(&tmp).map_err(|e| at(&tmp, e))?;
-        file.write_all(out.as_bytes()).map_err(|e| at(&tmp, e))?;
-        file.sync_all().map_err(|e| at(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| at(&path, e))
+        out
     }
 
     pub fn get(&self, target: BlockTarget) -> Option<&BanRecord> {
@@ -142,6 +145,26 @@ impl Ledger {
 
     pub fn is_live(&self, target: BlockTarget, now: i64) -> bool {
         self.get(target).is_some_and(|r| r.is_live(now))
+    }
+
+    /// Whether a live ban holds `target` already: the same network, or (IPv6) a wider one
+    /// around it. The kernel refuses a ban inside a banned interval, and it would add nothing.
+    pub fn is_covered(&self, target: BlockTarget, now: i64) -> bool {
+        if self.is_live(target, now) {
+            return true;
+        }
+        target.network().is_ipv6()
+            && self
+                .v6_prefixes
+                .range(..target.prefix())
+                .filter_map(|q| BlockTarget::new(target.network(), *q))
+                .any(|wider| self.is_live(wider, now))
+    }
+
+    fn note_prefix(&mut self, target: BlockTarget) {
+        if target.network().is_ipv6() {
+            self.v6_prefixes.insert(target.prefix());
+        }
     }
 
     /// Which ban of this address a new one would be: 1, or one more than the last when that
@@ -172,6 +195,9 @@ impl Ledger {
                     None => return Err(LedgerFull),
                 }
             }
+        }
+        if let Some(target) = rec.target() {
+            self.note_prefix(target);
         }
         self.entries.insert(rec.address.clone(), rec);
         Ok(())
@@ -208,6 +234,18 @@ impl Ledger {
             ended.saturating_add(lookback) > now
         });
     }
+}
+
+/// Write a rendered ledger to `dir`: a temporary file, fsync, rename over the old one, so a
+/// crash leaves one whole file or the other.
+pub fn write_ledger(dir: &Path, text: &str) -> Result<(), String> {
+    let path = dir.join(LEDGER_FILE);
+    let tmp = dir.join(format!("{LEDGER_FILE}.tmp"));
+    let at = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    let mut file = std::fs::File::create(&tmp).map_err(|e| at(&tmp, e))?;
+    file.write_all(text.as_bytes()).map_err(|e| at(&tmp, e))?;
+    file.sync_all().map_err(|e| at(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| at(&path, e))
 }
 
 /// An unban request left by `secpipe unban`.
@@ -337,6 +375,18 @@ mod tests {
         .expect("write");
         let l = Ledger::load(dir.path(), 10, MIN, 0).expect("load");
         assert_eq!((l.len(), l.skipped_lines), (1, 2));
+    }
+
+    #[test]
+    fn a_wider_live_ipv6_ban_covers_the_addresses_inside_it() {
+        let mut l = Ledger::new(10, MIN);
+        l.record(ban("2001:db8:1::/64", 0, 10 * MIN, 1), 0)
+            .expect("room");
+        assert!(l.is_covered(t("2001:db8:1::5"), MIN));
+        assert!(l.is_covered(t("2001:db8:1::/64"), MIN));
+        assert!(!l.is_covered(t("2001:db8:2::5"), MIN));
+        assert!(!l.is_covered(t("2001:db8:1::5"), 11 * MIN));
+        assert!(!l.is_covered(t("203.0.113.7"), MIN));
     }
 
     #[test]

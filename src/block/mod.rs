@@ -229,7 +229,7 @@ impl Blocker {
             return None;
         }
         let mut ledger = lock(&self.ledger);
-        if ledger.is_live(target, now) {
+        if ledger.is_covered(target, now) {
             self.stats.already_banned += 1;
             return None;
         }

@@ -185,3 +185,22 @@ fn an_ipv6_attacker_is_banned_as_its_64() {
     b.step(&mut again, MIN);
     assert_eq!(b.stats.already_banned, 1);
 }
+
+#[test]
+fn an_address_inside_a_banned_64_is_not_banned_again() {
+    let mut b = blocker(60);
+    let mut alerts = vec![alert("2001:db8:1:2::1", "/var/log/auth.log")];
+    b.step(&mut alerts, 0);
+    // A rule keyed on single IPv6 addresses (ipv6_prefix = 128) names one inside the /64: the
+    // kernel would refuse it (an overlapping interval) and it would block nothing more.
+    let mut single = alert("2001:db8:1:2::99", "/var/log/auth.log");
+    let target = BlockTarget::new(ip("2001:db8:1:2::99"), 128).expect("target");
+    single.action = vec![Action::Block {
+        target,
+        duration: Some(MIN),
+    }];
+    let mut alerts = vec![single];
+    b.step(&mut alerts, MIN);
+    assert_eq!(rules(&alerts), ["auth.bruteforce"]);
+    assert_eq!((b.stats.bans, b.stats.already_banned), (1, 1));
+}
