@@ -68,7 +68,7 @@ fn assert_checks(output: &str, names: &[&str]) {
 }
 
 #[test]
-fn a_banned_address_is_dropped_until_expiry_unban_and_survives_a_flush_and_a_kill() {
+fn a_banned_address_is_dropped_until_expiry_unban_and_survives_a_flush_a_restart_and_a_kill() {
     if let Some(why) = cannot_run() {
         eprintln!("SKIPPED block_nft: {why}");
         return;
@@ -108,6 +108,10 @@ fn a_banned_address_is_dropped_until_expiry_unban_and_survives_a_flush_and_a_kil
             "v6_banned_as_64",
             "v6_same_64_dropped",
             "v6_other_64_connects",
+            "wiped_for_restart",
+            "table_after_restart",
+            "restart_reapplies_live_ban",
+            "v6_dropped_after_restart",
             "still_banned_after_kill",
             "expired_after_kill",
             "attacker_connects_after_kill_expiry",

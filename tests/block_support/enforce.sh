@@ -60,6 +60,7 @@ banned() { nft list set inet secpipe ban4 2>/dev/null | grep -q '203\.0\.113\.7'
 not_banned() { ! banned; }
 has_table() { nft list table inet secpipe >/dev/null 2>&1; }
 banned6() { nft list set inet secpipe ban6 2>/dev/null | grep -q '2001:db8:1::/64'; }
+not_banned6() { ! banned6; }
 # fail N [ADDR]: append N failed sshd logins from the attacker, stamped now (UTC).
 LINE=0
 fail() {
@@ -121,10 +122,22 @@ until_true 1200 banned6; check v6_banned_as_64 $?
 connect 2001:db8:1::8 2001:db8:ffff::1; check v6_same_64_dropped $(( $? == 0 ))
 connect 2001:db8:2::7 2001:db8:ffff::1; check v6_other_64_connects $?
 
+# A restart after the firewall was wiped (a reboot, `systemctl restart nftables`): the ledger's
+# live bans are back before any new line is read.
+kill -TERM "$SP"; wait "$SP" 2>/dev/null
+nft flush ruleset
+banned6; check wiped_for_restart $(( $? == 0 ))
+"$SECPIPE" --follow --tz UTC --lateness 1s --config config.toml --alerts alerts2.jsonl \
+    --block enforce --state state --block-reconcile 1s auth.log 2>> secpipe.err &
+SP=$!
+until_true 400 has_table; check table_after_restart $?
+banned6; check restart_reapplies_live_ban $?
+connect 2001:db8:1::7 2001:db8:ffff::1; check v6_dropped_after_restart $(( $? == 0 ))
+
 # SIGKILL: nobody is left to unban, the kernel timeout still ends the ban.
 kill -9 "$SP"; wait "$SP" 2>/dev/null; SP=
-banned; check still_banned_after_kill $?
-until_true 400 not_banned; check expired_after_kill $?
-attacker; check attacker_connects_after_kill_expiry $?
+banned6; check still_banned_after_kill $?
+until_true 400 not_banned6; check expired_after_kill $?
+connect 2001:db8:1::7 2001:db8:ffff::1; check attacker_connects_after_kill_expiry $?
 grep -c '"rule":"secpipe.ban"' alerts.jsonl | grep -qx 4; check four_ban_records $?
 grep -q '"rule":"secpipe.unban"' alerts.jsonl; check unban_record $?
