@@ -129,3 +129,24 @@ fn simulated_bans_are_audit_rows_in_the_chained_archive() {
     assert!(stderr.contains("block (simulate): 1 bans"), "{stderr}");
     run_ok(&["verify", &archive_arg]);
 }
+
+#[test]
+fn unban_of_an_address_that_is_not_banned_says_so_and_points_at_a_covering_ban() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = secpipe::event::now_micros();
+    let rec = serde_json::json!({"address": "2001:db8:1::/64", "rule": "auth.bruteforce",
+        "alert_id": "abc", "since": now, "until": now + 3_600_000_000i64, "count": 1});
+    std::fs::write(dir.path().join("bans.jsonl"), rec.to_string()).expect("ledger");
+    let state = dir.path().display().to_string();
+    let out = run_ok(&["unban", "2001:db8:1::5", "--state", &state]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("inside the ban of 2001:db8:1::/64"), "{err}");
+    let out = run_ok(&["unban", "203.0.113.8", "--state", &state]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not banned"));
+    // No request was left: the /64 is still listed.
+    assert!(!dir.path().join("unban").exists());
+    let listed = run_ok(&["bans", "--state", &state]);
+    assert!(String::from_utf8_lossy(&listed.stdout).starts_with("2001:db8:1::/64\t"));
+    let (code, err) = stderr_of(secpipe().args(["bans", "--state", "/nonexistent/secpipe"]));
+    assert_eq!(code, 2, "{err}");
+}

@@ -5,12 +5,19 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use crate::block::ledger::{self, Ledger, parse_target};
+use crate::block::policy::Net;
 use crate::event::{format_ts, now_micros};
 use crate::flags::UsageError;
 use crate::flags::lowargs::{BansArgs, UnbanArgs};
 
 /// The live bans: the ledger less pending unban requests.
 pub fn bans(args: &BansArgs) -> Result<ExitCode, UsageError> {
+    if !args.state.is_dir() {
+        return Err(UsageError::plain(format!(
+            "--state {}: not a directory",
+            args.state.display()
+        )));
+    }
     let now = now_micros();
     // Bounds only matter to a writer: read everything the file holds.
     let ledger = Ledger::load(&args.state, usize::MAX, i64::MAX / 4, now)
@@ -66,7 +73,23 @@ pub fn unban(args: &UnbanArgs) -> Result<ExitCode, UsageError> {
             args.state.display()
         )));
     }
-    ledger::request_unban(&args.state, target, now_micros()).map_err(UsageError::plain)?;
+    let now = now_micros();
+    let ledger = Ledger::load(&args.state, usize::MAX, i64::MAX / 4, now)
+        .map_err(|e| UsageError::plain(format!("--state: {e}")))?;
+    if !ledger.is_live(target, now) {
+        let wider = ledger
+            .live(now)
+            .filter_map(|r| r.target())
+            .find(|t| Net::of_target(*t).overlaps(Net::of_target(target)));
+        match wider {
+            Some(t) => eprintln!(
+                "secpipe: {target} is not banned itself; it is inside the ban of {t}: unban that"
+            ),
+            None => eprintln!("secpipe: {target} is not banned (no live ban in the ledger)"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    ledger::request_unban(&args.state, target, now).map_err(UsageError::plain)?;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     if root {
