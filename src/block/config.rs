@@ -63,8 +63,9 @@ pub struct BlockOptions {
     pub default_time: String,
     /// How often the firewall is compared with the ledger and repaired.
     pub reconcile: String,
-    /// Bans the ledger keeps (live and recent, for escalation); past it new bans are refused
-    /// and counted.
+    /// Bans the ledger keeps (live and recent, for escalation), at most 65,536 (what a kernel
+    /// set holds); past it the oldest ended ban is forgotten, and when all are live new bans
+    /// are refused and counted.
     pub max_bans: usize,
 }
 
@@ -80,7 +81,7 @@ impl Default for BlockOptions {
             lookback: "1d".into(),
             default_time: "15m".into(),
             reconcile: "30s".into(),
-            max_bans: 100_000,
+            max_bans: 65_536,
         }
     }
 }
@@ -154,8 +155,12 @@ impl BlockOptions {
         if self.max_per_minute == 0 {
             return Err("[block] max_per_minute must be at least 1".into());
         }
-        if self.max_bans == 0 {
-            return Err("[block] max_bans must be at least 1".into());
+        // Every live ban is a kernel element: more than a set holds would fail in nft.
+        let most = super::nft::SET_SIZE as usize;
+        if self.max_bans == 0 || self.max_bans > most {
+            return Err(format!(
+                "[block] max_bans must be 1 to {most} (what a kernel set holds)"
+            ));
         }
         Ok(BlockSettings {
             mode,
@@ -221,7 +226,7 @@ impl BlockSettings {
                 lookback: 86_400_000_000,
                 default_time: 900_000_000,
                 reconcile: 30_000_000,
-                max_bans: 100_000,
+                max_bans: 65_536,
             },
         }
     }
@@ -252,6 +257,13 @@ mod tests {
         opts.max_per_minute = 0;
         assert!(opts.resolve(BlockMode::Enforce).is_err());
         opts.max_per_minute = 1;
+        opts.max_bans = 65_537;
+        assert!(
+            opts.resolve(BlockMode::Enforce)
+                .expect_err("big")
+                .contains("max_bans")
+        );
+        opts.max_bans = 10;
         opts.max_time = "0s".into();
         assert!(
             opts.resolve(BlockMode::Enforce)
