@@ -63,6 +63,8 @@ pub struct BlockOptions {
     pub default_time: String,
     /// How often the firewall is compared with the ledger and repaired.
     pub reconcile: String,
+    /// Drop banned sources on the forward hook too (a router, or containers behind this host).
+    pub forward: bool,
     /// Bans the ledger keeps (live and recent, for escalation), at most 65,536 (what a kernel
     /// set holds); past it the oldest ended ban is forgotten, and when all are live new bans
     /// are refused and counted.
@@ -81,13 +83,14 @@ impl Default for BlockOptions {
             lookback: "1d".into(),
             default_time: "15m".into(),
             reconcile: "30s".into(),
+            forward: false,
             max_bans: 65_536,
         }
     }
 }
 
 /// The field names of [`BlockOptions`], for "did you mean".
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 11] = [
     "allow",
     "block_private",
     "trust_udp",
@@ -97,6 +100,7 @@ const FIELDS: [&str; 10] = [
     "lookback",
     "default_time",
     "reconcile",
+    "forward",
     "max_bans",
 ];
 
@@ -173,6 +177,7 @@ impl BlockOptions {
             lookback: duration("lookback", &self.lookback)?,
             default_time: duration("default_time", &self.default_time)?,
             reconcile: duration("reconcile", &self.reconcile)?,
+            forward: self.forward,
             max_bans: self.max_bans,
         })
     }
@@ -206,6 +211,7 @@ pub struct BlockSettings {
     pub lookback: i64,
     pub default_time: i64,
     pub reconcile: i64,
+    pub forward: bool,
     pub max_bans: usize,
 }
 
@@ -226,6 +232,7 @@ impl BlockSettings {
                 lookback: 86_400_000_000,
                 default_time: 900_000_000,
                 reconcile: 30_000_000,
+                forward: false,
                 max_bans: 65_536,
             },
         }

@@ -54,6 +54,8 @@ pub struct Enforcer {
     pub ledger: Arc<Mutex<Ledger>>,
     pub state: PathBuf,
     pub allow: Vec<Net>,
+    /// `[block] forward`: drop banned sources on the forward hook too.
+    pub forward: bool,
     pub reconcile: Duration,
     pub audit: Sender<Alert>,
     pub stats: Arc<Mutex<EnforceStats>>,
@@ -75,7 +77,7 @@ impl Enforcer {
     /// The table as it must be now: created fresh with every live ban of the ledger. Run at
     /// startup (before any input is read) and when the table is found gone.
     pub fn restore_table(&self, now: i64) -> Result<(), String> {
-        let mut script = nft::table_script(&self.allow);
+        let mut script = nft::table_script(&self.allow, self.forward);
         for rec in lock(&self.ledger).live(now) {
             if let Some(t) = rec.target() {
                 script.push_str(&nft::ban_lines(t, secs_left(rec.until, now)));

@@ -148,6 +148,7 @@ impl Blocker {
             ledger: blocker.ledger.clone(),
             state,
             allow: s.allow.iter().map(Net::of_block).collect(),
+            forward: s.forward,
             reconcile: std::time::Duration::from_micros(s.reconcile.max(1) as u64),
             audit: audit_tx,
             stats: blocker.enforce_stats.clone(),

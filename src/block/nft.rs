@@ -9,6 +9,7 @@
 //!   chain input { type filter hook input priority -5; policy accept;
 //!     ip saddr @allow4 accept; ip6 saddr @allow6 accept
 //!     ip saddr @ban4 counter drop; ip6 saddr @ban6 counter drop }
+//!   chain forward { … the same, with `[block] forward = true` (routers, containers) }
 //! }
 //! ```
 //!
@@ -51,24 +52,34 @@ fn set_of(target: BlockTarget) -> &'static str {
 
 /// The script that replaces the table whole: declared empty (so deleting it cannot fail when
 /// it is not there), deleted, and declared again with `allow` in its allow sets. One
-/// transaction: there is no moment without the table's rules once it existed.
-pub fn table_script(allow: &[Net]) -> String {
+/// transaction: there is no moment without the table's rules once it existed. With `forward`,
+/// a second chain on the forward hook drops banned sources on their way to containers and
+/// hosts behind a router too.
+pub fn table_script(allow: &[Net], forward: bool) -> String {
     let mut s = format!("table {TABLE} {{}}\ndelete table {TABLE}\n");
+    let chain = |name: &str| {
+        format!(
+            "\tchain {name} {{\n\
+             \t\ttype filter hook {name} priority -5; policy accept;\n\
+             \t\tip saddr @allow4 accept\n\
+             \t\tip6 saddr @allow6 accept\n\
+             \t\tip saddr @ban4 counter drop\n\
+             \t\tip6 saddr @ban6 counter drop\n\
+             \t}}\n"
+        )
+    };
     s.push_str(&format!(
         "table {TABLE} {{\n\
          \tset allow4 {{ type ipv4_addr; flags interval; auto-merge; }}\n\
          \tset allow6 {{ type ipv6_addr; flags interval; auto-merge; }}\n\
          \tset ban4 {{ type ipv4_addr; flags timeout; size {SET_SIZE}; }}\n\
-         \tset ban6 {{ type ipv6_addr; flags interval,timeout; size {SET_SIZE}; }}\n\
-         \tchain input {{\n\
-         \t\ttype filter hook input priority -5; policy accept;\n\
-         \t\tip saddr @allow4 accept\n\
-         \t\tip6 saddr @allow6 accept\n\
-         \t\tip saddr @ban4 counter drop\n\
-         \t\tip6 saddr @ban6 counter drop\n\
-         \t}}\n\
-         }}\n"
+         \tset ban6 {{ type ipv6_addr; flags interval,timeout; size {SET_SIZE}; }}\n"
     ));
+    s.push_str(&chain("input"));
+    if forward {
+        s.push_str(&chain("forward"));
+    }
+    s.push_str("}\n");
     for net in allow {
         let net = net.masked();
         let set = if net.addr.is_ipv4() {
@@ -244,7 +255,11 @@ mod tests {
             Net::of_block(&crate::classify::IpBlock::parse("192.0.2.77/24").expect("cidr")),
             Net::host("2001:db8::5".parse().expect("ip")),
         ];
-        let s = table_script(&allow);
+        let s = table_script(&allow, false);
+        assert!(!s.contains("hook forward"));
+        assert!(table_script(&[], true).contains(
+            "chain forward {\n\t\ttype filter hook forward priority -5; policy accept;\n"
+        ));
         assert!(s.starts_with("table inet secpipe {}\ndelete table inet secpipe\n"));
         assert!(
             s.contains("add element inet secpipe allow4 { 192.0.2.0/24 }\n"),
