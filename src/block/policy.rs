@@ -12,10 +12,11 @@
 //! peer sends from them, so blocking one harms nobody, and the tests (and an operator trying a
 //! rollout) need addresses that behave like the public internet without being anyone's.
 //!
-//! Limit: the UDP check reads the alert's evidence, at most 10 events. An alert whose first ten
-//! events came over TCP but whose later ones came over UDP is believed; an attacker who can only
-//! forge UDP cannot make the TCP events, so he can push a count over the threshold only when
-//! fewer than 10 real events are in it, and those are then all in the evidence.
+//! Limit: the UDP check reads the alert's evidence: the window's first 9 counted events and
+//! the one that crossed the threshold. For a rule that fires at 10 or fewer (auth.bruteforce:
+//! 5) that is every event counted, so one forged datagram among them is seen. For a higher
+//! threshold, UDP events in the middle of the window are not seen: a forger who can only send
+//! UDP could then add to a count that real TCP/file events had nearly reached.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
