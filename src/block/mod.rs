@@ -69,6 +69,8 @@ pub struct BlockConfig {
     pub state: Option<PathBuf>,
     /// `--trusted-proxy` networks.
     pub proxies: Vec<IpBlock>,
+    /// The run listens for UDP syslog (see [`Policy::check_unseen`]).
+    pub udp_input: bool,
     pub nft: nft::Nft,
 }
 
@@ -107,13 +109,14 @@ impl Blocker {
     /// and start the enforcer. What can fail fails here, before any input is read.
     pub fn start(cfg: BlockConfig, now: i64) -> Result<Blocker, String> {
         let s = &cfg.settings;
-        let policy = Policy::new(
+        let mut policy = Policy::new(
             s.allow.clone(),
             cfg.proxies.clone(),
             s.block_private,
             s.trust_udp,
             OwnAddresses::host(now),
         );
+        policy.udp_input = cfg.udp_input;
         let (audit_tx, audit) = crossbeam_channel::bounded(AUDIT_QUEUE);
         let mut blocker = Blocker {
             settings: cfg.settings.clone(),
@@ -225,7 +228,11 @@ impl Blocker {
         cause: &Alert,
         now: i64,
     ) -> Option<Alert> {
-        if let Err(why) = self.policy.check(target, &cause.evidence, now) {
+        let checked = self
+            .policy
+            .check(target, &cause.evidence, now)
+            .and_then(|()| self.policy.check_unseen(cause.count, &cause.evidence));
+        if let Err(why) = checked {
             *self.stats.refused.entry(why.as_str()).or_default() += 1;
             return None;
         }

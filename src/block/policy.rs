@@ -16,7 +16,9 @@
 //! the one that crossed the threshold. For a rule that fires at 10 or fewer (auth.bruteforce:
 //! 5) that is every event counted, so one forged datagram among them is seen. For a higher
 //! threshold, UDP events in the middle of the window are not seen: a forger who can only send
-//! UDP could then add to a count that real TCP/file events had nearly reached.
+//! UDP could then add to a count that real TCP/file events had nearly reached. So in a run
+//! that listens on UDP, such an alert (count above its evidence) does not ban either, unless
+//! `trust_udp` ([`Policy::check_unseen`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -133,6 +135,8 @@ pub enum Refusal {
     Relay,
     Private,
     Spoofable,
+    /// The run listens on UDP and the alert counted more events than its evidence shows.
+    UdpNotRuledOut,
 }
 
 impl Refusal {
@@ -146,6 +150,7 @@ impl Refusal {
             Refusal::Relay => "relay",
             Refusal::Private => "private",
             Refusal::Spoofable => "spoofable_source",
+            Refusal::UdpNotRuledOut => "udp_not_ruled_out",
         }
     }
 }
@@ -229,6 +234,9 @@ pub struct Policy {
     pub block_private: bool,
     pub trust_udp: bool,
     pub own: OwnAddresses,
+    /// The run listens for UDP syslog: an event the evidence does not show may have come that
+    /// way.
+    pub udp_input: bool,
     relays: Vec<IpAddr>,
 }
 
@@ -246,8 +254,19 @@ impl Policy {
             block_private,
             trust_udp,
             own,
+            udp_input: false,
             relays: Vec::new(),
         }
+    }
+
+    /// In a run that listens on UDP, an alert that counted more events (`count`) than its
+    /// evidence holds may rest on datagrams nobody has seen: it bans only with `trust_udp`.
+    /// (Without a UDP listener no event can have come that way.)
+    pub fn check_unseen(&self, count: u64, evidence: &[Evidence]) -> Result<(), Refusal> {
+        if self.udp_input && !self.trust_udp && count > evidence.len() as u64 {
+            return Err(Refusal::UdpNotRuledOut);
+        }
+        Ok(())
     }
 
     /// Whether `target` may be banned on an alert with this `evidence`, at `now` (µs).
@@ -475,6 +494,21 @@ mod tests {
         assert_eq!(p.check(target("203.0.113.9", 64), &tcp, 0), Ok(()));
         p.trust_udp = true;
         assert_eq!(p.check(target("203.0.113.9", 64), &mixed, 0), Ok(()));
+    }
+
+    #[test]
+    fn with_a_udp_listener_events_the_evidence_does_not_show_are_not_trusted() {
+        let mut p = policy();
+        let ten: Vec<Evidence> = (0..10)
+            .map(|_| from("syslog+tcp://192.0.2.78:5514"))
+            .collect();
+        // No UDP listener: nothing unseen can be forged.
+        assert_eq!(p.check_unseen(50, &ten), Ok(()));
+        p.udp_input = true;
+        assert_eq!(p.check_unseen(10, &ten), Ok(()));
+        assert_eq!(p.check_unseen(11, &ten), Err(Refusal::UdpNotRuledOut));
+        p.trust_udp = true;
+        assert_eq!(p.check_unseen(11, &ten), Ok(()));
     }
 
     #[test]

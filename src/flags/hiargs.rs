@@ -277,7 +277,7 @@ impl RunConfig {
         } else {
             inputs(&args.inputs)
         };
-        let block = block_config(args)?;
+        let block = block_config(args, &listen)?;
         if args.state.is_some() && !args.follow && block.is_none() {
             return Err(UsageError::plain(
                 "--state is for --follow (read positions) or --block (the ban ledger)",
@@ -298,7 +298,7 @@ impl RunConfig {
 }
 
 /// `--block*` flags over the `[block]` section of `--config`; `None` when blocking is off.
-fn block_config(args: &RunArgs) -> Result<Option<BlockConfig>, UsageError> {
+fn block_config(args: &RunArgs, listen: &ListenConfig) -> Result<Option<BlockConfig>, UsageError> {
     let flags: &BlockArgs = &args.block;
     // The section is checked even with blocking off, so a typo shows before the day it is on.
     let mut options = match &args.detect.config {
@@ -353,6 +353,7 @@ fn block_config(args: &RunArgs) -> Result<Option<BlockConfig>, UsageError> {
         settings,
         state: args.state.clone(),
         proxies,
+        udp_input: listen.specs.iter().any(|l| l.transport == Transport::Udp),
         nft: crate::block::nft::Nft::default(),
     }))
 }
