@@ -77,13 +77,24 @@ impl Enforcer {
     /// The table as it must be now: created fresh with every live ban of the ledger. Run at
     /// startup (before any input is read) and when the table is found gone.
     pub fn restore_table(&self, now: i64) -> Result<(), String> {
-        let mut script = nft::table_script(&self.allow, self.forward);
-        for rec in lock(&self.ledger).live(now) {
-            if let Some(t) = rec.target() {
-                script.push_str(&nft::ban_lines(t, secs_left(rec.until, now)));
-            }
+        let table = nft::table_script(&self.allow, self.forward);
+        let ledger = lock(&self.ledger);
+        let bans: Vec<String> = ledger
+            .live(now)
+            .filter_map(|rec| rec.target().map(|t| (t, rec.until)))
+            // Already dropped by the wider ban around it (and the kernel refuses the overlap).
+            .filter(|(t, _)| !ledger.inside_wider(*t, now))
+            .map(|(t, until)| nft::ban_lines(t, secs_left(until, now)))
+            .collect();
+        drop(ledger);
+        // One transaction when the kernel takes every ban; else the table alone, then the bans
+        // one by one, so one element it refuses cannot keep the table (and the rest) out.
+        if self.nft.apply(&format!("{table}{}", bans.concat())).is_ok() {
+            return Ok(());
         }
-        self.nft.apply(&script)
+        self.nft.apply(&table)?;
+        self.apply_parts(&bans);
+        Ok(())
     }
 
     /// The thread's body.
@@ -189,19 +200,24 @@ impl Enforcer {
             }
             Ok(Some(kernel)) => {
                 let ledger = lock(&self.ledger);
+                // Removals first: an element lifted early, or one inside a wider live ban,
+                // whose interval the kernel would not let the wider one overlap.
+                for k in &kernel {
+                    if !ledger.is_live(k.target, now) || ledger.inside_wider(k.target, now) {
+                        parts.push(nft::unban_lines(k.target));
+                        s.removed += 1;
+                    }
+                }
                 for rec in ledger.live(now) {
                     let Some(t) = rec.target() else { continue };
+                    if ledger.inside_wider(t, now) {
+                        continue;
+                    }
                     let left = secs_left(rec.until, now);
                     let in_kernel = kernel.iter().find(|k| k.target == t).map(|k| k.expires);
                     if in_kernel.is_none_or(|expires| expires.saturating_mul(2) < left) {
                         parts.push(nft::ban_lines(t, left));
                         s.reasserted += 1;
-                    }
-                }
-                for k in &kernel {
-                    if !ledger.is_live(k.target, now) {
-                        parts.push(nft::unban_lines(k.target));
-                        s.removed += 1;
                     }
                 }
             }

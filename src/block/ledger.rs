@@ -150,9 +150,12 @@ impl Ledger {
     /// Whether a live ban holds `target` already: the same network, or (IPv6) a wider one
     /// around it. The kernel refuses a ban inside a banned interval, and it would add nothing.
     pub fn is_covered(&self, target: BlockTarget, now: i64) -> bool {
-        if self.is_live(target, now) {
-            return true;
-        }
+        self.is_live(target, now) || self.inside_wider(target, now)
+    }
+
+    /// Whether a live IPv6 ban of a shorter prefix holds `target` (its kernel element would
+    /// overlap that interval, which nft refuses).
+    pub fn inside_wider(&self, target: BlockTarget, now: i64) -> bool {
         target.network().is_ipv6()
             && self
                 .v6_prefixes
@@ -387,6 +390,8 @@ mod tests {
         assert!(!l.is_covered(t("2001:db8:2::5"), MIN));
         assert!(!l.is_covered(t("2001:db8:1::5"), 11 * MIN));
         assert!(!l.is_covered(t("203.0.113.7"), MIN));
+        assert!(l.inside_wider(t("2001:db8:1::5"), MIN));
+        assert!(!l.inside_wider(t("2001:db8:1::/64"), MIN));
     }
 
     #[test]
