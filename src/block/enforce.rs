@@ -44,6 +44,8 @@ pub struct EnforceStats {
     pub reasserted: u64,
     pub removed: u64,
     pub unbans: u64,
+    /// Unban records the ordered stage's full queue could not take (not in the archive).
+    pub audit_lost: u64,
     /// Decision → `nft` done, µs: the longest seen.
     pub max_latency: i64,
 }
@@ -61,7 +63,8 @@ pub struct Enforcer {
     pub stats: Arc<Mutex<EnforceStats>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// The lock, whatever another thread did while holding it.
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic elsewhere while holding the lock leaves data that is still whole (every update is
     // one insert or field write): go on with it.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -240,10 +243,11 @@ impl Enforcer {
                 let lifted = lock(&self.ledger).unban(target, at);
                 script.push(nft::unban_lines(target));
                 if let Some(rec) = lifted {
-                    lock(&self.stats).unbans += 1;
-                    let _ = self
-                        .audit
-                        .try_send(super::audit::unban(&rec, at, "secpipe unban"));
+                    let record = super::audit::unban(&rec, at, "secpipe unban");
+                    let lost = self.audit.try_send(record).is_err();
+                    let mut s = lock(&self.stats);
+                    s.unbans += 1;
+                    s.audit_lost += u64::from(lost);
                 }
             }
             let _ = std::fs::remove_file(path);

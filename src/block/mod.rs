@@ -53,7 +53,7 @@ use crate::alert::Alert;
 use crate::classify::IpBlock;
 use breaker::{Admit, Breaker};
 use config::{BlockMode, BlockSettings};
-use enforce::{BanOrder, EnforceStats, Enforcer};
+use enforce::{BanOrder, EnforceStats, Enforcer, lock};
 use ledger::{BanRecord, Ledger};
 use policy::{Net, OwnAddresses, Policy};
 
@@ -98,10 +98,6 @@ pub struct Blocker {
     thread: Option<JoinHandle<()>>,
     enforce_stats: Arc<Mutex<EnforceStats>>,
     pub stats: BlockStats,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Blocker {
@@ -331,7 +327,8 @@ impl Blocker {
             let e = lock(&self.enforce_stats);
             line.push_str(&format!(
                 "; nft: {} applied in {} batches, {} reconciles, table restored {}, \
-                 re-asserted {}, removed {}, unbans {}, failures {}, max latency {} µs",
+                 re-asserted {}, removed {}, unbans {} ({} records lost at a full queue), \
+                 failures {}, max latency {} µs",
                 e.applied,
                 e.batches,
                 e.reconciles,
@@ -339,6 +336,7 @@ impl Blocker {
                 e.reasserted,
                 e.removed,
                 e.unbans,
+                e.audit_lost,
                 e.failures,
                 e.max_latency
             ));
