@@ -5,6 +5,22 @@
 mod common;
 use common::*;
 
+/// Six sshd failures from 203.0.113.7 stamped now (UTC): an attack going on, which a ban is
+/// for (one that ended longer ago than its ban is not acted on).
+fn failures_now() -> String {
+    let stamp = jiff::Timestamp::now()
+        .strftime("%b %e %H:%M:%S")
+        .to_string();
+    (1..=6)
+        .map(|i| {
+            format!(
+                "{stamp} gw sshd[10{i}]: Failed password for invalid user u{i} from 203.0.113.7 \
+                 port 4242 ssh2\n"
+            )
+        })
+        .collect()
+}
+
 fn stderr_of(cmd: &mut assert_cmd::Command) -> (i32, String) {
     let out = cmd.write_stdin("").output().expect("run");
     (
@@ -105,14 +121,7 @@ fn bans_lists_live_bans_less_pending_unbans_and_skips_expired_ones() {
 #[test]
 fn simulated_bans_are_audit_rows_in_the_chained_archive() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log: String = (1..=6)
-        .map(|i| {
-            format!(
-                "Mar 10 12:00:0{i} gw sshd[10{i}]: Failed password for invalid user u{i} from \
-                 203.0.113.7 port 4242 ssh2\n"
-            )
-        })
-        .collect();
+    let log = failures_now();
     let log_path = dir.path().join("auth.log");
     std::fs::write(&log_path, log).expect("log");
     let archive = dir.path().join("archive");

@@ -132,10 +132,14 @@ fn simulate_decides_and_records_but_creates_no_table() {
         return;
     }
     let work = tempfile::tempdir().expect("tempdir");
+    // Stamped now: a ban is for an attack going on, not one that ended long ago.
+    let stamp = jiff::Timestamp::now()
+        .strftime("%b %e %H:%M:%S")
+        .to_string();
     let log: String = (1..=6)
         .map(|i| {
             format!(
-                "Mar 10 12:00:0{i} gw sshd[10{i}]: Failed password for invalid user u{i} from \
+                "{stamp} gw sshd[10{i}]: Failed password for invalid user u{i} from \
                  203.0.113.7 port 4242 ssh2\n"
             )
         })
@@ -144,7 +148,7 @@ fn simulate_decides_and_records_but_creates_no_table() {
     let script = work.path().join("simulate.sh");
     std::fs::write(
         &script,
-        "cd \"$WORK\"\n\"$SECPIPE\" --block simulate --state state auth.log > alerts.jsonl \
+        "cd \"$WORK\"\n\"$SECPIPE\" --tz UTC --block simulate --state state auth.log > alerts.jsonl \
          2> secpipe.err\necho \"RC $?\"\n\
          if [ -z \"$(nft list tables)\" ]; then echo 'CHECK no_table ok'; \
          else echo 'CHECK no_table FAIL'; nft list ruleset; fi\n",

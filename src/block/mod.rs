@@ -233,6 +233,14 @@ impl Blocker {
             return None;
         }
         let mut ledger = lock(&self.ledger);
+        let count = ledger.next_count(target, now);
+        let length = self.length(duration, count);
+        // An attack that ended longer ago than its ban would last (last week's log read now)
+        // is history, not a threat: acting on it would ban addresses long since reassigned.
+        if cause.last_seen.saturating_add(length) <= now {
+            *self.stats.refused.entry("stale").or_default() += 1;
+            return None;
+        }
         if ledger.is_covered(target, now) {
             self.stats.already_banned += 1;
             return None;
@@ -242,8 +250,6 @@ impl Blocker {
             return first
                 .then(|| audit::overflow(self.settings.max_per_minute, minute, now, cause));
         }
-        let count = ledger.next_count(target, now);
-        let length = self.length(duration, count);
         let rec = BanRecord {
             address: target.to_string(),
             rule: cause.rule.clone(),

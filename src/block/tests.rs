@@ -52,6 +52,14 @@ fn blocker(max_per_minute: u32) -> Blocker {
     Blocker::simulated(s, vec![ip("198.51.100.1")])
 }
 
+/// The blocker's step at `now`, for alerts whose attack is going on (last seen now).
+fn step(b: &mut Blocker, alerts: &mut Vec<Alert>, now: i64) {
+    for a in alerts.iter_mut() {
+        a.last_seen = now;
+    }
+    b.step(alerts, now);
+}
+
 fn rules(alerts: &[Alert]) -> Vec<&str> {
     alerts.iter().map(|a| a.rule.as_str()).collect()
 }
@@ -60,7 +68,7 @@ fn rules(alerts: &[Alert]) -> Vec<&str> {
 fn a_ban_is_recorded_as_an_audit_record_linked_to_its_alert() {
     let mut b = blocker(60);
     let mut alerts = vec![alert("203.0.113.7", "/var/log/auth.log")];
-    b.step(&mut alerts, 10 * MIN);
+    step(&mut b, &mut alerts, 10 * MIN);
     assert_eq!(rules(&alerts), ["auth.bruteforce", "secpipe.ban"]);
     let ban = &alerts[1];
     assert_eq!(
@@ -80,7 +88,7 @@ fn a_ban_is_recorded_as_an_audit_record_linked_to_its_alert() {
     assert_eq!((ban.window_start, ban.window_end), (10 * MIN, 25 * MIN));
     // The same address again while banned: no second ban, no record.
     let mut again = vec![alert("203.0.113.7", "/var/log/auth.log")];
-    b.step(&mut again, 11 * MIN);
+    step(&mut b, &mut again, 11 * MIN);
     assert_eq!(rules(&again), ["auth.bruteforce"]);
     assert_eq!((b.stats.bans, b.stats.already_banned), (1, 1));
 }
@@ -104,7 +112,7 @@ fn forged_and_protected_addresses_never_become_bans() {
         alert("203.0.113.50", "syslog+udp://192.0.2.1:514"),
         alert("192.0.2.5", "syslog+tcp://192.0.2.5:40000"),
     ];
-    b.step(&mut alerts, 0);
+    step(&mut b, &mut alerts, 0);
     assert_eq!(alerts.len(), 6, "{:?}", rules(&alerts));
     assert_eq!(b.stats.bans, 0);
     let refused: Vec<(&str, u64)> = b.stats.refused.iter().map(|(k, v)| (*k, *v)).collect();
@@ -130,7 +138,7 @@ fn a_flood_of_100k_distinct_attackers_trips_the_breaker_and_stays_bounded() {
         let addr = IpAddr::V4(std::net::Ipv4Addr::from(0x2d00_0000 + i));
         let now = MIN * 100 + i64::from(i) * (2 * MIN / 100_000);
         let mut alerts = vec![alert(&addr.to_string(), "/var/log/auth.log")];
-        b.step(&mut alerts, now);
+        step(&mut b, &mut alerts, now);
         for a in &alerts[1..] {
             match a.rule.as_str() {
                 "secpipe.ban" => bans += 1,
@@ -159,7 +167,7 @@ fn repeat_offenders_get_doubled_bans_capped_at_max_time() {
     let mut now = 0;
     for _ in 0..5 {
         let mut alerts = vec![alert("203.0.113.7", "/var/log/auth.log")];
-        b.step(&mut alerts, now);
+        step(&mut b, &mut alerts, now);
         let ban = alerts
             .iter()
             .find(|a| a.rule == "secpipe.ban")
@@ -170,7 +178,7 @@ fn repeat_offenders_get_doubled_bans_capped_at_max_time() {
     assert_eq!(lengths, [(15, 1), (30, 2), (60, 3), (100, 4), (100, 5)]);
     // Past the lookback (1 day) a new ban starts again at the rule's time.
     let mut alerts = vec![alert("203.0.113.7", "/var/log/auth.log")];
-    b.step(&mut alerts, now + 24 * 60 * MIN);
+    step(&mut b, &mut alerts, now + 24 * 60 * MIN);
     assert_eq!(alerts[1].count, 1);
 }
 
@@ -178,11 +186,11 @@ fn repeat_offenders_get_doubled_bans_capped_at_max_time() {
 fn an_ipv6_attacker_is_banned_as_its_64() {
     let mut b = blocker(60);
     let mut alerts = vec![alert("2001:db8:1:2:aaaa::1", "/var/log/auth.log")];
-    b.step(&mut alerts, 0);
+    step(&mut b, &mut alerts, 0);
     assert_eq!(alerts[1].key_value, "2001:db8:1:2::/64");
     // Another address in the same /64 is the same ban.
     let mut again = vec![alert("2001:db8:1:2:bbbb::9", "/var/log/auth.log")];
-    b.step(&mut again, MIN);
+    step(&mut b, &mut again, MIN);
     assert_eq!(b.stats.already_banned, 1);
 }
 
@@ -190,7 +198,7 @@ fn an_ipv6_attacker_is_banned_as_its_64() {
 fn an_address_inside_a_banned_64_is_not_banned_again() {
     let mut b = blocker(60);
     let mut alerts = vec![alert("2001:db8:1:2::1", "/var/log/auth.log")];
-    b.step(&mut alerts, 0);
+    step(&mut b, &mut alerts, 0);
     // A rule keyed on single IPv6 addresses (ipv6_prefix = 128) names one inside the /64: the
     // kernel would refuse it (an overlapping interval) and it would block nothing more.
     let mut single = alert("2001:db8:1:2::99", "/var/log/auth.log");
@@ -200,7 +208,23 @@ fn an_address_inside_a_banned_64_is_not_banned_again() {
         duration: Some(MIN),
     }];
     let mut alerts = vec![single];
-    b.step(&mut alerts, MIN);
+    step(&mut b, &mut alerts, MIN);
     assert_eq!(rules(&alerts), ["auth.bruteforce"]);
     assert_eq!((b.stats.bans, b.stats.already_banned), (1, 1));
+}
+
+#[test]
+fn an_attack_that_ended_longer_ago_than_its_ban_is_not_banned_now() {
+    let mut b = blocker(60);
+    // Reading last week's log: the 15 minute ban would long have run out.
+    let mut old = vec![alert("203.0.113.7", "/var/log/auth.log")];
+    old[0].last_seen = 0;
+    b.step(&mut old, 7 * 24 * 60 * MIN);
+    assert_eq!(rules(&old), ["auth.bruteforce"]);
+    assert_eq!(b.stats.refused.get("stale"), Some(&1));
+    // Ten minutes ago (a restart catching up): still within the ban's time, so banned.
+    let mut recent = vec![alert("203.0.113.8", "/var/log/auth.log")];
+    recent[0].last_seen = 0;
+    b.step(&mut recent, 10 * MIN);
+    assert_eq!(rules(&recent), ["auth.bruteforce", "secpipe.ban"]);
 }
