@@ -14,6 +14,8 @@
 //! - [`classify`]: a record into an [`event::Event`] with declarative grammars.
 //! - [`detect`]: events into [`alert::Alert`]s, in event-time windows, deterministically; the
 //!   rule pack is `rules/default.toml`.
+//! - [`block`]: containment: `block` actions decided right after detection (never-block
+//!   policy, circuit breaker, ban ledger) and applied in nftables on their own thread.
 //! - [`sink`]: where alerts go ([`sink::AlertSink`]); [`archive`]: the Parquet archive, its
 //!   hash chain and signatures, `verify`, all through an [`archive::store::ArchiveStore`].
 //! - [`pipeline`]: the threads that connect the stages, the ordered stage, acknowledgements and
@@ -71,6 +73,7 @@
 pub mod action;
 pub mod alert;
 pub mod archive;
+pub mod block;
 pub mod classify;
 pub mod commands;
 pub mod detect;

@@ -48,6 +48,16 @@ impl IpBlock {
         Ok(IpBlock { network, prefix })
     }
 
+    /// The address as written (host bits not cleared).
+    pub fn network(&self) -> IpAddr {
+        self.network
+    }
+
+    /// The prefix length (32 or 128 for a bare address).
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
     /// Whether `ip` lies in this block (IPv4-mapped IPv6 counts as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, crate::event::canonical_ip(ip)) {

@@ -1,5 +1,6 @@
 //! One small function per subcommand, over library code. `main.rs` only calls [`main`].
 
+pub mod bans;
 pub mod events;
 pub mod keygen;
 pub mod replay;
@@ -38,6 +39,8 @@ pub fn main() -> ExitCode {
         Some(Command::Verify(a)) => verify::verify(&a),
         Some(Command::Keygen(a)) => keygen::keygen(&a),
         Some(Command::Test(a)) => test::test(&a),
+        Some(Command::Bans(a)) => bans::bans(&a),
+        Some(Command::Unban(a)) => bans::unban(&a),
     };
     match result {
         Ok(code) => code,

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use miette::NamedSource;
 
 use super::UsageError;
-use super::lowargs::{AlertFormatArg, DetectArgs, ParseArgs, RunArgs};
+use super::lowargs::{AlertFormatArg, BlockArgs, BlockModeArg, DetectArgs, ParseArgs, RunArgs};
 use crate::archive::{Archive, ArchiveOptions};
+use crate::block::config::{BlockMode, BlockOptions};
+use crate::block::{BlockConfig, Blocker};
 use crate::classify::{Classifier, GrammarError, IpBlock, TrustedProxies};
 use crate::detect::{DetectOptions, Detector, RuleError, RuleSet};
 use crate::event::TimeRange;
@@ -65,6 +67,7 @@ impl DetectConfig {
             state: None,
             range: TimeRange::default(),
             unverified: Unverified::Nothing,
+            block: None,
         })
     }
 }
@@ -77,11 +80,13 @@ pub struct RunConfig {
     pub archive: Option<ArchiveOptions>,
     /// `--follow`: file INPUTs are followed like `tail -F`.
     pub follow: bool,
-    /// `--state DIR`: positions of followed files.
+    /// `--state DIR`: positions of followed files, spools of network outputs, the ban ledger.
     pub state: Option<PathBuf>,
     pub listen: ListenConfig,
     /// `--metrics ADDR`.
     pub metrics: Option<String>,
+    /// `--block simulate|enforce` (None when off).
+    pub block: Option<BlockConfig>,
 }
 
 impl RunConfig {
@@ -124,6 +129,12 @@ impl RunConfig {
             self.detect
                 .assemble(self.parse, sources, archive, self.metrics.as_deref())?;
         run.state = self.state;
+        // Blocking starts last, before any input is read: in enforce the table is in place
+        // with the ledger's live bans before the first new decision.
+        if let Some(cfg) = self.block {
+            let blocker = Blocker::start(cfg, crate::event::now_micros());
+            run.block = Some(blocker.map_err(UsageError::plain)?);
+        }
         Ok(run)
     }
 }
@@ -295,6 +306,14 @@ impl RunConfig {
         } else {
             inputs(&args.inputs)
         };
+        let block = block_config(args, &listen)?;
+        let spooled = detect.sinks.iter().any(|route| route.to.reaches_others());
+        if args.state.is_some() && !args.follow && block.is_none() && !spooled {
+            return Err(UsageError::plain(
+                "--state is for --follow (read positions), --block (the ban ledger) or \
+                 network --alerts outputs (their spools)",
+            ));
+        }
         Ok(RunConfig {
             inputs,
             parse,
@@ -304,8 +323,70 @@ impl RunConfig {
             state: args.state.clone(),
             listen,
             metrics: args.metrics.clone(),
+            block,
         })
     }
+}
+
+/// `--block*` flags over the `[block]` section of `--config`; `None` when blocking is off.
+fn block_config(args: &RunArgs, listen: &ListenConfig) -> Result<Option<BlockConfig>, UsageError> {
+    let flags: &BlockArgs = &args.block;
+    // The section is checked even with blocking off, so a typo shows before the day it is on.
+    let mut options = match &args.detect.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| UsageError::plain(format!("--config {}: {e}", path.display())))?;
+            let name = path.display().to_string();
+            BlockOptions::from_config(&name, &text).map_err(|e| match e.span {
+                Some(span) => UsageError::InFile {
+                    message: e.message,
+                    source_code: NamedSource::new(name, text),
+                    span: span.into(),
+                    help: e.help,
+                },
+                None => UsageError::Plain {
+                    message: e.message,
+                    help: e.help,
+                },
+            })?
+        }
+        None => BlockOptions::default(),
+    };
+    let mode = match flags.mode {
+        BlockModeArg::Off => return Ok(None),
+        BlockModeArg::Simulate => BlockMode::Simulate,
+        BlockModeArg::Enforce => BlockMode::Enforce,
+    };
+    options.allow.extend(flags.allow.iter().cloned());
+    options.block_private |= flags.private;
+    if let Some(n) = flags.max_per_minute {
+        options.max_per_minute = n;
+    }
+    if let Some(r) = &flags.reconcile {
+        options.reconcile = r.clone();
+    }
+    let settings = options.resolve(mode).map_err(UsageError::plain)?;
+    if mode == BlockMode::Enforce && args.state.is_none() {
+        return Err(UsageError::with_help(
+            "--block enforce needs --state DIR",
+            "the ban ledger lives there: it re-applies live bans after a restart and is what \
+             `secpipe bans` and `secpipe unban` read",
+        ));
+    }
+    let mut proxies = Vec::new();
+    for text in &args.parse.trusted_proxies {
+        // Already checked by ParseConfig::from_args.
+        if let Ok(block) = IpBlock::parse(text) {
+            proxies.push(block);
+        }
+    }
+    Ok(Some(BlockConfig {
+        settings,
+        state: args.state.clone(),
+        proxies,
+        udp_input: listen.specs.iter().any(|l| l.transport == Transport::Udp),
+        nft: crate::block::nft::Nft::default(),
+    }))
 }
 
 /// INPUT arguments; none means stdin.

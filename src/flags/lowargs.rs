@@ -36,6 +36,10 @@ pub enum Command {
     Rules(RulesArgs),
     /// Check annotated log files: expected events (`# expect: …`) and alerts.
     Test(TestArgs),
+    /// List the active bans of `--block enforce` from the ledger in --state DIR.
+    Bans(BansArgs),
+    /// Lift a ban: recorded for the running secpipe, and removed from nftables now (as root).
+    Unban(UnbanArgs),
 }
 
 /// Flags shared by everything that parses lines.
@@ -140,9 +144,9 @@ pub struct RunArgs {
     /// Keep reading files as they grow and across rotation, like `tail -F`.
     #[arg(long)]
     pub follow: bool,
-    /// Directory for read positions of followed files (a restart resumes where it stopped)
-    /// and the spools of network alert outputs (alerts a receiver has not taken yet are
-    /// delivered after an outage or a restart).
+    /// Directory for read positions of followed files (a restart resumes where it stopped),
+    /// the spools of network alert outputs (alerts a receiver has not taken yet are delivered
+    /// after an outage or a restart) and the ban ledger (with --block).
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
     /// Listen for syslog: syslog+udp://ADDR, syslog+tcp://ADDR, syslog+tls://ADDR.
@@ -157,6 +161,37 @@ pub struct RunArgs {
     /// Serve Prometheus metrics on http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
+    #[command(flatten)]
+    pub block: BlockArgs,
+}
+
+/// `--block` and its common settings (the rest: `[block]` in --config).
+#[derive(Args, Debug, Clone, Default)]
+pub struct BlockArgs {
+    /// Ban the addresses of `block` actions in nftables (`table inet secpipe`): off, simulate
+    /// (decide, record and report only) or enforce (needs --state DIR for the ban ledger).
+    #[arg(long = "block", value_enum, value_name = "MODE", default_value_t = BlockModeArg::Off)]
+    pub mode: BlockModeArg,
+    /// Never ban this network (address or CIDR, repeatable); added to `[block] allow`.
+    #[arg(long = "block-allow", value_name = "CIDR")]
+    pub allow: Vec<String>,
+    /// Ban private and unique-local addresses too (10/8, 172.16/12, 192.168/16, fc00::/7 …).
+    #[arg(long = "block-private")]
+    pub private: bool,
+    /// At most N new bans a minute; past it, alert secpipe.block_overflow instead.
+    #[arg(long = "block-max-per-minute", value_name = "N")]
+    pub max_per_minute: Option<u32>,
+    /// How often the firewall is checked against the ledger and repaired (default 30s).
+    #[arg(long = "block-reconcile", value_name = "DURATION")]
+    pub reconcile: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BlockModeArg {
+    #[default]
+    Off,
+    Simulate,
+    Enforce,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -243,4 +278,24 @@ pub struct TestArgs {
     /// How long to wait for out-of-order events before deciding (e.g. 10s, 500ms, 1m).
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub lateness: String,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct BansArgs {
+    /// The --state directory of the run that bans.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub state: PathBuf,
+    /// One JSON object per ban.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct UnbanArgs {
+    /// The banned address, or an IPv6 network as `bans` shows it (2001:db8:1::/64).
+    #[arg(value_name = "ADDR")]
+    pub address: String,
+    /// The --state directory of the run that bans.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub state: PathBuf,
 }

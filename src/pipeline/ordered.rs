@@ -11,6 +11,7 @@ use super::summary::Summary;
 use super::topology::Delivery;
 use crate::alert::Alert;
 use crate::archive::Archive;
+use crate::block::Blocker;
 use crate::detect::Detector;
 use crate::event::{TimeRange, now_micros};
 use crate::metrics::Metrics;
@@ -38,6 +39,8 @@ pub struct OrderedStage {
     metrics: Arc<Metrics>,
     /// When the wall clock moves the watermark (input that may be live).
     wall_clock: WallClock,
+    /// `--block`: decides bans right after detection, in alert order ([`crate::block`]).
+    blocker: Option<Blocker>,
 }
 
 /// What an [`OrderedStage`] is made of.
@@ -50,6 +53,7 @@ pub struct OrderedParts {
     pub unverified: Unverified,
     pub metrics: Arc<Metrics>,
     pub wall_clock: WallClockMode,
+    pub blocker: Option<Blocker>,
 }
 
 /// What an [`OrderedStage`] leaves when it is finished.
@@ -75,6 +79,7 @@ impl OrderedStage {
             error: None,
             metrics: parts.metrics,
             wall_clock: WallClock::new(parts.wall_clock),
+            blocker: parts.blocker,
         }
     }
 
@@ -238,6 +243,11 @@ impl OrderedStage {
     fn finish_detection(&mut self) {
         self.detector.finish(&mut self.alerts);
         self.emit();
+        // The enforcer's last records (unbans) go into the archive before it is sealed.
+        if let Some(blocker) = self.blocker.take() {
+            blocker.finish(&mut self.alerts);
+            self.emit();
+        }
         let stats = self.detector.stats();
         self.summary.late_events = stats.late_events;
         self.summary.forced_events = stats.forced_events;
@@ -275,7 +285,12 @@ impl OrderedStage {
     }
 
     fn emit(&mut self) {
+        if let Some(blocker) = &mut self.blocker {
+            blocker.step(&mut self.alerts, now_micros());
+        }
         if self.alerts.is_empty() {
+            // Drops held back by the once-a-minute limit are still said, without new alerts.
+            self.raise_backlog();
             return;
         }
         self.metrics.observe_alerts(&self.alerts);

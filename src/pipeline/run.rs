@@ -27,6 +27,8 @@ pub struct DetectionRun {
     pub state: Option<std::path::PathBuf>,
     pub range: TimeRange,
     pub unverified: Unverified,
+    /// `--block simulate|enforce` (`run` only; `replay` never blocks).
+    pub block: Option<crate::block::Blocker>,
 }
 
 /// How a run ended.
@@ -63,6 +65,7 @@ impl DetectionRun {
             unverified: self.unverified,
             metrics: self.services.metrics.clone(),
             wall_clock: self.topology.wall_clock_mode(),
+            blocker: self.block,
         });
         let shutdown = self.services.shutdown.clone();
         let drained = self

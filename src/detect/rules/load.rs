@@ -30,6 +30,9 @@ struct FileSpec {
     /// Where alerts go: read by the sinks ([`crate::sink::routes`]), not here.
     #[serde(default, rename = "alerts")]
     _alerts: Option<toml::Value>,
+    /// `[block]` is read and checked by `crate::block::config`, not here.
+    #[serde(default, rename = "block")]
+    _block: Option<toml::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -150,7 +153,7 @@ fn toml_error(ctx: &Ctx, err: toml::de::Error) -> RuleError {
             RULE_KEYS
                 .iter()
                 .copied()
-                .chain(["options", "rules", "alerts"]),
+                .chain(["options", "rules", "alerts", "block"]),
         ) {
             Some(k) => hint = format!("; did you mean `{k}`?"),
             None => hint = "; remove it or check the spelling".into(),
