@@ -98,7 +98,7 @@ impl RunOutcome {
                 format!("{} dropped at its full queue", report.dropped)
             } else {
                 // A failure is named above: what is left is a reader that went away.
-                "it was closed or refused them".to_string()
+                "it was closed".to_string()
             };
             let _ = writeln!(
                 s,
