@@ -75,8 +75,10 @@ pub enum SinkConfig {
 }
 
 impl SinkConfig {
-    /// An `--alerts` SPEC: `syslog+udp://HOST:PORT` or `syslog+tcp://HOST:PORT`, `-` for
-    /// stdout, else a file path; stdout and files are written in `encoding`.
+    /// An `--alerts` SPEC: `syslog+udp://HOST:PORT` or `syslog+tcp://HOST:PORT`, a webhook
+    /// `http(s)://…`, an Alertmanager `alertmanager+http(s)://HOST:PORT`, `-` for stdout, else
+    /// a file path; stdout and files are written in `encoding` (the network sinks have their
+    /// own).
     pub fn parse(spec: &str, encoding: encode::Encoding) -> Result<SinkConfig, String> {
         if let Some(syslog) = syslog::SyslogConfig::parse(spec) {
             return syslog.map(SinkConfig::Syslog);
