@@ -629,6 +629,23 @@ mod tests {
         );
     }
 
+    /// `generator_url` links each alert back by its id (a token, whatever the alert says).
+    #[test]
+    fn the_generator_url_carries_the_alert_id() {
+        let value = serde_json::from_slice(&encoded(&crate::sink::tests::alert(4))).expect("json");
+        let base = Some("https://soc.example/alerts?src=secpipe");
+        let linked = postable(&value, SystemTime::now(), base);
+        assert_eq!(
+            linked["generatorURL"],
+            "https://soc.example/alerts?src=secpipe&alert_id=04"
+        );
+        assert!(
+            postable(&value, SystemTime::now(), None)
+                .get("generatorURL")
+                .is_none()
+        );
+    }
+
     /// A flood of distinct alerts keeps at most `max_active`, evicting the oldest, counted.
     #[test]
     fn the_active_set_is_bounded() {
