@@ -16,7 +16,11 @@
 //!   rule pack is `rules/default.toml`.
 //! - [`block`]: containment: `block` actions decided right after detection (never-block
 //!   policy, circuit breaker, ban ledger) and applied in nftables on their own thread.
-//! - [`sink`]: where alerts go ([`sink::AlertSink`]); [`archive`]: the Parquet archive, its
+//! - [`sink`]: where alerts go ([`sink::AlertSink`]): stdout and files, and destinations that
+//!   reach others (syslog, webhook, Alertmanager, mail, a program) through a
+//!   [`sink::queue::Transport`] on their own thread, delivered from a spool in `--state`
+//!   ([`sink::spool`]) or a bounded queue; which alerts go where is [`sink::routes`];
+//!   [`archive`]: the Parquet archive, its
 //!   hash chain and signatures, `verify`, all through an [`archive::store::ArchiveStore`].
 //! - [`pipeline`]: the threads that connect the stages, the ordered stage, acknowledgements and
 //!   the counts; [`flags`]: the command line and config files resolved into each component's
@@ -38,9 +42,11 @@
 //!
 //! - **A source**: a file under `src/source/` implementing [`source::Source`], its config type
 //!   beside it, and one line in `flags::hiargs::RunConfig::build` where sources are assembled.
-//! - **An alert sink**: a [`sink::queue::Transport`] (or a whole [`sink::AlertSink`]) in a
-//!   file under `src/sink/`, its config type beside it, and one arm in
-//!   [`sink::SinkConfig::open`]. Encoding ([`sink::encode::Encoding`]) is chosen per sink.
+//! - **An alert sink**: a [`sink::queue::Transport`] in a file under `src/sink/` (made by its
+//!   config's `remote`, so it is spooled and counted like the others; retries through
+//!   [`sink::retry`]), its config and `…Options` types beside it, one arm in
+//!   [`sink::SinkConfig`]'s `parse`, `open` and `name`, and its settings table in
+//!   [`sink::routes`]. Encoding ([`sink::encode::Encoding`]) is chosen per sink.
 //! - **An archive store**: an [`archive::store::ArchiveStore`] in a file under
 //!   `src/archive/store/`, as [`archive::store::LocalStore`] is; its module doc says
 //!   what a store must guarantee (durable before published, publish never overwrites, whole
@@ -52,7 +58,8 @@
 //!
 //! - **Acknowledge after durable.** A source's position is acknowledged only once its batch is
 //!   with the sinks and, when archiving, sealed in the archive ([`pipeline::acks`]); a crash
-//!   then repeats lines, never loses them.
+//!   then repeats lines, never loses them. A spooled sink moves its cursor only once the
+//!   receiver took the alert: delivery is at least once, the alert `id` tells repeats.
 //! - **No hash-map order in output.** Alerts, the archive and every report come out in an order
 //!   fixed by the input (the ordered stage is one thread; maps are sorted or `BTreeMap`s), so
 //!   the same lines give the same alerts, byte for byte.
@@ -62,9 +69,10 @@
 //!   counted in the summary and `--metrics`, never a crash, never a silent loss; memory stays
 //!   bounded whatever the input.
 //! - **Blocking stays off the ordered stage.** A sink that can block has its own thread and a
-//!   bounded queue that drops and counts when full ([`sink::queue`]). The one exception is the
-//!   alert output (stdout, `--alerts FILE`), which waits for its reader so that it misses
-//!   nothing: a stalled reader stalls detection until a stop bounds the wait.
+//!   bounded queue or spool that drops and counts when full ([`sink::queue`],
+//!   [`sink::spool`]); `nft` runs on the blocker's own thread. The one exception is the alert
+//!   output (stdout, `--alerts FILE`), which waits for its reader so that it misses nothing: a
+//!   stalled reader stalls detection until a stop bounds the wait.
 
 // `UsageError` carries the config file's text so miette can point into it. It is built once,
 // at startup, on the way to exit 2: its size costs nothing worth boxing for.
