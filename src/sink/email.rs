@@ -22,9 +22,9 @@
 //! the header, add a `Bcc:` or a recipient; the envelope's recipients are only the configured
 //! `to`. The body shows the same cleaned text and the alert's JSON.
 //!
-//! **Threads, delivery, limits.** Mail is sent on the sink's own thread behind a queue that
-//! drops and counts when full ([`WhenFull::Drop`]): a slow or dead relay never stalls
-//! detection. A temporary failure (a connection error, a timeout, an SMTP 4xx) is retried per
+//! **Threads, delivery, limits.** Mail is sent on the sink's own thread, from a queue that
+//! drops and counts when full or from the spool in `--state` ([`super::spool`]): a slow or
+//! dead relay never stalls detection. A temporary failure (a connection error, a timeout, an SMTP 4xx) is retried per
 //! the shared policy ([`super::retry`]: backoff with full jitter, bounded by the drain limit at
 //! the stop); a permanent one (5xx: a recipient refused, a failed AUTH) is reported and that
 //! alert counted as not delivered. In digest mode an alert counts as delivered when it joins
