@@ -1,15 +1,18 @@
 //! sink: where alerts go, and (for `secpipe events`) events.
 //!
 //! Every alert destination is an [`AlertSink`]; the ordered stage writes each batch of alerts
-//! to all of them through [`AlertSinks`]. How alerts are written ([`encode::Encoding`]) is
-//! chosen per sink and kept apart from where they go ([`queue::Transport`]). Every sink runs its
-//! transport on its own thread behind a bounded queue ([`queue::QueuedSink`]): one that may
-//! block for long (the network) drops and counts at a full queue, so it never stalls
-//! detection; the alert output (stdout, `--alerts FILE`) waits instead, so a consumer that
-//! stops reading slows detection (and every other sink) until shutdown bounds the wait
-//! (`--drain-timeout`). A sink that fails is reported and left out, and the others go
-//! on. Adding a destination is a [`queue::Transport`] (or an [`AlertSink`]) in its own file, a
-//! config type beside it, and one arm in [`SinkConfig::open`].
+//! to all of them through [`AlertSinks`], each taking the alerts at or above its severity
+//! floor ([`routes`]). How alerts are written ([`encode::Encoding`]) is chosen per sink and
+//! kept apart from where they go ([`queue::Transport`]). Every sink runs its transport on its
+//! own thread. The alert output (stdout, `--alerts FILE`) is behind a bounded queue that
+//! waits ([`queue::QueuedSink`]), so a consumer that stops reading slows detection (and every
+//! other sink) until shutdown bounds the wait (`--drain-timeout`). A destination that reaches
+//! others ([`Remote`]: syslog, webhook, Alertmanager, mail, a program) never stalls
+//! detection: with `--state` it delivers from a spool on disk, at least once across outages
+//! and restarts ([`spool`]); without, from a queue that drops and counts when full. Drops
+//! raise `secpipe.delivery_backlog`. A sink that fails is reported and left out, and the
+//! others go on. Adding a destination is a [`queue::Transport`] in its own file, a config type
+//! beside it, and one arm in [`SinkConfig`].
 //!
 //! The Parquet archive is not a sink: the ordered stage writes it before detection sees the
 //! events ([`crate::archive`]).
@@ -153,9 +156,9 @@ impl SinkConfig {
         }
     }
 
-    /// Whether alerts sent there reach people or other systems (a syslog server, later a pager
-    /// or a block list), rather than a file or the terminal: `replay` sends there only when
-    /// asked (`--deliver`).
+    /// Whether alerts sent there reach people or other systems (a SIEM, a pager, a mailbox, a
+    /// program), rather than a file or the terminal: `replay` sends there only when asked
+    /// (`--deliver`), and with `--state` they are delivered from a spool.
     pub fn reaches_others(&self) -> bool {
         match self {
             SinkConfig::Output(_) => false,
