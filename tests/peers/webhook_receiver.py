@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A webhook receiver for tests/webhook_sink.rs (stdlib only).
 
-Listens on 127.0.0.1 on an ephemeral port, writes the port to PORT_FILE once it listens, and
+Listens on 127.0.0.1 on an ephemeral port (or --port), writes the port to PORT_FILE once it listens, and
 answers the POSTs it receives in order by a script: `--script 500,429:1,200` answers the first
 request 500, the second 429 with `Retry-After: 1`, and 200 from then on (the last entry
 repeats). Every request is appended to LOG as one JSON line: the status answered, the
@@ -21,6 +21,7 @@ def main():
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--log", required=True)
     parser.add_argument("--script", default="200")
+    parser.add_argument("--port", type=int, default=0, help="0: an ephemeral port")
     args = parser.parse_args()
     script = []
     for step in args.script.split(","):
@@ -59,7 +60,7 @@ def main():
         def log_message(self, *_):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     with open(args.port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     import os
