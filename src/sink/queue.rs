@@ -114,6 +114,26 @@ impl Transport for WriteTransport {
     }
 }
 
+/// Wait for a sink's thread to end, or for the drain limit: whether it gave up. A thread that
+/// is given up on is left to end with the process (a write blocked in the kernel cannot be
+/// cancelled).
+pub(super) fn join_within(
+    writer: Option<std::thread::JoinHandle<()>>,
+    drain: &mut DrainClock,
+) -> bool {
+    let Some(writer) = writer else {
+        return false;
+    };
+    while !writer.is_finished() {
+        if drain.passed() {
+            return true;
+        }
+        std::thread::sleep(POLL);
+    }
+    let _ = writer.join();
+    false
+}
+
 /// What a sink does with alerts when its queue is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WhenFull {
@@ -387,19 +407,7 @@ impl AlertSink for QueuedSink {
             // limit even at the end of input: `secpipe old.log` must end.
             self.drain.start_now();
         }
-        let mut gave_up = false;
-        while let Some(writer) = self.writer.take() {
-            if writer.is_finished() {
-                let _ = writer.join();
-                break;
-            }
-            self.writer = Some(writer);
-            if self.drain.passed() {
-                gave_up = true;
-                break;
-            }
-            std::thread::sleep(POLL);
-        }
+        let gave_up = join_within(self.writer.take(), &mut self.drain);
         DrainReport {
             alerts: self.alerts,
             delivered: self.state.delivered.load(Ordering::Relaxed),

@@ -404,19 +404,7 @@ impl AlertSink for SpooledSink {
         // The thread delivers what the spool holds, then sees the closed channel and ends.
         self.wake = None;
         self.drain.start_now();
-        let mut gave_up = false;
-        while let Some(writer) = self.writer.take() {
-            if writer.is_finished() {
-                let _ = writer.join();
-                break;
-            }
-            self.writer = Some(writer);
-            if self.drain.passed() {
-                gave_up = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let gave_up = super::queue::join_within(self.writer.take(), &mut self.drain);
         let delivered = self.shared.delivered.load(Ordering::Relaxed);
         DrainReport {
             alerts: self.alerts + self.carried,
