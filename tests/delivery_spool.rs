@@ -131,6 +131,12 @@ fn a_sigkilled_run_loses_no_alert() {
         let alerts = json_lines(text.as_bytes());
         (alerts.len() >= 3).then_some(alerts)
     });
+    // The receiver is down: the output counts its attempts to reach it again.
+    let sink = format!("sink=\"{syslog}\"");
+    wait_for("retries counted", || {
+        (first.metric(&format!("secpipe_sink_retries_total{{{sink}}}")) > 0.0).then_some(())
+    });
+    assert!(first.metric(&format!("secpipe_sink_queue_depth{{{sink}}}")) >= 3.0);
     first.kill();
 
     let rsyslog = Rsyslog::start_on(&dir.path().join("rsyslog"), tcp, udp);
@@ -142,7 +148,6 @@ fn a_sigkilled_run_loses_no_alert() {
     append_failures(&log, "100.64.0.5", 3);
     let received = rsyslog.alerts(first_alerts.len() + 1);
     // The output's counters: everything taken, nothing left waiting.
-    let sink = format!("sink=\"{syslog}\"");
     second.wait_metric(&format!("secpipe_sink_queue_depth{{{sink}}}"), 0.0);
     let delivered = second.metric(&format!("secpipe_sink_delivered_total{{{sink}}}"));
     assert!(delivered >= received.len() as f64, "{delivered}");

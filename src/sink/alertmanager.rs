@@ -487,6 +487,10 @@ impl Alertmanager {
 }
 
 impl Transport for Alertmanager {
+    fn observe(&mut self, metrics: crate::metrics::SinkMetrics) {
+        self.clock.observe(metrics);
+    }
+
     fn send(&mut self, line: &[u8]) -> io::Result<()> {
         let json = line.strip_suffix(b"\n").unwrap_or(line);
         match self.active.insert(json, SystemTime::now()) {

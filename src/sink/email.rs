@@ -485,6 +485,10 @@ impl Mailer {
 }
 
 impl Transport for Mailer {
+    fn observe(&mut self, metrics: crate::metrics::SinkMetrics) {
+        self.clock.observe(metrics);
+    }
+
     fn send(&mut self, line: &[u8]) -> io::Result<()> {
         let alert: Value = serde_json::from_slice(line).map_err(io::Error::other)?;
         if let Some(digest) = &mut self.digest {

@@ -432,6 +432,10 @@ impl Exec {
 }
 
 impl Transport for Exec {
+    fn observe(&mut self, metrics: crate::metrics::SinkMetrics) {
+        self.clock.observe(metrics);
+    }
+
     fn send(&mut self, line: &[u8]) -> io::Result<()> {
         let head: AlertHead = serde_json::from_slice(line).map_err(io::Error::other)?;
         self.run_with_retries(line, &head).map_err(|gave_up| {

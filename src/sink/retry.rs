@@ -41,6 +41,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
 
+use crate::metrics::SinkMetrics;
 use crate::shutdown::Shutdown;
 
 /// The first wait after a failed attempt (before jitter).
@@ -247,6 +248,9 @@ impl RetryPolicy {
                 }
                 Attempt::Retry { error, retry_after } => (error, retry_after),
             };
+            if let Some(m) = &clock.metrics {
+                m.retried();
+            }
             if !clock.sleep(backoff.next(retry_after)) {
                 return Err(GaveUp {
                     error,
@@ -351,6 +355,8 @@ pub struct DrainClock {
     unbounded: bool,
     /// The one attempt made at once when a wait would outlast the drain limit.
     last_chance_used: bool,
+    /// Where the sink counts its retries and failed attempts (`--metrics`).
+    metrics: Option<SinkMetrics>,
 }
 
 impl Default for DrainClock {
@@ -368,7 +374,13 @@ impl DrainClock {
             deadline: None,
             unbounded: false,
             last_chance_used: false,
+            metrics: None,
         }
+    }
+
+    /// Count the retries and failed attempts of [`RetryPolicy::run`] there.
+    pub fn observe(&mut self, metrics: SinkMetrics) {
+        self.metrics = Some(metrics);
     }
 
     /// Start the clock now if it has not started: a sink that must not hold the end of a run

@@ -28,6 +28,7 @@ use serde::Deserialize;
 
 use super::encode::Encoding;
 use super::queue::Transport;
+use crate::metrics::SinkMetrics;
 
 /// Longest wait between two attempts to reach the server again.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -179,6 +180,7 @@ impl SyslogConfig {
                 backoff: Duration::ZERO,
                 reported: None,
                 name: name.clone(),
+                metrics: SinkMetrics::default(),
             }),
             SyslogTransport::Tls => {
                 let config = super::tls::client_config(self.options.ca_file.as_deref())
@@ -193,6 +195,7 @@ impl SyslogConfig {
                     backoff: Duration::ZERO,
                     reported: None,
                     name: name.clone(),
+                    metrics: SinkMetrics::default(),
                 })
             }
         };
@@ -249,6 +252,8 @@ struct Tcp {
     /// once, not at every attempt.
     reported: Option<String>,
     name: String,
+    /// Where reconnects are counted as retries.
+    metrics: SinkMetrics,
 }
 
 impl Tcp {
@@ -316,6 +321,7 @@ impl Transport for Tcp {
                 }
                 Err(e) => {
                     self.report(&e);
+                    self.metrics.retried();
                     self.stream = None;
                     std::thread::sleep(self.backoff);
                     self.backoff =
@@ -327,5 +333,9 @@ impl Transport for Tcp {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+
+    fn observe(&mut self, metrics: SinkMetrics) {
+        self.metrics = metrics;
     }
 }

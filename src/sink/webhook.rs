@@ -311,6 +311,10 @@ impl Webhook {
 }
 
 impl Transport for Webhook {
+    fn observe(&mut self, metrics: crate::metrics::SinkMetrics) {
+        self.clock.observe(metrics);
+    }
+
     fn send(&mut self, line: &[u8]) -> io::Result<()> {
         let json = line.strip_suffix(b"\n").unwrap_or(line);
         if self.max_batch == 1 {
