@@ -259,3 +259,65 @@ fn a_webhook_url_without_a_host_is_a_usage_error() {
         assert!(stderr.contains("http"), "{spec}: {stderr}");
     }
 }
+
+/// The config file's `webhook = { secret_file = … }` signs every request: the receiver checks
+/// `X-Secpipe-Signature` (HMAC-SHA256 of the exact body under the key file's bytes, trailing
+/// newline dropped) as README shows, and a batch arrives as one array.
+#[test]
+fn a_configured_secret_signs_each_batch_the_receiver_can_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let receiver = Receiver::start(dir.path(), "200");
+    let key = dir.path().join("hook.key");
+    std::fs::write(&key, "k3y-from-a-file\n").expect("key");
+    let config = dir.path().join("secpipe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[alerts]]\nto = {url:?}\nwebhook = {{ secret_file = {key:?}, batch = true }}\n\n\
+             [[alerts]]\nto = \"-\"\n",
+            url = receiver.url(),
+            key = key.display().to_string(),
+        ),
+    )
+    .expect("config");
+    let out = secpipe()
+        .args(["--tz", "UTC", "--config"])
+        .arg(&config)
+        .arg(fixture("sample/attacks.log"))
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alerts = json_lines(&out.stdout);
+    assert!(!alerts.is_empty());
+    let requests = receiver.requests();
+    let signer = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"k3y-from-a-file");
+    let mut ids = Vec::new();
+    for request in &requests {
+        let body = request["body"].as_str().expect("body");
+        let bytes: Vec<u8> = body.chars().map(|c| c as u32 as u8).collect();
+        let expected = format!("sha256={}", hex::encode(ring::hmac::sign(&signer, &bytes)));
+        assert_eq!(
+            header(request, "X-Secpipe-Signature"),
+            Some(expected.as_str())
+        );
+        let batch: Vec<serde_json::Value> = serde_json::from_slice(&bytes).expect("an array");
+        ids.extend(batch.iter().map(|a| a["id"].to_string()));
+    }
+    let mut expected: Vec<String> = alerts.iter().map(|a| a["id"].to_string()).collect();
+    expected.sort();
+    ids.sort();
+    assert_eq!(ids, expected);
+    // A wrong key does not verify: the check above can fail.
+    let wrong = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"another key");
+    let first = requests[0]["body"].as_str().expect("body");
+    let bytes: Vec<u8> = first.chars().map(|c| c as u32 as u8).collect();
+    let forged = format!("sha256={}", hex::encode(ring::hmac::sign(&wrong, &bytes)));
+    assert_ne!(
+        header(&requests[0], "X-Secpipe-Signature"),
+        Some(forged.as_str())
+    );
+}
