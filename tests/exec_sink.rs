@@ -251,3 +251,60 @@ fn a_program_still_running_when_secpipe_exits_dies_with_it() {
         (stat.is_empty() || stat.split(' ').nth(2) == Some("Z")).then_some(())
     });
 }
+
+/// The config file's `exec = { args = […], timeout = … }` gives the program its arguments (the
+/// only way it gets any) and a timeout: a run past it is killed and counted, and the next
+/// alert's run is made.
+#[test]
+fn configured_arguments_and_timeout_come_from_the_config_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs = dir.path().join("runs");
+    std::fs::create_dir(&runs).expect("runs dir");
+    // The first run hangs (killed at the timeout); the others record their arguments.
+    let program = script(
+        dir.path(),
+        "record",
+        &format!(
+            r#"if mkdir "{runs}/first" 2>/dev/null; then sleep 600; fi
+printf '%s\n' "$@" > "{runs}/$$.argv""#,
+            runs = runs.display()
+        ),
+    );
+    let config = dir.path().join("secpipe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[alerts]]\nto = \"exec:{}\"\nexec = {{ args = [\"--team\", \"sec ops\"], timeout = \"1s\", attempts = 1 }}\n\n\
+             [[alerts]]\nto = \"-\"\n",
+            program.display()
+        ),
+    )
+    .expect("config");
+    let (log, _names) = hostile_logins(dir.path());
+    let out = secpipe()
+        .args(["--tz", "UTC", "--drain-timeout", "30s", "--config"])
+        .arg(&config)
+        .arg(&log)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let alerts = json_lines(&out.stdout);
+    assert_eq!(alerts.len(), HOSTILE.len());
+    let recorded: Vec<String> = std::fs::read_dir(&runs)
+        .expect("runs")
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            (path.extension()? == "argv").then(|| std::fs::read_to_string(path).ok())?
+        })
+        .collect();
+    // Every alert but the one whose run was killed.
+    assert_eq!(recorded.len(), HOSTILE.len() - 1, "{stderr}");
+    for argv in &recorded {
+        assert_eq!(argv, "--team\nsec ops\n");
+    }
+    assert!(
+        stderr.contains(&format!("1 of {} alerts not delivered", HOSTILE.len())),
+        "{stderr}"
+    );
+}
