@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 
 use super::encode::Encoding;
 use super::queue::Transport;
-use super::retry::DrainClock;
+use super::retry::{DrainClock, is_at_drain_limit};
 use super::{AlertSink, DrainReport};
 use crate::alert::Alert;
 use crate::metrics::SinkMetrics;
@@ -158,6 +158,8 @@ struct Shared {
     delivered: AtomicU64,
     /// Alerts the receiver refused for good: skipped, not sent again.
     refused: AtomicU64,
+    /// The drain limit stopped the transport: what it had not delivered stays in the spool.
+    stopped_at_drain_limit: std::sync::atomic::AtomicBool,
     error: std::sync::Mutex<Option<io::Error>>,
 }
 
@@ -422,7 +424,7 @@ impl AlertSink for SpooledSink {
             alerts: self.alerts + self.carried,
             delivered,
             dropped: self.dropped,
-            gave_up,
+            gave_up: gave_up || self.shared.stopped_at_drain_limit.load(Ordering::Relaxed),
             failed: self.take_error().map(|e| e.to_string()),
             spooled: self.shared.pending.load(Ordering::Relaxed),
             refused: self.shared.refused.load(Ordering::Relaxed),
@@ -544,6 +546,10 @@ impl SpoolReader {
                     Ok(()) => {
                         self.shared.delivered.fetch_add(1, Ordering::Relaxed);
                     }
+                    Err(e) if is_at_drain_limit(&e) => {
+                        self.stop_at_drain_limit();
+                        return Ok(());
+                    }
                     // Lost, counted as undelivered; the next is tried (a refused datagram).
                     Err(_) if !transport.stops_on_error() => {
                         refusal = true;
@@ -557,6 +563,10 @@ impl SpoolReader {
             }
             match transport.flush() {
                 Ok(()) => {}
+                Err(e) if is_at_drain_limit(&e) => {
+                    self.stop_at_drain_limit();
+                    return Ok(());
+                }
                 // The receiver refused this batch for good (a 400): it is not sent again
                 // (it would block every later alert), and counts as not delivered.
                 Err(_) if !transport.stops_on_error() => {
@@ -596,6 +606,15 @@ impl SpoolReader {
                 .fetch_sub(bytes, Ordering::Relaxed);
             self.move_cursor(batch.end)?;
         }
+    }
+
+    /// The drain limit ended a delivery: the batch stays behind the cursor (sent again by the
+    /// next run, the id deduplicates what of it did arrive), and so does everything after it.
+    /// Skipping it as refused would lose every alert of an outage that lasted until the stop.
+    fn stop_at_drain_limit(&self) {
+        self.shared
+            .stopped_at_drain_limit
+            .store(true, Ordering::Relaxed);
     }
 
     /// Up to [`BATCH_ALERTS`] records from the cursor, moving to the next segment when this

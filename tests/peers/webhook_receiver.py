@@ -21,6 +21,8 @@ def main():
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--log", required=True)
     parser.add_argument("--script", default="200")
+    # A fixed port (0: any free one): a test that restarts the receiver at the same URL.
+    parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     script = []
     for step in args.script.split(","):
@@ -59,7 +61,7 @@ def main():
         def log_message(self, *_):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     with open(args.port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     import os
