@@ -4,7 +4,8 @@
 //! multicast, reserved and broadcast, an IPv6 prefix wider than /32), this host's own
 //! addresses (read with `getifaddrs`, refreshed every minute), the configured allowlist,
 //! trusted proxies (`--trusted-proxy`), the peers that relay syslog to us (taken from the
-//! evidence's `source`, `syslog+tcp://10.0.0.5:51234`, and remembered), private and ULA ranges
+//! evidence's `source`, `syslog+tcp://10.0.0.5:51234`, and remembered when the peer came over
+//! TCP or TLS: a UDP source is forgeable), private and ULA ranges
 //! unless `block_private`, and alerts resting on UDP syslog, whose sender address anyone can
 //! forge, unless `trust_udp`.
 //!
@@ -294,7 +295,14 @@ impl Policy {
         if self.proxies.iter().any(|b| Net::of_block(b).overlaps(net)) {
             return Err(Refusal::TrustedProxy);
         }
-        if self.relays.iter().any(|a| Net::host(*a).overlaps(net)) {
+        let relayed_this = evidence.iter().filter_map(|e| relay_peer(&e.source));
+        if self
+            .relays
+            .iter()
+            .copied()
+            .chain(relayed_this)
+            .any(|a| Net::host(a).overlaps(net))
+        {
             return Err(Refusal::Relay);
         }
         if !self.block_private && PRIVATE.iter().any(|p| p.overlaps(net)) {
@@ -310,11 +318,14 @@ impl Policy {
         Ok(())
     }
 
-    /// Peers that sent us syslog are relays (a log host, a load balancer): never ban them, even
-    /// on a later alert whose evidence came another way.
+    /// Peers that sent us syslog over TCP or TLS are relays (a log host, a load balancer): never
+    /// ban them, even on a later alert whose evidence came another way. A UDP sender is not
+    /// remembered: its address is forgeable, and anyone could otherwise make any address
+    /// unbannable with one datagram (it is still spared on the evidence it sent itself).
     fn remember_relays(&mut self, evidence: &[Evidence]) {
         for e in evidence {
-            if let Some(peer) = relay_peer(&e.source)
+            if !e.source.starts_with("syslog+udp://")
+                && let Some(peer) = relay_peer(&e.source)
                 && !self.relays.contains(&peer)
             {
                 if self.relays.len() >= MAX_RELAYS {
@@ -477,6 +488,25 @@ mod tests {
             Some(ip("2001:db8::5"))
         );
         assert_eq!(relay_peer("/var/log/syslog"), None);
+    }
+
+    #[test]
+    fn a_udp_sender_cannot_make_an_address_unbannable() {
+        let mut p = policy();
+        // Forged (or real) datagrams from 203.0.113.66 about someone else: refused as
+        // spoofable, and must not teach the policy that 203.0.113.66 is a relay.
+        let forged = vec![from("syslog+udp://203.0.113.66:40000")];
+        assert_eq!(
+            p.check(target("198.51.100.99", 64), &forged, 0),
+            Err(Refusal::Spoofable)
+        );
+        // Then 203.0.113.66 brute-forces sshd: the auth log's evidence bans it.
+        assert_eq!(p.check(target("203.0.113.66", 64), &file(), 0), Ok(()));
+        // The UDP peer is still not banned on the evidence it sent itself.
+        assert_eq!(
+            p.check(target("203.0.113.66", 64), &forged, 0),
+            Err(Refusal::Relay)
+        );
     }
 
     #[test]
