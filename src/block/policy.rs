@@ -1,7 +1,7 @@
 //! What is never blocked, whatever a rule says: the checks a ban must pass before it is made.
 //!
 //! In order: networks that are not a single remote party (unspecified, loopback, link-local,
-//! multicast, reserved and broadcast, an IPv6 prefix wider than /32), this host's own
+//! multicast, reserved and broadcast, NAT64 prefixes, an IPv6 prefix wider than /32), this host's own
 //! addresses (read with `getifaddrs`, refreshed every minute), the configured allowlist,
 //! trusted proxies (`--trusted-proxy`), the peers that relay syslog to us (taken from the
 //! evidence's `source`, `syslog+tcp://10.0.0.5:51234`, and remembered when the peer came over
@@ -97,7 +97,7 @@ impl Net {
 }
 
 /// Never one remote party: blocking these breaks the host or blocks "everyone".
-const RESERVED: [(Net, &str); 10] = [
+const RESERVED: [(Net, &str); 12] = [
     (Net::v4(0, 0, 0, 0, 8), "this-network (0.0.0.0/8)"),
     (Net::v4(127, 0, 0, 0, 8), "loopback"),
     (Net::v4(169, 254, 0, 0, 16), "link-local"),
@@ -108,6 +108,12 @@ const RESERVED: [(Net, &str); 10] = [
     (Net::v6(0xfe80 << 112, 10), "link-local"),
     (Net::v6(0xff00 << 112, 8), "multicast"),
     (Net::v6(0xffff << 32, 96), "IPv4-mapped"),
+    // NAT64 / SIIT (RFC 6052, RFC 8215): every IPv4 client of the translator is in here.
+    (Net::v6(0x0064_ff9b << 96, 96), "NAT64"),
+    (
+        Net::v6((0x0064_ff9b << 96) | (1 << 80), 48),
+        "NAT64 (local use)",
+    ),
 ];
 
 /// Private (RFC 1918, shared address space RFC 6598) and unique-local (RFC 4193) ranges.
@@ -401,6 +407,26 @@ mod tests {
         assert!(matches!(
             p.check(target("::1", 128), &file(), 0),
             Err(Refusal::Reserved("loopback"))
+        ));
+    }
+
+    #[test]
+    fn a_nat64_address_never_bans_the_translator_prefix() {
+        // Behind SIIT-DC or a NAT64 every IPv4 client arrives as 64:ff9b::a.b.c.d: its /64
+        // is all of them, and a /128 rests on the translator's mapping.
+        let mut p = policy();
+        for (addr, prefix) in [("64:ff9b::c633:6407", 64), ("64:ff9b::c633:6407", 128)] {
+            assert!(
+                matches!(
+                    p.check(target(addr, prefix), &file(), 0),
+                    Err(Refusal::Reserved(_))
+                ),
+                "{addr}/{prefix}"
+            );
+        }
+        assert!(matches!(
+            p.check(target("64:ff9b:1::c633:6407", 64), &file(), 0),
+            Err(Refusal::Reserved(_))
         ));
     }
 
