@@ -207,7 +207,7 @@ impl SpooledSink {
             .and_then(|text| Cursor::parse(&text));
         let mut found = segments(&dir)?;
         // A cursor past every segment, or none: start at the oldest segment there is.
-        let cursor = match (cursor, found.first()) {
+        let mut cursor = match (cursor, found.first()) {
             (Some(c), Some(&first)) if c.segment >= first => c,
             (_, Some(&first)) => Cursor {
                 segment: first,
@@ -232,8 +232,13 @@ impl SpooledSink {
             if len < file.metadata()?.len() {
                 file.set_len(len)?;
             }
+            // A cursor past the whole records (a power loss kept the cursor but not the
+            // segment's tail) moves back to their end, where the next record is appended.
+            if segment == cursor.segment && cursor.offset > len {
+                cursor.offset = len;
+            }
             let skip = if segment == cursor.segment {
-                cursor.offset.min(len)
+                cursor.offset
             } else {
                 0
             };
@@ -843,6 +848,41 @@ mod tests {
         assert_eq!(report.delivered, 4);
         let expected: Vec<String> = alerts(0, 4).iter().map(|a| a.id.clone()).collect();
         assert_eq!(ids(&receiver.got.lock().expect("lock")), expected);
+    }
+
+    /// A power loss can leave the cursor (renamed in) past the end of its segment (whose last
+    /// records were not yet on disk). The next run must not read its new records from that
+    /// offset, in the middle of one: it reads them from the segment's end.
+    #[test]
+    fn a_cursor_past_the_end_of_its_segment_loses_no_new_alert() {
+        let dir = tempfile::tempdir().expect("dir");
+        let receiver = Receiver::default();
+        let mut sink = open(dir.path(), receiver.clone(), DEFAULT_SPOOL_BYTES);
+        sink.write(&alerts(0, 4)).expect("spooled");
+        let report = Box::new(sink).close();
+        assert_eq!(report.delivered, 4);
+        // The disk kept only the first two records.
+        let segment = segment_path(dir.path(), 0);
+        let mut file = File::open(&segment).expect("segment");
+        let mut reader = SegmentReader::new(&mut file, 0);
+        for _ in 0..2 {
+            reader.next_record().expect("read").expect("a record");
+        }
+        let two = reader.offset;
+        OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .expect("segment")
+            .set_len(two)
+            .expect("cut");
+
+        let after = Receiver::default();
+        let mut sink = open(dir.path(), after.clone(), DEFAULT_SPOOL_BYTES);
+        sink.write(&alerts(10, 3)).expect("spooled");
+        let report = Box::new(sink).close();
+        assert_eq!((report.delivered, report.spooled), (3, 0), "{report:?}");
+        let expected: Vec<String> = alerts(10, 3).iter().map(|a| a.id.clone()).collect();
+        assert_eq!(ids(&after.got.lock().expect("lock")), expected);
     }
 
     /// A flood of alerts while the receiver is down fills the spool to its bound, not the
