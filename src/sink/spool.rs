@@ -13,8 +13,10 @@
 //! what was delivered but not yet recorded in the cursor is sent again, nothing is skipped.
 //!
 //! Durability: an appended record is in the kernel before the ordered stage goes on (a
-//! SIGKILL loses nothing); the sink's thread syncs the segment to disk once a second while it
-//! grows, so a power loss costs at most the last second of undelivered alerts. The cursor is
+//! SIGKILL loses nothing). The sink's thread syncs the growing segment to disk once a second
+//! while it has nothing to deliver; while it is delivering, or waiting for a receiver that is
+//! down, it does not, and the kernel's writeback (30 s by default) puts the records on disk:
+//! a power loss costs the undelivered alerts not yet written back. The cursor is
 //! replaced whole (write and rename); a torn or missing cursor sends the spool again from its
 //! oldest segment (repeats, never a loss). A torn last record (a crash in the middle of a
 //! write) is cut off when the spool is opened.
