@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use common::*;
-use live_support::wait_for;
+use live_support::{Running, free_port, wait_for};
 
 /// A running receiver; its log has one JSON object per request it got.
 struct Receiver {
@@ -22,6 +22,11 @@ impl Receiver {
     /// Start the receiver answering requests in `script` order (`500,429:1,200`: the first
     /// request 500, the second 429 with `Retry-After: 1`, then 200 from then on).
     fn start(dir: &Path, script: &str) -> Receiver {
+        Receiver::start_on(dir, script, 0)
+    }
+
+    /// As [`Receiver::start`], on `port` (0: any free one).
+    fn start_on(dir: &Path, script: &str, port: u16) -> Receiver {
         let port_file = dir.join("port");
         let log = dir.join("requests.jsonl");
         let child = Command::new("python3")
@@ -32,6 +37,8 @@ impl Receiver {
             .arg(&log)
             .arg("--script")
             .arg(script)
+            .arg("--port")
+            .arg(port.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -211,6 +218,82 @@ fn a_receiver_that_stays_down_costs_only_its_sink() {
         "the receiver was asked"
     );
     eprintln!("run with a dead receiver took {:?}", started.elapsed());
+}
+
+/// The receiver is down for a whole live run with `--state`, stopped by SIGTERM: at the drain
+/// limit the webhook gives up, and what it gave up on stays in the spool (a stop is not the
+/// receiver's "no"). The next run, receiver up and nothing new to read, delivers every alert
+/// of the first.
+#[test]
+fn alerts_a_webhook_missed_at_the_drain_limit_arrive_with_the_next_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let log = dir.path().join("attacks.log");
+    std::fs::copy(fixture("sample/attacks.log"), &log).expect("copy the sample");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/secpipe");
+    let alerts_file = dir.path().join("first.jsonl");
+    let (state_arg, log_arg, alerts_arg) = (
+        state.display().to_string(),
+        log.display().to_string(),
+        alerts_file.display().to_string(),
+    );
+    let first = Running::start(
+        dir.path(),
+        &[
+            "--tz",
+            "UTC",
+            "--drain-timeout",
+            "1s",
+            "--follow",
+            "--state",
+            &state_arg,
+            "--alerts",
+            &alerts_arg,
+            "--alerts",
+            &url,
+            &log_arg,
+        ],
+    );
+    wait_for("alerts of the first run", || {
+        let text = std::fs::read(&alerts_file).ok()?;
+        (!json_lines(&text).is_empty()).then_some(())
+    });
+    let (status, stderr) = first.terminate();
+    assert!(status.success(), "{stderr}");
+    let alerts = json_lines(&std::fs::read(&alerts_file).expect("the first run's alerts"));
+    assert!(!alerts.is_empty(), "the sample has attacks");
+    let receiver = Receiver::start_on(dir.path(), "200", port);
+    assert_eq!(receiver.url(), url);
+    let second = secpipe()
+        .args(["--tz", "UTC", "--state"])
+        .arg(&state)
+        .args(["--alerts", &url, "/dev/null"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{stderr}");
+    let mut got: Vec<String> = Vec::new();
+    for request in receiver.requests() {
+        let body: serde_json::Value =
+            serde_json::from_str(request["body"].as_str().expect("body")).expect("JSON body");
+        let each = match body {
+            serde_json::Value::Array(items) => items,
+            one => vec![one],
+        };
+        got.extend(
+            each.iter()
+                .map(|a| a["id"].as_str().expect("id").to_string()),
+        );
+    }
+    got.sort();
+    got.dedup();
+    let mut expected: Vec<String> = alerts
+        .iter()
+        .map(|a| a["id"].as_str().expect("id").to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected, "{stderr}");
 }
 
 /// `replay` re-raises old alerts: it posts to a webhook only with `--deliver`.

@@ -202,6 +202,10 @@ impl Enforcer {
                 return;
             }
             Ok(Some(kernel)) => {
+                // By target, built before the lock: with 65,536 bans a scan per live ban held
+                // the ledger (and so the ordered stage) for seconds.
+                let expires: std::collections::HashMap<BlockTarget, u64> =
+                    kernel.iter().map(|k| (k.target, k.expires)).collect();
                 let ledger = lock(&self.ledger);
                 // Removals first: an element lifted early, or one inside a wider live ban,
                 // whose interval the kernel would not let the wider one overlap.
@@ -217,7 +221,7 @@ impl Enforcer {
                         continue;
                     }
                     let left = secs_left(rec.until, now);
-                    let in_kernel = kernel.iter().find(|k| k.target == t).map(|k| k.expires);
+                    let in_kernel = expires.get(&t).copied();
                     if in_kernel.is_none_or(|expires| expires.saturating_mul(2) < left) {
                         parts.push(nft::ban_lines(t, left));
                         s.reasserted += 1;

@@ -97,6 +97,9 @@ pub struct Blocker {
     _audit_tx: Sender<Alert>,
     thread: Option<JoinHandle<()>>,
     enforce_stats: Arc<Mutex<EnforceStats>>,
+    /// Held while enforcing: one secpipe per `--state` ledger and table (the kernel drops it
+    /// if we die).
+    _state_lock: Option<std::fs::File>,
     pub stats: BlockStats,
 }
 
@@ -124,6 +127,7 @@ impl Blocker {
             _audit_tx: audit_tx.clone(),
             thread: None,
             enforce_stats: Arc::default(),
+            _state_lock: None,
             stats: BlockStats::default(),
         };
         if s.mode != BlockMode::Enforce {
@@ -133,6 +137,7 @@ impl Blocker {
             return Err("--block enforce needs --state DIR (the ban ledger)".into());
         };
         std::fs::create_dir_all(&state).map_err(|e| format!("--state {}: {e}", state.display()))?;
+        blocker._state_lock = Some(lock_state(&state)?);
         let ledger = Ledger::load(&state, s.max_bans, s.lookback, now)?;
         if ledger.skipped_lines > 0 {
             crate::report::warn(&format!(
@@ -191,6 +196,7 @@ impl Blocker {
             _audit_tx: audit_tx,
             thread: None,
             enforce_stats: Arc::default(),
+            _state_lock: None,
             stats: BlockStats::default(),
         }
     }
@@ -351,6 +357,26 @@ impl Blocker {
             }
         }
         line
+    }
+}
+
+/// Take `STATE/block.lock`, or fail if another secpipe enforces with this state: each would
+/// replace the table (dropping the other's bans) and overwrite the other's ledger.
+fn lock_state(state: &std::path::Path) -> Result<std::fs::File, String> {
+    let path = state.join("block.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "--block enforce: another secpipe is enforcing with --state {}",
+            state.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", path.display())),
     }
 }
 

@@ -1,10 +1,11 @@
 //! What is never blocked, whatever a rule says: the checks a ban must pass before it is made.
 //!
 //! In order: networks that are not a single remote party (unspecified, loopback, link-local,
-//! multicast, reserved and broadcast, an IPv6 prefix wider than /32), this host's own
+//! multicast, reserved and broadcast, NAT64 prefixes, an IPv6 prefix wider than /32), this host's own
 //! addresses (read with `getifaddrs`, refreshed every minute), the configured allowlist,
 //! trusted proxies (`--trusted-proxy`), the peers that relay syslog to us (taken from the
-//! evidence's `source`, `syslog+tcp://10.0.0.5:51234`, and remembered), private and ULA ranges
+//! evidence's `source`, `syslog+tcp://10.0.0.5:51234`, and remembered when the peer came over
+//! TCP or TLS: a UDP source is forgeable), private and ULA ranges
 //! unless `block_private`, and alerts resting on UDP syslog, whose sender address anyone can
 //! forge, unless `trust_udp`.
 //!
@@ -96,7 +97,7 @@ impl Net {
 }
 
 /// Never one remote party: blocking these breaks the host or blocks "everyone".
-const RESERVED: [(Net, &str); 10] = [
+const RESERVED: [(Net, &str); 12] = [
     (Net::v4(0, 0, 0, 0, 8), "this-network (0.0.0.0/8)"),
     (Net::v4(127, 0, 0, 0, 8), "loopback"),
     (Net::v4(169, 254, 0, 0, 16), "link-local"),
@@ -107,6 +108,12 @@ const RESERVED: [(Net, &str); 10] = [
     (Net::v6(0xfe80 << 112, 10), "link-local"),
     (Net::v6(0xff00 << 112, 8), "multicast"),
     (Net::v6(0xffff << 32, 96), "IPv4-mapped"),
+    // NAT64 / SIIT (RFC 6052, RFC 8215): every IPv4 client of the translator is in here.
+    (Net::v6(0x0064_ff9b << 96, 96), "NAT64"),
+    (
+        Net::v6((0x0064_ff9b << 96) | (1 << 80), 48),
+        "NAT64 (local use)",
+    ),
 ];
 
 /// Private (RFC 1918, shared address space RFC 6598) and unique-local (RFC 4193) ranges.
@@ -294,7 +301,14 @@ impl Policy {
         if self.proxies.iter().any(|b| Net::of_block(b).overlaps(net)) {
             return Err(Refusal::TrustedProxy);
         }
-        if self.relays.iter().any(|a| Net::host(*a).overlaps(net)) {
+        let relayed_this = evidence.iter().filter_map(|e| relay_peer(&e.source));
+        if self
+            .relays
+            .iter()
+            .copied()
+            .chain(relayed_this)
+            .any(|a| Net::host(a).overlaps(net))
+        {
             return Err(Refusal::Relay);
         }
         if !self.block_private && PRIVATE.iter().any(|p| p.overlaps(net)) {
@@ -310,11 +324,14 @@ impl Policy {
         Ok(())
     }
 
-    /// Peers that sent us syslog are relays (a log host, a load balancer): never ban them, even
-    /// on a later alert whose evidence came another way.
+    /// Peers that sent us syslog over TCP or TLS are relays (a log host, a load balancer): never
+    /// ban them, even on a later alert whose evidence came another way. A UDP sender is not
+    /// remembered: its address is forgeable, and anyone could otherwise make any address
+    /// unbannable with one datagram (it is still spared on the evidence it sent itself).
     fn remember_relays(&mut self, evidence: &[Evidence]) {
         for e in evidence {
-            if let Some(peer) = relay_peer(&e.source)
+            if !e.source.starts_with("syslog+udp://")
+                && let Some(peer) = relay_peer(&e.source)
                 && !self.relays.contains(&peer)
             {
                 if self.relays.len() >= MAX_RELAYS {
@@ -390,6 +407,26 @@ mod tests {
         assert!(matches!(
             p.check(target("::1", 128), &file(), 0),
             Err(Refusal::Reserved("loopback"))
+        ));
+    }
+
+    #[test]
+    fn a_nat64_address_never_bans_the_translator_prefix() {
+        // Behind SIIT-DC or a NAT64 every IPv4 client arrives as 64:ff9b::a.b.c.d: its /64
+        // is all of them, and a /128 rests on the translator's mapping.
+        let mut p = policy();
+        for (addr, prefix) in [("64:ff9b::c633:6407", 64), ("64:ff9b::c633:6407", 128)] {
+            assert!(
+                matches!(
+                    p.check(target(addr, prefix), &file(), 0),
+                    Err(Refusal::Reserved(_))
+                ),
+                "{addr}/{prefix}"
+            );
+        }
+        assert!(matches!(
+            p.check(target("64:ff9b:1::c633:6407", 64), &file(), 0),
+            Err(Refusal::Reserved(_))
         ));
     }
 
@@ -477,6 +514,25 @@ mod tests {
             Some(ip("2001:db8::5"))
         );
         assert_eq!(relay_peer("/var/log/syslog"), None);
+    }
+
+    #[test]
+    fn a_udp_sender_cannot_make_an_address_unbannable() {
+        let mut p = policy();
+        // Forged (or real) datagrams from 203.0.113.66 about someone else: refused as
+        // spoofable, and must not teach the policy that 203.0.113.66 is a relay.
+        let forged = vec![from("syslog+udp://203.0.113.66:40000")];
+        assert_eq!(
+            p.check(target("198.51.100.99", 64), &forged, 0),
+            Err(Refusal::Spoofable)
+        );
+        // Then 203.0.113.66 brute-forces sshd: the auth log's evidence bans it.
+        assert_eq!(p.check(target("203.0.113.66", 64), &file(), 0), Ok(()));
+        // The UDP peer is still not banned on the evidence it sent itself.
+        assert_eq!(
+            p.check(target("203.0.113.66", 64), &forged, 0),
+            Err(Refusal::Relay)
+        );
     }
 
     #[test]

@@ -228,3 +228,40 @@ fn an_attack_that_ended_longer_ago_than_its_ban_is_not_banned_now() {
     b.step(&mut recent, 10 * MIN);
     assert_eq!(rules(&recent), ["auth.bruteforce", "secpipe.ban"]);
 }
+
+/// Two secpipes enforcing with one `--state` would each replace the table (dropping the
+/// other's bans) and overwrite each other's ledger: the second is refused at its start.
+#[test]
+fn two_enforcers_cannot_share_one_state() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    // An `nft` that takes every script and lists nothing.
+    let nft = dir.path().join("nft");
+    std::fs::write(&nft, "#!/bin/sh\ncat >/dev/null\n").expect("fake nft");
+    std::fs::set_permissions(&nft, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let state = dir.path().join("state");
+    let config = || BlockConfig {
+        settings: BlockSettings::defaults(BlockMode::Enforce),
+        state: Some(state.clone()),
+        proxies: Vec::new(),
+        udp_input: false,
+        nft: nft::Nft {
+            program: nft.display().to_string(),
+        },
+    };
+    let first = Blocker::start(config(), 0).expect("the first enforcer starts");
+    let second = Blocker::start(config(), 0);
+    assert!(
+        second
+            .as_ref()
+            .err()
+            .is_some_and(|e| e.contains("another secpipe")),
+        "{:?}",
+        second.err()
+    );
+    let mut alerts = Vec::new();
+    first.finish(&mut alerts);
+    // Once the first has ended, the state is free again.
+    let third = Blocker::start(config(), 0).expect("starts after the first ended");
+    third.finish(&mut alerts);
+}

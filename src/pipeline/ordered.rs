@@ -328,7 +328,7 @@ impl OrderedStage {
             let dir = archive.dir().to_path_buf();
             self.archive_failed(&dir, e);
         }
-        if let Err(e) = self.sinks.write(&backlog) {
+        if let Err(e) = self.sinks.write_backlog(&backlog) {
             self.error.get_or_insert(e);
         }
     }

@@ -514,12 +514,15 @@ impl Transport for Alertmanager {
                 Err(gave_up) => {
                     let error = gave_up.to_string();
                     self.warn("not delivered", &error);
-                    failed.get_or_insert(error);
+                    // A stop at the drain limit wins: the spool then keeps these alerts.
+                    if failed.is_none() || gave_up.at_drain_limit {
+                        failed = Some(gave_up.into_io_error(error));
+                    }
                 }
             }
         }
         match failed {
-            Some(e) => Err(io::Error::other(e)),
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }

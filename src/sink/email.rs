@@ -508,7 +508,7 @@ impl Transport for Mailer {
                 text(&alert, &["id"])
             );
             crate::report::warn(&message);
-            io::Error::other(message)
+            gave_up.into_io_error(message)
         })
     }
 

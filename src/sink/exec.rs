@@ -447,7 +447,7 @@ impl Transport for Exec {
                 gave_up.retries.saturating_add(1)
             );
             crate::report::warn(&message);
-            io::Error::other(message)
+            gave_up.into_io_error(message)
         })
     }
 

@@ -364,6 +364,18 @@ impl AlertSinks {
         raised
     }
 
+    /// Write [`AlertSinks::backlog_alerts`]: where one is dropped in turn, that drop is not
+    /// reported again (it would raise a backlog alert a minute about nothing but itself).
+    pub fn write_backlog(&mut self, backlog: &[Alert]) -> Result<(), String> {
+        let before: Vec<u64> = self.sinks.iter().map(|m| m.sink.dropped()).collect();
+        let written = self.write(backlog);
+        for (member, before) in self.sinks.iter_mut().zip(before) {
+            let own = member.sink.dropped().saturating_sub(before);
+            member.dropped_reported = member.dropped_reported.saturating_add(own);
+        }
+        written
+    }
+
     /// Close every sink; each one's name and what it could not deliver, and an error when
     /// every sink has failed (a failure the last writes only found at the close included).
     pub fn close(self) -> (Vec<(String, DrainReport)>, Option<String>) {
@@ -640,6 +652,30 @@ mod tests {
         assert!(
             sinks.backlog_alerts(200_000_000).is_empty(),
             "nothing new dropped"
+        );
+    }
+
+    /// The backlog alert goes to every sink, the one that drops too: dropping it there is not
+    /// a new backlog (else a sink that is down raises one a minute for ever, with no alert
+    /// lost but its own).
+    #[test]
+    fn a_dropped_backlog_alert_raises_no_further_backlog() {
+        let mut sinks =
+            AlertSinks::new(vec![(Box::new(Overflowing { dropped: 0 }), Severity::Low)]);
+        sinks.write(&[alert(1)]).expect("written");
+        let raised = sinks.backlog_alerts(1_000_000);
+        assert_eq!(raised.len(), 1);
+        sinks.write_backlog(&raised).expect("written");
+        assert!(
+            sinks.backlog_alerts(62_000_000).is_empty(),
+            "only the backlog alert itself was dropped"
+        );
+        sinks.write(&[alert(2)]).expect("written");
+        let raised = sinks.backlog_alerts(123_000_000);
+        assert_eq!(
+            (raised.len(), raised[0].count),
+            (1, 1),
+            "a real drop still is"
         );
     }
 }

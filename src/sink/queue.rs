@@ -29,6 +29,7 @@ use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, Sender, TrySendError
 
 use super::encode::Encoding;
 pub use super::retry::DrainClock;
+use super::retry::is_at_drain_limit;
 use super::{AlertSink, DrainReport};
 use crate::alert::Alert;
 use crate::metrics::SinkMetrics;
@@ -168,6 +169,8 @@ struct WriterState {
     delivered: AtomicU64,
     /// Alerts the receiver refused (a datagram, a batch answered 400): not sent again.
     refused: AtomicU64,
+    /// The drain limit stopped a delivery (not the receiver's "no"): reported as such.
+    stopped_at_drain_limit: std::sync::atomic::AtomicBool,
     /// The first write error; the writer stops after it.
     error: Mutex<Option<io::Error>>,
 }
@@ -248,6 +251,7 @@ impl QueuedSink {
                     let before = writer_state.delivered.load(Ordering::Relaxed);
                     let mut taken = 0;
                     let mut refusal = false;
+                    let mut at_limit = false;
                     // Line by line, so that `delivered` counts exactly the alerts the output
                     // took when a consumer stops reading in the middle of a batch.
                     let written = batch.lines().try_for_each(|line| {
@@ -258,6 +262,10 @@ impl QueuedSink {
                             }
                             Ok(()) => {
                                 writer_state.delivered.fetch_add(1, Ordering::Relaxed);
+                                Ok(())
+                            }
+                            Err(e) if is_at_drain_limit(&e) => {
+                                at_limit = true;
                                 Ok(())
                             }
                             // This alert is lost (counted as undelivered); the next is tried.
@@ -275,6 +283,10 @@ impl QueuedSink {
                             let waited = batch.queued_at.map(|at| at.elapsed()).unwrap_or_default();
                             writer_metrics.delivered(delivered - before, waited);
                         }
+                        Err(e) if is_at_drain_limit(&e) => {
+                            at_limit = true;
+                            writer_metrics.failed();
+                        }
                         // This batch is lost (counted as undelivered); the next is tried.
                         Err(_) if !out.stops_on_error() => {
                             refusal = true;
@@ -285,7 +297,11 @@ impl QueuedSink {
                             return fail(e);
                         }
                     }
-                    if refusal {
+                    if at_limit {
+                        writer_state
+                            .stopped_at_drain_limit
+                            .store(true, Ordering::Relaxed);
+                    } else if refusal {
                         let took = writer_state.delivered.load(Ordering::Relaxed) - before;
                         let lost = (batch.line_ends.len() as u64).saturating_sub(took);
                         writer_state.refused.fetch_add(lost, Ordering::Relaxed);
@@ -412,7 +428,7 @@ impl AlertSink for QueuedSink {
             alerts: self.alerts,
             delivered: self.state.delivered.load(Ordering::Relaxed),
             dropped: self.dropped,
-            gave_up,
+            gave_up: gave_up || self.state.stopped_at_drain_limit.load(Ordering::Relaxed),
             spooled: 0,
             refused: self.state.refused.load(Ordering::Relaxed),
             failed: match self.take_error() {
@@ -572,6 +588,50 @@ mod tests {
             assert_eq!((report.alerts, report.delivered), (3, delivered));
             assert_eq!(report.failed.is_some(), fail_flush);
         }
+    }
+
+    /// Gives up on every batch at the drain limit, as a webhook does when the stop comes while
+    /// its receiver is down.
+    struct StoppedAtDrainLimit;
+
+    impl Transport for StoppedAtDrainLimit {
+        fn send(&mut self, _line: &[u8]) -> io::Result<()> {
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            let gave_up = crate::sink::retry::GaveUp {
+                error: "connection refused".into(),
+                retries: 4,
+                at_drain_limit: true,
+            };
+            Err(gave_up.into_io_error(gave_up.to_string()))
+        }
+        fn stops_on_error(&self) -> bool {
+            false
+        }
+        fn delivers_on_flush(&self) -> bool {
+            true
+        }
+    }
+
+    /// Alerts the drain limit stopped are not reported as refused by the receiver (which
+    /// never said no): the summary says the drain limit.
+    #[test]
+    fn alerts_stopped_at_the_drain_limit_are_not_counted_as_refused() {
+        let mut sink = QueuedSink::start(
+            "webhook".into(),
+            StoppedAtDrainLimit,
+            Encoding::Json,
+            WhenFull::Drop,
+            SinkMetrics::default(),
+        );
+        sink.write(&[alert(), alert()]).expect("queued");
+        let report = Box::new(sink).close();
+        assert_eq!(
+            (report.undelivered(), report.refused, report.gave_up),
+            (2, 0, true),
+            "{report:?}"
+        );
     }
 
     /// The transport's timed work runs while no alerts arrive (an idle sink still re-sends

@@ -197,6 +197,45 @@ impl std::fmt::Display for GaveUp {
     }
 }
 
+impl GaveUp {
+    /// The I/O error a transport returns for this, saying `message`. One the drain limit ended
+    /// carries [`AtDrainLimit`]: a stop is not the receiver's "no", and a spool keeps such
+    /// alerts for the next run instead of skipping them as refused ([`is_at_drain_limit`]).
+    pub fn into_io_error(&self, message: String) -> std::io::Error {
+        if self.at_drain_limit {
+            std::io::Error::other(AtDrainLimit(message))
+        } else {
+            std::io::Error::other(message)
+        }
+    }
+}
+
+/// A delivery the drain limit ended: see [`GaveUp::into_io_error`].
+#[derive(Debug)]
+pub struct AtDrainLimit(pub String);
+
+impl std::fmt::Display for AtDrainLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for AtDrainLimit {}
+
+/// Whether a transport's error means the drain limit stopped it (not a refusal).
+///
+/// ```
+/// use secpipe::sink::retry::{GaveUp, is_at_drain_limit};
+/// let gave_up = |at_drain_limit| GaveUp { error: "503".into(), retries: 3, at_drain_limit };
+/// assert!(is_at_drain_limit(&gave_up(true).into_io_error("not delivered".into())));
+/// assert!(!is_at_drain_limit(&gave_up(false).into_io_error("not delivered".into())));
+/// ```
+pub fn is_at_drain_limit(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<AtDrainLimit>())
+}
+
 impl RetryPolicy {
     /// Whether an HTTP status is worth another attempt.
     ///

@@ -13,8 +13,10 @@
 //! what was delivered but not yet recorded in the cursor is sent again, nothing is skipped.
 //!
 //! Durability: an appended record is in the kernel before the ordered stage goes on (a
-//! SIGKILL loses nothing); the sink's thread syncs the segment to disk once a second while it
-//! grows, so a power loss costs at most the last second of undelivered alerts. The cursor is
+//! SIGKILL loses nothing). The sink's thread syncs the growing segment to disk once a second
+//! while it has nothing to deliver; while it is delivering, or waiting for a receiver that is
+//! down, it does not, and the kernel's writeback (30 s by default) puts the records on disk:
+//! a power loss costs the undelivered alerts not yet written back. The cursor is
 //! replaced whole (write and rename); a torn or missing cursor sends the spool again from its
 //! oldest segment (repeats, never a loss). A torn last record (a crash in the middle of a
 //! write) is cut off when the spool is opened.
@@ -34,7 +36,7 @@ use sha2::{Digest, Sha256};
 
 use super::encode::Encoding;
 use super::queue::Transport;
-use super::retry::DrainClock;
+use super::retry::{DrainClock, is_at_drain_limit};
 use super::{AlertSink, DrainReport};
 use crate::alert::Alert;
 use crate::metrics::SinkMetrics;
@@ -158,6 +160,8 @@ struct Shared {
     delivered: AtomicU64,
     /// Alerts the receiver refused for good: skipped, not sent again.
     refused: AtomicU64,
+    /// The drain limit stopped the transport: what it had not delivered stays in the spool.
+    stopped_at_drain_limit: std::sync::atomic::AtomicBool,
     error: std::sync::Mutex<Option<io::Error>>,
 }
 
@@ -205,7 +209,7 @@ impl SpooledSink {
             .and_then(|text| Cursor::parse(&text));
         let mut found = segments(&dir)?;
         // A cursor past every segment, or none: start at the oldest segment there is.
-        let cursor = match (cursor, found.first()) {
+        let mut cursor = match (cursor, found.first()) {
             (Some(c), Some(&first)) if c.segment >= first => c,
             (_, Some(&first)) => Cursor {
                 segment: first,
@@ -230,8 +234,13 @@ impl SpooledSink {
             if len < file.metadata()?.len() {
                 file.set_len(len)?;
             }
+            // A cursor past the whole records (a power loss kept the cursor but not the
+            // segment's tail) moves back to their end, where the next record is appended.
+            if segment == cursor.segment && cursor.offset > len {
+                cursor.offset = len;
+            }
             let skip = if segment == cursor.segment {
-                cursor.offset.min(len)
+                cursor.offset
             } else {
                 0
             };
@@ -410,7 +419,7 @@ impl AlertSink for SpooledSink {
             alerts: self.alerts + self.carried,
             delivered,
             dropped: self.dropped,
-            gave_up,
+            gave_up: gave_up || self.shared.stopped_at_drain_limit.load(Ordering::Relaxed),
             failed: self.take_error().map(|e| e.to_string()),
             spooled: self.shared.pending.load(Ordering::Relaxed),
             refused: self.shared.refused.load(Ordering::Relaxed),
@@ -532,6 +541,10 @@ impl SpoolReader {
                     Ok(()) => {
                         self.shared.delivered.fetch_add(1, Ordering::Relaxed);
                     }
+                    Err(e) if is_at_drain_limit(&e) => {
+                        self.stop_at_drain_limit();
+                        return Ok(());
+                    }
                     // Lost, counted as undelivered; the next is tried (a refused datagram).
                     Err(_) if !transport.stops_on_error() => {
                         refusal = true;
@@ -545,6 +558,10 @@ impl SpoolReader {
             }
             match transport.flush() {
                 Ok(()) => {}
+                Err(e) if is_at_drain_limit(&e) => {
+                    self.stop_at_drain_limit();
+                    return Ok(());
+                }
                 // The receiver refused this batch for good (a 400): it is not sent again
                 // (it would block every later alert), and counts as not delivered.
                 Err(_) if !transport.stops_on_error() => {
@@ -584,6 +601,15 @@ impl SpoolReader {
                 .fetch_sub(bytes, Ordering::Relaxed);
             self.move_cursor(batch.end)?;
         }
+    }
+
+    /// The drain limit ended a delivery: the batch stays behind the cursor (sent again by the
+    /// next run, the id deduplicates what of it did arrive), and so does everything after it.
+    /// Skipping it as refused would lose every alert of an outage that lasted until the stop.
+    fn stop_at_drain_limit(&self) {
+        self.shared
+            .stopped_at_drain_limit
+            .store(true, Ordering::Relaxed);
     }
 
     /// Up to [`BATCH_ALERTS`] records from the cursor, moving to the next segment when this
@@ -812,6 +838,41 @@ mod tests {
         assert_eq!(report.delivered, 4);
         let expected: Vec<String> = alerts(0, 4).iter().map(|a| a.id.clone()).collect();
         assert_eq!(ids(&receiver.got.lock().expect("lock")), expected);
+    }
+
+    /// A power loss can leave the cursor (renamed in) past the end of its segment (whose last
+    /// records were not yet on disk). The next run must not read its new records from that
+    /// offset, in the middle of one: it reads them from the segment's end.
+    #[test]
+    fn a_cursor_past_the_end_of_its_segment_loses_no_new_alert() {
+        let dir = tempfile::tempdir().expect("dir");
+        let receiver = Receiver::default();
+        let mut sink = open(dir.path(), receiver.clone(), DEFAULT_SPOOL_BYTES);
+        sink.write(&alerts(0, 4)).expect("spooled");
+        let report = Box::new(sink).close();
+        assert_eq!(report.delivered, 4);
+        // The disk kept only the first two records.
+        let segment = segment_path(dir.path(), 0);
+        let mut file = File::open(&segment).expect("segment");
+        let mut reader = SegmentReader::new(&mut file, 0);
+        for _ in 0..2 {
+            reader.next_record().expect("read").expect("a record");
+        }
+        let two = reader.offset;
+        OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .expect("segment")
+            .set_len(two)
+            .expect("cut");
+
+        let after = Receiver::default();
+        let mut sink = open(dir.path(), after.clone(), DEFAULT_SPOOL_BYTES);
+        sink.write(&alerts(10, 3)).expect("spooled");
+        let report = Box::new(sink).close();
+        assert_eq!((report.delivered, report.spooled), (3, 0), "{report:?}");
+        let expected: Vec<String> = alerts(10, 3).iter().map(|a| a.id.clone()).collect();
+        assert_eq!(ids(&after.got.lock().expect("lock")), expected);
     }
 
     /// A flood of alerts while the receiver is down fills the spool to its bound, not the

@@ -229,8 +229,9 @@ struct Webhook {
     /// Alerts (JSON objects, no newline) waiting for a batch request, and their bytes.
     pending: Vec<Vec<u8>>,
     pending_bytes: usize,
-    /// A request of the current queue batch that failed: the flush reports it.
-    batch_failed: Option<String>,
+    /// A request of the current queue batch that failed: the flush reports it (one the drain
+    /// limit stopped rather than a refusal, if any: the spool then keeps the batch).
+    batch_failed: Option<io::Error>,
     /// Requests given up on, for the stderr messages.
     refused: u64,
 }
@@ -273,7 +274,7 @@ impl Webhook {
                         self.name
                     ));
                 }
-                Err(io::Error::other(gave_up.to_string()))
+                Err(gave_up.into_io_error(gave_up.to_string()))
             }
         }
     }
@@ -304,8 +305,10 @@ impl Webhook {
                 hex::encode(sha2::Sha256::digest(ids.as_bytes()))
             )
         };
-        if let Err(e) = self.post(&body, &key) {
-            self.batch_failed.get_or_insert(e.to_string());
+        if let Err(e) = self.post(&body, &key)
+            && (self.batch_failed.is_none() || super::retry::is_at_drain_limit(&e))
+        {
+            self.batch_failed = Some(e);
         }
     }
 }
@@ -335,7 +338,7 @@ impl Transport for Webhook {
     fn flush(&mut self) -> io::Result<()> {
         self.post_pending();
         match self.batch_failed.take() {
-            Some(e) => Err(io::Error::other(e)),
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }

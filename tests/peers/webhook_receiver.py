@@ -21,7 +21,8 @@ def main():
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--log", required=True)
     parser.add_argument("--script", default="200")
-    parser.add_argument("--port", type=int, default=0, help="0: an ephemeral port")
+    # A fixed port (0: any free one): a test that restarts the receiver at the same URL.
+    parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     script = []
     for step in args.script.split(","):
