@@ -9,7 +9,7 @@
 #
 # Environment: RUNS (default 5) runs per measurement: the best and the median wall time are
 # printed, with the median user CPU time and the peak RSS of all runs (not of the last one).
-# CARGO_TARGET_DIR is honoured (the binary is $CARGO_TARGET_DIR/release/secpipe). SRC is the
+# CARGO_TARGET_DIR is honoured (the binary is $CARGO_TARGET_DIR/release/secpipe, or BIN). SRC is the
 # sample to repeat: Loghub's OpenSSH_2k.log from ../shared/corpus. There is no stand-in: without
 # it the script stops, so no figure is ever measured on other input than it says.
 #
@@ -49,10 +49,13 @@ CAT="$WORK/openssh_cat_${COPIES}.log"
 if [ ! -f "$CAT" ]; then
     for _ in $(seq "$COPIES"); do cat "$SRC"; done >"$CAT"
 fi
-cargo build --release --locked -q
-BIN=$TARGET/release/secpipe
+# BIN=PATH measures a binary built elsewhere (an older commit, for a before/after table).
+if [ -z "${BIN:-}" ]; then
+    cargo build --release --locked -q
+    BIN=$TARGET/release/secpipe
+fi
 BYTES=$(stat -c %s "$INPUT")
-echo "secpipe $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "secpipe $BIN ($(git rev-parse --short HEAD 2>/dev/null || echo '?') checked out), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "input: $INPUT, $LINES lines, $BYTES bytes (from $SRC); $RUNS runs per row"
 
 # measure NAME CMD...: run CMD $RUNS times. Prints the best and the median wall time, the rate
