@@ -85,7 +85,7 @@ pub struct DetectArgs {
     /// Also syslog over TLS (syslog+tls://HOST:PORT), mail (smtp://HOST?from=ADDR&to=ADDR or
     /// smtps://, with USER@ and :PORT optional) and a program run for each alert (exec:/PATH);
     /// see README.
-    /// Without any (here or in the config file's [[alerts]]), alerts go to stdout.
+    /// Without any (here or in the config file's alerts tables), alerts go to stdout.
     #[arg(long, value_name = "SPEC")]
     pub alerts: Vec<String>,
     /// Alert format, for every --alerts output.

@@ -23,7 +23,7 @@
 //! `to`. The body shows the same cleaned text and the alert's JSON.
 //!
 //! **Threads, delivery, limits.** Mail is sent on the sink's own thread behind a queue that
-//! drops and counts when full ([`WhenFull::Drop`]): a slow or dead relay never stalls
+//! drops and counts when full ([`WhenFull::Drop`](super::queue::WhenFull::Drop)): a slow or dead relay never stalls
 //! detection. A temporary failure (a connection error, a timeout, an SMTP 4xx) is retried per
 //! the shared policy ([`super::retry`]: backoff with full jitter, bounded by the drain limit at
 //! the stop); a permanent one (5xx: a recipient refused, a failed AUTH) is reported and that

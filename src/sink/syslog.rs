@@ -10,7 +10,7 @@
 //! not delivered at the stop.
 //!
 //! A syslog server can be slow, restarting or gone: the sink runs on its own thread behind a
-//! queue that drops and counts when full ([`WhenFull::Drop`]), so it never stalls detection or
+//! queue that drops and counts when full ([`WhenFull::Drop`](super::queue::WhenFull::Drop)), so it never stalls detection or
 //! the other outputs. Over TCP a broken connection is opened again (waiting a little longer
 //! each time, at most [`MAX_BACKOFF`]) and the alert sent again; an alert given up on at the
 //! stop is counted as not delivered. UDP has no delivery to wait for: what the kernel refuses
