@@ -22,15 +22,15 @@
 //! the header, add a `Bcc:` or a recipient; the envelope's recipients are only the configured
 //! `to`. The body shows the same cleaned text and the alert's JSON.
 //!
-//! **Threads, delivery, limits.** Mail is sent on the sink's own thread, from a queue that
-//! drops and counts when full or from the spool in `--state` ([`super::spool`]): a slow or
-//! dead relay never stalls detection. A temporary failure (a connection error, a timeout, an SMTP 4xx) is retried per
-//! the shared policy ([`super::retry`]: backoff with full jitter, bounded by the drain limit at
-//! the stop); a permanent one (5xx: a recipient refused, a failed AUTH) is reported and that
-//! alert counted as not delivered. In digest mode an alert counts as delivered when it joins
+//! **Threads, delivery, limits.** Mail is sent on the sink's own thread, from a queue that drops
+//! and counts when full or from the spool in `--state` ([`super::spool`]): a slow or dead relay
+//! never stalls detection. A temporary failure (a connection error, a timeout, an SMTP 4xx) is
+//! retried per the shared policy ([`super::retry`]: backoff with full jitter, bounded by the drain
+//! limit at the stop); a permanent one (5xx: a recipient refused, a failed AUTH) is reported and
+//! that alert counted as not delivered. In digest mode an alert counts as delivered when it joins
 //! the digest; a digest holds at most [`DIGEST_MAX`] alerts (the rest are counted in it, "and N
-//! more"), is sent when due and at the stop, and one that cannot be sent is reported on stderr
-//! with the number of alerts it held.
+//! more"), is sent when due and at the stop, and one that cannot be sent is reported on stderr with
+//! the number of alerts it held.
 
 use std::io;
 use std::net::IpAddr;

@@ -9,12 +9,12 @@
 //! connection is tried again like a TCP one, and the alerts waiting meanwhile are counted as
 //! not delivered at the stop.
 //!
-//! A syslog server can be slow, restarting or gone: the sink runs on its own thread, from a
-//! queue that drops and counts when full or from the spool in `--state` ([`super::spool`]), so
-//! it never stalls detection or the other outputs. Over TCP a broken connection is opened again (waiting a little longer
-//! each time, at most [`MAX_BACKOFF`]) and the alert sent again; an alert given up on at the
-//! stop is counted as not delivered. UDP has no delivery to wait for: what the kernel refuses
-//! is counted, nothing is retried.
+//! A syslog server can be slow, restarting or gone: the sink runs on its own thread, from a queue
+//! that drops and counts when full or from the spool in `--state` ([`super::spool`]), so it never
+//! stalls detection or the other outputs. Over TCP a broken connection is opened again (waiting a
+//! little longer each time, at most [`MAX_BACKOFF`]) and the alert sent again; an alert given up on
+//! at the stop is counted as not delivered. UDP has no delivery to wait for: what the kernel
+//! refuses is counted, nothing is retried.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
