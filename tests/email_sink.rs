@@ -5,6 +5,7 @@
 
 mod common;
 mod live_support;
+mod test_certs;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -239,74 +240,13 @@ fn a_digest_lists_every_alert_in_one_mail_sent_at_the_stop() {
     }
 }
 
-/// A test CA and a certificate signed by it for `sans`, as `NAME.pem`/`NAME.key`.
+/// The test CA (made once per directory) and a certificate signed by it for `sans`, as
+/// `NAME.pem`/`NAME.key`.
 fn certificates(dir: &Path, name: &str, sans: &str) {
-    let run = |args: &[&str]| {
-        let status = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(status.success(), "openssl {args:?}");
-    };
     if !dir.join("ca.pem").exists() {
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=secpipe test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ]);
+        test_certs::make_ca(dir);
     }
-    let ext = format!("{name}.ext");
-    std::fs::write(
-        dir.join(&ext),
-        format!("basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName={sans}\n"),
-    )
-    .expect("extensions");
-    run(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        &format!("/CN={name}"),
-        "-keyout",
-        &format!("{name}.key"),
-        "-out",
-        &format!("{name}.csr"),
-    ]);
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        &format!("{name}.csr"),
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        &ext,
-        "-out",
-        &format!("{name}.pem"),
-    ]);
+    test_certs::make_server_cert(dir, name, sans);
 }
 
 /// STARTTLS and AUTH: the relay requires both; the password comes from a file. A relay whose
