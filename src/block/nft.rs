@@ -30,9 +30,10 @@
 //!     add element inet secpipe ban6 { 2001:db8:1::/64 timeout 900s }\n");
 //! ```
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use super::policy::Net;
 use crate::action::BlockTarget;
@@ -126,16 +127,24 @@ pub struct KernelBan {
     pub expires: u64,
 }
 
+/// How long one `nft` run may take before it is killed and counted as failed: a hung `nft`
+/// (a kernel busy with a huge ruleset, a wrapper that waits) must not hold the enforcer, and
+/// with it the end of the run, for ever.
+pub const NFT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How secpipe runs `nft` (a path, so tests can point it elsewhere).
 #[derive(Clone, Debug)]
 pub struct Nft {
     pub program: String,
+    /// Each run is killed past this ([`NFT_TIMEOUT`]).
+    pub timeout: Duration,
 }
 
 impl Default for Nft {
     fn default() -> Self {
         Nft {
             program: "nft".into(),
+            timeout: NFT_TIMEOUT,
         }
     }
 }
@@ -143,21 +152,7 @@ impl Default for Nft {
 impl Nft {
     /// Apply one script as one transaction.
     pub fn apply(&self, script: &str) -> Result<(), String> {
-        let mut child = Command::new(&self.program)
-            .args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("{}: {e}", self.program))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(script.as_bytes())
-                .map_err(|e| format!("{} stdin: {e}", self.program))?;
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("{}: {e}", self.program))?;
+        let out = self.run(&["-f", "-"], Some(script.as_bytes()))?;
         if out.status.success() {
             Ok(())
         } else {
@@ -170,16 +165,66 @@ impl Nft {
         }
     }
 
+    /// Run `nft ARGS` with `input` on stdin, killed past [`Nft::timeout`]. Its output is read
+    /// on helper threads meanwhile, so a long listing cannot fill the pipe and stall it.
+    fn run(&self, args: &[&str], input: Option<&[u8]>) -> Result<std::process::Output, String> {
+        let fail = |e: std::io::Error| format!("{}: {e}", self.program);
+        let mut child = Command::new(&self.program)
+            .args(args)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(fail)?;
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+        if let (Some(mut stdin), Some(input)) = (child.stdin.take(), input) {
+            // A failed write shows as nft's own error (it read a cut script) or the timeout.
+            let _ = stdin.write_all(input);
+        }
+        let deadline = Instant::now() + self.timeout;
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(fail)? {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{} {}: no answer within {:?}; killed",
+                    self.program,
+                    args.join(" "),
+                    self.timeout
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Ok(std::process::Output {
+            status,
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        })
+    }
+
     /// The elements of both ban sets; `Ok(None)` when the table is not there (flushed, or
     /// `systemctl restart nftables`).
     pub fn list_bans(&self) -> Result<Option<Vec<KernelBan>>, String> {
         let mut all = Vec::new();
         for set in ["ban4", "ban6"] {
-            let out = Command::new(&self.program)
-                .args(["-j", "list", "set", "inet", "secpipe", set])
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| format!("{}: {e}", self.program))?;
+            let out = self.run(&["-j", "list", "set", "inet", "secpipe", set], None)?;
             if !out.status.success() {
                 let err = String::from_utf8_lossy(&out.stderr);
                 if err.contains("No such file or directory") {
@@ -293,5 +338,67 @@ mod tests {
             ]
         );
         assert!(parse_list(b"not json").is_err());
+    }
+
+    /// A fake `nft` at `dir/nft` running `body`.
+    fn fake_nft(dir: &std::path::Path, body: &str, timeout: Duration) -> Nft {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("nft");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("fake nft");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        Nft {
+            program: path.display().to_string(),
+            timeout,
+        }
+    }
+
+    /// An `nft` that never answers is killed at the timeout and reported: the enforcer (and
+    /// the end of the run, which waits for it) is not held for ever.
+    #[test]
+    fn an_nft_that_hangs_is_killed_at_the_timeout() {
+        let dir = tempfile::tempdir().expect("dir");
+        let nft = fake_nft(dir.path(), "exec sleep 600", Duration::from_millis(200));
+        let err = nft.apply("add table inet secpipe\n").expect_err("killed");
+        assert!(err.contains("no answer within"), "{err}");
+        let err = nft.list_bans().expect_err("killed");
+        assert!(err.contains("no answer within"), "{err}");
+    }
+
+    /// A listing larger than a pipe's buffer is read while nft writes it (it would stall
+    /// with a full pipe otherwise), and a script is given whole on stdin.
+    #[test]
+    fn a_long_listing_and_a_script_pass_through_the_pipes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let elems: Vec<String> = (0..20_000)
+            .map(|i| {
+                format!(
+                    r#"{{"elem":{{"val":"198.18.{}.{}","timeout":60,"expires":30}}}}"#,
+                    i / 256,
+                    i % 256
+                )
+            })
+            .collect();
+        let listing = format!(
+            r#"{{"nftables":[{{"set":{{"family":"inet","name":"ban4","table":"secpipe","elem":[{}]}}}}]}}"#,
+            elems.join(",")
+        );
+        assert!(listing.len() > 1 << 20);
+        std::fs::write(dir.path().join("listing.json"), &listing).expect("listing");
+        let body = format!(
+            "if [ \"$1\" = -f ]; then cat > {out}; else cat {listing}; fi",
+            out = dir.path().join("script.nft").display(),
+            listing = dir.path().join("listing.json").display()
+        );
+        let nft = fake_nft(dir.path(), &body, Duration::from_secs(60));
+        let script = "add element inet secpipe ban4 { 203.0.113.7 timeout 900s }\n".repeat(5_000);
+        nft.apply(&script).expect("applied");
+        let written = std::fs::read_to_string(dir.path().join("script.nft")).expect("script");
+        assert_eq!(written, script);
+        let bans = nft
+            .list_bans()
+            .expect("listed")
+            .expect("the table is there");
+        // Both sets list the same fake output: ban4's 20,000 elements, twice.
+        assert_eq!(bans.len(), 40_000);
     }
 }

@@ -247,6 +247,7 @@ fn two_enforcers_cannot_share_one_state() {
         udp_input: false,
         nft: nft::Nft {
             program: nft.display().to_string(),
+            ..nft::Nft::default()
         },
     };
     let first = Blocker::start(config(), 0).expect("the first enforcer starts");
