@@ -127,10 +127,13 @@ impl ExecConfig {
         let name = program.display();
         let timeout = match &options.timeout {
             None => DEFAULT_TIMEOUT,
-            Some(text) => match crate::duration::parse(text) {
-                Ok(us) if us > 0 => Duration::from_micros(us.unsigned_abs()),
-                Ok(_) => return Err(format!("exec:{name}: timeout must be more than 0")),
-                Err(e) => return Err(format!("exec:{name}: timeout {text:?}: {e}")),
+            Some(text) => match super::retry::option_duration("timeout", text)
+                .map_err(|e| format!("exec:{name}: {e}"))?
+            {
+                zero if zero.is_zero() => {
+                    return Err(format!("exec:{name}: timeout must be more than 0"));
+                }
+                timeout => timeout,
             },
         };
         let attempts = options.attempts.unwrap_or(DEFAULT_ATTEMPTS);

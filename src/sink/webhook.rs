@@ -370,6 +370,18 @@ mod tests {
             .expect("valid options")
     }
 
+    /// The sink a run without `--state` makes of `config(url, options)`, waiting at most 5 s
+    /// at the stop.
+    fn open(url: &str, options: WebhookOptions) -> crate::sink::queue::QueuedSink {
+        config(url, options)
+            .remote(&crate::sink::tests::context(
+                &Shutdown::new(),
+                Duration::from_secs(5),
+            ))
+            .map(|r| r.queued())
+            .expect("open")
+    }
+
     fn fast_retry() -> Option<RetryOptions> {
         Some(RetryOptions {
             initial: Some("10ms".into()),
@@ -411,13 +423,7 @@ mod tests {
             secret_file: Some(key_file.path().into()),
             ..WebhookOptions::default()
         };
-        let mut sink = config(&url, options)
-            .remote(&crate::sink::tests::context(
-                &Shutdown::new(),
-                Duration::from_secs(5),
-            ))
-            .map(|r| r.queued())
-            .expect("open");
+        let mut sink = open(&url, options);
         let mut alert = crate::sink::tests::alert(7);
         alert.summary = "evil\r\nX-Injected: 1".into();
         sink.write(&[alert.clone(), crate::sink::tests::alert(8)])
@@ -450,13 +456,7 @@ mod tests {
             max_batch: Some(2),
             ..WebhookOptions::default()
         };
-        let mut sink = config(&url, options)
-            .remote(&crate::sink::tests::context(
-                &Shutdown::new(),
-                Duration::from_secs(5),
-            ))
-            .map(|r| r.queued())
-            .expect("open");
+        let mut sink = open(&url, options);
         let alerts: Vec<_> = (0..5).map(crate::sink::tests::alert).collect();
         sink.write(&alerts).expect("queued");
         let report = Box::new(sink).close();
@@ -483,13 +483,7 @@ mod tests {
             max_batch: Some(MAX_BATCH_LIMIT),
             ..WebhookOptions::default()
         };
-        let mut sink = config(&url, options)
-            .remote(&crate::sink::tests::context(
-                &Shutdown::new(),
-                Duration::from_secs(5),
-            ))
-            .map(|r| r.queued())
-            .expect("open");
+        let mut sink = open(&url, options);
         let large: Vec<_> = (0..20)
             .map(|n| {
                 let mut alert = crate::sink::tests::alert(n);
@@ -542,13 +536,7 @@ mod tests {
             retry: fast_retry(),
             ..WebhookOptions::default()
         };
-        let mut sink = config(&url, options)
-            .remote(&crate::sink::tests::context(
-                &Shutdown::new(),
-                Duration::from_secs(5),
-            ))
-            .map(|r| r.queued())
-            .expect("open");
+        let mut sink = open(&url, options);
         sink.write(&[crate::sink::tests::alert(3)]).expect("queued");
         let report = Box::new(sink).close();
         assert_eq!(report.delivered, 1);
@@ -567,13 +555,7 @@ mod tests {
             let _ = stream
                 .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes());
         });
-        let mut sink = config(&url, WebhookOptions::default())
-            .remote(&crate::sink::tests::context(
-                &Shutdown::new(),
-                Duration::from_secs(5),
-            ))
-            .map(|r| r.queued())
-            .expect("open");
+        let mut sink = open(&url, WebhookOptions::default());
         sink.write(&[crate::sink::tests::alert(1)]).expect("queued");
         sink.write(&[crate::sink::tests::alert(2)]).expect("queued");
         let report = Box::new(sink).close();
@@ -598,13 +580,7 @@ mod tests {
             batch: Some(true),
             ..WebhookOptions::default()
         };
-        let mut sink = config(&url, options)
-            .remote(&crate::sink::tests::context(
-                &Shutdown::new(),
-                Duration::from_secs(5),
-            ))
-            .map(|r| r.queued())
-            .expect("open");
+        let mut sink = open(&url, options);
         let batch = |n: u64| {
             [
                 crate::sink::tests::alert(n),
