@@ -93,6 +93,7 @@ pub mod metrics;
 pub mod parse;
 pub mod pipeline;
 pub mod report;
+pub mod review;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
