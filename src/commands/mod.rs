@@ -4,6 +4,7 @@ pub mod bans;
 pub mod events;
 pub mod keygen;
 pub mod replay;
+pub mod report;
 pub mod rules;
 pub mod run;
 pub mod test;
@@ -41,6 +42,7 @@ pub fn main() -> ExitCode {
         Some(Command::Test(a)) => test::test(&a),
         Some(Command::Bans(a)) => bans::bans(&a),
         Some(Command::Unban(a)) => bans::unban(&a),
+        Some(Command::Report(a)) => report::report(&a),
     };
     match result {
         Ok(code) => code,

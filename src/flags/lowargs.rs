@@ -40,6 +40,8 @@ pub enum Command {
     Bans(BansArgs),
     /// Lift a ban: recorded for the running secpipe, and removed from nftables now (as root).
     Unban(UnbanArgs),
+    /// The daily or weekly security review of an archive: HTML, JSON or Markdown.
+    Report(ReportArgs),
 }
 
 /// Flags shared by everything that parses lines.
@@ -298,4 +300,42 @@ pub struct UnbanArgs {
     /// The --state directory of the run that bans.
     #[arg(long, value_name = "DIR", required = true)]
     pub state: PathBuf,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ReportArgs {
+    /// The archive directory.
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: PathBuf,
+    /// Start of the period (RFC 3339, or a date meaning midnight UTC). Default: one period
+    /// before --to.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// End of the period, exclusive. Default: one period after --from, or, with neither, the
+    /// first full hour after the archive's last event.
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// A period is a week, not a day (when --from or --to is missing).
+    #[arg(long)]
+    pub week: bool,
+    /// Write the page to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write the numbers as JSON to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write Markdown (for a ticket or a mail) to FILE (`-` for stdout). The default when no
+    /// output is named.
+    #[arg(long, value_name = "FILE")]
+    pub md: Option<PathBuf>,
+    /// Public key (FILE.pub from `secpipe keygen`) the checkpoint must be signed with.
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: Option<PathBuf>,
+    /// The chain head recorded elsewhere; catches a deleted tail.
+    #[arg(long, value_name = "HEX")]
+    pub expect_head: Option<String>,
+    /// The run's --lateness: an event older than the newest one before it by more than this
+    /// counts as late.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub lateness: String,
 }

@@ -27,8 +27,13 @@
 //! [`MAX_TEXT_CHARS`] characters. So a million distinct addresses or host names cost the same
 //! memory as a hundred thousand.
 
+pub mod build;
 pub mod model;
+pub mod period;
+pub mod read;
+pub mod tally;
 
+pub use build::{ReviewOptions, review};
 pub use model::Review;
 
 /// Log text (a user name, a host) longer than this is cut, with `…`, before it is tallied.

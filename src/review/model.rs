@@ -269,6 +269,8 @@ pub struct SilentHost {
     pub host: String,
     /// Its last event (in the period or the previous one), if any.
     pub last_event: Option<String>,
+    /// Its lines in both periods (the list is ordered by alerts, then by this).
+    pub lines: u64,
     /// `log.silence` alerts about it in the period.
     pub silence_alerts: u64,
 }

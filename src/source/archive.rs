@@ -23,12 +23,13 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::statistics::Statistics;
 
 use super::{Liveness, ReadReport, Source, SourceContext, SourceHandle};
+use crate::archive::schema::Table;
 use crate::archive::store::{ArchiveStore, MANIFESTS, ObjectName};
 use crate::event::TimeRange;
 use crate::frame::LineBatch;
 use crate::shutdown::Shutdown;
 
-/// One sealed events file named by the manifest chain.
+/// One sealed file of a table, named by the manifest chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventFile {
     /// The file's name in the archive, as its manifest line gives it (`events/date=…/…`);
@@ -79,6 +80,13 @@ pub struct ArchiveFiles {
 
 /// The events files of the archive in `store`, in `seq` order, from its manifests.
 pub fn event_files(store: Arc<dyn ArchiveStore>) -> Result<ArchiveFiles, String> {
+    table_files(store, Table::Events)
+}
+
+/// The files of one table of the archive in `store`, in `seq` order, from its manifests (an
+/// alerts file's time range is that of its alerts' `last_seen`).
+pub fn table_files(store: Arc<dyn ArchiveStore>, table: Table) -> Result<ArchiveFiles, String> {
+    let prefix = format!("{}/", table.dir_name());
     let manifests = store.location_of(MANIFESTS);
     let bytes = store
         .read_manifests()
@@ -95,7 +103,7 @@ pub fn event_files(store: Arc<dyn ArchiveStore>) -> Result<ArchiveFiles, String>
         let Some(path) = m["path"].as_str() else {
             continue; // pause/resume records name no file
         };
-        if !path.starts_with("events/") {
+        if !path.starts_with(&prefix) {
             continue;
         }
         let first_seq = m["rows"]["first_seq"].as_u64();
@@ -246,13 +254,15 @@ const COLUMNS: [&str; 7] = [
     "ts_inferred",
 ];
 
-/// Row groups whose `ts` statistics overlap `range` (all of them when statistics are absent).
-fn row_groups_in_range(
+/// Row groups whose statistics of the time column `column` (`ts`, or an alert's `last_seen`)
+/// overlap `range` (all of them when statistics are absent).
+pub fn row_groups_in_range(
     meta: &parquet::file::metadata::ParquetMetaData,
+    column: &str,
     range: TimeRange,
 ) -> Vec<usize> {
     let schema = meta.file_metadata().schema_descr();
-    let ts_col = (0..schema.num_columns()).find(|&i| schema.column(i).name() == "ts");
+    let ts_col = (0..schema.num_columns()).find(|&i| schema.column(i).name() == column);
     (0..meta.num_row_groups())
         .filter(|&rg| {
             let Some(col) = ts_col else { return true };
@@ -280,7 +290,7 @@ pub fn read_file(
 ) -> Result<(), String> {
     let file = store.open(name).map_err(|e| e.cause())?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
-    let row_groups = row_groups_in_range(builder.metadata(), range);
+    let row_groups = row_groups_in_range(builder.metadata(), "ts", range);
     let mask = ProjectionMask::columns(builder.parquet_schema(), COLUMNS);
     let reader = builder
         .with_projection(mask)

@@ -160,7 +160,8 @@ impl VerifyReport {
         value.to_string()
     }
 
-    fn status(&self) -> &'static str {
+    /// `intact`, `tampered`, `unsigned` or `inconclusive`: the verdict of [`Self::exit_code`] in a word.
+    pub fn status(&self) -> &'static str {
         match self.exit_code() {
             0 => "intact",
             1 => "tampered",
