@@ -98,7 +98,7 @@ pub fn review(store: Arc<dyn ArchiveStore>, opts: &ReviewOptions) -> Result<Revi
     );
     now.fill(&before, &period, &mut review);
     fired.fill(&now, &bans, &mut review);
-    review.limits = now.limits();
+    review.limits = now.limits(&before);
     Ok(review)
 }
 
@@ -426,8 +426,9 @@ impl EventPass {
             .collect()
     }
 
-    /// Tallies of the period that hit their cap.
-    fn limits(&self) -> Vec<String> {
+    /// Tallies that hit their cap (the hosts of the previous period count: silent hosts come
+    /// from them).
+    fn limits(&self, before: &EventPass) -> Vec<String> {
         let mut limits = Vec::new();
         let mut note = |name: &str, exact: bool, distinct: u64, error: u64| {
             if !exact {
@@ -462,9 +463,9 @@ impl EventPass {
         );
         note(
             "hosts",
-            self.hosts.is_exact(),
-            self.hosts.distinct(),
-            self.hosts.max_error(),
+            self.hosts.is_exact() && before.hosts.is_exact(),
+            self.hosts.distinct().max(before.hosts.distinct()),
+            self.hosts.max_error().max(before.hosts.max_error()),
         );
         note(
             "event kinds",
@@ -604,7 +605,7 @@ impl EventPass {
         // Silent: last event (in either period) a day or more before the end.
         let mut seen: BTreeMap<&str, (Option<i64>, u64)> = BTreeMap::new();
         for (host, h) in before.hosts.iter().chain(self.hosts.iter()) {
-            let e = seen.entry(host.as_ref()).or_insert((None, 0));
+            let e = seen.entry(host).or_insert((None, 0));
             e.0 = e.0.max(h.last);
             e.1 += h.lines;
         }
