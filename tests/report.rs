@@ -184,6 +184,7 @@ fn a_day_review_counts_compares_and_matches_the_ban_to_its_alert() {
     assert_eq!(bans["rows"][0]["address"], "203.0.113.7");
     assert_eq!(bans["rows"][0]["mode"], "simulate");
     assert_eq!(bans["rows"][0]["cause_rule"], "auth.bruteforce");
+    assert_eq!(bans["rows"][0]["nth"], 1, "the first ban of it");
 
     let items = r["response"]["items"].as_array().expect("items");
     let brute = items
@@ -369,6 +370,24 @@ fn a_tampered_archive_is_named_first_and_exits_1() {
             .as_str()
             .is_some_and(|p| p.contains("modified") || p.contains("events/"))),
         "{problems:?}"
+    );
+    // The altered file is not read: its rows are the attacker's, not evidence.
+    let name = part
+        .strip_prefix(&arch)
+        .expect("inside")
+        .to_str()
+        .expect("utf-8")
+        .to_owned();
+    let warnings = r["archive"]["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .is_some_and(|w| w.contains("not read") && w.ends_with(&name))),
+        "{warnings:?}"
+    );
+    assert!(
+        r["counts"]["lines"]["now"].as_u64() < Some(9)
+            || r["counts"]["lines"]["previous"].as_u64() < Some(7)
     );
 }
 

@@ -50,8 +50,21 @@ pub struct ReviewOptions {
 /// all; a tampered archive gives a review that says so.
 pub fn review(store: Arc<dyn ArchiveStore>, opts: &ReviewOptions) -> Result<Review, String> {
     let verdict = verify_store(&*store, &opts.verify);
-    let events = table_files(Arc::clone(&store), Table::Events)?;
-    let alerts = table_files(store, Table::Alerts)?;
+    let mut events = table_files(Arc::clone(&store), Table::Events)?;
+    let mut alerts = table_files(store, Table::Alerts)?;
+    // A file verify found altered is the attacker's, not evidence: its rows are not counted
+    // (and a crafted file is never decoded), and the review names it.
+    let altered: BTreeSet<&str> = verdict.problems.iter().map(|p| p.file.as_str()).collect();
+    let mut skipped = Vec::new();
+    for files in [&mut events, &mut alerts] {
+        files.files.retain(|f| {
+            let keep = !altered.contains(f.path.as_str());
+            if !keep {
+                skipped.push(format!("not read (failed verification): {}", f.path));
+            }
+            keep
+        });
+    }
     let last_event = events
         .files
         .iter()
@@ -91,6 +104,7 @@ pub fn review(store: Arc<dyn ArchiveStore>, opts: &ReviewOptions) -> Result<Revi
         },
         ..Review::default()
     };
+    review.archive.warnings.extend(skipped);
     review.archive.warnings.extend(
         unreadable
             .into_iter()
@@ -706,15 +720,7 @@ impl BanLedger {
                 until: format_time(a.window_end),
                 mode,
                 cause_rule: cut(&note("cause_rule")).into_owned(),
-                nth: u64::try_from(
-                    a.summary
-                        .split("(ban ")
-                        .nth(1)
-                        .and_then(|s| s.split(' ').next())
-                        .and_then(|n| n.parse::<i64>().ok())
-                        .unwrap_or(0),
-                )
-                .unwrap_or(0),
+                nth: u64::try_from(a.count).unwrap_or(0),
             });
         }
     }

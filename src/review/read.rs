@@ -47,12 +47,14 @@ pub struct AlertRow<'a> {
     pub window_start: i64,
     pub window_end: i64,
     pub last_seen: i64,
+    /// The count that crossed the threshold; for a ban, which ban of its address it is.
+    pub count: i64,
     pub summary: &'a str,
     /// The action as its JSON object text.
     pub action: &'a str,
 }
 
-const ALERT_COLUMNS: [&str; 12] = [
+const ALERT_COLUMNS: [&str; 13] = [
     "id",
     "rule",
     "severity",
@@ -63,6 +65,7 @@ const ALERT_COLUMNS: [&str; 12] = [
     "window_start",
     "window_end",
     "last_seen",
+    "count",
     "summary",
     "action",
 ];
@@ -160,6 +163,7 @@ pub fn alerts(
         let window_start = int64(batch, "window_start")?;
         let window_end = int64(batch, "window_end")?;
         let last_seen = int64(batch, "last_seen")?;
+        let count = int64(batch, "count")?;
         for i in 0..batch.num_rows() {
             each(&AlertRow {
                 id: text_at(&id, i),
@@ -172,6 +176,7 @@ pub fn alerts(
                 window_start: window_start.value(i),
                 window_end: window_end.value(i),
                 last_seen: last_seen.value(i),
+                count: count.value(i),
                 summary: text_at(&summary, i),
                 action: text_at(&action, i),
             });
