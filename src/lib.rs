@@ -22,6 +22,9 @@
 //!   ([`sink::spool`]) or a bounded queue; which alerts go where is [`sink::routes`];
 //!   [`archive`]: the Parquet archive, its
 //!   hash chain and signatures, `verify`, all through an [`archive::store::ArchiveStore`].
+//! - [`review`]: `secpipe report`, the daily or weekly security review computed from an archive
+//!   (verify first, then bounded tallies over its events and alerts), rendered as JSON, HTML or
+//!   Markdown.
 //! - [`pipeline`]: the threads that connect the stages, the ordered stage, acknowledgements and
 //!   the counts; [`flags`]: the command line and config files resolved into each component's
 //!   config, and the one place a run is assembled ([`flags::hiargs`]); [`commands`]: one short
@@ -34,7 +37,7 @@
 //!   parsed address), [`duration`] (the one duration syntax of flags and rules), [`text`]
 //!   (line and column, "did you mean").
 //!
-//! Imports point one way, down the stack: commands → flags → pipeline → source, sink, archive
+//! Imports point one way, down the stack: commands → flags → pipeline, review → source, sink, archive
 //! → detect, classify, parse, frame, metrics → alert, action, event, duration, text. (Unit
 //! tests may reach up.)
 //!
