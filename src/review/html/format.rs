@@ -72,6 +72,10 @@ const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
 /// A severity in its colour, by name (the colour is decoration: the word is always there).
 pub fn severity(m: &mut Markup, severity: &str) {
+    if severity.is_empty() {
+        m.tag("<span class=\"muted\">–</span>");
+        return;
+    }
     let class = match severity.to_ascii_lowercase().as_str() {
         "critical" => "sev critical",
         "high" => "sev high",

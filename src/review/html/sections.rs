@@ -373,13 +373,23 @@ pub fn hosts(m: &mut Markup, review: &Review) {
         );
     } else {
         m.tag("<p>No log in the last 24 hours of the period, or named by a <code>log.silence</code> alert:</p>\n");
-        head(m, "silent", &["host", "last event", "#log.silence alerts"]);
+        head(
+            m,
+            "silent",
+            &[
+                "host",
+                "last event",
+                "#lines (both periods)",
+                "#log.silence alerts",
+            ],
+        );
         for host in &hosts.silent {
             m.tag("<tr class=\"not-met\"><td><span class=\"badge silent\">SILENT</span> ")
                 .log(&host.host)
                 .tag("</td><td>");
             opt_when(m, host.last_event.as_deref());
             m.tag("</td>");
+            num(m, host.lines);
             num(m, host.silence_alerts);
             m.tag("</tr>\n");
         }

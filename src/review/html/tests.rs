@@ -170,6 +170,7 @@ fn sample() -> Review {
             silent: vec![SilentHost {
                 host: "db-2".into(),
                 last_event: Some("2026-01-04T11:00:00Z".into()),
+                lines: 288,
                 silence_alerts: 1,
             }],
             distinct: 2,
@@ -246,6 +247,29 @@ fn hostile_names_stay_text_and_add_no_element() {
         page.matches("<table").count(),
         page.matches("</table>").count()
     );
+}
+
+#[test]
+fn every_row_has_as_many_cells_as_its_table_has_columns() {
+    let page = render(&sample());
+    let mut tables = 0;
+    for table in page.split("<table").skip(1) {
+        let table = &table[..table.find("</table>").expect("table end")];
+        let (thead, tbody) = table.split_once("</thead>").expect("a head");
+        let cells = |html: &str| {
+            ["<td>", "<td ", "<th>", "<th "]
+                .iter()
+                .map(|open| html.matches(open).count())
+                .sum::<usize>()
+        };
+        let columns = cells(thead);
+        for row in tbody.split("<tr").skip(1) {
+            let cells = cells(row);
+            assert_eq!(cells, columns, "row {row:?} of table {thead:?}");
+        }
+        tables += 1;
+    }
+    assert!(tables >= 12, "{tables} tables");
 }
 
 #[test]
