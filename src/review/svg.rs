@@ -125,12 +125,26 @@ pub fn alert_bars(m: &mut Markup, timeline: &Timeline, bucket: &str) {
         }
     }
 
-    // Bucket labels: every `step`-th start; the date only where it changes from the label
-    // before, the hour on its own line for hourly buckets.
-    let step = buckets.div_ceil(MAX_X_LABELS).max(1);
+    // Bucket labels: a round step (every 6 hours, every day …) aligned to midnight for
+    // hourly buckets; the date only where it changes from the label before, the hour on its
+    // own line for hourly buckets.
     let hourly = bucket == "hour";
+    let step = label_step(buckets, hourly);
+    let first_hour = timeline
+        .starts
+        .first()
+        .and_then(|s| s.get(11..13))
+        .and_then(|h| h.parse::<usize>().ok())
+        .filter(|h| *h < 24);
+    let offset = match first_hour {
+        Some(hour) if hourly && (24 % step == 0 || step % 24 == 0) => {
+            let cycle = step.min(24);
+            (cycle - hour % cycle) % cycle
+        }
+        _ => 0,
+    };
     let mut last_date: Option<&str> = None;
-    for i in (0..buckets).step_by(step) {
+    for i in (offset..buckets).step_by(step) {
         let start = timeline.starts.get(i).map(String::as_str).unwrap_or("");
         let x = PLOT_LEFT + (i as f64 + 0.5) * slot;
         m.tag("<line class=\"tick\" x1=\"")
@@ -174,6 +188,21 @@ pub fn alert_bars(m: &mut Markup, timeline: &Timeline, bucket: &str) {
         .tag("\" y2=\"")
         .coord(bottom)
         .tag("\"/></svg>");
+}
+
+/// Buckets between two labels: the smallest round step that keeps at most
+/// [`MAX_X_LABELS`] labels.
+fn label_step(buckets: usize, hourly: bool) -> usize {
+    let steps: &[usize] = if hourly {
+        &[1, 2, 3, 4, 6, 12, 24, 48, 168, 336, 720]
+    } else {
+        &[1, 2, 7, 14, 28, 56, 91, 182, 364]
+    };
+    steps
+        .iter()
+        .copied()
+        .find(|step| buckets.div_ceil(*step) <= MAX_X_LABELS)
+        .unwrap_or_else(|| buckets.div_ceil(MAX_X_LABELS).max(1))
 }
 
 /// `2026-01-05T14:00:00Z` → (`01-05`, `14:00`). A start of another shape (edited JSON) is

@@ -165,7 +165,9 @@ pub fn alerts(m: &mut Markup, review: &Review) {
         }
         m.tag("</div>\n");
         svg::alert_bars(m, &review.timeline, bucket);
-        m.tag("<p class=\"note\">Bars start at the bucket start (UTC) written below them; hover a bar for its counts.</p>\n");
+        m.tag("<p class=\"note\">One bar per ").text(bucket).tag(
+            ", labelled with its start (UTC); on screen, a bar's tooltip has its counts.</p>\n",
+        );
     }
     close(m);
 }
