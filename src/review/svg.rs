@@ -137,7 +137,7 @@ pub fn alert_bars(m: &mut Markup, timeline: &Timeline, bucket: &str) {
         .and_then(|h| h.parse::<usize>().ok())
         .filter(|h| *h < 24);
     let offset = match first_hour {
-        Some(hour) if hourly && (24 % step == 0 || step % 24 == 0) => {
+        Some(hour) if hourly && (24usize.is_multiple_of(step) || step.is_multiple_of(24)) => {
             let cycle = step.min(24);
             (cycle - hour % cycle) % cycle
         }
