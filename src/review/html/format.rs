@@ -10,11 +10,12 @@ use crate::review::model::Compared;
 pub fn when(m: &mut Markup, time: &str) {
     let bytes = time.as_bytes();
     if bytes.len() == 20 && bytes[10] == b'T' && bytes[19] == b'Z' && time.is_ascii() {
-        m.tag("<time>")
+        // Date and time each in one piece: a narrow column (paper) breaks only between them.
+        m.tag("<time><span>")
             .text(&time[..10])
-            .tag(" ")
+            .tag("</span> <span>")
             .text(&time[11..19])
-            .tag("</time>");
+            .tag("</span></time>");
     } else {
         m.text(time);
     }
@@ -141,7 +142,7 @@ mod tests {
     fn times_drop_the_t_and_z_and_odd_ones_stay_escaped() {
         assert_eq!(
             shown(|m| when(m, "2026-01-05T14:00:00Z")),
-            "<time>2026-01-05 14:00:00</time>"
+            "<time><span>2026-01-05</span> <span>14:00:00</span></time>"
         );
         assert_eq!(shown(|m| when(m, "<b>")), "&lt;b&gt;");
         // 20 bytes, T and Z in place, but not ASCII: shown whole, never cut in a character.

@@ -150,7 +150,8 @@ pub fn alerts(m: &mut Markup, review: &Review) {
     if totals.total.now == 0 {
         empty(m, "No alerts in this period.");
     } else {
-        m.tag("<div class=\"legend\">");
+        // Legend, chart and note stay together on paper.
+        m.tag("<div class=\"figure\"><div class=\"legend\">");
         for (name, class) in [
             ("critical", "sev-critical"),
             ("high", "sev-high"),
@@ -166,7 +167,7 @@ pub fn alerts(m: &mut Markup, review: &Review) {
         m.tag("</div>\n");
         svg::alert_bars(m, &review.timeline, bucket);
         m.tag("<p class=\"note\">One bar per ").text(bucket).tag(
-            ", labelled with its start (UTC); on screen, a bar's tooltip has its counts.</p>\n",
+            ", labelled with its start (UTC); on screen, a bar's tooltip has its counts.</p></div>\n",
         );
     }
     close(m);
