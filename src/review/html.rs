@@ -14,7 +14,7 @@
 //! # Safe to open whatever the logs said
 //!
 //! Every string in a [`Review`] may have been written by an attacker (a user name, a host, a
-//! rule key). The page is written through [`markup::Markup`], which takes markup only as
+//! rule key). The page is written through `markup::Markup`, which takes markup only as
 //! `&'static str` and escapes everything else, showing invisible and bidi characters as boxed
 //! `\u{…}`. As defence in depth the page carries a Content-Security-Policy that allows no
 //! script, no network and no image but `data:`; it uses no script at all, and no font, image

@@ -1,7 +1,7 @@
 //! The review's two charts, as inline SVG written by hand (no script, no library): alerts per
 //! bucket stacked by severity, and a host's lines per bucket as a sparkline.
 //!
-//! Both go through [`Markup`], so every label and tooltip is escaped like the rest of the page.
+//! Both go through `html::markup::Markup`, so every label and tooltip is escaped like the rest of the page.
 //! Colours come from the page's CSS (`.sev-critical` …), in one place with the legend's. Every
 //! coordinate is computed from the review alone and written to one decimal, so the same review
 //! gives the same bytes. A series shorter than the bucket list reads as zeros; nothing here can
