@@ -14,9 +14,13 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The reviewed day; the day before is the previous period.
-const FROM: &str = "2026-01-06T00:00:00Z";
-const TO: &str = "2026-01-07T00:00:00Z";
+/// The reviewed day of the fixture; the day before is the previous period.
+const DAY_2: &[&str] = &[
+    "--from",
+    "2026-01-06T00:00:00Z",
+    "--to",
+    "2026-01-07T00:00:00Z",
+];
 
 /// Chromium, or `None` (with the reason printed) when the environment asks to skip it.
 fn chromium() -> Option<PathBuf> {
@@ -90,16 +94,17 @@ fn fixture_archive(dir: &Path) -> PathBuf {
     archive
 }
 
-/// `secpipe report ARCHIVE --from FROM --to TO --json`, then the page of that review. Returns
-/// the page's path and the exit code of `report`.
+/// `secpipe report ARCHIVE PERIOD... --json`, then the page of that review. Returns the
+/// page's path and the exit code of `report`.
 ///
 /// The review comes from the binary (from the archive alone); the page is rendered by the
 /// library from the JSON the binary wrote, until `report --html` is wired.
-fn review_page(archive: &Path, out: &Path, name: &str) -> (PathBuf, Option<i32>) {
+fn review_page(archive: &Path, period: &[&str], out: &Path, name: &str) -> (PathBuf, Option<i32>) {
     let json = out.join(format!("{name}.json"));
     let status = secpipe()
         .args(["report", &archive.display().to_string()])
-        .args(["--from", FROM, "--to", TO, "--json"])
+        .args(period)
+        .arg("--json")
         .arg(&json)
         .output()
         .expect("run secpipe report");
@@ -192,10 +197,10 @@ fn the_page_of_a_real_archive_reads_right_in_chromium() {
     let Some(chromium) = chromium() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let archive = fixture_archive(dir.path());
-    let (page, code) = review_page(&archive, dir.path(), "review");
+    let (page, code) = review_page(&archive, DAY_2, dir.path(), "review");
     assert_eq!(code, Some(0));
     // The same archive and period, the same page.
-    let (again, _) = review_page(&archive, dir.path(), "again");
+    let (again, _) = review_page(&archive, DAY_2, dir.path(), "again");
     assert_eq!(
         std::fs::read(&page).expect("page"),
         std::fs::read(&again).expect("page again")
@@ -299,7 +304,7 @@ fn a_tampered_archive_is_said_first_in_chromium() {
     bytes[middle] ^= 0x40;
     std::fs::write(target, bytes).expect("write");
 
-    let (page, code) = review_page(&archive, dir.path(), "tampered");
+    let (page, code) = review_page(&archive, DAY_2, dir.path(), "tampered");
     assert_eq!(code, Some(1), "report over a tampered archive exits 1");
     let dom = headless(&chromium, dir.path(), &page, &["--dump-dom"]);
     let body = body(&dom);
@@ -323,4 +328,55 @@ fn a_tampered_archive_is_said_first_in_chromium() {
         first_text(body, "section")
     );
     assert!(first_text(&dom, "title").contains("ARCHIVE NOT INTACT"));
+}
+
+#[test]
+fn a_simulated_ban_answers_its_alert_on_the_page() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Bans are decided only on current evidence (old lines are refused as stale), so this
+    // brute force is stamped now, and the review covers the day of its last line (the
+    // default period).
+    let now = jiff::Timestamp::now();
+    let log: String = (1..=6)
+        .map(|i| {
+            format!(
+                "<38>1 {now} gw sshd {} - - Failed password for invalid user u{i} from \
+                 203.0.113.7 port 4242 ssh2\n",
+                100 + i
+            )
+        })
+        .collect();
+    let log_path = dir.path().join("auth.log");
+    std::fs::write(&log_path, log).expect("log");
+    let (archive, state) = (dir.path().join("archive"), dir.path().join("state"));
+    let out = run_ok(&[
+        "--block",
+        "simulate",
+        "--state",
+        &state.display().to_string(),
+        "--archive",
+        &archive.display().to_string(),
+        &log_path.display().to_string(),
+    ]);
+    assert_eq!(
+        rules_of(&json_lines(&out.stdout)),
+        ["auth.bruteforce", "secpipe.ban"]
+    );
+    let (page, code) = review_page(&archive, &[], dir.path(), "bans");
+    assert_eq!(code, Some(0));
+    let dom = headless(&chromium, dir.path(), &page, &["--dump-dom"]);
+    let body = body(&dom);
+    let ban = row(body, "bans", "203.0.113.7");
+    assert_eq!(ban[3..], ["simulate", "auth.bruteforce", "1"], "{ban:?}");
+    assert_eq!(row(body, "bans", "Issued")[1..], ["1", "0", "new"]);
+    let source = row(body, "sources", "203.0.113.7");
+    assert!(source[0].contains("banned"), "{source:?}");
+    // The ban answered the alert within its hour.
+    let item = row(body, "response", "met");
+    assert!(
+        item.iter().any(|c| c.contains("auth.bruteforce")),
+        "{item:?}"
+    );
+    assert_eq!(row(body, "response", "P1")[1..], ["1", "1", "0", "0"]);
 }
