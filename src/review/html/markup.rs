@@ -50,10 +50,13 @@ impl Markup {
         self
     }
 
-    /// Text from logs in a table cell or a sentence: [`Markup::text`] inside a `<bdi>`, so even
-    /// right-to-left letters (which are not controls and stay) cannot reorder what is beside it.
+    /// Text from logs in a table cell or a sentence: [`Markup::text`] inside a left-to-right
+    /// `<bdi>`, so right-to-left letters (which are not controls and stay) cannot reorder what
+    /// is beside it, nor, by coming first, turn the name's own neutral and Latin parts around.
     pub fn log(&mut self, text: &str) -> &mut Markup {
-        self.tag("<bdi class=\"log\">").text(text).tag("</bdi>")
+        self.tag("<bdi class=\"log\" dir=\"ltr\">")
+            .text(text)
+            .tag("</bdi>")
     }
 
     /// Text where no element may go: an attribute value, an SVG `<title>` or `<text>`.
@@ -186,7 +189,7 @@ mod tests {
         m.log("\u{5d0}</bdi><b>");
         assert_eq!(
             m.finish(),
-            "<bdi class=\"log\">\u{5d0}&lt;/bdi&gt;&lt;b&gt;</bdi>"
+            "<bdi class=\"log\" dir=\"ltr\">\u{5d0}&lt;/bdi&gt;&lt;b&gt;</bdi>"
         );
     }
 

@@ -277,9 +277,9 @@ fn a_bidi_override_in_a_host_name_is_shown_not_obeyed() {
     let page = render(&sample());
     assert!(!page.contains('\u{202e}'), "U+202E reached the page");
     // In the table cell, isolated and boxed ...
-    assert!(
-        page.contains("<bdi class=\"log\">web<span class=\"ctl\">\\u{202e}</span>1gpj.exe</bdi>")
-    );
+    assert!(page.contains(
+        "<bdi class=\"log\" dir=\"ltr\">web<span class=\"ctl\">\\u{202e}</span>1gpj.exe</bdi>"
+    ));
     // ... and in the sparkline's tooltip, where no element may go.
     assert!(page.contains("<title>web\\u{202e}1gpj.exe: lines per bucket"));
 }
@@ -381,7 +381,7 @@ fn sections_come_in_order_and_silent_hosts_before_busy_ones() {
         "{ids:?} out of order: {at:?}"
     );
     let silent = page
-        .find("SILENT</span> <bdi class=\"log\">db-2")
+        .find("SILENT</span> <bdi class=\"log\" dir=\"ltr\">db-2")
         .expect("silent host");
     assert!(silent < page.find("<h3>Busiest hosts").expect("busiest"));
     // The missed P0 item is marked as not met, with its status in colour.
