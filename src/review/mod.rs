@@ -28,9 +28,11 @@
 //! memory as a hundred thousand.
 
 pub mod build;
+pub mod html;
 pub mod model;
 pub mod period;
 pub mod read;
+pub mod svg;
 pub mod tally;
 
 pub use build::{ReviewOptions, review};
