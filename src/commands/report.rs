@@ -69,6 +69,7 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode, UsageError> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Format {
     Json,
+    Html,
 }
 
 impl Format {
@@ -79,6 +80,7 @@ impl Format {
                 text.push('\n');
                 text
             }
+            Format::Html => crate::review::html::render(review),
         }
     }
 }
@@ -89,10 +91,13 @@ fn outputs(args: &ReportArgs) -> Result<Vec<(Format, PathBuf)>, UsageError> {
     if let Some(path) = &args.json {
         outputs.push((Format::Json, path.clone()));
     }
-    if args.html.is_some() || args.md.is_some() {
+    if let Some(path) = &args.html {
+        outputs.push((Format::Html, path.clone()));
+    }
+    if args.md.is_some() {
         return Err(UsageError::with_help(
-            "--html and --md are not built yet",
-            "use --json",
+            "--md is not built yet",
+            "use --json or --html",
         ));
     }
     if outputs.is_empty() {

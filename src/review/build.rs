@@ -78,10 +78,12 @@ pub fn review(store: Arc<dyn ArchiveStore>, opts: &ReviewOptions) -> Result<Revi
     unreadable.extend(now.run(&events, period.range(), opts.lateness));
     let bans = BanLedger::read(&alerts, &period, &mut unreadable);
     let mut fired = AlertPass::new(&period, &bans, &now);
+    // From the start: a silence decided in the period has its last line (by which the alerts
+    // table is ordered and partitioned) as long before as the silence lasted.
     unreadable.extend(read::alerts(
         &alerts,
         TimeRange {
-            from: Some(period.previous_from()),
+            from: None,
             to: Some(period.to),
         },
         |a| fired.add(a),
@@ -752,6 +754,14 @@ struct RuleSeen {
     last: Option<i64>,
 }
 
+/// When an alert was decided, in event time: the event that crossed its threshold
+/// (`last_seen`), or for a silence the end of the quiet window (`window_end`, after the host's
+/// last line). A count rule's window ends at `last_seen`, so the later of the two is right
+/// for both.
+fn decided_at(a: &AlertRow) -> i64 {
+    a.last_seen.max(a.window_end)
+}
+
 /// One pass over the alerts of both periods.
 struct AlertPass<'a> {
     period: Period,
@@ -799,9 +809,9 @@ impl<'a> AlertPass<'a> {
         if matches!(a.rule, "secpipe.ban" | "secpipe.unban") {
             return;
         }
-        let now = self.period.contains(a.last_seen);
-        let previous =
-            !now && a.last_seen >= self.period.previous_from() && a.last_seen < self.period.from;
+        let decided = decided_at(a);
+        let now = self.period.contains(decided);
+        let previous = !now && decided >= self.period.previous_from() && decided < self.period.from;
         if !now && !previous {
             return;
         }
@@ -822,7 +832,7 @@ impl<'a> AlertPass<'a> {
             return;
         }
         self.totals[slot].now += 1;
-        if let Some(b) = self.period.bucket_of(a.last_seen)
+        if let Some(b) = self.period.bucket_of(decided)
             && let Some(n) = self.buckets[slot].get_mut(b)
         {
             *n += 1;
@@ -837,8 +847,8 @@ impl<'a> AlertPass<'a> {
         } else if !rule.keys.contains(a.key_value) {
             rule.keys_over = true;
         }
-        rule.first = Some(rule.first.map_or(a.last_seen, |f| f.min(a.last_seen)));
-        rule.last = Some(rule.last.map_or(a.last_seen, |l| l.max(a.last_seen)));
+        rule.first = Some(rule.first.map_or(decided, |f| f.min(decided)));
+        rule.last = Some(rule.last.map_or(decided, |l| l.max(decided)));
         if let Some(n) = self.per_source.get_mut(a.key_value) {
             *n += 1;
         }
@@ -861,7 +871,7 @@ impl<'a> AlertPass<'a> {
             .ok()
             .or_else(|| severity.and_then(|s| crate::duration::parse(s.respond_within()).ok()))
             .unwrap_or(0);
-        let raised = a.last_seen;
+        let raised = decided_at(a);
         let deadline = raised.saturating_add(within);
         let answered = self.bans.answered(a.id, a.key_value, raised, deadline);
         let status = match answered {

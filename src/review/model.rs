@@ -122,7 +122,9 @@ pub struct Timeline {
     pub low: Vec<u64>,
 }
 
-/// Alerts raised in the period (by `last_seen`, the event that decided them), by severity.
+/// Alerts decided in the period, by severity. An alert is decided at its `last_seen` (the event
+/// that crossed the threshold), or for a silence at its `window_end` (the end of the quiet
+/// window): the later of the two. Bans and unbans are responses, not alerts: see [`Bans`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertTotals {
     pub total: Compared,
@@ -178,7 +180,7 @@ pub struct ResponseItem {
 }
 
 /// A top-N list over a tally with a memory cap.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopList<T> {
     pub rows: Vec<T>,
     /// Distinct values seen (a lower bound when not `exact`).
@@ -187,6 +189,18 @@ pub struct TopList<T> {
     /// `max_error`.
     pub exact: bool,
     pub max_error: u64,
+}
+
+/// Empty and exact: nothing was counted, so nothing was dropped.
+impl<T> Default for TopList<T> {
+    fn default() -> Self {
+        TopList {
+            rows: Vec::new(),
+            distinct: 0,
+            exact: true,
+            max_error: 0,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,7 +256,7 @@ pub struct RuleRow {
     pub last: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hosts {
     /// The busiest hosts, each with a sparkline of lines per bucket.
     pub rows: Vec<HostRow>,
@@ -251,6 +265,18 @@ pub struct Hosts {
     pub silent: Vec<SilentHost>,
     pub distinct: u64,
     pub exact: bool,
+}
+
+/// No hosts, and exact.
+impl Default for Hosts {
+    fn default() -> Self {
+        Hosts {
+            rows: Vec::new(),
+            silent: Vec::new(),
+            distinct: 0,
+            exact: true,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -410,8 +410,9 @@ fn an_empty_review_renders_and_says_each_section_is_empty() {
     ] {
         assert!(page.contains(says), "missing {says:?}");
     }
-    // Default tallies are not `exact`: the page says the counts may be low rather than hide it.
-    assert!(page.contains("Some tallies reached their memory cap"));
+    // Nothing counted, nothing dropped: an empty review claims no cap.
+    assert!(page.contains("Every tally is exact"));
+    assert!(!page.contains("Some tallies reached their memory cap"));
     assert!(page.ends_with("</html>\n"));
 }
 
