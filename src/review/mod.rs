@@ -28,6 +28,7 @@
 //! memory as a hundred thousand.
 
 pub mod build;
+pub mod markdown;
 pub mod model;
 pub mod period;
 pub mod read;
