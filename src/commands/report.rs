@@ -69,6 +69,7 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode, UsageError> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Format {
     Json,
+    Markdown,
 }
 
 impl Format {
@@ -79,6 +80,7 @@ impl Format {
                 text.push('\n');
                 text
             }
+            Format::Markdown => crate::review::markdown::render(review),
         }
     }
 }
@@ -89,9 +91,12 @@ fn outputs(args: &ReportArgs) -> Result<Vec<(Format, PathBuf)>, UsageError> {
     if let Some(path) = &args.json {
         outputs.push((Format::Json, path.clone()));
     }
-    if args.html.is_some() || args.md.is_some() {
+    if let Some(path) = &args.md {
+        outputs.push((Format::Markdown, path.clone()));
+    }
+    if args.html.is_some() {
         return Err(UsageError::with_help(
-            "--html and --md are not built yet",
+            "--html is not built yet",
             "use --json",
         ));
     }

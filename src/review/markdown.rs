@@ -394,13 +394,23 @@ fn hosts(out: &mut String, review: &Review) {
         out.push_str("None.\n\n");
         return;
     }
-    table_head(out, &["Host", "Last event", "Silence alerts"], "--:");
+    table_head(
+        out,
+        &[
+            "Host",
+            "Last event",
+            "Lines (both periods)",
+            "Silence alerts",
+        ],
+        "--::",
+    );
     for s in &h.silent {
         row(
             out,
             &[
                 text(&s.host),
                 text(s.last_event.as_deref().unwrap_or("none")),
+                s.lines.to_string(),
                 s.silence_alerts.to_string(),
             ],
         );
@@ -789,6 +799,7 @@ mod tests {
                 silent: vec![SilentHost {
                     host: s.clone(),
                     last_event: None,
+                    lines: 3,
                     silence_alerts: 1,
                 }],
                 distinct: 1,
