@@ -3,7 +3,7 @@
 date, with the ground truth of what it holds.
 
 Usage: report_corpus.py --lines N --days D --out FILE [--seed S] [--end YYYY-MM-DD]
-                        [--truth FILE] [--untimed N]
+                        [--truth FILE] [--untimed N] [--late N]
 
 What it writes, in event-time order (every line carries its own RFC 3339 / RFC 5424
 timestamp, so no `--year` is needed; read it with `--tz UTC`):
@@ -16,7 +16,9 @@ timestamp, so no `--year` is needed; read it with `--tz UTC`):
   few `level: error` lines;
 - `kernel` lines no grammar knows (kind `other`);
 - `--untimed` lines with no envelope and no timestamp (kind `unparsed`, `ts_inferred`): secpipe
-  stamps them with the time it receives them, so they land at today's date, not in the corpus.
+  stamps them with the time it receives them, so they land at today's date, not in the corpus;
+- `--late` lines written 5 minutes after their own time (out of order), one of them across
+  midnight.
 
 Attacks cross the default rules' thresholds so alerts exist: a few brute-force bursts (20
 failed passwords in 40 s from one address, on the last day and on the day before), a 403
@@ -234,50 +236,81 @@ def main():
     ap.add_argument("--truth", help="write the ground truth here as JSON (default: stdout)")
     ap.add_argument("--untimed", type=int, default=None,
                     help="lines without a timestamp (default: one in 10,000)")
+    ap.add_argument("--late", type=int, default=None,
+                    help="lines written 5 minutes after their time (default: one in 2,000)")
     args = ap.parse_args()
     if args.lines < 1 or args.days < 1:
         sys.exit("report_corpus.py: --lines and --days must be at least 1")
     corpus = Corpus(args)
     attacks = corpus.attacks()
     untimed = args.untimed if args.untimed is not None else args.lines // 10000
+    late = args.late if args.late is not None else args.lines // 2000
     background = max(0, args.lines - len(attacks) - untimed)
     span_us = args.days * 86_400_000_000
-    # Untimed lines spread evenly through the file.
+    # Untimed lines spread evenly through the file; so are late ones, and one more is the
+    # first line after 23:57 of the day before the last, so it arrives after midnight (its
+    # date's file is then written after the next date's began).
     untimed_every = (background + len(attacks)) // untimed + 1 if untimed else 0
+    late_every = background // late + 1 if late else 0
+    midnight = corpus.end - timedelta(days=1)
+    crossing = midnight - timedelta(minutes=3) if late and args.days >= 2 else None
+    delay = timedelta(minutes=5)
+    truth = corpus.truth
+    truth.update({"late": 0, "late_lines": 0, "lateness_s": 10})
     written = 0
+    highest = None
+    held = []  # (due, t, line, kind, host), written once the stream passes `due`
     a = 0
     with open(args.out, "w", encoding="utf-8", newline="\n") as f:
         def put(t, line, kind, host):
-            nonlocal written
+            nonlocal written, highest
             f.write(line)
             f.write("\n")
             corpus.count(t, kind, host)
+            # Late by the review's definition: older than the highest time written before it
+            # minus the lateness (10 s).
+            if highest is not None and t < highest - timedelta(seconds=10):
+                truth["late"] += 1
+            highest = t if highest is None else max(highest, t)
             written += 1
-            if untimed_every and written % untimed_every == 0 and corpus.truth["untimed"] < untimed:
+            if untimed_every and written % untimed_every == 0 and truth["untimed"] < untimed:
                 f.write(corpus.rng.choice(GARBAGE))
                 f.write("\n")
                 corpus.count(None, "unparsed", None)
-                corpus.truth["untimed"] += 1
+                truth["untimed"] += 1
+
+        def release(now):
+            while held and held[0][0] <= now:
+                put(*held.pop(0)[1:])
 
         for i in range(background):
             t = corpus.start + timedelta(microseconds=i * span_us // max(1, background))
+            release(t)
             while a < len(attacks) and attacks[a][0] <= t:
                 put(*attacks[a])
                 a += 1
-            put(t, *corpus.background(i, t))
+            line = corpus.background(i, t)
+            if (late_every and i % late_every == late_every // 2) or (crossing and t >= crossing):
+                if crossing and t >= crossing:
+                    crossing = None
+                held.append((t + delay, t) + line)
+                truth["late_lines"] += 1
+                continue
+            put(t, *line)
+        release(corpus.end + delay)
         while a < len(attacks):
             put(*attacks[a])
             a += 1
-        while corpus.truth["untimed"] < untimed:
+        while truth["untimed"] < untimed:
             f.write(corpus.rng.choice(GARBAGE) + "\n")
             corpus.count(None, "unparsed", None)
-            corpus.truth["untimed"] += 1
-    truth = json.dumps(corpus.truth, sort_keys=True, indent=1)
+            truth["untimed"] += 1
+    text = json.dumps(truth, sort_keys=True, indent=1)
     if args.truth:
         with open(args.truth, "w", encoding="utf-8") as f:
-            f.write(truth + "\n")
+            f.write(text + "\n")
     else:
-        print(truth)
+        print(text)
 
 
 if __name__ == "__main__":
