@@ -389,7 +389,7 @@ fn hosts(out: &mut String, review: &Review) {
         }
         out.push_str(".\n\n");
     }
-    out.push_str("### Silent hosts (no log in the last 24 h, or a `log.silence` alert)\n\n");
+    out.push_str("### Silent hosts (no log in the last 24 h, or a log.silence alert)\n\n");
     if h.silent.is_empty() {
         out.push_str("None.\n\n");
         return;
