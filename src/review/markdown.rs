@@ -77,9 +77,16 @@ fn verdict(out: &mut String, review: &Review) {
             .unwrap_or("verify did not find this archive intact");
         let _ = writeln!(out, "> **⚠ {}: {}**", text(&label), text(first.trim()));
         let _ = writeln!(out, ">");
+        let why = match facts.verdict.as_str() {
+            "unsigned" => {
+                "Its hash chain holds, but no valid signature covers all of it: whoever could write the archive could have rewritten that part end to end."
+            }
+            "inconclusive" => "Verify could not conclude whether it was altered.",
+            _ => "It did not verify: do not rely on them as evidence.",
+        };
         let _ = writeln!(
             out,
-            "> The numbers below are computed from an archive that did not verify (signature: {}); do not rely on them as evidence.",
+            "> The numbers below are computed from this archive (signature: {}). {why}",
             text(&facts.signature)
         );
         for problem in facts.problems.iter().skip(1) {
@@ -964,6 +971,14 @@ mod tests {
             assert!(render(&review).starts_with(label), "{verdict}");
         }
         assert!(render(&review_with("x")).starts_with("**✓ Archive intact**"));
+        // Unsigned is not tampered: the page says what is missing, not that it was altered.
+        let mut review = review_with("x");
+        review.archive.verdict = "unsigned".into();
+        let md = render(&review);
+        assert!(md.contains("no valid signature covers all of it"));
+        assert!(!md.contains("did not verify"));
+        review.archive.verdict = "tampered".into();
+        assert!(render(&review).contains("It did not verify"));
     }
 
     #[test]
