@@ -32,6 +32,10 @@ fi
 if ! command -v chromium >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 fi
+# cmark-gfm (GitHub's Markdown renderer): tests/report_markdown.rs renders `secpipe report --md` with it.
+if ! command -v cmark-gfm >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmark-gfm
+fi
 python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
 # aiosmtpd is the SMTP server tests/email_sink.rs mails alerts to (tests/peers/smtp_receiver.py).
 python3 -m pip install --quiet --disable-pip-version-check aiosmtpd && python3 -c 'import aiosmtpd'

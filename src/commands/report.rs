@@ -70,6 +70,7 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode, UsageError> {
 enum Format {
     Json,
     Html,
+    Markdown,
 }
 
 impl Format {
@@ -81,6 +82,7 @@ impl Format {
                 text
             }
             Format::Html => crate::review::html::render(review),
+            Format::Markdown => crate::review::markdown::render(review),
         }
     }
 }
@@ -94,14 +96,11 @@ fn outputs(args: &ReportArgs) -> Result<Vec<(Format, PathBuf)>, UsageError> {
     if let Some(path) = &args.html {
         outputs.push((Format::Html, path.clone()));
     }
-    if args.md.is_some() {
-        return Err(UsageError::with_help(
-            "--md is not built yet",
-            "use --json or --html",
-        ));
+    if let Some(path) = &args.md {
+        outputs.push((Format::Markdown, path.clone()));
     }
     if outputs.is_empty() {
-        outputs.push((Format::Json, PathBuf::from("-")));
+        outputs.push((Format::Markdown, PathBuf::from("-")));
     }
     if outputs.iter().filter(|(_, p)| p == Path::new("-")).count() > 1 {
         return Err(UsageError::with_help(

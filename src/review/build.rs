@@ -308,7 +308,12 @@ impl EventPass {
         let mut highest = i64::MIN;
         read::events(files, range, |row| {
             let late = row.ts < highest.saturating_sub(lateness);
-            highest = highest.max(row.ts);
+            // An undated row carries the time it was received, which says nothing of the
+            // stream's progress (the run's watermark ignores it too): one such line in an
+            // old log would make every row after it late.
+            if !row.ts_inferred {
+                highest = highest.max(row.ts);
+            }
             if range.contains(row.ts) {
                 self.add(row, late);
             }

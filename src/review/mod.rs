@@ -29,6 +29,7 @@
 
 pub mod build;
 pub mod html;
+pub mod markdown;
 pub mod model;
 pub mod period;
 pub mod read;
