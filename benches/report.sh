@@ -10,8 +10,7 @@
 # with the peak RSS of all runs. BIN=PATH measures a binary built elsewhere (else
 # $CARGO_TARGET_DIR/release/secpipe, built here). WORK (default $CARGO_TARGET_DIR/bench) holds
 # the corpus and its archive, made once per LINES and reused (delete them to make them again).
-# OUTPUTS (default `--json /dev/null --html /dev/null`) are the renderings asked for; a binary
-# without the HTML page yet is timed with `--json /dev/null --md /dev/null`, and says so.
+# OUTPUTS (default `--json /dev/null --html /dev/null`) are the renderings asked for.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES=${1:-10000000}
@@ -48,15 +47,9 @@ fi
 echo "input: $CORPUS, $LINES lines over $DAYS days to $END; archive $ARCHIVE, $(du -sb "$ARCHIVE" | cut -f1) bytes, $(grep -c '"data"' "$ARCHIVE/audit/manifests.jsonl") files; $RUNS runs per row"
 
 OUTPUTS=${OUTPUTS:---json /dev/null --html /dev/null}
-# A binary that does not render HTML yet refuses --html: time the other renderings then.
 if ! "$BIN" report "$ARCHIVE" --from 2026-01-07 --to "$END" $OUTPUTS >/dev/null 2>"$WORK/report_stderr.txt"; then
-    if grep -q -- "--html" "$WORK/report_stderr.txt"; then
-        echo "note: this binary has no --html yet ($(head -n1 "$WORK/report_stderr.txt")): timed with --json and --md"
-        OUTPUTS="--json /dev/null --md /dev/null"
-    else
-        cat "$WORK/report_stderr.txt" >&2
-        exit 1
-    fi
+    cat "$WORK/report_stderr.txt" >&2
+    exit 1
 fi
 
 # period NAME FROM: time `secpipe report` over [FROM, END).

@@ -9,7 +9,7 @@ use crate::archive::store::LocalStore;
 use crate::archive::verify::{VerifyOptions, verify_store};
 use crate::event::TimeRange;
 use crate::flags::UsageError;
-use crate::flags::hiargs::{DetectConfig, ParseConfig, parse_time};
+use crate::flags::hiargs::{DetectConfig, ParseConfig, parse_optional_time};
 use crate::flags::lowargs::ReplayArgs;
 use crate::pipeline::unverified::Unverified;
 use crate::source::archive::{self as archive_source, ArchiveReader};
@@ -25,16 +25,8 @@ pub fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
         ));
     }
     let range = TimeRange {
-        from: args
-            .from
-            .as_deref()
-            .map(|t| parse_time("--from", t))
-            .transpose()?,
-        to: args
-            .to
-            .as_deref()
-            .map(|t| parse_time("--to", t))
-            .transpose()?,
+        from: parse_optional_time("--from", args.from.as_deref())?,
+        to: parse_optional_time("--to", args.to.as_deref())?,
     };
     let (archives, files): (Vec<&Path>, Vec<&Path>) = args
         .paths

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::archive::store::LocalStore;
 use crate::archive::verify::VerifyOptions;
 use crate::flags::UsageError;
-use crate::flags::hiargs::{parse_duration, parse_time};
+use crate::flags::hiargs::{parse_duration, parse_optional_time};
 use crate::flags::lowargs::ReportArgs;
 use crate::review::period::Length;
 use crate::review::{Review, ReviewOptions, review};
@@ -25,16 +25,8 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode, UsageError> {
         ));
     }
     let opts = ReviewOptions {
-        from: args
-            .from
-            .as_deref()
-            .map(|t| parse_time("--from", t))
-            .transpose()?,
-        to: args
-            .to
-            .as_deref()
-            .map(|t| parse_time("--to", t))
-            .transpose()?,
+        from: parse_optional_time("--from", args.from.as_deref())?,
+        to: parse_optional_time("--to", args.to.as_deref())?,
         length: if args.week { Length::Week } else { Length::Day },
         lateness: parse_duration("--lateness", &args.lateness)?,
         verify: VerifyOptions {

@@ -436,6 +436,17 @@ pub fn parse_time(flag: &str, text: &str) -> Result<i64, UsageError> {
     }
 }
 
+/// An optional `--from`/`--to` ([`parse_time`]) when given.
+///
+/// ```
+/// use secpipe::flags::hiargs::parse_optional_time;
+/// assert_eq!(parse_optional_time("--to", None).unwrap(), None);
+/// assert_eq!(parse_optional_time("--to", Some("1970-01-02")).unwrap(), Some(86_400_000_000));
+/// ```
+pub fn parse_optional_time(flag: &str, text: Option<&str>) -> Result<Option<i64>, UsageError> {
+    text.map(|t| parse_time(flag, t)).transpose()
+}
+
 /// A duration flag such as `10s`, `500ms`, `5m`, `1m 30s`, `1h`, `1d`, in µs.
 ///
 /// ```
