@@ -926,7 +926,9 @@ impl<'a> AlertPass<'a> {
                 summary: cut(a.summary).into_owned(),
             },
         ));
-        if self.items.len() > MAX_ITEMS {
+        // Sorted as soon as the list is full, so `last()` above is the worst item kept (an
+        // unsorted full list let a missed item pushed last turn away every later one).
+        if self.items.len() >= MAX_ITEMS {
             self.items.sort_by(|a, b| a.0.cmp(&b.0));
             self.items.truncate(MAX_ITEMS);
         }
@@ -1060,5 +1062,81 @@ mod tests {
         assert_eq!(c.chars().count(), MAX_TEXT_CHARS + 1);
         assert!(c.ends_with('…'));
         assert_eq!(cut("short"), "short");
+    }
+}
+
+#[cfg(test)]
+mod response_item_tests {
+    use super::*;
+
+    const H: i64 = 3_600_000_000;
+
+    fn ledger() -> BanLedger {
+        BanLedger {
+            by_cause: Default::default(),
+            by_address: Default::default(),
+            kept: 0,
+            issued: Compared::default(),
+            simulated: 0,
+            lifted: 0,
+            overflows: 0,
+            rows: Vec::new(),
+            addresses: BTreeSet::new(),
+        }
+    }
+
+    fn alert<'a>(id: &'a str, key: &'a str, at: i64) -> AlertRow<'a> {
+        AlertRow {
+            id,
+            rule: "ssh.bruteforce",
+            severity: "high",
+            priority: "P1",
+            respond_within: "1h",
+            key_field: "src_ip",
+            key_value: key,
+            window_start: at,
+            window_end: at,
+            last_seen: at,
+            count: 5,
+            summary: "",
+            action: "{}",
+        }
+    }
+
+    /// 99 alerts answered in time, then one missed, then more missed ones: the list of at
+    /// most MAX_ITEMS puts every missed item before any met one. Before the fix the check
+    /// against "the last kept item" looked at an unsorted list when it had just reached
+    /// MAX_ITEMS (the missed one, pushed last), so every later missed item was dropped and
+    /// met items filled the list.
+    #[test]
+    fn missed_items_are_never_crowded_out_by_met_ones() {
+        let period = Period::resolve(Some(0), Some(24 * H), Length::Day, None).unwrap();
+        let mut bans = ledger();
+        // Keys `met-N` are banned from the start: their alerts are met.
+        for i in 0..99 {
+            bans.by_address.insert(format!("met-{i}"), vec![(0, 24 * H)]);
+        }
+        let events = EventPass::new(&period, true);
+        let mut pass = AlertPass::new(&period, &bans, &events);
+        let ids: Vec<String> = (0..120).map(|i| format!("a{i:03}")).collect();
+        let keys: Vec<String> = (0..99)
+            .map(|i| format!("met-{i}"))
+            .chain((99..120).map(|i| format!("missed-{i}")))
+            .collect();
+        for (i, (id, key)) in ids.iter().zip(&keys).enumerate() {
+            pass.add(&alert(id, key, H + i as i64));
+        }
+        let mut review = Review::default();
+        pass.fill(&events, &bans, &mut review);
+        assert_eq!(review.response.items_total, 120);
+        assert_eq!(review.response.items.len(), MAX_ITEMS);
+        let missed = review
+            .response
+            .items
+            .iter()
+            .filter(|i| i.status == "missed")
+            .count();
+        assert_eq!(missed, 21, "every missed item is listed");
+        assert!(review.response.items[..21].iter().all(|i| i.status == "missed"));
     }
 }
