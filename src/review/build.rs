@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::alert::Severity;
 use crate::archive::schema::Table;
-use crate::archive::store::ArchiveStore;
-use crate::archive::verify::{VerifyOptions, VerifyReport, verify_store};
+use crate::archive::store::{ArchiveStore, MANIFESTS};
+use crate::archive::verify::{ProblemClass, VerifyOptions, VerifyReport, verify_store};
 use crate::event::TimeRange;
 use crate::source::archive::{ArchiveFiles, table_files};
 
@@ -51,10 +51,16 @@ pub struct ReviewOptions {
 pub fn review(store: Arc<dyn ArchiveStore>, opts: &ReviewOptions) -> Result<Review, String> {
     let verdict = verify_store(&*store, &opts.verify);
     let mut events = table_files(Arc::clone(&store), Table::Events)?;
-    let mut alerts = table_files(store, Table::Alerts)?;
+    let mut alerts = table_files(Arc::clone(&store), Table::Alerts)?;
     // A file verify found altered is the attacker's, not evidence: its rows are not counted
     // (and a crafted file is never decoded), and the review names it.
-    let altered: BTreeSet<&str> = verdict.problems.iter().map(|p| p.file.as_str()).collect();
+    let unanchored = unanchored_files(&*store, &verdict);
+    let altered: BTreeSet<&str> = verdict
+        .problems
+        .iter()
+        .map(|p| p.file.as_str())
+        .chain(unanchored.iter().map(String::as_str))
+        .collect();
     let mut skipped = Vec::new();
     for files in [&mut events, &mut alerts] {
         files.files.retain(|f| {
@@ -116,6 +122,35 @@ pub fn review(store: Arc<dyn ArchiveStore>, opts: &ReviewOptions) -> Result<Revi
     fired.fill(&now, &bans, &mut review);
     review.limits = now.limits(&before);
     Ok(review)
+}
+
+/// The files named by manifest lines the chain does not vouch for: from the line before the
+/// first broken link on. A break at line N means line N was inserted or edited, or line N-1
+/// was edited (its file and hash swapped together, which only line N's link catches), and
+/// every later line links back to that unverified line. Verify names only the manifests for
+/// such a break, not the files, so without this a forged manifest line would have its
+/// (attacker-written) file read as evidence.
+fn unanchored_files(store: &dyn ArchiveStore, v: &VerifyReport) -> Vec<String> {
+    let first_break = v
+        .problems
+        .iter()
+        .filter(|p| p.class == ProblemClass::BrokenLink && p.file == MANIFESTS)
+        .filter_map(|p| p.row)
+        .min();
+    let (Some(first_break), Ok(Some(bytes))) = (first_break, store.read_manifests()) else {
+        return Vec::new();
+    };
+    let (lines, _torn) = crate::archive::manifest::split_lines(&bytes);
+    lines
+        .iter()
+        .enumerate()
+        // Lines are numbered from 1, as verify numbers them.
+        .filter(|(i, _)| *i as u64 + 2 >= first_break)
+        .filter_map(|(_, line)| {
+            let m: serde_json::Value = serde_json::from_slice(line).ok()?;
+            m["path"].as_str().map(str::to_owned)
+        })
+        .collect()
 }
 
 fn facts(v: &VerifyReport) -> ArchiveFacts {
@@ -1114,7 +1149,8 @@ mod response_item_tests {
         let mut bans = ledger();
         // Keys `met-N` are banned from the start: their alerts are met.
         for i in 0..99 {
-            bans.by_address.insert(format!("met-{i}"), vec![(0, 24 * H)]);
+            bans.by_address
+                .insert(format!("met-{i}"), vec![(0, 24 * H)]);
         }
         let events = EventPass::new(&period, true);
         let mut pass = AlertPass::new(&period, &bans, &events);
@@ -1137,6 +1173,10 @@ mod response_item_tests {
             .filter(|i| i.status == "missed")
             .count();
         assert_eq!(missed, 21, "every missed item is listed");
-        assert!(review.response.items[..21].iter().all(|i| i.status == "missed"));
+        assert!(
+            review.response.items[..21]
+                .iter()
+                .all(|i| i.status == "missed")
+        );
     }
 }

@@ -92,9 +92,12 @@ pub fn table_files(store: Arc<dyn ArchiveStore>, table: Table) -> Result<Archive
         .read_manifests()
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{manifests}: no manifests"))?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| format!("{manifests}: {e}"))?;
+    // A last line without its newline is torn (a crash during an append): not part of the
+    // chain, as verify says, so not read (and not an error that makes the archive unreadable).
+    let (lines, _torn) = crate::archive::manifest::split_lines(&bytes);
     let mut files = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in lines.into_iter().enumerate() {
+        let line = std::str::from_utf8(line).map_err(|e| format!("{manifests}:{}: {e}", i + 1))?;
         if line.trim().is_empty() {
             continue;
         }
