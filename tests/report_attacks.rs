@@ -122,3 +122,26 @@ fn a_file_named_by_a_forged_manifest_line_is_not_counted() {
         "{warnings:?}"
     );
 }
+
+/// A manifest line edited into garbage: verify says tampered (the line does not parse); the
+/// review must still be written, in red, from the lines before the break. Before the fix
+/// the review failed as a whole (exit 2: the line does not parse), so a tampered archive gave
+/// no review at all.
+#[test]
+fn a_manifest_line_edited_into_garbage_still_gives_a_review_that_says_tampered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let arch = archive(dir.path());
+    let text = std::fs::read_to_string(arch.join(MANIFESTS)).expect("manifests");
+    let mut lines: Vec<&str> = text.lines().collect();
+    let alerts_line = lines
+        .iter()
+        .position(|l| l.contains(r#""table":"alerts""#))
+        .expect("an alerts line");
+    lines[alerts_line] = "garbage";
+    std::fs::write(arch.join(MANIFESTS), lines.join("\n") + "\n").expect("write");
+    let (code, r, stderr) = report(&arch);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(r["archive"]["verdict"], "tampered");
+    let problems = r["archive"]["problems"].to_string();
+    assert!(problems.contains("does not parse"), "{problems}");
+}

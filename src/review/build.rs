@@ -10,7 +10,7 @@ use crate::archive::schema::Table;
 use crate::archive::store::{ArchiveStore, MANIFESTS};
 use crate::archive::verify::{ProblemClass, VerifyOptions, VerifyReport, verify_store};
 use crate::event::TimeRange;
-use crate::source::archive::{ArchiveFiles, table_files};
+use crate::source::archive::{ArchiveFiles, table_files_in};
 
 use super::model::{
     ActorRow, AlertTotals, ArchiveFacts, BanRow, Bans, Compared, Counts, HostRow, Hosts, KindCount,
@@ -50,18 +50,20 @@ pub struct ReviewOptions {
 /// all; a tampered archive gives a review that says so.
 pub fn review(store: Arc<dyn ArchiveStore>, opts: &ReviewOptions) -> Result<Review, String> {
     let verdict = verify_store(&*store, &opts.verify);
-    let mut events = table_files(Arc::clone(&store), Table::Events)?;
-    let mut alerts = table_files(Arc::clone(&store), Table::Alerts)?;
+    let manifests = store
+        .read_manifests()
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{}: no manifests", store.location_of(MANIFESTS)))?;
+    let (trusted, unanchored) = anchored_prefix(&manifests, &verdict);
+    let mut events = table_files_in(Arc::clone(&store), Table::Events, trusted)?;
+    let mut alerts = table_files_in(Arc::clone(&store), Table::Alerts, trusted)?;
     // A file verify found altered is the attacker's, not evidence: its rows are not counted
     // (and a crafted file is never decoded), and the review names it.
-    let unanchored = unanchored_files(&*store, &verdict);
-    let altered: BTreeSet<&str> = verdict
-        .problems
+    let altered: BTreeSet<&str> = verdict.problems.iter().map(|p| p.file.as_str()).collect();
+    let mut skipped: Vec<String> = unanchored
         .iter()
-        .map(|p| p.file.as_str())
-        .chain(unanchored.iter().map(String::as_str))
+        .map(|path| format!("not read (manifest line not anchored in the chain): {path}"))
         .collect();
-    let mut skipped = Vec::new();
     for files in [&mut events, &mut alerts] {
         files.files.retain(|f| {
             let keep = !altered.contains(f.path.as_str());
@@ -124,33 +126,37 @@ pub fn review(store: Arc<dyn ArchiveStore>, opts: &ReviewOptions) -> Result<Revi
     Ok(review)
 }
 
-/// The files named by manifest lines the chain does not vouch for: from the line before the
-/// first broken link on. A break at line N means line N was inserted or edited, or line N-1
-/// was edited (its file and hash swapped together, which only line N's link catches), and
-/// every later line links back to that unverified line. Verify names only the manifests for
-/// such a break, not the files, so without this a forged manifest line would have its
-/// (attacker-written) file read as evidence.
-fn unanchored_files(store: &dyn ArchiveStore, v: &VerifyReport) -> Vec<String> {
+/// The manifest lines the chain vouches for, and the files named by the others: the lines
+/// from the one before the first broken link on are not read. A break at line N means line N
+/// was inserted or edited (or does not parse at all), or line N-1 was edited (its file and hash
+/// swapped together, which only line N's link catches), and every later line links back to
+/// that unverified line. Verify names only the manifests for such a break, not the files, so
+/// without this a forged manifest line would have its (attacker-written) file read as
+/// evidence, and a line edited into garbage would leave no review at all.
+fn anchored_prefix<'a>(manifests: &'a [u8], v: &VerifyReport) -> (&'a [u8], Vec<String>) {
     let first_break = v
         .problems
         .iter()
         .filter(|p| p.class == ProblemClass::BrokenLink && p.file == MANIFESTS)
         .filter_map(|p| p.row)
         .min();
-    let (Some(first_break), Ok(Some(bytes))) = (first_break, store.read_manifests()) else {
-        return Vec::new();
+    let Some(first_break) = first_break else {
+        return (manifests, Vec::new());
     };
-    let (lines, _torn) = crate::archive::manifest::split_lines(&bytes);
-    lines
-        .iter()
-        .enumerate()
-        // Lines are numbered from 1, as verify numbers them.
-        .filter(|(i, _)| *i as u64 + 2 >= first_break)
-        .filter_map(|(_, line)| {
-            let m: serde_json::Value = serde_json::from_slice(line).ok()?;
-            m["path"].as_str().map(str::to_owned)
-        })
-        .collect()
+    // Lines are numbered from 1, as verify numbers them; keep lines 1..=N-2.
+    let keep = usize::try_from(first_break.saturating_sub(2)).unwrap_or(usize::MAX);
+    let mut end = 0;
+    let mut unanchored = Vec::new();
+    for (i, line) in manifests.split_inclusive(|b| *b == b'\n').enumerate() {
+        if i < keep {
+            end += line.len();
+        } else if let Ok(m) = serde_json::from_slice::<serde_json::Value>(line)
+            && let Some(path) = m["path"].as_str()
+        {
+            unanchored.push(path.to_owned());
+        }
+    }
+    (&manifests[..end], unanchored)
 }
 
 fn facts(v: &VerifyReport) -> ArchiveFacts {
