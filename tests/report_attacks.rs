@@ -145,3 +145,39 @@ fn a_manifest_line_edited_into_garbage_still_gives_a_review_that_says_tampered()
     let problems = r["archive"]["problems"].to_string();
     assert!(problems.contains("does not parse"), "{problems}");
 }
+
+/// An application logs `count` as it likes: three reads of i64::MAX records by one actor
+/// overflowed the actor's record sum (a panic in a debug build, a wrapped, small number in a
+/// release one). The sum saturates: "at least this many".
+#[test]
+fn huge_record_counts_saturate_instead_of_overflowing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log: String = (1..=3)
+        .map(|i| {
+            format!(
+                "{{\"ts\":\"2026-11-27T10:0{i}:00.000000Z\",\"event\":\"data_access\",\"operation\":\"read\",\"actor\":\"svc\",\"count\":{},\"ip\":\"203.0.113.9\",\"host\":\"db1\"}}\n",
+                i64::MAX
+            )
+        })
+        .collect();
+    let input = dir.path().join("in.log");
+    std::fs::write(&input, log).expect("write log");
+    let arch = dir.path().join("arch");
+    let out = secpipe()
+        .args(["run", "--tz", "UTC", "--archive"])
+        .arg(&arch)
+        .arg(&input)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, r, stderr) = report(&arch);
+    assert_eq!(code, 0, "{stderr}");
+    let actor = &r["actors"]["rows"][0];
+    assert_eq!(actor["actor"], "svc");
+    assert_eq!(actor["events"], 3);
+    assert_eq!(actor["records"], u64::MAX, "{actor}");
+}

@@ -413,7 +413,9 @@ impl EventPass {
         if let Some(actor) = row.actor {
             let a = self.actors.entry(&cut(actor));
             a.events += 1;
-            a.records += row.count.map_or(1, |c| u64::try_from(c).unwrap_or(0));
+            // The application chooses `count`: saturate, "at least this many".
+            let records = row.count.map_or(1, |c| u64::try_from(c).unwrap_or(0));
+            a.records = a.records.saturating_add(records);
         }
     }
 
