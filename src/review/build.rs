@@ -741,16 +741,12 @@ impl BanLedger {
         ledger
     }
 
+    /// A ban issued in the period (`now`) or the one before: both answer the alerts they
+    /// cover (a ban issued yesterday and still in force answers today's alert on its key);
+    /// only those of the period are counted and listed.
     fn add_ban(&mut self, a: &AlertRow, now: bool) {
-        if !now {
-            self.issued.previous += 1;
-            return;
-        }
-        self.issued.now += 1;
         let action: serde_json::Value = serde_json::from_str(a.action).unwrap_or_default();
         let note = |name: &str| action[name].as_str().unwrap_or_default().to_owned();
-        let mode = note("mode");
-        self.simulated += u64::from(mode == "simulate");
         if self.kept < BAN_CAP {
             self.kept += 1;
             let cause = note("cause");
@@ -761,10 +757,17 @@ impl BanLedger {
                 .entry(a.key_value.to_owned())
                 .or_default()
                 .push((since, a.window_end));
-            if self.addresses.len() < BAN_CAP {
+            if now && self.addresses.len() < BAN_CAP {
                 self.addresses.insert(cut(a.key_value).into_owned());
             }
         }
+        if !now {
+            self.issued.previous += 1;
+            return;
+        }
+        self.issued.now += 1;
+        let mode = note("mode");
+        self.simulated += u64::from(mode == "simulate");
         if self.rows.len() < MAX_ITEMS {
             self.rows.push(BanRow {
                 address: cut(a.key_value).into_owned(),
@@ -1146,6 +1149,35 @@ mod response_item_tests {
             summary: "",
             action: "{}",
         }
+    }
+
+    /// A ban issued late in the previous period and still in force when today's alert on
+    /// the same address is raised answers it (the alert is met, not missed). Before, only
+    /// bans issued in the period were matched.
+    #[test]
+    fn a_ban_from_the_previous_period_still_in_force_answers_the_alert() {
+        let period = Period::resolve(Some(24 * H), Some(48 * H), Length::Day, None).unwrap();
+        let mut bans = ledger();
+        let ban = AlertRow {
+            rule: "secpipe.ban",
+            window_start: 23 * H,
+            window_end: 26 * H,
+            last_seen: 23 * H,
+            action: r#"{"mode":"enforce","cause":"a-yesterday"}"#,
+            ..alert("b1", "203.0.113.7", 23 * H)
+        };
+        bans.add_ban(&ban, false);
+        assert_eq!(bans.issued.previous, 1);
+        assert!(
+            bans.rows.is_empty(),
+            "listed only when issued in the period"
+        );
+        let events = EventPass::new(&period, true);
+        let mut pass = AlertPass::new(&period, &bans, &events);
+        pass.add(&alert("a-today", "203.0.113.7", 25 * H));
+        let mut review = Review::default();
+        pass.fill(&events, &bans, &mut review);
+        assert_eq!(review.response.items[0].status, "met");
     }
 
     /// 99 alerts answered in time, then one missed, then more missed ones: the list of at
