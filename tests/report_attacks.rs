@@ -181,3 +181,38 @@ fn huge_record_counts_saturate_instead_of_overflowing() {
     assert_eq!(actor["events"], 3);
     assert_eq!(actor["records"], u64::MAX, "{actor}");
 }
+
+/// A manifest line edited to name `events/../../../etc/passwd`: verify says tampered (and
+/// the review does not open the path; this test does not show that), and without --from/--to the review is still written (placed by the
+/// manifests' times) and says tampered. Before, with no events file left to read, the review
+/// failed as a whole ("the archive holds no events to place a period by", exit 2), so the
+/// tampering was never reported.
+#[test]
+fn a_manifest_naming_a_path_outside_the_archive_still_gives_a_review_that_says_tampered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let arch = archive(dir.path());
+    let text = std::fs::read_to_string(arch.join(MANIFESTS)).expect("manifests");
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("line"))
+        .collect();
+    let events_line = lines
+        .iter()
+        .position(|m| m["table"] == "events")
+        .expect("an events line");
+    lines[events_line]["path"] = "events/../../../etc/passwd".into();
+    let text: String = lines.iter().map(|m| format!("{m}\n")).collect();
+    std::fs::write(arch.join(MANIFESTS), text).expect("write");
+    let out = secpipe()
+        .arg("report")
+        .arg(&arch)
+        .args(["--json", "-"])
+        .output()
+        .expect("report");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("review");
+    assert_eq!(r["archive"]["verdict"], "tampered");
+    assert_eq!(r["period"]["to"], "2026-11-27T11:00:00Z");
+    assert_eq!(r["counts"]["lines"]["now"], 0, "nothing of it is read");
+}
