@@ -14,9 +14,9 @@ use crate::flags::lowargs::ReportArgs;
 use crate::review::period::Length;
 use crate::review::{Review, ReviewOptions, review};
 
-/// Exit 0 with the review written; 1 when the archive did not verify as intact or unsigned
-/// (the review is still written, and says so first); 2 for usage errors and an unreadable
-/// archive.
+/// Exit 0 with the review written; 1 when verify found the archive tampered and 2 when it
+/// could not conclude, as `secpipe verify` exits (the review is still written, and says so
+/// first); 2 also for usage errors and an unreadable archive.
 pub fn report(args: &ReportArgs) -> Result<ExitCode, UsageError> {
     if !args.archive.is_dir() {
         return Err(UsageError::with_help(

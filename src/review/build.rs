@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use crate::alert::Severity;
 use crate::archive::schema::Table;
-use crate::archive::store::ArchiveStore;
-use crate::archive::verify::{VerifyOptions, VerifyReport, verify_store};
+use crate::archive::store::{ArchiveStore, MANIFESTS};
+use crate::archive::verify::{ProblemClass, VerifyOptions, VerifyReport, verify_store};
 use crate::event::TimeRange;
-use crate::source::archive::{ArchiveFiles, table_files};
+use crate::source::archive::{ArchiveFiles, table_files_in};
 
 use super::model::{
     ActorRow, AlertTotals, ArchiveFacts, BanRow, Bans, Compared, Counts, HostRow, Hosts, KindCount,
@@ -50,12 +50,20 @@ pub struct ReviewOptions {
 /// all; a tampered archive gives a review that says so.
 pub fn review(store: Arc<dyn ArchiveStore>, opts: &ReviewOptions) -> Result<Review, String> {
     let verdict = verify_store(&*store, &opts.verify);
-    let mut events = table_files(Arc::clone(&store), Table::Events)?;
-    let mut alerts = table_files(store, Table::Alerts)?;
+    let manifests = store
+        .read_manifests()
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{}: no manifests", store.location_of(MANIFESTS)))?;
+    let (trusted, unanchored) = anchored_prefix(&manifests, &verdict);
+    let mut events = table_files_in(Arc::clone(&store), Table::Events, trusted)?;
+    let mut alerts = table_files_in(Arc::clone(&store), Table::Alerts, trusted)?;
     // A file verify found altered is the attacker's, not evidence: its rows are not counted
     // (and a crafted file is never decoded), and the review names it.
     let altered: BTreeSet<&str> = verdict.problems.iter().map(|p| p.file.as_str()).collect();
-    let mut skipped = Vec::new();
+    let mut skipped: Vec<String> = unanchored
+        .iter()
+        .map(|path| format!("not read (manifest line not anchored in the chain): {path}"))
+        .collect();
     for files in [&mut events, &mut alerts] {
         files.files.retain(|f| {
             let keep = !altered.contains(f.path.as_str());
@@ -65,12 +73,16 @@ pub fn review(store: Arc<dyn ArchiveStore>, opts: &ReviewOptions) -> Result<Revi
             keep
         });
     }
-    let last_event = events
-        .files
-        .iter()
-        .filter_map(|f| f.time)
-        .map(|t| t.1)
-        .max();
+    let last_time =
+        |files: &ArchiveFiles| files.files.iter().filter_map(|f| f.time).map(|t| t.1).max();
+    // When verify left no events file to read, the period is placed by the manifests'
+    // word alone (only placed: nothing of those files is read), so a tampered archive still
+    // gets a review that says so rather than "no events".
+    let last_event = last_time(&events).or_else(|| {
+        table_files_in(Arc::clone(&store), Table::Events, &manifests)
+            .ok()
+            .and_then(|all| last_time(&all))
+    });
     let period = Period::resolve(opts.from, opts.to, opts.length, last_event)?;
 
     let mut unreadable = Vec::new();
@@ -116,6 +128,39 @@ pub fn review(store: Arc<dyn ArchiveStore>, opts: &ReviewOptions) -> Result<Revi
     fired.fill(&now, &bans, &mut review);
     review.limits = now.limits(&before);
     Ok(review)
+}
+
+/// The manifest lines the chain vouches for, and the files named by the others: the lines
+/// from the one before the first broken link on are not read. A break at line N means line N
+/// was inserted or edited (or does not parse at all), or line N-1 was edited (its file and hash
+/// swapped together, which only line N's link catches), and every later line links back to
+/// that unverified line. Verify names only the manifests for such a break, not the files, so
+/// without this a forged manifest line would have its (attacker-written) file read as
+/// evidence, and a line edited into garbage would leave no review at all.
+fn anchored_prefix<'a>(manifests: &'a [u8], v: &VerifyReport) -> (&'a [u8], Vec<String>) {
+    let first_break = v
+        .problems
+        .iter()
+        .filter(|p| p.class == ProblemClass::BrokenLink && p.file == MANIFESTS)
+        .filter_map(|p| p.row)
+        .min();
+    let Some(first_break) = first_break else {
+        return (manifests, Vec::new());
+    };
+    // Lines are numbered from 1, as verify numbers them; keep lines 1..=N-2.
+    let keep = usize::try_from(first_break.saturating_sub(2)).unwrap_or(usize::MAX);
+    let mut end = 0;
+    let mut unanchored = Vec::new();
+    for (i, line) in manifests.split_inclusive(|b| *b == b'\n').enumerate() {
+        if i < keep {
+            end += line.len();
+        } else if let Ok(m) = serde_json::from_slice::<serde_json::Value>(line)
+            && let Some(path) = m["path"].as_str()
+        {
+            unanchored.push(path.to_owned());
+        }
+    }
+    (&manifests[..end], unanchored)
 }
 
 fn facts(v: &VerifyReport) -> ArchiveFacts {
@@ -372,7 +417,9 @@ impl EventPass {
         if let Some(actor) = row.actor {
             let a = self.actors.entry(&cut(actor));
             a.events += 1;
-            a.records += row.count.map_or(1, |c| u64::try_from(c).unwrap_or(0));
+            // The application chooses `count`: saturate, "at least this many".
+            let records = row.count.map_or(1, |c| u64::try_from(c).unwrap_or(0));
+            a.records = a.records.saturating_add(records);
         }
     }
 
@@ -451,47 +498,49 @@ impl EventPass {
     /// from them).
     fn limits(&self, before: &EventPass) -> Vec<String> {
         let mut limits = Vec::new();
-        let mut note = |name: &str, exact: bool, distinct: u64, error: u64| {
+        // `distinct` overcounts once keys were dropped (a dropped key seen again counts
+        // twice); only "more than the cap" is certain.
+        let mut note = |name: &str, exact: bool, cap: usize, error: u64| {
             if !exact {
                 limits.push(format!(
-                    "{name}: more than {distinct} distinct values; counts are lower bounds, short by at most {error}"
+                    "{name}: more than {cap} distinct values; counts are lower bounds, short by at most {error}"
                 ));
             }
         };
         note(
             "source addresses",
             self.sources.is_exact(),
-            self.sources.distinct(),
+            self.sources.cap(),
             self.sources.max_error(),
         );
         note(
             "prefixes",
             self.prefixes.is_exact(),
-            self.prefixes.distinct(),
+            self.prefixes.cap(),
             self.prefixes.max_error(),
         );
         note(
             "users",
             self.users.is_exact(),
-            self.users.distinct(),
+            self.users.cap(),
             self.users.max_error(),
         );
         note(
             "actors",
             self.actors.is_exact(),
-            self.actors.distinct(),
+            self.actors.cap(),
             self.actors.max_error(),
         );
         note(
             "hosts",
             self.hosts.is_exact() && before.hosts.is_exact(),
-            self.hosts.distinct().max(before.hosts.distinct()),
+            self.hosts.cap(),
             self.hosts.max_error().max(before.hosts.max_error()),
         );
         note(
             "event kinds",
             self.kinds.is_exact(),
-            self.kinds.distinct(),
+            self.kinds.cap(),
             self.kinds.max_error(),
         );
         limits
@@ -696,16 +745,12 @@ impl BanLedger {
         ledger
     }
 
+    /// A ban issued in the period (`now`) or the one before: both answer the alerts they
+    /// cover (a ban issued yesterday and still in force answers today's alert on its key);
+    /// only those of the period are counted and listed.
     fn add_ban(&mut self, a: &AlertRow, now: bool) {
-        if !now {
-            self.issued.previous += 1;
-            return;
-        }
-        self.issued.now += 1;
         let action: serde_json::Value = serde_json::from_str(a.action).unwrap_or_default();
         let note = |name: &str| action[name].as_str().unwrap_or_default().to_owned();
-        let mode = note("mode");
-        self.simulated += u64::from(mode == "simulate");
         if self.kept < BAN_CAP {
             self.kept += 1;
             let cause = note("cause");
@@ -716,10 +761,17 @@ impl BanLedger {
                 .entry(a.key_value.to_owned())
                 .or_default()
                 .push((since, a.window_end));
-            if self.addresses.len() < BAN_CAP {
+            if now && self.addresses.len() < BAN_CAP {
                 self.addresses.insert(cut(a.key_value).into_owned());
             }
         }
+        if !now {
+            self.issued.previous += 1;
+            return;
+        }
+        self.issued.now += 1;
+        let mode = note("mode");
+        self.simulated += u64::from(mode == "simulate");
         if self.rows.len() < MAX_ITEMS {
             self.rows.push(BanRow {
                 address: cut(a.key_value).into_owned(),
@@ -926,7 +978,9 @@ impl<'a> AlertPass<'a> {
                 summary: cut(a.summary).into_owned(),
             },
         ));
-        if self.items.len() > MAX_ITEMS {
+        // Sorted as soon as the list is full, so `last()` above is the worst item kept (an
+        // unsorted full list let a missed item pushed last turn away every later one).
+        if self.items.len() >= MAX_ITEMS {
             self.items.sort_by(|a, b| a.0.cmp(&b.0));
             self.items.truncate(MAX_ITEMS);
         }
@@ -1060,5 +1114,115 @@ mod tests {
         assert_eq!(c.chars().count(), MAX_TEXT_CHARS + 1);
         assert!(c.ends_with('…'));
         assert_eq!(cut("short"), "short");
+    }
+}
+
+#[cfg(test)]
+mod response_item_tests {
+    use super::*;
+
+    const H: i64 = 3_600_000_000;
+
+    fn ledger() -> BanLedger {
+        BanLedger {
+            by_cause: Default::default(),
+            by_address: Default::default(),
+            kept: 0,
+            issued: Compared::default(),
+            simulated: 0,
+            lifted: 0,
+            overflows: 0,
+            rows: Vec::new(),
+            addresses: BTreeSet::new(),
+        }
+    }
+
+    fn alert<'a>(id: &'a str, key: &'a str, at: i64) -> AlertRow<'a> {
+        AlertRow {
+            id,
+            rule: "ssh.bruteforce",
+            severity: "high",
+            priority: "P1",
+            respond_within: "1h",
+            key_field: "src_ip",
+            key_value: key,
+            window_start: at,
+            window_end: at,
+            last_seen: at,
+            count: 5,
+            summary: "",
+            action: "{}",
+        }
+    }
+
+    /// A ban issued late in the previous period and still in force when today's alert on
+    /// the same address is raised answers it (the alert is met, not missed). Before, only
+    /// bans issued in the period were matched.
+    #[test]
+    fn a_ban_from_the_previous_period_still_in_force_answers_the_alert() {
+        let period = Period::resolve(Some(24 * H), Some(48 * H), Length::Day, None).unwrap();
+        let mut bans = ledger();
+        let ban = AlertRow {
+            rule: "secpipe.ban",
+            window_start: 23 * H,
+            window_end: 26 * H,
+            last_seen: 23 * H,
+            action: r#"{"mode":"enforce","cause":"a-yesterday"}"#,
+            ..alert("b1", "203.0.113.7", 23 * H)
+        };
+        bans.add_ban(&ban, false);
+        assert_eq!(bans.issued.previous, 1);
+        assert!(
+            bans.rows.is_empty(),
+            "listed only when issued in the period"
+        );
+        let events = EventPass::new(&period, true);
+        let mut pass = AlertPass::new(&period, &bans, &events);
+        pass.add(&alert("a-today", "203.0.113.7", 25 * H));
+        let mut review = Review::default();
+        pass.fill(&events, &bans, &mut review);
+        assert_eq!(review.response.items[0].status, "met");
+    }
+
+    /// 99 alerts answered in time, then one missed, then more missed ones: the list of at
+    /// most MAX_ITEMS puts every missed item before any met one. Before the fix the check
+    /// against "the last kept item" looked at an unsorted list when it had just reached
+    /// MAX_ITEMS (the missed one, pushed last), so every later missed item was dropped and
+    /// met items filled the list.
+    #[test]
+    fn missed_items_are_never_crowded_out_by_met_ones() {
+        let period = Period::resolve(Some(0), Some(24 * H), Length::Day, None).unwrap();
+        let mut bans = ledger();
+        // Keys `met-N` are banned from the start: their alerts are met.
+        for i in 0..99 {
+            bans.by_address
+                .insert(format!("met-{i}"), vec![(0, 24 * H)]);
+        }
+        let events = EventPass::new(&period, true);
+        let mut pass = AlertPass::new(&period, &bans, &events);
+        let ids: Vec<String> = (0..120).map(|i| format!("a{i:03}")).collect();
+        let keys: Vec<String> = (0..99)
+            .map(|i| format!("met-{i}"))
+            .chain((99..120).map(|i| format!("missed-{i}")))
+            .collect();
+        for (i, (id, key)) in ids.iter().zip(&keys).enumerate() {
+            pass.add(&alert(id, key, H + i as i64));
+        }
+        let mut review = Review::default();
+        pass.fill(&events, &bans, &mut review);
+        assert_eq!(review.response.items_total, 120);
+        assert_eq!(review.response.items.len(), MAX_ITEMS);
+        let missed = review
+            .response
+            .items
+            .iter()
+            .filter(|i| i.status == "missed")
+            .count();
+        assert_eq!(missed, 21, "every missed item is listed");
+        assert!(
+            review.response.items[..21]
+                .iter()
+                .all(|i| i.status == "missed")
+        );
     }
 }

@@ -328,7 +328,7 @@ fn top_list<T>(
     if !list.exact {
         let _ = write!(
             out,
-            " at least; **counts are lower bounds**, each short by at most {}",
+            " at most; **counts are lower bounds**, each short by at most {}",
             list.max_error
         );
     }
@@ -392,7 +392,7 @@ fn hosts(out: &mut String, review: &Review) {
         }
         let _ = write!(out, "\n{} distinct hosts", h.distinct);
         if !h.exact {
-            out.push_str(" at least; **counts are lower bounds**");
+            out.push_str(" at most; **counts are lower bounds**");
         }
         out.push_str(".\n\n");
     }

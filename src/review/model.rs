@@ -183,7 +183,8 @@ pub struct ResponseItem {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopList<T> {
     pub rows: Vec<T>,
-    /// Distinct values seen (a lower bound when not `exact`).
+    /// Distinct values seen (when not `exact`, an upper bound: more than the tally's cap were
+    /// seen, and a value dropped at the cap and seen again counts twice).
     pub distinct: u64,
     /// False when the tally hit its cap: counts are then lower bounds, each short by at most
     /// `max_error`.

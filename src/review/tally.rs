@@ -95,9 +95,16 @@ impl<S: Default + Weight> Tally<S> {
         self.max_error
     }
 
-    /// Distinct keys seen: exact while [`Self::is_exact`], else a lower bound.
+    /// Distinct keys seen: exact while [`Self::is_exact`], else an upper bound (a key dropped
+    /// and seen again counts once more each time; every key seen is either held or was
+    /// dropped). Once keys were dropped, more than [`Self::cap`] distinct keys were seen.
     pub fn distinct(&self) -> u64 {
         self.map.len() as u64 + self.dropped
+    }
+
+    /// The most keys held at once.
+    pub fn cap(&self) -> usize {
+        self.cap
     }
 
     /// Every entry, heaviest first (ties: the smaller key).
@@ -176,5 +183,21 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(), run());
+    }
+
+    /// Five keys in turn through a tally of four: each shed drops keys that come back, so
+    /// `distinct` overcounts (it is an upper bound, not the lower bound the docs once said);
+    /// what is known for sure is "more than the cap".
+    #[test]
+    fn distinct_is_an_upper_bound_once_keys_come_back() {
+        let mut t: Tally<Hits> = Tally::with_cap(4);
+        for _ in 0..10 {
+            for key in ["a", "b", "c", "d", "e"] {
+                t.entry(key).0 += 1;
+            }
+        }
+        assert!(!t.is_exact());
+        assert!(t.distinct() > 5, "{}", t.distinct());
+        assert_eq!(t.cap(), 4);
     }
 }

@@ -86,15 +86,28 @@ pub fn event_files(store: Arc<dyn ArchiveStore>) -> Result<ArchiveFiles, String>
 /// The files of one table of the archive in `store`, in `seq` order, from its manifests (an
 /// alerts file's time range is that of its alerts' `last_seen`).
 pub fn table_files(store: Arc<dyn ArchiveStore>, table: Table) -> Result<ArchiveFiles, String> {
-    let prefix = format!("{}/", table.dir_name());
-    let manifests = store.location_of(MANIFESTS);
     let bytes = store
         .read_manifests()
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{manifests}: no manifests"))?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| format!("{manifests}: {e}"))?;
+        .ok_or_else(|| format!("{}: no manifests", store.location_of(MANIFESTS)))?;
+    table_files_in(store, table, &bytes)
+}
+
+/// As [`table_files`], from the manifest lines `bytes` (all of them, or a prefix the caller
+/// trusts).
+pub fn table_files_in(
+    store: Arc<dyn ArchiveStore>,
+    table: Table,
+    bytes: &[u8],
+) -> Result<ArchiveFiles, String> {
+    let prefix = format!("{}/", table.dir_name());
+    let manifests = store.location_of(MANIFESTS);
+    // A last line without its newline is torn (a crash during an append): not part of the
+    // chain, as verify says, so not read (and not an error that makes the archive unreadable).
+    let (lines, _torn) = crate::archive::manifest::split_lines(bytes);
     let mut files = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in lines.into_iter().enumerate() {
+        let line = std::str::from_utf8(line).map_err(|e| format!("{manifests}:{}: {e}", i + 1))?;
         if line.trim().is_empty() {
             continue;
         }

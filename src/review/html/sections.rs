@@ -515,7 +515,9 @@ pub fn limits(m: &mut Markup, review: &Review) {
             .tag("</li>");
     }
     if !review.hosts.exact {
-        m.tag("<li>hosts: counts and the number of distinct hosts are lower bounds</li>");
+        m.tag(
+            "<li>hosts: counts are lower bounds, the number of distinct hosts an upper bound</li>",
+        );
     }
     for limit in &review.limits {
         m.tag("<li>").log(limit).tag("</li>");
