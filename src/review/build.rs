@@ -751,7 +751,11 @@ impl BanLedger {
     fn add_ban(&mut self, a: &AlertRow, now: bool) {
         let action: serde_json::Value = serde_json::from_str(a.action).unwrap_or_default();
         let note = |name: &str| action[name].as_str().unwrap_or_default().to_owned();
-        if self.kept < BAN_CAP {
+        let mode = note("mode");
+        // Only a ban that was applied answers an alert or marks an address banned: a
+        // simulated one ("would ban") blocked nothing, and an incident review must not read
+        // it as a response.
+        if mode == "enforce" && self.kept < BAN_CAP {
             self.kept += 1;
             let cause = note("cause");
             let since = a.window_start;
@@ -770,7 +774,6 @@ impl BanLedger {
             return;
         }
         self.issued.now += 1;
-        let mode = note("mode");
         self.simulated += u64::from(mode == "simulate");
         if self.rows.len() < MAX_ITEMS {
             self.rows.push(BanRow {
@@ -784,8 +787,9 @@ impl BanLedger {
         }
     }
 
-    /// When the alert `id` keyed on `key`, raised at `raised`, was answered: a ban it caused,
-    /// or a ban of its key in force at some time between its raise and `deadline`.
+    /// When the alert `id` keyed on `key`, raised at `raised`, was answered: an enforced ban it
+    /// caused, or an enforced ban of its key in force at some time between its raise and
+    /// `deadline`.
     fn answered(&self, id: &str, key: &str, raised: i64, deadline: i64) -> Option<i64> {
         let caused = self.by_cause.get(id).map(|&t| t.max(raised));
         let covering = self.by_address.get(key).and_then(|bans| {
@@ -1182,6 +1186,34 @@ mod response_item_tests {
         let mut review = Review::default();
         pass.fill(&events, &bans, &mut review);
         assert_eq!(review.response.items[0].status, "met");
+    }
+
+    /// `--block simulate` decided a ban but applied none: it is listed under bans, and the
+    /// alert it would have answered is not met.
+    #[test]
+    fn a_simulated_ban_answers_nothing() {
+        let period = Period::resolve(Some(0), Some(24 * H), Length::Day, None).unwrap();
+        let mut bans = ledger();
+        let ban = AlertRow {
+            rule: "secpipe.ban",
+            window_start: 2 * H,
+            window_end: 3 * H,
+            last_seen: 2 * H,
+            action: r#"{"mode":"simulate","cause":"a1"}"#,
+            ..alert("b1", "203.0.113.7", 2 * H)
+        };
+        bans.add_ban(&ban, true);
+        assert_eq!(
+            (bans.issued.now, bans.simulated, bans.rows.len()),
+            (1, 1, 1)
+        );
+        let events = EventPass::new(&period, true);
+        let mut pass = AlertPass::new(&period, &bans, &events);
+        pass.add(&alert("a1", "203.0.113.7", 2 * H));
+        let mut review = Review::default();
+        pass.fill(&events, &bans, &mut review);
+        assert_eq!(review.response.items[0].status, "missed");
+        assert_eq!(review.response.items[0].answered, None);
     }
 
     /// 99 alerts answered in time, then one missed, then more missed ones: the list of at

@@ -135,8 +135,10 @@ pub struct AlertTotals {
 }
 
 /// Response deadlines. An alert's deadline is its raise time plus its `respond_within`. A
-/// response on record is a ban (`secpipe.ban`) caused by the alert, or of the alert's key;
-/// nothing else reaches the archive, so an alert answered by hand shows as `missed` or `open`.
+/// response on record is an enforced ban (`secpipe.ban`, mode `enforce`) caused by the alert,
+/// or of the alert's key in force by its deadline; a simulated ban blocked nothing and answers
+/// nothing. Nothing else reaches the archive, so an alert answered by hand shows as `missed`
+/// or `open`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
     /// One row per priority, P0 first.
@@ -212,7 +214,8 @@ pub struct SourceRow {
     pub failures: u64,
     /// Alerts keyed on it (or on its /64).
     pub alerts: u64,
-    /// Whether a ban of it (or of its /64) is on record in the period.
+    /// Whether an enforced ban of it (or of its /64) is on record in the period (a simulated
+    /// one is listed under bans only).
     pub banned: bool,
     /// Not seen at all in the previous period.
     pub new: bool,

@@ -180,7 +180,7 @@ pub fn response(m: &mut Markup, response: &Response) {
         close(m);
         return;
     }
-    m.tag("<p class=\"note\">A response on record is a ban caused by the alert or of its key; an alert answered by hand shows as missed or open.</p>\n");
+    m.tag("<p class=\"note\">A response on record is an enforced ban caused by the alert or of its key (a simulated ban blocked nothing and answers nothing); an alert answered by hand shows as missed or open.</p>\n");
     head(
         m,
         "counts",
