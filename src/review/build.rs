@@ -125,8 +125,10 @@ pub fn review(store: Arc<dyn ArchiveStore>, opts: &ReviewOptions) -> Result<Revi
             .map(|e| format!("could not read {e}")),
     );
     now.fill(&before, &period, &mut review);
+    let fired_limits = fired.limits(&bans);
     fired.fill(&now, &bans, &mut review);
     review.limits = now.limits(&before);
+    review.limits.extend(fired_limits);
     Ok(review)
 }
 
@@ -835,7 +837,10 @@ struct AlertPass<'a> {
     items_total: u64,
     /// Alerts per address/prefix on the top sources list.
     per_source: BTreeMap<String, u64>,
-    silence: BTreeMap<String, u64>,
+    /// `log.silence` alerts per host (host names are log text: a tally with a cap).
+    silence: Tally<Count>,
+    /// Alerts of rules past [`NAME_CAP`] distinct rules: in the totals, not in a rule row.
+    rules_dropped: u64,
 }
 
 /// Not met first (missed, late, open), then priority, then raise time, then id.
@@ -861,7 +866,8 @@ impl<'a> AlertPass<'a> {
             items: Vec::new(),
             items_total: 0,
             per_source,
-            silence: BTreeMap::new(),
+            silence: Tally::with_cap(HOST_CAP),
+            rules_dropped: 0,
         }
     }
 
@@ -883,20 +889,32 @@ impl<'a> AlertPass<'a> {
             Some(Severity::Medium) => 2,
             _ => 3,
         };
-        if !self.rules.contains_key(a.rule) && self.rules.len() >= NAME_CAP {
+        if previous {
+            self.totals[slot].previous += 1;
+        } else {
+            self.totals[slot].now += 1;
+            if let Some(b) = self.period.bucket_of(decided)
+                && let Some(n) = self.buckets[slot].get_mut(b)
+            {
+                *n += 1;
+            }
+            if let Some(n) = self.per_source.get_mut(a.key_value) {
+                *n += 1;
+            }
+            if a.rule == "log.silence" {
+                self.silence.entry(&cut(a.key_value)).0 += 1;
+            }
+            self.respond(a, severity);
+        }
+        let name = cut(a.rule);
+        if !self.rules.contains_key(name.as_ref()) && self.rules.len() >= NAME_CAP {
+            self.rules_dropped += 1;
             return;
         }
-        let rule = self.rules.entry(cut(a.rule).into_owned()).or_default();
+        let rule = self.rules.entry(name.into_owned()).or_default();
         if previous {
             rule.previous += 1;
-            self.totals[slot].previous += 1;
             return;
-        }
-        self.totals[slot].now += 1;
-        if let Some(b) = self.period.bucket_of(decided)
-            && let Some(n) = self.buckets[slot].get_mut(b)
-        {
-            *n += 1;
         }
         rule.now += 1;
         rule.severity = rule.severity.max(severity);
@@ -910,16 +928,29 @@ impl<'a> AlertPass<'a> {
         }
         rule.first = Some(rule.first.map_or(decided, |f| f.min(decided)));
         rule.last = Some(rule.last.map_or(decided, |l| l.max(decided)));
-        if let Some(n) = self.per_source.get_mut(a.key_value) {
-            *n += 1;
+    }
+
+    /// The caps this pass hit, as the review's `limits` say them.
+    fn limits(&self, bans: &BanLedger) -> Vec<String> {
+        let mut limits = Vec::new();
+        if self.rules_dropped > 0 {
+            limits.push(format!(
+                "rules: more than {NAME_CAP} distinct rules; {} alerts of the others are in the totals but in no rule row",
+                self.rules_dropped
+            ));
         }
-        if a.rule == "log.silence" {
-            *self
-                .silence
-                .entry(cut(a.key_value).into_owned())
-                .or_default() += 1;
+        if !self.silence.is_exact() {
+            limits.push(format!(
+                "silence alerts: more than {HOST_CAP} hosts named; their counts are lower bounds, short by at most {}",
+                self.silence.max_error()
+            ));
         }
-        self.respond(a, severity);
+        if bans.kept >= BAN_CAP {
+            limits.push(format!(
+                "bans: more than {BAN_CAP} applied bans; later ones answer no alert here"
+            ));
+        }
+        limits
     }
 
     /// The response item of a P0–P3 alert.
@@ -1059,17 +1090,22 @@ impl<'a> AlertPass<'a> {
                 row.banned |= bans.addresses.contains(&key);
             }
         }
+        let mut listed = BTreeSet::new();
         for host in &mut review.hosts.silent {
-            host.silence_alerts = self.silence.remove(&host.host).unwrap_or(0);
+            host.silence_alerts = self.silence.get(&host.host).map_or(0, |n| n.0);
+            listed.insert(host.host.clone());
         }
         // A host a silence alert names that logged again later is listed too.
-        for (host, n) in self.silence {
-            let h = events.hosts.get(&host);
+        for (host, n) in self.silence.sorted() {
+            if listed.contains(host) {
+                continue;
+            }
+            let h = events.hosts.get(host);
             review.hosts.silent.push(SilentHost {
                 last_event: h.and_then(|h| h.last).map(format_time),
                 lines: h.map_or(0, |h| h.lines),
-                host,
-                silence_alerts: n,
+                host: host.to_owned(),
+                silence_alerts: n.0,
             });
         }
         // Alerted first, then the busiest: a flood of one-line forged host names, each
@@ -1186,6 +1222,34 @@ mod response_item_tests {
         let mut review = Review::default();
         pass.fill(&events, &bans, &mut review);
         assert_eq!(review.response.items[0].status, "met");
+    }
+
+    /// A forged alerts table with more rules than the cap: every alert is still in the
+    /// totals, the rows stop at the cap, and the review says how many were left out.
+    #[test]
+    fn alerts_of_rules_past_the_cap_are_counted_and_said() {
+        let period = Period::resolve(Some(0), Some(24 * H), Length::Day, None).unwrap();
+        let bans = ledger();
+        let events = EventPass::new(&period, true);
+        let mut pass = AlertPass::new(&period, &bans, &events);
+        let names: Vec<String> = (0..=NAME_CAP).map(|i| format!("forged.{i}")).collect();
+        for name in &names {
+            pass.add(&AlertRow {
+                rule: name,
+                ..alert("x", "203.0.113.7", H)
+            });
+        }
+        let limits = pass.limits(&bans);
+        let mut review = Review::default();
+        pass.fill(&events, &bans, &mut review);
+        assert_eq!(review.alerts.total.now, NAME_CAP as u64 + 1);
+        assert_eq!(review.rules.len(), NAME_CAP);
+        assert!(
+            limits
+                .iter()
+                .any(|l| l.starts_with("rules:") && l.contains(" 1 alerts")),
+            "{limits:?}"
+        );
     }
 
     /// `--block simulate` decided a ban but applied none: it is listed under bans, and the
