@@ -499,53 +499,24 @@ impl EventPass {
     /// Tallies that hit their cap (the hosts of the previous period count: silent hosts come
     /// from them).
     fn limits(&self, before: &EventPass) -> Vec<String> {
-        let mut limits = Vec::new();
-        // `distinct` overcounts once keys were dropped (a dropped key seen again counts
-        // twice); only "more than the cap" is certain.
-        let mut note = |name: &str, exact: bool, cap: usize, error: u64| {
-            if !exact {
-                limits.push(format!(
-                    "{name}: more than {cap} distinct values; counts are lower bounds, short by at most {error}"
-                ));
-            }
-        };
-        note(
-            "source addresses",
-            self.sources.is_exact(),
-            self.sources.cap(),
-            self.sources.max_error(),
-        );
-        note(
-            "prefixes",
-            self.prefixes.is_exact(),
-            self.prefixes.cap(),
-            self.prefixes.max_error(),
-        );
-        note(
-            "users",
-            self.users.is_exact(),
-            self.users.cap(),
-            self.users.max_error(),
-        );
-        note(
-            "actors",
-            self.actors.is_exact(),
-            self.actors.cap(),
-            self.actors.max_error(),
-        );
-        note(
-            "hosts",
-            self.hosts.is_exact() && before.hosts.is_exact(),
-            self.hosts.cap(),
-            self.hosts.max_error().max(before.hosts.max_error()),
-        );
-        note(
-            "event kinds",
-            self.kinds.is_exact(),
-            self.kinds.cap(),
-            self.kinds.max_error(),
-        );
-        limits
+        [
+            self.sources.limit_note("source addresses"),
+            self.prefixes.limit_note("prefixes"),
+            self.users.limit_note("users"),
+            self.actors.limit_note("actors"),
+            // The heavier error of the two periods' host tallies.
+            if self.hosts.max_error() >= before.hosts.max_error() {
+                self.hosts
+                    .limit_note("hosts")
+                    .or(before.hosts.limit_note("hosts"))
+            } else {
+                before.hosts.limit_note("hosts")
+            },
+            self.kinds.limit_note("event kinds"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// The event parts of the review: counts, timeline lines, top lists, hosts.
@@ -939,12 +910,7 @@ impl<'a> AlertPass<'a> {
                 self.rules_dropped
             ));
         }
-        if !self.silence.is_exact() {
-            limits.push(format!(
-                "silence alerts: more than {HOST_CAP} hosts named; their counts are lower bounds, short by at most {}",
-                self.silence.max_error()
-            ));
-        }
+        limits.extend(self.silence.limit_note("hosts named by silence alerts"));
         if bans.kept >= BAN_CAP {
             limits.push(format!(
                 "bans: more than {BAN_CAP} applied bans; later ones answer no alert here"

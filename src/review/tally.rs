@@ -107,6 +107,18 @@ impl<S: Default + Weight> Tally<S> {
         self.cap
     }
 
+    /// What a review's `limits` say of this tally, named `name`, once it dropped keys; `None`
+    /// while it is exact. (`distinct` overcounts by then, a dropped key seen again counting
+    /// twice: only "more than the cap" is certain.)
+    pub fn limit_note(&self, name: &str) -> Option<String> {
+        (!self.is_exact()).then(|| {
+            format!(
+                "{name}: more than {} distinct values; counts are lower bounds, short by at most {}",
+                self.cap, self.max_error
+            )
+        })
+    }
+
     /// Every entry, heaviest first (ties: the smaller key).
     pub fn sorted(&self) -> Vec<(&str, &S)> {
         let mut v: Vec<_> = self.iter().collect();
