@@ -5,6 +5,7 @@
 //! tests/report_memory.rs.)
 
 mod common;
+mod report_support;
 use common::*;
 
 use std::path::Path;
@@ -23,41 +24,12 @@ fn sshd(at: i64, host: &str, pid: u32, msg: &str) -> String {
     format!("{} {host} sshd[{pid}]: {msg}\n", stamp(at))
 }
 
-/// Archive `log` (with `--block simulate`, so bans are recorded) into `dir/arch`.
 fn archive(dir: &Path, log: &str) -> std::path::PathBuf {
-    let input = dir.join("in.log");
-    std::fs::write(&input, log).expect("write log");
-    let arch = dir.join("arch");
-    let state = dir.join("state");
-    let out = secpipe()
-        .args(["run", "--tz", "UTC", "--block", "simulate", "--archive"])
-        .arg(&arch)
-        .arg("--state")
-        .arg(&state)
-        .arg(&input)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    arch
+    report_support::archive_with_bans(dir, log)
 }
 
-/// `secpipe report ARCH ARGS --json -`: exit code and the review.
 fn report(arch: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
-    let out = secpipe()
-        .arg("report")
-        .arg(arch)
-        .args(args)
-        .args(["--json", "-"])
-        .output()
-        .expect("report");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let review =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
-    (out.status.code().unwrap_or(-1), review, stderr)
+    report_support::review_json(arch, args)
 }
 
 /// Now and the period end: the next full hour, so the period's day ends after now and lines

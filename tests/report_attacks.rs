@@ -2,6 +2,7 @@
 //! what the review still reads, what it refuses to count, and that it still gives a review.
 
 mod common;
+mod report_support;
 use common::*;
 
 use std::path::{Path, PathBuf};
@@ -17,43 +18,20 @@ fn archive(dir: &Path) -> PathBuf {
             )
         })
         .collect();
-    let input = dir.join("in.log");
-    std::fs::write(&input, log).expect("write log");
-    let arch = dir.join("arch");
-    let out = secpipe()
-        .args(["run", "--tz", "UTC", "--block", "simulate", "--archive"])
-        .arg(&arch)
-        .arg("--state")
-        .arg(dir.join("state"))
-        .arg(&input)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    arch
+    report_support::archive_with_bans(dir, &log)
 }
 
 /// `secpipe report ARCH` over 2026-11-27 as JSON: exit code, review, stderr.
 fn report(arch: &Path) -> (i32, serde_json::Value, String) {
-    let out = secpipe()
-        .arg("report")
-        .arg(arch)
-        .args([
+    report_support::review_json(
+        arch,
+        &[
             "--from",
             "2026-11-27T00:00:00Z",
             "--to",
             "2026-11-28T00:00:00Z",
-        ])
-        .args(["--json", "-"])
-        .output()
-        .expect("report");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let review =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
-    (out.status.code().unwrap_or(-1), review, stderr)
+        ],
+    )
 }
 
 fn manifest_lines(arch: &Path) -> Vec<serde_json::Value> {
@@ -160,20 +138,7 @@ fn huge_record_counts_saturate_instead_of_overflowing() {
             )
         })
         .collect();
-    let input = dir.path().join("in.log");
-    std::fs::write(&input, log).expect("write log");
-    let arch = dir.path().join("arch");
-    let out = secpipe()
-        .args(["run", "--tz", "UTC", "--archive"])
-        .arg(&arch)
-        .arg(&input)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let arch = report_support::archive_log(dir.path(), &log, &[]);
     let (code, r, stderr) = report(&arch);
     assert_eq!(code, 0, "{stderr}");
     let actor = &r["actors"]["rows"][0];
