@@ -181,3 +181,41 @@ fn a_manifest_naming_a_path_outside_the_archive_still_gives_a_review_that_says_t
     assert_eq!(r["period"]["to"], "2026-11-27T11:00:00Z");
     assert_eq!(r["counts"]["lines"]["now"], 0, "nothing of it is read");
 }
+
+/// A break near the start of a long chain leaves every later file unread: the review names
+/// the first hundred and counts the rest, so the page stays a page however long the archive.
+#[test]
+fn files_left_unread_by_an_early_break_are_named_up_to_a_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log: String = (0..150)
+        .map(|i| {
+            format!(
+                "2026-11-27T10:{:02}:{:02}Z web1 sshd[1]: Connection closed by 192.0.2.{} port 22\n",
+                i / 60,
+                i % 60,
+                i % 250
+            )
+        })
+        .collect();
+    // One file per row: 150 sealed events files.
+    let arch = report_support::archive_log(dir.path(), &log, &["--roll-rows", "1"]);
+    let text = std::fs::read_to_string(arch.join(MANIFESTS)).expect("manifests");
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() > 150, "{} manifest lines", lines.len());
+    lines[2] = "garbage";
+    std::fs::write(arch.join(MANIFESTS), lines.join("\n") + "\n").expect("write");
+    let (code, r, stderr) = report(&arch);
+    assert_eq!(code, 1, "{stderr}");
+    let warnings = r["archive"]["warnings"].as_array().expect("warnings");
+    let named = warnings
+        .iter()
+        .filter(|w| w.as_str().is_some_and(|w| w.starts_with("not read")))
+        .count();
+    assert_eq!(named, 100, "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .is_some_and(|w| w.starts_with("and ") && w.ends_with("more files not read"))),
+        "{warnings:?}"
+    );
+}

@@ -118,7 +118,19 @@ pub fn review(store: Arc<dyn ArchiveStore>, opts: &ReviewOptions) -> Result<Revi
         },
         ..Review::default()
     };
-    review.archive.warnings.extend(skipped);
+    // Named one by one up to a limit: a break near the start of a long chain leaves every
+    // later file unread, and the page must stay a page.
+    let unnamed = skipped.len().saturating_sub(MAX_ITEMS);
+    review
+        .archive
+        .warnings
+        .extend(skipped.into_iter().take(MAX_ITEMS));
+    if unnamed > 0 {
+        review
+            .archive
+            .warnings
+            .push(format!("and {unnamed} more files not read"));
+    }
     review.archive.warnings.extend(
         unreadable
             .into_iter()
