@@ -182,11 +182,8 @@ fn a_manifest_naming_a_path_outside_the_archive_still_gives_a_review_that_says_t
     assert_eq!(r["counts"]["lines"]["now"], 0, "nothing of it is read");
 }
 
-/// A break near the start of a long chain leaves every later file unread: the review names
-/// the first hundred and counts the rest, so the page stays a page however long the archive.
-#[test]
-fn files_left_unread_by_an_early_break_are_named_up_to_a_limit() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// 150 sealed files, one row each (`--roll-rows 1`).
+fn archive_of_150_files(dir: &Path) -> PathBuf {
     let log: String = (0..150)
         .map(|i| {
             format!(
@@ -197,8 +194,44 @@ fn files_left_unread_by_an_early_break_are_named_up_to_a_limit() {
             )
         })
         .collect();
-    // One file per row: 150 sealed events files.
-    let arch = report_support::archive_log(dir.path(), &log, &["--roll-rows", "1"]);
+    report_support::archive_log(dir, &log, &["--roll-rows", "1"])
+}
+
+/// Every events file altered: verify finds 150 problems; the review lists the first hundred
+/// and counts the rest, as a page must.
+#[test]
+fn a_thousand_altered_files_do_not_make_a_thousand_line_banner() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let arch = archive_of_150_files(dir.path());
+    let day = arch.join("events/date=2026-11-27");
+    let mut altered = 0;
+    for part in std::fs::read_dir(&day).expect("day").flatten() {
+        let mut bytes = std::fs::read(part.path()).expect("read");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x55;
+        std::fs::write(part.path(), bytes).expect("write");
+        altered += 1;
+    }
+    assert_eq!(altered, 150);
+    let (code, r, stderr) = report(&arch);
+    assert_eq!(code, 1, "{stderr}");
+    let problems = r["archive"]["problems"].as_array().expect("problems");
+    assert_eq!(problems.len(), 101, "{problems:?}");
+    assert!(
+        problems[100]
+            .as_str()
+            .is_some_and(|p| p.starts_with("and 50 more problems")),
+        "{:?}",
+        problems[100]
+    );
+}
+
+/// A break near the start of a long chain leaves every later file unread: the review names
+/// the first hundred and counts the rest, so the page stays a page however long the archive.
+#[test]
+fn files_left_unread_by_an_early_break_are_named_up_to_a_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let arch = archive_of_150_files(dir.path());
     let text = std::fs::read_to_string(arch.join(MANIFESTS)).expect("manifests");
     let mut lines: Vec<&str> = text.lines().collect();
     assert!(lines.len() > 150, "{} manifest lines", lines.len());

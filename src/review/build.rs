@@ -204,6 +204,15 @@ fn facts(v: &VerifyReport) -> ArchiveFacts {
             .iter()
             .map(|why| format!("could not conclude: {why}")),
     );
+    // The first problem is the one that matters; a thousand altered files must not make the
+    // page a thousand lines of them.
+    if problems.len() > MAX_ITEMS {
+        let more = problems.len() - MAX_ITEMS;
+        problems.truncate(MAX_ITEMS);
+        problems.push(format!(
+            "and {more} more problems (secpipe verify lists them)"
+        ));
+    }
     ArchiveFacts {
         id: v.archive.clone(),
         head: v.head.clone(),
