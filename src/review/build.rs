@@ -586,9 +586,9 @@ impl EventPass {
             medium: vec![0; n],
             low: vec![0; n],
         };
-        review.sources = TopList {
-            rows: self
-                .top_sources()
+        review.sources = top_list(
+            &self.sources,
+            self.top_sources()
                 .into_iter()
                 .map(|(address, events, failures)| SourceRow {
                     new: !before.was_seen("sources", &address),
@@ -599,13 +599,10 @@ impl EventPass {
                     banned: false,
                 })
                 .collect(),
-            distinct: self.sources.distinct(),
-            exact: self.sources.is_exact(),
-            max_error: self.sources.max_error(),
-        };
-        review.prefixes = TopList {
-            rows: self
-                .top_prefixes()
+        );
+        review.prefixes = top_list(
+            &self.prefixes,
+            self.top_prefixes()
                 .into_iter()
                 .map(|(prefix, events, failures)| PrefixRow {
                     new: !before.was_seen("prefixes", &prefix),
@@ -614,13 +611,10 @@ impl EventPass {
                     failures,
                 })
                 .collect(),
-            distinct: self.prefixes.distinct(),
-            exact: self.prefixes.is_exact(),
-            max_error: self.prefixes.max_error(),
-        };
-        review.users = TopList {
-            rows: self
-                .top_users()
+        );
+        review.users = top_list(
+            &self.users,
+            self.top_users()
                 .into_iter()
                 .map(|(user, failures, successes)| UserRow {
                     new: !before.was_seen("users", &user),
@@ -629,13 +623,10 @@ impl EventPass {
                     successes,
                 })
                 .collect(),
-            distinct: self.users.distinct(),
-            exact: self.users.is_exact(),
-            max_error: self.users.max_error(),
-        };
-        review.actors = TopList {
-            rows: self
-                .top_actors()
+        );
+        review.actors = top_list(
+            &self.actors,
+            self.top_actors()
                 .into_iter()
                 .map(|(actor, events, records)| ActorRow {
                     new: !before.was_seen("actors", &actor),
@@ -644,10 +635,7 @@ impl EventPass {
                     records,
                 })
                 .collect(),
-            distinct: self.actors.distinct(),
-            exact: self.actors.is_exact(),
-            max_error: self.actors.max_error(),
-        };
+        );
         let mut rows: Vec<HostRow> = self
             .hosts
             .sorted()
@@ -689,6 +677,16 @@ impl EventPass {
             distinct: self.hosts.distinct(),
             exact: self.hosts.is_exact() && before.hosts.is_exact(),
         };
+    }
+}
+
+/// A top list of `rows` taken from `tally`, with what the tally knows of its own accuracy.
+fn top_list<S: Default + Weight, R>(tally: &Tally<S>, rows: Vec<R>) -> TopList<R> {
+    TopList {
+        rows,
+        distinct: tally.distinct(),
+        exact: tally.is_exact(),
+        max_error: tally.max_error(),
     }
 }
 
