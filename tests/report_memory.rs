@@ -3,7 +3,7 @@
 //! the real attacker on top, and the review saying its counts are lower bounds.
 
 mod common;
-use common::*;
+mod report_support;
 
 use std::io::Write;
 
@@ -49,18 +49,7 @@ fn a_flood_of_distinct_addresses_keeps_the_review_small_and_says_it_is_approxima
             }
         }
     }
-    let arch = dir.path().join("arch");
-    let out = secpipe()
-        .args(["run", "--tz", "UTC", "--alerts", "/dev/null", "--archive"])
-        .arg(&arch)
-        .arg(&input)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let arch = report_support::archive_file(dir.path(), &input, &["--alerts", "/dev/null"]);
 
     let json = dir.path().join("review.json");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_secpipe"))

@@ -1,5 +1,6 @@
 //! What the `secpipe report` tests share: an archive made by the binary from log text, and a
 //! review of it as JSON.
+#![allow(dead_code)] // each test binary uses some of these
 
 use std::path::{Path, PathBuf};
 
@@ -10,13 +11,18 @@ use crate::common::secpipe;
 pub fn archive_log(dir: &Path, log: &str, extra: &[&str]) -> PathBuf {
     let input = dir.join("in.log");
     std::fs::write(&input, log).expect("write log");
+    archive_file(dir, &input, extra)
+}
+
+/// Archive the log file `input` into `dir/arch` with `secpipe run --tz UTC` and `extra` flags.
+pub fn archive_file(dir: &Path, input: &Path, extra: &[&str]) -> PathBuf {
     let arch = dir.join("arch");
     let out = secpipe()
         .args(["run", "--tz", "UTC"])
         .args(extra)
         .arg("--archive")
         .arg(&arch)
-        .arg(&input)
+        .arg(input)
         .output()
         .expect("run");
     assert!(
