@@ -3,7 +3,7 @@
 //! `unverified`.
 
 use crate::archive::verify::{ProblemClass, VerifyReport};
-use crate::source::archive::EventFile;
+use crate::source::archive::SealedFile;
 
 /// Replay `--force` of an archive that failed verification: which rows are not to be trusted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl Unverified {
 
     /// The rows a verify report does not vouch for: the files it names, or everything when the
     /// chain itself (manifests, checkpoint, signature) is in doubt.
-    pub fn untrusted(files: &[EventFile], report: &VerifyReport) -> Unverified {
+    pub fn untrusted(files: &[SealedFile], report: &VerifyReport) -> Unverified {
         let mut rows = Vec::new();
         for problem in &report.problems {
             let in_chain = files.iter().find(|f| f.path == problem.file);

@@ -31,7 +31,7 @@ use crate::shutdown::Shutdown;
 
 /// One sealed file of a table, named by the manifest chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EventFile {
+pub struct SealedFile {
     /// The file's name in the archive, as its manifest line gives it (`events/date=…/…`);
     /// checked to stay inside the archive when the file is read.
     pub path: String,
@@ -42,14 +42,14 @@ pub struct EventFile {
     pub time: Option<(i64, i64)>,
 }
 
-impl EventFile {
+impl SealedFile {
     /// Can the file hold rows inside `range`? Judged from the manifest alone, without opening
     /// the file.
     ///
     /// ```
     /// use secpipe::event::TimeRange;
-    /// use secpipe::source::archive::EventFile;
-    /// let f = EventFile { path: "f".into(), first_seq: 0, rows: 1, time: Some((10, 20)) };
+    /// use secpipe::source::archive::SealedFile;
+    /// let f = SealedFile { path: "f".into(), first_seq: 0, rows: 1, time: Some((10, 20)) };
     /// assert!(f.overlaps(TimeRange { from: Some(20), to: None }));
     /// assert!(!f.overlaps(TimeRange { from: Some(21), to: None }));
     /// assert!(!f.overlaps(TimeRange { from: None, to: Some(10) }));
@@ -75,7 +75,7 @@ fn manifest_time(value: &serde_json::Value) -> Option<i64> {
 pub struct ArchiveFiles {
     pub store: Arc<dyn ArchiveStore>,
     /// In `seq` order.
-    pub files: Vec<EventFile>,
+    pub files: Vec<SealedFile>,
 }
 
 /// The events files of the archive in `store`, in `seq` order, from its manifests.
@@ -122,7 +122,7 @@ pub fn table_files_in(
         let first_seq = m["rows"]["first_seq"].as_u64();
         let rows = m["rows"]["count"].as_u64();
         match (first_seq, rows) {
-            (Some(first_seq), Some(rows)) => files.push(EventFile {
+            (Some(first_seq), Some(rows)) => files.push(SealedFile {
                 path: path.to_owned(),
                 first_seq,
                 rows,
@@ -196,7 +196,7 @@ impl Source for ArchiveReader {
     fn start(self: Box<Self>, ctx: &SourceContext) -> Result<SourceHandle, String> {
         let range = self.range;
         let progress = progress_bar(&self.archives);
-        let files: Vec<(Arc<dyn ArchiveStore>, EventFile)> = self
+        let files: Vec<(Arc<dyn ArchiveStore>, SealedFile)> = self
             .archives
             .into_iter()
             .flat_map(|a| {
@@ -217,7 +217,7 @@ impl Source for ArchiveReader {
 /// Send the lines of `files` inside `range`, in order; what was read. `progress` counts the
 /// rows handed on.
 fn read_files(
-    files: &[(Arc<dyn ArchiveStore>, EventFile)],
+    files: &[(Arc<dyn ArchiveStore>, SealedFile)],
     range: TimeRange,
     tx: &crossbeam_channel::Sender<LineBatch>,
     shutdown: &Shutdown,
