@@ -325,6 +325,37 @@ struct EventPass {
     found: BTreeMap<&'static str, BTreeSet<String>>,
     /// The last address seen and its prefix: a flood from one address parses it once.
     last_prefix: Option<(String, Option<String>)>,
+    /// The period's top lists, taken once when its pass ends (empty for the previous one).
+    tops: Tops,
+}
+
+/// The top lists of a period, each row its key and the two counts the list shows, in list
+/// order: sorted once, then read by the previous period's pass (which keys to look for), the
+/// alerts pass (alerts per top address) and the review.
+#[derive(Default)]
+struct Tops {
+    /// (address, events, failures)
+    sources: Vec<(String, u64, u64)>,
+    /// (prefix, events, failures)
+    prefixes: Vec<(String, u64, u64)>,
+    /// (user, failures, successes)
+    users: Vec<(String, u64, u64)>,
+    /// (actor, events, records)
+    actors: Vec<(String, u64, u64)>,
+}
+
+/// The first [`TOP_N`] of `rows`, already in list order, with the two counts `counts` shows.
+fn first_rows<S>(
+    rows: Vec<(&str, &S)>,
+    counts: impl Fn(&S) -> (u64, u64),
+) -> Vec<(String, u64, u64)> {
+    rows.into_iter()
+        .take(TOP_N)
+        .map(|(key, s)| {
+            let (a, b) = counts(s);
+            (key.to_owned(), a, b)
+        })
+        .collect()
 }
 
 impl EventPass {
@@ -348,33 +379,22 @@ impl EventPass {
             watched: BTreeMap::new(),
             found: BTreeMap::new(),
             last_prefix: None,
+            tops: Tops::default(),
         }
     }
 
     /// Watch for the keys of `main`'s top lists.
     fn watch(&mut self, main: &EventPass) {
-        let top = |rows: Vec<String>| rows.into_iter().collect::<BTreeSet<_>>();
-        self.watched.insert(
-            "sources",
-            top(main.top_sources().into_iter().map(|r| r.0).collect()),
-        );
-        self.watched.insert(
-            "prefixes",
-            top(main.top_prefixes().into_iter().map(|r| r.0).collect()),
-        );
-        self.watched.insert(
-            "users",
-            top(main.top_users().into_iter().map(|r| r.0).collect()),
-        );
-        self.watched.insert(
-            "actors",
-            top(main.top_actors().into_iter().map(|r| r.0).collect()),
-        );
+        let keys = |rows: &[(String, u64, u64)]| rows.iter().map(|r| r.0.clone()).collect();
+        self.watched.insert("sources", keys(&main.tops.sources));
+        self.watched.insert("prefixes", keys(&main.tops.prefixes));
+        self.watched.insert("users", keys(&main.tops.users));
+        self.watched.insert("actors", keys(&main.tops.actors));
     }
 
     fn run(&mut self, files: &ArchiveFiles, range: TimeRange, lateness: i64) -> Vec<String> {
         let mut highest = i64::MIN;
-        read::events(files, range, |row| {
+        let unreadable = read::events(files, range, |row| {
             let late = row.ts < highest.saturating_sub(lateness);
             // An undated row carries the time it was received, which says nothing of the
             // stream's progress (the run's watermark ignores it too): one such line in an
@@ -385,7 +405,11 @@ impl EventPass {
             if range.contains(row.ts) {
                 self.add(row, late);
             }
-        })
+        });
+        if self.main {
+            self.tops = self.tops();
+        }
+        unreadable
     }
 
     fn add(&mut self, row: &EventRow, late: bool) {
@@ -480,41 +504,20 @@ impl EventPass {
         self.found.get(list).is_some_and(|f| f.contains(key))
     }
 
-    fn top_sources(&self) -> Vec<(String, u64, u64)> {
-        let mut rows: Vec<_> = self.sources.sorted();
-        rows.truncate(TOP_N);
-        rows.into_iter()
-            .map(|(k, s)| (k.to_string(), s.events, s.failures))
-            .collect()
-    }
-
-    fn top_prefixes(&self) -> Vec<(String, u64, u64)> {
-        let mut rows: Vec<_> = self.prefixes.sorted();
-        rows.truncate(TOP_N);
-        rows.into_iter()
-            .map(|(k, s)| (k.to_string(), s.events, s.failures))
-            .collect()
-    }
-
-    /// Most failures first: these are the targeted users.
-    fn top_users(&self) -> Vec<(String, u64, u64)> {
-        let mut rows: Vec<_> = self.users.iter().collect();
-        rows.sort_unstable_by(|a, b| {
+    /// The top lists of the tallies as they stand.
+    fn tops(&self) -> Tops {
+        // Most failures first: these are the targeted users.
+        let mut users: Vec<_> = self.users.iter().collect();
+        users.sort_unstable_by(|a, b| {
             (std::cmp::Reverse((a.1.failures, a.1.successes)), a.0)
                 .cmp(&(std::cmp::Reverse((b.1.failures, b.1.successes)), b.0))
         });
-        rows.truncate(TOP_N);
-        rows.into_iter()
-            .map(|(k, s)| (k.to_string(), s.failures, s.successes))
-            .collect()
-    }
-
-    fn top_actors(&self) -> Vec<(String, u64, u64)> {
-        let mut rows: Vec<_> = self.actors.sorted();
-        rows.truncate(TOP_N);
-        rows.into_iter()
-            .map(|(k, s)| (k.to_string(), s.events, s.records))
-            .collect()
+        Tops {
+            sources: first_rows(self.sources.sorted(), |s| (s.events, s.failures)),
+            prefixes: first_rows(self.prefixes.sorted(), |s| (s.events, s.failures)),
+            users: first_rows(users, |s| (s.failures, s.successes)),
+            actors: first_rows(self.actors.sorted(), |s| (s.events, s.records)),
+        }
     }
 
     /// Tallies that hit their cap (the hosts of the previous period count: silent hosts come
@@ -588,8 +591,10 @@ impl EventPass {
         };
         review.sources = top_list(
             &self.sources,
-            self.top_sources()
-                .into_iter()
+            self.tops
+                .sources
+                .iter()
+                .cloned()
                 .map(|(address, events, failures)| SourceRow {
                     new: !before.was_seen("sources", &address),
                     address,
@@ -602,8 +607,10 @@ impl EventPass {
         );
         review.prefixes = top_list(
             &self.prefixes,
-            self.top_prefixes()
-                .into_iter()
+            self.tops
+                .prefixes
+                .iter()
+                .cloned()
                 .map(|(prefix, events, failures)| PrefixRow {
                     new: !before.was_seen("prefixes", &prefix),
                     prefix,
@@ -614,8 +621,10 @@ impl EventPass {
         );
         review.users = top_list(
             &self.users,
-            self.top_users()
-                .into_iter()
+            self.tops
+                .users
+                .iter()
+                .cloned()
                 .map(|(user, failures, successes)| UserRow {
                     new: !before.was_seen("users", &user),
                     user,
@@ -626,8 +635,10 @@ impl EventPass {
         );
         review.actors = top_list(
             &self.actors,
-            self.top_actors()
-                .into_iter()
+            self.tops
+                .actors
+                .iter()
+                .cloned()
                 .map(|(actor, events, records)| ActorRow {
                     new: !before.was_seen("actors", &actor),
                     actor,
@@ -839,11 +850,11 @@ type ItemOrder = (u8, String, i64, String);
 impl<'a> AlertPass<'a> {
     fn new(period: &Period, bans: &'a BanLedger, events: &EventPass) -> AlertPass<'a> {
         let mut per_source = BTreeMap::new();
-        for (address, _, _) in events.top_sources() {
-            if let Some(p) = prefix_of(&address).filter(|p| p.ends_with("/64")) {
+        for (address, _, _) in &events.tops.sources {
+            if let Some(p) = prefix_of(address).filter(|p| p.ends_with("/64")) {
                 per_source.insert(p, 0);
             }
-            per_source.insert(address, 0);
+            per_source.insert(address.clone(), 0);
         }
         let n = period.buckets();
         AlertPass {
