@@ -7,6 +7,7 @@
 //!
 //! Needs `pip install duckdb` (tests/run-all.sh installs it); fails, does not skip, without it.
 
+mod archive_support;
 mod common;
 
 use std::path::Path;
@@ -105,22 +106,6 @@ const DAY_US: i64 = 86_400_000_000;
 const END_US: i64 = 1_767_830_400_000_000;
 const LATENESS_US: i64 = 10_000_000;
 
-fn python(script: &str, args: &[String]) -> Value {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 must be installed for this test");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("ModuleNotFoundError"),
-        "this test needs `pip install duckdb`: {stderr}"
-    );
-    assert!(out.status.success(), "python failed: {stderr}");
-    serde_json::from_slice(&out.stdout).expect("the DuckDB script prints JSON")
-}
-
 /// An archive of the report corpus: (its directory, the corpus's ground truth).
 fn archive(dir: &Path) -> Value {
     let corpus = dir.join("corpus.log");
@@ -183,7 +168,9 @@ fn duckdb(dir: &Path, from_us: i64, to_us: i64) -> Value {
         (from_us - (to_us - from_us)).to_string(),
         LATENESS_US.to_string(),
     ];
-    python(QUERIES, &args)
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    serde_json::from_str(&archive_support::python(QUERIES, &args))
+        .expect("the DuckDB script prints JSON")
 }
 
 fn n(v: &Value) -> u64 {
