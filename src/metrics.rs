@@ -161,6 +161,28 @@ impl Metrics {
             "Bytes of sealed archive files (known at close)",
             m.archive_bytes.clone(),
         );
+        let uploads = &*crate::archive::store::UPLOAD_STATS;
+        r.register(
+            "archive_uploads",
+            "Sealed archive files uploaded to a bucket archive",
+            uploads.files.clone(),
+        );
+        r.register(
+            "archive_upload_bytes",
+            "Bytes of sealed archive files uploaded to a bucket archive",
+            uploads.bytes.clone(),
+        );
+        r.register(
+            "archive_upload_retries",
+            "Bucket requests tried again after a transient failure (no answer, 5xx, 429)",
+            uploads.retries.clone(),
+        );
+        r.register(
+            "archive_upload_failures",
+            "Bucket requests that still failed after retrying for five minutes (the run then \
+             stops as on a full disk)",
+            uploads.failures.clone(),
+        );
         r.register(
             "connections_open",
             "Open syslog TCP/TLS connections",

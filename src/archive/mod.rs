@@ -95,6 +95,8 @@ use writer::{ChainHead, Msg, WriterSummary};
 /// Where and how to archive (`--archive DIR --key FILE --roll-rows N --roll-secs S`).
 #[derive(Clone, Debug)]
 pub struct ArchiveOptions {
+    /// The archive's directory; with [`Archive::open_in`], only its name in messages (a
+    /// bucket's URL).
     pub dir: PathBuf,
     /// Ed25519 private key file from `secpipe keygen`; `None`: unsigned hash chain.
     pub key: Option<PathBuf>,
@@ -221,6 +223,16 @@ impl Archive {
             .as_deref()
             .map(keys::load_signing_key)
             .transpose()?;
+        // A crashed run's commits that a store can finish (uploads to a bucket) are finished
+        // first, so that the chain read below is the one that run had built.
+        let finished = store.recover()?;
+        if finished > 0 {
+            crate::report::warn(&format!(
+                "archive {}: finished {finished} commit(s) a previous run had sealed but not \
+                 uploaded",
+                store.location()
+            ));
+        }
         // Before anything in the archive changes: may this run extend it, and which lines
         // will its signatures cover without vouching for them?
         let unsigned_lines = custody::check_before_extending(&*store, key.as_ref())?;

@@ -54,7 +54,9 @@
 //! assert_eq!(&store.open(&name).unwrap().read_all().unwrap()[..], b"sealed bytes");
 //! ```
 
+mod aws_profile;
 mod local;
+mod object;
 
 use std::fmt;
 use std::fs::File;
@@ -65,6 +67,96 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use local::LocalStore;
+pub use object::{ObjectArchiveStore, RETRY_FOR};
+
+/// What the bucket client did, for `--metrics` (one archive per process, so one tally).
+pub struct UploadStats {
+    /// Sealed files uploaded.
+    pub files: prometheus_client::metrics::counter::Counter,
+    /// Their bytes.
+    pub bytes: prometheus_client::metrics::counter::Counter,
+    /// Requests tried again after a transient failure.
+    pub retries: prometheus_client::metrics::counter::Counter,
+    /// Requests that failed after retrying for [`RETRY_FOR`].
+    pub failures: prometheus_client::metrics::counter::Counter,
+    /// Bytes read by ranged GETs.
+    pub read_bytes: prometheus_client::metrics::counter::Counter,
+}
+
+/// See [`UploadStats`].
+pub static UPLOAD_STATS: std::sync::LazyLock<UploadStats> =
+    std::sync::LazyLock::new(|| UploadStats {
+        files: Default::default(),
+        bytes: Default::default(),
+        retries: Default::default(),
+        failures: Default::default(),
+        read_bytes: Default::default(),
+    });
+
+/// Where an archive is: a directory, or a bucket URL (`s3://bucket/prefix`, `gs://…`,
+/// `az://…`). `file://PATH` is a directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArchiveLocation {
+    Local(PathBuf),
+    Bucket(String),
+}
+
+impl ArchiveLocation {
+    /// Read `--archive`/`ARCHIVE`. Anything that looks like `scheme://` must have a scheme
+    /// secpipe supports: `s3://b/p` once made a local directory named `s3:`.
+    pub fn parse(given: &Path) -> Result<ArchiveLocation, String> {
+        let Some(text) = given.to_str() else {
+            return Ok(ArchiveLocation::Local(given.to_path_buf()));
+        };
+        let Some((scheme, rest)) = text.split_once("://") else {
+            return Ok(ArchiveLocation::Local(given.to_path_buf()));
+        };
+        let looks_like_scheme = !scheme.is_empty()
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if !looks_like_scheme {
+            return Ok(ArchiveLocation::Local(given.to_path_buf()));
+        }
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme == "file" {
+            if rest.is_empty() || !rest.starts_with('/') {
+                return Err(format!("{text}: a file:// URL needs an absolute path (file:///dir)"));
+            }
+            return Ok(ArchiveLocation::Local(PathBuf::from(rest)));
+        }
+        if object::SCHEMES.contains(&scheme.as_str()) {
+            return Ok(ArchiveLocation::Bucket(format!("{scheme}://{rest}")));
+        }
+        Err(format!(
+            "{text}: unsupported scheme `{scheme}://`; an archive is a directory, file:///dir, \
+             s3://bucket/prefix, gs://bucket/prefix or az://container/prefix"
+        ))
+    }
+
+    /// Open it; `spool` (where files wait for their upload) only matters for a bucket, and
+    /// only for writing.
+    pub fn open(&self, spool: Option<PathBuf>) -> Result<Arc<dyn ArchiveStore>, StoreError> {
+        Ok(match self {
+            ArchiveLocation::Local(dir) => Arc::new(LocalStore::new(dir)),
+            ArchiveLocation::Bucket(url) => Arc::new(ObjectArchiveStore::from_url(url, spool)?),
+        })
+    }
+
+    pub fn is_bucket(&self) -> bool {
+        matches!(self, ArchiveLocation::Bucket(_))
+    }
+}
+
+impl fmt::Display for ArchiveLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArchiveLocation::Local(dir) => write!(f, "{}", dir.display()),
+            ArchiveLocation::Bucket(url) => f.write_str(url),
+        }
+    }
+}
 
 /// The manifests of the chain, as verify and error messages name them.
 pub const MANIFESTS: &str = "audit/manifests.jsonl";
@@ -92,6 +184,14 @@ pub trait ArchiveStore: Send + Sync {
     /// Make the archive's place ready for writing (LocalStore: the directory and `audit/`).
     fn create(&self) -> Result<(), StoreError>;
 
+    /// Before anything else when opening for writing: finish what a crashed run had started
+    /// to commit, so that its files are neither lost nor written again under another name;
+    /// returns how many commits were finished. (An object store finishes its pending
+    /// uploads; LocalStore has nothing to finish, as its crash leftovers are discarded.)
+    fn recover(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     /// A new local file to encode the object that will be published from it; `name` says
     /// which (a store may keep it under that name until it is published, as LocalStore does).
     fn stage(&self, name: &ObjectName) -> Result<Staged, StoreError>;
@@ -106,6 +206,21 @@ pub trait ArchiveStore: Send + Sync {
         name: &ObjectName,
         sha256: &[u8; 32],
     ) -> Result<(), StoreError>;
+
+    /// Publish a sealed file and then append the manifest line `number` that names it: the
+    /// committer's step for each file. A store that can be interrupted between the two (an
+    /// object store) records both first, so that [`ArchiveStore::recover`] can finish them.
+    fn commit_file(
+        &self,
+        staged: Staged,
+        name: &ObjectName,
+        sha256: &[u8; 32],
+        number: u64,
+        line: &[u8],
+    ) -> Result<(), StoreError> {
+        self.publish(staged, name, sha256)?;
+        self.append_manifest(number, line)
+    }
 
     /// Every object whose name starts with `prefix/`, in any order (a missing prefix is empty).
     fn list(&self, prefix: &ObjectName) -> Result<Vec<ObjectName>, StoreError>;

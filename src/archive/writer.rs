@@ -146,6 +146,22 @@ impl Ledger {
 
     /// Append one manifest line (fsynced). The checkpoint follows with
     /// [`Ledger::checkpoint_if_due`] or [`Ledger::write_checkpoint`].
+    /// Publish a sealed file and append the line that names it, as one store step (see
+    /// [`ArchiveStore::commit_file`]).
+    pub fn commit_file(
+        &mut self,
+        staged: Staged,
+        name: &ObjectName,
+        sha256: &[u8; 32],
+        line: &str,
+    ) -> Result<(), ArchiveError> {
+        self.store
+            .commit_file(staged, name, sha256, self.count + 1, line.as_bytes())?;
+        self.head = super::manifest::line_hash(line.as_bytes());
+        self.count += 1;
+        Ok(())
+    }
+
     pub fn append(&mut self, line: &str) -> Result<(), ArchiveError> {
         self.store
             .append_manifest(self.count + 1, line.as_bytes())?;
@@ -340,10 +356,9 @@ pub fn run(
     durable: Arc<AtomicU64>,
 ) -> Result<WriterSummary, ArchiveError> {
     let (commit_tx, commit_rx) = crossbeam_channel::bounded(COMMIT_QUEUE);
-    let committer_store = Arc::clone(&store);
     let committer = std::thread::Builder::new()
         .name("secpipe-commit".into())
-        .spawn(move || commit(commit_rx, &*committer_store, ledger, &durable))?;
+        .spawn(move || commit(commit_rx, ledger, &durable))?;
     // A file waiting for the sealer holds its last row group in memory: keep the queue short.
     let (seal_tx, seal_rx) = crossbeam_channel::bounded(SEAL_QUEUE);
     let archive_id = chain.archive_id;
@@ -377,7 +392,6 @@ const SEAL_QUEUE: usize = 2;
 /// The committer: make each finished file durable and extend the stored chain, in order.
 fn commit(
     rx: crossbeam_channel::Receiver<Commit>,
-    store: &dyn ArchiveStore,
     mut ledger: Ledger,
     durable: &AtomicU64,
 ) -> Result<(), ArchiveError> {
@@ -390,8 +404,7 @@ fn commit(
                 line,
                 events_end,
             } => {
-                store.publish(staged, &name, &sha256)?;
-                ledger.append(&line)?;
+                ledger.commit_file(staged, &name, &sha256, &line)?;
                 if let Some(end) = events_end {
                     durable.fetch_max(end, Ordering::Release);
                 }

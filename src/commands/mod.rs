@@ -80,3 +80,24 @@ pub fn exit_for_inputs(summary: &crate::pipeline::Summary) -> ExitCode {
 pub fn is_broken_pipe(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::BrokenPipe
 }
+
+/// An archive named on the command line, opened for reading: a directory, or a bucket URL
+/// (`s3://bucket/prefix`) read in place by ranged GETs. A URL whose scheme secpipe does not
+/// support is a usage error, never a local path.
+pub fn archive_to_read(
+    given: &std::path::Path,
+) -> Result<std::sync::Arc<dyn crate::archive::store::ArchiveStore>, flags::UsageError> {
+    use crate::archive::store::ArchiveLocation;
+    let location = ArchiveLocation::parse(given).map_err(flags::UsageError::plain)?;
+    if let ArchiveLocation::Local(dir) = &location
+        && !dir.is_dir()
+    {
+        return Err(flags::UsageError::with_help(
+            format!("{}: not a directory", dir.display()),
+            "name the directory or bucket URL given to --archive",
+        ));
+    }
+    location
+        .open(None)
+        .map_err(|e| flags::UsageError::plain(e.to_string()))
+}

@@ -3,9 +3,8 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use crate::archive::store::LocalStore;
+use crate::archive::store::ArchiveLocation;
 use crate::archive::verify::{VerifyOptions, verify_store};
 use crate::event::TimeRange;
 use crate::flags::UsageError;
@@ -95,7 +94,7 @@ fn replay_archives(
     let mut unverified = Unverified::Nothing;
     let mut tampered = false;
     for dir in dirs {
-        let store = Arc::new(LocalStore::new(dir));
+        let store = super::archive_to_read(dir)?;
         let dir_files = archive_source::event_files(store.clone()).map_err(UsageError::plain)?;
         let report = verify_store(&*store, verify_opts);
         match report.exit_code() {
@@ -140,7 +139,9 @@ fn replay_archives(
     Ok(if tampered { ExitCode::from(1) } else { code })
 }
 
-/// An archive directory is one with an audit chain.
+/// An archive directory is one with an audit chain; a URL (`s3://…`) names a bucket archive
+/// (or is refused, when secpipe does not support its scheme).
 pub fn is_archive(path: &Path) -> bool {
     path.join("audit").join("manifests.jsonl").is_file()
+        || !matches!(ArchiveLocation::parse(path), Ok(ArchiveLocation::Local(_)))
 }

@@ -4,9 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use crate::archive::store::LocalStore;
 use crate::archive::verify::VerifyOptions;
 use crate::flags::UsageError;
 use crate::flags::hiargs::{parse_duration, parse_optional_time};
@@ -18,12 +16,6 @@ use crate::review::{Review, ReviewOptions, review};
 /// could not conclude, as `secpipe verify` exits (the review is still written, and says so
 /// first); 2 also for usage errors and an unreadable archive.
 pub fn report(args: &ReportArgs) -> Result<ExitCode, UsageError> {
-    if !args.archive.is_dir() {
-        return Err(UsageError::with_help(
-            format!("{}: not a directory", args.archive.display()),
-            "name the directory given to --archive",
-        ));
-    }
     let opts = ReviewOptions {
         from: parse_optional_time("--from", args.from.as_deref())?,
         to: parse_optional_time("--to", args.to.as_deref())?,
@@ -35,7 +27,7 @@ pub fn report(args: &ReportArgs) -> Result<ExitCode, UsageError> {
         },
     };
     let outputs = outputs(args)?;
-    let review = review(Arc::new(LocalStore::new(&args.archive)), &opts)
+    let review = review(super::archive_to_read(&args.archive)?, &opts)
         .map_err(|e| UsageError::plain(format!("{}: {e}", args.archive.display())))?;
     for (format, path) in &outputs {
         let text = format.render(&review);

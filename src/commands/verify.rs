@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use crate::archive::store::LocalStore;
 use crate::archive::verify::{VerifyOptions, verify_store};
 use crate::flags::UsageError;
 use crate::flags::lowargs::VerifyArgs;
@@ -10,14 +9,9 @@ use crate::flags::lowargs::VerifyArgs;
 /// Exit 0 intact, 1 tampered, 2 could not conclude, 3 unsigned (sealed files no valid
 /// signature covers); the report goes to stdout.
 pub fn verify(args: &VerifyArgs) -> Result<ExitCode, UsageError> {
-    if !args.archive.is_dir() {
-        return Err(UsageError::with_help(
-            format!("{}: not a directory", args.archive.display()),
-            "name the directory given to --archive",
-        ));
-    }
+    let store = super::archive_to_read(&args.archive)?;
     let report = verify_store(
-        &LocalStore::new(&args.archive),
+        &*store,
         &VerifyOptions {
             pubkey: args.pubkey.clone(),
             expect_head: args.expect_head.clone(),

@@ -7,6 +7,7 @@ use miette::NamedSource;
 
 use super::UsageError;
 use super::lowargs::{AlertFormatArg, BlockArgs, BlockModeArg, DetectArgs, ParseArgs, RunArgs};
+use crate::archive::store::ArchiveLocation;
 use crate::archive::{Archive, ArchiveOptions};
 use crate::block::config::{BlockMode, BlockOptions};
 use crate::block::{BlockConfig, Blocker};
@@ -78,6 +79,8 @@ pub struct RunConfig {
     pub parse: ParseConfig,
     pub detect: DetectConfig,
     pub archive: Option<ArchiveOptions>,
+    /// A bucket archive (`--archive s3://…`) and its local spool; `None`: a directory.
+    pub archive_bucket: Option<(ArchiveLocation, PathBuf)>,
     /// `--follow`: file INPUTs are followed like `tail -F`.
     pub follow: bool,
     /// `--state DIR`: positions of followed files, spools of network outputs, the ban ledger.
@@ -94,11 +97,20 @@ impl RunConfig {
     /// fails here, before any input is read (the alert outputs are opened next, by
     /// [`DetectionRun::run`], also before any source starts).
     pub fn build(self) -> Result<DetectionRun, UsageError> {
-        let archive = match self.archive {
-            Some(opts) => Some(
+        let archive = match (self.archive, self.archive_bucket) {
+            (Some(opts), None) => Some(
                 Archive::open(opts).map_err(|e| UsageError::plain(format!("--archive: {e}")))?,
             ),
-            None => None,
+            (Some(opts), Some((location, spool))) => {
+                let store = location
+                    .open(Some(spool))
+                    .map_err(|e| UsageError::plain(format!("--archive: {e}")))?;
+                Some(
+                    Archive::open_in(store, opts)
+                        .map_err(|e| UsageError::plain(format!("--archive: {e}")))?,
+                )
+            }
+            (None, _) => None,
         };
         let (followed, read): (Vec<InputSpec>, Vec<InputSpec>) = self
             .inputs
@@ -294,8 +306,39 @@ impl RunConfig {
                 "--roll-rows and --roll-secs must be at least 1",
             ));
         }
-        let archive = args.archive.as_ref().map(|dir| ArchiveOptions {
-            dir: dir.clone(),
+        let location = args
+            .archive
+            .as_deref()
+            .map(ArchiveLocation::parse)
+            .transpose()
+            .map_err(|e| UsageError::plain(format!("--archive: {e}")))?;
+        let archive_bucket = match &location {
+            Some(bucket @ ArchiveLocation::Bucket(_)) => {
+                let spool = match (&args.spool, &args.state) {
+                    (Some(spool), _) => spool.clone(),
+                    (None, Some(state)) => state.join("archive-spool"),
+                    (None, None) => {
+                        return Err(UsageError::plain(
+                            "--archive in a bucket needs a local spool, where sealed files \
+                             wait for their upload and a crash's unfinished uploads are \
+                             finished by the next run: give --state DIR or --spool DIR",
+                        ));
+                    }
+                };
+                Some((bucket.clone(), spool))
+            }
+            Some(ArchiveLocation::Local(_)) if args.spool.is_some() => {
+                return Err(UsageError::plain(
+                    "--spool is for an archive in a bucket; a directory archive needs none",
+                ));
+            }
+            _ => None,
+        };
+        let archive = location.as_ref().map(|location| ArchiveOptions {
+            dir: match location {
+                ArchiveLocation::Local(dir) => dir.clone(),
+                ArchiveLocation::Bucket(url) => PathBuf::from(url),
+            },
             key: args.key.clone(),
             roll_rows: args.roll_rows,
             roll_secs: args.roll_secs,
@@ -308,7 +351,12 @@ impl RunConfig {
         };
         let block = block_config(args, &listen)?;
         let spooled = detect.sinks.iter().any(|route| route.to.reaches_others());
-        if args.state.is_some() && !args.follow && block.is_none() && !spooled {
+        if args.state.is_some()
+            && !args.follow
+            && block.is_none()
+            && !spooled
+            && archive_bucket.is_none()
+        {
             return Err(UsageError::plain(
                 "--state is for --follow (read positions), --block (the ban ledger) or \
                  network --alerts outputs (their spools)",
@@ -319,6 +367,7 @@ impl RunConfig {
             parse,
             detect,
             archive,
+            archive_bucket,
             follow: args.follow,
             state: args.state.clone(),
             listen,

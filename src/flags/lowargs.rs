@@ -131,9 +131,15 @@ pub struct RunArgs {
     pub parse: ParseArgs,
     #[command(flatten)]
     pub detect: DetectArgs,
-    /// Write a tamper-evident Parquet archive into DIR.
-    #[arg(long, value_name = "DIR")]
+    /// Write a tamper-evident Parquet archive into DIR, or into a bucket:
+    /// s3://BUCKET/PREFIX (gs://, az:// too; credentials and endpoint as the AWS tools find
+    /// them), sealing files locally in the spool first.
+    #[arg(long, value_name = "DIR|URL")]
     pub archive: Option<PathBuf>,
+    /// Where sealed archive files wait for their upload to a bucket archive (default:
+    /// DIR/archive-spool of --state); a restart finishes the uploads a crash interrupted.
+    #[arg(long, value_name = "DIR", requires = "archive")]
+    pub spool: Option<PathBuf>,
     /// Sign archive checkpoints with this key (from `secpipe keygen`).
     #[arg(long, value_name = "FILE", requires = "archive")]
     pub key: Option<PathBuf>,
@@ -238,7 +244,7 @@ pub struct ReplayArgs {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct VerifyArgs {
-    /// The archive directory.
+    /// The archive: a directory, or a bucket URL (s3://BUCKET/PREFIX, gs://, az://).
     #[arg(value_name = "ARCHIVE")]
     pub archive: PathBuf,
     /// Public key (FILE.pub from `secpipe keygen`) the checkpoint must be signed with.
@@ -304,7 +310,7 @@ pub struct UnbanArgs {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct ReportArgs {
-    /// The archive directory.
+    /// The archive: a directory, or a bucket URL (s3://BUCKET/PREFIX, gs://, az://).
     #[arg(value_name = "ARCHIVE")]
     pub archive: PathBuf,
     /// Start of the period (RFC 3339, or a date meaning midnight UTC). Default: one period
