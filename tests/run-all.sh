@@ -37,6 +37,8 @@ if ! command -v cmark-gfm >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmark-gfm
 fi
 python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
+# moto's S3 server (with boto3) is the bucket tests/archive_s3.rs archives into, on loopback.
+python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' && python3 -c 'import moto.server, boto3'
 # aiosmtpd is the SMTP server tests/email_sink.rs mails alerts to (tests/peers/smtp_receiver.py).
 python3 -m pip install --quiet --disable-pip-version-check aiosmtpd && python3 -c 'import aiosmtpd'
 python3 -c 'import duckdb, pyarrow' # fail here, clearly, if the install did not work

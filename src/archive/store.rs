@@ -122,7 +122,9 @@ impl ArchiveLocation {
         let scheme = scheme.to_ascii_lowercase();
         if scheme == "file" {
             if rest.is_empty() || !rest.starts_with('/') {
-                return Err(format!("{text}: a file:// URL needs an absolute path (file:///dir)"));
+                return Err(format!(
+                    "{text}: a file:// URL needs an absolute path (file:///dir)"
+                ));
             }
             return Ok(ArchiveLocation::Local(PathBuf::from(rest)));
         }

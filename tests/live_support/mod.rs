@@ -54,6 +54,11 @@ pub struct Running {
 impl Running {
     /// Start `secpipe ARGS… --metrics 127.0.0.1:PORT` in `dir` and wait until `/healthz` answers.
     pub fn start(dir: &Path, args: &[&str]) -> Running {
+        Running::start_with_env(dir, args, &[])
+    }
+
+    /// [`Running::start`] with these environment variables set for secpipe.
+    pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Running {
         let metrics_port = free_port();
         let stderr_path = dir.join(format!("stderr-{metrics_port}.txt"));
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
@@ -63,6 +68,7 @@ impl Running {
             .args(args)
             .arg("--metrics")
             .arg(format!("127.0.0.1:{metrics_port}"))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(stdout)

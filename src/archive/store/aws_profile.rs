@@ -25,7 +25,10 @@ pub fn settings() -> Vec<(AmazonS3ConfigKey, String)> {
         format!("profile {profile}")
     };
     for (path, section) in [
-        (file("AWS_SHARED_CREDENTIALS_FILE", "credentials"), profile.clone()),
+        (
+            file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+            profile.clone(),
+        ),
         (file("AWS_CONFIG_FILE", "config"), config_section),
     ] {
         let Some(text) = path.and_then(|p| std::fs::read_to_string(p).ok()) else {
@@ -84,7 +87,10 @@ mod tests {
                 ("aws_access_key_id".into(), "B".into())
             ]
         );
-        assert_eq!(section_of(text, "default"), vec![("aws_access_key_id".into(), "A".into())]);
+        assert_eq!(
+            section_of(text, "default"),
+            vec![("aws_access_key_id".into(), "A".into())]
+        );
         assert!(section_of(text, "missing").is_empty());
     }
 }

@@ -7,7 +7,6 @@
 //! alerts/date=YYYY-MM-DD/part-<file_seq:08>.parquet
 //! audit/manifests/<n:08>.json      manifest line n (1-based): the exact hashed bytes, no newline
 //! audit/checkpoints/<count:08>.note  the checkpoint covering the first `count` lines
-//! audit/discarded/<tag>-<name>     a crashed run's orphan, copied aside (only without a spool)
 //! ```
 //! Object storage has no append and no rename, so the append-only `manifests.jsonl` becomes one
 //! object per line and the replaced checkpoint one object per count, every one written with a
@@ -67,15 +66,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as KeyPath;
-use object_store::{
-    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig,
-};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    ArchiveStore, Durability, ObjectName, ObjectReader, ReadAt, Staged, StoreError,
-    UPLOAD_STATS,
+    ArchiveStore, Durability, ObjectName, ObjectReader, ReadAt, Staged, StoreError, UPLOAD_STATS,
 };
 
 /// How long one request is retried after transient failures before the store gives up.
@@ -143,9 +139,12 @@ impl ObjectArchiveStore {
             ..RetryConfig::default()
         };
         let client: Arc<dyn ObjectStore> = match scheme {
-            "s3" | "s3a" => Arc::new(s3_builder(bucket)?.with_retry(retry).build().map_err(
-                |e| bad(format!("S3 configuration: {e}")),
-            )?),
+            "s3" | "s3a" => Arc::new(
+                s3_builder(bucket)?
+                    .with_retry(retry)
+                    .build()
+                    .map_err(|e| bad(format!("S3 configuration: {e}")))?,
+            ),
             "gs" => Arc::new(
                 object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_bucket_name(bucket)
@@ -210,7 +209,12 @@ impl ObjectArchiveStore {
 
     /// Upload the local file `path` as `name`, create-only, checking that its bytes still
     /// hash to `sha256`; a name already holding exactly these bytes counts as uploaded.
-    fn upload_file(&self, path: &Path, name: &ObjectName, sha256: &[u8; 32]) -> Result<(), StoreError> {
+    fn upload_file(
+        &self,
+        path: &Path,
+        name: &ObjectName,
+        sha256: &[u8; 32],
+    ) -> Result<(), StoreError> {
         // One file in memory at a time: at most --roll-rows rows, compressed.
         let bytes = std::fs::read(path).map_err(StoreError::at(path))?;
         if Sha256::digest(&bytes).as_slice() != sha256 {
@@ -237,7 +241,9 @@ impl ObjectArchiveStore {
             at: record_path.display().to_string(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, "bad sha256"),
         })?;
-        let staged = self.spool()?.join(ObjectName::new(pending.staged.as_str())?.as_str());
+        let staged = self
+            .spool()?
+            .join(ObjectName::new(pending.staged.as_str())?.as_str());
         match std::fs::metadata(&staged) {
             Ok(_) => self.upload_file(&staged, &name, &sha256)?,
             // Deleted after its upload, before the record was: the object must be there.
@@ -258,8 +264,10 @@ impl ObjectArchiveStore {
             }
             Err(e) => return Err(StoreError::at(&staged)(e)),
         }
-        self.remote
-            .put_create(&manifest_name(pending.number)?, Bytes::from(pending.line.clone()))?;
+        self.remote.put_create(
+            &manifest_name(pending.number)?,
+            Bytes::from(pending.line.clone()),
+        )?;
         remove_if_present(&staged)?;
         remove_if_present(record_path)
     }
@@ -392,11 +400,7 @@ impl Remote {
 
     /// One request, retried with backoff while it fails transiently (a refused connection, a
     /// 5xx, a 429) for up to `retry_for`; `what` names it in messages.
-    fn request<T, F>(
-        &self,
-        name: &str,
-        mut attempt: impl FnMut() -> F,
-    ) -> Result<T, StoreError>
+    fn request<T, F>(&self, name: &str, mut attempt: impl FnMut() -> F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: Future<Output = object_store::Result<T>> + Send + 'static,
@@ -424,9 +428,8 @@ impl Remote {
     fn error(&self, name: &str, e: object_store::Error) -> StoreError {
         let at = self.location_of(name);
         match e {
-            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
-                StoreError::AlreadyExists { at }
-            }
+            object_store::Error::AlreadyExists { .. }
+            | object_store::Error::Precondition { .. } => StoreError::AlreadyExists { at },
             object_store::Error::NotFound { .. } => StoreError::Io {
                 at,
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such object"),
@@ -530,16 +533,6 @@ impl Remote {
             })?);
         }
         Ok(names)
-    }
-
-    fn delete(&self, name: &ObjectName) -> Result<(), StoreError> {
-        let key = self.key(name)?;
-        let client = Arc::clone(&self.client);
-        self.request(name.as_str(), || {
-            let client = Arc::clone(&client);
-            let key = key.clone();
-            async move { client.delete(&key).await }
-        })
     }
 
     /// The numbered objects under `dir` (`<n>.<ext>`), by number, then name.
@@ -700,22 +693,27 @@ impl ArchiveStore for ObjectArchiveStore {
         }))
     }
 
-    /// A spooled leftover is moved aside in the spool. An object in the bucket (an orphan
-    /// whose pending record was lost with its spool) is copied to `audit/discarded/` and then
-    /// deleted: in a versioned bucket that only adds a delete marker, every version stays.
+    /// A spooled leftover is moved aside in the spool. An object in the bucket that no
+    /// manifest names is never touched: secpipe neither overwrites nor deletes in a bucket
+    /// (a delete would leave the next upload as a second version of the name). With the
+    /// pending records, no crash leaves one; it is someone else's, or a lost spool's, and
+    /// the run stops for a person to look.
     fn discard(&self, name: &ObjectName, tag: &str) -> Result<(), StoreError> {
         if let Some(spool) = &self.spool
             && spool.join(name.as_str()).exists()
         {
             return super::LocalStore::new(spool).discard(name, tag);
         }
-        let aside = ObjectName::new(format!(
-            "audit/discarded/{tag}-{}",
-            name.as_str().replace('/', "_")
-        ))?;
-        let bytes = self.remote.get_all(name)?;
-        self.remote.put_create(&aside, bytes)?;
-        self.remote.delete(name)
+        Err(StoreError::Io {
+            at: self.remote.location_of(name.as_str()),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "this object holds the name of the next file and no manifest names it; \
+                 secpipe never overwrites or deletes in a bucket. Run `secpipe verify` on the \
+                 archive, and remove the object by hand if it is the upload of a crashed run \
+                 whose spool was lost",
+            ),
+        })
     }
 
     fn read_manifests(&self) -> Result<Option<Vec<u8>>, StoreError> {
@@ -830,14 +828,26 @@ mod tests {
     fn numbered_objects_parse_only_digits() {
         assert_eq!(numbered("audit/manifests/00000012.json"), Some(12));
         assert_eq!(numbered("audit/checkpoints/7.note"), Some(7));
-        for bad in ["audit/manifests/x.json", "audit/manifests/.json", "audit/manifests/12", "audit/manifests/-1.json", "audit/manifests/1e3.json"] {
+        for bad in [
+            "audit/manifests/x.json",
+            "audit/manifests/.json",
+            "audit/manifests/12",
+            "audit/manifests/-1.json",
+            "audit/manifests/1e3.json",
+        ] {
             assert_eq!(numbered(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn urls_without_a_bucket_or_with_a_crafted_prefix_are_refused() {
-        for bad in ["s3://", "s3:///prefix", "s3://b/../etc", "s3://b/a//b", "ftp://b/p"] {
+        for bad in [
+            "s3://",
+            "s3:///prefix",
+            "s3://b/../etc",
+            "s3://b/a//b",
+            "ftp://b/p",
+        ] {
             assert!(ObjectArchiveStore::from_url(bad, None).is_err(), "{bad}");
         }
     }
