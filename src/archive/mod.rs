@@ -324,7 +324,8 @@ impl Archive {
         self.next_seq
     }
 
-    /// Every event with a smaller `seq` is in a sealed file whose manifest line is on disk: it
+    /// Every event with a smaller `seq` is in a sealed file whose manifest line is on disk (or,
+    /// for a bucket, recorded in the spool, from where a restart finishes its upload): it
     /// survives a crash. Input positions (`--state`) may be saved up to the line of this event,
     /// and no further, or a SIGKILL would lose the unsealed rows from the archive.
     pub fn durable_seq(&self) -> u64 {

@@ -212,6 +212,9 @@ pub trait ArchiveStore: Send + Sync {
     /// Publish a sealed file and then append the manifest line `number` that names it: the
     /// committer's step for each file. A store that can be interrupted between the two (an
     /// object store) records both first, so that [`ArchiveStore::recover`] can finish them.
+    /// `on_durable` is called once the commit survives a crash (LocalStore: when the line is
+    /// appended; an object store: once recorded in its spool, before the upload), so that
+    /// input positions can be saved past its rows while an upload waits for the network.
     fn commit_file(
         &self,
         staged: Staged,
@@ -219,9 +222,12 @@ pub trait ArchiveStore: Send + Sync {
         sha256: &[u8; 32],
         number: u64,
         line: &[u8],
+        on_durable: &mut dyn FnMut(),
     ) -> Result<(), StoreError> {
         self.publish(staged, name, sha256)?;
-        self.append_manifest(number, line)
+        self.append_manifest(number, line)?;
+        on_durable();
+        Ok(())
     }
 
     /// Every object whose name starts with `prefix/`, in any order (a missing prefix is empty).

@@ -154,9 +154,16 @@ impl Ledger {
         name: &ObjectName,
         sha256: &[u8; 32],
         line: &str,
+        on_durable: &mut dyn FnMut(),
     ) -> Result<(), ArchiveError> {
-        self.store
-            .commit_file(staged, name, sha256, self.count + 1, line.as_bytes())?;
+        self.store.commit_file(
+            staged,
+            name,
+            sha256,
+            self.count + 1,
+            line.as_bytes(),
+            on_durable,
+        )?;
         self.head = super::manifest::line_hash(line.as_bytes());
         self.count += 1;
         Ok(())
@@ -404,10 +411,15 @@ fn commit(
                 line,
                 events_end,
             } => {
-                ledger.commit_file(staged, &name, &sha256, &line)?;
-                if let Some(end) = events_end {
-                    durable.fetch_max(end, Ordering::Release);
-                }
+                // Durable once the store says the commit will survive a crash: LocalStore
+                // when the line is appended, a bucket store once the file and line are
+                // recorded in its spool (a restart finishes the upload).
+                let mut now_durable = || {
+                    if let Some(end) = events_end {
+                        durable.fetch_max(end, Ordering::Release);
+                    }
+                };
+                ledger.commit_file(staged, &name, &sha256, &line, &mut now_durable)?;
                 ledger.checkpoint_if_due(rx.is_empty())?;
             }
             Commit::Pause(line) => {

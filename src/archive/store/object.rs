@@ -600,7 +600,11 @@ impl ArchiveStore for ObjectArchiveStore {
         let mut records = BTreeMap::new();
         for entry in entries {
             let path = entry.map_err(StoreError::at(&dir))?.path();
-            if path.extension().is_some_and(|e| e == "json") {
+            // A record killed while being written was never a commit: its file is a spooled
+            // leftover, which open discards like any unsealed one.
+            if path.extension().is_some_and(|e| e == "tmp") {
+                remove_if_present(&path)?;
+            } else if path.extension().is_some_and(|e| e == "json") {
                 let text = std::fs::read(&path).map_err(StoreError::at(&path))?;
                 let pending: Pending =
                     serde_json::from_slice(&text).map_err(|e| StoreError::Io {
@@ -645,6 +649,7 @@ impl ArchiveStore for ObjectArchiveStore {
         sha256: &[u8; 32],
         number: u64,
         line: &[u8],
+        on_durable: &mut dyn FnMut(),
     ) -> Result<(), StoreError> {
         let (file, path) = staged.into_parts();
         file.sync_all().map_err(StoreError::at(&path))?;
@@ -672,6 +677,7 @@ impl ArchiveStore for ObjectArchiveStore {
             source: std::io::Error::other(e),
         })?;
         write_atomically(&record, &text)?;
+        on_durable();
         self.finish(&record, &pending)
     }
 
