@@ -241,14 +241,34 @@ fn duckdb_over_s3_answers_the_readme_questions_as_over_the_local_copy() {
     let types = &s3["types"]["events"];
     for (column, kind) in [
         ("seq", "BIGINT"),
+        ("line", "BIGINT"),
+        ("pid", "BIGINT"),
+        ("count", "BIGINT"),
+        ("bytes", "BIGINT"),
         ("http_status", "INTEGER"),
         ("ts", "TIMESTAMP WITH TIME ZONE"),
+        ("received", "TIMESTAMP WITH TIME ZONE"),
+        ("ts_inferred", "BOOLEAN"),
         ("raw", "BLOB"),
+        ("kind", "VARCHAR"),
+        ("src_ip", "VARCHAR"),
+        ("message", "VARCHAR"),
         ("date", "DATE"),
     ] {
         assert_eq!(types[column], kind, "events.{column}: {types}");
     }
-    assert_eq!(s3["types"]["alerts"]["evidence_seqs"], "BIGINT[]");
+    let types = &s3["types"]["alerts"];
+    for (column, kind) in [
+        ("seq", "BIGINT"),
+        ("threshold", "BIGINT"),
+        ("first_seen", "TIMESTAMP WITH TIME ZONE"),
+        ("last_seen", "TIMESTAMP WITH TIME ZONE"),
+        ("evidence_seqs", "BIGINT[]"),
+        ("rule", "VARCHAR"),
+        ("date", "DATE"),
+    ] {
+        assert_eq!(types[column], kind, "alerts.{column}: {types}");
+    }
 
     let questions = s3["questions"].as_object().expect("questions");
     assert_eq!(questions.len(), 2, "{questions:?}");
