@@ -44,6 +44,18 @@ python3 -m pip install --quiet --disable-pip-version-check aiosmtpd && python3 -
 python3 -c 'import duckdb, pyarrow' # fail here, clearly, if the install did not work
 # The independent archive verifier (tests/independent_verifier.py) checks Ed25519 with `cryptography`.
 python3 -m pip install --quiet --disable-pip-version-check cryptography && python3 -c 'import cryptography'
+# Spark reads the archive (tests/archive_spark.rs): pyspark from PyPI on Debian's Java 17.
+if ! command -v java >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless
+fi
+python3 -m pip install --quiet --disable-pip-version-check pyspark==4.3.0 && python3 -c 'import pyspark'
+# DuckDB over S3 (tests/archive_duckdb_s3.rs runs tests/peers/duckdb_s3.py against a moto server
+# filled with boto3): DuckDB 1.5.5 and its httpfs wheel (the versions must match; there is none
+# for the DuckDB the other tests use) in a directory of their own, pytz for its timestamps.
+python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' boto3 && command -v moto_server >/dev/null
+[ -f /opt/secpipe-duckdb-1.5.5/duckdb_extension_httpfs/extensions/v1.5.5/httpfs.duckdb_extension ] ||
+    python3 -m pip install --quiet --disable-pip-version-check --target /opt/secpipe-duckdb-1.5.5 \
+        duckdb==1.5.5 duckdb-extension-httpfs==1.5.5 pytz
 # The public sample logs (Loghub) under ../shared/corpus: CI has them, so there a missing
 # corpus is an error, and the corpus tests fail rather than skip (SECPIPE_REQUIRE_CORPUS).
 if [ "${CI:-}" = true ]; then
