@@ -37,8 +37,6 @@ if ! command -v cmark-gfm >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmark-gfm
 fi
 python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
-# moto's S3 server (with boto3) is the bucket tests/archive_s3.rs archives into, on loopback.
-python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' && python3 -c 'import moto.server, boto3'
 # aiosmtpd is the SMTP server tests/email_sink.rs mails alerts to (tests/peers/smtp_receiver.py).
 python3 -m pip install --quiet --disable-pip-version-check aiosmtpd && python3 -c 'import aiosmtpd'
 python3 -c 'import duckdb, pyarrow' # fail here, clearly, if the install did not work
@@ -52,6 +50,7 @@ python3 -m pip install --quiet --disable-pip-version-check pyspark==4.3.0 && pyt
 # DuckDB over S3 (tests/archive_duckdb_s3.rs runs tests/peers/duckdb_s3.py against a moto server
 # filled with boto3): DuckDB 1.5.5 and its httpfs wheel (the versions must match; there is none
 # for the DuckDB the other tests use) in a directory of their own, pytz for its timestamps.
+# moto's S3 server is also the bucket tests/archive_s3.rs archives into with --archive s3://.
 python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' boto3 && command -v moto_server >/dev/null
 [ -f /opt/secpipe-duckdb-1.5.5/duckdb_extension_httpfs/extensions/v1.5.5/httpfs.duckdb_extension ] ||
     python3 -m pip install --quiet --disable-pip-version-check --target /opt/secpipe-duckdb-1.5.5 \
