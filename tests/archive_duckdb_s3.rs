@@ -1,102 +1,22 @@
 //! DuckDB reads the archive out of an S3-compatible store: `tests/peers/duckdb_s3.py` (DuckDB
 //! 1.5.5 with the PyPI httpfs extension) against a moto server on a loopback port, holding an
-//! archive the binary wrote, uploaded with boto3 into an Object Lock bucket (versioning on), as
-//! the README's bucket recipe has it. Its answers to the README's questions must equal the ones
+//! archive the binary wrote there with `--archive s3://…` into an Object Lock bucket
+//! (versioning on), as the README's bucket recipe has it. Its answers to the README's questions must equal the ones
 //! the machine's own DuckDB gives over the local copy, and an empty prefix must fail loudly
 //! rather than answer "nothing happened".
 //!
 //! Needs `pip install moto[server] boto3` and the pinned DuckDB pair in
 //! /opt/secpipe-duckdb-1.5.5 (tests/run-all.sh installs them); fails, does not skip, without.
 
+mod bucket_support;
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use bucket_support::Moto;
 use common::*;
 use serde_json::Value;
-
-/// A moto S3 server of our own on a free loopback port, stopped when dropped.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        // Another moto may already listen on any fixed port (other tests, other users): ask
-        // the kernel for a free one, and believe only our own child's "Running on" line.
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let mut child = Command::new("moto_server")
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("moto_server must be installed (pip install 'moto[server]')");
-            let stderr = child.stderr.take().expect("stderr");
-            let mut lines = BufReader::new(stderr).lines();
-            let mut said = String::new();
-            let running = loop {
-                match lines.next() {
-                    Some(Ok(line)) => {
-                        said.push_str(&line);
-                        said.push('\n');
-                        if line.contains(&format!("Running on http://127.0.0.1:{port}")) {
-                            break true;
-                        }
-                    }
-                    // It exited (the port was taken after all): try another.
-                    _ => break false,
-                }
-            };
-            if running {
-                // Keep draining its log so it never blocks on a full pipe.
-                std::thread::spawn(move || for _ in lines {});
-                return Moto {
-                    child,
-                    endpoint: format!("127.0.0.1:{port}"),
-                };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            eprintln!("moto_server on {port} did not start:\n{said}");
-        }
-        panic!("moto_server did not start on any of 5 free ports");
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Create `bucket` (Object Lock, so versioning) and upload every file under `archive` to
-/// `prefix/…`, as a copy of the local archive.
-const UPLOAD: &str = r#"
-import boto3, os, sys
-endpoint, bucket, prefix, root = sys.argv[1:5]
-s3 = boto3.client("s3", endpoint_url="http://" + endpoint, aws_access_key_id="test",
-                  aws_secret_access_key="test", region_name="us-east-1")
-s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
-count = 0
-for folder, _, files in os.walk(root):
-    for name in sorted(files):
-        path = os.path.join(folder, name)
-        with open(path, "rb") as f:
-            # Object Lock buckets refuse a PUT without a checksum; boto3 sends one.
-            s3.put_object(Bucket=bucket, Key=prefix + "/" + os.path.relpath(path, root),
-                          Body=f.read(), ChecksumAlgorithm="SHA256")
-        count += 1
-print(count)
-"#;
 
 /// The README's questions over the local archive with the machine's DuckDB (not the pinned
 /// one the S3 script uses).
@@ -133,9 +53,10 @@ fn json_of(out: &std::process::Output) -> Value {
 }
 
 /// An archive of the sample attacks (every alert kind the sample has, with `--block
-/// simulate` bans) and a brute force whose user names are not UTF-8.
-fn archive(dir: &Path) -> std::path::PathBuf {
-    let archive = dir.join("archive");
+/// simulate` bans) and a brute force whose user names are not UTF-8, written by the binary
+/// into `s3://evidence/hosts/bastion`; returns a local copy of the bucket's archive.
+fn archive(dir: &Path, moto: &Moto) -> std::path::PathBuf {
+    moto.bucket("evidence", true);
     let brute = dir.join("brute.log");
     let mut bytes = Vec::new();
     for i in 1..=6 {
@@ -147,17 +68,27 @@ fn archive(dir: &Path) -> std::path::PathBuf {
         bytes.extend_from_slice(format!("{i} from 198.51.100.9 port 22 ssh2\n").as_bytes());
     }
     std::fs::write(&brute, bytes).expect("brute.log");
-    run_ok(&[
-        "--tz",
-        "UTC",
-        "--year",
-        "2026",
-        "--archive",
-        archive.to_str().expect("path"),
-        fixture("sample/attacks.log").to_str().expect("path"),
-        brute.to_str().expect("path"),
-    ]);
-    archive
+    let (code, _, err) = bucket_support::secpipe(
+        &moto.endpoint(),
+        dir,
+        &[
+            "--tz",
+            "UTC",
+            "--year",
+            "2026",
+            "--archive",
+            "s3://evidence/hosts/bastion",
+            "--spool",
+            "spool",
+            fixture("sample/attacks.log").to_str().expect("path"),
+            brute.to_str().expect("path"),
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    let copy = dir.join("copy");
+    bucket_support::download(&moto.endpoint(), "evidence", "hosts/bastion", &copy);
+    copy
 }
 
 fn duckdb_s3(
@@ -170,7 +101,7 @@ fn duckdb_s3(
     let mut args = vec![
         script.to_str().expect("path").to_owned(),
         "--endpoint".into(),
-        moto.endpoint.clone(),
+        format!("127.0.0.1:{}", moto.port),
         "--bucket".into(),
         bucket.into(),
         "--prefix".into(),
@@ -191,21 +122,8 @@ fn duckdb_s3(
 #[test]
 fn duckdb_over_s3_answers_the_readme_questions_as_over_the_local_copy() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let archive = archive(dir.path());
     let moto = Moto::start();
-    let uploaded = python(&[
-        "-c",
-        UPLOAD,
-        &moto.endpoint,
-        "evidence",
-        "hosts/bastion",
-        archive.to_str().expect("path"),
-    ]);
-    let count: usize = String::from_utf8_lossy(&json_of_text(&uploaded))
-        .trim()
-        .parse()
-        .expect("a count");
-    assert!(count >= 6, "{count} objects uploaded");
+    let archive = archive(dir.path(), &moto);
 
     let s3 = json_of(&duckdb_s3(
         &moto,
@@ -297,28 +215,11 @@ fn duckdb_over_s3_answers_the_readme_questions_as_over_the_local_copy() {
     );
 }
 
-fn json_of_text(out: &std::process::Output) -> Vec<u8> {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout.clone()
-}
-
 #[test]
 fn duckdb_over_s3_fails_loudly_where_there_is_no_archive() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let archive = archive(dir.path());
     let moto = Moto::start();
-    json_of_text(&python(&[
-        "-c",
-        UPLOAD,
-        &moto.endpoint,
-        "evidence",
-        "hosts/bastion",
-        archive.to_str().expect("path"),
-    ]));
+    archive(dir.path(), &moto);
     // A mistyped prefix and a missing bucket: an error naming the place, never empty answers
     // that read as "no attacks".
     for (bucket, prefix) in [("evidence", "hosts/bastoin"), ("no-such-bucket", "")] {

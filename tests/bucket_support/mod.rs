@@ -5,13 +5,12 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant};
 
 /// A moto server on 127.0.0.1, killed when dropped.
 pub struct Moto {
@@ -19,36 +18,44 @@ pub struct Moto {
     pub port: u16,
 }
 
-/// How long to wait for a server to answer before failing the test (a hang bound, not a
-/// speed claim).
-const PATIENCE: Duration = Duration::from_secs(60);
-
 impl Moto {
     pub fn start() -> Moto {
-        let port = free_port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m moto.server (pip install 'moto[server]')");
-        let moto = Moto { child, port };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < PATIENCE,
-                "moto did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        // Another moto may already listen on any fixed port (other tests, other users): ask
+        // the kernel for a free one, and believe only our own child's "Running on" line.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new("moto_server")
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("moto_server must be installed (pip install 'moto[server]')");
+            let stderr = child.stderr.take().expect("stderr");
+            let mut lines = BufReader::new(stderr).lines();
+            let mut said = String::new();
+            let running = loop {
+                match lines.next() {
+                    Some(Ok(line)) => {
+                        said.push_str(&line);
+                        said.push('\n');
+                        if line.contains(&format!("Running on http://127.0.0.1:{port}")) {
+                            break true;
+                        }
+                    }
+                    // It exited (the port was taken after all): try another.
+                    _ => break false,
+                }
+            };
+            if running {
+                // Keep draining its log so it never blocks on a full pipe.
+                std::thread::spawn(move || for _ in lines {});
+                return Moto { child, port };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("moto_server on {port} did not start:\n{said}");
         }
-        moto
+        panic!("moto_server did not start on any of 5 free ports");
     }
 
     pub fn endpoint(&self) -> String {
