@@ -111,6 +111,36 @@ archive_size() {
 PREPARE="rm -rf $WORK/archive_continuous; sync" measure "secpipe --archive (end to end)" \
     $BIN --tz UTC --year 2024 --archive "$WORK/archive_continuous" "$CONTINUOUS"
 archive_size "$WORK/archive_continuous" "$CONTINUOUS"
+# The same lines into a bucket: moto's S3 server (PyPI moto[server]) on a loopback port, an
+# Object Lock bucket; every run writes a new prefix. Not measured without moto_server.
+if command -v moto_server >/dev/null; then
+    MOTO_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    moto_server -H 127.0.0.1 -p "$MOTO_PORT" >/dev/null 2>&1 &
+    MOTO_PID=$!
+    trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
+    export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_ALLOW_HTTP=true
+    for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $MOTO_PORT))" 2>/dev/null && break; sleep 0.2; done
+    python3 -c "
+import boto3
+s3 = boto3.client('s3')
+s3.create_bucket(Bucket='bench', ObjectLockEnabledForBucket=True)
+s3.put_object_lock_configuration(Bucket='bench', ObjectLockConfiguration={'ObjectLockEnabled': 'Enabled',
+    'Rule': {'DefaultRetention': {'Mode': 'COMPLIANCE', 'Days': 1}}})"
+    PREPARE="rm -rf $WORK/spool; sync" measure "secpipe --archive s3:// (end to end)" \
+        sh -c "'$BIN' --tz UTC --year 2024 --archive s3://bench/run-\$(date +%s%N) --spool '$WORK/spool' '$CONTINUOUS'"
+    "$BIN" --tz UTC --year 2024 --archive s3://bench/verify --spool "$WORK/spool" "$CONTINUOUS" >/dev/null 2>&1
+    BUCKET_BYTES=$(python3 -c "
+import boto3
+s3 = boto3.client('s3')
+print(sum(o['Size'] for p in s3.get_paginator('list_objects_v2').paginate(Bucket='bench', Prefix='verify/') for o in p.get('Contents', [])))")
+    BYTES_SAVED=$BYTES
+    BYTES=$BUCKET_BYTES UNIT=rows measure "secpipe verify s3:// (end to end)" $BIN verify s3://bench/verify
+    BYTES=$(du -sb "$WORK/archive_continuous" | cut -f1) UNIT=rows measure "secpipe verify DIR (end to end)" $BIN verify "$WORK/archive_continuous"
+    BYTES=$BYTES_SAVED
+    kill $MOTO_PID 2>/dev/null || true
+else
+    echo "secpipe --archive s3://: not measured (no moto_server; pip install 'moto[server]')"
+fi
 PREPARE="rm -rf $WORK/archive; sync" measure "secpipe --archive (day per copy)" \
     $BIN --tz UTC --year 2024 --archive "$WORK/archive" "$INPUT"
 archive_size "$WORK/archive" "$INPUT"

@@ -186,6 +186,13 @@ pub trait ArchiveStore: Send + Sync {
     /// Make the archive's place ready for writing (LocalStore: the directory and `audit/`).
     fn create(&self) -> Result<(), StoreError>;
 
+    /// How many objects a reader should fetch at once: 0 for one per core (a local disk);
+    /// more where each read waits on the network (a bucket), so that verify is not a queue
+    /// of round trips.
+    fn concurrent_reads(&self) -> usize {
+        0
+    }
+
     /// Before anything else when opening for writing: finish what a crashed run had started
     /// to commit, so that its files are neither lost nor written again under another name;
     /// returns how many commits were finished. (An object store finishes its pending

@@ -269,6 +269,10 @@ impl ObjectArchiveStore {
             Bytes::from(pending.line.clone()),
         )?;
         remove_if_present(&staged)?;
+        // The date's spool directory, once empty (a year of dates would otherwise stay).
+        if let Some(dir) = staged.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
         remove_if_present(record_path)
     }
 }
@@ -580,6 +584,10 @@ impl ArchiveStore for ObjectArchiveStore {
 
     fn location_of(&self, name: &str) -> String {
         self.remote.location_of(name)
+    }
+
+    fn concurrent_reads(&self) -> usize {
+        FETCH_AT_ONCE
     }
 
     fn create(&self) -> Result<(), StoreError> {

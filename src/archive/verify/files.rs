@@ -35,10 +35,26 @@ pub(super) fn check_files(
         .archive
         .as_deref()
         .and_then(crate::archive::parse_archive_id);
-    let outcomes: Vec<FileOutcome> = entries
-        .par_iter()
-        .map(|entry| check_one_file(store, entry, &sealed_by_sha, archive_id))
-        .collect();
+    let check_all = || -> Vec<FileOutcome> {
+        entries
+            .par_iter()
+            .map(|entry| check_one_file(store, entry, &sealed_by_sha, archive_id))
+            .collect()
+    };
+    // A bucket's reads wait on round trips, not on the cores: more of them at once.
+    let wanted = store.concurrent_reads();
+    let pool = (wanted > rayon::current_num_threads())
+        .then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(wanted)
+                .build()
+                .ok()
+        })
+        .flatten();
+    let outcomes = match pool {
+        Some(pool) => pool.install(check_all),
+        None => check_all(),
+    };
     for outcome in outcomes {
         match outcome {
             FileOutcome::Good { bytes, rows } => {
