@@ -631,8 +631,17 @@ impl ArchiveStore for ObjectArchiveStore {
 
     fn stage(&self, name: &ObjectName) -> Result<Staged, StoreError> {
         let path = self.spool()?.join(name.as_str());
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(StoreError::at(parent))?;
+        // The committer removes a date's directory once it is empty, maybe just after it was
+        // made here: make it again then.
+        for _ in 0..3 {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(StoreError::at(parent))?;
+            }
+            match File::create(&path) {
+                Ok(file) => return Ok(Staged::new(file, path)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::at(&path)(e)),
+            }
         }
         let file = File::create(&path).map_err(StoreError::at(&path))?;
         Ok(Staged::new(file, path))
