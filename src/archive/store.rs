@@ -227,14 +227,20 @@ pub trait ArchiveStore: Send + Sync {
         staged: Staged,
         name: &ObjectName,
         sha256: &[u8; 32],
-        number: u64,
-        line: &[u8],
+        commit: ManifestCommit<'_>,
         on_durable: &mut dyn FnMut(),
     ) -> Result<(), StoreError> {
         self.publish(staged, name, sha256)?;
-        self.append_manifest(number, line)?;
+        self.append_manifest(commit.number, commit.line)?;
         on_durable();
         Ok(())
+    }
+
+    /// Whether [`ArchiveStore::commit_file`] wants the checkpoint that covers each commit
+    /// ([`ManifestCommit::checkpoint`]) and writes it with the commit (a bucket, whose commits a
+    /// later run may finish); the writer then does not write it again.
+    fn keeps_commit_checkpoints(&self) -> bool {
+        false
     }
 
     /// Every object whose name starts with `prefix/`, in any order (a missing prefix is empty).
@@ -266,6 +272,17 @@ pub trait ArchiveStore: Send + Sync {
 
     /// Replace the checkpoint whole with `text`.
     fn replace_checkpoint(&self, text: &[u8], durability: Durability) -> Result<(), StoreError>;
+}
+
+/// The manifest line that a [`ArchiveStore::commit_file`] appends, and what comes with it.
+pub struct ManifestCommit<'a> {
+    /// The line's number (1-based: its place in the chain).
+    pub number: u64,
+    /// The line, without its newline.
+    pub line: &'a [u8],
+    /// The checkpoint covering the chain up to and including this line (signed with the
+    /// run's key, if any), for a store whose [`ArchiveStore::keeps_commit_checkpoints`].
+    pub checkpoint: Option<&'a [u8]>,
 }
 
 /// What a store could not do.

@@ -46,7 +46,7 @@ use super::canonical::{self, digest_bytes, leaves_of, merkle_root, schema_sha256
 use super::keys;
 use super::manifest::{Checkpoint, Manifest, RowRange, TimeRange};
 use super::schema::Table;
-use super::store::{ArchiveStore, Durability, ObjectName, Staged};
+use super::store::{ArchiveStore, Durability, ManifestCommit, ObjectName, Staged};
 use crate::event::{civil_from_days, format_ts};
 
 /// Rows per Parquet row group.
@@ -156,16 +156,30 @@ impl Ledger {
         line: &str,
         on_durable: &mut dyn FnMut(),
     ) -> Result<(), ArchiveError> {
+        let head = super::manifest::line_hash(line.as_bytes());
+        // A store that may finish this commit in a later run (a bucket) keeps the signed
+        // checkpoint that covers it with it: lines a restart uploads are then vouched for by
+        // the run that wrote them, not left unsigned by the crash.
+        let checkpoint = self
+            .store
+            .keeps_commit_checkpoints()
+            .then(|| self.checkpoint_text(self.count + 1, head.clone()));
         self.store.commit_file(
             staged,
             name,
             sha256,
-            self.count + 1,
-            line.as_bytes(),
+            ManifestCommit {
+                number: self.count + 1,
+                line: line.as_bytes(),
+                checkpoint: checkpoint.as_deref().map(str::as_bytes),
+            },
             on_durable,
         )?;
-        self.head = super::manifest::line_hash(line.as_bytes());
+        self.head = head;
         self.count += 1;
+        if checkpoint.is_some() {
+            self.checkpointed = Some((std::time::Instant::now(), self.count));
+        }
         Ok(())
     }
 
@@ -207,24 +221,29 @@ impl Ledger {
     /// Replace the checkpoint (readers see the old or the new one, never a mix); `durable`:
     /// on stable storage, else only written (it survives a killed process).
     fn replace_checkpoint(&mut self, durable: bool) -> Result<(), ArchiveError> {
+        let text = self.checkpoint_text(self.count, self.head.clone());
+        let durability = if durable {
+            Durability::Synced
+        } else {
+            Durability::Written
+        };
+        self.store.replace_checkpoint(text.as_bytes(), durability)?;
+        Ok(())
+    }
+
+    /// The checkpoint of `count` lines ending at `head`, signed with the key if there is one.
+    fn checkpoint_text(&self, count: u64, head: String) -> String {
         let mut checkpoint = Checkpoint {
             archive: hex::encode(self.archive_id),
-            count: self.count,
-            head: self.head.clone(),
+            count,
+            head,
             signature: None,
         };
         if let Some(key) = &self.key {
             let signature = keys::sign(key, checkpoint.body().as_bytes());
             checkpoint.signature = Some((keys::keyhash(&key.verifying_key()), signature));
         }
-        let durability = if durable {
-            Durability::Synced
-        } else {
-            Durability::Written
-        };
-        self.store
-            .replace_checkpoint(checkpoint.to_text().as_bytes(), durability)?;
-        Ok(())
+        checkpoint.to_text()
     }
 }
 

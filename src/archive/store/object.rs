@@ -71,7 +71,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    ArchiveStore, Durability, ObjectName, ObjectReader, ReadAt, Staged, StoreError, UPLOAD_STATS,
+    ArchiveStore, Durability, ManifestCommit, ObjectName, ObjectReader, ReadAt, Staged, StoreError,
+    UPLOAD_STATS,
 };
 
 /// How long one request is retried after transient failures before the store gives up.
@@ -268,6 +269,9 @@ impl ObjectArchiveStore {
             &manifest_name(pending.number)?,
             Bytes::from(pending.line.clone()),
         )?;
+        if let Some(checkpoint) = &pending.checkpoint {
+            self.put_checkpoint(checkpoint.as_bytes())?;
+        }
         remove_if_present(&staged)?;
         // The date's spool directory, once empty (a year of dates would otherwise stay).
         if let Some(dir) = staged.parent() {
@@ -323,6 +327,9 @@ struct Pending {
     staged: String,
     /// The manifest line, exactly.
     line: String,
+    /// The checkpoint covering it, signed by the run that wrote it.
+    #[serde(default)]
+    checkpoint: Option<String>,
 }
 
 fn parse_sha256(hex_text: &str) -> Option<[u8; 32]> {
@@ -664,10 +671,10 @@ impl ArchiveStore for ObjectArchiveStore {
         staged: Staged,
         name: &ObjectName,
         sha256: &[u8; 32],
-        number: u64,
-        line: &[u8],
+        commit: ManifestCommit<'_>,
         on_durable: &mut dyn FnMut(),
     ) -> Result<(), StoreError> {
+        let number = commit.number;
         let (file, path) = staged.into_parts();
         file.sync_all().map_err(StoreError::at(&path))?;
         drop(file);
@@ -686,7 +693,10 @@ impl ArchiveStore for ObjectArchiveStore {
             name: name.to_string(),
             sha256: hex::encode(sha256),
             staged,
-            line: String::from_utf8_lossy(line).into_owned(),
+            line: String::from_utf8_lossy(commit.line).into_owned(),
+            checkpoint: commit
+                .checkpoint
+                .map(|c| String::from_utf8_lossy(c).into_owned()),
         };
         let record = self.pending_dir()?.join(format!("{number:08}.json"));
         let text = serde_json::to_vec(&pending).map_err(|e| StoreError::Io {
@@ -796,9 +806,19 @@ impl ArchiveStore for ObjectArchiveStore {
         }
     }
 
+    fn keeps_commit_checkpoints(&self) -> bool {
+        true
+    }
+
+    fn replace_checkpoint(&self, text: &[u8], _durability: Durability) -> Result<(), StoreError> {
+        self.put_checkpoint(text)
+    }
+}
+
+impl ObjectArchiveStore {
     /// A new object named by the count it covers. One of that count already there covers
     /// the same lines (the chain only grows), so it stands: nothing is overwritten.
-    fn replace_checkpoint(&self, text: &[u8], _durability: Durability) -> Result<(), StoreError> {
+    fn put_checkpoint(&self, text: &[u8]) -> Result<(), StoreError> {
         let count = std::str::from_utf8(text)
             .ok()
             .and_then(|t| super::super::manifest::Checkpoint::parse(t).ok())
