@@ -391,3 +391,54 @@ fn uploads_refused_then_a_kill_are_finished_by_the_restart_with_nothing_lost() {
 fn a_kill_during_a_hanging_upload_is_finished_by_the_restart_with_nothing_lost() {
     outage_then_kill_then_restart(Mode::Hang);
 }
+
+#[test]
+fn keys_region_and_endpoint_come_from_an_aws_profile_as_the_aws_tools_read_them() {
+    let moto = Moto::start();
+    moto.bucket("evidence", false);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("credentials"),
+        "[default]\naws_access_key_id = wrong\n\n[ci]\naws_access_key_id = test\n\
+         aws_secret_access_key = test\n",
+    )
+    .expect("credentials");
+    std::fs::write(
+        dir.path().join("config"),
+        format!(
+            "[profile ci]\nregion = us-east-1\nendpoint_url = {}\n",
+            moto.endpoint()
+        ),
+    )
+    .expect("config");
+    // No key and no endpoint in the environment: without the profile there is nowhere to go.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_secpipe"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AWS_") {
+            command.env_remove(name);
+        }
+    }
+    let out = command
+        .args(["--archive", "s3://evidence/profiled", "--spool", "spool"])
+        .env("AWS_PROFILE", "ci")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.path().join("credentials"),
+        )
+        .env("AWS_CONFIG_FILE", dir.path().join("config"))
+        .env("AWS_ALLOW_HTTP", "true")
+        .current_dir(dir.path())
+        .stdin(std::fs::File::open("/dev/null").expect("null"))
+        .output()
+        .expect("run secpipe");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let objects = keys(&moto.endpoint(), "evidence", "profiled");
+    assert!(
+        objects.iter().any(|(k, _)| k.starts_with("audit/")),
+        "{objects:?}"
+    );
+}
