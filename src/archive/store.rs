@@ -55,6 +55,7 @@
 //! ```
 
 mod local;
+pub mod s3_inspect;
 
 use std::fmt;
 use std::fs::File;
