@@ -56,6 +56,7 @@
 
 mod local;
 pub mod s3_inspect;
+pub mod s3_readonly;
 
 use std::fmt;
 use std::fs::File;

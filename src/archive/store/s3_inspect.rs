@@ -351,9 +351,19 @@ impl S3Inspector {
     pub async fn list_versions(
         &self,
         limits: InspectLimits,
+        visit: impl FnMut(ObjectVersion),
+    ) -> Result<ListingSummary, InspectError> {
+        self.list_versions_under("", limits, visit).await
+    }
+
+    /// [`Self::list_versions`] of the keys of archive objects whose names start with `under`.
+    pub async fn list_versions_under(
+        &self,
+        under: &str,
+        limits: InspectLimits,
         mut visit: impl FnMut(ObjectVersion),
     ) -> Result<ListingSummary, InspectError> {
-        let prefix = self.location.key_prefix();
+        let prefix = format!("{}{under}", self.location.key_prefix());
         let mut summary = ListingSummary::default();
         let mut markers = (String::new(), String::new());
         loop {
@@ -491,6 +501,12 @@ impl S3Inspector {
             .send(reqwest::Method::GET, Some(&key), &[], range, &what)
             .await?;
         match status {
+            // A server that ignores Range answers 200 with the whole object: its bytes are
+            // not at the offset asked for.
+            200 if range.is_some() => Err(InspectError::Request {
+                what,
+                why: "the server ignored the Range header".into(),
+            }),
             200..=299 => Ok(Some(body)),
             404 => Ok(None),
             _ => Err(InspectError::Status {

@@ -109,10 +109,18 @@ pub struct VerifyReport {
     pub warnings: Vec<String>,
     /// Why verify could not conclude, if it could not.
     pub inconclusive: Option<String>,
+    /// For an archive in an S3 bucket: how the bucket keeps the objects the chain relies on
+    /// (see `storage.rs`); `None` elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<super::StorageProtection>,
+    /// The `path` of every data manifest of the chain: the files it relies on.
+    #[serde(skip)]
+    pub sealed_paths: Vec<String>,
 }
 
 impl VerifyReport {
-    pub(super) fn new() -> VerifyReport {
+    /// An empty report (nothing checked yet).
+    pub fn new() -> VerifyReport {
         VerifyReport {
             archive: None,
             head: None,
@@ -125,7 +133,45 @@ impl VerifyReport {
             unsigned: Vec::new(),
             warnings: Vec::new(),
             inconclusive: None,
+            storage: None,
+            sealed_paths: Vec::new(),
         }
+    }
+
+    /// Add the storage section: an object whose current bytes in the bucket are not the
+    /// sealed ones is a problem (unless the cryptographic checks already named that object),
+    /// an overwritten object that holds the sealed bytes again is a warning, and a listing
+    /// that could not be finished is a warning. See `storage.rs` for why.
+    pub fn add_storage(&mut self, storage: super::StorageProtection) {
+        use super::storage::ObjectState;
+        for object in storage.tampered() {
+            // The name is listed by the bucket: escaped, as every name printed from there.
+            let file = super::printable(&object.name);
+            if self.problems.iter().any(|p| p.file == file) {
+                continue;
+            }
+            let class = match object.state {
+                ObjectState::Overwritten => ProblemClass::Modified,
+                _ => ProblemClass::MissingFile,
+            };
+            let detail = format!("in the bucket: {}", super::StorageProtection::describe(object));
+            self.problem(class, &file, None, detail);
+        }
+        for object in storage.objects.iter().filter(|o| {
+            o.state == ObjectState::Overwritten && o.current_is_sealed_bytes
+        }) {
+            self.warnings.push(format!(
+                "in the bucket: {}; someone with write access wrote over a sealed object",
+                super::StorageProtection::describe(object)
+            ));
+        }
+        if let Some(why) = &storage.incomplete {
+            self.warnings.push(format!(
+                "the storage section is incomplete: {}",
+                super::printable(why)
+            ));
+        }
+        self.storage = Some(storage);
     }
 
     /// 0 intact, 1 tampered, 2 could not conclude, 3 unsigned (nothing found altered, but
@@ -193,6 +239,9 @@ impl fmt::Display for VerifyReport {
     /// What was checked, the head, the signature and the warnings, then the verdict line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.fmt_checked(f)?;
+        if let Some(storage) = &self.storage {
+            writeln!(f, "{storage}")?;
+        }
         for warning in &self.warnings {
             writeln!(f, "warning   {warning}")?;
         }
