@@ -13,7 +13,7 @@ AWS_REGION), the same variables secpipe reads.
     s3_bucket.py overwrite BUCKET KEY                  PUT other bytes over KEY (a new version)
     s3_bucket.py restore BUCKET KEY                    PUT the first version's bytes again
     s3_bucket.py delete BUCKET KEY                     DELETE without a version (a delete marker)
-    s3_bucket.py drop BUCKET KEY                       DELETE every version of KEY; prints
+    s3_bucket.py drop BUCKET KEY                       DELETE every version and marker of KEY; prints
                                                        `refused N` for each version the server
                                                        kept (Object Lock) and exits 3 if any
     s3_bucket.py put BUCKET KEY TEXT                   PUT an object with TEXT as bytes
@@ -78,11 +78,11 @@ def put(s3, bucket, key, body):
 
 
 def versions_of(s3, bucket, key):
-    """Every version and delete marker of exactly KEY, oldest first."""
+    """Every version of exactly KEY, newest first (S3's listing order; LastModified has only
+    second precision), then its delete markers."""
     listing = s3.list_object_versions(Bucket=bucket, Prefix=key)
     found = [v for v in listing.get("Versions", []) if v["Key"] == key]
-    found += [m for m in listing.get("DeleteMarkers", []) if m["Key"] == key]
-    return sorted(found, key=lambda v: v["LastModified"])
+    return found + [m for m in listing.get("DeleteMarkers", []) if m["Key"] == key]
 
 
 def main(argv):
@@ -95,7 +95,8 @@ def main(argv):
     elif command == "overwrite":
         put(s3, bucket, argv[3], b"not the sealed bytes")
     elif command == "restore":
-        first = versions_of(s3, bucket, argv[3])[0]
+        listing = s3.list_object_versions(Bucket=bucket, Prefix=argv[3])
+        first = [v for v in listing["Versions"] if v["Key"] == argv[3]][-1]
         body = s3.get_object(Bucket=bucket, Key=argv[3], VersionId=first["VersionId"])
         put(s3, bucket, argv[3], body["Body"].read())
     elif command == "delete":

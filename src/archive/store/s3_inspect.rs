@@ -677,17 +677,19 @@ fn parse_versions_page(xml: &[u8]) -> Result<VersionsPage, String> {
     let mut page = VersionsPage::default();
     let mut current = ObjectVersion::empty();
     let mut root_seen = false;
+    let mut url_encoded = false;
     let mut bad_number = None;
     walk_xml(xml, |path, text| match (path, text) {
         ([root, field], Some(text)) if root == "ListVersionsResult" => match field.as_str() {
             "IsTruncated" => page.truncated = text == "true",
-            "NextKeyMarker" => page.next_key_marker = decode_url(&text),
+            "EncodingType" => url_encoded = text == "url",
+            "NextKeyMarker" => page.next_key_marker = text,
             "NextVersionIdMarker" => page.next_version_marker = text,
             _ => {}
         },
         ([_, entry, field], Some(text)) if entry == "Version" || entry == "DeleteMarker" => {
             match field.as_str() {
-                "Key" => current.key = decode_url(&text),
+                "Key" => current.key = text,
                 "VersionId" => current.version_id = text,
                 "IsLatest" => current.is_latest = text == "true",
                 "LastModified" => current.last_modified = text,
@@ -713,6 +715,14 @@ fn parse_versions_page(xml: &[u8]) -> Result<VersionsPage, String> {
     if !root_seen {
         return Err("no ListVersionsResult element".into());
     }
+    // S3 encodes the keys as asked and says so; a server that ignores `encoding-type`
+    // (moto 5.2.1) sends them raw, and decoding those would turn a key `a%41` into `aA`.
+    if url_encoded {
+        page.next_key_marker = decode_url(&page.next_key_marker);
+        for entry in &mut page.entries {
+            entry.key = decode_url(&entry.key);
+        }
+    }
     Ok(page)
 }
 
@@ -722,7 +732,7 @@ mod tests {
 
     const PAGE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name>
-<Prefix>p/</Prefix><KeyMarker></KeyMarker><VersionIdMarker></VersionIdMarker>
+<Prefix>p/</Prefix><EncodingType>url</EncodingType><KeyMarker></KeyMarker><VersionIdMarker></VersionIdMarker>
 <NextKeyMarker>p/b%20c</NextKeyMarker><NextVersionIdMarker>v9</NextVersionIdMarker>
 <IsTruncated>true</IsTruncated>
 <DeleteMarker><Key>p/a</Key><VersionId>v3</VersionId><IsLatest>true</IsLatest>
@@ -754,6 +764,17 @@ mod tests {
         );
         assert_eq!(page.entries[1].etag, "\"e2\"");
         assert_eq!(page.entries[1].size, 20);
+    }
+
+    #[test]
+    fn keys_are_decoded_only_when_the_server_says_it_encoded_them() {
+        let raw = "<ListVersionsResult><Version><Key>p/a%41\u{1b}</Key></Version>\
+            </ListVersionsResult>";
+        let page = parse_versions_page(raw.as_bytes()).expect("parses");
+        assert_eq!(page.entries[0].key, "p/a%41\u{1b}");
+        let encoded = raw.replace("<Version>", "<EncodingType>url</EncodingType><Version>");
+        let page = parse_versions_page(encoded.as_bytes()).expect("parses");
+        assert_eq!(page.entries[0].key, "p/aA\u{1b}");
     }
 
     #[test]

@@ -164,22 +164,20 @@ impl ArchiveStore for S3ReadOnlyStore {
     }
 
     fn read_manifests(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        let names: Vec<String> = self
+        // Only `<digits>.json` is a manifest object, in the order of its number: a key planted
+        // as `audit/manifests/\x1b[2J.json` sorts before `00000001.json` and would otherwise
+        // be read as line 1. The storage section names such keys.
+        let mut numbered: Vec<(u64, String)> = self
             .current_names(MANIFEST_DIR)?
             .into_iter()
-            .filter(|n| n.ends_with(".json"))
+            .filter_map(|name| Some((chain_number(&name, MANIFEST_DIR, ".json")?, name)))
             .collect();
-        if names.is_empty() {
+        if numbered.is_empty() {
             return Ok(None);
         }
+        numbered.sort();
         let mut manifests = Vec::new();
-        let mut highest = 0;
-        for name in &names {
-            let number = name
-                .strip_prefix(MANIFEST_DIR)
-                .and_then(|n| n.strip_suffix(".json"))
-                .and_then(|n| n.parse::<u64>().ok());
-            highest = highest.max(number.unwrap_or(0));
+        for (_, name) in &numbered {
             // Listed a moment ago and gone now: the chain shows the gap.
             if let Some(line) = self.get(name)? {
                 manifests.extend_from_slice(&line);
@@ -187,8 +185,8 @@ impl ArchiveStore for S3ReadOnlyStore {
             }
         }
         if let Ok(mut read) = self.read.lock() {
-            read.manifests = names;
-            read.highest_manifest = highest;
+            read.highest_manifest = numbered.last().map_or(0, |(n, _)| *n);
+            read.manifests = numbered.into_iter().map(|(_, name)| name).collect();
         }
         Ok(Some(manifests))
     }
@@ -202,12 +200,11 @@ impl ArchiveStore for S3ReadOnlyStore {
     }
 
     fn read_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        // Zero-padded numbers: the last name is the highest.
-        let Some(current) = self
+        let Some((_, current)) = self
             .current_names(CHECKPOINT_DIR)?
             .into_iter()
-            .filter(|n| n.ends_with(".note"))
-            .next_back()
+            .filter_map(|name| Some((chain_number(&name, CHECKPOINT_DIR, ".note")?, name)))
+            .max()
         else {
             return Ok(None);
         };
@@ -221,6 +218,24 @@ impl ArchiveStore for S3ReadOnlyStore {
     fn replace_checkpoint(&self, _: &[u8], _: Durability) -> Result<(), StoreError> {
         Err(self.read_only(CHECKPOINT_DIR))
     }
+}
+
+/// The number of an audit object named `<dir><digits><suffix>` (the writer pads to 8 digits;
+/// more are accepted, as numbers past 99,999,999 need them); `None` for any other name.
+///
+/// ```
+/// use secpipe::archive::store::s3_readonly::chain_number;
+/// assert_eq!(chain_number("audit/manifests/00000012.json", "audit/manifests/", ".json"), Some(12));
+/// assert_eq!(chain_number("audit/manifests/\u{1b}[2J.json", "audit/manifests/", ".json"), None);
+/// assert_eq!(chain_number("audit/manifests/+12.json", "audit/manifests/", ".json"), None);
+/// assert_eq!(chain_number("audit/manifests/x/00000012.json", "audit/manifests/", ".json"), None);
+/// ```
+pub fn chain_number(name: &str, dir: &str, suffix: &str) -> Option<u64> {
+    let digits = name.strip_prefix(dir)?.strip_suffix(suffix)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// One object, read with ranged GETs.

@@ -243,7 +243,7 @@ impl fmt::Display for VerifyReport {
             writeln!(f, "{storage}")?;
         }
         for warning in &self.warnings {
-            writeln!(f, "warning   {warning}")?;
+            writeln!(f, "warning   {}", super::printable(warning))?;
         }
         if let Some(why) = &self.inconclusive {
             writeln!(f, "could not conclude: {why}")?;
@@ -313,7 +313,10 @@ impl VerifyReport {
     /// The `TAMPERED` verdict: the first problem in full, up to 20 more in brief, and the
     /// unsigned spans besides.
     fn fmt_tampered(&self, first: &Problem, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TAMPERED  {} in {}", first.class.as_str(), first.file)?;
+        // File names come from manifests and listings (a bucket's keys, a directory's
+        // entries): escaped, so a name cannot move the cursor or forge a report line.
+        let name = |file: &str| super::printable(file);
+        write!(f, "TAMPERED  {} in {}", first.class.as_str(), name(&first.file))?;
         match (first.row, first.row_end) {
             (Some(row), Some(end)) => write!(f, " rows {row}..={end}")?,
             (Some(row), None) if first.file.ends_with(".jsonl") => write!(f, " line {row}")?,
@@ -323,7 +326,7 @@ impl VerifyReport {
         if let Some(seq) = first.seq {
             write!(f, " (seq {seq})")?;
         }
-        write!(f, ": {}", first.detail)?;
+        write!(f, ": {}", super::printable(&first.detail))?;
         let more = self.problems.len() - 1;
         if more > 0 {
             write!(f, "\n          and {more} more problem(s):")?;
@@ -332,8 +335,8 @@ impl VerifyReport {
                     f,
                     "\n          - {} in {}: {}",
                     p.class.as_str(),
-                    p.file,
-                    p.detail
+                    name(&p.file),
+                    super::printable(&p.detail)
                 )?;
             }
         }

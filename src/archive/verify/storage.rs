@@ -43,6 +43,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::archive::store::s3_readonly::chain_number;
 use crate::archive::store::s3_inspect::{
     BucketProtection, InspectError, InspectLimits, ObjectLock, ObjectVersion, S3Inspector,
     S3Location, blocking,
@@ -226,8 +227,6 @@ async fn inspect(
         })
         .collect();
     let mut extra_audit_keys = 0usize;
-    let audit_prefix = format!("{key_prefix}audit/");
-    let discarded_prefix = format!("{key_prefix}audit/discarded/");
     let mut other_keys = (0u64, Vec::new(), String::new());
     let mut audit_not_examined = 0u64;
     let listing = inspector
@@ -237,8 +236,11 @@ async fn inspect(
                 return;
             }
             let name = version.key.strip_prefix(&key_prefix).unwrap_or(&version.key);
-            let chain_object = version.key.starts_with(&audit_prefix)
-                && !version.key.starts_with(&discarded_prefix);
+            // Only names the writer gives chain objects; a key planted under `audit/` with
+            // another name is one of the other keys.
+            let chain_object = [("audit/manifests/", ".json"), ("audit/checkpoints/", ".note")]
+                .iter()
+                .any(|(dir, suffix)| chain_number(name, dir, suffix).is_some());
             if chain_object {
                 if extra_audit_keys < MAX_EXTRA_AUDIT_KEYS {
                     extra_audit_keys += 1;
