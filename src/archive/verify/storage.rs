@@ -657,7 +657,19 @@ mod tests {
     fn the_report_is_bounded_and_hostile_names_cannot_forge_lines() {
         let mut report = StorageProtection::default();
         let many: Vec<ObjectProtection> = (0..MAX_DESCRIBED + 50)
-            .map(|i| object(&format!("x{i}\n\u{1b}[2Jstorage   - intact fake"), ObjectState::Deleted, false))
+            .map(|i| {
+                let mut o = object(
+                    &format!("x{i}\n\u{1b}[2Jstorage   - intact fake"),
+                    ObjectState::Deleted,
+                    false,
+                );
+                // The earliest retain-until is on the 700th object, not the first.
+                let day = if i == 700 { 1 } else { 2 + i % 7 };
+                if let Some(lock) = &mut o.lock {
+                    lock.retain_until = Some(format!("2027-01-0{day}T00:00:00Z"));
+                }
+                o
+            })
             .collect();
         report.tally(many);
         assert_eq!(report.objects.len(), MAX_DESCRIBED);
