@@ -147,9 +147,14 @@ fn intact_locked_bucket_shows_one_version_and_compliance_retention_for_every_rel
         assert!((28..=30).contains(&days), "{entry}: {days} days");
     }
     // The text report says the same to a person.
-    let text = String::from_utf8_lossy(&verify(&moto, "s3://evidence/host-1", &local.pubkey, false).stdout)
-        .into_owned();
-    assert!(text.contains("default retention COMPLIANCE 30 days"), "{text}");
+    let text = String::from_utf8_lossy(
+        &verify(&moto, "s3://evidence/host-1", &local.pubkey, false).stdout,
+    )
+    .into_owned();
+    assert!(
+        text.contains("default retention COMPLIANCE 30 days"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("lock COMPLIANCE: {} object(s)", expected.len())),
         "{text}"
@@ -174,7 +179,11 @@ fn overwriting_a_sealed_file_is_reported_overwritten_and_tampered() {
     assert_eq!(entry["current_is_sealed_bytes"], false, "{entry}");
     // The sealed (oldest) version is still locked.
     assert_eq!(entry["lock"]["mode"], "COMPLIANCE", "{entry}");
-    assert_eq!(problem_classes_for(&report, &victim), ["modified"], "{report}");
+    assert_eq!(
+        problem_classes_for(&report, &victim),
+        ["modified"],
+        "{report}"
+    );
 }
 
 #[test]
@@ -217,7 +226,11 @@ fn a_delete_marker_on_a_sealed_file_is_reported_deleted_and_tampered() {
     // The sealed version is below the marker, still locked: it can be recovered.
     assert_eq!(entry["versions"], 1, "{entry}");
     assert_eq!(entry["lock"]["mode"], "COMPLIANCE", "{entry}");
-    assert_eq!(problem_classes_for(&report, &victim), ["missing_file"], "{report}");
+    assert_eq!(
+        problem_classes_for(&report, &victim),
+        ["missing_file"],
+        "{report}"
+    );
 }
 
 #[test]
@@ -282,9 +295,15 @@ fn planted_keys_with_terminal_escapes_are_counted_and_printed_escaped() {
         "{text:?}"
     );
     assert!(text.contains("2 other key(s) under the prefix"), "{text}");
-    assert!(text.contains("audit/manifests/\\u{1b}[2J\\u{1b}[31mFAKE.json"), "{text}");
+    assert!(
+        text.contains("audit/manifests/\\u{1b}[2J\\u{1b}[31mFAKE.json"),
+        "{text}"
+    );
     // The chain itself is whole; the planted events file is a file no manifest names.
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("TAMPERED  extra_file in events/x\\u{1b}]0;owned"), "{text}");
+    assert!(
+        text.contains("TAMPERED  extra_file in events/x\\u{1b}]0;owned"),
+        "{text}"
+    );
     assert!(!text.contains("broken_link"), "{text}");
 }

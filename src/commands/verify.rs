@@ -52,9 +52,7 @@ fn verify_bucket(url: &str, options: &VerifyOptions) -> Result<VerifyReport, Usa
     let store = match S3ReadOnlyStore::connect(&location) {
         Ok(store) => store,
         Err(e) => {
-            let mut report = VerifyReport::new();
-            report.inconclusive = Some(format!("{location}: {e}"));
-            return Ok(report);
+            return Ok(VerifyReport::could_not_start(format!("{location}: {e}")));
         }
     };
     let mut report = verify_store(&store, options);

@@ -239,11 +239,7 @@ impl S3Inspector {
             )));
         }
         let store = builder.build().map_err(config)?;
-        let credential = store
-            .credentials()
-            .get_credential()
-            .await
-            .map_err(config)?;
+        let credential = store.credentials().get_credential().await.map_err(config)?;
         let http = reqwest::Client::builder()
             .build()
             .map_err(|e| InspectError::Config(format!("HTTP client: {e}")))?;
@@ -312,11 +308,7 @@ impl S3Inspector {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let mut body = BytesMut::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| failed(e.to_string()))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| failed(e.to_string()))? {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
                 return Err(failed(format!(
                     "the response is longer than {MAX_RESPONSE_BYTES} bytes"
@@ -447,12 +439,18 @@ impl S3Inspector {
         let (_, body) = self
             .send_ok(reqwest::Method::GET, None, &[("versioning", "")], &what)
             .await?;
-        let fields = xml_fields(&body, &["Status"])
-            .map_err(|why| InspectError::Xml { what, why })?;
+        let fields =
+            xml_fields(&body, &["Status"]).map_err(|why| InspectError::Xml { what, why })?;
         let versioning = fields[0].clone().unwrap_or_else(|| "Off".into());
         let what = format!("GetObjectLockConfiguration {bucket}");
         let (status, _, body) = self
-            .send(reqwest::Method::GET, None, &[("object-lock", "")], None, &what)
+            .send(
+                reqwest::Method::GET,
+                None,
+                &[("object-lock", "")],
+                None,
+                &what,
+            )
             .await?;
         let mut protection = BucketProtection {
             versioning,
@@ -564,16 +562,14 @@ fn decode_url(text: &str) -> String {
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             other => out.push(other),
         }
@@ -585,7 +581,9 @@ fn decode_url(text: &str) -> String {
 /// The `<Code>` of an S3 error body, or a note that there was none.
 fn error_code(body: &[u8]) -> String {
     match xml_fields(body, &["Code"]) {
-        Ok(fields) => fields[0].clone().unwrap_or_else(|| "(no error code)".into()),
+        Ok(fields) => fields[0]
+            .clone()
+            .unwrap_or_else(|| "(no error code)".into()),
         Err(_) => "(no error code)".into(),
     }
 }
@@ -752,7 +750,14 @@ mod tests {
         let got: Vec<_> = page
             .entries
             .iter()
-            .map(|v| (v.key.as_str(), v.version_id.as_str(), v.delete_marker, v.is_latest))
+            .map(|v| {
+                (
+                    v.key.as_str(),
+                    v.version_id.as_str(),
+                    v.delete_marker,
+                    v.is_latest,
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -784,14 +789,19 @@ mod tests {
             "k".repeat(MAX_FIELD_BYTES + 1)
         );
         let deep = format!("<ListVersionsResult>{}", "<a>".repeat(MAX_DEPTH + 1));
-        let bad_size =
-            "<ListVersionsResult><Version><Size>99999999999999999999999</Size></Version></ListVersionsResult>";
+        let bad_size = "<ListVersionsResult><Version><Size>99999999999999999999999</Size></Version></ListVersionsResult>";
         for (xml, expect) in [
             (long_key.as_str(), "longer than"),
             (deep.as_str(), "deeper"),
             (bad_size, "not a number"),
-            ("<Error><Code>AccessDenied</Code></Error>", "no ListVersionsResult"),
-            ("<ListVersionsResult><Key>&xxe;</Key></ListVersionsResult>", "unknown entity"),
+            (
+                "<Error><Code>AccessDenied</Code></Error>",
+                "no ListVersionsResult",
+            ),
+            (
+                "<ListVersionsResult><Key>&xxe;</Key></ListVersionsResult>",
+                "unknown entity",
+            ),
         ] {
             let err = parse_versions_page(xml.as_bytes()).expect_err(expect);
             assert!(err.contains(expect), "{expect}: {err}");
@@ -812,8 +822,11 @@ mod tests {
         let lock = "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule>\
             <DefaultRetention><Mode>COMPLIANCE</Mode><Days>1</Days><Years>0</Years></DefaultRetention>\
             </Rule></ObjectLockConfiguration>";
-        let fields = xml_fields(lock.as_bytes(), &["ObjectLockEnabled", "Mode", "Days", "Nope"])
-            .expect("parses");
+        let fields = xml_fields(
+            lock.as_bytes(),
+            &["ObjectLockEnabled", "Mode", "Days", "Nope"],
+        )
+        .expect("parses");
         assert_eq!(
             fields,
             [

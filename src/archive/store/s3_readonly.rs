@@ -12,7 +12,7 @@
 
 use std::sync::Mutex;
 
-use super::s3_inspect::{InspectError, InspectLimits, S3Inspector, S3Location, MAX_RESPONSE_BYTES};
+use super::s3_inspect::{InspectError, InspectLimits, MAX_RESPONSE_BYTES, S3Inspector, S3Location};
 use super::{ArchiveStore, Durability, ObjectName, ObjectReader, ReadAt, Staged, StoreError};
 
 /// Where the manifest objects are.
@@ -78,7 +78,10 @@ impl S3ReadOnlyStore {
                 InspectLimits::default(),
                 |version| {
                     if version.is_latest && !version.delete_marker {
-                        let name = version.key.strip_prefix(&key_prefix).unwrap_or(&version.key);
+                        let name = version
+                            .key
+                            .strip_prefix(&key_prefix)
+                            .unwrap_or(&version.key);
                         names.push(name.to_owned());
                     }
                 },
@@ -256,7 +259,9 @@ impl ReadAt for RangedObject {
             return Ok(0);
         }
         // A short read is allowed: callers loop (ObjectReader::read_range).
-        let want = (buf.len() as u64).min(self.len - offset).min(MAX_RESPONSE_BYTES as u64);
+        let want = (buf.len() as u64)
+            .min(self.len - offset)
+            .min(MAX_RESPONSE_BYTES as u64);
         let range = Some((offset, offset + want - 1));
         let bytes = self
             .runtime

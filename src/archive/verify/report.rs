@@ -119,8 +119,7 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
-    /// An empty report (nothing checked yet).
-    pub fn new() -> VerifyReport {
+    pub(super) fn new() -> VerifyReport {
         VerifyReport {
             archive: None,
             head: None,
@@ -136,6 +135,13 @@ impl VerifyReport {
             storage: None,
             sealed_paths: Vec::new(),
         }
+    }
+
+    /// A report that checked nothing: verify could not start, for `why`.
+    pub fn could_not_start(why: String) -> VerifyReport {
+        let mut report = VerifyReport::new();
+        report.inconclusive = Some(why);
+        report
     }
 
     /// Add the storage section: an object whose current bytes in the bucket are not the
@@ -154,12 +160,17 @@ impl VerifyReport {
                 ObjectState::Overwritten => ProblemClass::Modified,
                 _ => ProblemClass::MissingFile,
             };
-            let detail = format!("in the bucket: {}", super::StorageProtection::describe(object));
+            let detail = format!(
+                "in the bucket: {}",
+                super::StorageProtection::describe(object)
+            );
             self.problem(class, &file, None, detail);
         }
-        for object in storage.objects.iter().filter(|o| {
-            o.state == ObjectState::Overwritten && o.current_is_sealed_bytes
-        }) {
+        for object in storage
+            .objects
+            .iter()
+            .filter(|o| o.state == ObjectState::Overwritten && o.current_is_sealed_bytes)
+        {
             self.warnings.push(format!(
                 "in the bucket: {}; someone with write access wrote over a sealed object",
                 super::StorageProtection::describe(object)
@@ -316,7 +327,12 @@ impl VerifyReport {
         // File names come from manifests and listings (a bucket's keys, a directory's
         // entries): escaped, so a name cannot move the cursor or forge a report line.
         let name = |file: &str| super::printable(file);
-        write!(f, "TAMPERED  {} in {}", first.class.as_str(), name(&first.file))?;
+        write!(
+            f,
+            "TAMPERED  {} in {}",
+            first.class.as_str(),
+            name(&first.file)
+        )?;
         match (first.row, first.row_end) {
             (Some(row), Some(end)) => write!(f, " rows {row}..={end}")?,
             (Some(row), None) if first.file.ends_with(".jsonl") => write!(f, " line {row}")?,

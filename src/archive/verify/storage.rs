@@ -43,11 +43,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::archive::store::s3_readonly::chain_number;
 use crate::archive::store::s3_inspect::{
     BucketProtection, InspectError, InspectLimits, ObjectLock, ObjectVersion, S3Inspector,
     S3Location, blocking,
 };
+use crate::archive::store::s3_readonly::chain_number;
 
 /// The most objects of each kind a report names.
 pub const MAX_LISTED: usize = 20;
@@ -235,12 +235,18 @@ async fn inspect(
                 history.add(version);
                 return;
             }
-            let name = version.key.strip_prefix(&key_prefix).unwrap_or(&version.key);
+            let name = version
+                .key
+                .strip_prefix(&key_prefix)
+                .unwrap_or(&version.key);
             // Only names the writer gives chain objects; a key planted under `audit/` with
             // another name is one of the other keys.
-            let chain_object = [("audit/manifests/", ".json"), ("audit/checkpoints/", ".note")]
-                .iter()
-                .any(|(dir, suffix)| chain_number(name, dir, suffix).is_some());
+            let chain_object = [
+                ("audit/manifests/", ".json"),
+                ("audit/checkpoints/", ".note"),
+            ]
+            .iter()
+            .any(|(dir, suffix)| chain_number(name, dir, suffix).is_some());
             if chain_object {
                 if extra_audit_keys < MAX_EXTRA_AUDIT_KEYS {
                     extra_audit_keys += 1;
@@ -362,7 +368,10 @@ impl StorageProtection {
                 Some(group) => {
                     group.objects += 1;
                     if let Some(until) = until
-                        && group.earliest_retain_until.as_ref().is_none_or(|e| until < *e)
+                        && group
+                            .earliest_retain_until
+                            .as_ref()
+                            .is_none_or(|e| until < *e)
                     {
                         group.earliest_retain_until = Some(until);
                     }
@@ -454,7 +463,11 @@ impl fmt::Display for StorageProtection {
             write!(f, ", {} unknown", self.unknown)?;
         }
         for group in &self.locks {
-            write!(f, "\nstorage   lock {}: {} object(s)", group.mode, group.objects)?;
+            write!(
+                f,
+                "\nstorage   lock {}: {} object(s)",
+                group.mode, group.objects
+            )?;
             if let Some(until) = &group.earliest_retain_until {
                 write!(f, ", retained until {until} or later")?;
             }
@@ -473,8 +486,8 @@ impl fmt::Display for StorageProtection {
             )?;
             named += 1;
         }
-        let more = (self.overwritten + self.deleted + self.missing + self.unknown)
-            .saturating_sub(named);
+        let more =
+            (self.overwritten + self.deleted + self.missing + self.unknown).saturating_sub(named);
         if more > 0 {
             write!(f, "\nstorage   and {more} more")?;
         }
@@ -648,7 +661,13 @@ mod tests {
         let tampered: Vec<&str> = report.tampered().map(|o| o.name.as_str()).collect();
         assert_eq!(tampered, ["c", "d", "e"]);
         assert_eq!(
-            (report.intact, report.overwritten, report.deleted, report.missing, report.unknown),
+            (
+                report.intact,
+                report.overwritten,
+                report.deleted,
+                report.missing,
+                report.unknown
+            ),
             (1, 2, 1, 1, 1)
         );
     }
@@ -678,7 +697,10 @@ mod tests {
         assert!(!text.contains('\u{1b}'), "{text}");
         assert!(text.contains(&format!("and {} more", MAX_DESCRIBED + 50 - MAX_LISTED)));
         // One line per named object, plus the fixed lines: none injected by the names.
-        assert_eq!(text.lines().filter(|l| l.contains("intact fake")).count(), MAX_LISTED);
+        assert_eq!(
+            text.lines().filter(|l| l.contains("intact fake")).count(),
+            MAX_LISTED
+        );
         assert!(text.lines().all(|l| l.starts_with("storage   ")), "{text}");
         assert_eq!(report.locks.len(), 1);
         assert_eq!(report.locks[0].objects, (MAX_DESCRIBED + 50) as u64);
