@@ -42,6 +42,8 @@ python3 -m pip install --quiet --disable-pip-version-check aiosmtpd && python3 -
 python3 -c 'import duckdb, pyarrow' # fail here, clearly, if the install did not work
 # The independent archive verifier (tests/independent_verifier.py) checks Ed25519 with `cryptography`.
 python3 -m pip install --quiet --disable-pip-version-check cryptography && python3 -c 'import cryptography'
+# moto_server is the S3-compatible server (versioning, Object Lock) that tests/archive_s3_tamper.rs verifies buckets on; boto3 (with moto) sets them up (tests/peers/s3_bucket.py).
+python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' && command -v moto_server >/dev/null && python3 -c 'import boto3'
 # The public sample logs (Loghub) under ../shared/corpus: CI has them, so there a missing
 # corpus is an error, and the corpus tests fail rather than skip (SECPIPE_REQUIRE_CORPUS).
 if [ "${CI:-}" = true ]; then
