@@ -240,6 +240,18 @@ impl S3Inspector {
         }
         let store = builder.build().map_err(config)?;
         let credential = store.credentials().get_credential().await.map_err(config)?;
+        S3Inspector::new(location, bucket_url, region, credential)
+    }
+
+    /// A client for `location` at `bucket_url` (`ENDPOINT/BUCKET` path-style), signing for
+    /// `region` with `credential`.
+    pub fn new(
+        location: &S3Location,
+        bucket_url: String,
+        region: String,
+        credential: Arc<AwsCredential>,
+    ) -> Result<S3Inspector, InspectError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .build()
             .map_err(|e| InspectError::Config(format!("HTTP client: {e}")))?;
@@ -806,6 +818,111 @@ mod tests {
             let err = parse_versions_page(xml.as_bytes()).expect_err(expect);
             assert!(err.contains(expect), "{expect}: {err}");
         }
+    }
+
+    /// A hostile S3 endpoint on loopback: answers every request with `page(n)` (n = the
+    /// 0-based request number), and counts the requests.
+    fn hostile_server(
+        page: impl Fn(u64) -> String + Send + 'static,
+    ) -> (String, Arc<std::sync::atomic::AtomicU64>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/bucket", listener.local_addr().expect("addr"));
+        let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = Arc::clone(&served);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                loop {
+                    let mut line = String::new();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if line == "\r\n" => {
+                            let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            let body = page(n);
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                                body.len()
+                            );
+                            if stream.write_all(head.as_bytes()).is_err()
+                                || stream.write_all(body.as_bytes()).is_err()
+                            {
+                                break;
+                            }
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            }
+        });
+        (url, served)
+    }
+
+    fn inspector_at(url: String) -> S3Inspector {
+        let credential = Arc::new(AwsCredential {
+            key_id: "k".into(),
+            secret_key: "s".into(),
+            token: None,
+        });
+        let location = S3Location::parse("s3://bucket/p").expect("location");
+        S3Inspector::new(&location, url, "us-east-1".into(), credential).expect("client")
+    }
+
+    fn truncated_page(marker: &str) -> String {
+        format!(
+            "<ListVersionsResult><IsTruncated>true</IsTruncated>\
+             <NextKeyMarker>{marker}</NextKeyMarker><NextVersionIdMarker>v</NextVersionIdMarker>\
+             <Version><Key>p/k</Key><VersionId>{marker}</VersionId></Version></ListVersionsResult>"
+        )
+    }
+
+    #[test]
+    fn a_listing_that_never_ends_stops_at_the_page_cap_and_says_so() {
+        // Every page says "more", with a fresh marker each time.
+        let (url, served) = hostile_server(|n| truncated_page(&format!("m{n}")));
+        let inspector = inspector_at(url);
+        let mut seen = 0u64;
+        let summary =
+            blocking(inspector.list_versions(InspectLimits { max_pages: 25 }, |_| seen += 1))
+                .expect("a cut listing is not an error");
+        assert_eq!(summary.pages, 25);
+        assert_eq!(seen, 25);
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 25);
+        let why = summary.incomplete.expect("incomplete");
+        assert!(why.contains("cut after 25 pages"), "{why}");
+    }
+
+    #[test]
+    fn a_listing_whose_marker_does_not_advance_stops_at_once() {
+        // Every page says "more" and hands back the same marker.
+        let (url, served) = hostile_server(|_| truncated_page("same"));
+        let inspector = inspector_at(url);
+        let summary = blocking(inspector.list_versions(InspectLimits::default(), |_| {}))
+            .expect("a stuck listing is not an error");
+        // The first page moves the marker from nothing to `same`; the second gives `same` again.
+        assert_eq!(summary.pages, 2);
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(
+            summary
+                .incomplete
+                .expect("incomplete")
+                .contains("no new marker")
+        );
+    }
+
+    #[test]
+    fn an_endless_response_body_is_cut_at_the_size_cap() {
+        let (url, _) = hostile_server(|_| {
+            format!(
+                "<ListVersionsResult>{}</ListVersionsResult>",
+                "<Version><Key>p/k</Key></Version>".repeat(MAX_RESPONSE_BYTES / 30)
+            )
+        });
+        let inspector = inspector_at(url);
+        let err = blocking(inspector.list_versions(InspectLimits::default(), |_| {}))
+            .expect_err("a body past the cap is refused");
+        assert!(err.to_string().contains("longer than"), "{err}");
     }
 
     #[test]

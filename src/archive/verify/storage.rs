@@ -14,9 +14,10 @@
 //! - `unknown`: the listing stopped early ([`InspectLimits`]) before reaching it;
 //!
 //! and the Object Lock of the sealed version (mode and retain-until, or `unlocked`), plus
-//! the bucket's versioning status and default retention. Every key under `audit/` that the
-//! listing shows is examined too, even one no current manifest names: a manifest object
-//! hidden under a delete marker is still a chain object.
+//! the bucket's versioning status and default retention. Every key the listing shows with a
+//! chain object's name (`audit/manifests/<digits>.json`, `audit/checkpoints/<digits>.note`) is
+//! examined too, even one no current manifest names: a manifest object hidden under a delete
+//! marker is still a chain object. Any other key is counted among the other keys.
 //!
 //! ## The verdict
 //! `deleted`, `missing`, and `overwritten` with current bytes other than the sealed ones make
