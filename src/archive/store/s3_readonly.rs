@@ -17,6 +17,9 @@ use super::{ArchiveStore, Durability, ObjectName, ObjectReader, ReadAt, Staged, 
 
 /// Where the manifest objects are.
 const MANIFEST_DIR: &str = "audit/manifests/";
+/// The most current objects listed under one prefix: keys someone with write access planted
+/// by the million must not exhaust memory (a name costs about 100 bytes here).
+const MAX_NAMES: usize = 500_000;
 /// Where the checkpoints are.
 const CHECKPOINT_DIR: &str = "audit/checkpoints/";
 
@@ -77,7 +80,7 @@ impl S3ReadOnlyStore {
                 under,
                 InspectLimits::default(),
                 |version| {
-                    if version.is_latest && !version.delete_marker {
+                    if version.is_latest && !version.delete_marker && names.len() <= MAX_NAMES {
                         let name = version
                             .key
                             .strip_prefix(&key_prefix)
@@ -89,6 +92,15 @@ impl S3ReadOnlyStore {
             .map_err(|e| self.error(under, e))?;
         if let Some(why) = summary.incomplete {
             return Err(self.error(under, InspectError::Config(why)));
+        }
+        if names.len() > MAX_NAMES {
+            return Err(self.error(
+                under,
+                InspectError::Config(format!(
+                    "more than {MAX_NAMES} objects: not an archive secpipe wrote (keys planted \
+                     to exhaust memory?); list them with the AWS CLI"
+                )),
+            ));
         }
         names.sort();
         Ok(names)

@@ -114,20 +114,20 @@ pub struct StorageProtection {
     /// Sealed versions by lock mode (`COMPLIANCE`, `GOVERNANCE`, `unlocked`, `unread`), with
     /// the earliest retain-until among them.
     pub locks: Vec<LockGroup>,
-    /// Every object that is not intact, then intact ones, up to [`MAX_DESCRIBED`].
+    /// Every object that is not intact, then intact ones, up to `MAX_DESCRIBED`.
     pub objects: Vec<ObjectProtection>,
     pub objects_not_described: u64,
     /// Keys under the prefix that the chain does not rely on (none is expected besides
-    /// `audit/discarded/` leftovers), and the first [`MAX_LISTED`] of them.
+    /// `audit/discarded/` leftovers), and the first `MAX_LISTED` of them.
     pub other_keys: u64,
     pub other_keys_named: Vec<String>,
-    /// `audit/` keys past [`MAX_EXTRA_AUDIT_KEYS`] that were counted, not examined.
+    /// `audit/` keys past `MAX_EXTRA_AUDIT_KEYS` that were counted, not examined.
     pub audit_keys_not_examined: u64,
     pub listed_versions: u64,
     pub listed_pages: u64,
     /// Why the listing (and so this section) is incomplete.
     pub incomplete: Option<String>,
-    /// Requests that failed (the first [`MAX_LISTED`]), and how many more did.
+    /// Requests that failed (the first `MAX_LISTED`), and how many more did.
     pub errors: Vec<String>,
     pub errors_not_named: u64,
 }
