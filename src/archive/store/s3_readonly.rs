@@ -20,6 +20,8 @@ const MANIFEST_DIR: &str = "audit/manifests/";
 /// The most current objects listed under one prefix: keys someone with write access planted
 /// by the million must not exhaust memory (a name costs about 100 bytes here).
 const MAX_NAMES: usize = 500_000;
+/// GET requests in flight when reading the manifest objects.
+const GETS_IN_FLIGHT: usize = 16;
 /// Where the checkpoints are.
 const CHECKPOINT_DIR: &str = "audit/checkpoints/";
 
@@ -112,6 +114,41 @@ impl S3ReadOnlyStore {
             .map_err(|e| self.error(name, e))
     }
 
+    /// The objects `names`, in that order, a few GETs at a time (one object per manifest line:
+    /// one request after another would take minutes on a long chain).
+    fn get_many(&self, names: &[String]) -> Result<Vec<Option<bytes::Bytes>>, StoreError> {
+        let mut found: Vec<Option<bytes::Bytes>> = vec![None; names.len()];
+        let result = self.runtime.block_on(async {
+            let mut in_flight = tokio::task::JoinSet::new();
+            let mut pending = names.iter().enumerate();
+            loop {
+                while in_flight.len() < GETS_IN_FLIGHT {
+                    let Some((index, name)) = pending.next() else {
+                        break;
+                    };
+                    let inspector = std::sync::Arc::clone(&self.inspector);
+                    let name = name.clone();
+                    in_flight.spawn(async move { (index, inspector.get(&name).await) });
+                }
+                let Some(done) = in_flight.join_next().await else {
+                    return Ok(());
+                };
+                match done {
+                    Ok((index, Ok(bytes))) => found[index] = bytes,
+                    Ok((index, Err(e))) => return Err((index, e.to_string())),
+                    Err(e) => return Err((0, format!("a GET did not finish: {e}"))),
+                }
+            }
+        });
+        match result {
+            Ok(()) => Ok(found),
+            Err((index, why)) => Err(StoreError::Io {
+                at: self.location_of(names.get(index).map_or("", String::as_str)),
+                source: std::io::Error::other(why),
+            }),
+        }
+    }
+
     fn read_only(&self, name: &str) -> StoreError {
         StoreError::Io {
             at: self.location_of(name),
@@ -191,13 +228,13 @@ impl ArchiveStore for S3ReadOnlyStore {
             return Ok(None);
         }
         numbered.sort();
-        let mut manifests = Vec::new();
-        for (_, name) in &numbered {
-            // Listed a moment ago and gone now: the chain shows the gap.
-            if let Some(line) = self.get(name)? {
-                manifests.extend_from_slice(&line);
-                manifests.push(b'\n');
-            }
+        let names: Vec<String> = numbered.iter().map(|(_, name)| name.clone()).collect();
+        let lines = self.get_many(&names)?;
+        let mut manifests = Vec::with_capacity(lines.iter().flatten().map(|l| l.len() + 1).sum());
+        // Listed a moment ago and gone now (`None`): the chain shows the gap.
+        for line in lines.into_iter().flatten() {
+            manifests.extend_from_slice(&line);
+            manifests.push(b'\n');
         }
         if let Ok(mut read) = self.read.lock() {
             read.highest_manifest = numbered.last().map_or(0, |(n, _)| *n);
