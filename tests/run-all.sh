@@ -50,7 +50,8 @@ python3 -m pip install --quiet --disable-pip-version-check pyspark==4.3.0 && pyt
 # DuckDB over S3 (tests/archive_duckdb_s3.rs runs tests/peers/duckdb_s3.py against a moto server
 # filled with boto3): DuckDB 1.5.5 and its httpfs wheel (the versions must match; there is none
 # for the DuckDB the other tests use) in a directory of their own, pytz for its timestamps.
-# moto's S3 server is also the bucket tests/archive_s3.rs archives into with --archive s3://.
+# moto's S3 server (versioning, Object Lock) is also the bucket tests/archive_s3.rs archives into
+# with --archive s3:// and tests/archive_s3_tamper.rs tampers with (set up by tests/peers/s3_bucket.py).
 python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' boto3 && command -v moto_server >/dev/null
 [ -f /opt/secpipe-duckdb-1.5.5/duckdb_extension_httpfs/extensions/v1.5.5/httpfs.duckdb_extension ] ||
     python3 -m pip install --quiet --disable-pip-version-check --target /opt/secpipe-duckdb-1.5.5 \

@@ -57,6 +57,7 @@
 mod aws_profile;
 mod local;
 mod object;
+pub mod s3_inspect;
 
 use std::fmt;
 use std::fs::File;
@@ -67,7 +68,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use local::LocalStore;
-pub use object::{ObjectArchiveStore, RETRY_FOR};
+pub use object::{ObjectArchiveStore, RETRY_FOR, chain_number};
 
 /// What the bucket client did, for `--metrics` (one archive per process, so one tally).
 pub struct UploadStats {

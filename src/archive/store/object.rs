@@ -70,6 +70,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::s3_inspect::{InspectError, InspectLimits, S3Inspector, S3Location};
 use super::{
     ArchiveStore, Durability, ManifestCommit, ObjectName, ObjectReader, ReadAt, Staged, StoreError,
     UPLOAD_STATS,
@@ -111,6 +112,10 @@ struct Remote {
     /// object_store is async; secpipe's archive threads are not. Requests run here.
     runtime: tokio::runtime::Runtime,
     retry_for: Duration,
+    /// For S3, the raw lister: object_store fails a whole listing page on one key it cannot
+    /// name (a control character someone put in it), which would let one planted key hide
+    /// the chain; S3's URL-encoded listing names every key.
+    lister: Option<Arc<S3Inspector>>,
 }
 
 impl ObjectArchiveStore {
@@ -173,6 +178,24 @@ impl ObjectArchiveStore {
         } else {
             format!("{scheme}://{bucket}/{prefix}")
         };
+        let lister = match scheme {
+            "s3" | "s3a" => {
+                let location = S3Location {
+                    bucket: bucket.to_owned(),
+                    prefix: prefix.clone(),
+                };
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                runtime.spawn(async move {
+                    let _ = tx.send(S3Inspector::from_env(&location).await);
+                });
+                let inspector = rx
+                    .recv()
+                    .map_err(|_| bad("the bucket client stopped".into()))?
+                    .map_err(|e| bad(e.to_string()))?;
+                Some(Arc::new(inspector))
+            }
+            _ => None,
+        };
         Ok(ObjectArchiveStore {
             remote: Arc::new(Remote {
                 url,
@@ -180,6 +203,7 @@ impl ObjectArchiveStore {
                 prefix,
                 runtime,
                 retry_for: RETRY_FOR,
+                lister,
             }),
             spool,
         })
@@ -282,7 +306,7 @@ impl ObjectArchiveStore {
 }
 
 /// The S3 client as AWS tools would configure it, plus what secpipe needs.
-fn s3_builder(bucket: &str) -> Result<object_store::aws::AmazonS3Builder, StoreError> {
+pub(super) fn s3_builder(bucket: &str) -> Result<object_store::aws::AmazonS3Builder, StoreError> {
     use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, Checksum};
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
@@ -347,14 +371,21 @@ fn remove_if_present(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// `<number>.<ext>` → number (`00000012.json` → 12).
-fn numbered(name: &str) -> Option<u64> {
-    let file = name.rsplit('/').next()?;
-    let (number, _ext) = file.split_once('.')?;
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+/// The number of a chain object: `dir` then only digits then `suffix`
+/// (`audit/manifests/00000012.json` → 12). Anything else under `audit/` (a planted
+/// `1.json.bak`, a name with a terminal escape) is not part of the chain.
+///
+/// ```
+/// use secpipe::archive::store::chain_number;
+/// assert_eq!(chain_number("audit/manifests/00000012.json", "audit/manifests/", ".json"), Some(12));
+/// assert_eq!(chain_number("audit/manifests/1.json.bak", "audit/manifests/", ".json"), None);
+/// ```
+pub fn chain_number(name: &str, dir: &str, suffix: &str) -> Option<u64> {
+    let digits = name.strip_prefix(dir)?.strip_suffix(suffix)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    number.parse().ok()
+    digits.parse().ok()
 }
 
 /// Write `bytes` to `path` through a temporary file and a rename, fsynced.
@@ -516,17 +547,29 @@ impl Remote {
 
     /// Every object under `dir/`, as names inside the archive.
     fn list(&self, dir: &ObjectName) -> Result<Vec<ObjectName>, StoreError> {
+        if let Some(lister) = &self.lister {
+            return self.list_s3(lister, dir);
+        }
         let key = self.key(dir)?;
         let client = Arc::clone(&self.client);
         let keys: Vec<String> = self.request(dir.as_str(), || {
             let client = Arc::clone(&client);
             let key = key.clone();
             async move {
-                client
-                    .list(Some(&key))
-                    .map_ok(|meta| meta.location.to_string())
-                    .try_collect()
-                    .await
+                let mut keys = Vec::new();
+                let mut listing = client.list(Some(&key));
+                while let Some(item) = listing.next().await {
+                    match item {
+                        Ok(meta) => keys.push(meta.location.to_string()),
+                        // A key object_store cannot name (a control character someone put
+                        // in it) is no object secpipe wrote: skipped here, so that it cannot
+                        // make the whole archive unreadable; verify's storage section lists
+                        // it among the other keys.
+                        Err(object_store::Error::InvalidPath { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(keys)
             }
         })?;
         let strip = if self.prefix.is_empty() {
@@ -546,12 +589,59 @@ impl Remote {
         Ok(names)
     }
 
+    /// [`Remote::list`] on S3: the current version of every key under `dir/`, however it is
+    /// spelled.
+    fn list_s3(
+        &self,
+        lister: &Arc<S3Inspector>,
+        dir: &ObjectName,
+    ) -> Result<Vec<ObjectName>, StoreError> {
+        let lister = Arc::clone(lister);
+        let under = format!("{}/", dir.as_str());
+        let strip = lister.location().key_prefix();
+        let listed = self.run(async move {
+            let mut keys = Vec::new();
+            let summary = lister
+                .list_versions_under(&under, InspectLimits::default(), |version| {
+                    if version.is_latest && !version.delete_marker {
+                        keys.push(version.key);
+                    }
+                })
+                .await?;
+            Ok::<_, InspectError>((keys, summary))
+        })?;
+        let at = self.location_of(dir.as_str());
+        let (keys, summary) = listed.map_err(|e| StoreError::Io {
+            at: at.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        if let Some(why) = summary.incomplete {
+            return Err(StoreError::Io {
+                at,
+                source: std::io::Error::other(why),
+            });
+        }
+        let mut names = Vec::with_capacity(keys.len());
+        for key in keys {
+            let relative = key.strip_prefix(strip.as_str()).unwrap_or(&key);
+            // A key that is no valid name (`a//b`) cannot be an object secpipe wrote; it is
+            // listed under a name that shows it, for verify to report.
+            if let Ok(name) = ObjectName::new(relative)
+                .or_else(|_| ObjectName::new(relative.replace("//", "/%2F").trim_matches('/')))
+            {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
     /// The numbered objects under `dir` (`<n>.<ext>`), by number, then name.
-    fn numbered(&self, dir: &str) -> Result<Vec<(u64, ObjectName)>, StoreError> {
+    fn numbered(&self, dir: &str, suffix: &str) -> Result<Vec<(u64, ObjectName)>, StoreError> {
+        let within = format!("{dir}/");
         let mut found: Vec<(u64, ObjectName)> = self
             .list(&ObjectName::new(dir)?)?
             .into_iter()
-            .filter_map(|name| numbered(name.as_str()).map(|n| (n, name)))
+            .filter_map(|name| chain_number(name.as_str(), &within, suffix).map(|n| (n, name)))
             .collect();
         found.sort();
         Ok(found)
@@ -750,7 +840,7 @@ impl ArchiveStore for ObjectArchiveStore {
     }
 
     fn read_manifests(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        let names = self.remote.numbered(MANIFEST_DIR)?;
+        let names = self.remote.numbered(MANIFEST_DIR, ".json")?;
         if names.is_empty() {
             return Ok(None);
         }
@@ -800,7 +890,7 @@ impl ArchiveStore for ObjectArchiveStore {
     }
 
     fn read_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.remote.numbered(CHECKPOINT_DIR)?.last() {
+        match self.remote.numbered(CHECKPOINT_DIR, ".note")?.last() {
             Some((_, name)) => Ok(Some(self.remote.get_all(name)?.to_vec())),
             None => Ok(None),
         }
@@ -868,17 +958,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbered_objects_parse_only_digits() {
-        assert_eq!(numbered("audit/manifests/00000012.json"), Some(12));
-        assert_eq!(numbered("audit/checkpoints/7.note"), Some(7));
+    fn chain_objects_are_only_digits_and_their_suffix() {
+        let m = |name| chain_number(name, "audit/manifests/", ".json");
+        assert_eq!(m("audit/manifests/00000012.json"), Some(12));
         for bad in [
             "audit/manifests/x.json",
             "audit/manifests/.json",
             "audit/manifests/12",
             "audit/manifests/-1.json",
             "audit/manifests/1e3.json",
+            "audit/manifests/1.json.bak",
+            "audit/manifests/1.note",
+            "audit/manifests/\u{1b}[2J1.json",
         ] {
-            assert_eq!(numbered(bad), None, "{bad}");
+            assert_eq!(m(bad), None, "{bad}");
         }
     }
 

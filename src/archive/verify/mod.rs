@@ -90,12 +90,16 @@ mod checkpoint;
 mod diagnose;
 mod files;
 mod report;
+mod storage;
 
 use std::path::{Path, PathBuf};
 
 use super::manifest;
 use super::store::{ArchiveStore, CHECKPOINT, LocalStore, MANIFESTS, StoreError};
 pub use report::{Problem, ProblemClass, SignatureState, UnsignedFile, UnsignedSpan, VerifyReport};
+pub use storage::{
+    LockGroup, ObjectProtection, ObjectState, StorageProtection, inspect_storage, printable,
+};
 
 /// Options of `secpipe verify`.
 #[derive(Clone, Debug, Default)]
@@ -131,6 +135,11 @@ pub fn verify_store(store: &dyn ArchiveStore, opts: &VerifyOptions) -> VerifyRep
         return report;
     };
     report.manifests = lines.len() as u64;
+    report.sealed_paths = chain
+        .entries
+        .iter()
+        .filter_map(|entry| entry.manifest.path.clone())
+        .collect();
     let head = chain.line_hashes.last().map(String::as_str);
     report.head = Some(head.unwrap_or(manifest::GENESIS_PREV).to_owned());
 

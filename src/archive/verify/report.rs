@@ -109,6 +109,13 @@ pub struct VerifyReport {
     pub warnings: Vec<String>,
     /// Why verify could not conclude, if it could not.
     pub inconclusive: Option<String>,
+    /// For an archive in an S3 bucket: how the bucket keeps the objects the chain relies on
+    /// (see `storage.rs`); `None` elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<super::StorageProtection>,
+    /// The `path` of every data manifest of the chain: the files it relies on.
+    #[serde(skip)]
+    pub sealed_paths: Vec<String>,
 }
 
 impl VerifyReport {
@@ -125,7 +132,57 @@ impl VerifyReport {
             unsigned: Vec::new(),
             warnings: Vec::new(),
             inconclusive: None,
+            storage: None,
+            sealed_paths: Vec::new(),
         }
+    }
+
+    /// A report that checked nothing: verify could not start, for `why`.
+    pub fn could_not_start(why: String) -> VerifyReport {
+        let mut report = VerifyReport::new();
+        report.inconclusive = Some(why);
+        report
+    }
+
+    /// Add the storage section: an object whose current bytes in the bucket are not the
+    /// sealed ones is a problem (unless the cryptographic checks already named that object),
+    /// an overwritten object that holds the sealed bytes again is a warning, and a listing
+    /// that could not be finished is a warning. See `storage.rs` for why.
+    pub fn add_storage(&mut self, storage: super::StorageProtection) {
+        use super::storage::ObjectState;
+        for object in storage.tampered() {
+            // The name is listed by the bucket: escaped, as every name printed from there.
+            let file = super::printable(&object.name);
+            if self.problems.iter().any(|p| p.file == file) {
+                continue;
+            }
+            let class = match object.state {
+                ObjectState::Overwritten => ProblemClass::Modified,
+                _ => ProblemClass::MissingFile,
+            };
+            let detail = format!(
+                "in the bucket: {}",
+                super::StorageProtection::describe(object)
+            );
+            self.problem(class, &file, None, detail);
+        }
+        for object in storage
+            .objects
+            .iter()
+            .filter(|o| o.state == ObjectState::Overwritten && o.current_is_sealed_bytes)
+        {
+            self.warnings.push(format!(
+                "in the bucket: {}; someone with write access wrote over a sealed object",
+                super::StorageProtection::describe(object)
+            ));
+        }
+        if let Some(why) = &storage.incomplete {
+            self.warnings.push(format!(
+                "the storage section is incomplete: {}",
+                super::printable(why)
+            ));
+        }
+        self.storage = Some(storage);
     }
 
     /// 0 intact, 1 tampered, 2 could not conclude, 3 unsigned (nothing found altered, but
@@ -193,8 +250,11 @@ impl fmt::Display for VerifyReport {
     /// What was checked, the head, the signature and the warnings, then the verdict line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.fmt_checked(f)?;
+        if let Some(storage) = &self.storage {
+            writeln!(f, "{storage}")?;
+        }
         for warning in &self.warnings {
-            writeln!(f, "warning   {warning}")?;
+            writeln!(f, "warning   {}", super::printable(warning))?;
         }
         if let Some(why) = &self.inconclusive {
             writeln!(f, "could not conclude: {why}")?;
@@ -264,7 +324,15 @@ impl VerifyReport {
     /// The `TAMPERED` verdict: the first problem in full, up to 20 more in brief, and the
     /// unsigned spans besides.
     fn fmt_tampered(&self, first: &Problem, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TAMPERED  {} in {}", first.class.as_str(), first.file)?;
+        // File names come from manifests and listings (a bucket's keys, a directory's
+        // entries): escaped, so a name cannot move the cursor or forge a report line.
+        let name = |file: &str| super::printable(file);
+        write!(
+            f,
+            "TAMPERED  {} in {}",
+            first.class.as_str(),
+            name(&first.file)
+        )?;
         match (first.row, first.row_end) {
             (Some(row), Some(end)) => write!(f, " rows {row}..={end}")?,
             (Some(row), None) if first.file.ends_with(".jsonl") => write!(f, " line {row}")?,
@@ -274,7 +342,7 @@ impl VerifyReport {
         if let Some(seq) = first.seq {
             write!(f, " (seq {seq})")?;
         }
-        write!(f, ": {}", first.detail)?;
+        write!(f, ": {}", super::printable(&first.detail))?;
         let more = self.problems.len() - 1;
         if more > 0 {
             write!(f, "\n          and {more} more problem(s):")?;
@@ -283,8 +351,8 @@ impl VerifyReport {
                     f,
                     "\n          - {} in {}: {}",
                     p.class.as_str(),
-                    p.file,
-                    p.detail
+                    name(&p.file),
+                    super::printable(&p.detail)
                 )?;
             }
         }
