@@ -146,7 +146,8 @@ fn route(spec: &RouteSpec) -> Result<AlertRoute, RouteError> {
         Some(format) => match format.get_ref().as_str() {
             "json" => Encoding::Json,
             "text" => Encoding::Text,
-            other => return Err(at(format, format!("format {other:?}: use json or text"))),
+            "ocsf" => Encoding::Ocsf,
+            other => return Err(at(format, format!("format {other:?}: use json, text or ocsf"))),
         },
     };
     let min_severity = match &spec.min_severity {

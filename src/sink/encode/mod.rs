@@ -17,6 +17,9 @@ pub enum Encoding {
     Text,
     /// RFC 5424 syslog ([`rfc5424`]), for the syslog sink.
     Syslog,
+    /// OCSF 1.3.0 Detection Finding JSON lines ([`crate::ocsf::detection_finding`]), for
+    /// security lakes and SIEMs that read OCSF.
+    Ocsf,
 }
 
 impl Encoding {
@@ -26,6 +29,7 @@ impl Encoding {
             Encoding::Json => write_json(alert, out),
             Encoding::Text => write_text(alert, out),
             Encoding::Syslog => rfc5424::write(alert, rfc5424::hostname(), std::process::id(), out),
+            Encoding::Ocsf => crate::ocsf::write_alert(alert, out),
         }
         out.push('\n');
     }
