@@ -45,7 +45,11 @@ fn every_alert_line_validates_as_a_detection_finding_and_hostile_names_stay_valu
         .arg(&input)
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bytes = std::fs::read(&alerts).expect("alerts written");
     let text = String::from_utf8(bytes).expect("UTF-8");
 
@@ -69,8 +73,18 @@ fn every_alert_line_validates_as_a_detection_finding_and_hostile_names_stay_valu
     assert_eq!(report["errors"], serde_json::json!([]), "{report}");
     assert_eq!(report["valid"], 3, "{report}");
     assert_eq!(report["class_uids"], serde_json::json!([2004, 2004, 2004]));
-    assert!(report["versions"].as_array().expect("versions").iter().all(|v| v == "1.3.0"));
-    assert_eq!(report["ips"], serde_json::json!(["203.0.113.7"]), "{report}");
+    assert!(
+        report["versions"]
+            .as_array()
+            .expect("versions")
+            .iter()
+            .all(|v| v == "1.3.0")
+    );
+    assert_eq!(
+        report["ips"],
+        serde_json::json!(["203.0.113.7"]),
+        "{report}"
+    );
     let mut users: Vec<String> = report["users"]
         .as_array()
         .expect("users")
@@ -106,8 +120,8 @@ fn severities_map_to_ocsf_ids() {
     assert!(out.status.success());
     for v in common::json_lines(&out.stdout) {
         let expected = match v["finding_info"]["title"].as_str().expect("title") {
-            "auth.night_login" => 2,      // LOW
-            "auth.bruteforce" => 4,       // HIGH: 5 in a minute
+            "auth.night_login" => 2, // LOW
+            "auth.bruteforce" => 4,  // HIGH: 5 in a minute
             other => panic!("unexpected alert {other}"),
         };
         assert_eq!(v["severity_id"], expected, "{v}");

@@ -35,7 +35,11 @@ fn archive(dir: &Path, log: &str) -> PathBuf {
         .arg(&input)
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     arch
 }
 
@@ -66,7 +70,10 @@ fn check(arch: &Path, out: &Path) -> serde_json::Value {
         .output()
         .expect("python3 must be installed for this test");
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "the checker failed (pip install pyarrow cryptography?): {stderr}");
+    assert!(
+        run.status.success(),
+        "the checker failed (pip install pyarrow cryptography?): {stderr}"
+    );
     serde_json::from_slice(&run.stdout).expect("checker JSON")
 }
 
@@ -91,7 +98,14 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 fn json_and_parquet_rows_have_required_fields_one_class_per_file_and_trace_to_archive_rows() {
     let dir = tempfile::tempdir().expect("tempdir");
     let arch = archive(dir.path(), MIXED_LOG);
-    for (format, lake) in [("json", None), ("parquet", None), ("parquet", Some("source=sp,region=eu-west-1,account=123456789012"))] {
+    for (format, lake) in [
+        ("json", None),
+        ("parquet", None),
+        (
+            "parquet",
+            Some("source=sp,region=eu-west-1,account=123456789012"),
+        ),
+    ] {
         let out = dir.path().join(format!("out-{format}-{}", lake.is_some()));
         let mut args = vec!["--ocsf", format];
         if let Some(lake) = lake {
@@ -100,14 +114,24 @@ fn json_and_parquet_rows_have_required_fields_one_class_per_file_and_trace_to_ar
         let (code, stderr) = export(&arch, &out, &args);
         assert_eq!(code, 0, "{stderr}");
         // The one line no class takes is counted and named, not silently dropped.
-        assert!(stderr.contains("not exported (no OCSF 1.3.0 class): other 1"), "{stderr}");
+        assert!(
+            stderr.contains("not exported (no OCSF 1.3.0 class): other 1"),
+            "{stderr}"
+        );
         let summary = check(&arch, &out);
         assert_eq!(summary["archive_rows"], 10, "{summary}");
         assert_eq!(summary["rows"], 9, "{summary}");
-        assert_eq!(summary["seqs"], serde_json::json!([0, 1, 2, 3, 4, 5, 6, 7, 8]));
+        assert_eq!(
+            summary["seqs"],
+            serde_json::json!([0, 1, 2, 3, 4, 5, 6, 7, 8])
+        );
         assert_eq!(summary["traced"], 9, "{summary}");
         assert_eq!(summary["missing"], serde_json::json!([]), "{summary}");
-        assert_eq!(summary["multi_class_files"], serde_json::json!([]), "{summary}");
+        assert_eq!(
+            summary["multi_class_files"],
+            serde_json::json!([]),
+            "{summary}"
+        );
         assert_eq!(summary["partial_files"], serde_json::json!([]), "{summary}");
         assert_eq!(
             summary["rows_by_class"],
@@ -123,7 +147,12 @@ fn json_and_parquet_rows_have_required_fields_one_class_per_file_and_trace_to_ar
         if lake.is_some() {
             assert!(files.contains(&"ext/sp_authentication/region=eu-west-1/accountId=123456789012/eventDay=20260101/sp_authentication_20260101_00000.parquet".to_owned()), "{files:?}");
         } else {
-            assert!(files.contains(&format!("authentication/eventDay=20260102/part-00000.{format}")), "{files:?}");
+            assert!(
+                files.contains(&format!(
+                    "authentication/eventDay=20260102/part-00000.{format}"
+                )),
+                "{files:?}"
+            );
         }
         assert_eq!(files.len(), 5, "{files:?}");
     }
@@ -148,7 +177,11 @@ fn a_changed_leaf_or_seq_in_the_export_is_caught_by_the_trace() {
     std::fs::write(&file, forged).expect("write");
     let summary = check(&arch, &out);
     assert_eq!(summary["traced"], 8, "{summary}");
-    assert_eq!(summary["untraced"].as_array().map(Vec::len), Some(1), "{summary}");
+    assert_eq!(
+        summary["untraced"].as_array().map(Vec::len),
+        Some(1),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -216,7 +249,11 @@ fn a_tampered_archive_is_refused_and_nothing_is_written() {
         let (code, stderr) = export(&arch, &out, &["--ocsf", format]);
         assert_eq!(code, 1, "{stderr}");
         assert!(stderr.contains("tampered"), "{stderr}");
-        assert!(files_under(&out).is_empty(), "nothing exported: {:?}", files_under(&out));
+        assert!(
+            files_under(&out).is_empty(),
+            "nothing exported: {:?}",
+            files_under(&out)
+        );
     }
 }
 

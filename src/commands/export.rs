@@ -49,6 +49,9 @@ pub fn export(args: &ExportArgs) -> Result<ExitCode, UsageError> {
             eprintln!("secpipe export: {}: {e}", args.archive.display());
             Ok(ExitCode::from(1))
         }
-        Err(e) => Err(UsageError::plain(format!("{}: {e}", args.archive.display()))),
+        Err(e) => Err(UsageError::plain(format!(
+            "{}: {e}",
+            args.archive.display()
+        ))),
     }
 }

@@ -6,10 +6,8 @@
 use super::classes::{Activity, ArchivedEvent, OcsfClass, class_columns, common_cells, unmapped};
 use super::columns::{Cell, ClassColumns, Column};
 
-static COLUMN_LIST: [Column; 30] = class_columns!(
-    col("actor.user.name", Text),
-    col("database.name", Text),
-);
+static COLUMN_LIST: [Column; 30] =
+    class_columns!(col("actor.user.name", Text), col("database.name", Text),);
 
 /// The curated columns; OCSF 1.3.0 requires `actor` and `src_endpoint`.
 pub static COLUMNS: ClassColumns = ClassColumns {

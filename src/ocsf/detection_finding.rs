@@ -130,9 +130,7 @@ pub fn finding(alert: &Alert) -> Value {
 /// IPv6 /64 prefix) is no `ip`: it stays an observable of type Other.
 fn key_objects(alert: &Alert, v: &mut Value) -> (Value, Option<Value>) {
     let value = alert.key_value.as_str();
-    let observable = |type_id: i64, type_name: &str| {
-        json!({"name": alert.key_field, "type_id": type_id, "type": type_name, "value": value})
-    };
+    let observable = |type_id: i64, type_name: &str| json!({"name": alert.key_field, "type_id": type_id, "type": type_name, "value": value});
     match alert.key_field.as_str() {
         "src_ip" | "ip" if value.parse::<IpAddr>().is_ok() => {
             v["src_endpoint"] = json!({ "ip": value });

@@ -204,7 +204,8 @@ fn export_file(
     for batch in batches {
         let batch = batch.map_err(|e| at(&e))?;
         let columns = canonical::conform(&batch, &schema).map_err(|e| at(&e.0))?;
-        let (seqs, leaves) = canonical::leaves_of(&file.archive_id, &columns).map_err(|e| at(&e.0))?;
+        let (seqs, leaves) =
+            canonical::leaves_of(&file.archive_id, &columns).map_err(|e| at(&e.0))?;
         for leaf in &leaves {
             chunk.push(*leaf);
             if chunk.len() == CHUNK_ROWS {
@@ -255,12 +256,17 @@ fn write_batch(
                     .or_default()
                     .push(class.row(&event));
             }
-            None => *summary.not_exported.entry(event.kind.to_owned()).or_default() += 1,
+            None => {
+                *summary
+                    .not_exported
+                    .entry(event.kind.to_owned())
+                    .or_default() += 1
+            }
         }
     }
     for ((class, day), rows) in groups {
         writers
-            .write(class, &day, &rows)
+            .write(class, &day, rows)
             .map_err(ExportError::Failed)?;
     }
     Ok(())
@@ -299,7 +305,9 @@ impl Rows {
             let i = schema
                 .index_of(name)
                 .map_err(|e| format!("column {name}: {e}"))?;
-            columns.get(i).ok_or_else(|| format!("column {name} missing"))
+            columns
+                .get(i)
+                .ok_or_else(|| format!("column {name} missing"))
         };
         let text = |name: &str| -> Result<StringArray, String> {
             Ok(by_name(name)?.as_string::<i32>().clone())
@@ -337,7 +345,13 @@ impl Rows {
         })
     }
 
-    fn event<'a>(&'a self, i: usize, seq: i64, archive_id: &'a str, row_leaf: &'a str) -> ArchivedEvent<'a> {
+    fn event<'a>(
+        &'a self,
+        i: usize,
+        seq: i64,
+        archive_id: &'a str,
+        row_leaf: &'a str,
+    ) -> ArchivedEvent<'a> {
         let s = |a: &'a StringArray| a.is_valid(i).then(|| a.value(i));
         let n = |a: &Int64Array| a.is_valid(i).then(|| a.value(i));
         ArchivedEvent {

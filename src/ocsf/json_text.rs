@@ -72,7 +72,9 @@ mod tests {
             let line = to_line(&serde_json::json!({ "s": s }));
             assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
             assert!(
-                !line.chars().any(|c| c.is_control() || crate::sink::encode::is_invisible(c)),
+                !line
+                    .chars()
+                    .any(|c| c.is_control() || crate::sink::encode::is_invisible(c)),
                 "{line:?}"
             );
             let back: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");

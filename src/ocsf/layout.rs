@@ -74,7 +74,9 @@ impl SecurityLake {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
-            return Err(format!("region {region:?}: an AWS region such as us-east-1"));
+            return Err(format!(
+                "region {region:?}: an AWS region such as us-east-1"
+            ));
         }
         if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!("account {account:?}: a 12-digit AWS account id"));

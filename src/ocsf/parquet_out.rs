@@ -100,11 +100,11 @@ fn build(
     match node {
         Node::Leaf(index) => {
             let kind = class.columns[*index].kind;
-            let array = leaf(kind, rows.iter().map(|r| r.get(*index).unwrap_or(&Cell::Null)))?;
-            Ok((
-                Field::new(name, array.data_type().clone(), true),
-                array,
-            ))
+            let array = leaf(
+                kind,
+                rows.iter().map(|r| r.get(*index).unwrap_or(&Cell::Null)),
+            )?;
+            Ok((Field::new(name, array.data_type().clone(), true), array))
         }
         Node::Struct(children) => {
             let mut fields = Vec::with_capacity(children.len());
@@ -209,7 +209,11 @@ mod tests {
             required_objects: &["b"],
         };
         let rows = vec![
-            vec![Cell::Text("v".into()), Cell::Null, Cell::Map(vec![("k".into(), "v".into())])],
+            vec![
+                Cell::Text("v".into()),
+                Cell::Null,
+                Cell::Map(vec![("k".into(), "v".into())]),
+            ],
             vec![Cell::Null, Cell::Null, Cell::Null],
         ];
         let batch = to_batch(&class, &rows).expect("batch");

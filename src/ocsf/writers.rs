@@ -1,10 +1,17 @@
 //! The open output files of an export, one per (class, day) partition, bounded.
 //!
-//! Rows arrive in archive (`seq`) order, which is not day order, so several partitions are
-//! written at once. At most [`MAX_OPEN`] files are open; opening one more closes the least
-//! recently written, and that partition's next rows start a new part (`part-00001`). Each
-//! Parquet writer flushes a row group at [`FLUSH_BYTES`], so memory stays bounded (about
-//! `MAX_OPEN × FLUSH_BYTES`) however many rows or days the archive holds.
+//! Rows arrive in archive (`seq`) order, which is not day order: planted timestamps can make
+//! every row of a batch belong to another day. Writing each batch's few rows per partition
+//! straight out would make one tiny file (or row group) per batch and partition, and keeping
+//! a Parquet writer's row group open per partition would hold memory per partition. So rows
+//! wait in a per-partition buffer, and all buffers together hold at most [`PENDING_BYTES`]:
+//! a partition's buffer is written as one row group when it reaches [`ROW_GROUP_BYTES`] or
+//! [`super::parquet_out::ROW_GROUP_ROWS`], and when the total is over budget the largest
+//! buffer is written. A Parquet writer is flushed after every row group, so an open file costs
+//! a descriptor and its footer metadata, not rows. At most [`MAX_OPEN`] files are open; one
+//! more closes the least recently written, whose next rows start a new part (`part-00001`).
+//! Memory is bounded by these constants, not by the archive, and the number of files by the
+//! number of partitions (unless more than [`MAX_OPEN`] are live at once).
 //!
 //! A file is written under a hidden `.NAME.partial` name and renamed when complete, so a lake
 //! that picks up new objects never ingests half a file. An existing file is never
@@ -22,9 +29,11 @@ use super::columns::Cell;
 use super::layout::Layout;
 
 /// Open files at once.
-pub const MAX_OPEN: usize = 8;
-/// Buffered Parquet bytes after which a writer writes its row group out.
-pub const FLUSH_BYTES: usize = 16 << 20;
+pub const MAX_OPEN: usize = 256;
+/// Rows waiting in all partitions' buffers, in (estimated) bytes.
+pub const PENDING_BYTES: usize = 64 << 20;
+/// A partition's buffer is written out as a row group at this many (estimated) bytes.
+pub const ROW_GROUP_BYTES: usize = 8 << 20;
 
 /// The output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,12 +67,34 @@ struct Open {
 
 type Partition = (OcsfClass, String);
 
+/// Rows of one partition waiting to be written.
+#[derive(Default)]
+struct Pending {
+    rows: Vec<Vec<Cell>>,
+    bytes: usize,
+}
+
+/// About what a row holds in memory: its text and a fixed cost per cell.
+fn row_bytes(row: &[Cell]) -> usize {
+    row.iter()
+        .map(|c| {
+            48 + match c {
+                Cell::Text(s) => s.len(),
+                Cell::Map(pairs) => pairs.iter().map(|(k, v)| 48 + k.len() + v.len()).sum(),
+                _ => 0,
+            }
+        })
+        .sum()
+}
+
 /// The partitions' files; see the module doc.
 pub struct Writers {
     out: PathBuf,
     layout: Layout,
     format: Format,
     open: BTreeMap<Partition, Open>,
+    pending: BTreeMap<Partition, Pending>,
+    pending_bytes: usize,
     next_part: BTreeMap<Partition, u32>,
     tick: u64,
     written: Vec<PathBuf>,
@@ -76,14 +107,58 @@ impl Writers {
             layout,
             format,
             open: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            pending_bytes: 0,
             next_part: BTreeMap::new(),
             tick: 0,
             written: Vec::new(),
         }
     }
 
-    /// Append `rows` of `class` to the partition of `day`.
-    pub fn write(&mut self, class: OcsfClass, day: &str, rows: &[Vec<Cell>]) -> Result<(), String> {
+    /// Append `rows` of `class` to the partition of `day` (buffered; see the module doc).
+    pub fn write(
+        &mut self,
+        class: OcsfClass,
+        day: &str,
+        rows: Vec<Vec<Cell>>,
+    ) -> Result<(), String> {
+        let key = (class, day.to_owned());
+        let pending = self.pending.entry(key.clone()).or_default();
+        for row in rows {
+            let bytes = row_bytes(&row);
+            pending.bytes += bytes;
+            self.pending_bytes += bytes;
+            pending.rows.push(row);
+        }
+        if pending.bytes >= ROW_GROUP_BYTES
+            || pending.rows.len() >= super::parquet_out::ROW_GROUP_ROWS
+        {
+            self.write_pending(&key)?;
+        }
+        while self.pending_bytes > PENDING_BYTES {
+            let largest = self
+                .pending
+                .iter()
+                .max_by_key(|(_, p)| p.bytes)
+                .map(|(key, _)| key.clone());
+            match largest {
+                Some(key) => self.write_pending(&key)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the buffered rows of `key` out as one row group.
+    fn write_pending(&mut self, key: &Partition) -> Result<(), String> {
+        let Some(pending) = self.pending.remove(key) else {
+            return Ok(());
+        };
+        self.pending_bytes -= pending.bytes;
+        self.write_now(key.0, &key.1, &pending.rows)
+    }
+
+    fn write_now(&mut self, class: OcsfClass, day: &str, rows: &[Vec<Cell>]) -> Result<(), String> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -111,11 +186,11 @@ impl Writers {
                 }
             }
             FileWriter::Parquet(w) => {
-                let batch = super::parquet_out::to_batch(class.columns(), rows).map_err(|e| at(&e))?;
+                let batch =
+                    super::parquet_out::to_batch(class.columns(), rows).map_err(|e| at(&e))?;
                 w.write(&batch).map_err(|e| at(&e))?;
-                if w.in_progress_size() >= FLUSH_BYTES {
-                    w.flush().map_err(|e| at(&e))?;
-                }
+                // One buffer, one row group: nothing stays buffered in the writer.
+                w.flush().map_err(|e| at(&e))?;
             }
         }
         Ok(())
@@ -123,6 +198,10 @@ impl Writers {
 
     /// Close every file; the paths written, in the order they were completed.
     pub fn finish(mut self) -> Result<Vec<PathBuf>, String> {
+        let waiting: Vec<Partition> = self.pending.keys().cloned().collect();
+        for key in waiting {
+            self.write_pending(&key)?;
+        }
         let keys: Vec<Partition> = self.open.keys().cloned().collect();
         for key in keys {
             if let Some(open) = self.open.remove(&key) {
@@ -157,7 +236,7 @@ impl Writers {
             .open(&partial)
             .map_err(|e| format!("{}: {e}", partial.display()))?;
         let writer = match self.format {
-            Format::Json => FileWriter::Json(BufWriter::with_capacity(256 << 10, file)),
+            Format::Json => FileWriter::Json(BufWriter::with_capacity(64 << 10, file)),
             Format::Parquet => {
                 let class = key.0.columns();
                 let schema = super::parquet_out::schema(class).map_err(|e| e.to_string())?;

@@ -147,7 +147,12 @@ fn route(spec: &RouteSpec) -> Result<AlertRoute, RouteError> {
             "json" => Encoding::Json,
             "text" => Encoding::Text,
             "ocsf" => Encoding::Ocsf,
-            other => return Err(at(format, format!("format {other:?}: use json, text or ocsf"))),
+            other => {
+                return Err(at(
+                    format,
+                    format!("format {other:?}: use json, text or ocsf"),
+                ));
+            }
         },
     };
     let min_severity = match &spec.min_severity {
