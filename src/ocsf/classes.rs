@@ -202,7 +202,7 @@ pub struct Activity {
     pub status: Option<(i64, &'static str)>,
 }
 
-/// The common columns of [`class_columns`] for `event`, in order.
+/// The common columns (the first ones of every class table) for `event`, in order.
 pub fn common_cells(class: OcsfClass, activity: &Activity, event: &ArchivedEvent) -> Vec<Cell> {
     let (category_uid, category_name) = class.category();
     let (severity_id, severity) = severity_of(event.severity);
