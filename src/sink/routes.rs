@@ -254,6 +254,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_file_route_can_write_ocsf() {
+        let text = "[[alerts]]\nto = \"/tmp/lake.ocsf.jsonl\"\nformat = \"ocsf\"\n";
+        let routes = routes_in_config(text).expect("routes");
+        match &routes[0].to {
+            SinkConfig::Output(out) => assert_eq!(out.encoding, Encoding::Ocsf),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn routes_keep_file_order_and_their_floors() {
         let text = r#"
 [rules."auth.bruteforce"]

@@ -2,6 +2,7 @@
 //! readable line per alert (for a terminal). Both treat every field an attacker could have
 //! written (key, summary, evidence, action) as hostile: JSON escapes every control character;
 //! text strips terminal escape sequences and shows every invisible character as an escape.
+//! OCSF Detection Findings ([`crate::ocsf`]) escape controls and invisible characters too.
 
 pub mod rfc5424;
 
