@@ -93,6 +93,7 @@ pub mod event;
 pub mod flags;
 pub mod frame;
 pub mod metrics;
+pub mod ocsf;
 pub mod parse;
 pub mod pipeline;
 pub mod report;

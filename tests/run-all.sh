@@ -39,6 +39,8 @@ fi
 python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
 # aiosmtpd is the SMTP server tests/email_sink.rs mails alerts to (tests/peers/smtp_receiver.py).
 python3 -m pip install --quiet --disable-pip-version-check aiosmtpd && python3 -c 'import aiosmtpd'
+# py-ocsf-models validates `--alert-format ocsf` lines as OCSF Detection Findings (tests/ocsf_alerts.rs).
+python3 -m pip install --quiet --disable-pip-version-check py-ocsf-models==0.10.0 && python3 -c 'import py_ocsf_models'
 python3 -c 'import duckdb, pyarrow' # fail here, clearly, if the install did not work
 # The independent archive verifier (tests/independent_verifier.py) checks Ed25519 with `cryptography`.
 python3 -m pip install --quiet --disable-pip-version-check cryptography && python3 -c 'import cryptography'

@@ -2,6 +2,7 @@
 
 pub mod bans;
 pub mod events;
+pub mod export;
 pub mod keygen;
 pub mod replay;
 pub mod report;
@@ -43,6 +44,7 @@ pub fn main() -> ExitCode {
         Some(Command::Bans(a)) => bans::bans(&a),
         Some(Command::Unban(a)) => bans::unban(&a),
         Some(Command::Report(a)) => report::report(&a),
+        Some(Command::Export(a)) => export::export(&a),
     };
     match result {
         Ok(code) => code,

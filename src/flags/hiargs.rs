@@ -249,6 +249,7 @@ impl DetectConfig {
         let encoding = match args.alert_format {
             AlertFormatArg::Json => Encoding::Json,
             AlertFormatArg::Text => Encoding::Text,
+            AlertFormatArg::Ocsf => Encoding::Ocsf,
         };
         let mut sinks: Vec<AlertRoute> = match &config {
             Some((path, text)) => routes_in_config(text).map_err(|e| route_error(path, text, e))?,

@@ -42,6 +42,9 @@ pub enum Command {
     Unban(UnbanArgs),
     /// The daily or weekly security review of an archive: HTML, JSON or Markdown.
     Report(ReportArgs),
+    /// Export a verified archive's events as OCSF 1.3.0 (JSON lines or Parquet), one class per
+    /// file, optionally in Amazon Security Lake's layout.
+    Export(ExportArgs),
 }
 
 /// Flags shared by everything that parses lines.
@@ -120,6 +123,8 @@ pub enum AlertFormatArg {
     #[default]
     Json,
     Text,
+    /// OCSF 1.3.0 Detection Finding JSON lines.
+    Ocsf,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -344,4 +349,33 @@ pub struct ReportArgs {
     /// counts as late.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub lateness: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// The archive directory.
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: PathBuf,
+    /// Output format: OCSF objects as JSON lines, or zstd Parquet with nested structs.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub ocsf: OcsfFormatArg,
+    /// Directory to write into (created; files already there are never overwritten).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Amazon Security Lake layout: source=NAME,region=R,account=ID (one custom source per
+    /// class: NAME_authentication, NAME_http_activity, …).
+    #[arg(long, value_name = "source=NAME,region=R,account=ID")]
+    pub security_lake: Option<String>,
+    /// Public key (FILE.pub from `secpipe keygen`) the checkpoint must be signed with.
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: Option<PathBuf>,
+    /// The chain head recorded elsewhere; catches a deleted tail.
+    #[arg(long, value_name = "HEX")]
+    pub expect_head: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OcsfFormatArg {
+    Json,
+    Parquet,
 }

@@ -146,7 +146,13 @@ fn route(spec: &RouteSpec) -> Result<AlertRoute, RouteError> {
         Some(format) => match format.get_ref().as_str() {
             "json" => Encoding::Json,
             "text" => Encoding::Text,
-            other => return Err(at(format, format!("format {other:?}: use json or text"))),
+            "ocsf" => Encoding::Ocsf,
+            other => {
+                return Err(at(
+                    format,
+                    format!("format {other:?}: use json, text or ocsf"),
+                ));
+            }
         },
     };
     let min_severity = match &spec.min_severity {
@@ -246,6 +252,16 @@ fn destination(spec: &RouteSpec, encoding: Encoding) -> Result<SinkConfig, Route
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_route_can_write_ocsf() {
+        let text = "[[alerts]]\nto = \"/tmp/lake.ocsf.jsonl\"\nformat = \"ocsf\"\n";
+        let routes = routes_in_config(text).expect("routes");
+        match &routes[0].to {
+            SinkConfig::Output(out) => assert_eq!(out.encoding, Encoding::Ocsf),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn routes_keep_file_order_and_their_floors() {

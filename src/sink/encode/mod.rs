@@ -2,6 +2,7 @@
 //! readable line per alert (for a terminal). Both treat every field an attacker could have
 //! written (key, summary, evidence, action) as hostile: JSON escapes every control character;
 //! text strips terminal escape sequences and shows every invisible character as an escape.
+//! OCSF Detection Findings ([`crate::ocsf`]) escape controls and invisible characters too.
 
 pub mod rfc5424;
 
@@ -17,6 +18,9 @@ pub enum Encoding {
     Text,
     /// RFC 5424 syslog ([`rfc5424`]), for the syslog sink.
     Syslog,
+    /// OCSF 1.3.0 Detection Finding JSON lines ([`crate::ocsf::detection_finding`]), for
+    /// security lakes and SIEMs that read OCSF.
+    Ocsf,
 }
 
 impl Encoding {
@@ -26,6 +30,7 @@ impl Encoding {
             Encoding::Json => write_json(alert, out),
             Encoding::Text => write_text(alert, out),
             Encoding::Syslog => rfc5424::write(alert, rfc5424::hostname(), std::process::id(), out),
+            Encoding::Ocsf => crate::ocsf::write_alert(alert, out),
         }
         out.push('\n');
     }
