@@ -2,9 +2,7 @@
 //! OCSF ([`crate::ocsf::export`]).
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use crate::archive::store::LocalStore;
 use crate::archive::verify::VerifyOptions;
 use crate::flags::UsageError;
 use crate::flags::lowargs::{ExportArgs, OcsfFormatArg};
@@ -15,12 +13,6 @@ use crate::ocsf::writers::Format;
 /// Exit 0 exported; 1 the archive is tampered (nothing written); 2 usage errors, an archive
 /// that cannot be verified or read, or an output that cannot be written.
 pub fn export(args: &ExportArgs) -> Result<ExitCode, UsageError> {
-    if !args.archive.is_dir() {
-        return Err(UsageError::with_help(
-            format!("{}: not a directory", args.archive.display()),
-            "name the directory given to --archive",
-        ));
-    }
     let security_lake = match &args.security_lake {
         Some(spec) => Some(
             SecurityLake::parse(spec)
@@ -39,7 +31,7 @@ pub fn export(args: &ExportArgs) -> Result<ExitCode, UsageError> {
             expect_head: args.expect_head.clone(),
         },
     };
-    let store = Arc::new(LocalStore::new(&args.archive));
+    let store = super::archive_to_read(&args.archive)?;
     match export_archive(store, &args.out, &opts) {
         Ok(summary) => {
             eprint!("{}", summary.render());
