@@ -122,6 +122,35 @@ fn a_bucket_archive_verifies_with_the_same_head_as_its_local_copy_and_replays_th
         "replay reads the same rows from both"
     );
 
+    // OCSF export reads the bucket in place too, to the same files as from the copy.
+    let exported = |from: &str, to: &str| {
+        let (code, _, err) = run(
+            &[
+                "export", from, "--ocsf", "json", "--out", to, "--pubkey", "key.pub",
+            ],
+            "",
+        );
+        assert_eq!(code, 0, "{err}");
+        let root = dir.path().join(to);
+        let mut files: Vec<(String, Vec<u8>)> = walk(&root)
+            .into_iter()
+            .map(|p| {
+                let bytes = std::fs::read(&p).expect("exported file");
+                let name = p.strip_prefix(&root).expect("inside").display().to_string();
+                (name, bytes)
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let ocsf_from_bucket = exported("s3://evidence/host-1", "ocsf-bucket");
+    assert!(!ocsf_from_bucket.is_empty());
+    assert_eq!(
+        ocsf_from_bucket,
+        exported(copy.to_str().expect("utf-8"), "ocsf-copy"),
+        "the same OCSF rows from the bucket and the copy"
+    );
+
     // Create-only: every object was written once.
     let objects = keys(&endpoint, "evidence", "host-1");
     assert!(
@@ -441,4 +470,21 @@ fn keys_region_and_endpoint_come_from_an_aws_profile_as_the_aws_tools_read_them(
         objects.iter().any(|(k, _)| k.starts_with("audit/")),
         "{objects:?}"
     );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
 }
