@@ -442,3 +442,88 @@ fn keys_region_and_endpoint_come_from_an_aws_profile_as_the_aws_tools_read_them(
         "{objects:?}"
     );
 }
+
+/// A crash leaves a sealed file and its pending record in the spool of `--state`; the next
+/// run names another archive with the same `--state`. Finishing that commit there would put
+/// the first archive's line and file into the second, whose create-only objects could never
+/// be taken back: the run must refuse, and the archive the record belongs to finishes it.
+#[test]
+fn a_crash_left_commit_is_not_finished_into_another_archive_sharing_the_spool() {
+    let moto = Moto::start();
+    moto.bucket("evidence", false);
+    let proxy = Proxy::start(moto.port);
+    let env = bucket_support::env(&proxy.endpoint());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("auth.log");
+    std::fs::write(&log, "").expect("log");
+    let first = Running::start_with_env(
+        dir.path(),
+        &[
+            "--follow",
+            "--state",
+            "state",
+            "--archive",
+            "s3://evidence/one",
+            "--roll-rows",
+            "50",
+            "--roll-secs",
+            "1",
+            "auth.log",
+        ],
+        &env,
+    );
+    proxy.set(Mode::Refuse);
+    append_lines(&log, "2026-11-27T10:00:00Z web1", 0, 50);
+    first.wait_metric(&lines_read("auth.log"), 50.0);
+    let pending_dir = dir.path().join("state/archive-spool/pending");
+    let records = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&pending_dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    wait_for("a sealed file waiting for its upload", || {
+        (!records().is_empty()).then_some(())
+    });
+    first.kill();
+    let unfinished = records();
+    proxy.set(Mode::Forward);
+
+    let (code, _, err) = secpipe(
+        &proxy.endpoint(),
+        dir.path(),
+        &["--state", "state", "--archive", "s3://evidence/two"],
+        auth_lines(10).as_bytes(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("s3://evidence/one"),
+        "names the record's archive: {err}"
+    );
+    let written = keys(&proxy.endpoint(), "evidence", "two");
+    assert!(
+        written.is_empty(),
+        "the other archive was written: {written:?}"
+    );
+    assert_eq!(records(), unfinished, "the record waits for its archive");
+
+    let (code, _, err) = secpipe(
+        &proxy.endpoint(),
+        dir.path(),
+        &["--state", "state", "--archive", "s3://evidence/one"],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(records().is_empty(), "its own archive finished it");
+    let (code, report, err) = secpipe(
+        &proxy.endpoint(),
+        dir.path(),
+        &["verify", "s3://evidence/one"],
+        b"",
+    );
+    assert_eq!(code, 0, "{report}{err}");
+    assert!(report.contains("INTACT"), "{report}");
+}

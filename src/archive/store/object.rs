@@ -317,6 +317,9 @@ fn s3_builder(bucket: &str) -> Result<object_store::aws::AmazonS3Builder, StoreE
 /// A commit on its way to the bucket, kept in the spool until both objects are up.
 #[derive(Debug, Serialize, Deserialize)]
 struct Pending {
+    /// The archive it belongs to (`s3://bucket/prefix`): a spool (`--state DIR`) may next be
+    /// used with another archive, which must not receive this commit.
+    archive: String,
     /// The manifest line's number.
     number: u64,
     /// The file's object name.
@@ -626,6 +629,22 @@ impl ArchiveStore for ObjectArchiveStore {
                         at: path.display().to_string(),
                         source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
                     })?;
+                // Finished into another archive, this line and file would be in it for good
+                // (create-only objects) and that archive's chain broken.
+                if pending.archive != self.remote.url {
+                    return Err(StoreError::Io {
+                        at: path.display().to_string(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!(
+                                "this spool holds an unfinished commit for the archive {}, not \
+                                 {}: run once with --archive {} to finish it, or give this \
+                                 archive its own --spool",
+                                pending.archive, self.remote.url, pending.archive
+                            ),
+                        ),
+                    });
+                }
                 records.insert(pending.number, (path, pending));
             }
         }
@@ -689,6 +708,7 @@ impl ArchiveStore for ObjectArchiveStore {
             })?
             .to_owned();
         let pending = Pending {
+            archive: self.remote.url.clone(),
             number,
             name: name.to_string(),
             sha256: hex::encode(sha256),
