@@ -561,7 +561,8 @@ impl Remote {
     }
 }
 
-/// A failure worth trying again: no response (refused, reset, timed out), a 5xx, a 429, or
+/// A failure worth trying again: no response (refused, reset, timed out), a 5xx, a 429, a 408,
+/// S3's `400 RequestTimeout`, or
 /// an error S3 reports inside a 200 (`InternalError`, `SlowDown`). object_store keeps its
 /// status-carrying error type private, so the chain of causes is read: its transport error
 /// type is public, and a status shows as "non-2xx status code: NNN".
@@ -577,7 +578,12 @@ fn is_transient(e: &object_store::Error) -> bool {
         let text = error.to_string();
         if let Some((_, after)) = text.split_once("non-2xx status code: ") {
             let status: u16 = after.get(..3).and_then(|s| s.parse().ok()).unwrap_or(0);
-            return status >= 500 || status == 429;
+            // S3 answers a request body that stalled with `400 RequestTimeout` (AWS's SDKs
+            // retry it, as they retry a 408): the network, not the request, was at fault.
+            return status >= 500
+                || status == 429
+                || status == 408
+                || (status == 400 && after.contains("<Code>RequestTimeout</Code>"));
         }
         if text.starts_with("Server returned error response") {
             return true;
@@ -899,6 +905,45 @@ mod tests {
             "audit/manifests/1e3.json",
         ] {
             assert_eq!(numbered(bad), None, "{bad}");
+        }
+    }
+
+    /// An error as object_store reports a response with `status` and `body`.
+    fn status_error(status: &str, body: &str) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(std::io::Error::other(format!(
+                "Error performing PUT http://127.0.0.1/b/k in 12ms - Server returned non-2xx \
+                 status code: {status}: {body}"
+            ))),
+        }
+    }
+
+    #[test]
+    fn a_refusal_fails_at_once_and_a_server_or_network_fault_is_retried() {
+        let xml = |code: &str| format!("<Error><Code>{code}</Code><Message>m</Message></Error>");
+        for (status, code) in [
+            ("503 Service Unavailable", "SlowDown"),
+            ("500 Internal Server Error", "InternalError"),
+            ("429 Too Many Requests", "TooManyRequests"),
+            ("408 Request Timeout", "RequestTimeout"),
+            ("400 Bad Request", "RequestTimeout"),
+        ] {
+            assert!(
+                is_transient(&status_error(status, &xml(code))),
+                "{status} {code}"
+            );
+        }
+        for (status, code) in [
+            ("400 Bad Request", "BadDigest"),
+            ("400 Bad Request", "InvalidRequest"),
+            ("403 Forbidden", "AccessDenied"),
+            ("403 Forbidden", "RequestTimeTooSkewed"),
+        ] {
+            assert!(
+                !is_transient(&status_error(status, &xml(code))),
+                "{status} {code}"
+            );
         }
     }
 
