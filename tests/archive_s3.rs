@@ -527,3 +527,34 @@ fn a_crash_left_commit_is_not_finished_into_another_archive_sharing_the_spool() 
     assert_eq!(code, 0, "{report}{err}");
     assert!(report.contains("INTACT"), "{report}");
 }
+
+/// Someone with write access to the bucket plants a key holding terminal controls (ESC
+/// sequences that hide what follows, a carriage return that rewrites the line). Its name
+/// reaches the verify report through the listing's error; printed raw, it could make a
+/// terminal show INTACT over the real verdict. The report shows the controls escaped.
+#[test]
+fn a_key_with_terminal_controls_cannot_rewrite_the_verify_report() {
+    let moto = Moto::start();
+    moto.bucket("evidence", false);
+    let endpoint = moto.endpoint();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, _, err) = secpipe(
+        &endpoint,
+        dir.path(),
+        &["--archive", "s3://evidence/p", "--spool", "spool"],
+        auth_lines(100).as_bytes(),
+    );
+    assert_eq!(code, 0, "{err}");
+    bucket_support::boto(
+        &endpoint,
+        "s3.put_object(Bucket='evidence', Key=sys.argv[2], Body=b'x')",
+        &["p/events/date=2026-11-27/x\u{1b}[8m\r\u{1b}[2KINTACT.parquet"],
+    );
+    let (code, report, err) = secpipe(&endpoint, dir.path(), &["verify", "s3://evidence/p"], b"");
+    assert_ne!(code, 0, "{report}{err}");
+    assert!(
+        !report.contains(['\u{1b}', '\r']),
+        "terminal controls in the report: {report:?}"
+    );
+    assert!(report.contains("\\u{1b}[8m"), "shown escaped: {report}");
+}

@@ -189,15 +189,35 @@ impl VerifyReport {
     }
 }
 
+/// `text` with its control characters escaped (`\u{1b}`): names and messages come from the
+/// archive, whose writer may be the attacker, and raw ESC or CR sequences in a terminal could
+/// hide or rewrite the verdict.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 impl fmt::Display for VerifyReport {
     /// What was checked, the head, the signature and the warnings, then the verdict line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.fmt_checked(f)?;
         for warning in &self.warnings {
-            writeln!(f, "warning   {warning}")?;
+            writeln!(f, "warning   {}", shown(warning))?;
         }
         if let Some(why) = &self.inconclusive {
-            writeln!(f, "could not conclude: {why}")?;
+            writeln!(f, "could not conclude: {}", shown(why))?;
         }
         match self.problems.first() {
             None if self.inconclusive.is_none() && self.unsigned.is_empty() => write!(f, "INTACT"),
@@ -250,7 +270,7 @@ impl VerifyReport {
                 write!(
                     f,
                     "\n          - {}: {} seqs {}..={} ({} rows)",
-                    file.file,
+                    shown(&file.file),
                     file.table,
                     file.first_seq,
                     (file.first_seq + file.rows).saturating_sub(1),
@@ -264,7 +284,12 @@ impl VerifyReport {
     /// The `TAMPERED` verdict: the first problem in full, up to 20 more in brief, and the
     /// unsigned spans besides.
     fn fmt_tampered(&self, first: &Problem, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TAMPERED  {} in {}", first.class.as_str(), first.file)?;
+        write!(
+            f,
+            "TAMPERED  {} in {}",
+            first.class.as_str(),
+            shown(&first.file)
+        )?;
         match (first.row, first.row_end) {
             (Some(row), Some(end)) => write!(f, " rows {row}..={end}")?,
             (Some(row), None) if first.file.ends_with(".jsonl") => write!(f, " line {row}")?,
@@ -274,7 +299,7 @@ impl VerifyReport {
         if let Some(seq) = first.seq {
             write!(f, " (seq {seq})")?;
         }
-        write!(f, ": {}", first.detail)?;
+        write!(f, ": {}", shown(&first.detail))?;
         let more = self.problems.len() - 1;
         if more > 0 {
             write!(f, "\n          and {more} more problem(s):")?;
@@ -283,8 +308,8 @@ impl VerifyReport {
                     f,
                     "\n          - {} in {}: {}",
                     p.class.as_str(),
-                    p.file,
-                    p.detail
+                    shown(&p.file),
+                    shown(&p.detail)
                 )?;
             }
         }
