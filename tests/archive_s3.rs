@@ -443,12 +443,11 @@ fn keys_region_and_endpoint_come_from_an_aws_profile_as_the_aws_tools_read_them(
     );
 }
 
-/// A crash leaves a sealed file and its pending record in the spool of `--state`; the next
-/// run names another archive with the same `--state`. Finishing that commit there would put
-/// the first archive's line and file into the second, whose create-only objects could never
-/// be taken back: the run must refuse, and the archive the record belongs to finishes it.
-#[test]
-fn a_crash_left_commit_is_not_finished_into_another_archive_sharing_the_spool() {
+/// A run on `s3://evidence/one` (through a proxy, `--state state`, files of 50 rows) is
+/// SIGKILLed while its first upload is refused: its sealed file and pending record stay in
+/// `state/archive-spool`. Returns the server, the proxy (forwarding again), the directory and
+/// the pending records.
+fn crash_with_a_pending_record() -> (Moto, Proxy, tempfile::TempDir, Vec<std::path::PathBuf>) {
     let moto = Moto::start();
     moto.bucket("evidence", false);
     let proxy = Proxy::start(moto.port);
@@ -476,22 +475,36 @@ fn a_crash_left_commit_is_not_finished_into_another_archive_sharing_the_spool() 
     append_lines(&log, "2026-11-27T10:00:00Z web1", 0, 50);
     first.wait_metric(&lines_read("auth.log"), 50.0);
     let pending_dir = dir.path().join("state/archive-spool/pending");
-    let records = || -> Vec<std::path::PathBuf> {
-        std::fs::read_dir(&pending_dir)
-            .map(|d| {
-                d.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     wait_for("a sealed file waiting for its upload", || {
-        (!records().is_empty()).then_some(())
+        let found = pending_records(&pending_dir);
+        (!found.is_empty()).then_some(())
     });
     first.kill();
-    let unfinished = records();
     proxy.set(Mode::Forward);
+    let records = pending_records(&pending_dir);
+    (moto, proxy, dir, records)
+}
 
+/// The pending records (`*.json`) in `dir`.
+fn pending_records(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A crash leaves a sealed file and its pending record in the spool of `--state`; the next
+/// run names another archive with the same `--state`. Finishing that commit there would put
+/// the first archive's line and file into the second, whose create-only objects could never
+/// be taken back: the run must refuse, and the archive the record belongs to finishes it.
+#[test]
+fn a_crash_left_commit_is_not_finished_into_another_archive_sharing_the_spool() {
+    let (_moto, proxy, dir, unfinished) = crash_with_a_pending_record();
+    let records = || pending_records(&dir.path().join("state/archive-spool/pending"));
+    assert!(!unfinished.is_empty(), "the kill left a commit unfinished");
     let (code, _, err) = secpipe(
         &proxy.endpoint(),
         dir.path(),
@@ -557,4 +570,52 @@ fn a_key_with_terminal_controls_cannot_rewrite_the_verify_report() {
         "terminal controls in the report: {report:?}"
     );
     assert!(report.contains("\\u{1b}[8m"), "shown escaped: {report}");
+}
+
+/// Someone who can write the spool but not the bucket edits a pending record: its object
+/// name, or its checkpoint's count. The restart would upload the sealed file under a name no
+/// manifest line gives, or a checkpoint claiming lines that do not exist, which every later
+/// verify reads as the newest; in a create-only bucket neither can be taken back. The
+/// restart checks the record against its own manifest line and refuses.
+#[test]
+fn an_edited_pending_record_is_refused_and_nothing_is_uploaded() {
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit); 2] = [
+        ("another object name", |record| {
+            record["name"] = "alerts/date=2026-11-27/part-00000000.parquet".into();
+        }),
+        ("a checkpoint for another count", |record| {
+            let text = record["checkpoint"]
+                .as_str()
+                .expect("a checkpoint")
+                .to_owned();
+            let mut lines: Vec<&str> = text.split('\n').collect();
+            lines[1] = "99999999";
+            record["checkpoint"] = lines.join("\n").into();
+        }),
+    ];
+    for (what, edit) in edits {
+        let (_moto, proxy, dir, unfinished) = crash_with_a_pending_record();
+        let path = unfinished
+            .first()
+            .expect("the kill left a commit unfinished");
+        let mut record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).expect("record")).expect("json");
+        edit(&mut record);
+        std::fs::write(path, record.to_string()).expect("edit the record");
+        let before = keys(&proxy.endpoint(), "evidence", "one");
+        let (code, _, err) = secpipe(
+            &proxy.endpoint(),
+            dir.path(),
+            &["--state", "state", "--archive", "s3://evidence/one"],
+            b"",
+        );
+        assert_eq!(code, 2, "{what}: {err}");
+        let written = keys(&proxy.endpoint(), "evidence", "one");
+        assert_eq!(written, before, "{what}: uploaded from an edited record");
+        assert!(
+            path.exists(),
+            "{what}: the record stays for a person to look at"
+        );
+    }
 }

@@ -335,6 +335,32 @@ struct Pending {
     checkpoint: Option<String>,
 }
 
+impl Pending {
+    /// Whether the record says what its own manifest line says: the line names `name` with
+    /// `sha256`, and the checkpoint covers exactly this line. A record edited in the spool
+    /// would otherwise upload a file under a name no line gives, or a checkpoint claiming
+    /// lines that do not exist, for good (create-only objects).
+    fn check(&self) -> Result<(), String> {
+        use super::super::manifest::{Checkpoint, Manifest, line_hash};
+        let manifest = Manifest::parse(self.line.as_bytes())?;
+        if manifest.path.as_deref() != Some(self.name.as_str())
+            || manifest.sha256.as_deref() != Some(self.sha256.as_str())
+        {
+            return Err("its object name or SHA-256 is not the one its manifest line gives".into());
+        }
+        if let Some(text) = &self.checkpoint {
+            let checkpoint = Checkpoint::parse(text)?;
+            if checkpoint.count != self.number
+                || checkpoint.head != line_hash(self.line.as_bytes())
+                || checkpoint.archive != manifest.archive
+            {
+                return Err("its checkpoint does not cover its own manifest line".into());
+            }
+        }
+        Ok(())
+    }
+}
+
 fn parse_sha256(hex_text: &str) -> Option<[u8; 32]> {
     hex::decode(hex_text).ok()?.try_into().ok()
 }
@@ -651,6 +677,13 @@ impl ArchiveStore for ObjectArchiveStore {
                         ),
                     });
                 }
+                pending.check().map_err(|why| StoreError::Io {
+                    at: path.display().to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("a pending commit that was changed after it was recorded: {why}"),
+                    ),
+                })?;
                 records.insert(pending.number, (path, pending));
             }
         }
