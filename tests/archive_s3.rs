@@ -619,3 +619,33 @@ fn an_edited_pending_record_is_refused_and_nothing_is_uploaded() {
         );
     }
 }
+
+/// A copy of a manifest object left beside it (`00000001.json.bak`, as a person inspecting
+/// the bucket might leave, or `1.json`) is not a line of the chain, as `manifests.jsonl.bak`
+/// is not in a directory archive: the chain is read from the names secpipe writes, and the
+/// archive verifies and can be extended as before.
+#[test]
+fn a_copy_of_a_manifest_object_beside_it_is_not_read_as_a_second_line() {
+    let moto = Moto::start();
+    moto.bucket("evidence", false);
+    let endpoint = moto.endpoint();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let archive = ["--archive", "s3://evidence/p", "--spool", "spool"];
+    let (code, _, err) = secpipe(&endpoint, dir.path(), &archive, auth_lines(100).as_bytes());
+    assert_eq!(code, 0, "{err}");
+    let (code, intact, err) = secpipe(&endpoint, dir.path(), &["verify", "s3://evidence/p"], b"");
+    assert_eq!(code, 0, "{intact}{err}");
+    for copy in ["00000001.json.bak", "1.json", "00000001.note"] {
+        bucket_support::boto(
+            &endpoint,
+            "s3.copy_object(Bucket='evidence', Key=sys.argv[2], \
+             CopySource={'Bucket': 'evidence', 'Key': 'p/audit/manifests/00000001.json'})",
+            &[&format!("p/audit/manifests/{copy}")],
+        );
+    }
+    let (code, report, err) = secpipe(&endpoint, dir.path(), &["verify", "s3://evidence/p"], b"");
+    assert_eq!(code, 0, "{report}{err}");
+    assert_eq!(head_of(&report), head_of(&intact));
+    let (code, _, err) = secpipe(&endpoint, dir.path(), &archive, auth_lines(10).as_bytes());
+    assert_eq!(code, 0, "the archive is extended: {err}");
+}

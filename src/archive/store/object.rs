@@ -376,14 +376,18 @@ fn remove_if_present(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// `<number>.<ext>` → number (`00000012.json` → 12).
-fn numbered(name: &str) -> Option<u64> {
-    let file = name.rsplit('/').next()?;
-    let (number, _ext) = file.split_once('.')?;
+/// `<dir>/<number:08>.<ext>` → number (`audit/manifests/00000012.json` → 12): only the name
+/// secpipe writes for that number, so that a copy beside it (`00000012.json.bak`, `12.json`,
+/// `sub/00000012.json`) is not read as a second line, as `manifests.jsonl.bak` is not in a
+/// directory archive.
+fn numbered(name: &str, dir: &str, ext: &str) -> Option<u64> {
+    let file = name.strip_prefix(dir)?.strip_prefix('/')?;
+    let number = file.strip_suffix(ext)?.strip_suffix('.')?;
     if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    number.parse().ok()
+    let n: u64 = number.parse().ok()?;
+    (format!("{n:08}") == number).then_some(n)
 }
 
 /// Write `bytes` to `path` through a temporary file and a rename, fsynced.
@@ -575,12 +579,12 @@ impl Remote {
         Ok(names)
     }
 
-    /// The numbered objects under `dir` (`<n>.<ext>`), by number, then name.
-    fn numbered(&self, dir: &str) -> Result<Vec<(u64, ObjectName)>, StoreError> {
+    /// The numbered objects under `dir` (`<n:08>.<ext>`), by number.
+    fn numbered(&self, dir: &str, ext: &str) -> Result<Vec<(u64, ObjectName)>, StoreError> {
         let mut found: Vec<(u64, ObjectName)> = self
             .list(&ObjectName::new(dir)?)?
             .into_iter()
-            .filter_map(|name| numbered(name.as_str()).map(|n| (n, name)))
+            .filter_map(|name| numbered(name.as_str(), dir, ext).map(|n| (n, name)))
             .collect();
         found.sort();
         Ok(found)
@@ -809,7 +813,7 @@ impl ArchiveStore for ObjectArchiveStore {
     }
 
     fn read_manifests(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        let names = self.remote.numbered(MANIFEST_DIR)?;
+        let names = self.remote.numbered(MANIFEST_DIR, "json")?;
         if names.is_empty() {
             return Ok(None);
         }
@@ -859,7 +863,7 @@ impl ArchiveStore for ObjectArchiveStore {
     }
 
     fn read_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.remote.numbered(CHECKPOINT_DIR)?.last() {
+        match self.remote.numbered(CHECKPOINT_DIR, "note")?.last() {
             Some((_, name)) => Ok(Some(self.remote.get_all(name)?.to_vec())),
             None => Ok(None),
         }
@@ -928,16 +932,29 @@ mod tests {
 
     #[test]
     fn numbered_objects_parse_only_digits() {
-        assert_eq!(numbered("audit/manifests/00000012.json"), Some(12));
-        assert_eq!(numbered("audit/checkpoints/7.note"), Some(7));
+        let manifest = |name: &str| numbered(name, MANIFEST_DIR, "json");
+        assert_eq!(manifest("audit/manifests/00000012.json"), Some(12));
+        assert_eq!(
+            manifest("audit/manifests/123456789.json"),
+            Some(123_456_789)
+        );
+        assert_eq!(
+            numbered("audit/checkpoints/00000007.note", CHECKPOINT_DIR, "note"),
+            Some(7)
+        );
         for bad in [
             "audit/manifests/x.json",
             "audit/manifests/.json",
             "audit/manifests/12",
             "audit/manifests/-1.json",
             "audit/manifests/1e3.json",
+            "audit/manifests/12.json",
+            "audit/manifests/00000012.json.bak",
+            "audit/manifests/00000012.note",
+            "audit/manifests/old/00000012.json",
+            "audit/checkpoints/00000012.json",
         ] {
-            assert_eq!(numbered(bad), None, "{bad}");
+            assert_eq!(manifest(bad), None, "{bad}");
         }
     }
 
