@@ -649,3 +649,50 @@ fn a_copy_of_a_manifest_object_beside_it_is_not_read_as_a_second_line() {
     let (code, _, err) = secpipe(&endpoint, dir.path(), &archive, auth_lines(10).as_bytes());
     assert_eq!(code, 0, "the archive is extended: {err}");
 }
+
+/// Two runs given the same spool at once: the second would finish the first one's commits in
+/// flight, delete its spooled files and records under it, and both would extend the chain
+/// from the same line. The second run must refuse before it touches the spool or the bucket.
+#[test]
+fn a_second_run_on_a_spool_in_use_is_refused() {
+    let moto = Moto::start();
+    moto.bucket("evidence", false);
+    let endpoint = moto.endpoint();
+    let env = bucket_support::env(&endpoint);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("auth.log");
+    std::fs::write(&log, "").expect("log");
+    let first = Running::start_with_env(
+        dir.path(),
+        &[
+            "--follow",
+            "--archive",
+            "s3://evidence/p",
+            "--spool",
+            "spool",
+            "--roll-rows",
+            "50",
+            "--roll-secs",
+            "1",
+            "auth.log",
+        ],
+        &env,
+    );
+    append_lines(&log, "2026-11-27T10:00:00Z web1", 0, 50);
+    first.wait_metric(&lines_read("auth.log"), 50.0);
+    let (code, _, err) = secpipe(
+        &endpoint,
+        dir.path(),
+        &["--archive", "s3://evidence/p", "--spool", "spool"],
+        auth_lines(10).as_bytes(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("another secpipe"), "{err}");
+    append_lines(&log, "2026-11-27T10:00:00Z web1", 50, 50);
+    first.wait_metric(&lines_read("auth.log"), 100.0);
+    let (status, stderr) = first.terminate();
+    assert!(status.success(), "{stderr}");
+    let (code, report, err) = secpipe(&endpoint, dir.path(), &["verify", "s3://evidence/p"], b"");
+    assert_eq!(code, 0, "{report}{err}");
+    assert!(report.contains("INTACT"), "{report}");
+}

@@ -99,6 +99,8 @@ pub struct ObjectArchiveStore {
     remote: Arc<Remote>,
     /// Where files wait for their upload (writers only; `None` opens the bucket read-only).
     spool: Option<PathBuf>,
+    /// The spool's lock, taken by [`ArchiveStore::recover`] and held while the store lives.
+    spool_lock: std::sync::OnceLock<File>,
 }
 
 /// What every reader and the store share: the client, its runtime and the prefix.
@@ -182,6 +184,7 @@ impl ObjectArchiveStore {
                 retry_for: RETRY_FOR,
             }),
             spool,
+            spool_lock: std::sync::OnceLock::new(),
         })
     }
 
@@ -645,6 +648,7 @@ impl ArchiveStore for ObjectArchiveStore {
         let Some(spool) = &self.spool else {
             return Ok(0);
         };
+        self.lock_spool(spool)?;
         let dir = spool.join(PENDING_DIR);
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -879,6 +883,37 @@ impl ArchiveStore for ObjectArchiveStore {
 }
 
 impl ObjectArchiveStore {
+    /// Take the spool's lock, or fail if another secpipe holds it: a second run would finish
+    /// the first one's commits in flight, delete its spooled files, and extend the chain
+    /// from the same line.
+    fn lock_spool(&self, spool: &Path) -> Result<(), StoreError> {
+        if self.spool_lock.get().is_some() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(spool).map_err(StoreError::at(spool))?;
+        let path = spool.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(StoreError::at(&path))?;
+        match file.try_lock() {
+            Ok(()) => {
+                let _ = self.spool_lock.set(file);
+                Ok(())
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Io {
+                at: spool.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    "another secpipe is writing through this spool (same --spool, or --state)",
+                ),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::at(&path)(e)),
+        }
+    }
+
     /// A new object named by the count it covers. One of that count already there covers
     /// the same lines (the chain only grows), so it stands: nothing is overwritten.
     fn put_checkpoint(&self, text: &[u8]) -> Result<(), StoreError> {
