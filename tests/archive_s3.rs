@@ -488,3 +488,257 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A run on `s3://evidence/one` (through a proxy, `--state state`, files of 50 rows) is
+/// SIGKILLed while its first upload is refused: its sealed file and pending record stay in
+/// `state/archive-spool`. Returns the server, the proxy (forwarding again), the directory and
+/// the pending records.
+fn crash_with_a_pending_record() -> (Moto, Proxy, tempfile::TempDir, Vec<std::path::PathBuf>) {
+    let moto = Moto::start();
+    moto.bucket("evidence", false);
+    let proxy = Proxy::start(moto.port);
+    let env = bucket_support::env(&proxy.endpoint());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("auth.log");
+    std::fs::write(&log, "").expect("log");
+    let first = Running::start_with_env(
+        dir.path(),
+        &[
+            "--follow",
+            "--state",
+            "state",
+            "--archive",
+            "s3://evidence/one",
+            "--roll-rows",
+            "50",
+            "--roll-secs",
+            "1",
+            "auth.log",
+        ],
+        &env,
+    );
+    proxy.set(Mode::Refuse);
+    append_lines(&log, "2026-11-27T10:00:00Z web1", 0, 50);
+    first.wait_metric(&lines_read("auth.log"), 50.0);
+    let pending_dir = dir.path().join("state/archive-spool/pending");
+    wait_for("a sealed file waiting for its upload", || {
+        let found = pending_records(&pending_dir);
+        (!found.is_empty()).then_some(())
+    });
+    first.kill();
+    proxy.set(Mode::Forward);
+    let records = pending_records(&pending_dir);
+    (moto, proxy, dir, records)
+}
+
+/// The pending records (`*.json`) in `dir`.
+fn pending_records(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A crash leaves a sealed file and its pending record in the spool of `--state`; the next
+/// run names another archive with the same `--state`. Finishing that commit there would put
+/// the first archive's line and file into the second, whose create-only objects could never
+/// be taken back: the run must refuse, and the archive the record belongs to finishes it.
+#[test]
+fn a_crash_left_commit_is_not_finished_into_another_archive_sharing_the_spool() {
+    let (_moto, proxy, dir, unfinished) = crash_with_a_pending_record();
+    let records = || pending_records(&dir.path().join("state/archive-spool/pending"));
+    assert!(!unfinished.is_empty(), "the kill left a commit unfinished");
+    let (code, _, err) = secpipe(
+        &proxy.endpoint(),
+        dir.path(),
+        &["--state", "state", "--archive", "s3://evidence/two"],
+        auth_lines(10).as_bytes(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("s3://evidence/one"),
+        "names the record's archive: {err}"
+    );
+    let written = keys(&proxy.endpoint(), "evidence", "two");
+    assert!(
+        written.is_empty(),
+        "the other archive was written: {written:?}"
+    );
+    assert_eq!(records(), unfinished, "the record waits for its archive");
+
+    let (code, _, err) = secpipe(
+        &proxy.endpoint(),
+        dir.path(),
+        &["--state", "state", "--archive", "s3://evidence/one"],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(records().is_empty(), "its own archive finished it");
+    let (code, report, err) = secpipe(
+        &proxy.endpoint(),
+        dir.path(),
+        &["verify", "s3://evidence/one"],
+        b"",
+    );
+    assert_eq!(code, 0, "{report}{err}");
+    assert!(report.contains("INTACT"), "{report}");
+}
+
+/// Someone with write access to the bucket plants a key holding terminal controls (ESC
+/// sequences that hide what follows, a carriage return that rewrites the line). Its name
+/// reaches the verify report through the listing's error; printed raw, it could make a
+/// terminal show INTACT over the real verdict. The report shows the controls escaped.
+#[test]
+fn a_key_with_terminal_controls_cannot_rewrite_the_verify_report() {
+    let moto = Moto::start();
+    moto.bucket("evidence", false);
+    let endpoint = moto.endpoint();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, _, err) = secpipe(
+        &endpoint,
+        dir.path(),
+        &["--archive", "s3://evidence/p", "--spool", "spool"],
+        auth_lines(100).as_bytes(),
+    );
+    assert_eq!(code, 0, "{err}");
+    bucket_support::boto(
+        &endpoint,
+        "s3.put_object(Bucket='evidence', Key=sys.argv[2], Body=b'x')",
+        &["p/events/date=2026-11-27/x\u{1b}[8m\r\u{1b}[2KINTACT.parquet"],
+    );
+    let (code, report, err) = secpipe(&endpoint, dir.path(), &["verify", "s3://evidence/p"], b"");
+    assert_ne!(code, 0, "{report}{err}");
+    assert!(
+        !report.contains(['\u{1b}', '\r']),
+        "terminal controls in the report: {report:?}"
+    );
+    assert!(report.contains("\\u{1b}[8m"), "shown escaped: {report}");
+}
+
+/// Someone who can write the spool but not the bucket edits a pending record: its object
+/// name, or its checkpoint's count. The restart would upload the sealed file under a name no
+/// manifest line gives, or a checkpoint claiming lines that do not exist, which every later
+/// verify reads as the newest; in a create-only bucket neither can be taken back. The
+/// restart checks the record against its own manifest line and refuses.
+#[test]
+fn an_edited_pending_record_is_refused_and_nothing_is_uploaded() {
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit); 2] = [
+        ("another object name", |record| {
+            record["name"] = "alerts/date=2026-11-27/part-00000000.parquet".into();
+        }),
+        ("a checkpoint for another count", |record| {
+            let text = record["checkpoint"]
+                .as_str()
+                .expect("a checkpoint")
+                .to_owned();
+            let mut lines: Vec<&str> = text.split('\n').collect();
+            lines[1] = "99999999";
+            record["checkpoint"] = lines.join("\n").into();
+        }),
+    ];
+    for (what, edit) in edits {
+        let (_moto, proxy, dir, unfinished) = crash_with_a_pending_record();
+        let path = unfinished
+            .first()
+            .expect("the kill left a commit unfinished");
+        let mut record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).expect("record")).expect("json");
+        edit(&mut record);
+        std::fs::write(path, record.to_string()).expect("edit the record");
+        let before = keys(&proxy.endpoint(), "evidence", "one");
+        let (code, _, err) = secpipe(
+            &proxy.endpoint(),
+            dir.path(),
+            &["--state", "state", "--archive", "s3://evidence/one"],
+            b"",
+        );
+        assert_eq!(code, 2, "{what}: {err}");
+        let written = keys(&proxy.endpoint(), "evidence", "one");
+        assert_eq!(written, before, "{what}: uploaded from an edited record");
+        assert!(
+            path.exists(),
+            "{what}: the record stays for a person to look at"
+        );
+    }
+}
+
+/// A copy of a manifest object left beside it (`00000001.json.bak`, as a person inspecting
+/// the bucket might leave, or `1.json`) is not a line of the chain, as `manifests.jsonl.bak`
+/// is not in a directory archive: the chain is read from the names secpipe writes, and the
+/// archive verifies and can be extended as before.
+#[test]
+fn a_copy_of_a_manifest_object_beside_it_is_not_read_as_a_second_line() {
+    let moto = Moto::start();
+    moto.bucket("evidence", false);
+    let endpoint = moto.endpoint();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let archive = ["--archive", "s3://evidence/p", "--spool", "spool"];
+    let (code, _, err) = secpipe(&endpoint, dir.path(), &archive, auth_lines(100).as_bytes());
+    assert_eq!(code, 0, "{err}");
+    let (code, intact, err) = secpipe(&endpoint, dir.path(), &["verify", "s3://evidence/p"], b"");
+    assert_eq!(code, 0, "{intact}{err}");
+    for copy in ["00000001.json.bak", "1.json", "00000001.note"] {
+        bucket_support::boto(
+            &endpoint,
+            "s3.copy_object(Bucket='evidence', Key=sys.argv[2], \
+             CopySource={'Bucket': 'evidence', 'Key': 'p/audit/manifests/00000001.json'})",
+            &[&format!("p/audit/manifests/{copy}")],
+        );
+    }
+    let (code, report, err) = secpipe(&endpoint, dir.path(), &["verify", "s3://evidence/p"], b"");
+    assert_eq!(code, 0, "{report}{err}");
+    assert_eq!(head_of(&report), head_of(&intact));
+    let (code, _, err) = secpipe(&endpoint, dir.path(), &archive, auth_lines(10).as_bytes());
+    assert_eq!(code, 0, "the archive is extended: {err}");
+}
+
+/// Two runs given the same spool at once: the second would finish the first one's commits in
+/// flight, delete its spooled files and records under it, and both would extend the chain
+/// from the same line. The second run must refuse before it touches the spool or the bucket.
+#[test]
+fn a_second_run_on_a_spool_in_use_is_refused() {
+    let moto = Moto::start();
+    moto.bucket("evidence", false);
+    let endpoint = moto.endpoint();
+    let env = bucket_support::env(&endpoint);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("auth.log");
+    std::fs::write(&log, "").expect("log");
+    let first = Running::start_with_env(
+        dir.path(),
+        &[
+            "--follow",
+            "--archive",
+            "s3://evidence/p",
+            "--spool",
+            "spool",
+            "--roll-rows",
+            "50",
+            "--roll-secs",
+            "1",
+            "auth.log",
+        ],
+        &env,
+    );
+    append_lines(&log, "2026-11-27T10:00:00Z web1", 0, 50);
+    first.wait_metric(&lines_read("auth.log"), 50.0);
+    let (code, _, err) = secpipe(
+        &endpoint,
+        dir.path(),
+        &["--archive", "s3://evidence/p", "--spool", "spool"],
+        auth_lines(10).as_bytes(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("another secpipe"), "{err}");
+    append_lines(&log, "2026-11-27T10:00:00Z web1", 50, 50);
+    first.wait_metric(&lines_read("auth.log"), 100.0);
+    let (status, stderr) = first.terminate();
+    assert!(status.success(), "{stderr}");
+    let (code, report, err) = secpipe(&endpoint, dir.path(), &["verify", "s3://evidence/p"], b"");
+    assert_eq!(code, 0, "{report}{err}");
+    assert!(report.contains("INTACT"), "{report}");
+}

@@ -100,6 +100,8 @@ pub struct ObjectArchiveStore {
     remote: Arc<Remote>,
     /// Where files wait for their upload (writers only; `None` opens the bucket read-only).
     spool: Option<PathBuf>,
+    /// The spool's lock, taken by [`ArchiveStore::recover`] and held while the store lives.
+    spool_lock: std::sync::OnceLock<File>,
 }
 
 /// What every reader and the store share: the client, its runtime and the prefix.
@@ -206,6 +208,7 @@ impl ObjectArchiveStore {
                 lister,
             }),
             spool,
+            spool_lock: std::sync::OnceLock::new(),
         })
     }
 
@@ -341,6 +344,9 @@ pub(super) fn s3_builder(bucket: &str) -> Result<object_store::aws::AmazonS3Buil
 /// A commit on its way to the bucket, kept in the spool until both objects are up.
 #[derive(Debug, Serialize, Deserialize)]
 struct Pending {
+    /// The archive it belongs to (`s3://bucket/prefix`): a spool (`--state DIR`) may next be
+    /// used with another archive, which must not receive this commit.
+    archive: String,
     /// The manifest line's number.
     number: u64,
     /// The file's object name.
@@ -354,6 +360,32 @@ struct Pending {
     /// The checkpoint covering it, signed by the run that wrote it.
     #[serde(default)]
     checkpoint: Option<String>,
+}
+
+impl Pending {
+    /// Whether the record says what its own manifest line says: the line names `name` with
+    /// `sha256`, and the checkpoint covers exactly this line. A record edited in the spool
+    /// would otherwise upload a file under a name no line gives, or a checkpoint claiming
+    /// lines that do not exist, for good (create-only objects).
+    fn check(&self) -> Result<(), String> {
+        use super::super::manifest::{Checkpoint, Manifest, line_hash};
+        let manifest = Manifest::parse(self.line.as_bytes())?;
+        if manifest.path.as_deref() != Some(self.name.as_str())
+            || manifest.sha256.as_deref() != Some(self.sha256.as_str())
+        {
+            return Err("its object name or SHA-256 is not the one its manifest line gives".into());
+        }
+        if let Some(text) = &self.checkpoint {
+            let checkpoint = Checkpoint::parse(text)?;
+            if checkpoint.count != self.number
+                || checkpoint.head != line_hash(self.line.as_bytes())
+                || checkpoint.archive != manifest.archive
+            {
+                return Err("its checkpoint does not cover its own manifest line".into());
+            }
+        }
+        Ok(())
+    }
 }
 
 fn parse_sha256(hex_text: &str) -> Option<[u8; 32]> {
@@ -371,21 +403,25 @@ fn remove_if_present(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// The number of a chain object: `dir` then only digits then `suffix`
-/// (`audit/manifests/00000012.json` → 12). Anything else under `audit/` (a planted
-/// `1.json.bak`, a name with a terminal escape) is not part of the chain.
+/// The number of a chain object: `dir`, then the number as secpipe writes it (at least 8
+/// digits, zero-padded), then `suffix` (`audit/manifests/00000012.json` → 12). Anything else
+/// is not part of the chain: a planted name with a terminal escape, or a copy beside a chain
+/// object (`00000012.json.bak`, `12.json`, `old/00000012.json`), which would otherwise be read
+/// as a second line, as `manifests.jsonl.bak` is not in a directory archive.
 ///
 /// ```
 /// use secpipe::archive::store::chain_number;
 /// assert_eq!(chain_number("audit/manifests/00000012.json", "audit/manifests/", ".json"), Some(12));
 /// assert_eq!(chain_number("audit/manifests/1.json.bak", "audit/manifests/", ".json"), None);
+/// assert_eq!(chain_number("audit/manifests/12.json", "audit/manifests/", ".json"), None);
 /// ```
 pub fn chain_number(name: &str, dir: &str, suffix: &str) -> Option<u64> {
     let digits = name.strip_prefix(dir)?.strip_suffix(suffix)?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok()
+    let n: u64 = digits.parse().ok()?;
+    (format!("{n:08}") == digits).then_some(n)
 }
 
 /// Write `bytes` to `path` through a temporary file and a rename, fsynced.
@@ -648,7 +684,8 @@ impl Remote {
     }
 }
 
-/// A failure worth trying again: no response (refused, reset, timed out), a 5xx, a 429, or
+/// A failure worth trying again: no response (refused, reset, timed out), a 5xx, a 429, a 408,
+/// S3's `400 RequestTimeout`, or
 /// an error S3 reports inside a 200 (`InternalError`, `SlowDown`). object_store keeps its
 /// status-carrying error type private, so the chain of causes is read: its transport error
 /// type is public, and a status shows as "non-2xx status code: NNN".
@@ -664,7 +701,12 @@ fn is_transient(e: &object_store::Error) -> bool {
         let text = error.to_string();
         if let Some((_, after)) = text.split_once("non-2xx status code: ") {
             let status: u16 = after.get(..3).and_then(|s| s.parse().ok()).unwrap_or(0);
-            return status >= 500 || status == 429;
+            // S3 answers a request body that stalled with `400 RequestTimeout` (AWS's SDKs
+            // retry it, as they retry a 408): the network, not the request, was at fault.
+            return status >= 500
+                || status == 429
+                || status == 408
+                || (status == 400 && after.contains("<Code>RequestTimeout</Code>"));
         }
         if text.starts_with("Server returned error response") {
             return true;
@@ -696,6 +738,7 @@ impl ArchiveStore for ObjectArchiveStore {
         let Some(spool) = &self.spool else {
             return Ok(0);
         };
+        self.lock_spool(spool)?;
         let dir = spool.join(PENDING_DIR);
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -716,6 +759,29 @@ impl ArchiveStore for ObjectArchiveStore {
                         at: path.display().to_string(),
                         source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
                     })?;
+                // Finished into another archive, this line and file would be in it for good
+                // (create-only objects) and that archive's chain broken.
+                if pending.archive != self.remote.url {
+                    return Err(StoreError::Io {
+                        at: path.display().to_string(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!(
+                                "this spool holds an unfinished commit for the archive {}, not \
+                                 {}: run once with --archive {} to finish it, or give this \
+                                 archive its own --spool",
+                                pending.archive, self.remote.url, pending.archive
+                            ),
+                        ),
+                    });
+                }
+                pending.check().map_err(|why| StoreError::Io {
+                    at: path.display().to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("a pending commit that was changed after it was recorded: {why}"),
+                    ),
+                })?;
                 records.insert(pending.number, (path, pending));
             }
         }
@@ -779,6 +845,7 @@ impl ArchiveStore for ObjectArchiveStore {
             })?
             .to_owned();
         let pending = Pending {
+            archive: self.remote.url.clone(),
             number,
             name: name.to_string(),
             sha256: hex::encode(sha256),
@@ -906,6 +973,37 @@ impl ArchiveStore for ObjectArchiveStore {
 }
 
 impl ObjectArchiveStore {
+    /// Take the spool's lock, or fail if another secpipe holds it: a second run would finish
+    /// the first one's commits in flight, delete its spooled files, and extend the chain
+    /// from the same line.
+    fn lock_spool(&self, spool: &Path) -> Result<(), StoreError> {
+        if self.spool_lock.get().is_some() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(spool).map_err(StoreError::at(spool))?;
+        let path = spool.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(StoreError::at(&path))?;
+        match file.try_lock() {
+            Ok(()) => {
+                let _ = self.spool_lock.set(file);
+                Ok(())
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Io {
+                at: spool.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    "another secpipe is writing through this spool (same --spool, or --state)",
+                ),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::at(&path)(e)),
+        }
+    }
+
     /// A new object named by the count it covers. One of that count already there covers
     /// the same lines (the chain only grows), so it stands: nothing is overwritten.
     fn put_checkpoint(&self, text: &[u8]) -> Result<(), StoreError> {
@@ -961,6 +1059,15 @@ mod tests {
     fn chain_objects_are_only_digits_and_their_suffix() {
         let m = |name| chain_number(name, "audit/manifests/", ".json");
         assert_eq!(m("audit/manifests/00000012.json"), Some(12));
+        assert_eq!(m("audit/manifests/123456789.json"), Some(123_456_789));
+        assert_eq!(
+            chain_number(
+                "audit/checkpoints/00000007.note",
+                "audit/checkpoints/",
+                ".note"
+            ),
+            Some(7)
+        );
         for bad in [
             "audit/manifests/x.json",
             "audit/manifests/.json",
@@ -970,8 +1077,52 @@ mod tests {
             "audit/manifests/1.json.bak",
             "audit/manifests/1.note",
             "audit/manifests/\u{1b}[2J1.json",
+            "audit/manifests/12.json",
+            "audit/manifests/00000012.json.bak",
+            "audit/manifests/00000012.note",
+            "audit/manifests/old/00000012.json",
+            "audit/checkpoints/00000012.json",
         ] {
             assert_eq!(m(bad), None, "{bad}");
+        }
+    }
+
+    /// An error as object_store reports a response with `status` and `body`.
+    fn status_error(status: &str, body: &str) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(std::io::Error::other(format!(
+                "Error performing PUT http://127.0.0.1/b/k in 12ms - Server returned non-2xx \
+                 status code: {status}: {body}"
+            ))),
+        }
+    }
+
+    #[test]
+    fn a_refusal_fails_at_once_and_a_server_or_network_fault_is_retried() {
+        let xml = |code: &str| format!("<Error><Code>{code}</Code><Message>m</Message></Error>");
+        for (status, code) in [
+            ("503 Service Unavailable", "SlowDown"),
+            ("500 Internal Server Error", "InternalError"),
+            ("429 Too Many Requests", "TooManyRequests"),
+            ("408 Request Timeout", "RequestTimeout"),
+            ("400 Bad Request", "RequestTimeout"),
+        ] {
+            assert!(
+                is_transient(&status_error(status, &xml(code))),
+                "{status} {code}"
+            );
+        }
+        for (status, code) in [
+            ("400 Bad Request", "BadDigest"),
+            ("400 Bad Request", "InvalidRequest"),
+            ("403 Forbidden", "AccessDenied"),
+            ("403 Forbidden", "RequestTimeTooSkewed"),
+        ] {
+            assert!(
+                !is_transient(&status_error(status, &xml(code))),
+                "{status} {code}"
+            );
         }
     }
 

@@ -257,7 +257,7 @@ impl fmt::Display for VerifyReport {
             writeln!(f, "warning   {}", super::printable(warning))?;
         }
         if let Some(why) = &self.inconclusive {
-            writeln!(f, "could not conclude: {why}")?;
+            writeln!(f, "could not conclude: {}", super::printable(why))?;
         }
         match self.problems.first() {
             None if self.inconclusive.is_none() && self.unsigned.is_empty() => write!(f, "INTACT"),
@@ -310,7 +310,7 @@ impl VerifyReport {
                 write!(
                     f,
                     "\n          - {}: {} seqs {}..={} ({} rows)",
-                    file.file,
+                    super::printable(&file.file),
                     file.table,
                     file.first_seq,
                     (file.first_seq + file.rows).saturating_sub(1),
