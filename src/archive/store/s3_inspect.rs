@@ -1,10 +1,13 @@
 //! Raw, read-only S3 requests that the `object_store` crate does not make: the versions of
 //! every object under a prefix (ListObjectVersions), the Object Lock of one version (HEAD with
 //! `versionId`), and the bucket's Object Lock configuration and versioning status. `verify`
-//! uses them to say how well the storage protects the sealed objects (`verify/storage.rs`).
+//! uses them to say how well the storage protects the sealed objects (`verify/storage.rs`), and
+//! the bucket store lists through them (object_store fails a whole page on one key it cannot
+//! name).
 //!
 //! ## Configuration
-//! The way AWS tools find it: [`AmazonS3Builder::from_env`] reads `AWS_ENDPOINT_URL`,
+//! The way AWS tools find it, as the bucket store reads it (`object::s3_builder`:
+//! `AmazonS3Builder::from_env`, then an AWS profile): `AWS_ENDPOINT_URL`,
 //! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION` and
 //! `AWS_ALLOW_HTTP`; its credential provider (keys, session token, web identity, instance
 //! metadata) signs each request through [`AwsAuthorizer`] (SigV4). A custom endpoint is
