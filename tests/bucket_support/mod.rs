@@ -295,44 +295,6 @@ impl Proxy {
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
-
-    /// The environment secpipe reads to reach this server.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        env(&self.endpoint())
-    }
-
-    /// Run `tests/peers/s3_bucket.py ARGS` against this server (create, overwrite, restore,
-    /// delete, drop, put).
-    pub fn bucket_tool(&self, args: &[&str]) -> std::process::Output {
-        Command::new("python3")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/s3_bucket.py"))
-            .args(args)
-            .envs(self.env())
-            .output()
-            .expect("python3 tests/peers/s3_bucket.py")
-    }
-
-    /// [`Moto::bucket_tool`], which must succeed; its stdout.
-    pub fn bucket_ok(&self, args: &[&str]) -> String {
-        let out = self.bucket_tool(args);
-        assert!(
-            out.status.success(),
-            "s3_bucket.py {args:?}: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// A bucket with versioning, Object Lock and COMPLIANCE default retention of `days`.
-    pub fn locked_bucket(&self, name: &str, days: u32) {
-        self.bucket_ok(&["create", name, "--lock", &days.to_string()]);
-    }
-
-    /// A bucket with versioning and no Object Lock.
-    pub fn unlocked_bucket(&self, name: &str) {
-        self.bucket_ok(&["create", name, "--no-lock"]);
-    }
 }
 
 /// Copy both ways until either side closes; a connection forwarded before the mode changed
