@@ -6,20 +6,10 @@
 //! be lost.
 
 mod archive_support;
+mod common;
 
+use common::wait_peak_rss_kib;
 use secpipe::archive::Archive;
-
-/// Peak RSS in KiB of the child, reaped here (`wait4` gives that one child's usage).
-fn wait_peak_rss_kib(child: std::process::Child) -> (i32, i64) {
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
-    let mut status = 0;
-    // SAFETY: plain FFI with pointers to locals; `rusage` is plain data.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4");
-    std::mem::forget(child); // reaped above
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
-}
 
 const ROWS: u64 = 20_000;
 const DAYS: u64 = 60;

@@ -7,17 +7,7 @@ mod report_support;
 
 use std::io::Write;
 
-/// Peak RSS in KiB of the child `pid`, reaped here (`wait4` gives that one child's usage).
-fn wait_peak_rss_kib(child: std::process::Child) -> (i32, i64) {
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
-    let mut status = 0;
-    // SAFETY: plain FFI with pointers to locals; `rusage` is plain data.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4");
-    std::mem::forget(child); // reaped above
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
-}
+use common::wait_peak_rss_kib;
 
 #[test]
 fn a_flood_of_distinct_addresses_keeps_the_review_small_and_says_it_is_approximate() {

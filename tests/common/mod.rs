@@ -102,3 +102,15 @@ pub fn corpus_file(name: &str) -> Option<PathBuf> {
 pub fn corpus_required() -> bool {
     std::env::var("SECPIPE_REQUIRE_CORPUS").is_ok_and(|v| v == "1")
 }
+
+/// Peak RSS in KiB of the child `pid`, reaped here (`wait4` gives that one child's usage).
+pub fn wait_peak_rss_kib(child: std::process::Child) -> (i32, i64) {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    let mut status = 0;
+    // SAFETY: plain FFI with pointers to locals; `rusage` is plain data.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid, "wait4");
+    std::mem::forget(child); // reaped above
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}
