@@ -131,6 +131,9 @@ pub struct ArchiveSummary {
 /// Rows handed to the writer thread at a time: big enough to amortise the channel, small
 /// enough that the calling thread never holds much.
 const CHUNK_ROWS: usize = 16 * 1024;
+/// A chunk is also sent once its raw lines and messages reach this many bytes: 16,384 lines of
+/// 64 KiB (the longest secpipe accepts) would otherwise be a gigabyte held at once.
+const CHUNK_BYTES: usize = 4 << 20;
 /// Chunks in flight before `append_*` blocks (backpressure).
 const CHANNEL_CHUNKS: usize = 4;
 const DAY_MICROS: i64 = 86_400_000_000;
@@ -159,6 +162,8 @@ pub struct Archive {
     /// Event `seq`s below this are in sealed files whose manifest lines are on disk.
     durable: Arc<AtomicU64>,
     event_rows: u64,
+    /// Bytes of raw lines and messages in the chunk being filled (see [`CHUNK_BYTES`]).
+    chunk_bytes: usize,
     alert_rows: u64,
     /// Why the writer stopped, once it has: every later call reports this first cause rather
     /// than only that the writer is gone.
@@ -309,6 +314,7 @@ impl Archive {
             writer: Some(writer),
             durable,
             event_rows: 0,
+            chunk_bytes: 0,
             alert_rows: 0,
             failure: None,
         })
@@ -348,7 +354,8 @@ impl Archive {
             self.events.push(seq, event);
             self.next_seq += 1;
             self.event_rows += 1;
-            if self.events.len() >= CHUNK_ROWS {
+            self.chunk_bytes += event.raw.len() + event.message.len();
+            if self.events.len() >= CHUNK_ROWS || self.chunk_bytes >= CHUNK_BYTES {
                 self.flush(Table::Events)?;
             }
         }
@@ -427,6 +434,7 @@ impl Archive {
     fn flush(&mut self, table: Table) -> Result<(), ArchiveError> {
         let (batch, date) = match table {
             Table::Events if !self.events.is_empty() => {
+                self.chunk_bytes = 0;
                 (self.events.finish(), self.events_file.date)
             }
             Table::Alerts if !self.alerts.is_empty() => {

@@ -52,6 +52,9 @@ use crate::event::{civil_from_days, format_ts};
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
+/// A row group is closed early once its buffered size reaches this (long lines).
+pub const ROW_GROUP_BYTES: usize = 24 << 20;
+
 /// Sealed files the sealer may run ahead of the committer (each waits on disk, not in memory).
 const COMMIT_QUEUE: usize = 8;
 
@@ -749,6 +752,13 @@ fn encode(
         || batches.iter().try_for_each(|batch| writer.write(batch)),
     );
     written.map_err(|e| ArchiveError::Other(format!("{}: {e}", file.tmp_path.display())))?;
+    // A row group is buffered whole until it is closed: close it early when long lines make
+    // it large, so that the encoder's memory does not grow with the length of the lines.
+    if writer.in_progress_size() >= ROW_GROUP_BYTES {
+        writer
+            .flush()
+            .map_err(|e| ArchiveError::Other(format!("{}: {e}", file.tmp_path.display())))?;
+    }
     let hashed = hashed.map_err(|e| ArchiveError::Other(format!("archive rows: {}", e.0)))?;
     for (batch, (seqs, leaves)) in batches.iter().zip(hashed) {
         if file.first_seq.is_none() {
