@@ -55,6 +55,9 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// A row group is closed early once its buffered size reaches this (long lines).
 pub const ROW_GROUP_BYTES: usize = 24 << 20;
 
+/// A file is sealed once it holds this many bytes, whatever `--roll-rows` says (long lines).
+pub const FILE_BYTES: u64 = 16 << 20;
+
 /// Sealed files the sealer may run ahead of the committer (each waits on disk, not in memory).
 const COMMIT_QUEUE: usize = 8;
 
@@ -606,6 +609,14 @@ impl Encoder {
                         none => none.insert(self.start_file(table, date)?),
                     };
                     add_rows(file, &self.archive_id, batch)?;
+                    // A file of long lines is sealed by size too: a bucket store reads each
+                    // sealed file whole to upload it in one create-only PUT.
+                    let full = file.writer.as_ref().is_some_and(|writer| {
+                        writer.inner().bytes + writer.in_progress_size() as u64 >= FILE_BYTES
+                    });
+                    if full && let Some(file) = open[index].take() {
+                        self.hand_over(file)?;
+                    }
                 }
                 Msg::Seal(table) => {
                     if let Some(file) = open[slot(table)].take() {
