@@ -150,10 +150,9 @@ impl Ledger {
         }
     }
 
-    /// Append one manifest line (fsynced). The checkpoint follows with
-    /// [`Ledger::checkpoint_if_due`] or [`Ledger::write_checkpoint`].
     /// Publish a sealed file and append the line that names it, as one store step (see
-    /// [`ArchiveStore::commit_file`]).
+    /// [`ArchiveStore::commit_file`]). The checkpoint follows with
+    /// [`Ledger::checkpoint_if_due`] (a bucket store's came with the commit).
     pub fn commit_file(
         &mut self,
         staged: Staged,
@@ -189,6 +188,8 @@ impl Ledger {
         Ok(())
     }
 
+    /// Append one manifest line (fsynced). The checkpoint follows with
+    /// [`Ledger::checkpoint_if_due`] or [`Ledger::write_checkpoint`].
     pub fn append(&mut self, line: &str) -> Result<(), ArchiveError> {
         self.store
             .append_manifest(self.count + 1, line.as_bytes())?;
