@@ -68,7 +68,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use local::LocalStore;
-pub use object::{ObjectArchiveStore, RETRY_FOR, chain_number};
+pub use object::{ObjectArchiveStore, RETRY_FOR, chain_number, chain_objects};
 
 /// What the bucket client did, for `--metrics` (one archive per process, so one tally).
 pub struct UploadStats {

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use crate::archive::store::s3_inspect::{InspectLimits, S3Location};
-use crate::archive::store::{ArchiveLocation, ArchiveStore, ObjectName, chain_number};
+use crate::archive::store::{ArchiveLocation, ArchiveStore, chain_objects};
 use crate::archive::verify::{VerifyOptions, VerifyReport, inspect_storage, verify_store};
 use crate::flags::UsageError;
 use crate::flags::lowargs::VerifyArgs;
@@ -46,17 +46,11 @@ const MAX_MANIFEST_GAP: u64 = 10_000;
 /// object up to the highest number seen (a gap is a missing object), the current checkpoint.
 fn add_storage(report: &mut VerifyReport, store: &dyn ArchiveStore, location: &S3Location) {
     let numbered = |dir: &str, suffix: &str| -> Vec<u64> {
-        let Ok(prefix) = ObjectName::new(dir) else {
-            return Vec::new();
-        };
-        let mut numbers: Vec<u64> = store
-            .list(&prefix)
+        chain_objects(store, dir, suffix)
             .unwrap_or_default()
-            .iter()
-            .filter_map(|name| chain_number(name.as_str(), &format!("{dir}/"), suffix))
-            .collect();
-        numbers.sort_unstable();
-        numbers
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
     };
     let manifests = numbered("audit/manifests", ".json");
     let checkpoint = numbered("audit/checkpoints", ".note")

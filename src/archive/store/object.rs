@@ -424,6 +424,23 @@ pub fn chain_number(name: &str, dir: &str, suffix: &str) -> Option<u64> {
     (format!("{n:08}") == digits).then_some(n)
 }
 
+/// The chain objects of `store` under `dir` (`audit/manifests`, `audit/checkpoints`) whose
+/// names [`chain_number`] accepts with `suffix`, by number.
+pub fn chain_objects(
+    store: &dyn ArchiveStore,
+    dir: &str,
+    suffix: &str,
+) -> Result<Vec<(u64, ObjectName)>, StoreError> {
+    let within = format!("{dir}/");
+    let mut found: Vec<(u64, ObjectName)> = store
+        .list(&ObjectName::new(dir)?)?
+        .into_iter()
+        .filter_map(|name| chain_number(name.as_str(), &within, suffix).map(|n| (n, name)))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
 /// Write `bytes` to `path` through a temporary file and a rename, fsynced.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let tmp = path.with_extension("tmp");
@@ -503,6 +520,22 @@ impl Remote {
         }
     }
 
+    /// [`Remote::request`] for one call on the key of `name`, given the client and the key.
+    fn on_key<T, F>(
+        &self,
+        name: &ObjectName,
+        call: impl Fn(Arc<dyn ObjectStore>, KeyPath) -> F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Future<Output = object_store::Result<T>> + Send + 'static,
+    {
+        let key = self.key(name)?;
+        self.request(name.as_str(), || {
+            call(Arc::clone(&self.client), key.clone())
+        })
+    }
+
     fn error(&self, name: &str, e: object_store::Error) -> StoreError {
         let at = self.location_of(name);
         match e {
@@ -522,13 +555,8 @@ impl Remote {
     /// A create-only PUT; a name already holding exactly `bytes` counts as written (a crashed
     /// run's PUT that landed), any other bytes there are [`StoreError::AlreadyExists`].
     fn put_create(&self, name: &ObjectName, bytes: Bytes) -> Result<(), StoreError> {
-        let key = self.key(name)?;
-        let client = Arc::clone(&self.client);
-        let payload = bytes.clone();
-        let put = self.request(name.as_str(), || {
-            let client = Arc::clone(&client);
-            let key = key.clone();
-            let payload = PutPayload::from(payload.clone());
+        let put = self.on_key(name, |client, key| {
+            let payload = PutPayload::from(bytes.clone());
             async move {
                 let opts = PutOptions {
                     mode: PutMode::Create,
@@ -551,33 +579,21 @@ impl Remote {
     }
 
     fn get_all(&self, name: &ObjectName) -> Result<Bytes, StoreError> {
-        let key = self.key(name)?;
-        let client = Arc::clone(&self.client);
-        self.request(name.as_str(), || {
-            let client = Arc::clone(&client);
-            let key = key.clone();
-            async move { client.get(&key).await?.bytes().await }
+        self.on_key(name, |client, key| async move {
+            client.get(&key).await?.bytes().await
         })
     }
 
     /// The object's length, or not found.
     fn head(&self, name: &ObjectName) -> Result<u64, StoreError> {
-        let key = self.key(name)?;
-        let client = Arc::clone(&self.client);
-        self.request(name.as_str(), || {
-            let client = Arc::clone(&client);
-            let key = key.clone();
-            async move { Ok(client.head(&key).await?.size) }
+        self.on_key(name, |client, key| async move {
+            Ok(client.head(&key).await?.size)
         })
     }
 
     fn get_range(&self, name: &ObjectName, start: u64, end: u64) -> Result<Bytes, StoreError> {
-        let key = self.key(name)?;
-        let client = Arc::clone(&self.client);
-        self.request(name.as_str(), || {
-            let client = Arc::clone(&client);
-            let key = key.clone();
-            async move { client.get_range(&key, start..end).await }
+        self.on_key(name, |client, key| async move {
+            client.get_range(&key, start..end).await
         })
     }
 
@@ -586,11 +602,7 @@ impl Remote {
         if let Some(lister) = &self.lister {
             return self.list_s3(lister, dir);
         }
-        let key = self.key(dir)?;
-        let client = Arc::clone(&self.client);
-        let keys: Vec<String> = self.request(dir.as_str(), || {
-            let client = Arc::clone(&client);
-            let key = key.clone();
+        let keys: Vec<String> = self.on_key(dir, |client, key| {
             async move {
                 let mut keys = Vec::new();
                 let mut listing = client.list(Some(&key));
@@ -608,21 +620,23 @@ impl Remote {
                 Ok(keys)
             }
         })?;
+        self.names_of(keys).collect()
+    }
+
+    /// Listed keys as names inside the archive. A key that is no valid name (`a//b`) cannot
+    /// be an object secpipe wrote; it is listed under a name that shows it, for verify to
+    /// report, or is an error when even that is no name.
+    fn names_of(&self, keys: Vec<String>) -> impl Iterator<Item = Result<ObjectName, StoreError>> {
         let strip = if self.prefix.is_empty() {
             String::new()
         } else {
             format!("{}/", self.prefix)
         };
-        let mut names = Vec::with_capacity(keys.len());
-        for key in keys {
+        keys.into_iter().map(move |key| {
             let relative = key.strip_prefix(strip.as_str()).unwrap_or(&key);
-            // A key that is no valid name (`a//b`) cannot be a file of the chain; it is
-            // listed under a name that shows it, for verify to report as extra.
-            names.push(ObjectName::new(relative).or_else(|_| {
-                ObjectName::new(relative.replace("//", "/%2F").trim_matches('/').to_owned())
-            })?);
-        }
-        Ok(names)
+            ObjectName::new(relative)
+                .or_else(|_| ObjectName::new(relative.replace("//", "/%2F").trim_matches('/')))
+        })
     }
 
     /// [`Remote::list`] on S3: the current version of every key under `dir/`, however it is
@@ -634,7 +648,6 @@ impl Remote {
     ) -> Result<Vec<ObjectName>, StoreError> {
         let lister = Arc::clone(lister);
         let under = format!("{}/", dir.as_str());
-        let strip = lister.location().key_prefix();
         let listed = self.run(async move {
             let mut keys = Vec::new();
             let summary = lister
@@ -657,30 +670,7 @@ impl Remote {
                 source: std::io::Error::other(why),
             });
         }
-        let mut names = Vec::with_capacity(keys.len());
-        for key in keys {
-            let relative = key.strip_prefix(strip.as_str()).unwrap_or(&key);
-            // A key that is no valid name (`a//b`) cannot be an object secpipe wrote; it is
-            // listed under a name that shows it, for verify to report.
-            if let Ok(name) = ObjectName::new(relative)
-                .or_else(|_| ObjectName::new(relative.replace("//", "/%2F").trim_matches('/')))
-            {
-                names.push(name);
-            }
-        }
-        Ok(names)
-    }
-
-    /// The numbered objects under `dir` (`<n>.<ext>`), by number, then name.
-    fn numbered(&self, dir: &str, suffix: &str) -> Result<Vec<(u64, ObjectName)>, StoreError> {
-        let within = format!("{dir}/");
-        let mut found: Vec<(u64, ObjectName)> = self
-            .list(&ObjectName::new(dir)?)?
-            .into_iter()
-            .filter_map(|name| chain_number(name.as_str(), &within, suffix).map(|n| (n, name)))
-            .collect();
-        found.sort();
-        Ok(found)
+        Ok(self.names_of(keys).filter_map(Result::ok).collect())
     }
 }
 
@@ -793,21 +783,16 @@ impl ArchiveStore for ObjectArchiveStore {
     }
 
     fn stage(&self, name: &ObjectName) -> Result<Staged, StoreError> {
-        let path = self.spool()?.join(name.as_str());
-        // The committer removes a date's directory once it is empty, maybe just after it was
-        // made here: make it again then.
-        for _ in 0..3 {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(StoreError::at(parent))?;
-            }
-            match File::create(&path) {
-                Ok(file) => return Ok(Staged::new(file, path)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(StoreError::at(&path)(e)),
+        let spool = super::LocalStore::new(self.spool()?);
+        // The committer removes a date's directory once it is empty, maybe just after the
+        // staging made it: stage again then.
+        let mut tries = 0;
+        loop {
+            match spool.stage(name) {
+                Err(e) if e.is_not_found() && tries < 3 => tries += 1,
+                staged => return staged,
             }
         }
-        let file = File::create(&path).map_err(StoreError::at(&path))?;
-        Ok(Staged::new(file, path))
     }
 
     fn publish(
@@ -907,7 +892,7 @@ impl ArchiveStore for ObjectArchiveStore {
     }
 
     fn read_manifests(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        let names = self.remote.numbered(MANIFEST_DIR, ".json")?;
+        let names = chain_objects(self, MANIFEST_DIR, ".json")?;
         if names.is_empty() {
             return Ok(None);
         }
@@ -957,7 +942,7 @@ impl ArchiveStore for ObjectArchiveStore {
     }
 
     fn read_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.remote.numbered(CHECKPOINT_DIR, ".note")?.last() {
+        match chain_objects(self, CHECKPOINT_DIR, ".note")?.last() {
             Some((_, name)) => Ok(Some(self.remote.get_all(name)?.to_vec())),
             None => Ok(None),
         }
