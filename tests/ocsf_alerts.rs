@@ -6,7 +6,7 @@
 mod archive_support;
 mod common;
 
-use common::{fixture, secpipe};
+use common::fixture;
 
 /// The hostile user names: a JSON-structure injection with a newline and a fake alert line,
 /// a bidi override, a zero-width space and BEL; and a quote injection through sshd's own line.
@@ -39,17 +39,16 @@ fn every_alert_line_validates_as_a_detection_finding_and_hostile_names_stay_valu
     let input = dir.path().join("in.log");
     std::fs::write(&input, hostile_log()).expect("write");
     let alerts = dir.path().join("alerts.ocsf");
-    let out = secpipe()
-        .args(["run", "--tz", "UTC", "--alert-format", "ocsf", "--alerts"])
-        .arg(&alerts)
-        .arg(&input)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_ok(&[
+        "run",
+        "--tz",
+        "UTC",
+        "--alert-format",
+        "ocsf",
+        "--alerts",
+        alerts.to_str().expect("utf-8"),
+        input.to_str().expect("utf-8"),
+    ]);
     let bytes = std::fs::read(&alerts).expect("alerts written");
     let text = String::from_utf8(bytes).expect("UTF-8");
 
@@ -112,12 +111,14 @@ fn severities_map_to_ocsf_ids() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("in.log");
     std::fs::write(&input, hostile_log()).expect("write");
-    let out = secpipe()
-        .args(["run", "--tz", "UTC", "--alert-format", "ocsf"])
-        .arg(&input)
-        .output()
-        .expect("run");
-    assert!(out.status.success());
+    let out = common::run_ok(&[
+        "run",
+        "--tz",
+        "UTC",
+        "--alert-format",
+        "ocsf",
+        input.to_str().expect("utf-8"),
+    ]);
     for v in common::json_lines(&out.stdout) {
         let expected = match v["finding_info"]["title"].as_str().expect("title") {
             "auth.night_login" => 2, // LOW

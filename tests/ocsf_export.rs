@@ -29,17 +29,16 @@ fn archive(dir: &Path, log: &str) -> PathBuf {
     let input = dir.join("in.log");
     std::fs::write(&input, log).expect("write log");
     let arch = dir.join("arch");
-    let out = secpipe()
-        .args(["run", "--tz", "UTC", "--alerts", "/dev/null", "--archive"])
-        .arg(&arch)
-        .arg(&input)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_ok(&[
+        "run",
+        "--tz",
+        "UTC",
+        "--alerts",
+        "/dev/null",
+        "--archive",
+        arch.to_str().expect("utf-8"),
+        input.to_str().expect("utf-8"),
+    ]);
     arch
 }
 
