@@ -112,8 +112,9 @@ PREPARE="rm -rf $WORK/archive_continuous; sync" measure "secpipe --archive (end 
     $BIN --tz UTC --year 2024 --archive "$WORK/archive_continuous" "$CONTINUOUS"
 archive_size "$WORK/archive_continuous" "$CONTINUOUS"
 # The same lines into a bucket: moto's S3 server (PyPI moto[server]) on a loopback port, an
-# Object Lock bucket; every run writes a new prefix. Not measured without moto_server.
-if command -v moto_server >/dev/null; then
+# Object Lock bucket; every run writes a new prefix. Not measured without moto_server, nor
+# for a binary from before bucket archives (BIN=… of an older commit).
+if command -v moto_server >/dev/null && "$BIN" --help | grep -q -- --spool; then
     MOTO_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     moto_server -H 127.0.0.1 -p "$MOTO_PORT" >/dev/null 2>&1 &
     MOTO_PID=$!
@@ -139,7 +140,7 @@ print(sum(o['Size'] for p in s3.get_paginator('list_objects_v2').paginate(Bucket
     BYTES=$BYTES_SAVED
     kill $MOTO_PID 2>/dev/null || true
 else
-    echo "secpipe --archive s3://: not measured (no moto_server; pip install 'moto[server]')"
+    echo "secpipe --archive s3://: not measured (no moto_server, or $BIN has no bucket archives)"
 fi
 PREPARE="rm -rf $WORK/archive; sync" measure "secpipe --archive (day per copy)" \
     $BIN --tz UTC --year 2024 --archive "$WORK/archive" "$INPUT"
