@@ -365,12 +365,25 @@ async fn worker_main(
             }
         }
         BUS_GAUGES.owned.set(owned.len() as i64);
-        if cfg.once && all_finished(&bus, &all).await && delivered_everything(&bus).await {
-            break;
+        // Between lease rounds, look for the end (`--once`) every quarter second.
+        let next_round = tokio::time::Instant::now() + refresh;
+        let mut finished = false;
+        loop {
+            if cfg.once && all_finished(&bus, &all).await && delivered_everything(&bus).await {
+                finished = true;
+                break;
+            }
+            let tick = tokio::time::Instant::now() + Duration::from_millis(250);
+            tokio::select! {
+                _ = shutdown.triggered() => { finished = true; break; }
+                _ = tokio::time::sleep_until(tick.min(next_round)) => {}
+            }
+            if tokio::time::Instant::now() >= next_round {
+                break;
+            }
         }
-        tokio::select! {
-            _ = shutdown.triggered() => break,
-            _ = tokio::time::sleep(refresh) => {}
+        if finished {
+            break;
         }
     }
     stop.cancel();
@@ -585,12 +598,14 @@ async fn partition_loop(
             s.events += state.events - events_before;
             s.bad_messages += state.bad_messages - bad_before;
         }
-        for (index, alert) in alerts.iter().enumerate() {
-            if published.is_some_and(|done| (seq, index) <= done) {
-                continue;
-            }
-            publish_alert(bus, &alerts_subject, alert, &through(seq, index)).await?;
-            lock(stats).alerts_published += 1;
+        let fresh: Vec<(usize, &Alert)> = alerts
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| published.is_none_or(|done| (seq, *index) > done))
+            .collect();
+        if !fresh.is_empty() {
+            publish_alerts(bus, &alerts_subject, seq, &fresh).await?;
+            lock(stats).alerts_published += fresh.len() as u64;
         }
         if state.finished() && !was_finished {
             bus.fleet
@@ -604,31 +619,52 @@ async fn partition_loop(
     Err(format!("{}: the consumer ended", family.events_subject(p)))
 }
 
-async fn publish_alert(
+/// Publish one message's alerts, in order, and wait for every acknowledgement; retried as a
+/// whole (the ids make repeats no-ops) for about a minute before the partition is given up.
+async fn publish_alerts(
     bus: &Bus,
     subject: &str,
-    alert: &Alert,
-    through: &str,
+    seq: u64,
+    alerts: &[(usize, &Alert)],
 ) -> Result<(), String> {
-    let payload = serde_json::to_vec(&WireAlert::from_alert(alert)).map_err(|e| e.to_string())?;
-    let mut headers = HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, alert.id.as_str());
-    headers.insert(THROUGH_HEADER, through);
+    let mut messages = Vec::with_capacity(alerts.len());
+    for (index, alert) in alerts {
+        let payload =
+            serde_json::to_vec(&WireAlert::from_alert(alert)).map_err(|e| e.to_string())?;
+        let mut headers = HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, alert.id.as_str());
+        headers.insert(THROUGH_HEADER, through(seq, *index).as_str());
+        messages.push((headers, bytes::Bytes::from(payload)));
+    }
     let mut wait = Duration::from_millis(100);
     for _ in 0..20 {
-        let sent = bus
-            .js
-            .publish_with_headers(subject.to_string(), headers.clone(), payload.clone().into())
-            .await;
-        if let Ok(ack) = sent
-            && ack.await.is_ok()
-        {
+        if publish_in_order(bus, subject, &messages).await.is_ok() {
             return Ok(());
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(5));
     }
-    Err(format!("{subject}: cannot publish alert {}", alert.id))
+    Err(format!("{subject}: cannot publish {} alerts", alerts.len()))
+}
+
+async fn publish_in_order(
+    bus: &Bus,
+    subject: &str,
+    messages: &[(HeaderMap, bytes::Bytes)],
+) -> Result<(), String> {
+    let mut acks = Vec::with_capacity(messages.len());
+    for (headers, payload) in messages {
+        let ack = bus
+            .js
+            .publish_with_headers(subject.to_string(), headers.clone(), payload.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        acks.push(ack);
+    }
+    for ack in acks {
+        ack.await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Gauges of the worker for `--metrics`.
