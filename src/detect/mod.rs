@@ -87,6 +87,12 @@ pub fn ip_key_bytes(ip: std::net::IpAddr, prefix: u8) -> [u8; 16] {
     key::ip_key(ip, prefix)
 }
 
+/// A hasher with a random per-process seed, for sets keyed by what input writes (the bus's
+/// duplicate window): no one can aim collisions at it.
+pub fn seeded_hasher() -> foldhash::fast::SeedableRandomState {
+    slab::seeded_hasher()
+}
+
 /// The default pack, embedded.
 const DEFAULT_RULES: &str = include_str!("../../rules/default.toml");
 
