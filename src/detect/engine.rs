@@ -162,12 +162,13 @@ impl RuleEngine {
         };
         let distinct = matches!(rule.primitive, Primitive::Distinct(_));
         // Escalation still possible in this cooldown?
-        let escalation = rule
-            .escalation
-            .as_ref()
-            .filter(|e| state.cooldown().is_none_or(|c| c.alerted < e.severity));
+        let escalation = rule.escalation.as_ref().filter(|e| {
+            state
+                .cooldown()
+                .is_none_or(|c| c.over || c.alerted < e.severity)
+        });
 
-        if let Some(until) = state.cooldown().map(|c| c.until) {
+        if let Some((until, over)) = state.cooldown().map(|c| (c.until, c.over)) {
             if t < until {
                 // Quiet, but a stronger alert may still break through once.
                 let Some(esc) = escalation else { return };
@@ -190,15 +191,22 @@ impl RuleEngine {
                     state.set_cooldown(Some(Cooldown {
                         until,
                         alerted: esc.severity,
+                        over,
                     }));
                     state.clear_entries();
                     out.push(alert);
                 }
                 return;
             }
-            // The cooldown is over: fresh counts.
-            state.set_cooldown(None);
-            state.clear_entries();
+            if !over {
+                // The cooldown is over: fresh counts. Its end is kept (see `Cooldown::over`).
+                state.set_cooldown(Some(Cooldown {
+                    until,
+                    alerted: state.cooldown().map_or(Severity::Low, |c| c.alerted),
+                    over: true,
+                }));
+                state.clear_entries();
+            }
         }
 
         add_entry(state, ev, weight, distinct, ctx);
@@ -243,6 +251,7 @@ impl RuleEngine {
         state.set_cooldown((cooldown > 0).then(|| Cooldown {
             until: t.saturating_add(cooldown),
             alerted: severity,
+            over: false,
         }));
         let may_escalate = rule
             .escalation
@@ -261,7 +270,14 @@ impl RuleEngine {
                 break;
             };
             let idle_since = state.newest_ts().unwrap_or(i64::MIN);
-            let cooling = state.cooldown().is_some_and(|c| c.until > watermark);
+            // A cooldown is kept a horizon past its end: an attempt from inside it may still
+            // be decided behind the watermark (released when its session's next line
+            // arrives), and must find the key quiet then, not freed and counting afresh,
+            // whenever the watermark happened to move past it (which depends on other keys'
+            // lines, and on a bus worker's partition).
+            let cooling = state
+                .cooldown()
+                .is_some_and(|c| c.until > watermark.saturating_sub(horizon));
             if cooling || idle_since > watermark.saturating_sub(horizon) {
                 break;
             }

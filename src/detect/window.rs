@@ -37,6 +37,11 @@ pub(super) struct Cooldown {
     pub(super) until: i64,
     /// Severity of the last alert in this cooldown.
     pub(super) alerted: Severity,
+    /// An event at or after `until` has been counted: counting started afresh. The cooldown
+    /// is kept so that an event from before `until` that is decided later (a login attempt
+    /// released when its session's next line arrives) is still quiet, whatever the order in
+    /// which they are processed.
+    pub(super) over: bool,
 }
 
 impl KeyState {
