@@ -134,7 +134,17 @@ impl EdgeMerge {
         let state = self.edge(edge);
         state.done = false;
         for ev in events {
-            state.newest = state.newest.max(ev.ts);
+            // As the edge judges its beats' `newest`: one planted line far ahead of the rest
+            // must not say the edge has got there, or the partition's time would run to it
+            // (each message another MAX_AHEAD_OF_STREAM) and every real event come late.
+            if state.newest == i64::MIN
+                || ev.ts
+                    <= state
+                        .newest
+                        .saturating_add(crate::detect::MAX_AHEAD_OF_STREAM)
+            {
+                state.newest = state.newest.max(ev.ts);
+            }
             state.queue.push_back(ev);
         }
         self.queued += n;

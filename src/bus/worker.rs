@@ -842,6 +842,61 @@ mod tests {
         );
     }
 
+    /// Five failures from one address, a beat between each (as an edge sends every second),
+    /// with or without one planted line ten years ahead after the second: the alerts.
+    fn five_failures_with_a_planted_line(planted: bool) -> Vec<Alert> {
+        let mut p = ip_partition();
+        let beat = |sent: i64| {
+            serde_json::to_vec(&Beat {
+                newest: 2_000_000,
+                sent,
+                wall: None,
+            })
+            .unwrap()
+        };
+        let first: Vec<WireEvent> = (1..=2)
+            .map(|i| sshd_failure(i, i as i64 * 1_000_000))
+            .collect();
+        let mut alerts = p.apply(MessageType::Events, "e", &message(&first));
+        if planted {
+            let mut far = sshd_failure(3, 10 * 365 * 86_400 * 1_000_000);
+            far.src_ip = "198.51.100.9".parse().ok();
+            far.raw = Some("planted".into());
+            alerts.extend(p.apply(MessageType::Events, "e", &message(&[far])));
+        }
+        // Half a minute of beats: the edge's own `newest` stays at 2 s (the edge judges
+        // the planted line as detect does).
+        for sent in 0..30 {
+            alerts.extend(p.apply(MessageType::Beat, "e", &beat(sent)));
+        }
+        let rest: Vec<WireEvent> = (4..=6)
+            .map(|i| sshd_failure(i, i as i64 * 1_000_000))
+            .collect();
+        alerts.extend(p.apply(MessageType::Events, "e", &message(&rest)));
+        alerts.extend(p.apply(MessageType::Done, "e", &beat(31)));
+        alerts
+    }
+
+    #[test]
+    fn a_planted_line_far_ahead_does_not_move_the_partition_past_the_real_events() {
+        let honest = five_failures_with_a_planted_line(false);
+        assert_eq!(honest.len(), 1);
+        let attacked = five_failures_with_a_planted_line(true);
+        let brute: Vec<&Alert> = attacked
+            .iter()
+            .filter(|a| a.key_value == "203.0.113.7")
+            .collect();
+        assert_eq!(
+            brute.len(),
+            1,
+            "the brute force is still seen: {attacked:?}"
+        );
+        assert_eq!(
+            (brute[0].id.as_str(), brute[0].count),
+            (honest[0].id.as_str(), honest[0].count)
+        );
+    }
+
     #[test]
     fn a_message_that_does_not_decode_is_counted_not_applied() {
         let mut p = ip_partition();
