@@ -338,6 +338,17 @@ pub async fn key_value(
         .map_err(|e| format!("bucket {bucket}: {e}"))
 }
 
+/// Whether `name` could be an edge's or worker's name (`--edge-id`, `--id`: 1 to 64 letters,
+/// digits, '.', '_' or '-'). `Sp-Edge` is written by whoever publishes: a worker remembers the
+/// names it reads, so one no edge could have is refused rather than kept.
+pub fn is_bus_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// More partitions than this is a usage error: each is a subject, a lease and a consumer.
 pub const MAX_PARTITIONS: u32 = 1024;
 

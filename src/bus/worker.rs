@@ -198,6 +198,10 @@ impl PartitionState {
     /// Apply one message of the partition's stream; the alerts it decides, in order.
     pub fn apply(&mut self, kind: MessageType, edge: &str, payload: &[u8]) -> Vec<Alert> {
         let mut alerts = Vec::new();
+        if !super::is_bus_name(edge) {
+            self.bad_messages += 1;
+            return alerts;
+        }
         match kind {
             MessageType::Events => {
                 let Ok(list) = serde_json::from_slice::<Vec<WireEvent>>(payload) else {
@@ -895,6 +899,24 @@ mod tests {
             (brute[0].id.as_str(), brute[0].count),
             (honest[0].id.as_str(), honest[0].count)
         );
+    }
+
+    #[test]
+    fn an_edge_name_no_edge_could_have_is_refused_not_remembered() {
+        // Sp-Edge is whatever a publisher wrote: a worker keeps up to MAX_EDGES names per
+        // partition, so names of a megabyte would be gigabytes.
+        let mut p = ip_partition();
+        let huge = "e".repeat(512 * 1024);
+        for name in [huge.as_str(), "", "a b", "edge\u{1b}[2J"] {
+            p.apply(MessageType::Events, name, &message(&[sshd_failure(1, 1)]));
+        }
+        assert_eq!((p.bad_messages, p.events), (4, 0));
+        p.apply(
+            MessageType::Events,
+            "web-1.example_2",
+            &message(&[sshd_failure(1, 1)]),
+        );
+        assert_eq!((p.bad_messages, p.events), (4, 1));
     }
 
     #[test]

@@ -145,12 +145,8 @@ impl EmitConfig {
 /// An edge or worker name: it goes into message headers and key-value keys, so it is kept to
 /// letters, digits, `.`, `_` and `-` (no spaces, no line breaks, no wildcards).
 pub fn bus_name(flag: &str, name: &str) -> Result<(), UsageError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
+    // The rule workers apply to the names they read on the bus.
+    if crate::bus::is_bus_name(name) {
         Ok(())
     } else {
         Err(UsageError::plain(format!(
