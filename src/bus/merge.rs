@@ -48,7 +48,8 @@ struct EdgeState {
 /// Counters of one partition's merge.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MergeStats {
-    /// Events released before the edges holding them back caught up (queues full).
+    /// Events released before the edges holding them back caught up (queues full, or more
+    /// than [`MAX_EDGES`] edges each holding one).
     pub forced: u64,
     /// Edges forgotten at [`MAX_EDGES`].
     pub edges_forgotten: u64,
@@ -197,7 +198,10 @@ impl EdgeMerge {
             let Some((ts, name)) = head else {
                 return;
             };
-            let forced = self.queued > MAX_QUEUED;
+            // Too many edges, each holding an event (only an empty one can be forgotten):
+            // release the oldest until one empties, then forget one.
+            let too_many_edges = self.edges.len() > MAX_EDGES;
+            let forced = self.queued > MAX_QUEUED || too_many_edges;
             let blocked = !forced
                 && self
                     .edges
@@ -215,6 +219,9 @@ impl EdgeMerge {
                 self.stats.forced += 1;
             }
             emit(ev);
+            if too_many_edges {
+                self.forget_one();
+            }
         }
     }
 
@@ -328,6 +335,28 @@ mod tests {
         assert_eq!(out.len(), 10);
         assert_eq!(merge.stats().forced, 10);
         assert!(merge.queued() <= MAX_QUEUED);
+    }
+
+    #[test]
+    fn edge_names_are_capped_even_when_each_holds_an_event() {
+        // Only an edge with nothing queued can be forgotten: names that each hold one event
+        // back behind a silent expected edge would otherwise grow the map without end.
+        let mut merge = EdgeMerge::new(&["stalled".to_string()]);
+        let n = MAX_EDGES + 100;
+        let mut released = 0;
+        for i in 0..n {
+            merge.events(&format!("edge-{i}"), vec![at(i as i64)]);
+            released += drain(&mut merge).len();
+            assert!(
+                merge.edges.len() <= MAX_EDGES,
+                "{} edges",
+                merge.edges.len()
+            );
+        }
+        // Nothing lost: each event is either released (and counted as forced) or queued.
+        assert_eq!(released + merge.queued(), n);
+        assert_eq!(merge.stats().forced, released as u64);
+        assert!(merge.stats().edges_forgotten >= 100);
     }
 
     #[test]
