@@ -11,7 +11,7 @@
 //! messages of the stream alone, in stream order: a worker that replays the stream merges
 //! exactly as the one before it did.
 //!
-//! The queues are bounded ([`MAX_QUEUED`]): an edge that holds the others back past it has its
+//! The queues are bounded ([`MAX_QUEUED`] events, [`MAX_QUEUED_BYTES`]): an edge that holds the others back past it has its
 //! oldest events released anyway, counted in [`MergeStats::forced`].
 
 use std::collections::{BTreeMap, VecDeque};
@@ -26,6 +26,11 @@ pub const EDGE_TIMEOUT: i64 = 60 * 1_000_000;
 
 /// Events queued in one partition's merge before the oldest is released regardless.
 pub const MAX_QUEUED: usize = 200_000;
+
+/// Bytes of events queued in one partition's merge (estimated as the detector's reorder buffer
+/// does, and as much as its default) before the oldest is released regardless: lines can be
+/// 64 KiB long, so [`MAX_QUEUED`] alone does not bound memory.
+pub const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
 
 /// Edges one partition keeps track of: each is a name an edge chose, so an edge that changes
 /// its name on every restart cannot grow a worker's memory without end. Finished edges are
@@ -48,8 +53,8 @@ struct EdgeState {
 /// Counters of one partition's merge.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MergeStats {
-    /// Events released before the edges holding them back caught up (queues full, or more
-    /// than [`MAX_EDGES`] edges each holding one).
+    /// Events released before the edges holding them back caught up (queues full in events
+    /// or bytes, or more than [`MAX_EDGES`] edges each holding one).
     pub forced: u64,
     /// Edges forgotten at [`MAX_EDGES`].
     pub edges_forgotten: u64,
@@ -79,6 +84,7 @@ pub struct MergeStats {
 pub struct EdgeMerge {
     edges: BTreeMap<String, EdgeState>,
     queued: usize,
+    queued_bytes: usize,
     newest_sent: i64,
     stats: MergeStats,
 }
@@ -132,6 +138,7 @@ impl EdgeMerge {
     /// Events an edge published, in its order.
     pub fn events(&mut self, edge: &str, events: Vec<Event>) {
         let n = events.len();
+        self.queued_bytes += events.iter().map(queued_bytes).sum::<usize>();
         let state = self.edge(edge);
         state.done = false;
         for ev in events {
@@ -201,7 +208,8 @@ impl EdgeMerge {
             // Too many edges, each holding an event (only an empty one can be forgotten):
             // release the oldest until one empties, then forget one.
             let too_many_edges = self.edges.len() > MAX_EDGES;
-            let forced = self.queued > MAX_QUEUED || too_many_edges;
+            let forced =
+                self.queued > MAX_QUEUED || self.queued_bytes > MAX_QUEUED_BYTES || too_many_edges;
             let blocked = !forced
                 && self
                     .edges
@@ -215,6 +223,7 @@ impl EdgeMerge {
                 return;
             };
             self.queued -= 1;
+            self.queued_bytes = self.queued_bytes.saturating_sub(queued_bytes(&ev));
             if forced {
                 self.stats.forced += 1;
             }
@@ -258,6 +267,27 @@ impl EdgeMerge {
     pub fn stats(&self) -> MergeStats {
         self.stats
     }
+}
+
+/// What one queued event costs, estimated: the event and the strings it owns (as decoded from
+/// the wire, each its own allocation), rounded to the allocator's 16 bytes.
+fn queued_bytes(ev: &Event) -> usize {
+    let owned = |len: usize| len.next_multiple_of(16);
+    let text = |s: Option<&str>| s.map_or(0, |s| owned(s.len()));
+    std::mem::size_of::<Event>().next_multiple_of(16)
+        + owned(ev.raw.len())
+        + owned(ev.message.len())
+        + owned(ev.source.len())
+        + text(ev.host.as_deref())
+        + text(ev.app.as_deref())
+        + text(ev.reason.as_deref())
+        + text(ev.user.as_deref())
+        + text(ev.actor.as_deref())
+        + text(ev.namespace.as_deref())
+        + text(ev.http_method.as_deref())
+        + text(ev.http_path.as_deref())
+        + text(ev.forwarded_for.as_deref())
+        + text(ev.severity.as_deref())
 }
 
 #[cfg(test)]
@@ -357,6 +387,32 @@ mod tests {
         assert_eq!(released + merge.queued(), n);
         assert_eq!(merge.stats().forced, released as u64);
         assert!(merge.stats().edges_forgotten >= 100);
+    }
+
+    #[test]
+    fn long_lines_cannot_make_the_queues_outgrow_their_bytes() {
+        // An attacker on one edge host writes lines of the longest length while the merge
+        // waits for another edge: counted in events alone, 200,000 of them would be 12 GiB.
+        let mut merge = EdgeMerge::new(&["stalled".to_string()]);
+        let long = |ts| Event {
+            ts,
+            raw: vec![b'x'; 64 * 1024].into_boxed_slice(),
+            ..Event::default()
+        };
+        let n = MAX_QUEUED_BYTES / (64 * 1024) + 100;
+        let mut released = 0;
+        for i in 0..n {
+            merge.events("busy", vec![long(i as i64)]);
+            released += drain(&mut merge).len();
+            assert!(
+                merge.queued_bytes <= MAX_QUEUED_BYTES,
+                "{} bytes",
+                merge.queued_bytes
+            );
+        }
+        assert!(released >= 100);
+        assert_eq!(released + merge.queued(), n);
+        assert_eq!(merge.stats().forced, released as u64);
     }
 
     #[test]
