@@ -276,6 +276,31 @@ impl WireAlert {
     pub fn into_alert(self) -> Result<Alert, String> {
         let severity = Severity::parse(&self.severity)
             .ok_or_else(|| format!("unknown severity {:?}", self.severity))?;
+        // Sinks print these as they are (a rule set's own text locally); from the bus they are
+        // whatever a publisher wrote, so they must be plain text, and the priority the one the
+        // severity gives.
+        for (name, value) in [
+            ("id", &self.id),
+            ("rule", &self.rule),
+            ("respond_within", &self.respond_within),
+            ("key_field", &self.key_field),
+        ] {
+            let plain = !value.is_empty()
+                && value.len() <= 256
+                && !value
+                    .chars()
+                    .any(|c| c.is_control() || crate::sink::encode::is_invisible(c));
+            if !plain {
+                return Err(format!("{name} {value:?} is not plain text"));
+            }
+        }
+        if self.priority != severity.priority() {
+            return Err(format!(
+                "priority {:?} is not that of {}",
+                self.priority,
+                severity.as_str()
+            ));
+        }
         let mut evidence = Vec::with_capacity(self.evidence.len());
         for e in self.evidence {
             let raw = base64::engine::general_purpose::STANDARD
@@ -375,6 +400,48 @@ mod tests {
         let mut w = WireEvent::from_event(&Event::default());
         w.attempt = "Sideways".into();
         assert!(w.into_event().unwrap_err().contains("unknown attempt role"));
+    }
+
+    #[test]
+    fn alert_fields_sinks_print_as_they_are_must_be_plain_on_the_wire() {
+        // Rule, priority, deadline and id come from the rule set locally, so the text format
+        // and mail subjects print them unescaped; from the bus they are whatever a publisher
+        // wrote. A terminal escape or a newline there repaints the screen or fakes a line.
+        let alert = |rule: &str, priority: &str, respond_within: &str, id: &str| WireAlert {
+            id: id.into(),
+            rule: rule.into(),
+            severity: "HIGH".into(),
+            priority: priority.into(),
+            respond_within: respond_within.into(),
+            key_field: "src_ip".into(),
+            key_value: "203.0.113.7\u{1b}[2J".into(),
+            count: 1,
+            threshold: 1,
+            window_start: 0,
+            window_end: 0,
+            first_seen: 0,
+            last_seen: 0,
+            summary: "evil\nsummary".into(),
+            evidence: Vec::new(),
+            blocks: Vec::new(),
+            notes: Vec::new(),
+        };
+        let good = alert("auth.bruteforce", "P1", "1h", "0a1b");
+        let accepted = good.into_alert().unwrap();
+        let mut text = String::new();
+        crate::sink::encode::write_text(&accepted, &mut text);
+        assert!(!text.contains('\u{1b}') && !text.contains('\n'), "{text:?}");
+        for forged in [
+            alert("auth.bruteforce\u{1b}[2J", "P1", "1h", "0a1b"),
+            alert("r\nHIGH P1 fake.alert", "P1", "1h", "0a1b"),
+            alert("auth.bruteforce", "P1\u{1b}]0;owned\u{7}", "1h", "0a1b"),
+            alert("auth.bruteforce", "P1", "1h\r\nBcc: x@example.com", "0a1b"),
+            alert("auth.bruteforce", "P1", "1h", "0a1b\u{202e}"),
+            alert("auth.bruteforce", "P4", "1h", "0a1b"),
+        ] {
+            let shown = format!("{forged:?}");
+            assert!(forged.into_alert().is_err(), "accepted {shown}");
+        }
     }
 
     #[test]
