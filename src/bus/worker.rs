@@ -195,6 +195,12 @@ impl PartitionState {
         self.finished
     }
 
+    /// Finished, and every edge heard of since has finished too (an edge that only beat
+    /// after the end is still running).
+    pub fn all_done(&self) -> bool {
+        self.finished && self.merge.all_done()
+    }
+
     /// Apply one message of the partition's stream; the alerts it decides, in order.
     pub fn apply(&mut self, kind: MessageType, edge: &str, payload: &[u8]) -> Vec<Alert> {
         let mut alerts = Vec::new();
@@ -477,10 +483,25 @@ async fn live_workers(leases: &jetstream::kv::Store) -> usize {
     n
 }
 
+/// Every partition is done up to its newest message: a `done.*` mark stays in the bucket
+/// after its run, so one older than the partition's last message is not the end.
 async fn all_finished(bus: &Bus, all: &[(Family, u32)]) -> bool {
     for (family, p) in all {
-        match bus.fleet.get(format!("done.{}", family.key(*p))).await {
-            Ok(Some(_)) => {}
+        let done = match bus.fleet.get(format!("done.{}", family.key(*p))).await {
+            Ok(Some(value)) => std::str::from_utf8(&value)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok()),
+            _ => None,
+        };
+        let Some(done) = done else {
+            return false;
+        };
+        match bus
+            .events
+            .get_last_raw_message_by_subject(&family.events_subject(*p))
+            .await
+        {
+            Ok(last) if last.sequence <= done => {}
             _ => return false,
         }
     }
@@ -668,7 +689,10 @@ async fn partition_loop(
             publish_alerts(bus, &alerts_subject, seq, &fresh).await?;
             lock(stats).alerts_published += fresh.len() as u64;
         }
-        if state.finished() && !was_finished {
+        if state.all_done() {
+            // At every message that leaves it done, with that message's sequence: `--once`
+            // compares it with the partition's newest, so the mark of an earlier run (or of
+            // an earlier point of this one) is not taken for the end.
             bus.fleet
                 .put(&done_key, seq.to_string().into())
                 .await
