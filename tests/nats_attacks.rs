@@ -235,3 +235,49 @@ fn a_once_worker_does_not_take_an_earlier_runs_end_for_this_one() {
     printed.extend(w2.finish());
     assert_eq!(bruteforce_keys(&printed), [ip]);
 }
+
+/// Publish `payload` with `headers` to `subject` through JetStream, waiting for it to be stored.
+fn publish(url: &str, subject: &str, headers: &[(&str, &str)], payload: &[u8]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = async_nats::connect(url).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let mut map = async_nats::HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, *value);
+        }
+        js.publish_with_headers(subject.to_string(), map, payload.to_vec().into())
+            .await
+            .expect("publish")
+            .await
+            .expect("stored");
+    });
+}
+
+/// Someone who can publish to `sp.alerts.*` writes one message per partition saying every
+/// alert up to the end of time is published already. The partitions' owners must still
+/// publish the alerts of the stream (the mark points past anything the stream holds).
+#[test]
+fn a_forged_through_mark_past_the_stream_does_not_silence_a_partition() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let url = server.url();
+    let dir = tempfile::tempdir().expect("work directory");
+    let ip = "203.0.113.7";
+    let input = failures(dir.path(), "a.log", "web1", ip, "12:00", 10);
+    emit(&url, "a", &input);
+    for p in 0..secpipe::bus::DEFAULT_PARTITIONS {
+        publish(
+            &url,
+            &format!("sp.alerts.src_ip.{p}"),
+            &[(secpipe::bus::THROUGH_HEADER, "18446744073709551615.0")],
+            b"{}",
+        );
+    }
+    let alerts = Worker::start(dir.path(), &url, "w1", &[]).finish();
+    assert_eq!(bruteforce_keys(&alerts), [ip]);
+}

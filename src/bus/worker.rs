@@ -634,6 +634,19 @@ async fn partition_loop(
         Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => None,
         Err(e) => return Err(format!("{alerts_subject}: {e}")),
     };
+    let published = match published {
+        Some((seq, _)) if !through_in_partition(bus, &family.events_subject(p), seq).await? => {
+            // Anyone who can publish there could write it: a mark past the partition's
+            // stream would silence every owner from now on. Publishing again what was
+            // published is the lesser harm (ids deduplicate within the window).
+            crate::report::note(&format!(
+                "worker: {alerts_subject}: {THROUGH_HEADER} {seq} is not a message of {};                  ignored",
+                family.events_subject(p)
+            ));
+            None
+        }
+        other => other,
+    };
     let consumer = bus
         .events
         .create_consumer(consumer::pull::OrderedConfig {
@@ -702,6 +715,25 @@ async fn partition_loop(
         }
     }
     Err(format!("{}: the consumer ended", family.events_subject(p)))
+}
+
+/// Whether stream sequence `seq` can be a message of the partition's `subject`: not past its
+/// newest, and on that subject if the stream still holds it (retention may have removed it).
+async fn through_in_partition(bus: &Bus, subject: &str, seq: u64) -> Result<bool, String> {
+    use jetstream::stream::LastRawMessageErrorKind as Kind;
+    let last = match bus.events.get_last_raw_message_by_subject(subject).await {
+        Ok(last) => last.sequence,
+        Err(e) if e.kind() == Kind::NoMessageFound => return Ok(false),
+        Err(e) => return Err(format!("{subject}: {e}")),
+    };
+    if seq > last {
+        return Ok(false);
+    }
+    match bus.events.get_raw_message(seq).await {
+        Ok(message) => Ok(message.subject.as_str() == subject),
+        Err(e) if e.kind() == Kind::NoMessageFound => Ok(true),
+        Err(e) => Err(format!("{subject}: message {seq}: {e}")),
+    }
 }
 
 /// Publish one message's alerts, in order, and wait for every acknowledgement; retried as a
