@@ -26,7 +26,7 @@ use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::merge::EdgeMerge;
+use super::merge::{EdgeMerge, MergeStats};
 use super::wire::{Beat, WireAlert, WireEvent};
 use super::{
     Bus, DELIVER_CONSUMER, EDGE_HEADER, Family, LEASES_BUCKET, MessageType, THROUGH_HEADER,
@@ -99,6 +99,10 @@ pub struct WorkerStats {
     pub bad_messages: u64,
     /// Events dropped as published twice.
     pub duplicates: u64,
+    /// Events the merge released before every edge had caught up (its queues full).
+    pub merge_forced: u64,
+    /// Edge names the merge forgot (more than it keeps).
+    pub edges_forgotten: u64,
 }
 
 /// One partition's detection: the merge, the detector and where alerts were published to.
@@ -119,6 +123,8 @@ pub struct PartitionState {
     pub events: u64,
     /// Events dropped as already applied.
     pub duplicates: u64,
+    /// What the merges before the last restart counted.
+    merged_before: MergeStats,
 }
 
 /// The last [`RECENT_EVENTS`] events of a partition, by a keyed hash of their edge, input,
@@ -188,6 +194,7 @@ impl PartitionState {
             bad_messages: 0,
             events: 0,
             duplicates: 0,
+            merged_before: MergeStats::default(),
         }
     }
 
@@ -256,7 +263,17 @@ impl PartitionState {
         alerts
     }
 
+    /// The merge's counters since the partition was built, across restarts.
+    pub fn merge_stats(&self) -> MergeStats {
+        let now = self.merge.stats();
+        MergeStats {
+            forced: self.merged_before.forced + now.forced,
+            edges_forgotten: self.merged_before.edges_forgotten + now.edges_forgotten,
+        }
+    }
+
     fn restart(&mut self) {
+        self.merged_before = self.merge_stats();
         self.detector = Detector::new(self.rules.clone(), self.options.clone());
         self.merge = EdgeMerge::new(&self.expected);
         self.finished = false;
@@ -686,9 +703,13 @@ async fn partition_loop(
         let was_finished = state.finished();
         let (events_before, bad_before, dup_before) =
             (state.events, state.bad_messages, state.duplicates);
+        let merged_before = state.merge_stats();
         let alerts = state.apply(kind, &edge, &message.payload);
         {
+            let merged = state.merge_stats();
             let mut s = lock(stats);
+            s.merge_forced += merged.forced - merged_before.forced;
+            s.edges_forgotten += merged.edges_forgotten - merged_before.edges_forgotten;
             s.events += state.events - events_before;
             s.bad_messages += state.bad_messages - bad_before;
             s.duplicates += state.duplicates - dup_before;
@@ -973,6 +994,47 @@ mod tests {
             &message(&[sshd_failure(1, 1)]),
         );
         assert_eq!((p.bad_messages, p.events), (4, 1));
+    }
+
+    #[test]
+    fn what_the_merge_forces_is_counted_by_the_partition_across_restarts() {
+        // The merge's limits release events early; a worker that never says so hides it.
+        let mut p = PartitionState::new(
+            Family::of(&RuleSet::builtin())[0],
+            &RuleSet::builtin(),
+            &DetectOptions::default(),
+            8,
+            &["silent".to_string()],
+        );
+        for i in 0..(super::super::merge::MAX_EDGES + 10) {
+            p.apply(
+                MessageType::Events,
+                &format!("e{i}"),
+                &message(&[sshd_failure(i as u64, 1)]),
+            );
+        }
+        let forced = p.merge_stats().forced;
+        assert!(forced >= 10, "{forced}");
+        assert!(p.merge_stats().edges_forgotten >= 10);
+        // Every edge, the silent one too, finishes; an edge speaking again restarts the merge.
+        let done = serde_json::to_vec(&Beat {
+            newest: 1,
+            sent: 1,
+            wall: None,
+        })
+        .unwrap();
+        p.apply(MessageType::Done, "silent", &done);
+        for i in 0..(super::super::merge::MAX_EDGES + 10) {
+            p.apply(MessageType::Done, &format!("e{i}"), &done);
+        }
+        assert!(p.finished());
+        p.apply(
+            MessageType::Events,
+            "again",
+            &message(&[sshd_failure(1, 2)]),
+        );
+        assert!(!p.finished());
+        assert!(p.merge_stats().forced >= forced);
     }
 
     #[test]

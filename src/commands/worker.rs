@@ -78,6 +78,13 @@ pub fn worker(args: &WorkerArgs) -> Result<ExitCode, UsageError> {
          understood",
         s.events, s.alerts_published, s.alerts_delivered, s.bad_messages
     ));
+    if s.merge_forced > 0 || s.edges_forgotten > 0 {
+        crate::report::note(&format!(
+            "worker: {} events released before every edge had caught up (merge queues full), \
+             {} edge names forgotten",
+            s.merge_forced, s.edges_forgotten
+        ));
+    }
     for (name, report) in reports {
         if report.undelivered() > 0 {
             crate::report::note(&format!(
