@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use sha2::Digest;
 
+use super::merge::NewestTime;
 use super::wire::{Beat, WireEvent};
 use super::{Bus, EDGE_HEADER, Family, MessageType, Route, TYPE_HEADER, route};
 use crate::detect::RuleSet;
@@ -42,8 +43,8 @@ pub struct Emitter {
     edge: String,
     families: Vec<Family>,
     partitions: u32,
-    /// Newest event time published (µs); `i64::MIN` before the first.
-    newest: i64,
+    /// Newest event time published (µs), judged; `i64::MIN` before the first.
+    newest: NewestTime,
     last_beat: Option<Instant>,
     stats: EmitStats,
     /// Stopped by a signal, not at the end of input: no `done`, so workers keep their windows
@@ -76,7 +77,7 @@ impl Emitter {
             edge,
             families: Family::of(rules),
             partitions,
-            newest: i64::MIN,
+            newest: NewestTime::default(),
             last_beat: None,
             stats: EmitStats::default(),
             interrupted: false,
@@ -112,15 +113,10 @@ impl Emitter {
         }
         for ev in events {
             // The beats tell workers how far event time has got; one planted line far ahead
-            // of the rest must not move it there (detect judges such lines the same way).
-            if self.newest == i64::MIN
-                || ev.ts
-                    <= self
-                        .newest
-                        .saturating_add(crate::detect::MAX_AHEAD_OF_STREAM)
-            {
-                self.newest = self.newest.max(ev.ts);
-            }
+            // of the rest must not move it there, but a real jump (a quiet night) must, or
+            // every later beat would say the edge is still before it (detect judges such
+            // lines the same way).
+            self.newest.see(ev.ts);
         }
         self.stats.events += events.len() as u64;
         self.send(messages)?;
@@ -167,7 +163,7 @@ impl Emitter {
         wall: Option<i64>,
     ) -> Result<Vec<Outgoing>, String> {
         let beat = Beat {
-            newest: self.newest,
+            newest: self.newest.get(),
             sent: crate::event::now_micros(),
             wall,
         };

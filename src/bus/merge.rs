@@ -37,11 +37,64 @@ pub const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
 /// forgotten first.
 pub const MAX_EDGES: usize = 4_096;
 
+/// An edge's newest event time, judged as detect judges a jump ahead (`detect::ahead`): one
+/// line more than [`crate::detect::MAX_AHEAD_OF_STREAM`] ahead of it does not move it (a
+/// planted line would take the partition's time with it), but
+/// [`crate::detect::CONFIRM_AHEAD`] such lines in a row do, to the oldest of them (a host
+/// quiet for hours, rotated logs read one after the other).
+#[derive(Clone, Copy, Debug)]
+pub struct NewestTime {
+    newest: i64,
+    /// Lines in a row ahead of `newest`, and the oldest of them.
+    ahead: usize,
+    ahead_oldest: i64,
+}
+
+impl Default for NewestTime {
+    fn default() -> NewestTime {
+        NewestTime {
+            newest: i64::MIN,
+            ahead: 0,
+            ahead_oldest: i64::MAX,
+        }
+    }
+}
+
+impl NewestTime {
+    /// The newest believed time; `i64::MIN` before the first line.
+    pub fn get(&self) -> i64 {
+        self.newest
+    }
+
+    pub fn see(&mut self, ts: i64) {
+        if self.newest == i64::MIN
+            || ts
+                <= self
+                    .newest
+                    .saturating_add(crate::detect::MAX_AHEAD_OF_STREAM)
+        {
+            self.newest = self.newest.max(ts);
+            self.ahead = 0;
+            self.ahead_oldest = i64::MAX;
+            return;
+        }
+        self.ahead += 1;
+        self.ahead_oldest = self.ahead_oldest.min(ts);
+        if self.ahead >= crate::detect::CONFIRM_AHEAD {
+            self.newest = self.ahead_oldest;
+            self.ahead = 0;
+            self.ahead_oldest = i64::MAX;
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct EdgeState {
     queue: VecDeque<Event>,
-    /// The newest event time the edge says it has published.
+    /// The newest event time the edge says it has published (its beats), or its events show.
     newest: i64,
+    /// The newest time its events show, judged.
+    seen: NewestTime,
     /// The edge's clock in its last beat, and its wall clock when its input is live.
     sent: i64,
     wall: Option<i64>,
@@ -145,14 +198,8 @@ impl EdgeMerge {
             // As the edge judges its beats' `newest`: one planted line far ahead of the rest
             // must not say the edge has got there, or the partition's time would run to it
             // (each message another MAX_AHEAD_OF_STREAM) and every real event come late.
-            if state.newest == i64::MIN
-                || ev.ts
-                    <= state
-                        .newest
-                        .saturating_add(crate::detect::MAX_AHEAD_OF_STREAM)
-            {
-                state.newest = state.newest.max(ev.ts);
-            }
+            state.seen.see(ev.ts);
+            state.newest = state.newest.max(state.seen.get());
             state.queue.push_back(ev);
         }
         self.queued += n;
@@ -413,6 +460,51 @@ mod tests {
         assert!(released >= 100);
         assert_eq!(released + merge.queued(), n);
         assert_eq!(merge.stats().forced, released as u64);
+    }
+
+    #[test]
+    fn a_real_jump_ahead_moves_progress_once_later_lines_confirm_it_and_a_planted_one_does_not() {
+        const HOUR: i64 = 3_600_000_000;
+        let mut merge = EdgeMerge::new(&[]);
+        // A quiet night: the next lines are three hours later, and stay there.
+        merge.events("a", vec![at(0), at(60_000_000)]);
+        merge.events("a", (0..10).map(|i| at(3 * HOUR + i)).collect());
+        drain(&mut merge);
+        assert!(
+            merge.progress().is_some_and(|p| p >= 3 * HOUR),
+            "{:?}",
+            merge.progress()
+        );
+        // One line ten years ahead among lines of the present does not.
+        let ten_years = 10 * 365 * 24 * HOUR;
+        merge.events(
+            "a",
+            vec![at(ten_years), at(3 * HOUR + 20), at(3 * HOUR + 21)],
+        );
+        drain(&mut merge);
+        assert!(
+            merge.progress().is_some_and(|p| p < 4 * HOUR),
+            "{:?}",
+            merge.progress()
+        );
+    }
+
+    #[test]
+    fn newest_time_believes_lines_in_a_row_ahead_and_not_one_between_old_ones() {
+        const HOUR: i64 = 3_600_000_000;
+        let mut newest = NewestTime::default();
+        newest.see(0);
+        for i in 0..crate::detect::CONFIRM_AHEAD - 1 {
+            newest.see(2 * HOUR + i as i64);
+        }
+        assert_eq!(newest.get(), 0, "not yet confirmed");
+        newest.see(2 * HOUR + 100);
+        assert_eq!(newest.get(), 2 * HOUR, "the oldest of the confirming lines");
+        for _ in 0..100 {
+            newest.see(1_000 * HOUR);
+            newest.see(2 * HOUR + 200);
+        }
+        assert_eq!(newest.get(), 2 * HOUR + 200);
     }
 
     #[test]
