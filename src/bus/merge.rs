@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::wire::Beat;
+use crate::detect::{EventSnap, Names, SnapshotError, SnapshotKind};
 use crate::event::Event;
 
 /// An edge whose beats stopped this long before the newest beat of another edge (by the
@@ -240,6 +241,110 @@ impl EdgeMerge {
 
     pub fn stats(&self) -> MergeStats {
         self.stats
+    }
+}
+
+/// A merge as a snapshot holds it (see [`crate::detect::SnapshotError`] for what is refused).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MergeSnap {
+    edges: Vec<(String, EdgeSnap)>,
+    newest_sent: i64,
+    forced: u64,
+    edges_forgotten: u64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EdgeSnap {
+    queue: Vec<EventSnap>,
+    newest: i64,
+    sent: i64,
+    wall: Option<i64>,
+    done: bool,
+    expected: bool,
+}
+
+impl EdgeMerge {
+    /// The merge's whole state (queued events included), to resume from with
+    /// [`EdgeMerge::restore`]: a worker stores it with its partition's detector snapshot, at
+    /// the same stream position.
+    ///
+    /// ```
+    /// use secpipe::bus::merge::EdgeMerge;
+    /// use secpipe::event::Event;
+    /// let at = |ts| Event { ts, ..Event::default() };
+    /// let mut merge = EdgeMerge::new(&["a".to_string(), "b".to_string()]);
+    /// merge.events("a", vec![at(10)]);
+    /// let mut merge = EdgeMerge::restore(&merge.snapshot()).unwrap();
+    /// merge.done("b");
+    /// let mut out = Vec::new();
+    /// merge.release(|ev| out.push(ev.ts));
+    /// assert_eq!(out, [10]);
+    /// assert!(EdgeMerge::restore(b"not a snapshot").is_err());
+    /// ```
+    pub fn snapshot(&self) -> Vec<u8> {
+        let state = MergeSnap {
+            edges: self
+                .edges
+                .iter()
+                .map(|(name, e)| {
+                    let edge = EdgeSnap {
+                        queue: e.queue.iter().map(EventSnap::of).collect(),
+                        newest: e.newest,
+                        sent: e.sent,
+                        wall: e.wall,
+                        done: e.done,
+                        expected: e.expected,
+                    };
+                    (name.clone(), edge)
+                })
+                .collect(),
+            newest_sent: self.newest_sent,
+            forced: self.stats.forced,
+            edges_forgotten: self.stats.edges_forgotten,
+        };
+        crate::detect::encode_snapshot(SnapshotKind::Merge, [0; 32], &state)
+    }
+
+    /// The merge a snapshot of [`EdgeMerge::snapshot`] holds; bad bytes give an error, never a
+    /// panic.
+    pub fn restore(snapshot: &[u8]) -> Result<EdgeMerge, SnapshotError> {
+        let state: MergeSnap =
+            crate::detect::decode_snapshot(SnapshotKind::Merge, [0; 32], snapshot)?;
+        if state.edges.len() > MAX_EDGES {
+            return Err(SnapshotError::Invalid(format!(
+                "{} edges, more than {MAX_EDGES}",
+                state.edges.len()
+            )));
+        }
+        let mut names = Names::default();
+        let mut merge = EdgeMerge {
+            newest_sent: state.newest_sent,
+            stats: MergeStats {
+                forced: state.forced,
+                edges_forgotten: state.edges_forgotten,
+            },
+            ..EdgeMerge::default()
+        };
+        for (name, e) in state.edges {
+            let queue = e
+                .queue
+                .into_iter()
+                .map(|ev| ev.into_event(&mut names))
+                .collect::<Result<VecDeque<Event>, _>>()?;
+            merge.queued += queue.len();
+            let edge = EdgeState {
+                queue,
+                newest: e.newest,
+                sent: e.sent,
+                wall: e.wall,
+                done: e.done,
+                expected: e.expected,
+            };
+            if merge.edges.insert(name, edge).is_some() {
+                return Err(SnapshotError::Invalid("an edge is stored twice".into()));
+            }
+        }
+        Ok(merge)
     }
 }
 
