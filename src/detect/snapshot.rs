@@ -403,3 +403,7 @@ impl EventSnap {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;
