@@ -398,6 +398,52 @@ fn a_cut_anywhere_in_one_stream_changes_nothing() {
     }
 }
 
+/// A jump of hours held across a cut: in a stream of several hosts it still needs a second
+/// host to vouch for it, as it would have without the cut.
+#[test]
+fn a_held_jump_still_needs_two_hosts_after_a_restore() {
+    let line = |ts: i64, host: &str, n: u64| Event {
+        source: Arc::from("syslog"),
+        line: n,
+        ts,
+        received: ts,
+        host: Some(Arc::from(host)),
+        kind: Kind::LogError,
+        ..Event::default()
+    };
+    let mut before = Vec::new();
+    for n in 0..20 {
+        before.push(line(T0 + n as i64 * S, ["a", "b"][n as usize % 2], n));
+    }
+    let jump = T0 + 3 * 60 * MIN;
+    before.push(line(jump, "a", 20));
+    let after: Vec<Event> = (21..30)
+        .map(|n| line(jump + n as i64 * S, "a", n))
+        .collect();
+
+    let mut whole = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    let mut alerts = Vec::new();
+    for ev in before.iter().chain(&after) {
+        whole.push(ev.clone(), &mut alerts);
+    }
+    assert_eq!(
+        whole.hold_len(),
+        10,
+        "one host alone does not vouch for the jump"
+    );
+
+    let mut first = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    for ev in &before {
+        first.push(ev.clone(), &mut alerts);
+    }
+    let mut restored = restore_bytes(&first.snapshot()).unwrap();
+    for ev in &after {
+        restored.push(ev.clone(), &mut alerts);
+    }
+    assert_eq!(restored.hold_len(), 10);
+    assert_eq!(restored.newest_event_time(), whole.newest_event_time());
+}
+
 /// The state to restore, taken from the middle of a busy stream.
 fn busy_snapshot() -> Vec<u8> {
     let mut detector = Detector::new(RuleSet::builtin(), DetectOptions::default());
