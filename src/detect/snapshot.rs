@@ -137,10 +137,7 @@ pub(crate) fn encode<T: Serialize>(kind: SnapshotKind, print: [u8; 32], state: &
         Ok(mut encoder) => {
             let _ = encoder.include_checksum(true);
             let _ = serde_json::to_writer(&mut encoder, state);
-            match encoder.finish() {
-                Ok(out) => out,
-                Err(_) => Vec::new(),
-            }
+            encoder.finish().unwrap_or_default()
         }
         Err(_) => Vec::new(),
     }
