@@ -320,8 +320,11 @@ impl EdgeMerge {
         let mut merge = EdgeMerge {
             newest_sent: state.newest_sent,
             stats: MergeStats {
-                forced: state.forced,
-                edges_forgotten: state.edges_forgotten,
+                forced: crate::detect::snapshot_counter("forced", state.forced)?,
+                edges_forgotten: crate::detect::snapshot_counter(
+                    "edges forgotten",
+                    state.edges_forgotten,
+                )?,
             },
             ..EdgeMerge::default()
         };

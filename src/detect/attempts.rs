@@ -90,7 +90,7 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 use super::slab::{KeyedSlab, SlabSnap, seeded_hasher};
-use super::snapshot::{EventSnap, Names, SnapshotError};
+use super::snapshot::{EventSnap, Names, SnapshotError, counter};
 use crate::event::{Attempt, Event, Kind};
 
 /// A session idle this long is forgotten (sshd's LoginGraceTime is 2 min).
@@ -651,7 +651,10 @@ impl AttemptCounter {
             held_total,
             held_weight: snap.held_weight,
             released: events(snap.released, names)?,
-            stats: snap.stats,
+            stats: SessionStats {
+                sessions_evicted: counter("sessions evicted", snap.stats.sessions_evicted)?,
+                ..snap.stats
+            },
         })
     }
 }

@@ -11,7 +11,7 @@ use super::raise::{AlertBuilder, fill};
 use super::rules::{FieldValue, Primitive, Rule};
 use super::silence::{SilenceSnap, SilenceTracker};
 use super::slab::{KeyedSlab, SlabSnap};
-use super::snapshot::{SnapshotError, invalid};
+use super::snapshot::{SnapshotError, counter, invalid};
 use super::sources::Sources;
 use super::window::{Cooldown, Entry, KeyState, KeyStateSnap, add_entry, window_value};
 use crate::alert::{Alert, Evidence, Severity};
@@ -381,7 +381,7 @@ impl RuleEngine {
         )?;
         self.silence = SilenceTracker::restore(snap.silence, hasher)?;
         self.overflow_reported = snap.overflow_reported;
-        self.evicted = snap.evicted;
+        self.evicted = counter("evicted keys", snap.evicted)?;
         self.distinct_hasher = distinct_hasher;
         Ok(())
     }

@@ -77,7 +77,8 @@ use sources::Sources;
 pub use ahead::{CONFIRM_AHEAD, MAX_AHEAD_HELD};
 pub use reorder::{DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_HELD_EVENTS};
 pub(crate) use snapshot::{
-    EventSnap, Names, SnapshotKind, decode as decode_snapshot, encode as encode_snapshot,
+    EventSnap, Names, SnapshotKind, counter as snapshot_counter, decode as decode_snapshot,
+    encode as encode_snapshot,
 };
 pub use snapshot::{MAX_SNAPSHOT_JSON, SNAPSHOT_VERSION, SnapshotError};
 
@@ -1023,6 +1024,17 @@ impl Detector {
         detector.wall_clock = state.wall_clock;
         detector.watermark = state.watermark;
         detector.sources = Sources::restore(state.sources, hasher, &mut names)?;
+        let stats = &state.stats;
+        for (what, value) in [
+            ("events", stats.events),
+            ("late events", stats.late_events),
+            ("alerts", stats.alerts),
+            ("evicted keys", stats.evicted_keys),
+            ("forced events", stats.forced_events),
+            ("events ahead of the stream", stats.ahead_of_stream),
+        ] {
+            snapshot::counter(what, value)?;
+        }
         detector.stats = state.stats;
         detector.distinct_seed = state.distinct_seed;
         Ok(detector)
@@ -1055,6 +1067,13 @@ impl Detector {
             )
             .into_bytes(),
         );
+        // Session keys and `distinct` values are stored as foldhash hashes: a build whose
+        // foldhash hashes differently must not take them for its own.
+        let canary = std::hash::BuildHasher::hash_one(
+            &foldhash::fast::FixedState::with_seed(1),
+            ("secpipe snapshot", 7u32),
+        );
+        parts.push(canary.to_le_bytes().to_vec());
         snapshot::fingerprint(parts.iter().map(Vec::as_slice))
     }
 }

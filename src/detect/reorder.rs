@@ -19,7 +19,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
-use super::snapshot::{EventSnap, Names, SnapshotError, invalid};
+use super::snapshot::{EventSnap, Names, SnapshotError, counter, invalid};
 use crate::event::Event;
 
 /// Default cap on held events. With the 10 s default lateness this holds a 25,000 lines/s
@@ -254,7 +254,7 @@ impl ReorderBuffer {
         }
         buffer.run = run;
         buffer.heap = BinaryHeap::from(heap);
-        buffer.next_arrival = snap.next_arrival;
+        buffer.next_arrival = counter("arrivals", snap.next_arrival)?;
         Ok(buffer)
     }
 }

@@ -27,7 +27,7 @@ use super::key::{KeyRef, KeySnap, KeyValue};
 use super::raise::{AlertBuilder, fill};
 use super::rules::{Rule, fmt_duration};
 use super::slab::{KeyedSlab, SlabSnap};
-use super::snapshot::{Bytes, SnapshotError};
+use super::snapshot::{Bytes, SnapshotError, counter};
 use super::sources::Sources;
 use crate::alert::Alert;
 use crate::event::Event;
@@ -467,8 +467,8 @@ impl SilenceTracker {
                 .collect(),
             storm: Storm {
                 period: storm.period,
-                alerted: storm.alerted,
-                folded: storm.folded,
+                alerted: counter("silences alerted", storm.alerted as u64)? as usize,
+                folded: counter("silences folded", storm.folded)?,
                 sample: storm
                     .sample
                     .into_iter()

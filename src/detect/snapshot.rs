@@ -82,6 +82,18 @@ pub(crate) fn invalid(what: impl Into<String>) -> SnapshotError {
     SnapshotError::Invalid(what.into())
 }
 
+/// Counters a snapshot may hold: far more than any run counts, far enough from the top of
+/// the type that the running code's `+= 1` cannot overflow on a hostile value.
+const MAX_COUNTER: u64 = 1 << 62;
+
+/// Refuse a counter no run reaches (see [`MAX_COUNTER`]).
+pub(crate) fn counter(what: &str, value: u64) -> Result<u64, SnapshotError> {
+    if value > MAX_COUNTER {
+        return Err(invalid(format!("{what} = {value}")));
+    }
+    Ok(value)
+}
+
 /// What a snapshot holds; the byte after the version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SnapshotKind {

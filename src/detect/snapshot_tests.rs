@@ -645,6 +645,18 @@ fn inconsistent_state_is_refused_not_trusted() {
             }),
         ),
         (
+            "a counter at the top of its type",
+            Box::new(|s| {
+                s["stats"]["events"] = u64::MAX.into();
+            }),
+        ),
+        (
+            "an evicted count at the top of its type",
+            Box::new(|s| {
+                s["engines"][0]["evicted"] = u64::MAX.into();
+            }),
+        ),
+        (
             "wrong type",
             Box::new(|s| {
                 s["max_ts"] = "soon".into();
