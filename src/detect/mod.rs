@@ -28,7 +28,9 @@
 //! lines), `rules` (the rule model; `rules/load.rs` reads it from TOML), `engine` (one rule's
 //! running state) over `window` (a key's counted entries and cooldown), `key` (rule keys),
 //! `sources` (interned input names) and `evidence` (the packed evidence codec), `silence`, and
-//! `raise`, the one builder every alert goes through.
+//! `raise`, the one builder every alert goes through. `snapshot` writes and reads the whole
+//! state ([`Detector::snapshot`], [`Detector::restore`]), so a bus worker resumes after a
+//! restart instead of replaying its partition.
 //!
 //! Event time is input, so it is judged before it moves anything (DESIGN section 2):
 //! - The reorder buffer is bounded by count and bytes ([`DetectOptions::max_held_events`],
