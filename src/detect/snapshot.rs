@@ -21,6 +21,14 @@
 //! are the counted values themselves, so a restored detector must hash the same value to the
 //! same number.
 //!
+//! # Cost
+//!
+//! Measured on a debug build at 100,000 address keys holding one 80-byte line each: 1.95 MB
+//! (19.5 bytes a key), taken in about 1 s, restored in about 2 s. Restoring holds the
+//! decoded mirror of the state beside the state it rebuilds: peak memory is about 1.8 times
+//! the restored detector's (57 MB over 31 MB there), so a partition's key cap must leave that
+//! room. Nothing is added to [`super::Detector::push`].
+//!
 //! # Hostile bytes
 //!
 //! A snapshot is read as hostile input: a store can be corrupted, or written by another build.
