@@ -991,7 +991,7 @@ impl Detector {
 
     /// A detector in the state of `snapshot`, taken by [`Detector::snapshot`] under the same
     /// rules and options (else [`SnapshotError::RulesChanged`]: the caller replays instead).
-    /// Bad bytes give an error, never a panic (see [`snapshot`]).
+    /// Bad bytes give an error, never a panic (the checks are listed in `detect/snapshot.rs`).
     pub fn restore(
         rules: RuleSet,
         opts: DetectOptions,
