@@ -322,6 +322,25 @@ proptest! {
         let (whole, cut) = uninterrupted_and_cut(&RuleSet::builtin(), &opts, &ops, &cuts);
         prop_assert_eq!(cut, whole);
     }
+
+    /// The rule sets a bus worker runs: one key family's rules, the key cap shared out.
+    #[test]
+    fn a_restored_partition_raises_what_an_uninterrupted_one_does(
+        seed in any::<u64>(),
+        len in 1usize..500,
+        family in 0usize..4,
+        partitions in 1u32..5,
+        cut_at in proptest::collection::vec(0.0f64..1.0, 1..3),
+    ) {
+        use crate::event::EventField;
+        let field = [EventField::SrcIp, EventField::User, EventField::Actor, EventField::Host][family];
+        let rules = RuleSet::builtin().for_partition(field, partitions);
+        let ops = stream(seed, len);
+        let opts = options(&mut Rng(seed ^ 0x5a5a));
+        let cuts: Vec<usize> = cut_at.iter().map(|c| (c * ops.len() as f64) as usize).collect();
+        let (whole, cut) = uninterrupted_and_cut(&rules, &opts, &ops, &cuts);
+        prop_assert_eq!(cut, whole);
+    }
 }
 
 /// The generator reaches what the property is about: alerts of every primitive, held
@@ -495,6 +514,25 @@ fn a_snapshot_under_other_rules_or_options_is_refused() {
             Err(SnapshotError::RulesChanged)
         ));
     }
+    // A partition's snapshot under another partition count (another key cap) or family.
+    let partition = |field, n| RuleSet::builtin().for_partition(field, n);
+    let mut part = Detector::new(
+        partition(crate::event::EventField::SrcIp, 4),
+        DetectOptions::default(),
+    );
+    part.push(
+        Event {
+            kind: Kind::AuthFailure,
+            src_ip: "192.0.2.1".parse().ok(),
+            ..Event::default()
+        },
+        &mut Vec::new(),
+    );
+    let part = part.snapshot();
+    let restore_part = |rules| Detector::restore(rules, DetectOptions::default(), &part);
+    assert!(restore_part(partition(crate::event::EventField::SrcIp, 4)).is_ok());
+    assert!(restore_part(partition(crate::event::EventField::SrcIp, 2)).is_err());
+    assert!(restore_part(partition(crate::event::EventField::User, 4)).is_err());
     // A merge's snapshot is no detector's.
     let merge = crate::bus::merge::EdgeMerge::new(&[]).snapshot();
     assert!(matches!(
