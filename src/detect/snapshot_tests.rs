@@ -715,6 +715,76 @@ fn inconsistent_state_is_refused_not_trusted() {
     }
 }
 
+/// Every number of a stored state set to an extreme, one at a time: the restore refuses it,
+/// or gives a detector that goes on without a panic (event times are input anyway, and the
+/// running code already takes any of them).
+#[test]
+fn extreme_numbers_in_a_snapshot_never_panic() {
+    fn leaves(v: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        match v {
+            serde_json::Value::Number(_) => out.push(path.clone()),
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push(i.to_string());
+                    leaves(item, path, out);
+                    path.pop();
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for (k, item) in map {
+                    path.push(k.clone());
+                    leaves(item, path, out);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    fn at<'a>(v: &'a mut serde_json::Value, path: &[String]) -> &'a mut serde_json::Value {
+        path.iter().fold(v, |v, step| match v {
+            serde_json::Value::Array(items) => &mut items[step.parse::<usize>().unwrap()],
+            other => &mut other[step.as_str()],
+        })
+    }
+    let saved = busy_snapshot();
+    let print = restore_bytes(&saved).unwrap().fingerprint();
+    let state: serde_json::Value = decode(SnapshotKind::Detector, print, &saved).unwrap();
+    let mut paths = Vec::new();
+    leaves(&state, &mut Vec::new(), &mut paths);
+    assert!(paths.len() > 200, "{}", paths.len());
+    let continuation = stream(12, 120);
+    let extremes: [serde_json::Value; 6] = [
+        0.into(),
+        (-1).into(),
+        u32::MAX.into(),
+        i64::MIN.into(),
+        i64::MAX.into(),
+        u64::MAX.into(),
+    ];
+    let (mut refused, mut taken) = (0, 0);
+    let step = (paths.len() / 400).max(1);
+    for path in paths.iter().step_by(step) {
+        for extreme in &extremes {
+            let mut bad = state.clone();
+            *at(&mut bad, path) = extreme.clone();
+            match restore_bytes(&encode(SnapshotKind::Detector, print, &bad)) {
+                Err(_) => refused += 1,
+                Ok(mut detector) => {
+                    taken += 1;
+                    let mut alerts = Vec::new();
+                    for op in &continuation {
+                        apply(&mut detector, op, &mut alerts);
+                    }
+                    detector.finish(&mut alerts);
+                    let _ = detector.snapshot();
+                }
+            }
+        }
+    }
+    eprintln!("extreme numbers: {refused} refused, {taken} restored and run on");
+    assert!(refused > 0 && taken > 0, "{refused} refused, {taken} taken");
+}
+
 #[test]
 fn a_decompression_bomb_stops_at_the_cap() {
     // A frame of 4 MiB of JSON whitespace, read with a 1 MiB cap: the real cap is the same
