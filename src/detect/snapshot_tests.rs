@@ -704,7 +704,7 @@ fn inconsistent_state_is_refused_not_trusted() {
             "severity unknown",
             Box::new(move |s| {
                 s["engines"][0]["keys"]["entries"] = serde_json::json!([
-                    [0, {"ip": "::ffff:192.0.2.1"}, {"entries": [], "cooldown": [5, "APOCALYPTIC"]}]
+                    [0, {"ip": "::ffff:192.0.2.1"}, {"entries": [], "cooldown": [5, "APOCALYPTIC", false]}]
                 ]);
                 s["engines"][0]["keys"]["free"] = serde_json::json!([]);
             }),

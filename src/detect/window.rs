@@ -180,8 +180,9 @@ pub(super) fn window_value(entries: &KeyState, from: i64, to: i64, distinct: boo
 pub(super) struct KeyStateSnap {
     /// (time, weight, packed evidence) per entry.
     entries: Vec<(i64, u64, Bytes)>,
+    /// (until, severity alerted, over): see [`Cooldown`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    cooldown: Option<(i64, String)>,
+    cooldown: Option<(i64, String, bool)>,
 }
 
 impl KeyState {
@@ -191,7 +192,9 @@ impl KeyState {
                 .iter()
                 .map(|e| (e.ts, e.weight, Bytes(e.evidence.clone())))
                 .collect(),
-            cooldown: self.cooldown().map(|c| (c.until, severity_name(c.alerted))),
+            cooldown: self
+                .cooldown()
+                .map(|c| (c.until, severity_name(c.alerted), c.over)),
         }
     }
 
@@ -202,9 +205,10 @@ impl KeyState {
             return Err(invalid("a key's entries are out of time order"));
         }
         let cooldown = match snap.cooldown {
-            Some((until, alerted)) => Some(Cooldown {
+            Some((until, alerted, over)) => Some(Cooldown {
                 until,
                 alerted: severity_of(&alerted)?,
+                over,
             }),
             None => None,
         };
