@@ -582,26 +582,58 @@ async fn deliver_alerts(
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
+        let mut taken = Vec::new();
+        let mut alerts = Vec::new();
         while let Some(Ok(message)) = batch.next().await {
             let alert = serde_json::from_slice::<WireAlert>(&message.payload)
                 .map_err(|e| e.to_string())
                 .and_then(WireAlert::into_alert);
             match alert {
                 Ok(alert) => {
-                    let written = lock(&sinks).write(std::slice::from_ref(&alert));
-                    if written.is_err() {
-                        // The sink reports its failure at the end; leave the alert for
-                        // another worker.
-                        continue;
-                    }
-                    lock(&stats).alerts_delivered += 1;
+                    alerts.push(alert);
+                    taken.push(message);
                 }
-                Err(_) => lock(&stats).bad_messages += 1,
+                Err(_) => {
+                    lock(&stats).bad_messages += 1;
+                    let _ = message.ack().await;
+                }
             }
+        }
+        if alerts.is_empty() {
+            continue;
+        }
+        // Acknowledged once the outputs have them: a worker killed with alerts still in its
+        // sinks' queues leaves them to be delivered again (at least once), not lost.
+        let written = lock(&sinks).write(&alerts);
+        if written.is_err() || !settled(&sinks, &stop).await {
+            // A sink failed (reported at the end) or is slow: another worker, or this one
+            // after `ack_wait`, gets them again.
+            continue;
+        }
+        lock(&stats).alerts_delivered += alerts.len() as u64;
+        for message in taken {
             let _ = message.ack().await;
         }
     }
 }
+
+/// Wait (up to [`SETTLE_FOR`]) until the sinks have delivered what they were given.
+async fn settled(sinks: &Mutex<AlertSinks>, stop: &CancellationToken) -> bool {
+    let started = tokio::time::Instant::now();
+    loop {
+        if lock(sinks).in_flight() == 0 {
+            return true;
+        }
+        if started.elapsed() >= SETTLE_FOR || stop.is_cancelled() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// How long an alert may wait in a sink's queue before the worker leaves it unacknowledged
+/// (JetStream delivers it again after the consumer's `ack_wait`).
+const SETTLE_FOR: Duration = Duration::from_secs(10);
 
 /// Own one partition until `stop`: rebuild it from the stream's start and go on live.
 #[allow(clippy::too_many_arguments)]
