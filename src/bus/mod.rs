@@ -10,7 +10,7 @@
 //! - **Families and partitions.** One event feeds rules with different keys (`auth.bruteforce`
 //!   counts per `src_ip`, `auth.concurrent_ips` per `user`), so an edge publishes each event
 //!   once per key field the rules use ([`crate::detect::RuleSet::families`]), to partition
-//!   `hash(key) mod N` of that family ([`partition_of`]; IPv6 cut to the family's prefix
+//!   `hash(key) mod N` of that family ([`route`]; IPv6 cut to the family's prefix
 //!   first). Every key of every rule then lands whole in one partition, and a worker runs
 //!   only that family's rules there. A line of a login session that does not name the key
 //!   (`pam_unix … rhost=<a name>` before `Failed password … from ADDR`) goes to every

@@ -9,7 +9,7 @@
 //! - **A partition** ([`PartitionState`]) is a pure function of its stream: its owner reads
 //!   the stream from the first message, merges the edges in event time, runs the family's rules
 //!   and numbers the alerts of each message. Before publishing it reads the newest alert of
-//!   the partition already in [`ALERTS_STREAM`] and its `Sp-Through` (stream sequence and
+//!   the partition already in [`super::ALERTS_STREAM`] and its `Sp-Through` (stream sequence and
 //!   index): everything up to it was published by an earlier owner, so a takeover publishes
 //!   only what is new. Alert ids are the message ids, so two owners at once (a worker paused
 //!   past its lease) are deduplicated by JetStream too.
