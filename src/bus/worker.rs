@@ -109,7 +109,6 @@ pub struct PartitionState {
     rules: RuleSet,
     options: DetectOptions,
     partitions: u32,
-    expected: Vec<String>,
     merge: EdgeMerge,
     detector: Detector,
     /// All edges finished and the end-of-input alerts decided (until an edge speaks again).
@@ -193,7 +192,6 @@ impl PartitionState {
             rules,
             options: options.clone(),
             partitions,
-            expected: expected.to_vec(),
             merge: EdgeMerge::new(expected),
             finished: false,
             recent: RecentEvents::new(),
@@ -224,8 +222,13 @@ impl PartitionState {
                         Err(_) => self.bad_messages += 1,
                     }
                 }
+                if events.is_empty() {
+                    // Nothing new (all repeats): in particular, a republish after the end
+                    // does not start detection over.
+                    return alerts;
+                }
                 if self.finished {
-                    // An edge came back after the end: a new run of detection.
+                    // An edge came back after the end with new lines: a new run of detection.
                     self.restart();
                 }
                 self.events += events.len() as u64;
@@ -281,7 +284,6 @@ impl PartitionState {
         rules: &RuleSet,
         options: &DetectOptions,
         partitions: u32,
-        expected: &[String],
         snapshot: &[u8],
     ) -> Result<PartitionState, String> {
         use base64::Engine as _;
@@ -302,7 +304,6 @@ impl PartitionState {
             rules,
             options: options.clone(),
             partitions,
-            expected: expected.to_vec(),
             merge: EdgeMerge::restore(&merge_bytes).map_err(|e| e.to_string())?,
             finished: s.finished,
             recent: RecentEvents::with(s.recent_seed, s.recent),
@@ -312,9 +313,12 @@ impl PartitionState {
         })
     }
 
+    /// A new run of detection after the end: the edges that come back are merged as they
+    /// speak (the `--edges` of the first run all finished; waiting for them again would wait
+    /// for an edge that may never return). The duplicate window stays.
     fn restart(&mut self) {
         self.detector = Detector::new(self.rules.clone(), self.options.clone());
-        self.merge = EdgeMerge::new(&self.expected);
+        self.merge = EdgeMerge::new(&[]);
         self.finished = false;
     }
 
@@ -723,23 +727,18 @@ async fn partition_loop(
     // The next snapshot goes to the slot the newest one is not in.
     let mut slot = loaded.as_ref().map_or(0, |l| l.slot ^ 1);
     let restored = match loaded {
-        Some(l) => match PartitionState::restore(
-            family,
-            &cfg.rules,
-            &cfg.options,
-            partitions,
-            &cfg.edges,
-            &l.bytes,
-        ) {
-            Ok(state) => Some((l.through, state)),
-            Err(e) => {
-                crate::report::note(&format!(
-                    "worker: snapshot of {} not used ({e}); rebuilding it from the stream",
-                    family.key(p)
-                ));
-                None
+        Some(l) => {
+            match PartitionState::restore(family, &cfg.rules, &cfg.options, partitions, &l.bytes) {
+                Ok(state) => Some((l.through, state)),
+                Err(e) => {
+                    crate::report::note(&format!(
+                        "worker: snapshot of {} not used ({e}); rebuilding it from the stream",
+                        family.key(p)
+                    ));
+                    None
+                }
             }
-        },
+        }
         None => None,
     };
     let (mut state, deliver_policy) = match restored {
@@ -1026,7 +1025,6 @@ mod tests {
                         &RuleSet::builtin(),
                         &DetectOptions::default(),
                         8,
-                        &[],
                         &bytes,
                     )
                     .unwrap();
@@ -1059,11 +1057,49 @@ mod tests {
                 &RuleSet::builtin(),
                 &DetectOptions::default(),
                 4,
-                &[],
                 &bytes
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_republish_after_the_end_changes_nothing_and_new_lines_start_a_new_run() {
+        let batch: Vec<WireEvent> = (1..=5)
+            .map(|i| sshd_failure(i, i as i64 * 1_000_000))
+            .collect();
+        let done = serde_json::to_vec(&Beat {
+            newest: 5_000_000,
+            sent: 1,
+            wall: None,
+        })
+        .unwrap();
+        let mut p = PartitionState::new(
+            Family::of(&RuleSet::builtin())[0],
+            &RuleSet::builtin(),
+            &DetectOptions::default(),
+            8,
+            &["a".to_string(), "b".to_string()],
+        );
+        p.apply(MessageType::Events, "a", &message(&batch));
+        p.apply(MessageType::Done, "b", &done);
+        assert_eq!(p.apply(MessageType::Done, "a", &done).len(), 1);
+        assert!(p.finished());
+        // a's messages again, after the end: repeats, still finished, no alert.
+        assert!(
+            p.apply(MessageType::Events, "a", &message(&batch))
+                .is_empty()
+        );
+        assert!(p.apply(MessageType::Done, "a", &done).is_empty());
+        assert!(p.finished());
+        // New lines from b: a new run that does not wait for a to come back.
+        let later: Vec<WireEvent> = (6..=10)
+            .map(|i| sshd_failure(i, 900_000_000 + i as i64))
+            .collect();
+        p.apply(MessageType::Events, "b", &message(&later));
+        assert!(!p.finished());
+        assert_eq!(p.apply(MessageType::Done, "b", &done).len(), 1);
+        assert!(p.finished());
     }
 
     #[test]
