@@ -85,6 +85,7 @@ pub mod action;
 pub mod alert;
 pub mod archive;
 pub mod block;
+pub mod bus;
 pub mod classify;
 pub mod commands;
 pub mod detect;

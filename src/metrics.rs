@@ -183,6 +183,17 @@ impl Metrics {
              stops as on a full disk)",
             uploads.failures.clone(),
         );
+        let bus = &*crate::bus::worker::BUS_GAUGES;
+        r.register(
+            "bus_consumer_lag",
+            "Messages of a partition's stream its worker has not applied yet (secpipe worker)",
+            bus.lag.clone(),
+        );
+        r.register(
+            "bus_partitions_owned",
+            "Partitions this worker holds the lease of (secpipe worker)",
+            bus.owned.clone(),
+        );
         r.register(
             "connections_open",
             "Open syslog TCP/TLS connections",

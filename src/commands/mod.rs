@@ -10,6 +10,7 @@ pub mod rules;
 pub mod run;
 pub mod test;
 pub mod verify;
+pub mod worker;
 
 use std::process::ExitCode;
 
@@ -45,6 +46,7 @@ pub fn main() -> ExitCode {
         Some(Command::Unban(a)) => bans::unban(&a),
         Some(Command::Report(a)) => report::report(&a),
         Some(Command::Export(a)) => export::export(&a),
+        Some(Command::Worker(a)) => worker::worker(&a),
     };
     match result {
         Ok(code) => code,

@@ -81,6 +81,12 @@ pub use reorder::{DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_HELD_EVENTS};
 /// far less than the months one planted line could otherwise move the watermark.
 pub const MAX_AHEAD_OF_STREAM: i64 = 3_600 * rules::SECOND;
 
+/// The 16-byte key of an address as the rules key it (IPv4 mapped, IPv6 cut to `prefix`
+/// bits): what the bus partitions by, so a partition holds each key whole.
+pub fn ip_key_bytes(ip: std::net::IpAddr, prefix: u8) -> [u8; 16] {
+    key::ip_key(ip, prefix)
+}
+
 /// The default pack, embedded.
 const DEFAULT_RULES: &str = include_str!("../../rules/default.toml");
 
@@ -188,6 +194,51 @@ impl RuleSet {
     /// ```
     pub fn ids(&self) -> Vec<&str> {
         self.rules.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    /// The fields the enabled rules key on, in pack order without repeats, each with the
+    /// coarsest IPv6 grouping among its rules: what the bus partitions events by
+    /// ([`crate::bus`]), so that every key of every rule lands whole in one partition.
+    ///
+    /// ```
+    /// use secpipe::event::EventField;
+    /// let families = secpipe::detect::RuleSet::builtin().families();
+    /// assert_eq!(families[0], (EventField::SrcIp, 64));
+    /// assert!(families.iter().any(|(f, _)| *f == EventField::User));
+    /// ```
+    pub fn families(&self) -> Vec<(crate::event::EventField, u8)> {
+        let mut out: Vec<(crate::event::EventField, u8)> = Vec::new();
+        for rule in self.rules.iter().filter(|r| r.enabled) {
+            match out.iter_mut().find(|(f, _)| *f == rule.key) {
+                Some((_, prefix)) => *prefix = (*prefix).min(rule.ipv6_prefix),
+                None => out.push((rule.key, rule.ipv6_prefix)),
+            }
+        }
+        out
+    }
+
+    /// Only the rules keyed on `field`, with the key cap shared out over `partitions`
+    /// partitions: a worker runs one such set per partition it owns, and together they hold
+    /// no more keys than one `secpipe run`.
+    pub fn for_partition(&self, field: crate::event::EventField, partitions: u32) -> RuleSet {
+        let cap = self.max_keys.unwrap_or(DEFAULT_MAX_KEYS);
+        RuleSet {
+            rules: self
+                .rules
+                .iter()
+                .filter(|r| r.key == field)
+                .cloned()
+                .collect(),
+            max_keys: Some((cap / partitions.max(1) as usize).max(1)),
+        }
+    }
+
+    /// Whether an enabled rule keyed on `field` counts login attempts: those rules need the
+    /// lines of a session that do not name the key too (see [`crate::bus`]).
+    pub fn counts_attempts_by(&self, field: crate::event::EventField) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.enabled && r.key == field && r.attempts)
     }
 }
 
@@ -498,6 +549,58 @@ impl Detector {
             self.judge_held(Some(now), out);
         }
         let watermark = now.saturating_sub(self.lateness);
+        if watermark > self.watermark {
+            self.advance(watermark, out);
+        }
+        self.stats.alerts += (out.len() - before) as u64;
+    }
+
+    /// Event time has reached `ts` elsewhere in the stream: on the bus, a partition sees only
+    /// its keys' events, and the edges' beats say how far the rest has got. The watermark moves
+    /// as an event at `ts` would move it (windows close, silences fire), with no event. Not
+    /// further than [`MAX_AHEAD_OF_STREAM`] past this detector's own progress, as for events.
+    ///
+    /// ```
+    /// use secpipe::detect::{DetectOptions, Detector, RuleSet};
+    /// use secpipe::event::{Event, Kind};
+    /// let mut detector = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    /// let mut alerts = Vec::new();
+    /// let attempt = |ts| Event { ts, kind: Kind::AuthFailure, src_ip: "192.0.2.1".parse().ok(), ..Event::default() };
+    /// for ts in 0..5 {
+    ///     detector.push(attempt(ts), &mut alerts);
+    /// }
+    /// assert!(alerts.is_empty(), "still inside the 10 s lateness");
+    /// detector.advance_event_time(11_000_000, &mut alerts);
+    /// assert_eq!(alerts.len(), 1);
+    /// ```
+    pub fn advance_event_time(&mut self, ts: i64, out: &mut Vec<Alert>) {
+        let progress = self.progress();
+        let ts = if progress == i64::MIN {
+            ts
+        } else {
+            ts.min(progress.saturating_add(MAX_AHEAD_OF_STREAM))
+        };
+        if ts <= self.max_ts {
+            return;
+        }
+        let before = out.len();
+        if self.max_ts == i64::MIN {
+            // The first lines, held for later lines to vouch for their time: the rest of the
+            // stream does. What is too far ahead of it is placed at it, as a disbelieved
+            // line would be.
+            for mut ev in self.hold.take() {
+                if ev.ts > ts.saturating_add(MAX_AHEAD_OF_STREAM) {
+                    if !ev.ts_inferred {
+                        self.stats.ahead_of_stream += 1;
+                    }
+                    ev.ts = ts;
+                    ev.ts_inferred = true;
+                }
+                self.admit(ev, out);
+            }
+        }
+        self.max_ts = self.max_ts.max(ts);
+        let watermark = self.max_ts.saturating_sub(self.lateness);
         if watermark > self.watermark {
             self.advance(watermark, out);
         }

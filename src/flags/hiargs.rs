@@ -69,6 +69,7 @@ impl DetectConfig {
             range: TimeRange::default(),
             unverified: Unverified::Nothing,
             block: None,
+            emit: None,
         })
     }
 }
@@ -90,6 +91,72 @@ pub struct RunConfig {
     pub metrics: Option<String>,
     /// `--block simulate|enforce` (None when off).
     pub block: Option<BlockConfig>,
+    /// `--emit nats://…`: be an edge ([`crate::bus::edge`]).
+    pub emit: Option<EmitConfig>,
+}
+
+/// `--emit`, `--edge-id`, `--nats-partitions`.
+pub struct EmitConfig {
+    pub url: String,
+    pub edge: String,
+    pub partitions: Option<u32>,
+}
+
+impl EmitConfig {
+    fn from_args(args: &RunArgs) -> Result<Option<EmitConfig>, UsageError> {
+        let Some(url) = &args.emit else {
+            return Ok(None);
+        };
+        let url = crate::bus::server_address(url)
+            .map_err(|e| UsageError::plain(format!("--emit {e}")))?;
+        let edge = match &args.edge_id {
+            Some(id) => id.clone(),
+            None => crate::sink::encode::rfc5424::hostname().to_string(),
+        };
+        bus_name("--edge-id", &edge)?;
+        if let Some(n) = args.nats_partitions
+            && !(1..=crate::bus::MAX_PARTITIONS).contains(&n)
+        {
+            return Err(UsageError::plain(format!(
+                "--nats-partitions {n}: from 1 to {}",
+                crate::bus::MAX_PARTITIONS
+            )));
+        }
+        if args.block.mode != crate::flags::lowargs::BlockModeArg::Off {
+            return Err(UsageError::with_help(
+                "--block with --emit: an edge does not detect",
+                "run --block on a worker's alerts (secpipe worker), or without --emit",
+            ));
+        }
+        if !args.detect.alerts.is_empty() {
+            return Err(UsageError::with_help(
+                "--alerts with --emit: an edge does not detect, so it has no alerts",
+                "give --alerts to `secpipe worker`",
+            ));
+        }
+        Ok(Some(EmitConfig {
+            url,
+            edge,
+            partitions: args.nats_partitions,
+        }))
+    }
+}
+
+/// An edge or worker name: it goes into message headers and key-value keys, so it is kept to
+/// letters, digits, `.`, `_` and `-` (no spaces, no line breaks, no wildcards).
+pub fn bus_name(flag: &str, name: &str) -> Result<(), UsageError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError::plain(format!(
+            "{flag} {name:?}: use 1 to 64 letters, digits, '.', '_' or '-'"
+        )))
+    }
 }
 
 impl RunConfig {
@@ -137,9 +204,22 @@ impl RunConfig {
         if !self.listen.specs.is_empty() {
             sources.push(Box::new(self.listen.bind().map_err(UsageError::plain)?));
         }
+        let emit = match &self.emit {
+            Some(cfg) => Some(
+                crate::bus::edge::Emitter::connect(
+                    &cfg.url,
+                    cfg.edge.clone(),
+                    cfg.partitions,
+                    &self.detect.rules,
+                )
+                .map_err(|e| UsageError::plain(format!("--emit: {e}")))?,
+            ),
+            None => None,
+        };
         let mut run =
             self.detect
                 .assemble(self.parse, sources, archive, self.metrics.as_deref())?;
+        run.emit = emit;
         run.state = self.state;
         // Blocking starts last, before any input is read: in enforce the table is in place
         // with the ledger's live bans before the first new decision.
@@ -374,6 +454,7 @@ impl RunConfig {
             listen,
             metrics: args.metrics.clone(),
             block,
+            emit: EmitConfig::from_args(args)?,
         })
     }
 }

@@ -23,7 +23,7 @@ pub struct LowArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Detect attacks and write alerts (the default subcommand).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Parse and classify only: one JSON event per input line (grammar testing).
     Events(EventsArgs),
     /// Re-run detection over archives or raw log files (.gz, .zst too).
@@ -42,6 +42,9 @@ pub enum Command {
     Unban(UnbanArgs),
     /// The daily or weekly security review of an archive: HTML, JSON or Markdown.
     Report(ReportArgs),
+    /// Detect on events that edges (`secpipe --emit nats://…`) publish to NATS JetStream:
+    /// claims partitions, publishes alerts to the bus and delivers them to --alerts.
+    Worker(WorkerArgs),
     /// Export a verified archive's events as OCSF 1.3.0 (JSON lines or Parquet), one class per
     /// file, optionally in Amazon Security Lake's layout.
     Export(ExportArgs),
@@ -176,6 +179,17 @@ pub struct RunArgs {
     pub metrics: Option<String>,
     #[command(flatten)]
     pub block: BlockArgs,
+    /// Be an edge: publish events to NATS JetStream (nats://HOST:PORT) for `secpipe worker`s
+    /// to detect on, instead of detecting here (the archive is still written here).
+    #[arg(long, value_name = "URL")]
+    pub emit: Option<String>,
+    /// With --emit: this edge's name on the bus (default: the host name).
+    #[arg(long, value_name = "NAME", requires = "emit")]
+    pub edge_id: Option<String>,
+    /// With --emit: partitions per key family, fixed for the bus by the first edge or worker
+    /// (default 8).
+    #[arg(long, value_name = "N", requires = "emit")]
+    pub nats_partitions: Option<u32>,
 }
 
 /// `--block` and its common settings (the rest: `[block]` in --config).
@@ -378,4 +392,40 @@ pub struct ExportArgs {
 pub enum OcsfFormatArg {
     Json,
     Parquet,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WorkerArgs {
+    /// The NATS server: nats://HOST:PORT.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// This worker's name for leases (default: host name and process id).
+    #[arg(long, value_name = "NAME")]
+    pub id: Option<String>,
+    /// Edges to wait for before they have published anything (comma-separated --edge-id
+    /// names): a partition's events are merged in event time across edges.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub edges: Vec<String>,
+    /// Only these partitions: N, N-M or FAMILY:N-M, comma-separated (default: a fair share
+    /// of all, agreed with the other workers).
+    #[arg(long, value_name = "SPEC")]
+    pub partitions: Option<String>,
+    /// Exit once every partition has finished (every edge reached the end of its input) and
+    /// every alert was delivered.
+    #[arg(long)]
+    pub once: bool,
+    /// How long a partition stays with a worker that stopped answering.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub lease: String,
+    /// Time zone for time-of-day rules (default: $TZ, else the system zone).
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    #[command(flatten)]
+    pub detect: DetectArgs,
+    /// Directory for the spools of network alert outputs.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Serve Prometheus metrics on http://ADDR/metrics (consumer lag per partition).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }

@@ -12,6 +12,7 @@ use super::topology::Delivery;
 use crate::alert::Alert;
 use crate::archive::Archive;
 use crate::block::Blocker;
+use crate::bus::edge::Emitter;
 use crate::detect::Detector;
 use crate::event::{TimeRange, now_micros};
 use crate::metrics::Metrics;
@@ -41,6 +42,8 @@ pub struct OrderedStage {
     wall_clock: WallClock,
     /// `--block`: decides bans right after detection, in alert order ([`crate::block`]).
     blocker: Option<Blocker>,
+    /// `--emit nats://…`: an edge publishes its events instead of detecting ([`crate::bus`]).
+    emitter: Option<Emitter>,
 }
 
 /// What an [`OrderedStage`] is made of.
@@ -54,6 +57,7 @@ pub struct OrderedParts {
     pub metrics: Arc<Metrics>,
     pub wall_clock: WallClockMode,
     pub blocker: Option<Blocker>,
+    pub emitter: Option<Emitter>,
 }
 
 /// What an [`OrderedStage`] leaves when it is finished.
@@ -80,6 +84,14 @@ impl OrderedStage {
             metrics: parts.metrics,
             wall_clock: WallClock::new(parts.wall_clock),
             blocker: parts.blocker,
+            emitter: parts.emitter,
+        }
+    }
+
+    /// The run was stopped by a signal rather than by the end of its input.
+    pub fn interrupted(&mut self) {
+        if let Some(emitter) = &mut self.emitter {
+            emitter.interrupted();
         }
     }
 
@@ -146,6 +158,15 @@ impl OrderedStage {
             }
             self.metrics.archive_rows(events.len() as u64);
         }
+        if let Some(emitter) = &mut self.emitter {
+            // An edge: the events go to the bus, stored there before the batch is
+            // acknowledged to its source; the workers detect.
+            let wall = self.wall_clock.input_may_be_live().then_some(now);
+            if let Err(e) = emitter.publish(&events, wall) {
+                self.error = Some(format!("--emit: {e}"));
+            }
+            return;
+        }
         for ev in events {
             if self.range.contains(ev.ts) {
                 self.detector.push(ev, &mut self.alerts);
@@ -175,6 +196,14 @@ impl OrderedStage {
     /// before a quiet spell still alerts, and let the archive roll files by age.
     fn idle(&mut self, now: i64) {
         if self.error.is_some() {
+            return;
+        }
+        if let Some(emitter) = &mut self.emitter {
+            let wall = self.wall_clock.input_may_be_live().then_some(now);
+            if let Err(e) = emitter.idle(wall) {
+                self.error = Some(format!("--emit: {e}"));
+            }
+            self.tick_archive(now);
             return;
         }
         if self
@@ -241,6 +270,17 @@ impl OrderedStage {
     }
 
     fn finish_detection(&mut self) {
+        if let Some(mut emitter) = self.emitter.take()
+            && self.error.is_none()
+        {
+            match emitter.finish() {
+                Ok(s) => crate::report::note(&format!(
+                    "emit: {} events published in {} messages ({} already on the bus)",
+                    s.events, s.messages, s.duplicates
+                )),
+                Err(e) => self.error = Some(format!("--emit: {e}")),
+            }
+        }
         self.detector.finish(&mut self.alerts);
         self.emit();
         // The enforcer's last records (unbans) go into the archive before it is sealed.

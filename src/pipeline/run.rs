@@ -29,6 +29,8 @@ pub struct DetectionRun {
     pub unverified: Unverified,
     /// `--block simulate|enforce` (`run` only; `replay` never blocks).
     pub block: Option<crate::block::Blocker>,
+    /// `--emit nats://…`: publish events for workers instead of detecting (`run` only).
+    pub emit: Option<crate::bus::edge::Emitter>,
 }
 
 /// How a run ended.
@@ -66,6 +68,7 @@ impl DetectionRun {
             metrics: self.services.metrics.clone(),
             wall_clock: self.topology.wall_clock_mode(),
             blocker: self.block,
+            emitter: self.emit,
         });
         let shutdown = self.services.shutdown.clone();
         let drained = self
@@ -77,6 +80,9 @@ impl DetectionRun {
                 }
             })
             .map_err(|_| "internal error: a pipeline thread panicked".to_string())?;
+        if shutdown.is_triggered() {
+            stage.interrupted();
+        }
         let finished = stage.finish();
         let mut summary = finished.summary;
         summary.add_read_report(&drained.report);

@@ -52,6 +52,11 @@ pub struct Services {
 
 impl Services {
     /// Start them; `metrics_addr` is `--metrics`.
+    /// The I/O runtime, for work that is not a source (`secpipe worker`).
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
+    }
+
     pub fn start(metrics_addr: Option<&str>) -> Result<Services, String> {
         let runtime = io_runtime().map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
         let shutdown = Shutdown::new();

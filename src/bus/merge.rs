@@ -1,0 +1,341 @@
+//! Merging the edges' events of one partition in event time.
+//!
+//! `secpipe run` over one file sees its lines in the file's order; a partition sees the lines
+//! of several edges interleaved by when each edge got to publish, which says nothing about
+//! time: an edge reading a day of old logs publishes it in seconds, while another is still at
+//! its first minute. Fed in that order, the detector would find the slow edge's events late.
+//! So the events of each edge wait in their own queue, and the oldest head is released only
+//! once every other edge either has something queued (its head is not older), has said in a
+//! beat that it has published up to at least that time, has finished, or has gone quiet for
+//! longer than [`EDGE_TIMEOUT`] by the others' clocks. Everything here is decided by the
+//! messages of the stream alone, in stream order: a worker that replays the stream merges
+//! exactly as the one before it did.
+//!
+//! The queues are bounded ([`MAX_QUEUED`]): an edge that holds the others back past it has its
+//! oldest events released anyway, counted in [`MergeStats::forced`].
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::wire::Beat;
+use crate::event::Event;
+
+/// An edge whose beats stopped this long before the newest beat of another edge (by the
+/// edges' own clocks, as written in their beats) no longer holds the partition back, until it
+/// speaks again.
+pub const EDGE_TIMEOUT: i64 = 60 * 1_000_000;
+
+/// Events queued in one partition's merge before the oldest is released regardless.
+pub const MAX_QUEUED: usize = 200_000;
+
+/// Edges one partition keeps track of: each is a name an edge chose, so an edge that changes
+/// its name on every restart cannot grow a worker's memory without end. Finished edges are
+/// forgotten first.
+pub const MAX_EDGES: usize = 4_096;
+
+#[derive(Debug, Default)]
+struct EdgeState {
+    queue: VecDeque<Event>,
+    /// The newest event time the edge says it has published.
+    newest: i64,
+    /// The edge's clock in its last beat, and its wall clock when its input is live.
+    sent: i64,
+    wall: Option<i64>,
+    done: bool,
+    /// Named by `--edges`: waited for before it has said anything.
+    expected: bool,
+}
+
+/// Counters of one partition's merge.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MergeStats {
+    /// Events released before the edges holding them back caught up (queues full).
+    pub forced: u64,
+    /// Edges forgotten at [`MAX_EDGES`].
+    pub edges_forgotten: u64,
+}
+
+/// One partition's merge of its edges' events (see the module docs).
+///
+/// ```
+/// use secpipe::bus::merge::EdgeMerge;
+/// use secpipe::bus::wire::Beat;
+/// use secpipe::event::Event;
+/// let at = |ts| Event { ts, ..Event::default() };
+/// let mut merge = EdgeMerge::new(&["a".to_string(), "b".to_string()]);
+/// merge.events("a", vec![at(10), at(30)]);
+/// let mut out = Vec::new();
+/// merge.release(|ev| out.push(ev.ts));
+/// assert!(out.is_empty(), "b has said nothing yet");
+/// merge.events("b", vec![at(20)]);
+/// merge.beat("b", Beat { newest: 20, sent: 0, wall: None });
+/// merge.release(|ev| out.push(ev.ts));
+/// assert_eq!(out, [10, 20]);
+/// merge.done("b");
+/// merge.release(|ev| out.push(ev.ts));
+/// assert_eq!(out, [10, 20, 30]);
+/// ```
+#[derive(Debug, Default)]
+pub struct EdgeMerge {
+    edges: BTreeMap<String, EdgeState>,
+    queued: usize,
+    newest_sent: i64,
+    stats: MergeStats,
+}
+
+impl EdgeMerge {
+    /// A merge that waits for `expected` edges from the start.
+    pub fn new(expected: &[String]) -> EdgeMerge {
+        let mut merge = EdgeMerge {
+            newest_sent: i64::MIN,
+            ..EdgeMerge::default()
+        };
+        for name in expected {
+            let edge = merge.edge(name);
+            edge.expected = true;
+        }
+        merge
+    }
+
+    fn edge(&mut self, name: &str) -> &mut EdgeState {
+        if !self.edges.contains_key(name) {
+            if self.edges.len() >= MAX_EDGES {
+                self.forget_one();
+            }
+            self.edges.insert(
+                name.to_string(),
+                EdgeState {
+                    newest: i64::MIN,
+                    sent: i64::MIN,
+                    ..EdgeState::default()
+                },
+            );
+        }
+        // Inserted above when missing.
+        self.edges.entry(name.to_string()).or_default()
+    }
+
+    /// Forget a finished edge with nothing queued (else the one heard from longest ago).
+    fn forget_one(&mut self) {
+        let victim = self
+            .edges
+            .iter()
+            .filter(|(_, e)| e.queue.is_empty() && !e.expected)
+            .min_by_key(|(_, e)| (!e.done, e.sent))
+            .map(|(name, _)| name.clone());
+        if let Some(name) = victim {
+            self.edges.remove(&name);
+            self.stats.edges_forgotten += 1;
+        }
+    }
+
+    /// Events an edge published, in its order.
+    pub fn events(&mut self, edge: &str, events: Vec<Event>) {
+        let n = events.len();
+        let state = self.edge(edge);
+        state.done = false;
+        for ev in events {
+            state.newest = state.newest.max(ev.ts);
+            state.queue.push_back(ev);
+        }
+        self.queued += n;
+    }
+
+    pub fn beat(&mut self, edge: &str, beat: Beat) {
+        let state = self.edge(edge);
+        state.newest = state.newest.max(beat.newest);
+        state.sent = state.sent.max(beat.sent);
+        state.wall = beat.wall;
+        self.newest_sent = self.newest_sent.max(beat.sent);
+    }
+
+    /// The edge's input ended: it holds nothing back any more.
+    pub fn done(&mut self, edge: &str) {
+        self.edge(edge).done = true;
+    }
+
+    /// Every edge heard of (and every expected one) has finished, and nothing is queued.
+    pub fn all_done(&self) -> bool {
+        self.queued == 0 && !self.edges.is_empty() && self.edges.values().all(|e| e.done)
+    }
+
+    /// Whether `edge` holds back an event at `ts` from another edge.
+    fn holds_back(&self, edge: &EdgeState, ts: i64) -> bool {
+        if edge.done || !edge.queue.is_empty() || edge.newest >= ts {
+            return false;
+        }
+        if edge.sent == i64::MIN {
+            // Never beat: known from its events only, or expected and silent so far.
+            return edge.expected || self.newest_sent == i64::MIN;
+        }
+        !self.gone(edge)
+    }
+
+    /// Gone quiet: its last beat is more than [`EDGE_TIMEOUT`] older than another edge's, by
+    /// the edges' own clocks.
+    fn gone(&self, edge: &EdgeState) -> bool {
+        edge.sent != i64::MIN && self.newest_sent.saturating_sub(edge.sent) > EDGE_TIMEOUT
+    }
+
+    /// Release, oldest first, every event no edge holds back; `emit` takes them.
+    pub fn release(&mut self, mut emit: impl FnMut(Event)) {
+        loop {
+            let head = self
+                .edges
+                .iter()
+                .filter_map(|(name, e)| e.queue.front().map(|ev| (ev.ts, name)))
+                .min();
+            let Some((ts, name)) = head else {
+                return;
+            };
+            let forced = self.queued > MAX_QUEUED;
+            let blocked = !forced
+                && self
+                    .edges
+                    .iter()
+                    .any(|(other, e)| other != name && self.holds_back(e, ts));
+            if blocked {
+                return;
+            }
+            let name = name.clone();
+            let Some(ev) = self.edges.get_mut(&name).and_then(|e| e.queue.pop_front()) else {
+                return;
+            };
+            self.queued -= 1;
+            if forced {
+                self.stats.forced += 1;
+            }
+            emit(ev);
+        }
+    }
+
+    /// The wall clock all running edges agree has passed, when every one of them is live: the
+    /// worker moves the watermark with it, as a live `secpipe run` does when idle.
+    pub fn live_wall(&self) -> Option<i64> {
+        let mut running = self.edges.values().filter(|e| !e.done).peekable();
+        running.peek()?;
+        running.map(|e| e.wall).min().flatten()
+    }
+
+    /// How far event time has got across the edges: the oldest newest time of the edges
+    /// still running (each has published everything up to it), or, once all have finished,
+    /// the newest of all. `None` while an edge that is waited for has said nothing.
+    pub fn progress(&self) -> Option<i64> {
+        let running: Vec<i64> = self
+            .edges
+            .values()
+            .filter(|e| !e.done && !self.gone(e))
+            .map(|e| e.newest)
+            .collect();
+        let progress = if running.is_empty() {
+            self.edges.values().map(|e| e.newest).max()?
+        } else {
+            running.into_iter().min()?
+        };
+        (progress != i64::MIN).then_some(progress)
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+
+    pub fn stats(&self) -> MergeStats {
+        self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ts: i64) -> Event {
+        Event {
+            ts,
+            ..Event::default()
+        }
+    }
+
+    fn drain(merge: &mut EdgeMerge) -> Vec<i64> {
+        let mut out = Vec::new();
+        merge.release(|ev| out.push(ev.ts));
+        out
+    }
+
+    #[test]
+    fn a_fast_edge_waits_for_a_slow_one_and_the_order_is_event_time() {
+        let mut merge = EdgeMerge::new(&[]);
+        merge.events("fast", (0..10).map(|i| at(i * 100)).collect());
+        merge.beat(
+            "slow",
+            Beat {
+                newest: 250,
+                sent: 1,
+                wall: None,
+            },
+        );
+        assert_eq!(drain(&mut merge), [0, 100, 200]);
+        merge.events("slow", vec![at(260), at(420)]);
+        // slow has published up to 420: what fast has after that waits for it.
+        assert_eq!(drain(&mut merge), [260, 300, 400, 420]);
+        merge.done("slow");
+        assert_eq!(drain(&mut merge), [500, 600, 700, 800, 900]);
+        assert_eq!(merge.queued(), 0);
+    }
+
+    #[test]
+    fn an_edge_that_went_quiet_stops_holding_back_after_the_timeout() {
+        let mut merge = EdgeMerge::new(&[]);
+        let beat = |newest, sent| Beat {
+            newest,
+            sent,
+            wall: None,
+        };
+        merge.beat("dead", beat(0, 1_000_000));
+        merge.events("alive", vec![at(5)]);
+        merge.beat("alive", beat(5, 1_000_000 + EDGE_TIMEOUT));
+        assert!(drain(&mut merge).is_empty(), "not yet past the timeout");
+        merge.beat("alive", beat(5, 1_000_001 + EDGE_TIMEOUT));
+        assert_eq!(drain(&mut merge), [5]);
+    }
+
+    #[test]
+    fn an_expected_edge_holds_back_before_it_speaks() {
+        let mut merge = EdgeMerge::new(&["late".to_string()]);
+        merge.events("early", vec![at(1)]);
+        merge.done("early");
+        assert!(drain(&mut merge).is_empty());
+        assert!(!merge.all_done());
+        merge.done("late");
+        assert_eq!(drain(&mut merge), [1]);
+        assert!(merge.all_done());
+    }
+
+    #[test]
+    fn a_stalled_edge_cannot_make_the_queues_grow_without_bound() {
+        let mut merge = EdgeMerge::new(&["stalled".to_string()]);
+        let n = MAX_QUEUED + 10;
+        merge.events("busy", (0..n as i64).map(at).collect());
+        let out = drain(&mut merge);
+        assert_eq!(out.len(), 10);
+        assert_eq!(merge.stats().forced, 10);
+        assert!(merge.queued() <= MAX_QUEUED);
+    }
+
+    #[test]
+    fn edge_names_chosen_by_senders_are_capped() {
+        let mut merge = EdgeMerge::new(&[]);
+        for i in 0..(MAX_EDGES + 100) {
+            let name = format!("edge-{i}");
+            merge.beat(
+                &name,
+                Beat {
+                    newest: 0,
+                    sent: i as i64,
+                    wall: None,
+                },
+            );
+            merge.done(&name);
+        }
+        assert!(merge.edges.len() <= MAX_EDGES);
+        assert_eq!(merge.stats().edges_forgotten, 100);
+    }
+}
