@@ -11,9 +11,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -150,7 +149,6 @@ impl Drop for NatsServer {
 pub struct Peer {
     pub name: String,
     child: Child,
-    stdin: Option<ChildStdin>,
     stdout_path: PathBuf,
     stderr_path: PathBuf,
     args: Vec<String>,
@@ -159,15 +157,6 @@ pub struct Peer {
 impl Peer {
     /// Start `secpipe ARGS…` in `dir` with stdin closed.
     pub fn start(dir: &Path, name: &str, args: &[String]) -> Peer {
-        Peer::spawn(dir, name, args, Stdio::null())
-    }
-
-    /// Start `secpipe ARGS…` reading the stdin the test writes with [`Peer::feed`].
-    pub fn start_on_a_pipe(dir: &Path, name: &str, args: &[String]) -> Peer {
-        Peer::spawn(dir, name, args, Stdio::piped())
-    }
-
-    fn spawn(dir: &Path, name: &str, args: &[String], stdin: Stdio) -> Peer {
         // A restarted peer keeps the same name: number the files so the first run's stay.
         let mut n = 0;
         let (stdout_path, stderr_path) = loop {
@@ -182,36 +171,22 @@ impl Peer {
             }
             n += 1;
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_secpipe"))
+        let child = Command::new(env!("CARGO_BIN_EXE_secpipe"))
             .args(args)
             .env("TZ", "UTC")
             .current_dir(dir)
-            .stdin(stdin)
+            .stdin(Stdio::null())
             .stdout(File::create(&stdout_path).expect("stdout file"))
             .stderr(File::create(&stderr_path).expect("stderr file"))
             .spawn()
             .expect("start secpipe");
-        let stdin = child.stdin.take();
         Peer {
             name: name.to_string(),
             child,
-            stdin,
             stdout_path,
             stderr_path,
             args: args.to_vec(),
         }
-    }
-
-    /// Write `text` to the peer's stdin (started with [`Peer::start_on_a_pipe`]).
-    pub fn feed(&mut self, text: &str) {
-        let stdin = self.stdin.as_mut().expect("a peer started on a pipe");
-        stdin.write_all(text.as_bytes()).expect("write to the peer's stdin");
-        stdin.flush().expect("flush the peer's stdin");
-    }
-
-    /// Close stdin: for secpipe, the end of that input.
-    pub fn close_stdin(&mut self) {
-        self.stdin = None;
     }
 
     pub fn stdout(&self) -> String {
@@ -483,6 +458,20 @@ pub fn kv_entries(url: &str, bucket: &str) -> BTreeMap<String, String> {
         }
         entries
     })
+}
+
+/// The partition leases of a `secpipe_leases` listing (`<family>.<p>` → worker id), without
+/// the workers' own entries the bucket also holds (`worker.<id>`).
+pub fn partition_leases(entries: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    const FAMILIES: [&str; 4] = ["src_ip", "user", "actor", "host"];
+    entries
+        .iter()
+        .filter(|(key, _)| {
+            key.split_once('.')
+                .is_some_and(|(family, p)| FAMILIES.contains(&family) && p.parse::<u32>().is_ok())
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Assert that the alerts stream holds each expected alert exactly once (by `Nats-Msg-Id`), on
