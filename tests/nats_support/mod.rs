@@ -310,10 +310,8 @@ pub fn printed_alerts(stdouts: &[String]) -> (AlertSet, BTreeMap<String, usize>)
 /// The alerts of `secpipe run --tz UTC --year 2026 EXTRA… FILES…`: what the fleet must match.
 pub fn expected_alerts(extra: &[&str], files: &[&Path]) -> AlertSet {
     let alerts = crate::common::alerts_with(extra, files);
-    let (set, times) = printed_alerts(&[alerts
-        .iter()
-        .map(|a| format!("{a}\n"))
-        .collect::<String>()]);
+    let (set, times) =
+        printed_alerts(&[alerts.iter().map(|a| format!("{a}\n")).collect::<String>()]);
     assert!(
         times.values().all(|&n| n == 1),
         "secpipe run printed an alert id twice"
@@ -375,7 +373,9 @@ impl StreamMessage {
 /// Every message now in `stream` (empty when the stream does not exist yet).
 pub fn stream_messages(url: &str, stream: &str) -> Vec<StreamMessage> {
     block_on(async {
-        let client = async_nats::connect(url).await.expect("connect to nats-server");
+        let client = async_nats::connect(url)
+            .await
+            .expect("connect to nats-server");
         let js = async_nats::jetstream::new(client);
         let Ok(mut handle) = js.get_stream(stream).await else {
             return Vec::new();
@@ -409,7 +409,9 @@ pub fn stream_messages(url: &str, stream: &str) -> Vec<StreamMessage> {
 /// How many messages `stream` holds now (0 when it does not exist yet).
 pub fn stream_message_count(url: &str, stream: &str) -> u64 {
     block_on(async {
-        let client = async_nats::connect(url).await.expect("connect to nats-server");
+        let client = async_nats::connect(url)
+            .await
+            .expect("connect to nats-server");
         let js = async_nats::jetstream::new(client);
         match js.get_stream(stream).await {
             Ok(mut handle) => handle.info().await.expect("stream info").state.messages,
@@ -422,7 +424,9 @@ pub fn stream_message_count(url: &str, stream: &str) -> u64 {
 /// evidence of progress without reading every message.
 pub fn stream_subject_counts(url: &str, stream: &str) -> BTreeMap<String, usize> {
     block_on(async {
-        let client = async_nats::connect(url).await.expect("connect to nats-server");
+        let client = async_nats::connect(url)
+            .await
+            .expect("connect to nats-server");
         let js = async_nats::jetstream::new(client);
         let Ok(handle) = js.get_stream(stream).await else {
             return BTreeMap::new();
@@ -440,7 +444,9 @@ pub fn stream_subject_counts(url: &str, stream: &str) -> BTreeMap<String, usize>
 /// Every live entry of a key-value bucket as text (empty when the bucket does not exist yet).
 pub fn kv_entries(url: &str, bucket: &str) -> BTreeMap<String, String> {
     block_on(async {
-        let client = async_nats::connect(url).await.expect("connect to nats-server");
+        let client = async_nats::connect(url)
+            .await
+            .expect("connect to nats-server");
         let js = async_nats::jetstream::new(client);
         let Ok(store) = js.get_key_value(bucket).await else {
             return BTreeMap::new();
@@ -483,7 +489,12 @@ pub fn assert_alerts_stream_holds_each_once(url: &str, expected: &AlertSet) {
     for m in &messages {
         let id = m
             .header("Nats-Msg-Id")
-            .unwrap_or_else(|| panic!("alert message {} on {} has no Nats-Msg-Id", m.sequence, m.subject))
+            .unwrap_or_else(|| {
+                panic!(
+                    "alert message {} on {} has no Nats-Msg-Id",
+                    m.sequence, m.subject
+                )
+            })
             .to_string();
         if let Some(facts) = expected.get(&id) {
             let prefix = format!("sp.alerts.{}.", facts.key_field);
@@ -496,7 +507,10 @@ pub fn assert_alerts_stream_holds_each_once(url: &str, expected: &AlertSet) {
         *times.entry(id).or_default() += 1;
     }
     let twice: Vec<_> = times.iter().filter(|(_, n)| **n > 1).take(10).collect();
-    assert!(twice.is_empty(), "{ALERTS_STREAM} holds alerts more than once: {twice:?}");
+    assert!(
+        twice.is_empty(),
+        "{ALERTS_STREAM} holds alerts more than once: {twice:?}"
+    );
     let held: BTreeSet<&String> = times.keys().collect();
     let want: BTreeSet<&String> = expected.keys().collect();
     let missing: Vec<_> = want.difference(&held).take(10).collect();
@@ -515,7 +529,11 @@ pub fn assert_alerts_stream_holds_each_once(url: &str, expected: &AlertSet) {
 pub fn split_alternating(text: &str, block: usize) -> (String, String) {
     let (mut a, mut b) = (String::new(), String::new());
     for (i, line) in text.lines().enumerate() {
-        let half = if (i / block) % 2 == 0 { &mut a } else { &mut b };
+        let half = if (i / block).is_multiple_of(2) {
+            &mut a
+        } else {
+            &mut b
+        };
         half.push_str(line);
         half.push('\n');
     }
@@ -552,21 +570,21 @@ pub fn synthetic_log(seconds: u64) -> String {
             "198.51.100.{} - - [{clf}] \"GET /admin/{s} HTTP/1.1\" 403 512 \"-\" \"Mozilla/5.0\"\n",
             (s / 15) % 200
         ));
-        if s % 60 == 0 {
+        if s.is_multiple_of(60) {
             out.push_str(&format!(
                 "{syslog} {host} sshd[{pid}]: Accepted password for user{} from 192.0.2.{} port 50000 ssh2\n",
                 (s / 120) % 10,
                 s % 7 + 1
             ));
         }
-        if s % 30 == 0 {
+        if s.is_multiple_of(30) {
             let agent = (s / 60) % 5;
             out.push_str(&format!(
                 "ts={iso} event=data_access operation=read agent_id=agent-{agent} namespace=team-a \
                  agent_namespace=team-a count=600 ip=10.0.0.{agent}\n"
             ));
         }
-        if s % 10 == 0 {
+        if s.is_multiple_of(10) {
             out.push_str(&format!(
                 "{{\"ts\": \"{iso}\", \"level\": \"ERROR\", \"host\": \"db{}\", \"message\": \"query failed {s}\"}}\n",
                 (s / 10) % 3
