@@ -143,3 +143,69 @@ fn arrival_order_within_the_lateness_does_not_change_the_alerts() {
         assert_eq!(got, original, "seed {seed}");
     }
 }
+
+/// sshd sessions of one address, one every 2 s for 8 minutes, each written as OpenSSH with
+/// PAM does: the PAM failure (the attempt starts, pending), `Failed password` two seconds
+/// later (it ends), the disconnect. With `unrelated`, one failure of another address, 70 s in.
+fn sessions_of_one_address(unrelated: bool) -> String {
+    let mut out = String::new();
+    for i in 0..240i64 {
+        let t = 10 * 3600 + 53 * 60 + 30 + 2 * i;
+        let at = |t: i64| format!("Dec 10 {:02}:{:02}:{:02}", t / 3600, (t / 60) % 60, t % 60);
+        let pid = 25000 + i;
+        out.push_str(&format!(
+            "{} LabSZ sshd[{pid}]: pam_unix(sshd:auth): authentication failure; logname= uid=0 \
+             euid=0 tty=ssh ruser= rhost=183.62.140.253  user=root\n",
+            at(t)
+        ));
+        if unrelated && i == 35 {
+            out.push_str(&format!(
+                "{} LabSZ sshd[24914]: Failed password for invalid user cheng from \
+                 202.100.179.208 port 32891 ssh2\n",
+                at(t + 1)
+            ));
+        }
+        out.push_str(&format!(
+            "{} LabSZ sshd[{pid}]: Failed password for root from 183.62.140.253 port {} ssh2\n",
+            at(t + 2),
+            30000 + i
+        ));
+        out.push_str(&format!(
+            "{} LabSZ sshd[{pid}]: Received disconnect from 183.62.140.253: 11: Bye Bye \
+             [preauth]\n",
+            at(t + 2)
+        ));
+    }
+    out
+}
+
+#[test]
+fn another_addresss_line_does_not_change_when_a_cooldown_ends() {
+    // Each attempt is decided when its `Failed password` arrives, behind the watermark. One
+    // line of another address moved the watermark past the end of the first alert's
+    // cooldown before the attempt just inside it was decided: the key's cooldown was freed
+    // and that attempt counted afresh, so the next alert's window (its id) depended on a
+    // line about someone else. On the bus, where a partition sees only its addresses, the
+    // same happened between a worker and `secpipe run`.
+    let dir = tempfile::tempdir().unwrap();
+    let alone = dir.path().join("alone.log");
+    let beside = dir.path().join("beside.log");
+    std::fs::write(&alone, sessions_of_one_address(false)).unwrap();
+    std::fs::write(&beside, sessions_of_one_address(true)).unwrap();
+    let of_address = |path: &std::path::Path| -> Vec<(String, String, u64)> {
+        alerts_for(&[path])
+            .iter()
+            .filter(|a| a["key"]["value"] == "183.62.140.253")
+            .map(|a| {
+                (
+                    a["id"].as_str().unwrap_or_default().to_string(),
+                    a["window_start"].as_str().unwrap_or_default().to_string(),
+                    a["count"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (of_address(&alone), of_address(&beside));
+    assert!(a.len() >= 2, "the sessions alert more than once: {a:?}");
+    assert_eq!(a, b);
+}

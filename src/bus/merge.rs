@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::wire::Beat;
+use crate::detect::{EventSnap, Names, SnapshotError, SnapshotKind};
 use crate::event::Event;
 
 /// An edge whose beats stopped this long before the newest beat of another edge (by the
@@ -243,6 +244,113 @@ impl EdgeMerge {
     }
 }
 
+/// A merge as a snapshot holds it (see [`crate::detect::SnapshotError`] for what is refused).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MergeSnap {
+    edges: Vec<(String, EdgeSnap)>,
+    newest_sent: i64,
+    forced: u64,
+    edges_forgotten: u64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EdgeSnap {
+    queue: Vec<EventSnap>,
+    newest: i64,
+    sent: i64,
+    wall: Option<i64>,
+    done: bool,
+    expected: bool,
+}
+
+impl EdgeMerge {
+    /// The merge's whole state (queued events included), to resume from with
+    /// [`EdgeMerge::restore`]: a worker stores it with its partition's detector snapshot, at
+    /// the same stream position.
+    ///
+    /// ```
+    /// use secpipe::bus::merge::EdgeMerge;
+    /// use secpipe::event::Event;
+    /// let at = |ts| Event { ts, ..Event::default() };
+    /// let mut merge = EdgeMerge::new(&["a".to_string(), "b".to_string()]);
+    /// merge.events("a", vec![at(10)]);
+    /// let mut merge = EdgeMerge::restore(&merge.snapshot()).unwrap();
+    /// merge.done("b");
+    /// let mut out = Vec::new();
+    /// merge.release(|ev| out.push(ev.ts));
+    /// assert_eq!(out, [10]);
+    /// assert!(EdgeMerge::restore(b"not a snapshot").is_err());
+    /// ```
+    pub fn snapshot(&self) -> Vec<u8> {
+        let state = MergeSnap {
+            edges: self
+                .edges
+                .iter()
+                .map(|(name, e)| {
+                    let edge = EdgeSnap {
+                        queue: e.queue.iter().map(EventSnap::of).collect(),
+                        newest: e.newest,
+                        sent: e.sent,
+                        wall: e.wall,
+                        done: e.done,
+                        expected: e.expected,
+                    };
+                    (name.clone(), edge)
+                })
+                .collect(),
+            newest_sent: self.newest_sent,
+            forced: self.stats.forced,
+            edges_forgotten: self.stats.edges_forgotten,
+        };
+        crate::detect::encode_snapshot(SnapshotKind::Merge, [0; 32], &state)
+    }
+
+    /// The merge a snapshot of [`EdgeMerge::snapshot`] holds; bad bytes give an error, never a
+    /// panic.
+    pub fn restore(snapshot: &[u8]) -> Result<EdgeMerge, SnapshotError> {
+        let state: MergeSnap =
+            crate::detect::decode_snapshot(SnapshotKind::Merge, [0; 32], snapshot)?;
+        if state.edges.len() > MAX_EDGES {
+            return Err(SnapshotError::Invalid(format!(
+                "{} edges, more than {MAX_EDGES}",
+                state.edges.len()
+            )));
+        }
+        let mut names = Names::default();
+        let mut merge = EdgeMerge {
+            newest_sent: state.newest_sent,
+            stats: MergeStats {
+                forced: crate::detect::snapshot_counter("forced", state.forced)?,
+                edges_forgotten: crate::detect::snapshot_counter(
+                    "edges forgotten",
+                    state.edges_forgotten,
+                )?,
+            },
+            ..EdgeMerge::default()
+        };
+        for (name, e) in state.edges {
+            let queue = e
+                .queue
+                .into_iter()
+                .map(|ev| ev.into_event(&mut names))
+                .collect::<Result<VecDeque<Event>, _>>()?;
+            merge.queued += queue.len();
+            let edge = EdgeState {
+                queue,
+                newest: e.newest,
+                sent: e.sent,
+                wall: e.wall,
+                done: e.done,
+                expected: e.expected,
+            };
+            if merge.edges.insert(name, edge).is_some() {
+                return Err(SnapshotError::Invalid("an edge is stored twice".into()));
+            }
+        }
+        Ok(merge)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,5 +445,129 @@ mod tests {
         }
         assert!(merge.edges.len() <= MAX_EDGES);
         assert_eq!(merge.stats().edges_forgotten, 100);
+    }
+
+    /// What a caller does to a merge.
+    enum MergeOp {
+        Events(&'static str, Vec<Event>),
+        Beat(&'static str, Beat),
+        Done(&'static str),
+        Release,
+    }
+
+    /// A seeded mix of edges publishing out of step, beating, going quiet and finishing.
+    fn merge_ops(seed: u64) -> Vec<MergeOp> {
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let edges = ["a", "b", "c"];
+        let mut clock = [0i64; 3];
+        let mut line = 0u64;
+        let mut ops = Vec::new();
+        for _ in 0..(20 + next(80)) {
+            let e = next(3) as usize;
+            match next(10) {
+                0..=4 => {
+                    let events = (0..1 + next(4))
+                        .map(|_| {
+                            clock[e] += next(50) as i64;
+                            line += 1;
+                            Event {
+                                ts: clock[e],
+                                line,
+                                source: std::sync::Arc::from(edges[e]),
+                                raw: vec![b'x'; next(5) as usize].into(),
+                                ..Event::default()
+                            }
+                        })
+                        .collect();
+                    ops.push(MergeOp::Events(edges[e], events));
+                }
+                5 | 6 => ops.push(MergeOp::Beat(
+                    edges[e],
+                    Beat {
+                        newest: clock[e],
+                        sent: clock[e] + next(3) as i64 * EDGE_TIMEOUT,
+                        wall: (next(2) == 0).then_some(clock[e]),
+                    },
+                )),
+                7 => ops.push(MergeOp::Done(edges[e])),
+                _ => ops.push(MergeOp::Release),
+            }
+        }
+        ops.push(MergeOp::Release);
+        ops
+    }
+
+    /// Everything a caller sees of a merge: released events (edge, line, time) and, after
+    /// each op, progress, live wall, queued and stats.
+    fn run_merge(ops: &[MergeOp], cuts: &[usize]) -> Vec<String> {
+        let mut merge = EdgeMerge::new(&["a".to_string()]);
+        let mut seen = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            if cuts.contains(&i) {
+                let saved = merge.snapshot();
+                merge = EdgeMerge::restore(&saved).expect("restore");
+                assert_eq!(
+                    merge.snapshot(),
+                    saved,
+                    "snapshot of the restored merge at {i}"
+                );
+            }
+            match op {
+                MergeOp::Events(edge, events) => merge.events(edge, events.clone()),
+                MergeOp::Beat(edge, beat) => merge.beat(edge, *beat),
+                MergeOp::Done(edge) => merge.done(edge),
+                MergeOp::Release => merge.release(|ev| {
+                    seen.push(format!("{} {} {} {:?}", ev.source, ev.line, ev.ts, ev.raw))
+                }),
+            }
+            seen.push(format!(
+                "{:?} {:?} {} {} {:?}",
+                merge.progress(),
+                merge.live_wall(),
+                merge.queued(),
+                merge.all_done(),
+                merge.stats()
+            ));
+        }
+        seen
+    }
+
+    #[test]
+    fn a_restored_merge_releases_what_an_uninterrupted_one_does() {
+        let mut released = 0;
+        for seed in 0..300u64 {
+            let ops = merge_ops(seed);
+            let whole = run_merge(&ops, &[]);
+            released += whole.iter().filter(|l| l.contains('[')).count();
+            let n = ops.len();
+            let cuts = [seed as usize % n, (seed as usize * 7 + 3) % n];
+            assert_eq!(run_merge(&ops, &cuts), whole, "seed {seed}, cuts {cuts:?}");
+        }
+        assert!(released > 1000, "the streams release events: {released}");
+    }
+
+    #[test]
+    fn a_bad_merge_snapshot_is_refused() {
+        let mut merge = EdgeMerge::new(&["a".to_string()]);
+        merge.events("b", vec![at(5), at(6)]);
+        let saved = merge.snapshot();
+        assert!(EdgeMerge::restore(&saved).is_ok());
+        for len in 0..saved.len() {
+            assert!(EdgeMerge::restore(&saved[..len]).is_err(), "cut to {len}");
+        }
+        let detector = crate::detect::Detector::new(
+            crate::detect::RuleSet::builtin(),
+            crate::detect::DetectOptions::default(),
+        );
+        assert!(matches!(
+            EdgeMerge::restore(&detector.snapshot()),
+            Err(SnapshotError::WrongKind { .. })
+        ));
     }
 }

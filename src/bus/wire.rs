@@ -55,9 +55,15 @@ pub struct WireEvent {
     pub forwarded_for: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<String>,
+    /// Not sent: no rule reads it, and the raw line holds it (a third of a message's bytes).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
-    /// The exact line bytes, base64 (a line need not be UTF-8).
-    pub raw: String,
+    /// The exact line bytes when they are UTF-8 (nearly always)…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// …else base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_b64: Option<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub attempt: String,
 }
@@ -99,8 +105,11 @@ impl WireEvent {
             bytes: ev.bytes,
             forwarded_for: text(&ev.forwarded_for),
             severity: shared(&ev.severity),
-            message: ev.message.to_string(),
-            raw: base64::engine::general_purpose::STANDARD.encode(&ev.raw),
+            message: String::new(),
+            raw: std::str::from_utf8(&ev.raw).ok().map(str::to_string),
+            raw_b64: std::str::from_utf8(&ev.raw)
+                .is_err()
+                .then(|| base64::engine::general_purpose::STANDARD.encode(&ev.raw)),
             attempt: match ev.attempt {
                 Attempt::None => String::new(),
                 other => other.as_str().to_string(),
@@ -118,9 +127,14 @@ impl WireEvent {
             Attempt::parse(&self.attempt)
                 .ok_or_else(|| format!("unknown attempt role {:?}", self.attempt))?
         };
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(self.raw.as_bytes())
-            .map_err(|e| format!("raw: {e}"))?;
+        let raw = match (self.raw, self.raw_b64) {
+            (Some(text), None) => text.into_bytes(),
+            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| format!("raw: {e}"))?,
+            (None, None) => Vec::new(),
+            (Some(_), Some(_)) => return Err("raw given twice".to_string()),
+        };
         let boxed = |v: Option<String>| v.map(String::into_boxed_str);
         let arc = |v: Option<String>| v.map(Arc::<str>::from);
         Ok(Event {
@@ -339,7 +353,18 @@ mod tests {
         };
         let text = serde_json::to_string(&WireEvent::from_event(&ev)).unwrap();
         let back: WireEvent = serde_json::from_str(&text).unwrap();
-        assert_eq!(back.into_event().unwrap(), ev);
+        // Everything but the message, which no rule reads and is not sent.
+        let sent = Event {
+            message: "".into(),
+            ..ev.clone()
+        };
+        assert_eq!(back.into_event().unwrap(), sent);
+        let utf8 = Event {
+            raw: b"plain".to_vec().into_boxed_slice(),
+            ..ev
+        };
+        let text = serde_json::to_string(&WireEvent::from_event(&utf8)).unwrap();
+        assert!(text.contains(r#""raw":"plain""#), "{text}");
     }
 
     #[test]

@@ -97,6 +97,8 @@ pub struct WorkerStats {
     pub alerts_published: u64,
     pub alerts_delivered: u64,
     pub bad_messages: u64,
+    /// Events dropped as published twice.
+    pub duplicates: u64,
 }
 
 /// One partition's detection: the merge, the detector and where alerts were published to.
@@ -110,8 +112,58 @@ pub struct PartitionState {
     detector: Detector,
     /// All edges finished and the end-of-input alerts decided (until an edge speaks again).
     finished: bool,
+    /// The partition's most recent events, to drop one published again under another
+    /// message id (an edge restarted from an older position, its batches cut differently).
+    recent: RecentEvents,
     pub bad_messages: u64,
     pub events: u64,
+    /// Events dropped as already applied.
+    pub duplicates: u64,
+}
+
+/// The last [`RECENT_EVENTS`] events of a partition, by a keyed hash of their edge, input,
+/// line number and bytes. Keyed with a random seed: an attacker who writes lines cannot make
+/// two different lines collide, so cannot make a worker drop one. The same line read again
+/// after more than that many later events counts again (at least once).
+struct RecentEvents {
+    seen: hashbrown::HashSet<u64, foldhash::fast::SeedableRandomState>,
+    order: std::collections::VecDeque<u64>,
+    hasher: foldhash::fast::SeedableRandomState,
+}
+
+/// Events a partition remembers for dropping duplicates: about 1 MiB each.
+pub const RECENT_EVENTS: usize = 65_536;
+
+impl RecentEvents {
+    fn new() -> RecentEvents {
+        let hasher = crate::detect::seeded_hasher();
+        RecentEvents {
+            seen: hashbrown::HashSet::with_hasher(hasher.clone()),
+            order: std::collections::VecDeque::new(),
+            hasher,
+        }
+    }
+
+    /// Whether the event was seen recently; remembers it either way.
+    fn repeated(&mut self, edge: &str, ev: &crate::event::Event) -> bool {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = self.hasher.build_hasher();
+        edge.hash(&mut h);
+        ev.source.hash(&mut h);
+        ev.line.hash(&mut h);
+        ev.raw.hash(&mut h);
+        let fingerprint = h.finish();
+        if !self.seen.insert(fingerprint) {
+            return true;
+        }
+        self.order.push_back(fingerprint);
+        if self.order.len() > RECENT_EVENTS
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        false
+    }
 }
 
 impl PartitionState {
@@ -132,8 +184,10 @@ impl PartitionState {
             expected: expected.to_vec(),
             merge: EdgeMerge::new(expected),
             finished: false,
+            recent: RecentEvents::new(),
             bad_messages: 0,
             events: 0,
+            duplicates: 0,
         }
     }
 
@@ -153,6 +207,7 @@ impl PartitionState {
                 let mut events = Vec::with_capacity(list.len());
                 for wire in list {
                     match wire.into_event() {
+                        Ok(ev) if self.recent.repeated(edge, &ev) => self.duplicates += 1,
                         Ok(ev) => events.push(ev),
                         Err(_) => self.bad_messages += 1,
                     }
@@ -365,12 +420,25 @@ async fn worker_main(
             }
         }
         BUS_GAUGES.owned.set(owned.len() as i64);
-        if cfg.once && all_finished(&bus, &all).await && delivered_everything(&bus).await {
-            break;
+        // Between lease rounds, look for the end (`--once`) every quarter second.
+        let next_round = tokio::time::Instant::now() + refresh;
+        let mut finished = false;
+        loop {
+            if cfg.once && all_finished(&bus, &all).await && delivered_everything(&bus).await {
+                finished = true;
+                break;
+            }
+            let tick = tokio::time::Instant::now() + Duration::from_millis(250);
+            tokio::select! {
+                _ = shutdown.triggered() => { finished = true; break; }
+                _ = tokio::time::sleep_until(tick.min(next_round)) => {}
+            }
+            if tokio::time::Instant::now() >= next_round {
+                break;
+            }
         }
-        tokio::select! {
-            _ = shutdown.triggered() => break,
-            _ = tokio::time::sleep(refresh) => {}
+        if finished {
+            break;
         }
     }
     stop.cancel();
@@ -472,26 +540,58 @@ async fn deliver_alerts(
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
+        let mut taken = Vec::new();
+        let mut alerts = Vec::new();
         while let Some(Ok(message)) = batch.next().await {
             let alert = serde_json::from_slice::<WireAlert>(&message.payload)
                 .map_err(|e| e.to_string())
                 .and_then(WireAlert::into_alert);
             match alert {
                 Ok(alert) => {
-                    let written = lock(&sinks).write(std::slice::from_ref(&alert));
-                    if written.is_err() {
-                        // The sink reports its failure at the end; leave the alert for
-                        // another worker.
-                        continue;
-                    }
-                    lock(&stats).alerts_delivered += 1;
+                    alerts.push(alert);
+                    taken.push(message);
                 }
-                Err(_) => lock(&stats).bad_messages += 1,
+                Err(_) => {
+                    lock(&stats).bad_messages += 1;
+                    let _ = message.ack().await;
+                }
             }
+        }
+        if alerts.is_empty() {
+            continue;
+        }
+        // Acknowledged once the outputs have them: a worker killed with alerts still in its
+        // sinks' queues leaves them to be delivered again (at least once), not lost.
+        let written = lock(&sinks).write(&alerts);
+        if written.is_err() || !settled(&sinks, &stop).await {
+            // A sink failed (reported at the end) or is slow: another worker, or this one
+            // after `ack_wait`, gets them again.
+            continue;
+        }
+        lock(&stats).alerts_delivered += alerts.len() as u64;
+        for message in taken {
             let _ = message.ack().await;
         }
     }
 }
+
+/// Wait (up to [`SETTLE_FOR`]) until the sinks have delivered what they were given.
+async fn settled(sinks: &Mutex<AlertSinks>, stop: &CancellationToken) -> bool {
+    let started = tokio::time::Instant::now();
+    loop {
+        if lock(sinks).in_flight() == 0 {
+            return true;
+        }
+        if started.elapsed() >= SETTLE_FOR || stop.is_cancelled() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// How long an alert may wait in a sink's queue before the worker leaves it unacknowledged
+/// (JetStream delivers it again after the consumer's `ack_wait`).
+const SETTLE_FOR: Duration = Duration::from_secs(10);
 
 /// Own one partition until `stop`: rebuild it from the stream's start and go on live.
 #[allow(clippy::too_many_arguments)]
@@ -578,19 +678,23 @@ async fn partition_loop(
             continue;
         };
         let was_finished = state.finished();
-        let (events_before, bad_before) = (state.events, state.bad_messages);
+        let (events_before, bad_before, dup_before) =
+            (state.events, state.bad_messages, state.duplicates);
         let alerts = state.apply(kind, &edge, &message.payload);
         {
             let mut s = lock(stats);
             s.events += state.events - events_before;
             s.bad_messages += state.bad_messages - bad_before;
+            s.duplicates += state.duplicates - dup_before;
         }
-        for (index, alert) in alerts.iter().enumerate() {
-            if published.is_some_and(|done| (seq, index) <= done) {
-                continue;
-            }
-            publish_alert(bus, &alerts_subject, alert, &through(seq, index)).await?;
-            lock(stats).alerts_published += 1;
+        let fresh: Vec<(usize, &Alert)> = alerts
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| published.is_none_or(|done| (seq, *index) > done))
+            .collect();
+        if !fresh.is_empty() {
+            publish_alerts(bus, &alerts_subject, seq, &fresh).await?;
+            lock(stats).alerts_published += fresh.len() as u64;
         }
         if state.finished() && !was_finished {
             bus.fleet
@@ -604,31 +708,52 @@ async fn partition_loop(
     Err(format!("{}: the consumer ended", family.events_subject(p)))
 }
 
-async fn publish_alert(
+/// Publish one message's alerts, in order, and wait for every acknowledgement; retried as a
+/// whole (the ids make repeats no-ops) for about a minute before the partition is given up.
+async fn publish_alerts(
     bus: &Bus,
     subject: &str,
-    alert: &Alert,
-    through: &str,
+    seq: u64,
+    alerts: &[(usize, &Alert)],
 ) -> Result<(), String> {
-    let payload = serde_json::to_vec(&WireAlert::from_alert(alert)).map_err(|e| e.to_string())?;
-    let mut headers = HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, alert.id.as_str());
-    headers.insert(THROUGH_HEADER, through);
+    let mut messages = Vec::with_capacity(alerts.len());
+    for (index, alert) in alerts {
+        let payload =
+            serde_json::to_vec(&WireAlert::from_alert(alert)).map_err(|e| e.to_string())?;
+        let mut headers = HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, alert.id.as_str());
+        headers.insert(THROUGH_HEADER, through(seq, *index).as_str());
+        messages.push((headers, bytes::Bytes::from(payload)));
+    }
     let mut wait = Duration::from_millis(100);
     for _ in 0..20 {
-        let sent = bus
-            .js
-            .publish_with_headers(subject.to_string(), headers.clone(), payload.clone().into())
-            .await;
-        if let Ok(ack) = sent
-            && ack.await.is_ok()
-        {
+        if publish_in_order(bus, subject, &messages).await.is_ok() {
             return Ok(());
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(5));
     }
-    Err(format!("{subject}: cannot publish alert {}", alert.id))
+    Err(format!("{subject}: cannot publish {} alerts", alerts.len()))
+}
+
+async fn publish_in_order(
+    bus: &Bus,
+    subject: &str,
+    messages: &[(HeaderMap, bytes::Bytes)],
+) -> Result<(), String> {
+    let mut acks = Vec::with_capacity(messages.len());
+    for (headers, payload) in messages {
+        let ack = bus
+            .js
+            .publish_with_headers(subject.to_string(), headers.clone(), payload.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        acks.push(ack);
+    }
+    for ack in acks {
+        ack.await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Gauges of the worker for `--metrics`.
@@ -684,6 +809,84 @@ mod tests {
         assert!(Pinned::parse("3-1").is_err());
         assert!(Pinned::parse("x").is_err());
         assert!(Pinned::parse("").is_err());
+    }
+
+    fn sshd_failure(line: u64, ts: i64) -> WireEvent {
+        WireEvent::from_event(&crate::event::Event {
+            source: "auth.log".into(),
+            line,
+            ts,
+            kind: crate::event::Kind::AuthFailure,
+            src_ip: "203.0.113.7".parse().ok(),
+            raw: format!("Failed password {line}")
+                .into_bytes()
+                .into_boxed_slice(),
+            ..crate::event::Event::default()
+        })
+    }
+
+    fn ip_partition() -> PartitionState {
+        let ip = Family::of(&RuleSet::builtin())[0];
+        assert_eq!(ip.field, crate::event::EventField::SrcIp);
+        PartitionState::new(ip, &RuleSet::builtin(), &DetectOptions::default(), 8, &[])
+    }
+
+    fn message(events: &[WireEvent]) -> Vec<u8> {
+        serde_json::to_vec(events).unwrap()
+    }
+
+    #[test]
+    fn the_same_events_published_twice_under_other_ids_count_once() {
+        let batch: Vec<WireEvent> = (1..=3)
+            .map(|i| sshd_failure(i, i as i64 * 1_000_000))
+            .collect();
+        let rest: Vec<WireEvent> = (4..=5)
+            .map(|i| sshd_failure(i, i as i64 * 1_000_000))
+            .collect();
+        let done = serde_json::to_vec(&Beat {
+            newest: 5_000_000,
+            sent: 1,
+            wall: None,
+        })
+        .unwrap();
+        // Once: five failures from one address, one alert.
+        let mut once = ip_partition();
+        let mut alerts = once.apply(MessageType::Events, "e", &message(&batch));
+        alerts.extend(once.apply(MessageType::Events, "e", &message(&rest)));
+        alerts.extend(once.apply(MessageType::Done, "e", &done));
+        assert_eq!(alerts.len(), 1);
+        // The first three again (a restarted edge), and the whole batch again as one message:
+        // still five failures, not ten.
+        let mut twice = ip_partition();
+        let mut again = twice.apply(MessageType::Events, "e", &message(&batch));
+        again.extend(twice.apply(MessageType::Events, "e", &message(&batch)));
+        let all: Vec<WireEvent> = (1..=5)
+            .map(|i| sshd_failure(i, i as i64 * 1_000_000))
+            .collect();
+        again.extend(twice.apply(MessageType::Events, "e", &message(&all)));
+        again.extend(twice.apply(MessageType::Done, "e", &done));
+        assert_eq!(twice.duplicates, 6);
+        assert_eq!(twice.events, 5);
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            (again[0].id.as_str(), again[0].count),
+            (alerts[0].id.as_str(), alerts[0].count)
+        );
+    }
+
+    #[test]
+    fn a_message_that_does_not_decode_is_counted_not_applied() {
+        let mut p = ip_partition();
+        assert!(p.apply(MessageType::Events, "e", b"{not json").is_empty());
+        let mut bad_kind = sshd_failure(1, 1);
+        bad_kind.kind = "auth.sideways".into();
+        p.apply(
+            MessageType::Events,
+            "e",
+            &message(&[bad_kind, sshd_failure(2, 2)]),
+        );
+        assert!(p.apply(MessageType::Beat, "e", b"[]").is_empty());
+        assert_eq!((p.bad_messages, p.events), (3, 1));
     }
 
     #[test]

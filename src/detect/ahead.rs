@@ -28,6 +28,7 @@
 //! A line planted *behind* at the very start only starts the watermark early: nothing later
 //! becomes late, though its host may be found silent.
 
+use super::snapshot::{EventSnap, Names, SnapshotError};
 use crate::event::Event;
 
 use super::MAX_AHEAD_OF_STREAM;
@@ -104,6 +105,36 @@ impl AheadHold {
         self.dated = 0;
         self.hosts_differ = false;
         std::mem::take(&mut self.events)
+    }
+}
+
+/// The hold as a snapshot holds it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct AheadSnap {
+    events: Vec<EventSnap>,
+    hosts_differ: bool,
+}
+
+impl AheadHold {
+    pub(super) fn snapshot(&self) -> AheadSnap {
+        AheadSnap {
+            events: self.events.iter().map(|ev| EventSnap::of(ev)).collect(),
+            hosts_differ: self.hosts_differ,
+        }
+    }
+
+    /// The hold a snapshot holds; its count of dated events is counted again.
+    pub(super) fn restore(snap: AheadSnap, names: &mut Names) -> Result<AheadHold, SnapshotError> {
+        let events = snap
+            .events
+            .into_iter()
+            .map(|ev| ev.into_event(names).map(Box::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AheadHold {
+            dated: events.iter().filter(|ev| !ev.ts_inferred).count(),
+            events,
+            hosts_differ: snap.hosts_differ,
+        })
     }
 }
 

@@ -89,7 +89,8 @@
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 
-use super::slab::{KeyedSlab, seeded_hasher};
+use super::slab::{KeyedSlab, SlabSnap, seeded_hasher};
+use super::snapshot::{EventSnap, Names, SnapshotError, counter};
 use crate::event::{Attempt, Event, Kind};
 
 /// A session idle this long is forgotten (sshd's LoginGraceTime is 2 min).
@@ -101,6 +102,10 @@ pub(crate) const MAX_SESSIONS: usize = 32_768;
 pub(crate) const MAX_HELD_PER_SESSION: usize = 8;
 /// Held events across all sessions (each keeps its whole event, a few hundred bytes).
 pub(crate) const MAX_HELD_TOTAL: usize = 16_384;
+
+/// The fixed seed of session keys' host hashes (see [`SessionKey`]); snapshots store those
+/// hashes, so it must not change between builds that share snapshots.
+const SESSION_SEED: u64 = 0x5e55_1011;
 
 /// (hash of host and app, pid). The 64-bit hash uses a fixed seed so that the (astronomically
 /// unlikely) case of two sessions sharing a key is at least reproducible.
@@ -165,7 +170,7 @@ impl Counted {
 }
 
 /// Counters for the summary: how sessions lent their address, and what the caps cost.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionStats {
     /// Open attempts that their session's login, as the same user, showed were no failure.
     pub attempts_forgiven: u64,
@@ -197,7 +202,7 @@ impl AttemptCounter {
         AttemptCounter {
             sessions: KeyedSlab::new(seeded_hasher()),
             reported: KeyedSlab::new(seeded_hasher()),
-            fixed: foldhash::fast::FixedState::with_seed(0x5e55_1011),
+            fixed: foldhash::fast::FixedState::with_seed(SESSION_SEED),
             held_total: 0,
             held_weight: 0,
             released: Vec::new(),
@@ -542,6 +547,115 @@ impl AttemptCounter {
                 _ => break,
             }
         }
+    }
+}
+
+/// Session state as a snapshot holds it (see `detect::snapshot`).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct AttemptsSnap {
+    /// Keyed by (hash of host and app, pid): the hash has a fixed seed, so it is a value.
+    sessions: SlabSnap<(u64, u32), SessionSnap>,
+    reported: SlabSnap<(u64, IpAddr), (i64, bool, u64)>,
+    held_weight: u64,
+    released: Vec<(EventSnap, u64)>,
+    stats: SessionStats,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SessionSnap {
+    last_ts: i64,
+    open: bool,
+    open_addr: Option<IpAddr>,
+    counted: bool,
+    addr: Option<IpAddr>,
+    held: Vec<(EventSnap, u64)>,
+    pending: Option<EventSnap>,
+}
+
+impl AttemptCounter {
+    pub(crate) fn snapshot(&self) -> AttemptsSnap {
+        let events = |list: &Vec<(Box<Event>, u64)>| -> Vec<(EventSnap, u64)> {
+            list.iter().map(|(ev, w)| (EventSnap::of(ev), *w)).collect()
+        };
+        AttemptsSnap {
+            sessions: self.sessions.snapshot(
+                |k| (k.host_app, k.pid),
+                |s| SessionSnap {
+                    last_ts: s.last_ts,
+                    open: s.open,
+                    open_addr: s.open_addr,
+                    counted: s.counted,
+                    addr: s.addr,
+                    held: events(&s.held),
+                    pending: s.pending.as_deref().map(EventSnap::of),
+                },
+            ),
+            reported: self
+                .reported
+                .snapshot(|k| (k.host, k.addr), |r| (r.last_ts, r.open, r.untallied)),
+            held_weight: self.held_weight,
+            released: events(&self.released),
+            stats: self.stats,
+        }
+    }
+
+    /// The counter a snapshot holds; `held_total` is counted again from the sessions.
+    pub(crate) fn restore(
+        snap: AttemptsSnap,
+        names: &mut Names,
+    ) -> Result<AttemptCounter, SnapshotError> {
+        let mut held_total = 0usize;
+        let events = |list: Vec<(EventSnap, u64)>, names: &mut Names| {
+            list.into_iter()
+                .map(|(ev, w)| Ok((Box::new(ev.into_event(names)?), w)))
+                .collect::<Result<Vec<_>, SnapshotError>>()
+        };
+        let sessions = KeyedSlab::restore(
+            snap.sessions,
+            seeded_hasher(),
+            |(host_app, pid)| Ok(SessionKey { host_app, pid }),
+            |s| {
+                let held = events(s.held, names)?;
+                held_total += held.len();
+                let pending = match s.pending {
+                    Some(ev) => Some(Box::new(ev.into_event(names)?)),
+                    None => None,
+                };
+                Ok(Session {
+                    last_ts: s.last_ts,
+                    open: s.open,
+                    open_addr: s.open_addr,
+                    counted: s.counted,
+                    addr: s.addr,
+                    held,
+                    pending,
+                })
+            },
+        )?;
+        let reported = KeyedSlab::restore(
+            snap.reported,
+            seeded_hasher(),
+            |(host, addr)| Ok(TallyKey { host, addr }),
+            |(last_ts, open, untallied)| {
+                Ok(Reported {
+                    last_ts,
+                    open,
+                    untallied,
+                })
+            },
+        )?;
+        Ok(AttemptCounter {
+            sessions,
+            reported,
+            fixed: foldhash::fast::FixedState::with_seed(SESSION_SEED),
+            held_total,
+            held_weight: snap.held_weight,
+            released: events(snap.released, names)?,
+            stats: SessionStats {
+                sessions_evicted: counter("sessions evicted", snap.stats.sessions_evicted)?,
+                ..snap.stats
+            },
+        })
     }
 }
 

@@ -3,16 +3,17 @@
 
 use std::hash::{Hash, Hasher};
 
-use foldhash::fast::SeedableRandomState;
+use foldhash::fast::{FixedState, SeedableRandomState};
 
 use super::evidence::{MAX_EVIDENCE, MAX_EVIDENCE_RAW, unpack_evidence};
-use super::key::{KeyValue, ip_key, key_of};
+use super::key::{KeySnap, KeyValue, ip_key, key_of};
 use super::raise::{AlertBuilder, fill};
 use super::rules::{FieldValue, Primitive, Rule};
-use super::silence::SilenceTracker;
-use super::slab::KeyedSlab;
+use super::silence::{SilenceSnap, SilenceTracker};
+use super::slab::{KeyedSlab, SlabSnap};
+use super::snapshot::{SnapshotError, counter, invalid};
 use super::sources::Sources;
-use super::window::{Cooldown, Entry, KeyState, add_entry, window_value};
+use super::window::{Cooldown, Entry, KeyState, KeyStateSnap, add_entry, window_value};
 use crate::alert::{Alert, Evidence, Severity};
 use crate::event::Event;
 
@@ -37,22 +38,34 @@ pub(crate) struct RuleEngine {
     overflow_reported: bool,
     /// Reused for numeric keys.
     scratch: String,
-    distinct_hasher: SeedableRandomState,
+    /// Hashes a `distinct` rule's values: the hashes are the counted values themselves, so
+    /// its seed is part of the state (a snapshot keeps it; see `detect::snapshot`).
+    distinct_hasher: FixedState,
     pub(crate) evicted: u64,
 }
 
 impl RuleEngine {
-    pub(crate) fn new(rule: Rule, cap: usize, hasher: SeedableRandomState) -> RuleEngine {
+    pub(crate) fn new(
+        rule: Rule,
+        cap: usize,
+        hasher: SeedableRandomState,
+        distinct_hasher: FixedState,
+    ) -> RuleEngine {
         RuleEngine {
             cap: rule.max_keys.unwrap_or(cap).max(1),
             rule,
             keys: KeyedSlab::new(hasher.clone()),
-            silence: SilenceTracker::new(hasher.clone()),
+            silence: SilenceTracker::new(hasher),
             overflow_reported: false,
             scratch: String::new(),
-            distinct_hasher: hasher,
+            distinct_hasher,
             evicted: 0,
         }
+    }
+
+    /// The rule's key cap.
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
     }
 
     pub(crate) fn live_keys(&self) -> usize {
@@ -162,12 +175,13 @@ impl RuleEngine {
         };
         let distinct = matches!(rule.primitive, Primitive::Distinct(_));
         // Escalation still possible in this cooldown?
-        let escalation = rule
-            .escalation
-            .as_ref()
-            .filter(|e| state.cooldown().is_none_or(|c| c.alerted < e.severity));
+        let escalation = rule.escalation.as_ref().filter(|e| {
+            state
+                .cooldown()
+                .is_none_or(|c| c.over || c.alerted < e.severity)
+        });
 
-        if let Some(until) = state.cooldown().map(|c| c.until) {
+        if let Some((until, over)) = state.cooldown().map(|c| (c.until, c.over)) {
             if t < until {
                 // Quiet, but a stronger alert may still break through once.
                 let Some(esc) = escalation else { return };
@@ -190,15 +204,22 @@ impl RuleEngine {
                     state.set_cooldown(Some(Cooldown {
                         until,
                         alerted: esc.severity,
+                        over,
                     }));
                     state.clear_entries();
                     out.push(alert);
                 }
                 return;
             }
-            // The cooldown is over: fresh counts.
-            state.set_cooldown(None);
-            state.clear_entries();
+            if !over {
+                // The cooldown is over: fresh counts. Its end is kept (see `Cooldown::over`).
+                state.set_cooldown(Some(Cooldown {
+                    until,
+                    alerted: state.cooldown().map_or(Severity::Low, |c| c.alerted),
+                    over: true,
+                }));
+                state.clear_entries();
+            }
         }
 
         add_entry(state, ev, weight, distinct, ctx);
@@ -243,6 +264,7 @@ impl RuleEngine {
         state.set_cooldown((cooldown > 0).then(|| Cooldown {
             until: t.saturating_add(cooldown),
             alerted: severity,
+            over: false,
         }));
         let may_escalate = rule
             .escalation
@@ -261,7 +283,14 @@ impl RuleEngine {
                 break;
             };
             let idle_since = state.newest_ts().unwrap_or(i64::MIN);
-            let cooling = state.cooldown().is_some_and(|c| c.until > watermark);
+            // A cooldown is kept a horizon past its end: an attempt from inside it may still
+            // be decided behind the watermark (released when its session's next line
+            // arrives), and must find the key quiet then, not freed and counting afresh,
+            // whenever the watermark happened to move past it (which depends on other keys'
+            // lines, and on a bus worker's partition).
+            let cooling = state
+                .cooldown()
+                .is_some_and(|c| c.until > watermark.saturating_sub(horizon));
             if cooling || idle_since > watermark.saturating_sub(horizon) {
                 break;
             }
@@ -306,6 +335,55 @@ impl RuleEngine {
             }
         });
         self.silence.for_each_evidence(f);
+    }
+}
+
+/// A rule's running state as a snapshot holds it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct EngineSnap {
+    /// The rule's id, checked on restore against the rule in the same place.
+    rule: String,
+    keys: SlabSnap<KeySnap, KeyStateSnap>,
+    silence: SilenceSnap,
+    overflow_reported: bool,
+    evicted: u64,
+}
+
+impl RuleEngine {
+    pub(super) fn snapshot(&self) -> EngineSnap {
+        EngineSnap {
+            rule: self.rule.id.clone(),
+            keys: self.keys.snapshot(KeyValue::snapshot, KeyState::snapshot),
+            silence: self.silence.snapshot(),
+            overflow_reported: self.overflow_reported,
+            evicted: self.evicted,
+        }
+    }
+
+    /// Put back the state of a snapshot into an engine just made for the same rule.
+    pub(super) fn restore(
+        &mut self,
+        snap: EngineSnap,
+        hasher: SeedableRandomState,
+        distinct_hasher: FixedState,
+    ) -> Result<(), SnapshotError> {
+        if snap.rule != self.rule.id {
+            return Err(invalid(format!(
+                "state of rule {:?} where rule {:?} runs",
+                snap.rule, self.rule.id
+            )));
+        }
+        self.keys = KeyedSlab::restore(
+            snap.keys,
+            hasher.clone(),
+            |k| Ok(KeyValue::restore(k)),
+            KeyState::restore,
+        )?;
+        self.silence = SilenceTracker::restore(snap.silence, hasher)?;
+        self.overflow_reported = snap.overflow_reported;
+        self.evicted = counter("evicted keys", snap.evicted)?;
+        self.distinct_hasher = distinct_hasher;
+        Ok(())
     }
 }
 

@@ -118,6 +118,31 @@ pub(super) fn ip_key(ip: IpAddr, prefix: u8) -> [u8; 16] {
     }
 }
 
+/// A key as a snapshot holds it: an address key as the IPv6 address of its 16 bytes.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) enum KeySnap {
+    #[serde(rename = "ip")]
+    Ip(Ipv6Addr),
+    #[serde(rename = "text")]
+    Text(String),
+}
+
+impl KeyValue {
+    pub(crate) fn snapshot(&self) -> KeySnap {
+        match self {
+            KeyValue::Ip(bytes) => KeySnap::Ip(Ipv6Addr::from(*bytes)),
+            KeyValue::Text(text) => KeySnap::Text(text.to_string()),
+        }
+    }
+
+    pub(crate) fn restore(snap: KeySnap) -> KeyValue {
+        match snap {
+            KeySnap::Ip(ip) => KeyValue::Ip(ip.octets()),
+            KeySnap::Text(text) => KeyValue::Text(text.into_boxed_str()),
+        }
+    }
+}
+
 /// A total order on keys for deterministic tie-breaks.
 impl KeyRef<'_> {
     pub(super) fn cmp_key(&self, other: &KeyRef<'_>) -> std::cmp::Ordering {

@@ -28,7 +28,9 @@
 //! lines), `rules` (the rule model; `rules/load.rs` reads it from TOML), `engine` (one rule's
 //! running state) over `window` (a key's counted entries and cooldown), `key` (rule keys),
 //! `sources` (interned input names) and `evidence` (the packed evidence codec), `silence`, and
-//! `raise`, the one builder every alert goes through.
+//! `raise`, the one builder every alert goes through. `snapshot` writes and reads the whole
+//! state ([`Detector::snapshot`], [`Detector::restore`]), so a bus worker resumes after a
+//! restart instead of replaying its partition.
 //!
 //! Event time is input, so it is judged before it moves anything (DESIGN section 2):
 //! - The reorder buffer is bounded by count and bytes ([`DetectOptions::max_held_events`],
@@ -58,6 +60,7 @@ mod reorder;
 mod rules;
 mod silence;
 mod slab;
+mod snapshot;
 mod sources;
 mod window;
 
@@ -75,6 +78,11 @@ use sources::Sources;
 
 pub use ahead::{CONFIRM_AHEAD, MAX_AHEAD_HELD};
 pub use reorder::{DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_HELD_EVENTS};
+pub(crate) use snapshot::{
+    EventSnap, Names, SnapshotKind, counter as snapshot_counter, decode as decode_snapshot,
+    encode as encode_snapshot,
+};
+pub use snapshot::{MAX_SNAPSHOT_JSON, SNAPSHOT_VERSION, SnapshotError};
 
 /// An event time further than this ahead of the stream's progress is not believed at once
 /// (see the module docs). An hour: more than any clock skew between hosts that log correctly,
@@ -85,6 +93,12 @@ pub const MAX_AHEAD_OF_STREAM: i64 = 3_600 * rules::SECOND;
 /// bits): what the bus partitions by, so a partition holds each key whole.
 pub fn ip_key_bytes(ip: std::net::IpAddr, prefix: u8) -> [u8; 16] {
     key::ip_key(ip, prefix)
+}
+
+/// A hasher with a random per-process seed, for sets keyed by what input writes (the bus's
+/// duplicate window): no one can aim collisions at it.
+pub fn seeded_hasher() -> foldhash::fast::SeedableRandomState {
+    slab::seeded_hasher()
 }
 
 /// The default pack, embedded.
@@ -271,7 +285,7 @@ impl Default for DetectOptions {
 }
 
 /// Counters for the end-of-run summary and metrics.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DetectStats {
     pub events: u64,
     pub late_events: u64,
@@ -318,17 +332,27 @@ pub struct Detector {
     watermark: i64,
     sources: Sources,
     stats: DetectStats,
+    /// Seed of the `distinct` rules' value hashes (kept by snapshots: see [`snapshot`]).
+    distinct_seed: u64,
 }
 
 impl Detector {
     pub fn new(rules: RuleSet, opts: DetectOptions) -> Detector {
+        // Random as the index seeds are: an attacker who cannot guess it cannot pick values
+        // that a `distinct` rule counts as one.
+        let distinct_seed = getrandom::u64().unwrap_or(0x5ec9_d157_1ac7_0001);
+        Self::with_distinct_seed(rules, opts, distinct_seed)
+    }
+
+    fn with_distinct_seed(rules: RuleSet, opts: DetectOptions, distinct_seed: u64) -> Detector {
         let cap = rules.max_keys.unwrap_or(opts.max_keys);
         let hasher = slab::seeded_hasher();
+        let distinct = foldhash::fast::FixedState::with_seed(distinct_seed);
         let engines: Vec<RuleEngine> = rules
             .rules
             .into_iter()
             .filter(|r| r.enabled)
-            .map(|r| RuleEngine::new(r, cap, hasher.clone()))
+            .map(|r| RuleEngine::new(r, cap, hasher.clone(), distinct.clone()))
             .collect();
         let attempt_rules = engines
             .iter()
@@ -380,6 +404,7 @@ impl Detector {
             watermark: i64::MIN,
             sources: Sources::new(hasher),
             stats: DetectStats::default(),
+            distinct_seed,
         }
     }
 
@@ -885,6 +910,173 @@ impl Detector {
                 self.stats.evicted_keys += engine.evicted - evicted;
             }
         }
+    }
+}
+
+/// A detector's state as a snapshot holds it (see [`snapshot`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DetectorSnap {
+    distinct_seed: u64,
+    engines: Vec<engine::EngineSnap>,
+    attempts: attempts::AttemptsSnap,
+    released: Vec<(EventSnap, u64)>,
+    pending: reorder::ReorderSnap,
+    hold: ahead::AheadSnap,
+    first_host: Option<Option<String>>,
+    several_hosts: bool,
+    max_ts: i64,
+    wall_clock: i64,
+    watermark: i64,
+    sources: sources::SourcesSnap,
+    stats: DetectStats,
+}
+
+impl Detector {
+    /// The detector's whole state, to resume from with [`Detector::restore`] after a restart:
+    /// a restored detector raises the same alerts (ids, counts, windows, evidence, actions) and
+    /// keeps the same counters as this one would, whatever comes next. Take it between calls
+    /// (it costs a walk of the state, nothing on [`push`](Self::push)); store it beside the
+    /// stream position of the last event pushed.
+    ///
+    /// ```
+    /// use secpipe::detect::{DetectOptions, Detector, RuleSet};
+    /// use secpipe::event::{Event, Kind};
+    /// let attempt = |ts| Event { ts, kind: Kind::AuthFailure, src_ip: "192.0.2.1".parse().ok(), ..Event::default() };
+    /// let mut detector = Detector::new(RuleSet::builtin(), DetectOptions::default());
+    /// let mut alerts = Vec::new();
+    /// for ts in 0..3 {
+    ///     detector.push(attempt(ts), &mut alerts);
+    /// }
+    /// let saved = detector.snapshot();
+    /// drop(detector); // the worker restarts
+    ///
+    /// let mut detector = Detector::restore(RuleSet::builtin(), DetectOptions::default(), &saved).unwrap();
+    /// for ts in 3..5 {
+    ///     detector.push(attempt(ts), &mut alerts);
+    /// }
+    /// detector.finish(&mut alerts);
+    /// assert_eq!(alerts.len(), 1);
+    /// assert_eq!(alerts[0].count, 5);
+    ///
+    /// // Under other rules the state means something else: refused, never misread.
+    /// let stricter = RuleSet::with_config("s.toml", "[rules.\"auth.bruteforce\"]\nthreshold = 10\n").unwrap();
+    /// assert!(Detector::restore(stricter, DetectOptions::default(), &saved).is_err());
+    /// assert!(Detector::restore(RuleSet::builtin(), DetectOptions::default(), &saved[..40]).is_err());
+    /// ```
+    pub fn snapshot(&self) -> Vec<u8> {
+        let state = DetectorSnap {
+            distinct_seed: self.distinct_seed,
+            engines: self.engines.iter().map(RuleEngine::snapshot).collect(),
+            attempts: self.attempts.snapshot(),
+            released: self
+                .released
+                .iter()
+                .map(|(ev, w)| (EventSnap::of(ev), *w))
+                .collect(),
+            pending: self.pending.snapshot(),
+            hold: self.hold.snapshot(),
+            first_host: self
+                .first_host
+                .as_ref()
+                .map(|h| h.as_deref().map(str::to_string)),
+            several_hosts: self.several_hosts,
+            max_ts: self.max_ts,
+            wall_clock: self.wall_clock,
+            watermark: self.watermark,
+            sources: self.sources.snapshot(),
+            stats: self.stats.clone(),
+        };
+        snapshot::encode(SnapshotKind::Detector, self.fingerprint(), &state)
+    }
+
+    /// A detector in the state of `snapshot`, taken by [`Detector::snapshot`] under the same
+    /// rules and options (else [`SnapshotError::RulesChanged`]: the caller replays instead).
+    /// Bad bytes give an error, never a panic (the checks are listed in `detect/snapshot.rs`).
+    pub fn restore(
+        rules: RuleSet,
+        opts: DetectOptions,
+        snapshot: &[u8],
+    ) -> Result<Detector, SnapshotError> {
+        let mut detector = Detector::with_distinct_seed(rules, opts, 0);
+        let state: DetectorSnap =
+            snapshot::decode(SnapshotKind::Detector, detector.fingerprint(), snapshot)?;
+        if state.engines.len() != detector.engines.len() {
+            return Err(snapshot::invalid("another number of rules"));
+        }
+        let distinct = foldhash::fast::FixedState::with_seed(state.distinct_seed);
+        let hasher = slab::seeded_hasher();
+        for (engine, snap) in detector.engines.iter_mut().zip(state.engines) {
+            engine.restore(snap, hasher.clone(), distinct.clone())?;
+        }
+        let mut names = Names::default();
+        let events = |list: Vec<(EventSnap, u64)>, names: &mut Names| {
+            list.into_iter()
+                .map(|(ev, w)| Ok((Box::new(ev.into_event(names)?), w)))
+                .collect::<Result<Vec<_>, SnapshotError>>()
+        };
+        let (max_events, max_bytes) = detector.pending.caps();
+        detector.attempts = AttemptCounter::restore(state.attempts, &mut names)?;
+        detector.released = events(state.released, &mut names)?;
+        detector.pending =
+            ReorderBuffer::restore(state.pending, max_events, max_bytes, &mut names)?;
+        detector.hold = AheadHold::restore(state.hold, &mut names)?;
+        detector.first_host = state.first_host.map(|h| h.map(|h| names.get(h)));
+        detector.several_hosts = state.several_hosts;
+        detector.max_ts = state.max_ts;
+        detector.wall_clock = state.wall_clock;
+        detector.watermark = state.watermark;
+        detector.sources = Sources::restore(state.sources, hasher, &mut names)?;
+        let stats = &state.stats;
+        for (what, value) in [
+            ("events", stats.events),
+            ("late events", stats.late_events),
+            ("alerts", stats.alerts),
+            ("evicted keys", stats.evicted_keys),
+            ("forced events", stats.forced_events),
+            ("events ahead of the stream", stats.ahead_of_stream),
+        ] {
+            snapshot::counter(what, value)?;
+        }
+        detector.stats = state.stats;
+        detector.distinct_seed = state.distinct_seed;
+        Ok(detector)
+    }
+
+    /// What a snapshot must have been taken under: every enabled rule in full (its debug form
+    /// names every field), its key cap, the lateness, the reorder caps and the time zone.
+    fn fingerprint(&self) -> [u8; 32] {
+        let mut parts: Vec<Vec<u8>> = Vec::new();
+        for engine in &self.engines {
+            parts.push(format!("{:?}", engine.rule).into_bytes());
+            parts.push(engine.cap().to_le_bytes().to_vec());
+        }
+        let (max_events, max_bytes) = self.pending.caps();
+        parts.push(self.lateness.to_le_bytes().to_vec());
+        parts.push(max_events.to_le_bytes().to_vec());
+        parts.push(max_bytes.to_le_bytes().to_vec());
+        // The zone by name and by what it does (a zone without a name is a fixed offset).
+        let offset_at = |secs: i64| {
+            jiff::Timestamp::from_second(secs)
+                .map(|t| self.tz.to_offset(t).seconds())
+                .unwrap_or(0)
+        };
+        parts.push(
+            format!(
+                "{:?} {} {}",
+                self.tz.iana_name(),
+                offset_at(0),
+                offset_at(1_782_864_000)
+            )
+            .into_bytes(),
+        );
+        // Session keys and `distinct` values are stored as foldhash hashes: a build whose
+        // foldhash hashes differently must not take them for its own.
+        let canary = std::hash::BuildHasher::hash_one(
+            &foldhash::fast::FixedState::with_seed(1),
+            ("secpipe snapshot", 7u32),
+        );
+        parts.push(canary.to_le_bytes().to_vec());
+        snapshot::fingerprint(parts.iter().map(Vec::as_slice))
     }
 }
 

@@ -19,6 +19,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
+use super::snapshot::{EventSnap, Names, SnapshotError, counter, invalid};
 use crate::event::Event;
 
 /// Default cap on held events. With the 10 s default lateness this holds a 25,000 lines/s
@@ -180,8 +181,81 @@ impl ReorderBuffer {
         self.run.len() + self.heap.len()
     }
 
+    /// The caps it was made with: (events, bytes).
+    pub(crate) fn caps(&self) -> (usize, usize) {
+        (self.max_events, self.max_bytes)
+    }
+
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
+    }
+}
+
+/// The buffer as a snapshot holds it: each event with its arrival number, the in-order run
+/// in its order, the heap in any order (its order is total: arrivals are unique).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct ReorderSnap {
+    run: Vec<(u64, EventSnap)>,
+    heap: Vec<(u64, EventSnap)>,
+    next_arrival: u64,
+}
+
+impl ReorderBuffer {
+    pub(crate) fn snapshot(&self) -> ReorderSnap {
+        let snap = |h: &Held| (h.arrival, EventSnap::of(&h.ev));
+        ReorderSnap {
+            run: self.run.iter().map(snap).collect(),
+            heap: self.heap.iter().map(|Reverse(h)| snap(h)).collect(),
+            next_arrival: self.next_arrival,
+        }
+    }
+
+    /// The buffer a snapshot holds, with the caps of this run; each event's bytes are counted
+    /// again (held events were already stripped, so they count as they did).
+    pub(crate) fn restore(
+        snap: ReorderSnap,
+        max_events: usize,
+        max_bytes: usize,
+        names: &mut Names,
+    ) -> Result<ReorderBuffer, SnapshotError> {
+        let mut buffer = ReorderBuffer::new(max_events, max_bytes);
+        let mut held = |(arrival, ev): (u64, EventSnap)| -> Result<Held, SnapshotError> {
+            if arrival >= snap.next_arrival {
+                return Err(invalid("a held event arrived after the buffer's count"));
+            }
+            let ev = Box::new(ev.into_event(names)?);
+            let bytes = held_bytes(&ev);
+            buffer.bytes += bytes;
+            Ok(Held {
+                ts: ev.ts,
+                line: ev.line,
+                arrival,
+                source: ev.source.clone(),
+                bytes,
+                ev,
+            })
+        };
+        let run = snap
+            .run
+            .into_iter()
+            .map(&mut held)
+            .collect::<Result<VecDeque<Held>, _>>()?;
+        let heap = snap
+            .heap
+            .into_iter()
+            .map(|h| held(h).map(Reverse))
+            .collect::<Result<Vec<_>, _>>()?;
+        if run
+            .iter()
+            .zip(run.iter().skip(1))
+            .any(|(a, b)| a.key_cmp(b).is_gt())
+        {
+            return Err(invalid("the reorder buffer's run is out of order"));
+        }
+        buffer.run = run;
+        buffer.heap = BinaryHeap::from(heap);
+        buffer.next_arrival = counter("arrivals", snap.next_arrival)?;
+        Ok(buffer)
     }
 }
 

@@ -23,10 +23,11 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
 use super::evidence::{repack, unpack_evidence};
-use super::key::{KeyRef, KeyValue};
+use super::key::{KeyRef, KeySnap, KeyValue};
 use super::raise::{AlertBuilder, fill};
 use super::rules::{Rule, fmt_duration};
-use super::slab::KeyedSlab;
+use super::slab::{KeyedSlab, SlabSnap};
+use super::snapshot::{Bytes, SnapshotError, counter};
 use super::sources::Sources;
 use crate::alert::Alert;
 use crate::event::Event;
@@ -360,6 +361,124 @@ impl Storm {
             .summary(summary)
             .evidence(evidence)
             .build()
+    }
+}
+
+/// A silence rule's state as a snapshot holds it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct SilenceSnap {
+    newcomers: SlabSnap<KeySnap, SilenceStateSnap>,
+    established: SlabSnap<KeySnap, SilenceStateSnap>,
+    /// (deadline, established, slot): slots as the stores keep them.
+    deadlines: Vec<(i64, bool, u32)>,
+    storm: StormSnap,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct SilenceStateSnap {
+    first_ts: i64,
+    last_ts: i64,
+    last_evidence: Bytes,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StormSnap {
+    period: Option<i64>,
+    alerted: usize,
+    folded: u64,
+    sample: Vec<(KeySnap, SilenceStateSnap)>,
+    first_seen: i64,
+    last_seen: i64,
+    last_deadline: i64,
+}
+
+impl SilenceState {
+    fn snapshot(&self) -> SilenceStateSnap {
+        SilenceStateSnap {
+            first_ts: self.first_ts,
+            last_ts: self.last_ts,
+            last_evidence: Bytes(self.last_evidence.clone().into_boxed_slice()),
+        }
+    }
+
+    fn restore(snap: SilenceStateSnap) -> SilenceState {
+        SilenceState {
+            first_ts: snap.first_ts,
+            last_ts: snap.last_ts,
+            last_evidence: snap.last_evidence.0.into_vec(),
+        }
+    }
+}
+
+impl SilenceTracker {
+    pub(crate) fn snapshot(&self) -> SilenceSnap {
+        let storm = &self.storm;
+        SilenceSnap {
+            newcomers: self
+                .newcomers
+                .snapshot(KeyValue::snapshot, SilenceState::snapshot),
+            established: self
+                .established
+                .snapshot(KeyValue::snapshot, SilenceState::snapshot),
+            deadlines: self
+                .deadlines
+                .iter()
+                .map(|Reverse((at, tier, id))| (*at, *tier == Tier::Established, *id))
+                .collect(),
+            storm: StormSnap {
+                period: storm.period,
+                alerted: storm.alerted,
+                folded: storm.folded,
+                sample: storm
+                    .sample
+                    .iter()
+                    .map(|(k, s)| (k.snapshot(), s.snapshot()))
+                    .collect(),
+                first_seen: storm.first_seen,
+                last_seen: storm.last_seen,
+                last_deadline: storm.last_deadline,
+            },
+        }
+    }
+
+    /// The tracker a snapshot holds. The deadline heap is rebuilt from its entries: equal
+    /// entries are identical, so its pop order does not depend on its layout. A deadline whose
+    /// slot is empty is skipped when due, as one whose key was evicted is.
+    pub(crate) fn restore(
+        snap: SilenceSnap,
+        hasher: foldhash::fast::SeedableRandomState,
+    ) -> Result<SilenceTracker, SnapshotError> {
+        let key = |k| Ok(KeyValue::restore(k));
+        let state = |s| Ok(SilenceState::restore(s));
+        let storm = snap.storm;
+        Ok(SilenceTracker {
+            newcomers: KeyedSlab::restore(snap.newcomers, hasher.clone(), key, state)?,
+            established: KeyedSlab::restore(snap.established, hasher, key, state)?,
+            deadlines: snap
+                .deadlines
+                .into_iter()
+                .map(|(at, established, id)| {
+                    let tier = match established {
+                        true => Tier::Established,
+                        false => Tier::Newcomer,
+                    };
+                    Reverse((at, tier, id))
+                })
+                .collect(),
+            storm: Storm {
+                period: storm.period,
+                alerted: counter("silences alerted", storm.alerted as u64)? as usize,
+                folded: counter("silences folded", storm.folded)?,
+                sample: storm
+                    .sample
+                    .into_iter()
+                    .map(|(k, s)| (KeyValue::restore(k), SilenceState::restore(s)))
+                    .collect(),
+                first_seen: storm.first_seen,
+                last_seen: storm.last_seen,
+                last_deadline: storm.last_deadline,
+            },
+        })
     }
 }
 

@@ -11,6 +11,8 @@ use std::hash::{BuildHasher, Hash};
 use foldhash::fast::SeedableRandomState;
 use hashbrown::HashTable;
 
+use super::snapshot::{SnapshotError, invalid};
+
 /// "No slot" in the intrusive list.
 const NIL: u32 = u32::MAX;
 
@@ -210,6 +212,103 @@ impl<K: Hash + Eq, V> KeyedSlab<K, V> {
     }
 }
 
+/// A keyed store as a snapshot holds it (see `detect::snapshot`): live entries with their
+/// slot, least recently touched first, and the free slots in the order they are reused. No
+/// hash index: it is rebuilt with the restoring process's seed.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct SlabSnap<K, V> {
+    entries: Vec<(u32, K, V)>,
+    free: Vec<u32>,
+}
+
+impl<K: Hash + Eq, V> KeyedSlab<K, V> {
+    /// The store as a snapshot holds it, each key and value written by `key` and `value`.
+    pub(crate) fn snapshot<KS, VS>(
+        &self,
+        mut key: impl FnMut(&K) -> KS,
+        mut value: impl FnMut(&V) -> VS,
+    ) -> SlabSnap<KS, VS> {
+        let mut entries = Vec::with_capacity(self.len);
+        let mut id = self.head;
+        while id != NIL {
+            let Some(slot) = self.slots.get(id as usize) else {
+                break;
+            };
+            if let Some((k, v)) = &slot.entry {
+                entries.push((id, key(k), value(v)));
+            }
+            id = slot.next;
+        }
+        SlabSnap {
+            entries,
+            free: self.free.clone(),
+        }
+    }
+
+    /// The store a snapshot holds, in the same slots and touch order, indexed with `hasher`.
+    /// Every slot must be either live or free, exactly once, and no key may repeat.
+    pub(crate) fn restore<KS, VS>(
+        snap: SlabSnap<KS, VS>,
+        hasher: SeedableRandomState,
+        mut key: impl FnMut(KS) -> Result<K, SnapshotError>,
+        mut value: impl FnMut(VS) -> Result<V, SnapshotError>,
+    ) -> Result<Self, SnapshotError> {
+        let mut slab = KeyedSlab::new(hasher);
+        // Both lists come from the snapshot's own bytes: this allocation is paid for by them.
+        let bound = snap.entries.len() + snap.free.len();
+        if bound > NIL as usize {
+            return Err(invalid("more slots than a store can number"));
+        }
+        let mut taken = vec![false; bound];
+        let mut take = |id: u32| -> Result<(), SnapshotError> {
+            match taken.get_mut(id as usize) {
+                Some(t) if !*t => {
+                    *t = true;
+                    Ok(())
+                }
+                _ => Err(invalid(format!("slot {id} out of range or repeated"))),
+            }
+        };
+        for &id in &snap.free {
+            take(id)?;
+        }
+        for (id, _, _) in &snap.entries {
+            take(*id)?;
+        }
+        slab.slots = (0..bound)
+            .map(|_| Slot {
+                entry: None,
+                prev: NIL,
+                next: NIL,
+            })
+            .collect();
+        slab.free = snap.free;
+        for (id, k, v) in snap.entries {
+            let k = key(k)?;
+            let hash = slab.hash(&k);
+            if slab.find_by(hash, |other| *other == k).is_some() {
+                return Err(invalid("a key is stored twice"));
+            }
+            slab.slots[id as usize].entry = Some((k, value(v)?));
+            let (slots, hasher) = (&slab.slots, &slab.hasher);
+            slab.index.insert_unique(hash, id, |&other| {
+                slots[other as usize]
+                    .entry
+                    .as_ref()
+                    .map_or(0, |(k, _)| hasher.hash_one(k))
+            });
+            slab.link_tail(id);
+            slab.len += 1;
+        }
+        if slab.len == 0 {
+            // As `remove` leaves an emptied store: no slots at all.
+            slab.slots = Vec::new();
+            slab.free = Vec::new();
+        }
+        Ok(slab)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +330,50 @@ mod tests {
         assert_eq!(slab.find(&4), Some(d));
         assert_eq!(slab.find(&1), Some(a));
         assert_eq!(slab.len(), 3);
+    }
+
+    #[test]
+    fn a_restored_store_keeps_slots_order_and_free_list() {
+        let mut slab: KeyedSlab<u32, u32> = KeyedSlab::new(seeded_hasher());
+        for k in 0..6 {
+            slab.insert(k, k * 10);
+        }
+        slab.touch(1);
+        let freed = slab.find(&3).unwrap();
+        slab.remove(freed);
+        let snap = slab.snapshot(|k| *k, |v| *v);
+        let mut back: KeyedSlab<u32, u32> =
+            KeyedSlab::restore(snap, seeded_hasher(), Ok, Ok).unwrap();
+        assert_eq!(back.len(), 5);
+        for k in [0, 1, 2, 4, 5] {
+            assert_eq!(back.find(&k), slab.find(&k), "key {k} keeps its slot");
+        }
+        let order = |s: &mut KeyedSlab<u32, u32>| {
+            let mut keys = Vec::new();
+            while let Some(id) = s.oldest() {
+                keys.push(s.remove(id).unwrap().0);
+            }
+            keys
+        };
+        assert_eq!(back.insert(9, 90), freed, "the freed slot is reused first");
+        slab.insert(9, 90);
+        assert_eq!(order(&mut back), order(&mut slab));
+    }
+
+    #[test]
+    fn a_hostile_store_is_refused() {
+        let snap = |entries: Vec<(u32, u32, u32)>, free: Vec<u32>| SlabSnap { entries, free };
+        let restore = |s| KeyedSlab::<u32, u32>::restore(s, seeded_hasher(), Ok, Ok).is_err();
+        assert!(restore(snap(vec![(5, 1, 1)], vec![])), "slot out of range");
+        assert!(
+            restore(snap(vec![(0, 1, 1), (0, 2, 2)], vec![])),
+            "slot twice"
+        );
+        assert!(restore(snap(vec![(0, 1, 1)], vec![0])), "live and free");
+        assert!(
+            restore(snap(vec![(0, 1, 1), (1, 1, 2)], vec![])),
+            "key twice"
+        );
+        assert!(!restore(snap(vec![(1, 1, 1)], vec![0])));
     }
 }

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use foldhash::fast::SeedableRandomState;
 
+use super::snapshot::{Names, SnapshotError, invalid};
+
 /// Interned input names, so evidence holds a small number instead of a shared pointer.
 ///
 /// Ids are handed out in processing order, so they are deterministic; the map is only looked
@@ -100,6 +102,74 @@ impl Sources {
     /// Slots of ids handed out so far (the size of an `in_use` mark).
     pub(crate) fn id_bound(&self) -> usize {
         self.names.len()
+    }
+}
+
+/// Interned names as a snapshot holds them: by id (evidence refers to ids), the free ids in
+/// reuse order, and the id of the name interned last.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct SourcesSnap {
+    names: Vec<Option<String>>,
+    free: Vec<u32>,
+    last: Option<u32>,
+    kept_at_sweep: usize,
+}
+
+impl Sources {
+    pub(crate) fn snapshot(&self) -> SourcesSnap {
+        SourcesSnap {
+            names: self
+                .names
+                .iter()
+                .map(|n| n.as_deref().map(str::to_string))
+                .collect(),
+            free: self.free.clone(),
+            last: self.last.as_ref().map(|(_, id)| *id),
+            kept_at_sweep: self.kept_at_sweep,
+        }
+    }
+
+    /// The names a snapshot holds, indexed with `hasher`. Every empty id must be free exactly
+    /// once, and no name may repeat.
+    pub(crate) fn restore(
+        snap: SourcesSnap,
+        hasher: SeedableRandomState,
+        shared: &mut Names,
+    ) -> Result<Sources, SnapshotError> {
+        let mut sources = Sources::new(hasher);
+        if snap.names.len() > u32::MAX as usize {
+            return Err(invalid("more input names than ids"));
+        }
+        let mut freed = vec![false; snap.names.len()];
+        for &id in &snap.free {
+            match (freed.get_mut(id as usize), snap.names.get(id as usize)) {
+                (Some(f), Some(None)) if !*f => *f = true,
+                _ => return Err(invalid(format!("free input name id {id}"))),
+            }
+        }
+        for (id, name) in snap.names.into_iter().enumerate() {
+            let name = match name {
+                Some(name) => Some(shared.get(name)),
+                None if freed[id] => None,
+                None => return Err(invalid(format!("input name id {id} neither used nor free"))),
+            };
+            if let Some(name) = &name
+                && sources.ids.insert(name.clone(), id as u32).is_some()
+            {
+                return Err(invalid("an input name is stored twice"));
+            }
+            sources.names.push(name);
+        }
+        sources.free = snap.free;
+        sources.last = match snap.last {
+            None => None,
+            Some(id) => match sources.names.get(id as usize) {
+                Some(Some(name)) => Some((name.clone(), id)),
+                _ => return Err(invalid(format!("last input name id {id}"))),
+            },
+        };
+        sources.kept_at_sweep = snap.kept_at_sweep;
+        Ok(sources)
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use super::engine::EventCtx;
 use super::evidence::{MAX_EVIDENCE, pack_evidence};
+use super::snapshot::{Bytes, SnapshotError, invalid, severity_name, severity_of};
 use crate::alert::Severity;
 use crate::event::Event;
 
@@ -37,6 +38,11 @@ pub(super) struct Cooldown {
     pub(super) until: i64,
     /// Severity of the last alert in this cooldown.
     pub(super) alerted: Severity,
+    /// An event at or after `until` has been counted: counting started afresh. The cooldown
+    /// is kept so that an event from before `until` that is decided later (a login attempt
+    /// released when its session's next line arrives) is still quiet, whatever the order in
+    /// which they are processed.
+    pub(super) over: bool,
 }
 
 impl KeyState {
@@ -166,6 +172,59 @@ pub(super) fn window_value(entries: &KeyState, from: i64, to: i64, distinct: boo
         in_window.count() as u64
     } else {
         in_window.fold(0u64, |sum, e| sum.saturating_add(e.weight))
+    }
+}
+
+/// A key's state as a snapshot holds it: its entries in time order and its cooldown.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct KeyStateSnap {
+    /// (time, weight, packed evidence) per entry.
+    entries: Vec<(i64, u64, Bytes)>,
+    /// (until, severity alerted, over): see [`Cooldown`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cooldown: Option<(i64, String, bool)>,
+}
+
+impl KeyState {
+    pub(super) fn snapshot(&self) -> KeyStateSnap {
+        KeyStateSnap {
+            entries: self
+                .iter()
+                .map(|e| (e.ts, e.weight, Bytes(e.evidence.clone())))
+                .collect(),
+            cooldown: self
+                .cooldown()
+                .map(|c| (c.until, severity_name(c.alerted), c.over)),
+        }
+    }
+
+    /// The state laid out as the running code leaves it: the oldest entry inline, the rest
+    /// and a cooldown out of line, nothing out of line when there is neither.
+    pub(super) fn restore(snap: KeyStateSnap) -> Result<KeyState, SnapshotError> {
+        if snap.entries.windows(2).any(|w| w[0].0 > w[1].0) {
+            return Err(invalid("a key's entries are out of time order"));
+        }
+        let cooldown = match snap.cooldown {
+            Some((until, alerted, over)) => Some(Cooldown {
+                until,
+                alerted: severity_of(&alerted)?,
+                over,
+            }),
+            None => None,
+        };
+        let mut entries = snap
+            .entries
+            .into_iter()
+            .map(|(ts, weight, evidence)| Entry {
+                ts,
+                weight,
+                evidence: evidence.0,
+            });
+        let first = entries.next();
+        let more: VecDeque<Entry> = entries.collect();
+        let extra =
+            (!more.is_empty() || cooldown.is_some()).then(|| Box::new(Extra { more, cooldown }));
+        Ok(KeyState { first, extra })
     }
 }
 

@@ -51,6 +51,12 @@ pub trait AlertSink: Send {
     fn dropped(&self) -> u64 {
         0
     }
+    /// Alerts given to [`AlertSink::write`] that the transport has neither taken nor dropped
+    /// yet: a bus worker acknowledges an alert only once this is 0 (0 for a sink whose write
+    /// is done when it returns).
+    fn in_flight(&self) -> u64 {
+        0
+    }
 }
 
 /// What a sink could deliver, reported by [`AlertSink::close`].
@@ -286,6 +292,15 @@ impl AlertSinks {
                 })
                 .collect(),
         }
+    }
+
+    /// Alerts some working sink has taken but not delivered yet ([`AlertSink::in_flight`]).
+    pub fn in_flight(&self) -> u64 {
+        self.sinks
+            .iter()
+            .filter(|m| m.failed.is_none())
+            .map(|m| m.sink.in_flight())
+            .sum()
     }
 
     /// Give `alerts` to every sink that has not failed. A sink that fails now is reported once

@@ -362,6 +362,11 @@ impl AlertSink for QueuedSink {
         self.dropped
     }
 
+    fn in_flight(&self) -> u64 {
+        let delivered = self.state.delivered.load(Ordering::Relaxed);
+        self.alerts.saturating_sub(delivered + self.dropped)
+    }
+
     /// Queue `alerts`. When the queue is full: wait ([`WhenFull::Wait`], unless the drain limit
     /// has passed; then they count as undelivered) or drop and count them ([`WhenFull::Drop`]).
     /// Returns the transport's first error, if any.
