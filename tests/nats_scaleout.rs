@@ -18,7 +18,7 @@ use common::fixture;
 use live_support::wait_for_within;
 use nats_support::*;
 
-/// A nats-server and a directory for one test's inputs, archives, states and peer outputs.
+/// A nats-server and a directory for one test's inputs, archives and peer outputs.
 struct Fleet {
     /// Kept running for the whole test; stopped on drop.
     _server: NatsServer,
@@ -235,6 +235,9 @@ fn event_batches_of(url: &str, id: &str) -> usize {
 fn an_edge_sigkilled_mid_stream_and_restarted_publishes_each_event_once() {
     let Some(fleet) = Fleet::start() else { return };
     // Large enough that the edge is still reading when its first batches are in the stream.
+    // The restart has the same --edge-id and --archive; the spec's --state too, but the
+    // binary refuses --state without --follow, and a restart without saved positions reads
+    // the file again from its start: the batches' message ids make that republish a no-op.
     let text = synthetic_log(24 * 3600);
     let expected = expected_of(&fleet, "whole.log", &text);
     let (a, b) = split_alternating(&text, 5);
