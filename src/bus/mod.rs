@@ -28,6 +28,7 @@
 
 pub mod edge;
 pub mod merge;
+pub mod snapshots;
 pub mod wire;
 pub mod worker;
 
@@ -224,6 +225,7 @@ pub struct Bus {
     pub js: jetstream::Context,
     pub events: jetstream::stream::Stream,
     pub alerts: jetstream::stream::Stream,
+    pub snapshots: jetstream::stream::Stream,
     pub fleet: jetstream::kv::Store,
 }
 
@@ -256,10 +258,12 @@ impl Bus {
             jetstream::stream::StorageType::File,
         )
         .await?;
+        let snapshots = snapshots::stream(&js).await?;
         Ok(Bus {
             js,
             events,
             alerts,
+            snapshots,
             fleet,
         })
     }

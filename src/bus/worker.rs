@@ -86,6 +86,8 @@ pub struct WorkerConfig {
     pub pinned: Option<Pinned>,
     pub once: bool,
     pub lease: Duration,
+    /// How often a partition's state is snapshotted to the bus (`Duration::ZERO`: never).
+    pub snapshot_every: Duration,
     pub rules: RuleSet,
     pub options: DetectOptions,
 }
@@ -107,7 +109,6 @@ pub struct PartitionState {
     rules: RuleSet,
     options: DetectOptions,
     partitions: u32,
-    expected: Vec<String>,
     merge: EdgeMerge,
     detector: Detector,
     /// All edges finished and the end-of-input alerts decided (until an edge speaks again).
@@ -126,9 +127,11 @@ pub struct PartitionState {
 /// two different lines collide, so cannot make a worker drop one. The same line read again
 /// after more than that many later events counts again (at least once).
 struct RecentEvents {
-    seen: hashbrown::HashSet<u64, foldhash::fast::SeedableRandomState>,
+    seen: hashbrown::HashSet<u64>,
     order: std::collections::VecDeque<u64>,
-    hasher: foldhash::fast::SeedableRandomState,
+    /// The key of the fingerprints: random, and kept in a snapshot so a restored worker
+    /// recognizes what the one before it applied.
+    seed: u64,
 }
 
 /// Events a partition remembers for dropping duplicates: about 1 MiB each.
@@ -136,18 +139,26 @@ pub const RECENT_EVENTS: usize = 65_536;
 
 impl RecentEvents {
     fn new() -> RecentEvents {
-        let hasher = crate::detect::seeded_hasher();
+        RecentEvents::with(
+            getrandom::u64().unwrap_or(0x5ec9_1e5e_ed00_0002),
+            Vec::new(),
+        )
+    }
+
+    fn with(seed: u64, order: Vec<u64>) -> RecentEvents {
+        let mut seen = hashbrown::HashSet::with_capacity(order.len());
+        seen.extend(order.iter().copied());
         RecentEvents {
-            seen: hashbrown::HashSet::with_hasher(hasher.clone()),
-            order: std::collections::VecDeque::new(),
-            hasher,
+            seen,
+            order: order.into(),
+            seed,
         }
     }
 
     /// Whether the event was seen recently; remembers it either way.
     fn repeated(&mut self, edge: &str, ev: &crate::event::Event) -> bool {
         use std::hash::{BuildHasher, Hash, Hasher};
-        let mut h = self.hasher.build_hasher();
+        let mut h = foldhash::quality::FixedState::with_seed(self.seed).build_hasher();
         edge.hash(&mut h);
         ev.source.hash(&mut h);
         ev.line.hash(&mut h);
@@ -181,7 +192,6 @@ impl PartitionState {
             rules,
             options: options.clone(),
             partitions,
-            expected: expected.to_vec(),
             merge: EdgeMerge::new(expected),
             finished: false,
             recent: RecentEvents::new(),
@@ -212,8 +222,13 @@ impl PartitionState {
                         Err(_) => self.bad_messages += 1,
                     }
                 }
+                if events.is_empty() {
+                    // Nothing new (all repeats): in particular, a republish after the end
+                    // does not start detection over.
+                    return alerts;
+                }
                 if self.finished {
-                    // An edge came back after the end: a new run of detection.
+                    // An edge came back after the end with new lines: a new run of detection.
                     self.restart();
                 }
                 self.events += events.len() as u64;
@@ -246,9 +261,64 @@ impl PartitionState {
         alerts
     }
 
+    /// The partition's state, as of the message just applied: detector, merge, the
+    /// duplicate window and whether it finished.
+    pub fn snapshot(&self) -> Result<Vec<u8>, String> {
+        use base64::Engine as _;
+        let b64 = &base64::engine::general_purpose::STANDARD;
+        serde_json::to_vec(&PartitionSnapshot {
+            detector: b64.encode(self.detector.snapshot()),
+            merge: b64.encode(self.merge.snapshot()),
+            finished: self.finished,
+            recent_seed: self.recent.seed,
+            recent: self.recent.order.iter().copied().collect(),
+            events: self.events,
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    /// The state a [`PartitionState::snapshot`] holds, under these rules and options (which
+    /// must be the ones it was taken with).
+    pub fn restore(
+        family: Family,
+        rules: &RuleSet,
+        options: &DetectOptions,
+        partitions: u32,
+        snapshot: &[u8],
+    ) -> Result<PartitionState, String> {
+        use base64::Engine as _;
+        let b64 = &base64::engine::general_purpose::STANDARD;
+        let s: PartitionSnapshot = serde_json::from_slice(snapshot).map_err(|e| e.to_string())?;
+        if s.recent.len() > RECENT_EVENTS {
+            return Err("the duplicate window is larger than a worker keeps".into());
+        }
+        let rules = rules.for_partition(family.field, partitions);
+        let detector_bytes = b64
+            .decode(s.detector.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let merge_bytes = b64.decode(s.merge.as_bytes()).map_err(|e| e.to_string())?;
+        Ok(PartitionState {
+            family,
+            detector: Detector::restore(rules.clone(), options.clone(), &detector_bytes)
+                .map_err(|e| e.to_string())?,
+            rules,
+            options: options.clone(),
+            partitions,
+            merge: EdgeMerge::restore(&merge_bytes).map_err(|e| e.to_string())?,
+            finished: s.finished,
+            recent: RecentEvents::with(s.recent_seed, s.recent),
+            bad_messages: 0,
+            events: s.events,
+            duplicates: 0,
+        })
+    }
+
+    /// A new run of detection after the end: the edges that come back are merged as they
+    /// speak (the `--edges` of the first run all finished; waiting for them again would wait
+    /// for an edge that may never return). The duplicate window stays.
     fn restart(&mut self) {
         self.detector = Detector::new(self.rules.clone(), self.options.clone());
-        self.merge = EdgeMerge::new(&self.expected);
+        self.merge = EdgeMerge::new(&[]);
         self.finished = false;
     }
 
@@ -259,6 +329,17 @@ impl PartitionState {
     pub fn partitions(&self) -> u32 {
         self.partitions
     }
+}
+
+/// What a partition snapshot holds (the detector's and the merge's own formats inside).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PartitionSnapshot {
+    detector: String,
+    merge: String,
+    finished: bool,
+    recent_seed: u64,
+    recent: Vec<u64>,
+    events: u64,
 }
 
 /// `Sp-Through`: the stream sequence of the message an alert came from, and its index among
@@ -641,11 +722,42 @@ async fn partition_loop(
         Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => None,
         Err(e) => return Err(format!("{alerts_subject}: {e}")),
     };
+    // The newest snapshot, if any checks out, and the stream after it; else the whole stream.
+    let loaded = super::snapshots::load(bus, &family, p).await?;
+    // The next snapshot goes to the slot the newest one is not in.
+    let mut slot = loaded.as_ref().map_or(0, |l| l.slot ^ 1);
+    let restored = match loaded {
+        Some(l) => {
+            match PartitionState::restore(family, &cfg.rules, &cfg.options, partitions, &l.bytes) {
+                Ok(state) => Some((l.through, state)),
+                Err(e) => {
+                    crate::report::note(&format!(
+                        "worker: snapshot of {} not used ({e}); rebuilding it from the stream",
+                        family.key(p)
+                    ));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let (mut state, deliver_policy) = match restored {
+        Some((through, state)) => (
+            state,
+            consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: through + 1,
+            },
+        ),
+        None => (
+            PartitionState::new(family, &cfg.rules, &cfg.options, partitions, &cfg.edges),
+            consumer::DeliverPolicy::All,
+        ),
+    };
     let consumer = bus
         .events
         .create_consumer(consumer::pull::OrderedConfig {
             filter_subject: family.events_subject(p),
-            deliver_policy: consumer::DeliverPolicy::All,
+            deliver_policy,
             ..Default::default()
         })
         .await
@@ -654,12 +766,13 @@ async fn partition_loop(
         .messages()
         .await
         .map_err(|e| format!("consumer of {}: {e}", family.events_subject(p)))?;
-    let mut state = PartitionState::new(family, &cfg.rules, &cfg.options, partitions, &cfg.edges);
     let lag = BUS_GAUGES
         .lag
         .get_or_create(&vec![("partition", family.key(p))])
         .clone();
     let done_key = format!("done.{}", family.key(p));
+    let label = family.key(p);
+    let mut last_snapshot = tokio::time::Instant::now();
     while let Some(message) = messages.next().await {
         let message = message.map_err(|e| format!("reading {}: {e}", family.events_subject(p)))?;
         let (seq, pending) = match message.info() {
@@ -695,6 +808,22 @@ async fn partition_loop(
         if !fresh.is_empty() {
             publish_alerts(bus, &alerts_subject, seq, &fresh).await?;
             lock(stats).alerts_published += fresh.len() as u64;
+        }
+        let due = !cfg.snapshot_every.is_zero()
+            && (last_snapshot.elapsed() >= cfg.snapshot_every
+                || (state.finished() && !was_finished));
+        if due {
+            // A failed snapshot costs a slower takeover, never an alert: said, not fatal.
+            match state.snapshot() {
+                Ok(bytes) => {
+                    match super::snapshots::save(bus, &family, p, slot, seq, &bytes).await {
+                        Ok(()) => slot ^= 1,
+                        Err(e) => crate::report::note(&format!("worker: snapshot of {label}: {e}")),
+                    }
+                }
+                Err(e) => crate::report::note(&format!("worker: snapshot of {label}: {e}")),
+            }
+            last_snapshot = tokio::time::Instant::now();
         }
         if state.finished() && !was_finished {
             bus.fleet
@@ -872,6 +1001,105 @@ mod tests {
             (again[0].id.as_str(), again[0].count),
             (alerts[0].id.as_str(), alerts[0].count)
         );
+    }
+
+    #[test]
+    fn a_partition_restored_from_a_snapshot_goes_on_as_if_never_stopped() {
+        let all: Vec<WireEvent> = (1..=40)
+            .map(|i| sshd_failure(i, i as i64 * 20_000_000))
+            .collect();
+        let done = serde_json::to_vec(&Beat {
+            newest: 800_000_000,
+            sent: 1,
+            wall: None,
+        })
+        .unwrap();
+        let run = |cut: Option<usize>| {
+            let mut p = ip_partition();
+            let mut alerts = Vec::new();
+            for (i, chunk) in all.chunks(4).enumerate() {
+                if cut == Some(i) {
+                    let bytes = p.snapshot().unwrap();
+                    p = PartitionState::restore(
+                        p.family(),
+                        &RuleSet::builtin(),
+                        &DetectOptions::default(),
+                        8,
+                        &bytes,
+                    )
+                    .unwrap();
+                    // What was applied before the snapshot is still known as applied.
+                    assert!(
+                        p.apply(MessageType::Events, "e", &message(&all[..4]))
+                            .is_empty()
+                    );
+                }
+                let json = serde_json::to_vec(chunk).unwrap();
+                alerts.extend(p.apply(MessageType::Events, "e", &json));
+            }
+            alerts.extend(p.apply(MessageType::Done, "e", &done));
+            (alerts, p.events, p.duplicates)
+        };
+        let (whole, events, _) = run(None);
+        assert!(whole.len() >= 2, "{whole:?}");
+        assert_eq!(events, 40);
+        for cut in [1, 5, 9] {
+            let (again, events, duplicates) = run(Some(cut));
+            assert_eq!(again, whole, "cut at message {cut}");
+            assert_eq!((events, duplicates), (40, 4));
+        }
+        // Another partition count is another rule set: refused, not misapplied.
+        let bytes = ip_partition().snapshot().unwrap();
+        let family = Family::of(&RuleSet::builtin())[0];
+        assert!(
+            PartitionState::restore(
+                family,
+                &RuleSet::builtin(),
+                &DetectOptions::default(),
+                4,
+                &bytes
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_republish_after_the_end_changes_nothing_and_new_lines_start_a_new_run() {
+        let batch: Vec<WireEvent> = (1..=5)
+            .map(|i| sshd_failure(i, i as i64 * 1_000_000))
+            .collect();
+        let done = serde_json::to_vec(&Beat {
+            newest: 5_000_000,
+            sent: 1,
+            wall: None,
+        })
+        .unwrap();
+        let mut p = PartitionState::new(
+            Family::of(&RuleSet::builtin())[0],
+            &RuleSet::builtin(),
+            &DetectOptions::default(),
+            8,
+            &["a".to_string(), "b".to_string()],
+        );
+        p.apply(MessageType::Events, "a", &message(&batch));
+        p.apply(MessageType::Done, "b", &done);
+        assert_eq!(p.apply(MessageType::Done, "a", &done).len(), 1);
+        assert!(p.finished());
+        // a's messages again, after the end: repeats, still finished, no alert.
+        assert!(
+            p.apply(MessageType::Events, "a", &message(&batch))
+                .is_empty()
+        );
+        assert!(p.apply(MessageType::Done, "a", &done).is_empty());
+        assert!(p.finished());
+        // New lines from b: a new run that does not wait for a to come back.
+        let later: Vec<WireEvent> = (6..=10)
+            .map(|i| sshd_failure(i, 900_000_000 + i as i64))
+            .collect();
+        p.apply(MessageType::Events, "b", &message(&later));
+        assert!(!p.finished());
+        assert_eq!(p.apply(MessageType::Done, "b", &done).len(), 1);
+        assert!(p.finished());
     }
 
     #[test]

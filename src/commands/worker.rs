@@ -37,6 +37,7 @@ pub fn worker(args: &WorkerArgs) -> Result<ExitCode, UsageError> {
             args.lease
         )));
     }
+    let snapshot_every = parse_duration("--snapshot-every", &args.snapshot_every)?;
     let tz = time_zone(args.tz.as_deref())?;
     let detect = DetectConfig::from_args(&args.detect, &tz)?;
     let services = Services::start(args.metrics.as_deref()).map_err(UsageError::plain)?;
@@ -61,6 +62,9 @@ pub fn worker(args: &WorkerArgs) -> Result<ExitCode, UsageError> {
         pinned,
         once: args.once,
         lease: std::time::Duration::from_micros(u64::try_from(lease).unwrap_or(u64::MAX)),
+        snapshot_every: std::time::Duration::from_micros(
+            u64::try_from(snapshot_every).unwrap_or(0),
+        ),
         rules: detect.rules,
         options: detect.options,
     };

@@ -414,6 +414,10 @@ pub struct WorkerArgs {
     /// every alert was delivered.
     #[arg(long)]
     pub once: bool,
+    /// How often each partition's detection state is saved to the bus, so that a worker taking
+    /// it over starts there rather than at the stream's first message (0s: never).
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub snapshot_every: String,
     /// How long a partition stays with a worker that stopped answering.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub lease: String,
