@@ -295,9 +295,6 @@ fn an_edge_run_twice_over_the_same_input_counts_each_event_once() {
 }
 
 #[test]
-#[ignore = "bug in src/bus (h-core acd6523): events after every edge's `done` restart the partition's \
-            detection with a fresh merge that waits for the finished edge A again, so the worker \
-            never finishes (`--once` hangs)"]
 fn an_event_batch_published_again_under_a_new_message_id_is_counted_once() {
     let Some(fleet) = Fleet::start() else { return };
     let (path, text) = attacks();
