@@ -36,8 +36,11 @@ fi
 if ! command -v cmark-gfm >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmark-gfm
 fi
-# nats-server (JetStream): tests/nats_attacks.rs starts its own on a loopback port.
-command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server; }
+# nats-server (JetStream) is the bus of the scale-out: tests/nats_scaleout.rs and
+# tests/nats_attacks.rs start their own on loopback ports.
+if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server
+fi
 python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
 # aiosmtpd is the SMTP server tests/email_sink.rs mails alerts to (tests/peers/smtp_receiver.py).
 python3 -m pip install --quiet --disable-pip-version-check aiosmtpd && python3 -c 'import aiosmtpd'

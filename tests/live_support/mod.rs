@@ -19,14 +19,23 @@ use std::time::{Duration, Instant};
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Poll `check` until it returns `Some`, or fail the test naming `what`.
-pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    wait_for_within(PATIENCE, what, check)
+}
+
+/// [`wait_for`] with its own bound, for waits on work that takes long on a busy machine.
+pub fn wait_for_within<T>(
+    patience: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = check() {
             return v;
         }
-        if start.elapsed() > PATIENCE {
-            panic!("gave up after {PATIENCE:?} waiting for {what}");
+        if start.elapsed() > patience {
+            panic!("gave up after {patience:?} waiting for {what}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
