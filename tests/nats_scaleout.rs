@@ -157,8 +157,6 @@ fn two_edges_and_two_workers_alert_as_secpipe_run_does() {
 }
 
 #[test]
-#[ignore = "intermittent bug in src/bus since h-core 308a97e (snapshots): after W1's SIGKILL, W2 \
-            sometimes never finishes (`--once` does not exit; 2 of 5 runs here, 0 of 4 before)"]
 fn a_worker_sigkilled_mid_stream_is_taken_over_with_the_same_alerts() {
     let Some(fleet) = Fleet::start() else { return };
     // Large enough that a worker is still replaying its partitions when its first alerts are

@@ -797,13 +797,24 @@ async fn partition_loop(
         }
         None => None,
     };
+    let done_key = format!("done.{}", family.key(p));
     let (mut state, deliver_policy) = match restored {
-        Some((through, state)) => (
-            state,
-            consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: through + 1,
-            },
-        ),
+        Some((through, state)) => {
+            if state.all_done() {
+                // The owner before was killed after its snapshot of the end and before its
+                // done mark: no message may come to write it, so it is written now.
+                bus.fleet
+                    .put(&done_key, through.to_string().into())
+                    .await
+                    .map_err(|e| format!("{done_key}: {e}"))?;
+            }
+            (
+                state,
+                consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: through + 1,
+                },
+            )
+        }
         None => (
             PartitionState::new(family, &cfg.rules, &cfg.options, partitions, &cfg.edges),
             consumer::DeliverPolicy::All,
@@ -826,7 +837,6 @@ async fn partition_loop(
         .lag
         .get_or_create(&vec![("partition", family.key(p))])
         .clone();
-    let done_key = format!("done.{}", family.key(p));
     let label = family.key(p);
     let mut last_snapshot = tokio::time::Instant::now();
     while let Some(message) = messages.next().await {
