@@ -442,3 +442,108 @@ fn an_edge_that_cannot_reach_nats_exits_2() {
     let address = url.trim_start_matches("nats://");
     assert!(edge.stderr().contains(address), "{}", edge.stderr());
 }
+
+/// Events applied, from a worker's end note (`worker: N events applied, …`).
+fn events_applied(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("secpipe: worker: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no end note in the worker's stderr: {stderr}"))
+}
+
+#[test]
+fn a_worker_taking_over_starts_from_the_snapshots_and_alerts_the_same() {
+    let Some(fleet) = Fleet::start() else { return };
+    let text = synthetic_log(12 * 3600);
+    let expected = expected_of(&fleet, "whole.log", &text);
+    let (a, b) = split_alternating(&text, 5);
+    let (a, b) = (fleet.write("a.log", &a), fleet.write("b.log", &b));
+    fleet.run_edges(&[("A", &[], &a), ("B", &[], &b)]);
+    // Every event copy the workers can apply: the events in every partition's batches.
+    let in_stream: u64 = stream_messages(&fleet.url, EVENTS_STREAM)
+        .iter()
+        .filter(|m| m.header("Sp-Type") == Some("events"))
+        .map(|m| {
+            serde_json::from_slice::<Vec<serde_json::Value>>(&m.payload)
+                .map_or(0, |list| list.len() as u64)
+        })
+        .sum();
+
+    // W1 alone, snapshotting often; killed once every partition it owns has a snapshot.
+    let once = ["--once", "--edges", "A,B", "--lease", "2s"];
+    let mut w1 = fleet.worker("W1", &[&once[..], &["--snapshot-every", "50ms"]].concat());
+    wait_for_within(PEER_PATIENCE, "W1 to snapshot every partition", || {
+        assert!(
+            w1.is_running(),
+            "W1 finished before the kill: {}",
+            w1.stderr()
+        );
+        let heads = stream_subject_counts(&fleet.url, "SECPIPE_SNAPSHOTS")
+            .keys()
+            .filter(|s| s.ends_with(".head"))
+            .count();
+        (heads == FAMILIES.len() * PARTITIONS as usize).then_some(())
+    });
+    w1.kill();
+
+    let mut w2 = fleet.worker("W2", &once);
+    w2.wait_success();
+    let applied = events_applied(&w2.stderr());
+    assert!(
+        applied < in_stream,
+        "W2 applied {applied} of the {in_stream} events in the stream: it did not start from \
+         the snapshots ({})",
+        w2.stderr()
+    );
+    let (got, _) = printed_alerts(&[w1.stdout(), w2.stdout()]);
+    assert_same_alerts(
+        &expected,
+        &got,
+        "W1 killed after its snapshots, W2 took over from them",
+    );
+    assert_alerts_stream_holds_each_once(&fleet.url, &expected);
+}
+
+#[test]
+fn a_worker_serves_its_partitions_and_their_lag_as_metrics() {
+    let Some(fleet) = Fleet::start() else { return };
+    let (path, _) = attacks();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("its address").port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let mut worker = fleet.worker("W", &["--metrics", &addr]);
+    fleet.run_edges(&[("A", &[], &path)]);
+    let scrape = || -> Option<String> {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(&addr).ok()?;
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut text = String::new();
+        conn.read_to_string(&mut text).ok()?;
+        Some(text)
+    };
+    // One worker owns all 32 partitions; once it has applied everything, every lag is 0.
+    let text = wait_for_within(PEER_PATIENCE, "the worker to apply every partition", || {
+        assert!(
+            worker.is_running(),
+            "the worker exited: {}",
+            worker.stderr()
+        );
+        let text = scrape()?;
+        let owned = text.contains("secpipe_bus_partitions_owned 32");
+        let lags: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("secpipe_bus_consumer_lag{"))
+            .collect();
+        (owned && lags.len() == 32 && lags.iter().all(|l| l.ends_with(" 0"))).then_some(text)
+    });
+    assert!(
+        text.contains(r#"secpipe_bus_consumer_lag{partition="src_ip.0"} 0"#),
+        "{text}"
+    );
+    worker.kill();
+}
