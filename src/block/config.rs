@@ -45,6 +45,9 @@ impl BlockMode {
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BlockOptions {
+    /// `off`, `simulate` or `enforce`, as `--block` (which overrides it); read and checked by
+    /// [`crate::flags::config`], which knows whether the flag was given.
+    pub mode: Option<String>,
     /// Networks never blocked (CIDRs or addresses); also put first in the firewall as `accept`.
     pub allow: Vec<String>,
     /// Block private and ULA ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) too.
@@ -74,6 +77,7 @@ pub struct BlockOptions {
 impl Default for BlockOptions {
     fn default() -> Self {
         BlockOptions {
+            mode: None,
             allow: Vec::new(),
             block_private: false,
             trust_udp: false,
@@ -90,7 +94,8 @@ impl Default for BlockOptions {
 }
 
 /// The field names of [`BlockOptions`], for "did you mean".
-const FIELDS: [&str; 11] = [
+const FIELDS: [&str; 12] = [
+    "mode",
     "allow",
     "block_private",
     "trust_udp",

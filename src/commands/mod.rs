@@ -1,6 +1,7 @@
 //! One small function per subcommand, over library code. `main.rs` only calls [`main`].
 
 pub mod bans;
+pub mod config;
 pub mod events;
 pub mod export;
 pub mod keygen;
@@ -14,7 +15,8 @@ pub mod worker;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
 use crate::flags;
 use crate::flags::lowargs::{Command, LowArgs};
@@ -24,8 +26,13 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Parse the command line, run the subcommand, and map the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let args = match LowArgs::try_parse() {
-        Ok(args) => args,
+    // The matches are kept beside the parsed flags: they say which flags were given on the
+    // command line, which win over the config file (`flags::config`).
+    let parsed = LowArgs::command()
+        .try_get_matches()
+        .and_then(|matches| LowArgs::from_arg_matches(&matches).map(|args| (args, matches)));
+    let (args, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             // clap exits 0 for --help/--version and 2 for usage errors, as we want.
             let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
@@ -34,8 +41,12 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match args.command {
-        None => run::run(&args.run),
-        Some(Command::Run(a)) => run::run(&a),
+        None => run::run(args.run, &given_on_command_line(&matches)),
+        Some(Command::Run(a)) => {
+            let run_matches = matches.subcommand_matches("run").unwrap_or(&matches);
+            run::run(*a, &given_on_command_line(run_matches))
+        }
+        Some(Command::Config(a)) => config::config(&a),
         Some(Command::Events(a)) => events::events(&a),
         Some(Command::Rules(a)) => rules::rules(&a),
         Some(Command::Replay(a)) => replay::replay(&a),
@@ -55,6 +66,11 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// Whether a flag (by clap id) was typed on the command line, not left at its default.
+fn given_on_command_line(matches: &ArgMatches) -> impl Fn(&str) -> bool + '_ {
+    |id| matches.value_source(id) == Some(ValueSource::CommandLine)
 }
 
 /// Run a detection run (`run`, `replay`) and turn its outcome into stderr and an exit code:

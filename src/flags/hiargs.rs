@@ -328,7 +328,17 @@ impl DetectConfig {
             AlertFormatArg::Ocsf => Encoding::Ocsf,
         };
         let mut sinks: Vec<AlertRoute> = match &config {
-            Some((path, text)) => routes_in_config(text).map_err(|e| route_error(path, text, e))?,
+            Some((path, text)) => {
+                let dir = Path::new(path).parent().unwrap_or(Path::new(""));
+                routes_in_config(text)
+                    .map_err(|e| route_error(path, text, e))?
+                    .into_iter()
+                    .map(|route| AlertRoute {
+                        to: route.to.with_files_in(dir),
+                        ..route
+                    })
+                    .collect()
+            }
             None => Vec::new(),
         };
         // Without any destination named, alerts go to stdout.

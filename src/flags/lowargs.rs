@@ -45,6 +45,9 @@ pub enum Command {
     /// Detect on events that edges (`secpipe --emit nats://…`) publish to NATS JetStream:
     /// claims partitions, publishes alerts to the bus and delivers them to --alerts.
     Worker(WorkerArgs),
+    /// Check a config file (secpipe.toml): every section, with file:line:column errors.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Export a verified archive's events as OCSF 1.3.0 (JSON lines or Parquet), one class per
     /// file, optionally in Amazon Security Lake's layout.
     Export(ExportArgs),
@@ -165,6 +168,14 @@ pub struct RunArgs {
     /// after an outage or a restart) and the ban ledger (with --block).
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
+    /// Read the systemd journal (`journalctl -o json -f`), only entries with these matches
+    /// (FIELD=VALUE, `+` between groups; none: every entry), resuming after the last entry
+    /// taken, saved in --state.
+    #[arg(long, num_args = 0.., value_name = "MATCH")]
+    pub journal: Option<Vec<String>>,
+    /// With --journal: read the journal files in DIR (`journalctl -D`), not the system's.
+    #[arg(long, value_name = "DIR", requires = "journal")]
+    pub journal_dir: Option<PathBuf>,
     /// Listen for syslog: syslog+udp://ADDR, syslog+tcp://ADDR, syslog+tls://ADDR.
     #[arg(long, value_name = "URL")]
     pub listen: Vec<String>,
@@ -392,6 +403,20 @@ pub struct ExportArgs {
 pub enum OcsfFormatArg {
     Json,
     Parquet,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate FILE as `secpipe run --config FILE` would read it, opening nothing: exit 0
+    /// and a summary when it is good, else 2 with the mistake's file:line:column.
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConfigCheckArgs {
+    /// The config file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -3,6 +3,7 @@
 //! [`lowargs`] is what clap parsed, as typed; [`hiargs`] turns it into the [`hiargs`] configs
 //! the commands read. Nothing past this module looks at raw flags.
 
+pub mod config;
 pub mod hiargs;
 pub mod lowargs;
 

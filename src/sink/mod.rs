@@ -123,12 +123,40 @@ impl SinkConfig {
         if let Some(exec) = exec::ExecConfig::parse(spec) {
             return exec.map(SinkConfig::Exec);
         }
+        // A URL of a scheme no destination takes is a mistake (`sylog+tcp://…`), not a file
+        // named like one: say so rather than write alerts to `./sylog+tcp:/…`.
+        if let Some((scheme, _)) = spec.split_once("://")
+            && !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        {
+            return Err(format!(
+                "{spec}: no alert destination has the scheme {scheme}:// (a file path with \
+                 :// in it can be written ./{spec})"
+            ));
+        }
         let dest = if spec == "-" {
             output::OutputDest::Stdout
         } else {
             output::OutputDest::File(spec.into())
         };
         Ok(SinkConfig::Output(output::OutputConfig { dest, encoding }))
+    }
+
+    /// A relative file path taken from `dir` (the config file's directory): a config names
+    /// the same file wherever the run was started.
+    pub fn with_files_in(self, dir: &std::path::Path) -> SinkConfig {
+        match self {
+            SinkConfig::Output(output::OutputConfig {
+                dest: output::OutputDest::File(path),
+                encoding,
+            }) if path.is_relative() => SinkConfig::Output(output::OutputConfig {
+                dest: output::OutputDest::File(dir.join(path)),
+                encoding,
+            }),
+            other => other,
+        }
     }
 
     /// The destination's name in messages.

@@ -33,6 +33,9 @@ struct FileSpec {
     /// `[block]` is read and checked by `crate::block::config`, not here.
     #[serde(default, rename = "block")]
     _block: Option<toml::Value>,
+    /// `[run]`, the flags of `secpipe run`, is read and checked by `crate::flags::config`.
+    #[serde(default, rename = "run")]
+    _run: Option<toml::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -153,7 +156,7 @@ fn toml_error(ctx: &Ctx, err: toml::de::Error) -> RuleError {
             RULE_KEYS
                 .iter()
                 .copied()
-                .chain(["options", "rules", "alerts", "block"]),
+                .chain(["options", "rules", "alerts", "block", "run"]),
         ) {
             Some(k) => hint = format!("; did you mean `{k}`?"),
             None => hint = "; remove it or check the spelling".into(),
