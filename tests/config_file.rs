@@ -106,6 +106,26 @@ fn a_flag_wins_over_the_file() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!json_lines(&out.stdout).is_empty());
+    // The same under the `run` subcommand, whose flags clap keeps apart.
+    let out = secpipe()
+        .args([
+            "run",
+            "--config",
+            &config,
+            "--lateness",
+            "5s",
+            "--year",
+            "2026",
+            &attacks,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!json_lines(&out.stdout).is_empty());
     // Without the flag, the file's value is used, and is an error at its place.
     let out = secpipe().args(["--config", &config]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
