@@ -167,6 +167,38 @@ pub struct Event {
     pub attempt: Attempt,
 }
 
+impl Event {
+    /// What one event held in a queue costs, estimated: the struct and every string it owns,
+    /// rounded up to the allocator's 16-byte granularity (an empty box allocates nothing).
+    /// The shared strings (source, host, app, reason, severity) are counted in full for every
+    /// event that holds them: an overestimate, which errs on the side of a memory budget. The
+    /// reorder buffer and the bus's merge queues hold their caps by it.
+    pub fn heap_bytes(&self) -> usize {
+        fn owned(len: usize) -> usize {
+            if len == 0 {
+                0
+            } else {
+                len.next_multiple_of(16)
+            }
+        }
+        let text = |s: Option<&str>| s.map_or(0, |s| owned(s.len()));
+        std::mem::size_of::<Event>().next_multiple_of(16)
+            + owned(self.raw.len())
+            + owned(self.message.len())
+            + owned(self.source.len())
+            + text(self.host.as_deref())
+            + text(self.app.as_deref())
+            + text(self.reason.as_deref())
+            + text(self.user.as_deref())
+            + text(self.actor.as_deref())
+            + text(self.namespace.as_deref())
+            + text(self.http_method.as_deref())
+            + text(self.http_path.as_deref())
+            + text(self.forwarded_for.as_deref())
+            + text(self.severity.as_deref())
+    }
+}
+
 /// Canonical text of an address: IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes plain IPv4.
 ///
 /// ```

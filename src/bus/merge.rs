@@ -200,7 +200,7 @@ impl EdgeMerge {
     /// Events an edge published, in its order.
     pub fn events(&mut self, edge: &str, events: Vec<Event>) {
         let n = events.len();
-        self.queued_bytes += events.iter().map(queued_bytes).sum::<usize>();
+        self.queued_bytes += events.iter().map(Event::heap_bytes).sum::<usize>();
         let state = self.edge(edge);
         state.done = false;
         for ev in events {
@@ -279,7 +279,7 @@ impl EdgeMerge {
                 return;
             };
             self.queued -= 1;
-            self.queued_bytes = self.queued_bytes.saturating_sub(queued_bytes(&ev));
+            self.queued_bytes = self.queued_bytes.saturating_sub(Event::heap_bytes(&ev));
             if forced {
                 self.stats.forced += 1;
             }
@@ -423,7 +423,7 @@ impl EdgeMerge {
                 return Err(SnapshotError::Invalid(format!("edge name {name:?}")));
             }
             merge.queued += queue.len();
-            merge.queued_bytes += queue.iter().map(queued_bytes).sum::<usize>();
+            merge.queued_bytes += queue.iter().map(Event::heap_bytes).sum::<usize>();
             let edge = EdgeState {
                 seen: e.seen.unwrap_or_else(|| NewestTime::starting_at(e.newest)),
                 queue,
@@ -439,27 +439,6 @@ impl EdgeMerge {
         }
         Ok(merge)
     }
-}
-
-/// What one queued event costs, estimated: the event and the strings it owns (as decoded from
-/// the wire, each its own allocation), rounded to the allocator's 16 bytes.
-fn queued_bytes(ev: &Event) -> usize {
-    let owned = |len: usize| len.next_multiple_of(16);
-    let text = |s: Option<&str>| s.map_or(0, |s| owned(s.len()));
-    std::mem::size_of::<Event>().next_multiple_of(16)
-        + owned(ev.raw.len())
-        + owned(ev.message.len())
-        + owned(ev.source.len())
-        + text(ev.host.as_deref())
-        + text(ev.app.as_deref())
-        + text(ev.reason.as_deref())
-        + text(ev.user.as_deref())
-        + text(ev.actor.as_deref())
-        + text(ev.namespace.as_deref())
-        + text(ev.http_method.as_deref())
-        + text(ev.http_path.as_deref())
-        + text(ev.forwarded_for.as_deref())
-        + text(ev.severity.as_deref())
 }
 
 #[cfg(test)]

@@ -259,32 +259,9 @@ impl ReorderBuffer {
     }
 }
 
-/// What one held event costs, estimated: the boxed event, its heap slot, and every string it
-/// owns rounded up to the allocator's 16-byte granularity (an empty box allocates nothing).
+/// What one held event costs: the event ([`Event::heap_bytes`]) and its heap slot.
 fn held_bytes(ev: &Event) -> usize {
-    fn owned(len: usize) -> usize {
-        if len == 0 {
-            0
-        } else {
-            len.next_multiple_of(16)
-        }
-    }
-    // A shared string (host, app, reason) is counted in full for every event that holds it:
-    // an overestimate, which errs on the side of the budget.
-    let text = |s: Option<&str>| s.map_or(0, |s| owned(s.len()));
-    std::mem::size_of::<Event>().next_multiple_of(16)
-        + std::mem::size_of::<Reverse<Held>>()
-        + owned(ev.raw.len())
-        + owned(ev.message.len())
-        + text(ev.host.as_deref())
-        + text(ev.app.as_deref())
-        + text(ev.reason.as_deref())
-        + text(ev.user.as_deref())
-        + text(ev.actor.as_deref())
-        + text(ev.namespace.as_deref())
-        + text(ev.http_method.as_deref())
-        + text(ev.http_path.as_deref())
-        + text(ev.severity.as_deref())
+    ev.heap_bytes() + std::mem::size_of::<Reverse<Held>>()
 }
 
 #[cfg(test)]
