@@ -234,7 +234,7 @@ fn count_entries(dir: &str) -> usize {
 fn a_flood_of_sighups_neither_ends_nor_stalls_nor_leaks() {
     let dir = setup(OTHER_RULE);
     let log = dir.path().join("auth.log");
-    let secpipe = start(dir.path(), &[]);
+    let mut secpipe = start(dir.path(), &[]);
     // One reload first, so that whatever a reload opens once is open before counting.
     signal(&secpipe.child, "HUP");
     secpipe.wait_metric(RELOADS_DONE, 1.0);
@@ -255,7 +255,8 @@ fn a_flood_of_sighups_neither_ends_nor_stalls_nor_leaks() {
     std::thread::sleep(Duration::from_millis(1_500));
     let reloads = secpipe.metric(RELOADS_DONE);
     assert!(reloads < f64::from(SIGNALS) / 10.0, "{reloads} reloads");
-    assert!(secpipe.child.id() > 0);
+    let still_running = secpipe.child.try_wait().expect("wait for secpipe");
+    assert!(still_running.is_none(), "SIGHUP ended the run: {still_running:?}");
     append_attempts(&log, "203.0.113.44", 1..6);
     let alert = secpipe.wait_alert("auth.bruteforce", "203.0.113.44");
     assert_eq!(alert["count"], 5, "{alert}");
@@ -339,4 +340,82 @@ fn without_notify_socket_sighup_still_reloads() {
     let (status, stderr) = secpipe.terminate();
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("SIGHUP: reload applied"), "{stderr}");
+}
+
+/// The watchdog stops when the ordered stage is stuck. Staged honestly: alerts go to stdout,
+/// a pipe nobody reads, and that output *waits* for its reader (README, "slow consumer slows
+/// the pipeline"); once the pipe and the sink's queue are full, the ordered stage blocks
+/// handing over alerts. Attacks are appended until the pings fall silent for three idle ticks
+/// (a live stage pings at least once per one-second tick); then the pipe is read, and the
+/// pings must come back. A watchdog pinged by a timer would never fall silent: the test would
+/// give up waiting.
+#[test]
+fn the_watchdog_stops_while_the_ordered_stage_is_stuck_and_resumes_after() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let dir = setup("");
+    let log = dir.path().join("auth.log");
+    let systemd = FakeSystemd::bind(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secpipe"))
+        .args(["--follow", "auth.log", "--lateness", "1s"])
+        .env("NOTIFY_SOCKET", &systemd.path)
+        .env("WATCHDOG_USEC", "400000")
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start secpipe");
+    let mut alerts_pipe = child.stdout.take().expect("stdout pipe");
+    assert_eq!(systemd.next(), "READY=1");
+    systemd.wait_for("WATCHDOG=1");
+    let silence = Duration::from_secs(3);
+    systemd
+        .socket
+        .set_read_timeout(Some(silence))
+        .expect("read timeout");
+    let mut round = 0u32;
+    let stalled = loop {
+        assert!(round < 200, "the pings never stopped");
+        // 100 addresses × 5 attempts: 100 alerts a round, about 200 KB of JSON.
+        let text: String = (0..100u32)
+            .flat_map(|i| {
+                let ip = format!("10.{}.{}.{}", round / 200, round % 200, i + 1);
+                (0..5u32).map(move |n| attempt_line(&ip, 1000 + i * 5 + n))
+            })
+            .collect();
+        append(&log, &text);
+        round += 1;
+        // Drain what was said; a silence of three ticks means the stage is stuck.
+        let mut buf = [0u8; 512];
+        let mut heard = 0;
+        let silent = loop {
+            match systemd.socket.recv(&mut buf) {
+                // Still pinging: the next round adds more alerts.
+                Ok(_) if heard >= 1 => break false,
+                Ok(_) => heard += 1,
+                Err(_) => break true,
+            }
+        };
+        if silent {
+            break true;
+        }
+    };
+    assert!(stalled);
+    // Unblock: read the alerts. The stage moves again and so do the pings.
+    let reader = std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = alerts_pipe.read_to_end(&mut sink);
+        sink.len()
+    });
+    systemd
+        .socket
+        .set_read_timeout(Some(live_support::PATIENCE))
+        .expect("read timeout");
+    systemd.wait_for("WATCHDOG=1");
+    signal(&child, "TERM");
+    let status = wait_for("secpipe to exit", || child.try_wait().expect("wait"));
+    assert!(status.success(), "{status}");
+    let bytes = reader.join().expect("reader");
+    assert!(bytes > 0);
 }
