@@ -113,10 +113,7 @@ impl Notifier {
 
     /// `RELOADING=1` with the monotonic time systemd uses to match it to its own `SIGHUP`.
     pub fn reloading(&self) {
-        self.send(&format!(
-            "RELOADING=1\nMONOTONIC_USEC={}",
-            monotonic_usec()
-        ));
+        self.send(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
     }
 }
 
@@ -175,7 +172,9 @@ impl Heartbeat {
         }
         let now = Instant::now();
         if let Some(every) = self.notifier.watchdog_every
-            && self.last_ping.is_none_or(|t| now.duration_since(t) >= every)
+            && self
+                .last_ping
+                .is_none_or(|t| now.duration_since(t) >= every)
         {
             self.notifier.send("WATCHDOG=1");
             self.last_ping = Some(now);
@@ -227,7 +226,10 @@ mod tests {
         assert_eq!(receive(&listener), "READY=1");
         notifier.reloading();
         let reloading = receive(&listener);
-        assert!(reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{reloading}");
+        assert!(
+            reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+            "{reloading}"
+        );
         let usec: u64 = reloading
             .rsplit('=')
             .next()

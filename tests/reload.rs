@@ -158,20 +158,29 @@ fn a_broken_config_keeps_the_old_rules_and_a_fixed_one_applies() {
     let stderr = secpipe.stderr();
     assert!(stderr.contains("secpipe.toml:2:1"), "{stderr}");
     assert!(stderr.contains("did you mean `threshold`"), "{stderr}");
-    assert!(stderr.contains("still running on the previous rules"), "{stderr}");
+    assert!(
+        stderr.contains("still running on the previous rules"),
+        "{stderr}"
+    );
     // The old threshold (5) is in force: four attempts do not alert, the fifth does.
     append_attempts(&log, "203.0.113.42", 1..5);
     secpipe.wait_metric(BRUTEFORCE_KEYS, 1.0);
     assert!(bruteforce_alerts(&secpipe).is_empty());
     append_attempts(&log, "203.0.113.42", 5..6);
     let alert = secpipe.wait_alert("auth.bruteforce", "203.0.113.42");
-    assert_eq!((alert["count"].as_u64(), alert["threshold"].as_u64()), (Some(5), Some(5)));
+    assert_eq!(
+        (alert["count"].as_u64(), alert["threshold"].as_u64()),
+        (Some(5), Some(5))
+    );
     // Fixed: threshold 2 applies to what comes next.
     let fixed = "[rules.\"auth.bruteforce\"]\nthreshold = 2\n";
     reload_with(&secpipe, dir.path(), fixed, RELOADS_DONE, 1.0);
     append_attempts(&log, "203.0.113.43", 10..12);
     let alert = secpipe.wait_alert("auth.bruteforce", "203.0.113.43");
-    assert_eq!((alert["count"].as_u64(), alert["threshold"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(
+        (alert["count"].as_u64(), alert["threshold"].as_u64()),
+        (Some(2), Some(2))
+    );
     assert_eq!(secpipe.metric(RELOADS_FAILED), 1.0);
     let (status, stderr) = secpipe.terminate();
     assert!(status.success(), "{stderr}");
@@ -213,11 +222,18 @@ fn a_grammar_added_by_reload_classifies_lines_after_the_switch() {
     let alert = secpipe.wait_alert("auth.bruteforce", "198.51.100.77");
     assert_eq!(alert["count"], 5, "{alert}");
     // A broken grammar afterwards changes nothing: the VPN lines still classify.
-    std::fs::write(grammars.join("broken.toml"), "apps = [\"x\"]\n[[pattern]]\nname = 1\n")
-        .expect("broken grammar");
+    std::fs::write(
+        grammars.join("broken.toml"),
+        "apps = [\"x\"]\n[[pattern]]\nname = 1\n",
+    )
+    .expect("broken grammar");
     signal(&secpipe.child, "HUP");
     secpipe.wait_metric(RELOADS_FAILED, 1.0);
-    assert!(secpipe.stderr().contains("broken.toml:"), "{}", secpipe.stderr());
+    assert!(
+        secpipe.stderr().contains("broken.toml:"),
+        "{}",
+        secpipe.stderr()
+    );
     append(&log, &vpn_line(8));
     secpipe.wait_metric(failures, 6.0);
     let (status, stderr) = secpipe.terminate();
@@ -256,12 +272,23 @@ fn a_flood_of_sighups_neither_ends_nor_stalls_nor_leaks() {
     let reloads = secpipe.metric(RELOADS_DONE);
     assert!(reloads < f64::from(SIGNALS) / 10.0, "{reloads} reloads");
     let still_running = secpipe.child.try_wait().expect("wait for secpipe");
-    assert!(still_running.is_none(), "SIGHUP ended the run: {still_running:?}");
+    assert!(
+        still_running.is_none(),
+        "SIGHUP ended the run: {still_running:?}"
+    );
     append_attempts(&log, "203.0.113.44", 1..6);
     let alert = secpipe.wait_alert("auth.bruteforce", "203.0.113.44");
     assert_eq!(alert["count"], 5, "{alert}");
-    assert_eq!(count_entries(&fds), fds_before, "descriptors after the flood");
-    assert_eq!(count_entries(&tasks), tasks_before, "threads after the flood");
+    assert_eq!(
+        count_entries(&fds),
+        fds_before,
+        "descriptors after the flood"
+    );
+    assert_eq!(
+        count_entries(&tasks),
+        tasks_before,
+        "threads after the flood"
+    );
     let (status, stderr) = secpipe.terminate();
     assert!(status.success(), "exit {status}: {stderr}");
 }
@@ -285,7 +312,10 @@ impl FakeSystemd {
     /// The next notification (fails the test after the patience).
     fn next(&self) -> String {
         let mut buf = [0u8; 4096];
-        let n = self.socket.recv(&mut buf).expect("a notification from secpipe");
+        let n = self
+            .socket
+            .recv(&mut buf)
+            .expect("a notification from secpipe");
         String::from_utf8_lossy(&buf[..n]).into_owned()
     }
 
@@ -315,7 +345,8 @@ fn ready_comes_after_the_listener_is_bound_then_reloading_and_stopping() {
     assert_eq!(systemd.next(), "READY=1");
     let mut client =
         std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect right after READY=1");
-    let line = "<38>Nov 28 08:00:00 gw sshd[7]: Failed password for root from 192.0.2.9 port 1 ssh2\n";
+    let line =
+        "<38>Nov 28 08:00:00 gw sshd[7]: Failed password for root from 192.0.2.9 port 1 ssh2\n";
     client.write_all(line.as_bytes()).expect("send a line");
     drop(client);
     // While the pipeline moves (idle ticks count), the watchdog is pinged and a status given.

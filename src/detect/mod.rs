@@ -56,11 +56,11 @@ mod engine;
 mod evidence;
 mod key;
 mod raise;
+mod reload;
 mod reorder;
 mod rules;
 mod silence;
 mod slab;
-mod reload;
 mod snapshot;
 mod sources;
 mod window;
@@ -78,12 +78,12 @@ use rules::{Primitive, Rule};
 use sources::Sources;
 
 pub use ahead::{CONFIRM_AHEAD, MAX_AHEAD_HELD};
+pub use reload::RuleChanges;
 pub use reorder::{DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_HELD_EVENTS};
 pub(crate) use snapshot::{
     EventSnap, Names, SnapshotKind, counter as snapshot_counter, decode as decode_snapshot,
     encode as encode_snapshot,
 };
-pub use reload::RuleChanges;
 pub use snapshot::{MAX_SNAPSHOT_JSON, SNAPSHOT_VERSION, SnapshotError};
 
 /// An event time further than this ahead of the stream's progress is not believed at once

@@ -168,7 +168,11 @@ mod tests {
             detector.push(failure(ts, "198.51.100.9"), &mut alerts);
         }
         settle(&mut detector, 3, &mut alerts);
-        assert_eq!(bruteforce_keys(&detector), 1, "the attempts are in the window");
+        assert_eq!(
+            bruteforce_keys(&detector),
+            1,
+            "the attempts are in the window"
+        );
         let changes = detector.reload(RuleSet::builtin());
         assert!(changes.restarted.is_empty() && changes.added.is_empty());
         assert_eq!(changes.kept.len(), 13);
@@ -187,7 +191,11 @@ mod tests {
             detector.push(failure(ts, "198.51.100.9"), &mut alerts);
         }
         settle(&mut detector, 3, &mut alerts);
-        assert_eq!(bruteforce_keys(&detector), 1, "the attempts are in the window");
+        assert_eq!(
+            bruteforce_keys(&detector),
+            1,
+            "the attempts are in the window"
+        );
         let changes = detector.reload(config("[rules.\"auth.bruteforce\"]\nthreshold = 3\n"));
         assert_eq!(changes.restarted, ["auth.bruteforce"]);
         // Two more: under the kept state they would make 6 ≥ 3; afresh they are 2 < 3.
@@ -219,7 +227,12 @@ mod tests {
         assert_eq!(changes.removed, ["auth.bruteforce"]);
         assert_eq!(changes.added, ["auth.slow"]);
         assert!(detector.live_keys() < keys_before);
-        assert!(!detector.state_keys().iter().any(|(r, _)| r == "auth.bruteforce"));
+        assert!(
+            !detector
+                .state_keys()
+                .iter()
+                .any(|(r, _)| r == "auth.bruteforce")
+        );
         detector.push(failure(60, "198.51.100.1"), &mut alerts);
         detector.push(failure(61, "198.51.100.1"), &mut alerts);
         detector.finish(&mut alerts);

@@ -393,10 +393,7 @@ impl DetectConfig {
             },
             sinks,
             alert_drain,
-            config: args
-                .config
-                .clone()
-                .zip(config.map(|(_, text)| text)),
+            config: args.config.clone().zip(config.map(|(_, text)| text)),
         })
     }
 }

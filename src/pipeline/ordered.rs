@@ -97,7 +97,10 @@ impl OrderedStage {
 
     /// Run `rules` from now on (a `SIGHUP` reload): `None` when this stage does not detect
     /// (`--emit`: the bus partitions by the rules the workers run, so only a restart applies).
-    pub fn reload_rules(&mut self, rules: crate::detect::RuleSet) -> Option<crate::detect::RuleChanges> {
+    pub fn reload_rules(
+        &mut self,
+        rules: crate::detect::RuleSet,
+    ) -> Option<crate::detect::RuleChanges> {
         if self.emitter.is_some() {
             return None;
         }
@@ -110,7 +113,9 @@ impl OrderedStage {
     pub fn status(&self) -> String {
         format!(
             "{} lines read, {} events, {} alerts",
-            self.summary.lines, self.detector.stats().events, self.summary.alerts
+            self.summary.lines,
+            self.detector.stats().events,
+            self.summary.alerts
         )
     }
 

@@ -396,7 +396,10 @@ mod tests {
         requests.request();
         assert!(!r.due(&requests), "within the gap: merged, not lost");
         r.last = Instant::now().checked_sub(MIN_RELOAD_GAP);
-        assert!(r.due(&requests), "after the gap the waiting request is served");
+        assert!(
+            r.due(&requests),
+            "after the gap the waiting request is served"
+        );
         assert!(!r.due(&requests));
         let _ = std::fs::remove_dir_all(&dir);
     }
