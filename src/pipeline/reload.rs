@@ -5,15 +5,16 @@
 //! 1. The signal handler ([`ReloadRequests::listen`]) only counts the request: it runs on the
 //!    I/O runtime and must not touch the pipeline.
 //! 2. The ordered stage, between two deliveries (a batch or a one-second idle tick of live
-//!    input), sees the count move and calls [`Reloader::reload`]: it reads `--config` and
-//!    `--grammars` again and builds the new rules and classifier *beside* the old ones.
+//!    input), sees the count move ([`Reloader::due`]) and calls [`Reloader::prepare`]: it
+//!    reads `--config` and `--grammars` again and builds the new rules and classifier
+//!    *beside* the old ones.
 //! 3. Anything wrong (a syntax error, an unknown key, a bad grammar, an unreadable file) and
 //!    nothing changes: the run goes on with the old rules and grammars, and stderr says why,
 //!    with the file, line and column.
-//! 4. Otherwise the classifier is published ([`ClassifierSwitch`]) and the detector swaps its
-//!    rules ([`crate::detect::Detector::reload`]: unchanged rules keep their windows,
-//!    cooldowns, silence deadlines; changed rules start afresh; sessions and held PAM
-//!    attempts stay).
+//! 4. Otherwise ([`Reloader::apply`]) the classifier is published ([`ClassifierSwitch`]) and
+//!    the detector swaps its rules ([`crate::detect::Detector::reload`]: unchanged rules keep
+//!    their windows, cooldowns, silence deadlines; changed rules start afresh; sessions and
+//!    held PAM attempts stay).
 //!
 //! # Where the switch falls in the stream
 //!
