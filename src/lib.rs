@@ -94,6 +94,7 @@ pub mod event;
 pub mod flags;
 pub mod frame;
 pub mod metrics;
+pub mod notify;
 pub mod ocsf;
 pub mod parse;
 pub mod pipeline;

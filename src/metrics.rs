@@ -57,6 +57,7 @@ pub struct Metrics {
     archive_bytes: Gauge,
     connections: Gauge,
     checkpoints_saved: Counter,
+    reloads: Family<Labels, Counter>,
     timestamps_not_believed: Family<Labels, Counter>,
     reorder_forced: Counter,
     reorder_held_events: Gauge,
@@ -96,6 +97,7 @@ impl Metrics {
             archive_bytes: Gauge::default(),
             connections: Gauge::default(),
             checkpoints_saved: Counter::default(),
+            reloads: Family::default(),
             timestamps_not_believed: Family::default(),
             reorder_forced: Counter::default(),
             reorder_held_events: Gauge::default(),
@@ -144,6 +146,12 @@ impl Metrics {
             m.forged_sources.clone(),
         );
         r.register("events", "Events, by kind", m.events.clone());
+        r.register(
+            "reloads",
+            "SIGHUP reloads of rules and grammars, by result (done; failed: the previous ones \
+             kept running)",
+            m.reloads.clone(),
+        );
         r.register("alerts", "Alerts, by rule and severity", m.alerts.clone());
         r.register(
             "event_time_lag_seconds",
@@ -373,6 +381,19 @@ impl Metrics {
 
     pub fn checkpoint_saved(&self) {
         self.checkpoints_saved.inc();
+    }
+
+    /// A `SIGHUP` reload finished: `result` is `done` or `failed`.
+    ///
+    /// ```
+    /// let m = secpipe::metrics::Metrics::new();
+    /// m.reloaded("failed");
+    /// assert!(m.render().contains(r#"secpipe_reloads_total{result="failed"} 1"#));
+    /// ```
+    pub fn reloaded(&self, result: &'static str) {
+        self.reloads
+            .get_or_create(&vec![("result", result.to_string())])
+            .inc();
     }
 
     pub fn archive_rows(&self, rows: u64) {

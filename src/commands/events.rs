@@ -22,7 +22,7 @@ pub fn events(args: &EventsArgs) -> Result<ExitCode, UsageError> {
     let services = Services::start(None).map_err(UsageError::plain)?;
     let topology = Topology {
         settings: parse.settings,
-        classifier: parse.classifier,
+        classifier: crate::pipeline::reload::ClassifierSwitch::new(parse.classifier),
         sources: vec![Box::new(BatchInputs::new(inputs(&args.inputs)))],
         max_line: parse.max_line,
     };

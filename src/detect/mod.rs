@@ -56,6 +56,7 @@ mod engine;
 mod evidence;
 mod key;
 mod raise;
+mod reload;
 mod reorder;
 mod rules;
 mod silence;
@@ -77,6 +78,7 @@ use rules::{Primitive, Rule};
 use sources::Sources;
 
 pub use ahead::{CONFIRM_AHEAD, MAX_AHEAD_HELD};
+pub use reload::RuleChanges;
 pub use reorder::{DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_HELD_EVENTS};
 pub(crate) use snapshot::{
     EventSnap, Names, SnapshotKind, counter as snapshot_counter, decode as decode_snapshot,
@@ -334,6 +336,8 @@ pub struct Detector {
     stats: DetectStats,
     /// Seed of the `distinct` rules' value hashes (kept by snapshots: see [`snapshot`]).
     distinct_seed: u64,
+    /// [`DetectOptions::max_keys`]: the key cap of rules a reload adds ([`reload`]).
+    default_max_keys: usize,
 }
 
 impl Detector {
@@ -345,6 +349,7 @@ impl Detector {
     }
 
     fn with_distinct_seed(rules: RuleSet, opts: DetectOptions, distinct_seed: u64) -> Detector {
+        let default_max_keys = opts.max_keys;
         let cap = rules.max_keys.unwrap_or(opts.max_keys);
         let hasher = slab::seeded_hasher();
         let distinct = foldhash::fast::FixedState::with_seed(distinct_seed);
@@ -354,13 +359,43 @@ impl Detector {
             .filter(|r| r.enabled)
             .map(|r| RuleEngine::new(r, cap, hasher.clone(), distinct.clone()))
             .collect();
-        let attempt_rules = engines
+        let mut detector = Detector {
+            engines,
+            attempt_rules: Vec::new(),
+            attempts_by_address: Vec::new(),
+            by_kind: Vec::new(),
+            attempts: AttemptCounter::new(),
+            released: Vec::new(),
+            pending: ReorderBuffer::new(opts.max_held_events, opts.max_held_bytes),
+            hold: AheadHold::default(),
+            first_host: None,
+            several_hosts: false,
+            silence_engines: Vec::new(),
+            lateness: opts.lateness.max(0),
+            tz: opts.tz,
+            max_ts: i64::MIN,
+            wall_clock: i64::MIN,
+            watermark: i64::MIN,
+            sources: Sources::new(hasher),
+            stats: DetectStats::default(),
+            distinct_seed,
+            default_max_keys,
+        };
+        detector.index_engines();
+        detector
+    }
+
+    /// Which engines count attempts, watch for silence, and see each kind: derived from the
+    /// engines' rules, at start and after a reload changed them.
+    fn index_engines(&mut self) {
+        let engines = &self.engines;
+        self.attempt_rules = engines
             .iter()
             .enumerate()
             .filter(|(_, e)| e.rule.attempts && e.rule.primitive == Primitive::Count)
             .map(|(i, _)| i)
             .collect();
-        let attempts_by_address = engines
+        self.attempts_by_address = engines
             .iter()
             .map(|e| {
                 e.rule.attempts
@@ -368,13 +403,13 @@ impl Detector {
                     && e.rule.key == rules::Field::SrcIp
             })
             .collect();
-        let silence_engines = engines
+        self.silence_engines = engines
             .iter()
             .enumerate()
             .filter(|(_, e)| e.rule.primitive == Primitive::Silence)
             .map(|(i, _)| i)
             .collect();
-        let by_kind = Kind::ALL
+        self.by_kind = Kind::ALL
             .iter()
             .map(|kind| {
                 engines
@@ -385,27 +420,6 @@ impl Detector {
                     .collect()
             })
             .collect();
-        Detector {
-            engines,
-            attempt_rules,
-            attempts_by_address,
-            by_kind,
-            attempts: AttemptCounter::new(),
-            released: Vec::new(),
-            pending: ReorderBuffer::new(opts.max_held_events, opts.max_held_bytes),
-            hold: AheadHold::default(),
-            first_host: None,
-            several_hosts: false,
-            silence_engines,
-            lateness: opts.lateness.max(0),
-            tz: opts.tz,
-            max_ts: i64::MIN,
-            wall_clock: i64::MIN,
-            watermark: i64::MIN,
-            sources: Sources::new(hasher),
-            stats: DetectStats::default(),
-            distinct_seed,
-        }
     }
 
     /// Take one event; append any alerts that become decided.

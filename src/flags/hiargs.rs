@@ -15,6 +15,7 @@ use crate::classify::{Classifier, GrammarError, IpBlock, TrustedProxies};
 use crate::detect::{DetectOptions, Detector, RuleError, RuleSet};
 use crate::event::TimeRange;
 use crate::parse::ParseSettings;
+use crate::pipeline::reload::Reloader;
 use crate::pipeline::run::DetectionRun;
 use crate::pipeline::topology::{Services, Topology};
 use crate::pipeline::unverified::Unverified;
@@ -30,6 +31,9 @@ pub struct ParseConfig {
     pub settings: ParseSettings,
     pub classifier: Arc<Classifier>,
     pub max_line: usize,
+    /// `--grammars` and `--trusted-proxy`, for a reload to build the classifier again.
+    pub grammars: Option<PathBuf>,
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Everything needed to turn events into alerts.
@@ -41,6 +45,8 @@ pub struct DetectConfig {
     pub sinks: Vec<AlertRoute>,
     /// `--drain-timeout`: after a stop signal, how long to wait for a blocked alert consumer.
     pub alert_drain: std::time::Duration,
+    /// `--config`: its path and the text the rules were read from (a reload compares with it).
+    pub config: Option<(PathBuf, String)>,
 }
 
 impl DetectConfig {
@@ -57,7 +63,7 @@ impl DetectConfig {
             services: Services::start(metrics_addr).map_err(UsageError::plain)?,
             topology: Topology {
                 settings: parse.settings,
-                classifier: parse.classifier,
+                classifier: crate::pipeline::reload::ClassifierSwitch::new(parse.classifier),
                 sources,
                 max_line: parse.max_line,
             },
@@ -70,6 +76,7 @@ impl DetectConfig {
             unverified: Unverified::Nothing,
             block: None,
             emit: None,
+            reload: None,
         })
     }
 }
@@ -212,9 +219,23 @@ impl RunConfig {
             ),
             None => None,
         };
+        let config = self.detect.config.clone();
+        let (grammars, proxies) = (
+            self.parse.grammars.clone(),
+            self.parse.trusted_proxies.clone(),
+        );
         let mut run =
             self.detect
                 .assemble(self.parse, sources, archive, self.metrics.as_deref())?;
+        // SIGHUP re-reads the rules of --config and the grammars of --grammars.
+        let (config_path, config_text) = config.unzip();
+        run.reload = Some(Reloader::new(
+            config_path,
+            config_text.as_deref(),
+            grammars,
+            proxies,
+            run.topology.classifier.clone(),
+        ));
         run.emit = emit;
         run.state = self.state;
         // Blocking starts last, before any input is read: in enforce the table is in place
@@ -285,7 +306,8 @@ impl ParseConfig {
             })?;
             proxies.push(block);
         }
-        let classifier = classifier.with_trusted_proxies(TrustedProxies::new(proxies));
+        let trusted_proxies = TrustedProxies::new(proxies);
+        let classifier = classifier.with_trusted_proxies(trusted_proxies.clone());
         if args.max_line == 0 {
             return Err(UsageError::plain("--max-line must be at least 1"));
         }
@@ -296,6 +318,8 @@ impl ParseConfig {
             },
             classifier: Arc::new(classifier),
             max_line: args.max_line,
+            grammars: args.grammars.clone(),
+            trusted_proxies,
         })
     }
 }
@@ -379,6 +403,7 @@ impl DetectConfig {
             },
             sinks,
             alert_drain,
+            config: args.config.clone().zip(config.map(|(_, text)| text)),
         })
     }
 }

@@ -9,11 +9,13 @@
 //! parse and classify threads; [`ordered`] is the one thread that sees every event in order;
 //! [`acks`] holds sources' acknowledgements until their batches are durable; [`clock`] decides
 //! when the wall clock moves the watermark; [`summary`] counts what happened; [`run`] is a
-//! whole detection run, as `run` and `replay` execute it.
+//! whole detection run, as `run` and `replay` execute it; [`reload`] swaps rules and grammars
+//! on `SIGHUP`.
 
 pub mod acks;
 pub mod clock;
 pub mod ordered;
+pub mod reload;
 pub mod run;
 pub mod stages;
 pub mod summary;

@@ -95,6 +95,30 @@ impl OrderedStage {
         }
     }
 
+    /// Run `rules` from now on (a `SIGHUP` reload): `None` when this stage does not detect
+    /// (`--emit`: the bus partitions by the rules the workers run, so only a restart applies).
+    pub fn reload_rules(
+        &mut self,
+        rules: crate::detect::RuleSet,
+    ) -> Option<crate::detect::RuleChanges> {
+        if self.emitter.is_some() {
+            return None;
+        }
+        let changes = self.detector.reload(rules);
+        self.observe_detector(now_micros());
+        Some(changes)
+    }
+
+    /// One line of counts for systemd's `STATUS=`.
+    pub fn status(&self) -> String {
+        format!(
+            "{} lines read, {} events, {} alerts",
+            self.summary.lines,
+            self.detector.stats().events,
+            self.summary.alerts
+        )
+    }
+
     /// Whether a sink or the archive failed: the run should stop reading.
     pub fn failed(&self) -> bool {
         self.error.is_some()

@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use super::acks::AckLedger;
 use super::ordered::{OrderedParts, OrderedStage};
+use super::reload::Reloader;
 use super::summary::Summary;
 use super::topology::{Services, Topology};
 use super::unverified::Unverified;
 use crate::archive::Archive;
 use crate::detect::Detector;
 use crate::event::TimeRange;
+use crate::notify::Heartbeat;
 use crate::sink::routes::AlertRoute;
 use crate::sink::{AlertSinks, DrainReport, OpenContext};
 
@@ -31,6 +33,8 @@ pub struct DetectionRun {
     pub block: Option<crate::block::Blocker>,
     /// `--emit nats://…`: publish events for workers instead of detecting (`run` only).
     pub emit: Option<crate::bus::edge::Emitter>,
+    /// `run` only: re-read rules and grammars on `SIGHUP` ([`super::reload`]).
+    pub reload: Option<Reloader>,
 }
 
 /// How a run ended.
@@ -71,15 +75,37 @@ impl DetectionRun {
             emitter: self.emit,
         });
         let shutdown = self.services.shutdown.clone();
+        let requests = self.services.reloads.clone();
+        let notify = self.services.notify.clone();
+        let mut heartbeat = Heartbeat::new(notify.clone());
+        let mut reload = self.reload.take();
+        if reload.is_some() {
+            requests.serve();
+        }
+        let metrics = self.services.metrics.clone();
         let drained = self
             .topology
             .run(&self.services, |delivery| {
+                // Between two deliveries: the switch point of a reload (see `reload`).
+                if let Some(reloader) = &mut reload
+                    && reloader.due(&requests)
+                {
+                    notify.reloading();
+                    reload_now(reloader, &mut stage, &metrics);
+                    notify.ready();
+                }
                 stage.deliver(delivery);
                 if stage.failed() {
                     shutdown.trigger();
                 }
+                if shutdown.is_triggered() {
+                    heartbeat.stopping();
+                } else {
+                    heartbeat.progress(|| stage.status());
+                }
             })
             .map_err(|_| "internal error: a pipeline thread panicked".to_string())?;
+        heartbeat.stopping();
         if shutdown.is_triggered() {
             stage.interrupted();
         }
@@ -93,6 +119,23 @@ impl DetectionRun {
             drain: self.drain,
             error: drained.start_error.or(finished.error),
         })
+    }
+}
+
+/// Reload rules and grammars now; a failure leaves the old ones running and says why.
+fn reload_now(reloader: &Reloader, stage: &mut OrderedStage, metrics: &crate::metrics::Metrics) {
+    match reloader.prepare() {
+        Ok(prepared) => {
+            let reloaded = reloader.apply(prepared, |rules| stage.reload_rules(rules));
+            metrics.reloaded("done");
+            crate::report::note(&format!("SIGHUP: {}", reloaded.describe()));
+        }
+        Err(e) => {
+            metrics.reloaded("failed");
+            crate::report::note(&format!(
+                "SIGHUP: reload failed, still running on the previous rules and grammars: {e}"
+            ));
+        }
     }
 }
 

@@ -17,11 +17,12 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
 use super::clock::WallClockMode;
+use super::reload::{ClassifierSwitch, ReloadRequests};
 use super::stages::{Envelope, EventBatch, classify_batch, parse_batch};
-use crate::classify::Classifier;
 use crate::frame::LineBatch;
 use crate::frame::ack::PositionKeeper;
 use crate::metrics::{self, Metrics};
+use crate::notify::Notifier;
 use crate::parse::ParseSettings;
 use crate::shutdown::{Shutdown, io_runtime, spawn_signal_handler};
 use crate::source::{Liveness, ReadReport, Source, SourceContext, SourceHandle};
@@ -43,11 +44,17 @@ pub enum Delivery {
 }
 
 /// What runs beside the stages, started before any input is read: the I/O runtime, the signal
-/// handlers (SIGTERM is caught from the first byte on) and the metrics endpoint.
+/// handlers (SIGTERM is caught from the first byte on, and SIGHUP, which would otherwise end
+/// the process, is counted as a reload request), the metrics endpoint and systemd
+/// notification.
 pub struct Services {
     runtime: tokio::runtime::Runtime,
     pub shutdown: Shutdown,
     pub metrics: Arc<Metrics>,
+    /// `SIGHUP`s received ([`super::reload`]).
+    pub reloads: ReloadRequests,
+    /// `NOTIFY_SOCKET` ([`crate::notify`]).
+    pub notify: Arc<Notifier>,
 }
 
 impl Services {
@@ -62,6 +69,8 @@ impl Services {
         let shutdown = Shutdown::new();
         spawn_signal_handler(runtime.handle(), shutdown.clone())
             .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+        let reloads = ReloadRequests::listen(runtime.handle())
+            .map_err(|e| format!("cannot install the SIGHUP handler: {e}"))?;
         let metrics = Arc::new(Metrics::new());
         if let Some(addr) = metrics_addr {
             let listener = metrics::bind(addr).map_err(|e| format!("--metrics {addr}: {e}"))?;
@@ -72,6 +81,8 @@ impl Services {
             runtime,
             shutdown,
             metrics,
+            reloads,
+            notify: Arc::new(Notifier::from_env()),
         })
     }
 }
@@ -79,7 +90,8 @@ impl Services {
 /// What a run reads and how it turns lines into events.
 pub struct Topology {
     pub settings: ParseSettings,
-    pub classifier: Arc<Classifier>,
+    /// The classifier, replaceable by a reload while the run goes on.
+    pub classifier: ClassifierSwitch,
     pub sources: Vec<Box<dyn Source>>,
     /// `--max-line`.
     pub max_line: usize,
@@ -157,6 +169,11 @@ impl Topology {
         }
         // The sources hold the only senders now: the parse stage ends when they all have.
         drop(ctx);
+        // Every source is started (listeners were bound before, when the run was built, and
+        // with --block the ban table is in place): systemd may now send clients our way.
+        if start_error.is_none() {
+            services.notify.ready();
+        }
         let settings = self.settings;
         let parse = std::thread::Builder::new()
             .name("parse".into())
@@ -174,11 +191,15 @@ impl Topology {
                 }
             })
             .map_err(|e| Box::new(e) as Box<dyn std::any::Any + Send>)?;
-        let classifier = self.classifier;
+        let switch = self.classifier;
         let classify = std::thread::Builder::new()
             .name("classify".into())
             .spawn(move || {
+                let mut classifier = switch.current();
+                let mut seen = switch.generation();
                 for (mut events, envelopes) in parsed_rx {
+                    // Once per batch, never per line: a reload's grammars apply from here.
+                    switch.refresh(&mut seen, &mut classifier);
                     classify_batch(&mut events, envelopes, &classifier);
                     if event_tx.send(events).is_err() {
                         break;
