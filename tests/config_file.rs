@@ -246,3 +246,83 @@ fn the_other_commands_that_read_the_config_accept_its_run_table() {
     let out = run_ok(&["rules", "--config", &config]);
     assert!(String::from_utf8_lossy(&out.stdout).contains('7'));
 }
+
+/// A flag that needs another (`--key` needs `--archive`) given on the command line while the
+/// other is in the file: the file's half counts, as for any other flag. Clap's `requires`
+/// refused this before the file was even read.
+#[test]
+fn a_flag_on_the_command_line_may_need_a_flag_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("archive.key");
+    run_ok(&["keygen", "--out", &key.display().to_string()]);
+    let config = write(dir.path(), "secpipe.toml", "[run]\narchive = \"archive\"\n");
+    let attacks = fixture("sample/attacks.log").display().to_string();
+    let out = secpipe()
+        .args(["--config", &config, "--key", &key.display().to_string()])
+        .args([
+            "--alerts",
+            &dir.path().join("a.jsonl").display().to_string(),
+        ])
+        .arg(&attacks)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("archive").is_dir());
+}
+
+/// The other way round: a key in the file whose partner is nowhere (`key` without `archive`,
+/// `edge_id` without `emit` …) would be silently ignored, an archive the operator believes
+/// signed that does not exist. It is a mistake at its place in the file.
+#[test]
+fn a_key_whose_partner_flag_is_missing_is_a_mistake_at_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("k"), b"").unwrap();
+    let cases: &[(&str, &str)] = &[
+        (
+            "[run]\nkey = \"k\"\n",
+            "secpipe.toml:2:7: [run] key: needs --archive",
+        ),
+        (
+            "[run]\nfollow = true\nspool = \"sp\"\n",
+            "secpipe.toml:3:9: [run] spool: needs --archive",
+        ),
+        (
+            "[run]\njournal_dir = \"j\"\n",
+            "secpipe.toml:2:15: [run] journal_dir: needs --journal",
+        ),
+        (
+            "[run]\nedge_id = \"e1\"\n",
+            "secpipe.toml:2:11: [run] edge_id: needs --emit",
+        ),
+        (
+            "[run]\nnats_partitions = 3\n",
+            "secpipe.toml:2:19: [run] nats_partitions: needs --emit",
+        ),
+    ];
+    for (text, expected) in cases {
+        let config = write(dir.path(), "secpipe.toml", text);
+        let out = secpipe()
+            .args(["config", "check", &config])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert!(
+            err.contains(expected),
+            "{text}: expected {expected:?} in\n{err}"
+        );
+    }
+    // On the command line alone it is refused too.
+    let out = secpipe()
+        .args(["--edge-id", "e1"])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--edge-id needs --emit"), "{err}");
+}

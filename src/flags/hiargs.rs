@@ -410,6 +410,7 @@ impl DetectConfig {
 
 impl RunConfig {
     pub fn from_args(args: &RunArgs) -> Result<RunConfig, UsageError> {
+        needed_flags(args)?;
         let listen = listen_config(args)?;
         let parse = ParseConfig::from_args(&args.parse)?;
         let detect = DetectConfig::from_args(&args.detect, &parse.settings.tz)?;
@@ -628,6 +629,51 @@ pub fn parse_duration(flag: &str, text: &str) -> Result<i64, UsageError> {
 }
 
 /// `--config FILE`: its path as shown in messages and its text.
+/// A flag that only means something with another (`--key` with `--archive`). Checked here,
+/// after the config file filled what the command line left out, rather than by clap's
+/// `requires`: either half may be in the file, and a half alone, wherever it comes from, would
+/// be silently ignored (an archive believed signed that is not written at all).
+fn needed_flags(args: &RunArgs) -> Result<(), UsageError> {
+    let pairs = [
+        (
+            "--spool",
+            args.spool.is_some(),
+            "--archive",
+            args.archive.is_some(),
+        ),
+        (
+            "--key",
+            args.key.is_some(),
+            "--archive",
+            args.archive.is_some(),
+        ),
+        (
+            "--journal-dir",
+            args.journal_dir.is_some(),
+            "--journal",
+            args.journal.is_some(),
+        ),
+        (
+            "--edge-id",
+            args.edge_id.is_some(),
+            "--emit",
+            args.emit.is_some(),
+        ),
+        (
+            "--nats-partitions",
+            args.nats_partitions.is_some(),
+            "--emit",
+            args.emit.is_some(),
+        ),
+    ];
+    for (flag, given, needs, present) in pairs {
+        if given && !present {
+            return Err(UsageError::plain(format!("{flag} needs {needs}")));
+        }
+    }
+    Ok(())
+}
+
 fn read_config(path: Option<&Path>) -> Result<Option<(String, String)>, UsageError> {
     let Some(path) = path else {
         return Ok(None);

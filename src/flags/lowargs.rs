@@ -147,12 +147,14 @@ pub struct RunArgs {
     /// them), sealing files locally in the spool first.
     #[arg(long, value_name = "DIR|URL")]
     pub archive: Option<PathBuf>,
+    // --spool, --key, --journal-dir, --edge-id and --nats-partitions need another flag, which
+    // may come from the config file: RunConfig checks that, not clap's `requires`.
     /// Where sealed archive files wait for their upload to a bucket archive (default:
     /// DIR/archive-spool of --state); a restart finishes the uploads a crash interrupted.
-    #[arg(long, value_name = "DIR", requires = "archive")]
+    #[arg(long, value_name = "DIR")]
     pub spool: Option<PathBuf>,
     /// Sign archive checkpoints with this key (from `secpipe keygen`).
-    #[arg(long, value_name = "FILE", requires = "archive")]
+    #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// Seal an archive file every N rows.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
@@ -174,7 +176,7 @@ pub struct RunArgs {
     #[arg(long, num_args = 0.., value_name = "MATCH")]
     pub journal: Option<Vec<String>>,
     /// With --journal: read the journal files in DIR (`journalctl -D`), not the system's.
-    #[arg(long, value_name = "DIR", requires = "journal")]
+    #[arg(long, value_name = "DIR")]
     pub journal_dir: Option<PathBuf>,
     /// Listen for syslog: syslog+udp://ADDR, syslog+tcp://ADDR, syslog+tls://ADDR.
     #[arg(long, value_name = "URL")]
@@ -195,11 +197,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL")]
     pub emit: Option<String>,
     /// With --emit: this edge's name on the bus (default: the host name).
-    #[arg(long, value_name = "NAME", requires = "emit")]
+    #[arg(long, value_name = "NAME")]
     pub edge_id: Option<String>,
     /// With --emit: partitions per key family, fixed for the bus by the first edge or worker
     /// (default 8).
-    #[arg(long, value_name = "N", requires = "emit")]
+    #[arg(long, value_name = "N")]
     pub nats_partitions: Option<u32>,
 }
 
