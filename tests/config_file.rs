@@ -326,3 +326,32 @@ fn a_key_whose_partner_flag_is_missing_is_a_mistake_at_its_place() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--edge-id needs --emit"), "{err}");
 }
+
+/// The files an `[[alerts]]` destination reads (a webhook's `secret_file` and `header_files`)
+/// are the config file's directory's, like every other relative path in it: systemd starts
+/// the service in `/`, where `hook.secret` is not. They were the working directory's, and a
+/// service whose config worked in its directory failed to start.
+#[test]
+fn the_files_an_alert_destination_reads_are_the_config_directorys() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hook.secret"), "s3cret\n").unwrap();
+    std::fs::write(dir.path().join("hook.auth"), "Bearer abc\n").unwrap();
+    let config = write(
+        dir.path(),
+        "secpipe.toml",
+        r#"
+[[alerts]]
+to = "http://127.0.0.1:9/hook"
+webhook = { secret_file = "hook.secret", header_files = { Authorization = "hook.auth" } }
+"#,
+    );
+    let out = secpipe()
+        .current_dir("/")
+        .args(["--config", &config])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("No such file"), "{err}");
+}

@@ -144,17 +144,49 @@ impl SinkConfig {
         Ok(SinkConfig::Output(output::OutputConfig { dest, encoding }))
     }
 
-    /// A relative file path taken from `dir` (the config file's directory): a config names
-    /// the same file wherever the run was started.
+    /// Relative file paths (an alert file, and the key, header, password and CA files the
+    /// destination reads) taken from `dir` (the config file's directory): a config names the
+    /// same files wherever the run was started.
     pub fn with_files_in(self, dir: &std::path::Path) -> SinkConfig {
+        use std::path::PathBuf;
+        let within = |path: PathBuf| {
+            if path.is_relative() {
+                dir.join(path)
+            } else {
+                path
+            }
+        };
+        let headers_within = |files: Option<std::collections::BTreeMap<String, PathBuf>>| {
+            files.map(|files| files.into_iter().map(|(k, p)| (k, within(p))).collect())
+        };
         match self {
             SinkConfig::Output(output::OutputConfig {
                 dest: output::OutputDest::File(path),
                 encoding,
-            }) if path.is_relative() => SinkConfig::Output(output::OutputConfig {
-                dest: output::OutputDest::File(dir.join(path)),
+            }) => SinkConfig::Output(output::OutputConfig {
+                dest: output::OutputDest::File(within(path)),
                 encoding,
             }),
+            SinkConfig::Syslog(mut c) => {
+                c.options.ca_file = c.options.ca_file.map(within);
+                SinkConfig::Syslog(c)
+            }
+            SinkConfig::Webhook(mut c) => {
+                c.options.secret_file = c.options.secret_file.map(within);
+                c.options.header_files = headers_within(c.options.header_files);
+                c.options.ca_file = c.options.ca_file.map(within);
+                SinkConfig::Webhook(c)
+            }
+            SinkConfig::Alertmanager(mut c) => {
+                c.options.header_files = headers_within(c.options.header_files);
+                c.options.ca_file = c.options.ca_file.map(within);
+                SinkConfig::Alertmanager(c)
+            }
+            SinkConfig::Email(mut c) => {
+                c.options.password_file = c.options.password_file.map(within);
+                c.options.ca_file = c.options.ca_file.map(within);
+                SinkConfig::Email(c)
+            }
             other => other,
         }
     }
@@ -502,6 +534,62 @@ mod tests {
         }
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
+        }
+    }
+
+    /// Every file an `[[alerts]]` destination reads is taken from the config's directory
+    /// when relative, and left alone when absolute.
+    #[test]
+    fn a_configs_destination_files_are_its_directorys() {
+        let text = r#"
+[[alerts]]
+to = "syslog+tls://siem:6514"
+syslog = { ca_file = "ca.pem" }
+
+[[alerts]]
+to = "alertmanager+https://am:9093"
+alertmanager = { ca_file = "/etc/ca.pem", header_files = { Authorization = "am.auth" } }
+
+[[alerts]]
+to = "smtp://u@relay:25"
+email = { from = "a@example.com", to = ["b@example.com"], password_file = "smtp.pass", ca_file = "ca.pem" }
+
+[[alerts]]
+to = "alerts.jsonl"
+"#;
+        let dir = std::path::Path::new("/etc/secpipe");
+        let routes = match routes::routes_in_config(text) {
+            Ok(routes) => routes,
+            Err(e) => panic!("{}", e.message),
+        };
+        let sinks: Vec<SinkConfig> = routes
+            .into_iter()
+            .map(|r| r.to.with_files_in(dir))
+            .collect();
+        let at = |name: &str| Some(dir.join(name));
+        match &sinks[..] {
+            [
+                SinkConfig::Syslog(syslog),
+                SinkConfig::Alertmanager(am),
+                SinkConfig::Email(email),
+                SinkConfig::Output(file),
+            ] => {
+                assert_eq!(syslog.options.ca_file, at("ca.pem"));
+                assert_eq!(am.options.ca_file, Some("/etc/ca.pem".into()));
+                let auth = am
+                    .options
+                    .header_files
+                    .as_ref()
+                    .and_then(|h| h.get("Authorization"));
+                assert_eq!(auth.cloned(), at("am.auth"));
+                assert_eq!(email.options.password_file, at("smtp.pass"));
+                assert_eq!(email.options.ca_file, at("ca.pem"));
+                assert_eq!(
+                    file.dest,
+                    output::OutputDest::File(dir.join("alerts.jsonl"))
+                );
+            }
+            other => panic!("{other:?}"),
         }
     }
 
