@@ -450,3 +450,68 @@ fn the_watchdog_stops_while_the_ordered_stage_is_stuck_and_resumes_after() {
     let bytes = reader.join().expect("reader");
     assert!(bytes > 0);
 }
+
+/// A SIGHUP while secpipe is still starting (reading its config, compiling grammars, opening
+/// the archive: before its reload handler exists) must not end it. SIGHUP's default action
+/// kills the process, an end systemd counts as clean, so `Restart=on-failure` would leave the
+/// service down (a logrotate `postrotate` that signals at the wrong moment is enough). Staged
+/// with a config file that is a FIFO: opening it for writing waits until secpipe opens it to
+/// read, so the signal is sent while secpipe is inside its startup, reading its config.
+#[test]
+fn a_sighup_while_starting_does_not_end_the_run() {
+    use std::process::{Command, Stdio};
+    let dir = setup("");
+    let config = dir.path().join("secpipe.toml");
+    std::fs::remove_file(&config).expect("remove the config file");
+    let made = Command::new("mkfifo")
+        .arg(&config)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success());
+    let systemd = FakeSystemd::bind(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secpipe"))
+        .args([
+            "--follow",
+            "auth.log",
+            "--lateness",
+            "1s",
+            "--config",
+            "secpipe.toml",
+        ])
+        .env("NOTIFY_SOCKET", &systemd.path)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start secpipe");
+    let first = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&config)
+        .expect("open the config FIFO once secpipe reads it");
+    signal(&child, "HUP");
+    // An empty config; the later reads of the file get the same from a thread.
+    drop(first);
+    std::thread::spawn(move || {
+        while let Ok(writer) = std::fs::OpenOptions::new().write(true).open(&config) {
+            drop(writer);
+        }
+    });
+    let ready = wait_for("READY=1, or secpipe's end", || {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(Err(status));
+        }
+        let mut buf = [0u8; 512];
+        let _ = systemd
+            .socket
+            .set_read_timeout(Some(Duration::from_millis(100)));
+        match systemd.socket.recv(&mut buf) {
+            Ok(n) if buf[..n].starts_with(b"READY=1") => Some(Ok(())),
+            _ => None,
+        }
+    });
+    assert!(ready.is_ok(), "the SIGHUP ended secpipe: {ready:?}");
+    signal(&child, "TERM");
+    let status = wait_for("secpipe to exit", || child.try_wait().expect("wait"));
+    assert!(status.success(), "{status}");
+}

@@ -10,6 +10,7 @@ use crate::flags::lowargs::RunArgs;
 /// `given(id)`: whether the flag with clap id `id` was on the command line (it wins over the
 /// config file's `[run]` table).
 pub fn run(mut args: RunArgs, given: &dyn Fn(&str) -> bool) -> Result<ExitCode, UsageError> {
+    crate::pipeline::reload::ignore_hangups_while_starting();
     let from_file = apply_run_table(&mut args, given)?;
     let locate = |e: UsageError| match &from_file {
         Some(file) => file.locate(e),

@@ -56,6 +56,20 @@ pub const MIN_RELOAD_GAP: Duration = Duration::from_secs(1);
 /// Config tables a reload applies; every other top-level key needs a restart.
 const RELOADABLE_TABLES: [&str; 2] = ["rules", "options"];
 
+/// Ignore `SIGHUP` until [`ReloadRequests::listen`] installs the handler that counts it.
+/// Called first thing by `run`: before the handler exists (reading the config, compiling
+/// grammars, opening the archive) `SIGHUP`'s default action would end the process, an end
+/// systemd counts as clean, so `Restart=on-failure` would leave the service down. A request
+/// that early is dropped: the rules and grammars are being read right then anyway. The handler
+/// replaces this disposition, so programs the run starts later do not inherit it.
+pub fn ignore_hangups_while_starting() {
+    // SAFETY: setting a signal's disposition to SIG_IGN runs no code of ours in a handler;
+    // nothing else of this process has set SIGHUP's disposition yet.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+}
+
 /// `SIGHUP`s received so far, counted by the signal handler and read by the ordered stage.
 #[derive(Clone, Default)]
 pub struct ReloadRequests {
