@@ -355,3 +355,56 @@ webhook = { secret_file = "hook.secret", header_files = { Authorization = "hook.
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("No such file"), "{err}");
 }
+
+/// A limit that checks two flags at once ("--roll-rows and --roll-secs must be at least 1")
+/// started its message with the first flag, so a mistake in the second one's key was reported
+/// nowhere in the file. Each is now reported at its own key.
+#[test]
+fn a_mistake_in_the_second_of_two_related_keys_is_reported_at_that_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str)] = &[
+        (
+            "[run]\nreorder_buffer_mib = 0\n",
+            "secpipe.toml:2:22: [run] reorder_buffer_mib: must be at least 1",
+        ),
+        (
+            "[run]\nreorder_buffer_events = 0\n",
+            "secpipe.toml:2:25: [run] reorder_buffer_events: must be at least 1",
+        ),
+        (
+            "[run]\narchive = \"a\"\nroll_secs = 0\n",
+            "secpipe.toml:3:13: [run] roll_secs: must be at least 1",
+        ),
+        (
+            "[run]\narchive = \"a\"\nroll_rows = 0\n",
+            "secpipe.toml:3:13: [run] roll_rows: must be at least 1",
+        ),
+        (
+            "[run]\ntls_key = \"k.pem\"\n",
+            "secpipe.toml:2:11: [run] tls_key: needs --tls-cert",
+        ),
+        (
+            "[run]\ntls_cert = \"c.pem\"\n",
+            "secpipe.toml:2:12: [run] tls_cert: needs --tls-key",
+        ),
+    ];
+    for (text, expected) in cases {
+        let config = write(dir.path(), "secpipe.toml", text);
+        let out = secpipe()
+            .args(["config", "check", &config])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        // The report wraps long messages: compare them on one line.
+        let flat = err
+            .lines()
+            .map(|l| l.trim().trim_start_matches('│').trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            flat.contains(expected),
+            "{text}: expected {expected:?} in\n{err}"
+        );
+    }
+}

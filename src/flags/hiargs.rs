@@ -335,10 +335,14 @@ impl DetectConfig {
             None => RuleSet::builtin(),
         };
         let lateness = parse_duration("--lateness", &args.lateness)?;
-        if args.reorder_buffer_events == 0 || args.reorder_buffer_mib == 0 {
-            return Err(UsageError::plain(
-                "--reorder-buffer-events and --reorder-buffer-mib must be at least 1",
-            ));
+        // One message per flag, starting with it: a config file's key is found by it.
+        for (flag, n) in [
+            ("--reorder-buffer-events", args.reorder_buffer_events),
+            ("--reorder-buffer-mib", args.reorder_buffer_mib),
+        ] {
+            if n == 0 {
+                return Err(UsageError::plain(format!("{flag} must be at least 1")));
+            }
         }
         let alert_drain = match &args.drain_timeout {
             Some(text) => std::time::Duration::from_micros(
@@ -414,10 +418,13 @@ impl RunConfig {
         let listen = listen_config(args)?;
         let parse = ParseConfig::from_args(&args.parse)?;
         let detect = DetectConfig::from_args(&args.detect, &parse.settings.tz)?;
-        if args.roll_rows == 0 || args.roll_secs == 0 {
-            return Err(UsageError::plain(
-                "--roll-rows and --roll-secs must be at least 1",
-            ));
+        for (flag, n) in [
+            ("--roll-rows", args.roll_rows),
+            ("--roll-secs", args.roll_secs),
+        ] {
+            if n == 0 {
+                return Err(UsageError::plain(format!("{flag} must be at least 1")));
+            }
         }
         let location = args
             .archive
@@ -635,6 +642,18 @@ pub fn parse_duration(flag: &str, text: &str) -> Result<i64, UsageError> {
 /// be silently ignored (an archive believed signed that is not written at all).
 fn needed_flags(args: &RunArgs) -> Result<(), UsageError> {
     let pairs = [
+        (
+            "--tls-cert",
+            args.tls_cert.is_some(),
+            "--tls-key",
+            args.tls_key.is_some(),
+        ),
+        (
+            "--tls-key",
+            args.tls_key.is_some(),
+            "--tls-cert",
+            args.tls_cert.is_some(),
+        ),
         (
             "--spool",
             args.spool.is_some(),
