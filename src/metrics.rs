@@ -460,6 +460,21 @@ impl Metrics {
         }
     }
 
+    /// Rules a reload removed: their `state_keys` gauges go, rather than show the last count
+    /// of a rule that no longer runs.
+    ///
+    /// ```
+    /// let metrics = secpipe::metrics::Metrics::new();
+    /// metrics.observe_detector(1, 1, &[("auth.bruteforce".to_string(), 3)]);
+    /// metrics.forget_rules(&["auth.bruteforce".to_string()]);
+    /// assert!(!metrics.render().contains("auth.bruteforce"));
+    /// ```
+    pub fn forget_rules(&self, rules: &[String]) {
+        for rule in rules {
+            self.state_keys.remove(&vec![("rule", rule.clone())]);
+        }
+    }
+
     pub fn observe_alerts(&self, alerts: &[Alert]) {
         for a in alerts {
             self.alerts

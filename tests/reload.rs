@@ -515,3 +515,33 @@ fn a_sighup_while_starting_does_not_end_the_run() {
     let status = wait_for("secpipe to exit", || child.try_wait().expect("wait"));
     assert!(status.success(), "{status}");
 }
+
+/// A rule a reload removes (here: disables) drops its state, and its
+/// `secpipe_state_keys{rule=…}` gauge goes with it. It stayed at its last value for ever: a
+/// dashboard showed a rule that no longer runs still holding keys.
+#[test]
+fn a_removed_rule_leaves_no_state_keys_gauge_behind() {
+    let dir = setup("");
+    let log = dir.path().join("auth.log");
+    let secpipe = start(dir.path(), &[]);
+    append_attempts(&log, "203.0.113.77", 1..3);
+    secpipe.wait_metric(BRUTEFORCE_KEYS, 1.0);
+    reload_with(
+        &secpipe,
+        dir.path(),
+        "[rules.\"auth.bruteforce\"]\nenabled = false\n",
+        RELOADS_DONE,
+        1.0,
+    );
+    let metrics = secpipe.metrics();
+    assert!(
+        metrics.contains("secpipe_state_keys{rule=\"auth.concurrent_ips\"}"),
+        "the other rules' gauges stay: {metrics}"
+    );
+    assert!(
+        !metrics.contains(BRUTEFORCE_KEYS),
+        "the removed rule's gauge is still there: {metrics}"
+    );
+    let (status, stderr) = secpipe.terminate();
+    assert!(status.success(), "{stderr}");
+}

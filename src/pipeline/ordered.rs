@@ -105,6 +105,7 @@ impl OrderedStage {
             return None;
         }
         let changes = self.detector.reload(rules);
+        self.metrics.forget_rules(&changes.removed);
         self.observe_detector(now_micros());
         Some(changes)
     }
