@@ -7,9 +7,11 @@
 //! **starts afresh**: its old counts were gathered under another definition (other kinds,
 //! conditions, window, key, grouping), and an alert raised from them would show a count,
 //! threshold and evidence that the new rule never decided. Starting afresh can at worst delay
-//! an alert by one threshold's worth of events; keeping could raise one the new rule would not
-//! (a narrowed rule alerting on events it no longer selects), or, after a lowered threshold,
-//! fire at once on a key whose attack ended an hour ago with a window that no longer exists.
+//! an alert by one threshold's worth of events, or repeat one (its cooldowns go with its
+//! counts: an attack still going on alerts again at the new threshold); keeping could raise one
+//! the new rule would not (a narrowed rule alerting on events it no longer selects), or, after
+//! a lowered threshold, fire at once on a key whose attack ended an hour ago with a window that
+//! no longer exists.
 //! Removed rules drop their state at once (so memory does not grow across reloads); new rules
 //! start empty.
 //!
