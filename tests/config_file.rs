@@ -408,3 +408,29 @@ fn a_mistake_in_the_second_of_two_related_keys_is_reported_at_that_key() {
         );
     }
 }
+
+/// `config check` lists the rules that will run: a rule the file disables is not among them
+/// (it was, so a check of a file that had turned auth.bruteforce off still showed it running),
+/// and is named as disabled.
+#[test]
+fn config_check_does_not_count_a_disabled_rule_as_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "secpipe.toml",
+        "[rules.\"auth.bruteforce\"]\nenabled = false\n",
+    );
+    let out = secpipe()
+        .args(["config", "check", &config])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let rules = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("rules:"))
+        .unwrap_or_default();
+    assert!(rules.contains("rules: 12 ("), "{stdout}");
+    assert!(!rules.contains("auth.bruteforce,"), "{stdout}");
+    assert!(stdout.contains("disabled: auth.bruteforce"), "{stdout}");
+}

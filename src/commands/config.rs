@@ -99,8 +99,19 @@ fn describe(path: &str, run: &crate::flags::lowargs::RunArgs, config: &RunConfig
     }
     inputs.extend(run.listen.iter().cloned());
     out += &format!("  inputs: {}\n", inputs.join("; "));
-    let ids = config.detect.rules.ids();
+    // The rules that will run; those the file turned off are named apart.
+    let disabled = config.detect.rules.disabled_ids();
+    let ids: Vec<&str> = config
+        .detect
+        .rules
+        .ids()
+        .into_iter()
+        .filter(|id| !disabled.contains(id))
+        .collect();
     out += &format!("  rules: {} ({})\n", ids.len(), ids.join(", "));
+    if !disabled.is_empty() {
+        out += &format!("  disabled: {}\n", disabled.join(", "));
+    }
     let sinks: Vec<String> = config.detect.sinks.iter().map(|r| r.to.name()).collect();
     out += &format!("  alerts to: {}\n", sinks.join(", "));
     if let Some(archive) = &run.archive {

@@ -212,6 +212,23 @@ impl RuleSet {
         self.rules.iter().map(|r| r.id.as_str()).collect()
     }
 
+    /// The ids of the rules a config turned off (`enabled = false`), in pack order.
+    ///
+    /// ```
+    /// let rules = secpipe::detect::RuleSet::with_config(
+    ///     "s.toml",
+    ///     "[rules.\"auth.bruteforce\"]\nenabled = false\n",
+    /// ).unwrap();
+    /// assert_eq!(rules.disabled_ids(), ["auth.bruteforce"]);
+    /// ```
+    pub fn disabled_ids(&self) -> Vec<&str> {
+        self.rules
+            .iter()
+            .filter(|r| !r.enabled)
+            .map(|r| r.id.as_str())
+            .collect()
+    }
+
     /// The fields the enabled rules key on, in pack order without repeats, each with the
     /// coarsest IPv6 grouping among its rules: what the bus partitions events by
     /// ([`crate::bus`]), so that every key of every rule lands whole in one partition.
