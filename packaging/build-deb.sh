@@ -62,7 +62,7 @@ COPYRIGHT
 chmod 0644 "$doc/copyright"
 
 # Shared-library dependencies as dpkg computes them for any package (it wants a debian/control).
-shlibs=$(cd "$out" && mkdir -p shlibs/debian && printf 'Source: secpipe\n\nPackage: secpipe\n' > shlibs/debian/control &&
+shlibs=$(cd "$out" && mkdir -p shlibs/debian && printf 'Source: secpipe\n\nPackage: secpipe\nArchitecture: any\n' > shlibs/debian/control &&
     cd shlibs && dpkg-shlibdeps -O "$stage/usr/bin/secpipe" | sed -n 's/^shlibs:Depends=//p')
 installed_kib=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 
