@@ -32,7 +32,9 @@ esac
 
 cargo build --profile "$profile" --locked --bin secpipe
 rm -rf "$stage" "$out/gen"
-cargo run --profile "$profile" --locked --quiet --example gen-docs -- "$out/gen"
+# The generator always runs from the dev build: its output does not depend on the profile, and
+# with the dev-dependencies it needs, a release build of it would recompile half the crates.
+cargo run --profile dev --locked --quiet --example gen-docs -- "$out/gen"
 
 install -D -m 0755 "$target/$profile_dir/secpipe" "$stage/usr/bin/secpipe"
 # The release profile keeps line tables (debug = 1) for profiling; the package does not need them.
