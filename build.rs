@@ -61,7 +61,11 @@ fn watch(name: &str) {
 /// The trimmed stdout of `git ARGS` run in the package directory, or `None` when it fails.
 fn git(args: &[&str]) -> Option<String> {
     let dir = std::env::var_os("CARGO_MANIFEST_DIR")?;
-    let out = Command::new("git").args(args).current_dir(dir).output().ok()?;
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .ok()?;
     if !out.status.success() {
         return None;
     }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Debian package of secpipe from this repository:
 #   packaging/build-deb.sh            -> $CARGO_TARGET_DIR/debian/secpipe_<version>-1_<arch>.deb
-# SECPIPE_DEB_PROFILE=dev packages the debug build instead (tests/package_install.rs does, so
-# that CI tests the package without a second, release, build of everything).
+# SECPIPE_DEB_PROFILE=dev packages the debug build instead, and SECPIPE_DEB_BINARY=PATH a binary
+# already built (tests/package_install.rs passes the one cargo test built, so that CI tests the
+# package without another build of everything).
 # It holds the release binary (debug info stripped), the systemd unit, the default config
 # (a conffile), man pages and bash/zsh/fish completions made from the clap definitions
 # (packaging/gen_docs.rs), README and copyright, and the blocking drop-in as an example.
@@ -30,13 +31,17 @@ case "$profile" in
     *) echo "build-deb: SECPIPE_DEB_PROFILE is release or dev, not $profile" >&2; exit 2 ;;
 esac
 
-cargo build --profile "$profile" --locked --bin secpipe
+binary="${SECPIPE_DEB_BINARY:-}"
+if [ -z "$binary" ]; then
+    cargo build --profile "$profile" --locked --bin secpipe
+    binary="$target/$profile_dir/secpipe"
+fi
 rm -rf "$stage" "$out/gen"
 # The generator always runs from the dev build: its output does not depend on the profile, and
 # with the dev-dependencies it needs, a release build of it would recompile half the crates.
 cargo run --profile dev --locked --quiet --example gen-docs -- "$out/gen"
 
-install -D -m 0755 "$target/$profile_dir/secpipe" "$stage/usr/bin/secpipe"
+install -D -m 0755 "$binary" "$stage/usr/bin/secpipe"
 # The release profile keeps line tables (debug = 1) for profiling; the package does not need them.
 strip --strip-debug "$stage/usr/bin/secpipe"
 install -D -m 0644 packaging/secpipe.service "$stage/lib/systemd/system/secpipe.service"

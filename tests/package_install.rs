@@ -103,7 +103,9 @@ fn debootstrap_tarball() -> Result<PathBuf, String> {
     Ok(tarball)
 }
 
-/// Build the .deb (debug profile) with the shipped script; its path.
+/// Build the .deb with the shipped script, around the binary this test run was built with; its
+/// path. (A `cargo build --bin secpipe` here would build without the dev-dependencies' features,
+/// a second build of much of the tree.)
 fn build_deb() -> PathBuf {
     let cargo = Path::new(env!("CARGO"));
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -113,6 +115,7 @@ fn build_deb() -> PathBuf {
         Command::new("bash")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/build-deb.sh"))
             .env("SECPIPE_DEB_PROFILE", "dev")
+            .env("SECPIPE_DEB_BINARY", SECPIPE)
             .env("CARGO_TARGET_DIR", target_dir())
             .env("PATH", std::env::join_paths(dirs).expect("PATH")),
     );
@@ -177,13 +180,22 @@ fn deb_installs_on_clean_bookworm_and_secpipe_help_version_man_work() {
 
     // man finds and renders the pages (formatted text, not roff source).
     for (page, expect) in [
-        ("secpipe", "secpipe - secpipe: a security log-stream pipeline"),
-        ("secpipe-run", "secpipe-run - Detect attacks and write alerts"),
+        (
+            "secpipe",
+            "secpipe - secpipe: a security log-stream pipeline",
+        ),
+        (
+            "secpipe-run",
+            "secpipe-run - Detect attacks and write alerts",
+        ),
         ("secpipe-verify", "--pubkey"),
     ] {
         let shown = run_ok(&mut in_chroot(&root, &["man", "-P", "cat", page]));
         assert!(shown.contains(expect), "man {page}:\n{shown}");
-        assert!(!shown.contains(".TH "), "man {page} shows roff source:\n{shown}");
+        assert!(
+            !shown.contains(".TH "),
+            "man {page} shows roff source:\n{shown}"
+        );
     }
 
     // Everything where Debian expects it.

@@ -80,5 +80,8 @@ fn runs_as_non_root_on_read_only_root_writing_only_its_volume() {
     let leaked: Vec<_> = std::fs::read_dir(volume.path())
         .expect("read volume dir")
         .collect();
-    assert!(leaked.is_empty(), "written outside the namespace: {leaked:?}");
+    assert!(
+        leaked.is_empty(),
+        "written outside the namespace: {leaked:?}"
+    );
 }

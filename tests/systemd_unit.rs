@@ -61,8 +61,11 @@ fn parse_exposure(table: &str) -> f64 {
 /// in `secpipe.service.d/`, where systemd merges drop-ins from.
 fn unit_dir(with_blocking: bool) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(packaging("secpipe.service"), dir.path().join("secpipe.service"))
-        .expect("copy unit");
+    std::fs::copy(
+        packaging("secpipe.service"),
+        dir.path().join("secpipe.service"),
+    )
+    .expect("copy unit");
     if with_blocking {
         let dropins = dir.path().join("secpipe.service.d");
         std::fs::create_dir(&dropins).expect("mkdir drop-in dir");
@@ -129,7 +132,10 @@ fn exposure_check_fails_an_unhardened_unit() {
     )
     .expect("write unit");
     let (score, table) = exposure(&unit);
-    assert!(score > MAX_EXPOSURE, "an unhardened unit scored {score}:\n{table}");
+    assert!(
+        score > MAX_EXPOSURE,
+        "an unhardened unit scored {score}:\n{table}"
+    );
 }
 
 /// `systemd-analyze verify` knows every directive and value (an unknown key or a typo is a
@@ -195,6 +201,9 @@ fn default_config_writes_only_where_the_unit_allows() {
         assert_ne!(to, "-", "alerts to stdout would feed the journal it reads");
         assert!(writable(to), "alerts to {to}: not writable by the unit");
     }
-    assert!(run.contains_key("journal"), "the default config reads the journal");
+    assert!(
+        run.contains_key("journal"),
+        "the default config reads the journal"
+    );
     assert_eq!(config["block"]["mode"].as_str(), Some("off"));
 }

@@ -25,7 +25,10 @@ fn version_names_the_git_revision_it_was_built_from() {
     let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
 
     for flag in ["--version", "-V"] {
-        let out = Command::new(SECPIPE).arg(flag).output().expect("run secpipe");
+        let out = Command::new(SECPIPE)
+            .arg(flag)
+            .output()
+            .expect("run secpipe");
         assert!(out.status.success(), "secpipe {flag}: {}", out.status);
         let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         let revision = revision_of(&line);
