@@ -91,8 +91,9 @@ fn debootstrap_tarball() -> Result<PathBuf, String> {
         .arg(MIRROR));
     if !out.status.success() {
         let _ = std::fs::remove_file(&partial);
-        let stderr = text(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        // debootstrap reports on stdout (I:/W:/E: lines) as well as stderr.
+        let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        let tail: Vec<&str> = said.lines().rev().take(5).collect();
         return Err(format!(
             "debootstrap could not download {SUITE} from {MIRROR} ({}): {}",
             out.status,
