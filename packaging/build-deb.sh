@@ -9,7 +9,7 @@
 # (packaging/gen_docs.rs), README and copyright, and the blocking drop-in as an example.
 #
 # dpkg-deb rather than cargo-deb: dpkg-deb is on every Debian machine, so CI needs no extra
-# `cargo install` (cargo-deb compiles for minutes on 2 cores), and the maintainer scripts
+# `cargo install cargo-deb` (a compile of its own on CI's 2 cores), and the maintainer scripts
 # below are the few lines debhelper would write, in plain view.
 set -euo pipefail
 cd "$(dirname "$0")/.."
