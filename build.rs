@@ -26,6 +26,9 @@ fn main() {
 /// "git <12 hex>[-dirty]" from the repository the package is in, and the rerun triggers for it;
 /// `None` when git or the repository is missing.
 fn git_revision() -> Option<String> {
+    // A source tarball unpacked inside some other repository must not take that one's revision:
+    // the repository has to be secpipe's own, the one that tracks this Cargo.toml.
+    git(&["ls-files", "--error-unmatch", "Cargo.toml"])?;
     let rev = git(&["rev-parse", "--short=12", "HEAD"])?;
     // --git-path resolves worktrees (.git is then a file) and the common dir of branches.
     for path in ["HEAD", "index", "packed-refs"] {
