@@ -11,7 +11,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Reads log lines (stdin, files, syslog), parses and classifies them, detects attacks in
 /// event-time windows, and writes alerts plus an optional tamper-evident Parquet archive.
 #[derive(Parser, Debug)]
-#[command(name = "secpipe", version, args_conflicts_with_subcommands = true)]
+// The version names the git revision it was built from (build.rs).
+#[command(
+    name = "secpipe",
+    version = env!("SECPIPE_LONG_VERSION"),
+    args_conflicts_with_subcommands = true
+)]
 pub struct LowArgs {
     #[command(subcommand)]
     pub command: Option<Command>,
