@@ -2,8 +2,8 @@
 //! after a saved cursor.
 //!
 //! # Threads and backpressure
-//! One thread (`journal`) runs `journalctl --output=json --follow --all --no-pager
-//! [--directory=DIR] (--after-cursor=C | --lines=all) -- MATCH…` (no shell; the matches are
+//! One thread (`journal`) runs `journalctl --output=json --all --no-pager [--directory=DIR]
+//! --follow --lines=all [--after-cursor=C] -- MATCH…` (no shell; the matches are
 //! checked first, [`matches`]) and reads its stdout through a small *pump* thread, so that it
 //! can look at the shutdown flag while journalctl has nothing to say. Lines go on in big
 //! batches like every source's; the channel is bounded, so a slow pipeline stops the reading,
@@ -292,7 +292,10 @@ impl Reader {
         }
         match follow {
             Some(StartAt::After(cursor)) => {
-                cmd.arg("--follow").arg(format!("--after-cursor={cursor}"));
+                // `--follow` alone would print only the first 10 entries after the cursor
+                // (its default `--lines=10` applies there too), then follow.
+                cmd.args(["--follow", "--lines=all"])
+                    .arg(format!("--after-cursor={cursor}"));
             }
             Some(StartAt::Beginning) => {
                 cmd.args(["--follow", "--lines=all"]);
