@@ -65,8 +65,11 @@ fn sshd(n: u64, ip: &str) -> Entry {
             ("_EXE", b"/usr/sbin/sshd".to_vec()),
             (
                 "MESSAGE",
-                format!("Failed password for root from {ip} port {} ssh2", 10_000 + n)
-                    .into_bytes(),
+                format!(
+                    "Failed password for root from {ip} port {} ssh2",
+                    10_000 + n
+                )
+                .into_bytes(),
             ),
         ],
     }
@@ -208,7 +211,10 @@ fn lost_and_repeated(archive: &Path, want: std::ops::Range<u64>) -> (u64, u64) {
         .map(|&c| u64::from(c.saturating_sub(1)))
         .sum();
     let foreign: Vec<_> = counts.keys().filter(|n| !want.contains(n)).collect();
-    assert!(foreign.is_empty(), "archived entries outside {want:?}: {foreign:?}");
+    assert!(
+        foreign.is_empty(),
+        "archived entries outside {want:?}: {foreign:?}"
+    );
     (lost, repeated)
 }
 
@@ -326,7 +332,10 @@ fn children(pid: u32) -> Vec<u32> {
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
         let path = task.expect("task").path().join("children");
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        out.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
     }
     out
 }
@@ -383,7 +392,8 @@ fn forged_sshd_entries_from_logger_count_for_nothing() {
     let forged: Vec<Entry> = (1..=10)
         .map(|n| {
             let mut e = sshd(n, "198.51.100.9");
-            e.fields.retain(|(name, _)| !name.starts_with('_') || *name == "_HOSTNAME");
+            e.fields
+                .retain(|(name, _)| !name.starts_with('_') || *name == "_HOSTNAME");
             e.fields.extend([
                 ("_PID", b"777".to_vec()),
                 ("_UID", b"1000".to_vec()),
@@ -394,19 +404,33 @@ fn forged_sshd_entries_from_logger_count_for_nothing() {
         })
         .collect();
     append(&remote, dir.path(), forged);
-    append(&remote, dir.path(), (11..=20).map(|n| sshd(n, "203.0.113.7")).collect());
+    append(
+        &remote,
+        dir.path(),
+        (11..=20).map(|n| sshd(n, "203.0.113.7")).collect(),
+    );
     // The trusted fields survive systemd-journal-remote, as journalctl prints them.
     let out = Command::new("journalctl")
-        .args(["--output=json", "--no-pager", "--directory=j", "_COMM=logger"])
+        .args([
+            "--output=json",
+            "--no-pager",
+            "--directory=j",
+            "_COMM=logger",
+        ])
         .current_dir(dir.path())
         .output()
         .expect("journalctl");
     let logger_entries = String::from_utf8_lossy(&out.stdout).lines().count();
-    assert_eq!(logger_entries, 10, "_COMM=logger entries in the journal files");
+    assert_eq!(
+        logger_entries, 10,
+        "_COMM=logger entries in the journal files"
+    );
 
     running.wait_alert("auth.bruteforce", "203.0.113.7");
     running.wait_metric(&lines_read("journal:j"), 20.0);
-    let alerts_file = dir.path().join(format!("stdout-{}.txt", running.metrics_port));
+    let alerts_file = dir
+        .path()
+        .join(format!("stdout-{}.txt", running.metrics_port));
     let (status, stderr) = running.terminate();
     assert!(status.success(), "{stderr}");
     let alerts = std::fs::read_to_string(alerts_file).expect("alerts");
@@ -485,7 +509,11 @@ fn a_cursor_quoted_in_a_field_is_not_taken_for_the_entry_cursor() {
 
 #[test]
 fn a_match_that_looks_like_an_option_is_refused() {
-    for bad in ["--journal=--output=cat", "--journal=-D/etc", "--journal=/usr/sbin/sshd"] {
+    for bad in [
+        "--journal=--output=cat",
+        "--journal=-D/etc",
+        "--journal=/usr/sbin/sshd",
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_secpipe"))
             .arg(bad)
             .output()

@@ -429,12 +429,12 @@ impl RunConfig {
         });
         // With listeners or the journal and no INPUT, read only those: stdin is not an implied
         // input.
-        let inputs = if args.inputs.is_empty() && (!listen.specs.is_empty() || args.journal.is_some())
-        {
-            Vec::new()
-        } else {
-            inputs(&args.inputs)
-        };
+        let inputs =
+            if args.inputs.is_empty() && (!listen.specs.is_empty() || args.journal.is_some()) {
+                Vec::new()
+            } else {
+                inputs(&args.inputs)
+            };
         let block = block_config(args, &listen)?;
         let spooled = detect.sinks.iter().any(|route| route.to.reaches_others());
         if args.state.is_some()

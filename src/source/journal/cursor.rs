@@ -212,7 +212,11 @@ mod tests {
         for _ in 0..10_000 {
             scan.push(b"aaaaaaaaaa");
         }
-        assert!(scan.value.as_ref().is_some_and(|v| v.len() <= MAX_CURSOR + 1));
+        assert!(
+            scan.value
+                .as_ref()
+                .is_some_and(|v| v.len() <= MAX_CURSOR + 1)
+        );
         scan.push(b"\"}");
         assert_eq!(scan.finish(), Err(ScanError::Invalid));
     }

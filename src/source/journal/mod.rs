@@ -260,14 +260,15 @@ impl Reader {
         let output = probe
             .output()
             .map_err(|e| format!("--journal: cannot run {JOURNALCTL}: {e}"))?;
-        let last = output
-            .stdout
-            .split(|&b| b == b'\n')
-            .rev()
-            .find_map(|line| match find_cursor(line) {
-                Found::One(c) => Some(String::from_utf8_lossy(c).into_owned()),
-                _ => None,
-            });
+        let last =
+            output
+                .stdout
+                .split(|&b| b == b'\n')
+                .rev()
+                .find_map(|line| match find_cursor(line) {
+                    Found::One(c) => Some(String::from_utf8_lossy(c).into_owned()),
+                    _ => None,
+                });
         match last {
             Some(cursor) => {
                 if let Some(saved) = &self.saved {
@@ -521,7 +522,9 @@ impl Reader {
         lines.batch.push(line, truncated);
         if lines.batch.is_full() {
             let next = LineBatch::new(self.name.clone(), lines.batch.next_line(), lines.now);
-            lines.batches.push(std::mem::replace(&mut lines.batch, next));
+            lines
+                .batches
+                .push(std::mem::replace(&mut lines.batch, next));
         }
     }
 

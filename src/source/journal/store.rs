@@ -54,8 +54,7 @@ impl CursorStore {
                 let cursors: BTreeMap<String, String> = serde_json::from_slice(&bytes)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
                     .map_err(|e| at(&path, e))?;
-                if let Some((journal, _)) = cursors.iter().find(|(_, c)| !is_cursor(c.as_bytes()))
-                {
+                if let Some((journal, _)) = cursors.iter().find(|(_, c)| !is_cursor(c.as_bytes())) {
                     return Err(at(
                         &path,
                         io::Error::new(
