@@ -372,8 +372,14 @@ fn journalctl_killed_mid_stream_is_started_again_after_the_last_entry_sent() {
     sent += 100;
     running.wait_metric(&lines_read("journal:j"), sent as f64);
     let restarts = running.metric("secpipe_journal_total{event=\"journalctl_restart\"}");
+    let last_journalctl = journalctl();
     let (status, stderr) = running.terminate();
     assert!(status.success(), "{stderr}");
+    // SIGTERM to secpipe ends its journalctl too, reaped (no zombie left behind).
+    assert!(
+        !Path::new(&format!("/proc/{last_journalctl}")).exists(),
+        "journalctl {last_journalctl} outlived secpipe"
+    );
     let (lost, repeated) = lost_and_repeated(&dir.path().join("archive"), 1..sent + 1);
     eprintln!(
         "journalctl SIGKILLed 3 times mid-stream: {restarts} restarts; of {sent} entries {lost} \

@@ -254,7 +254,9 @@ impl Reader {
             return Ok(StartAt::After(cursor));
         }
         let mut probe = self.command(None);
-        probe.arg("--lines=1");
+        // Only the cursor (journalctl adds the timestamps and boot id): a huge last entry
+        // costs nothing here.
+        probe.args(["--lines=1", "--output-fields=__CURSOR"]);
         probe.arg("--").args(&self.config.matches);
         probe.stdin(Stdio::null()).stderr(Stdio::null());
         let output = probe
