@@ -382,11 +382,7 @@ impl Reader {
             return Ended::Exited;
         };
         let chunks = pump(stdout);
-        // An unfinished line of an earlier journalctl will never be finished: its entry comes
-        // again, whole, after the last cursor sent.
-        self.carry.clear();
-        self.carry_truncated = false;
-        self.scanner = CursorScanner::default();
+        self.forget_partial_line();
         let mut ended = Ended::Exited;
         loop {
             match chunks.recv_timeout(CHECK_EVERY) {
@@ -428,6 +424,14 @@ impl Reader {
             Err(e) => crate::report::warn(&format!("--journal: journalctl: {e}")),
         }
         ended
+    }
+
+    /// An unfinished line of an earlier journalctl will never be finished: its entry comes
+    /// again, whole, from the next journalctl (after the last cursor sent).
+    fn forget_partial_line(&mut self) {
+        self.carry.clear();
+        self.carry_truncated = false;
+        self.scanner = CursorScanner::default();
     }
 
     /// Frame `chunk` and send its complete lines on; false when the pipeline is gone.
@@ -603,4 +607,111 @@ fn pump(mut stdout: impl Read + Send + 'static) -> Receiver<io::Result<Vec<u8>>>
         .name("journalctl-pump".into())
         .spawn(pump);
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(saved: Option<SharedCursor>, own: Option<OwnEntries>, max_line: usize) -> Reader {
+        Reader {
+            config: JournalConfig::default(),
+            name: "journal".into(),
+            max_line,
+            saved,
+            last_sent: None,
+            line: 0,
+            own,
+            carry: Vec::new(),
+            carry_truncated: false,
+            scanner: CursorScanner::default(),
+            warned_cursor: false,
+            report: ReadReport::default(),
+        }
+    }
+
+    fn entry(n: u32, pid: u32, pad: usize) -> String {
+        format!(
+            "{{\"_BOOT_ID\":\"b0\",\"_PID\":\"{pid}\",\"PAD\":\"{}\",\"__CURSOR\":\"s=a;i={n}\"}}\n",
+            "x".repeat(pad)
+        )
+    }
+
+    /// Wherever the chunks are cut, every entry but our own is sent once, an over-long one is
+    /// cut, and the cursor acknowledged last is the last entry's, even when that entry is our
+    /// own (skipped) or longer than `--max-line`.
+    #[test]
+    fn entries_cut_anywhere_give_their_lines_and_the_last_cursor() {
+        let text = [
+            entry(1, 7, 10),
+            entry(2, 99, 10), // ours: skipped
+            entry(3, 7, 500), // longer than max_line, its cursor past the cut
+            entry(4, 99, 10), // ours, and the last
+        ]
+        .concat();
+        let text = text.as_bytes();
+        for cut in [1, 17, 64, 200, text.len() - 3, text.len()] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let shared = SharedCursor::new(CursorStore::open(dir.path()).expect("store"), "local");
+            let mut r = reader(
+                Some(shared.clone()),
+                Some(OwnEntries::new("b0", 99, None)),
+                128,
+            );
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let out = Outlet {
+                tx,
+                shutdown: Shutdown::new(),
+                metrics: Arc::new(Metrics::new()),
+            };
+            for chunk in text.chunks(cut) {
+                assert!(r.take(chunk, &out));
+            }
+            drop(out);
+            let mut lines = Vec::new();
+            for mut batch in rx.iter() {
+                lines.extend(batch.lines().map(|(n, l, t)| (n, l.len(), t)));
+                if let Some(ack) = batch.ack.take() {
+                    ack.acknowledge();
+                }
+            }
+            assert_eq!(
+                lines,
+                vec![(1, entry(1, 7, 10).len() - 1, false), (2, 128, true)]
+            );
+            assert_eq!(shared.get().as_deref(), Some("s=a;i=4"), "chunks of {cut}");
+            assert_eq!(r.last_sent.as_deref(), Some("s=a;i=4"));
+        }
+    }
+
+    /// A journalctl that died in the middle of a line: the part is not sent, and the restart
+    /// (which prints the entry again, whole) starts clean.
+    #[test]
+    fn a_line_cut_by_a_dying_journalctl_is_not_sent() {
+        let mut r = reader(None, None, 1024);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let out = Outlet {
+            tx,
+            shutdown: Shutdown::new(),
+            metrics: Arc::new(Metrics::new()),
+        };
+        let first = entry(1, 7, 10);
+        let second = entry(2, 7, 10);
+        assert!(r.take(first.as_bytes(), &out));
+        assert!(r.take(&second.as_bytes()[..20], &out));
+        // What read_one_journalctl does before reading a new journalctl.
+        r.forget_partial_line();
+        assert!(r.take(second.as_bytes(), &out));
+        drop(out);
+        let lines: Vec<String> = rx
+            .iter()
+            .flat_map(|b| {
+                b.lines()
+                    .map(|(_, l, _)| String::from_utf8_lossy(l).into_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(lines, vec![first.trim_end(), second.trim_end()]);
+        assert_eq!(r.last_sent.as_deref(), Some("s=a;i=2"));
+    }
 }
