@@ -3,9 +3,9 @@
 //!
 //! # Threads and backpressure
 //! One thread (`journal`) runs `journalctl --output=json --all --no-pager [--directory=DIR]
-//! --follow --lines=all [--after-cursor=C] -- MATCH…` (no shell; the matches are
-//! checked first, [`matches`]) and reads its stdout through a small *pump* thread, so that it
-//! can look at the shutdown flag while journalctl has nothing to say. Lines go on in big
+//! --follow --lines=all [--after-cursor=C] -- MATCH…` (no shell; the matches are checked
+//! first, [`matches`](mod@matches)) and reads its stdout through a small *pump* thread, so
+//! that it can look at the shutdown flag while journalctl has nothing to say. Lines go on in big
 //! batches like every source's; the channel is bounded, so a slow pipeline stops the reading,
 //! the pipe fills and journalctl waits: the journal itself is the buffer, nothing is dropped.
 //! journalctl's stderr is secpipe's.
