@@ -258,10 +258,20 @@ impl Reader {
         // costs nothing here.
         probe.args(["--lines=1", "--output-fields=__CURSOR"]);
         probe.arg("--").args(&self.config.matches);
-        probe.stdin(Stdio::null()).stderr(Stdio::null());
+        probe.stdin(Stdio::null());
         let output = probe
             .output()
             .map_err(|e| format!("--journal: cannot run {JOURNALCTL}: {e}"))?;
+        if !output.status.success() || !output.stderr.is_empty() {
+            // No files yet, or no permission (then journalctl shows only the user's own
+            // entries): say so, in journalctl's words, before reading.
+            let said = String::from_utf8_lossy(&output.stderr);
+            crate::report::warn(&format!(
+                "--journal: journalctl ({}): {}",
+                output.status,
+                said.trim().escape_debug()
+            ));
+        }
         let last =
             output
                 .stdout
