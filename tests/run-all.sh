@@ -46,6 +46,11 @@ fi
 if ! command -v systemd-analyze >/dev/null || ! command -v debootstrap >/dev/null || ! command -v dpkg-shlibdeps >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd debootstrap dpkg-dev
 fi
+# systemd-journal-remote writes real journal files from export streams; tests/journal_source.rs
+# reads them with journalctl through `secpipe --journal --journal-dir`.
+if [ ! -x /lib/systemd/systemd-journal-remote ] && [ ! -x /usr/lib/systemd/systemd-journal-remote ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-journal-remote
+fi
 python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
 # aiosmtpd is the SMTP server tests/email_sink.rs mails alerts to (tests/peers/smtp_receiver.py).
 python3 -m pip install --quiet --disable-pip-version-check aiosmtpd && python3 -c 'import aiosmtpd'

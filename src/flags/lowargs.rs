@@ -184,6 +184,15 @@ pub struct RunArgs {
     /// Listen for syslog: syslog+udp://ADDR, syslog+tcp://ADDR, syslog+tls://ADDR.
     #[arg(long, value_name = "URL")]
     pub listen: Vec<String>,
+    /// Read the systemd journal (journalctl -o json -f), with these matches
+    /// (FIELD=VALUE, `+` between alternatives; none: the whole journal); with --state, a
+    /// restart resumes after the last entry done with.
+    #[arg(long, num_args = 0.., value_name = "MATCH")]
+    pub journal: Option<Vec<String>>,
+    /// With --journal: read the journal files in DIR (journalctl --directory), e.g. those
+    /// systemd-journal-remote writes for other machines.
+    #[arg(long, value_name = "DIR", requires = "journal")]
+    pub journal_dir: Option<PathBuf>,
     /// TLS certificate chain (PEM) for syslog+tls.
     #[arg(long, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
