@@ -246,3 +246,13 @@ fn the_other_commands_that_read_the_config_accept_its_run_table() {
     let out = run_ok(&["rules", "--config", &config]);
     assert!(String::from_utf8_lossy(&out.stdout).contains('7'));
 }
+
+#[test]
+fn the_packaged_default_config_checks_and_reads_the_journal_not_stdin() {
+    let packaged = root().join("packaging/secpipe.toml").display().to_string();
+    let out = run_ok(&["config", "check", &packaged]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("inputs: the journal\n"), "{stdout}");
+    assert!(stdout.contains("state: /var/lib/secpipe"), "{stdout}");
+    assert!(!stdout.contains("alerts to: stdout"), "{stdout}");
+}

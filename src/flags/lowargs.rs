@@ -173,14 +173,6 @@ pub struct RunArgs {
     /// after an outage or a restart) and the ban ledger (with --block).
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
-    /// Read the systemd journal (`journalctl -o json -f`), only entries with these matches
-    /// (FIELD=VALUE, `+` between groups; none: every entry), resuming after the last entry
-    /// taken, saved in --state.
-    #[arg(long, num_args = 0.., value_name = "MATCH")]
-    pub journal: Option<Vec<String>>,
-    /// With --journal: read the journal files in DIR (`journalctl -D`), not the system's.
-    #[arg(long, value_name = "DIR", requires = "journal")]
-    pub journal_dir: Option<PathBuf>,
     /// Listen for syslog: syslog+udp://ADDR, syslog+tcp://ADDR, syslog+tls://ADDR.
     #[arg(long, value_name = "URL")]
     pub listen: Vec<String>,
