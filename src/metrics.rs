@@ -208,6 +208,12 @@ impl Metrics {
             m.connections.clone(),
         );
         r.register(
+            "journal",
+            "--journal: journalctl restarts (event=journalctl_restart) and entries without a \
+             usable cursor (event=cursor_unusable)",
+            crate::source::journal::JOURNAL_EVENTS.clone(),
+        );
+        r.register(
             "checkpoints_saved",
             "Times the --state checkpoints were written",
             m.checkpoints_saved.clone(),

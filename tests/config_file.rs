@@ -434,3 +434,13 @@ fn config_check_does_not_count_a_disabled_rule_as_running() {
     assert!(!rules.contains("auth.bruteforce,"), "{stdout}");
     assert!(stdout.contains("disabled: auth.bruteforce"), "{stdout}");
 }
+
+#[test]
+fn the_packaged_default_config_checks_and_reads_the_journal_not_stdin() {
+    let packaged = root().join("packaging/secpipe.toml").display().to_string();
+    let out = run_ok(&["config", "check", &packaged]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("inputs: the journal\n"), "{stdout}");
+    assert!(stdout.contains("state: /var/lib/secpipe"), "{stdout}");
+    assert!(!stdout.contains("alerts to: stdout"), "{stdout}");
+}

@@ -41,6 +41,16 @@ fi
 if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server
 fi
+# Packaging (issue 17): tests/systemd_unit.rs scores the unit with systemd-analyze;
+# tests/package_install.rs builds the .deb (dpkg-shlibdeps) and installs it in a debootstrapped bookworm.
+if ! command -v systemd-analyze >/dev/null || ! command -v debootstrap >/dev/null || ! command -v dpkg-shlibdeps >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd debootstrap dpkg-dev
+fi
+# systemd-journal-remote writes real journal files from export streams; tests/journal_source.rs
+# reads them with journalctl through `secpipe --journal --journal-dir`.
+if [ ! -x /lib/systemd/systemd-journal-remote ] && [ ! -x /usr/lib/systemd/systemd-journal-remote ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-journal-remote
+fi
 python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
 # aiosmtpd is the SMTP server tests/email_sink.rs mails alerts to (tests/peers/smtp_receiver.py).
 python3 -m pip install --quiet --disable-pip-version-check aiosmtpd && python3 -c 'import aiosmtpd'

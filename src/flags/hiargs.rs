@@ -23,6 +23,7 @@ use crate::sink::SinkConfig;
 use crate::sink::encode::Encoding;
 use crate::sink::routes::{AlertRoute, RouteError, routes_in_config};
 use crate::source::follow::FollowedFiles;
+use crate::source::journal::{JournalConfig, JournalSource};
 use crate::source::syslog::{ListenConfig, ListenSpec, Transport};
 use crate::source::{BatchInputs, InputSpec, Source};
 
@@ -94,6 +95,8 @@ pub struct RunConfig {
     /// `--state DIR`: positions of followed files, spools of network outputs, the ban ledger.
     pub state: Option<PathBuf>,
     pub listen: ListenConfig,
+    /// `--journal [MATCH…]`, `--journal-dir`.
+    pub journal: Option<JournalConfig>,
     /// `--metrics ADDR`.
     pub metrics: Option<String>,
     /// `--block simulate|enforce` (None when off).
@@ -206,6 +209,10 @@ impl RunConfig {
         }
         if !self.listen.specs.is_empty() {
             sources.push(Box::new(self.listen.bind().map_err(UsageError::plain)?));
+        }
+        if let Some(journal) = self.journal {
+            let journal = JournalSource::new(journal, self.state.as_deref());
+            sources.push(Box::new(journal.map_err(UsageError::plain)?));
         }
         let emit = match &self.emit {
             Some(cfg) => Some(
@@ -463,22 +470,25 @@ impl RunConfig {
             roll_rows: args.roll_rows,
             roll_secs: args.roll_secs,
         });
-        // With listeners and no INPUT, read only the network: stdin is not an implied input.
-        let inputs = if args.inputs.is_empty() && !listen.specs.is_empty() {
-            Vec::new()
-        } else {
-            inputs(&args.inputs)
-        };
+        // With listeners or the journal and no INPUT, read only those: stdin is not an implied
+        // input.
+        let inputs =
+            if args.inputs.is_empty() && (!listen.specs.is_empty() || args.journal.is_some()) {
+                Vec::new()
+            } else {
+                inputs(&args.inputs)
+            };
         let block = block_config(args, &listen)?;
         let spooled = detect.sinks.iter().any(|route| route.to.reaches_others());
         if args.state.is_some()
             && !args.follow
+            && args.journal.is_none()
             && block.is_none()
             && !spooled
             && archive_bucket.is_none()
         {
             return Err(UsageError::plain(
-                "--state is for --follow (read positions), --block (the ban ledger) or \
+                "--state is for --follow or --journal (read positions), --block (the ban ledger) or \
                  network --alerts outputs (their spools)",
             ));
         }
@@ -491,6 +501,10 @@ impl RunConfig {
             follow: args.follow,
             state: args.state.clone(),
             listen,
+            journal: args.journal.as_ref().map(|matches| JournalConfig {
+                matches: matches.clone(),
+                dir: args.journal_dir.clone(),
+            }),
             metrics: args.metrics.clone(),
             block,
             emit: EmitConfig::from_args(args)?,

@@ -11,7 +11,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Reads log lines (stdin, files, syslog), parses and classifies them, detects attacks in
 /// event-time windows, and writes alerts plus an optional tamper-evident Parquet archive.
 #[derive(Parser, Debug)]
-#[command(name = "secpipe", version, args_conflicts_with_subcommands = true)]
+// The version names the git revision it was built from (build.rs).
+#[command(
+    name = "secpipe",
+    version = env!("SECPIPE_LONG_VERSION"),
+    args_conflicts_with_subcommands = true
+)]
 pub struct LowArgs {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -170,17 +175,18 @@ pub struct RunArgs {
     /// after an outage or a restart) and the ban ledger (with --block).
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
-    /// Read the systemd journal (`journalctl -o json -f`), only entries with these matches
-    /// (FIELD=VALUE, `+` between groups; none: every entry), resuming after the last entry
-    /// taken, saved in --state.
-    #[arg(long, num_args = 0.., value_name = "MATCH")]
-    pub journal: Option<Vec<String>>,
-    /// With --journal: read the journal files in DIR (`journalctl -D`), not the system's.
-    #[arg(long, value_name = "DIR")]
-    pub journal_dir: Option<PathBuf>,
     /// Listen for syslog: syslog+udp://ADDR, syslog+tcp://ADDR, syslog+tls://ADDR.
     #[arg(long, value_name = "URL")]
     pub listen: Vec<String>,
+    /// Read the systemd journal (journalctl -o json -f), with these matches
+    /// (FIELD=VALUE, `+` between alternatives; none: the whole journal); with --state, a
+    /// restart resumes after the last entry done with.
+    #[arg(long, num_args = 0.., value_name = "MATCH")]
+    pub journal: Option<Vec<String>>,
+    /// With --journal: read the journal files in DIR (journalctl --directory), e.g. those
+    /// systemd-journal-remote writes for other machines.
+    #[arg(long, value_name = "DIR")]
+    pub journal_dir: Option<PathBuf>,
     /// TLS certificate chain (PEM) for syslog+tls.
     #[arg(long, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,

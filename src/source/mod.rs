@@ -1,6 +1,6 @@
 //! source: where lines come from. Every input is a [`Source`]: stdin and files read once
-//! ([`files`]), followed files ([`follow`]), syslog listeners ([`syslog`]), an archive being
-//! replayed ([`archive`]).
+//! ([`files`]), followed files ([`follow`]), syslog listeners ([`syslog`]), the systemd
+//! journal ([`journal`]), an archive being replayed ([`archive`]).
 //!
 //! The contract, the same for all of them:
 //! - A source is built from its own config before anything is read, so that a taken port, a bad
@@ -22,6 +22,7 @@ pub mod archive;
 pub mod checkpoint;
 pub mod files;
 pub mod follow;
+pub mod journal;
 pub mod stdin;
 pub mod syslog;
 

@@ -1,0 +1,208 @@
+//! Where the journal source keeps its cursor: `DIR/journal-cursor.json` in `--state DIR`.
+//!
+//! The file maps each journal read (`local`, or `dir:PATH` for `--journal-dir PATH`) to the
+//! cursor of the last entry whose batch is done with: with the sinks and, when archiving,
+//! durable in the archive (the [`Ack`] machinery of [`crate::frame::ack`], as for followed
+//! files). It is written like the followed files' checkpoints: a temporary file, fsync,
+//! rename, fsync of the directory, at most every [`SAVE_EVERY`] and at shutdown.
+//!
+//! A cursor read back is checked against the cursor alphabet before it is used: the state
+//! directory may be writable by others than the one who wrote it, and its content goes onto
+//! journalctl's command line. A file that does not parse, or holds anything else, is an error,
+//! not a silent start from the end (which would skip what was written while secpipe was down).
+//!
+//! ```
+//! use secpipe::source::journal::store::CursorStore;
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut store = CursorStore::open(dir.path()).unwrap();
+//! store.record("local", "s=ab;i=7".into());
+//! store.save().unwrap();
+//! assert_eq!(CursorStore::open(dir.path()).unwrap().get("local"), Some("s=ab;i=7"));
+//! std::fs::write(dir.path().join("journal-cursor.json"), r#"{"local":"-D/etc"}"#).unwrap();
+//! assert!(CursorStore::open(dir.path()).is_err());
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use super::cursor::is_cursor;
+use crate::frame::ack::{Ack, Acknowledge, PositionKeeper};
+use crate::metrics::Metrics;
+use crate::source::checkpoint::SAVE_EVERY;
+
+const STORE_FILE: &str = "journal-cursor.json";
+
+/// The saved cursors, by journal.
+pub struct CursorStore {
+    dir: PathBuf,
+    cursors: BTreeMap<String, String>,
+    dirty: bool,
+    last_save: Option<Instant>,
+}
+
+impl CursorStore {
+    /// Open (creating) the state directory and load the cursors it holds.
+    pub fn open(dir: &Path) -> io::Result<CursorStore> {
+        std::fs::create_dir_all(dir).map_err(|e| at(dir, e))?;
+        let path = dir.join(STORE_FILE);
+        let cursors = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let cursors: BTreeMap<String, String> = serde_json::from_slice(&bytes)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+                    .map_err(|e| at(&path, e))?;
+                if let Some((journal, _)) = cursors.iter().find(|(_, c)| !is_cursor(c.as_bytes())) {
+                    return Err(at(
+                        &path,
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("the cursor of {journal:?} is not a journal cursor"),
+                        ),
+                    ));
+                }
+                cursors
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(at(&path, e)),
+        };
+        Ok(CursorStore {
+            dir: dir.to_path_buf(),
+            cursors,
+            dirty: false,
+            last_save: None,
+        })
+    }
+
+    /// The cursor saved for `journal`.
+    pub fn get(&self, journal: &str) -> Option<&str> {
+        self.cursors.get(journal).map(String::as_str)
+    }
+
+    /// Remember `cursor` for `journal` (in memory until the next save).
+    pub fn record(&mut self, journal: &str, cursor: String) {
+        self.cursors.insert(journal.to_string(), cursor);
+        self.dirty = true;
+    }
+
+    /// Save when something changed and the last save is [`SAVE_EVERY`] old. True if it saved.
+    pub fn save_if_due(&mut self) -> io::Result<bool> {
+        let due = self.last_save.is_none_or(|t| t.elapsed() >= SAVE_EVERY);
+        if self.dirty && due {
+            self.save()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Write the store atomically now.
+    pub fn save(&mut self) -> io::Result<()> {
+        let text = serde_json::to_vec_pretty(&self.cursors).map_err(io::Error::other)?;
+        let tmp = self.dir.join(format!("{STORE_FILE}.tmp"));
+        File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(&text)?;
+                f.sync_all()
+            })
+            .map_err(|e| at(&tmp, e))?;
+        std::fs::rename(&tmp, self.dir.join(STORE_FILE)).map_err(|e| at(&tmp, e))?;
+        // The rename is only durable once the directory entry is.
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| at(&self.dir, e))?;
+        self.dirty = false;
+        self.last_save = Some(Instant::now());
+        Ok(())
+    }
+}
+
+/// The same error, its message naming `path`.
+fn at(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// The store shared by the journal reader (which reads the resume cursor), the ordered stage
+/// (which records acknowledged cursors) and the pipeline (which saves it, as a
+/// [`PositionKeeper`]).
+#[derive(Clone)]
+pub struct SharedCursor {
+    store: Arc<Mutex<CursorStore>>,
+    /// Which journal's cursor this is (`local`, `dir:PATH`).
+    journal: Arc<str>,
+    metrics: Arc<OnceLock<Arc<Metrics>>>,
+}
+
+impl SharedCursor {
+    pub fn new(store: CursorStore, journal: &str) -> SharedCursor {
+        SharedCursor {
+            store: Arc::new(Mutex::new(store)),
+            journal: journal.into(),
+            metrics: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Count each save in `metrics`.
+    pub fn count_saves_in(&self, metrics: Arc<Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// The cursor saved (or last acknowledged) for this journal.
+    pub fn get(&self) -> Option<String> {
+        Some(self.store.lock().ok()?.get(&self.journal)?.to_string())
+    }
+
+    /// An acknowledgement that records `cursor` once its batch is done with.
+    pub fn ack(&self, cursor: String) -> Ack {
+        Ack::new(CursorAck {
+            shared: self.clone(),
+            cursor,
+        })
+    }
+
+    fn saved(&self) {
+        if let Some(metrics) = self.metrics.get() {
+            metrics.checkpoint_saved();
+        }
+    }
+}
+
+impl PositionKeeper for SharedCursor {
+    fn save_if_due(&mut self) {
+        let saved = match self.store.lock() {
+            Ok(mut store) => store.save_if_due(),
+            Err(_) => return,
+        };
+        match saved {
+            Ok(true) => self.saved(),
+            Ok(false) => {}
+            Err(e) => crate::report::warn(&format!("--state: {e}")),
+        }
+    }
+
+    fn save(&mut self) -> Result<(), String> {
+        let mut store = self
+            .store
+            .lock()
+            .map_err(|_| "--state: the journal reader panicked".to_string())?;
+        store.save().map_err(|e| format!("--state: {e}"))?;
+        drop(store);
+        self.saved();
+        Ok(())
+    }
+}
+
+/// The cursor after one batch's last entry, recorded once the batch is done with.
+struct CursorAck {
+    shared: SharedCursor,
+    cursor: String,
+}
+
+impl Acknowledge for CursorAck {
+    fn acknowledge(self: Box<Self>) {
+        if let Ok(mut store) = self.shared.store.lock() {
+            store.record(&self.shared.journal, self.cursor);
+        }
+    }
+}
