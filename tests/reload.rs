@@ -279,15 +279,18 @@ fn a_flood_of_sighups_neither_ends_nor_stalls_nor_leaks() {
     append_attempts(&log, "203.0.113.44", 1..6);
     let alert = secpipe.wait_alert("auth.bruteforce", "203.0.113.44");
     assert_eq!(alert["count"], 5, "{alert}");
-    assert_eq!(
-        count_entries(&fds),
-        fds_before,
-        "descriptors after the flood"
+    // A leak is growth. The count before may hold one transient descriptor more (the metrics
+    // server's side of the request that just answered `wait_metric`), so it is an upper bound,
+    // not an exact value (seen: one socket more before than after in 2 runs of 3).
+    let fds_after = count_entries(&fds);
+    assert!(
+        fds_after <= fds_before,
+        "descriptors after the flood: {fds_after}, before: {fds_before}"
     );
-    assert_eq!(
-        count_entries(&tasks),
-        tasks_before,
-        "threads after the flood"
+    let tasks_after = count_entries(&tasks);
+    assert!(
+        tasks_after <= tasks_before,
+        "threads after the flood: {tasks_after}, before: {tasks_before}"
     );
     let (status, stderr) = secpipe.terminate();
     assert!(status.success(), "exit {status}: {stderr}");
