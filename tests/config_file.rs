@@ -444,3 +444,35 @@ fn the_packaged_default_config_checks_and_reads_the_journal_not_stdin() {
     assert!(stdout.contains("state: /var/lib/secpipe"), "{stdout}");
     assert!(!stdout.contains("alerts to: stdout"), "{stdout}");
 }
+
+/// `config check` refuses what `run` would refuse before reading anything: a journal match
+/// that is not FIELD=VALUE and a metrics address that is not one. Both were checked only when
+/// the run was built, so the check said "ok" about a file the service then failed to start
+/// with.
+#[test]
+fn config_check_refuses_what_the_run_would_refuse_at_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str)] = &[
+        (
+            "[run]\njournal = [\"no-equals\"]\n",
+            "secpipe.toml:2:11: [run] journal:",
+        ),
+        (
+            "[run]\nmetrics = \"nope\"\n",
+            "secpipe.toml:2:11: [run] metrics: nope:",
+        ),
+    ];
+    for (text, expected) in cases {
+        let config = write(dir.path(), "secpipe.toml", text);
+        let out = secpipe()
+            .args(["config", "check", &config])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert!(
+            err.contains(expected),
+            "{text}: expected {expected:?} in\n{err}"
+        );
+    }
+}

@@ -422,6 +422,15 @@ impl DetectConfig {
 impl RunConfig {
     pub fn from_args(args: &RunArgs) -> Result<RunConfig, UsageError> {
         needed_flags(args)?;
+        // Checked here, not only when the run is built, so that `config check` refuses them.
+        if let Some(matches) = &args.journal {
+            crate::source::journal::matches::check_matches(matches).map_err(UsageError::plain)?;
+        }
+        if let Some(addr) = &args.metrics {
+            use std::net::ToSocketAddrs;
+            addr.to_socket_addrs()
+                .map_err(|e| UsageError::plain(format!("--metrics {addr}: {e}")))?;
+        }
         let listen = listen_config(args)?;
         let parse = ParseConfig::from_args(&args.parse)?;
         let detect = DetectConfig::from_args(&args.detect, &parse.settings.tz)?;
