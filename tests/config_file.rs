@@ -446,9 +446,10 @@ fn the_packaged_default_config_checks_and_reads_the_journal_not_stdin() {
 }
 
 /// `config check` refuses what `run` would refuse before reading anything: a journal match
-/// that is not FIELD=VALUE and a metrics address that is not one. Both were checked only when
-/// the run was built, so the check said "ok" about a file the service then failed to start
-/// with.
+/// that is not FIELD=VALUE, a metrics address that is not one, an archive key or a TLS
+/// certificate that is not one. They were checked only when the run was built, so the check
+/// said "ok" about a file the service then failed to start with (and the run put a bad key's
+/// message at `archive`).
 #[test]
 fn config_check_refuses_what_the_run_would_refuse_at_its_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -461,7 +462,17 @@ fn config_check_refuses_what_the_run_would_refuse_at_its_start() {
             "[run]\nmetrics = \"nope\"\n",
             "secpipe.toml:2:11: [run] metrics: nope:",
         ),
+        // A key or certificate that opens but is not one.
+        (
+            "[run]\narchive = \"a\"\nkey = \"garbage.pem\"\n",
+            "secpipe.toml:3:7: [run] key:",
+        ),
+        (
+            "[run]\nlisten = [\"syslog+tls://127.0.0.1:6514\"]\ntls_cert = \"garbage.pem\"\ntls_key = \"garbage.pem\"\n",
+            "secpipe.toml:3:12: [run] tls_cert:",
+        ),
     ];
+    std::fs::write(dir.path().join("garbage.pem"), "not a PEM file\n").unwrap();
     for (text, expected) in cases {
         let config = write(dir.path(), "secpipe.toml", text);
         let out = secpipe()

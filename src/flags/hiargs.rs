@@ -426,6 +426,13 @@ impl RunConfig {
         if let Some(matches) = &args.journal {
             crate::source::journal::matches::check_matches(matches).map_err(UsageError::plain)?;
         }
+        if let Some(key) = &args.key {
+            crate::archive::keys::load_signing_key(key)
+                .map_err(|e| UsageError::plain(format!("--key {e}")))?;
+        }
+        if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+            crate::source::syslog::tls::acceptor(cert, key).map_err(UsageError::plain)?;
+        }
         if let Some(addr) = &args.metrics {
             use std::net::ToSocketAddrs;
             addr.to_socket_addrs()
