@@ -288,6 +288,60 @@ fn sigterm_then_restart_reads_every_entry_exactly_once() {
     assert_eq!(saved_cursor(dir.path()), Some(last.1), "saved cursor");
 }
 
+/// The restart the issue asks for, with the stop falling mid-stream: a writer appends 2,000
+/// entries in rounds of 50 while secpipe reads them, SIGTERM comes once 500 are read (the
+/// writer still at it: journalctl has entries printed and unread, the pipeline has batches in
+/// flight), the writer goes on while secpipe is down, and a second run reads the rest.
+#[test]
+fn sigterm_mid_stream_while_entries_are_written_then_restart_loses_and_repeats_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let Some((dir, remote)) = setup() else { return };
+    let args = with(&[]);
+    let first = start_first(dir.path(), &args);
+    const ROUNDS: u64 = 40;
+    const PER_ROUND: u64 = 50;
+    let written = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (written, remote, dir) = (written.clone(), remote.clone(), dir.path().to_path_buf());
+        std::thread::spawn(move || {
+            for round in 0..ROUNDS {
+                append(&remote, &dir, numbered(round * PER_ROUND + 1, PER_ROUND));
+                written.store((round + 1) * PER_ROUND, Ordering::SeqCst);
+                // Pacing, not a limit: the stop should find the writer still writing.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+    };
+    wait_for("500 entries read", || {
+        (first.metric(&lines_read("journal:j")) >= 500.0).then_some(())
+    });
+    let written_at_stop = written.load(Ordering::SeqCst);
+    let (status, stderr) = first.terminate();
+    assert!(status.success(), "first run: {stderr}");
+    let first_lines = summary_lines(&stderr);
+    writer.join().expect("writer");
+    let total = ROUNDS * PER_ROUND;
+
+    let second = Running::start(dir.path(), &args);
+    second.wait_metric(&lines_read("journal:j"), (total - first_lines) as f64);
+    let (status, stderr) = second.terminate();
+    assert!(status.success(), "second run: {stderr}");
+    let second_lines = summary_lines(&stderr);
+
+    let (lost, repeated) = lost_and_repeated(&dir.path().join("archive"), 1..total + 1);
+    eprintln!(
+        "journal restart after SIGTERM mid-stream: {written_at_stop} of {total} entries written \
+         when the stop was sent, first run read {first_lines}, second run {second_lines}; \
+         {lost} lost, {repeated} repeated"
+    );
+    assert_eq!((lost, repeated), (0, 0));
+    assert_eq!(first_lines + second_lines, total);
+    let last = journal_cursors(dir.path()).pop().expect("entries");
+    assert_eq!(last.0, Some(total));
+    assert_eq!(saved_cursor(dir.path()), Some(last.1), "saved cursor");
+}
+
 /// With an archive the archive decides durability: the saved cursor names only entries in
 /// sealed files, and the rows of the unsealed file die with the process. Entries are written
 /// in rounds of 100, each read before the next, so batch ends fall on the seal boundaries
