@@ -275,6 +275,32 @@ impl RuleEngine {
         }
     }
 
+    /// Take over the cooldowns of `before`, the same rule under its definition before a reload
+    /// (the rest of its state is not carried: its counts were gathered under another
+    /// definition). Without this, a rule changed mid-attack (a threshold raised) alerted, and
+    /// with `--block` banned, a key again that its cooldown had just quietened. Only when both
+    /// key the same way, so that a key means the same thing; at most this engine's cap of keys.
+    pub(crate) fn carry_cooldowns(&mut self, before: &RuleEngine) {
+        if before.rule.key != self.rule.key || before.rule.ipv6_prefix != self.rule.ipv6_prefix {
+            return;
+        }
+        before.keys.for_each(|key, state| {
+            let Some(cooldown) = state.cooldown() else {
+                return;
+            };
+            if self.keys.len() >= self.cap {
+                return;
+            }
+            let mut quiet = KeyState::new();
+            quiet.set_cooldown(Some(Cooldown {
+                until: cooldown.until,
+                alerted: cooldown.alerted,
+                over: cooldown.over,
+            }));
+            self.keys.insert(key.clone(), quiet);
+        });
+    }
+
     /// Free keys whose windows and cooldowns have all passed.
     pub(crate) fn expire(&mut self, watermark: i64) {
         let horizon = self.rule.horizon();

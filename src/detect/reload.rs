@@ -7,11 +7,13 @@
 //! **starts afresh**: its old counts were gathered under another definition (other kinds,
 //! conditions, window, key, grouping), and an alert raised from them would show a count,
 //! threshold and evidence that the new rule never decided. Starting afresh can at worst delay
-//! an alert by one threshold's worth of events, or repeat one (its cooldowns go with its
-//! counts: an attack still going on alerts again at the new threshold); keeping could raise one
-//! the new rule would not (a narrowed rule alerting on events it no longer selects), or, after
-//! a lowered threshold, fire at once on a key whose attack ended an hour ago with a window that
-//! no longer exists.
+//! an alert by one threshold's worth of events; keeping could raise one the new rule would not
+//! (a narrowed rule alerting on events it no longer selects), or, after a lowered threshold,
+//! fire at once on a key whose attack ended an hour ago with a window that no longer exists.
+//! Its *cooldowns* are carried over, when the new definition keys the same way
+//! ([`RuleEngine::carry_cooldowns`]): a key alerted (and with `--block` banned) just before the
+//! change stays quiet until its cooldown ends, instead of alerting again once the attack still
+//! going on reaches the new threshold.
 //! Removed rules drop their state at once (so memory does not grow across reloads); new rules
 //! start empty.
 //!
@@ -97,8 +99,12 @@ impl Detector {
                         changes.kept.push(fresh.rule.id.clone());
                         before
                     }
-                    _ => {
+                    before => {
                         changes.restarted.push(fresh.rule.id.clone());
+                        let mut fresh = fresh;
+                        if let Some(before) = &before {
+                            fresh.carry_cooldowns(before);
+                        }
                         fresh
                     }
                 },
@@ -211,6 +217,40 @@ mod tests {
         let fired = bruteforce_alerts(&alerts);
         assert_eq!(fired.len(), 1, "{alerts:?}");
         assert_eq!((fired[0].count, fired[0].threshold), (3, 3));
+    }
+
+    /// The reviewer's case: raising a threshold mid-attack repeated the alert (and with
+    /// `--block`, the ban) that the rule's cooldown had just quietened.
+    #[test]
+    fn a_changed_rule_keeps_the_cooldowns_of_the_keys_it_alerted_on() {
+        let mut detector = Detector::new(RuleSet::builtin(), DetectOptions::default());
+        let mut alerts = Vec::new();
+        for ts in 0..5 {
+            detector.push(failure(ts, "198.51.100.9"), &mut alerts);
+        }
+        settle(&mut detector, 4, &mut alerts);
+        assert_eq!(bruteforce_alerts(&alerts).len(), 1, "{alerts:?}");
+        let changes = detector.reload(config("[rules.\"auth.bruteforce\"]\nthreshold = 6\n"));
+        assert_eq!(changes.restarted, ["auth.bruteforce"]);
+        // The attack goes on, inside the alert's cooldown (the rule's 5-minute window).
+        for ts in 20..40 {
+            detector.push(failure(ts, "198.51.100.9"), &mut alerts);
+        }
+        settle(&mut detector, 40, &mut alerts);
+        assert_eq!(
+            bruteforce_alerts(&alerts).len(),
+            1,
+            "alerted again: {alerts:?}"
+        );
+        // Another address still alerts at the new threshold: the rule itself started afresh.
+        // 20 s apart, so that the escalation tier (5 in 1m) does not fire first.
+        for i in 0..6 {
+            detector.push(failure(60 + 20 * i, "198.51.100.77"), &mut alerts);
+        }
+        detector.finish(&mut alerts);
+        let fired = bruteforce_alerts(&alerts);
+        assert_eq!(fired.len(), 2, "{alerts:?}");
+        assert_eq!((fired[1].count, fired[1].threshold), (6, 6));
     }
 
     #[test]

@@ -87,7 +87,9 @@ impl DetectionRun {
             .topology
             .run(&self.services, |delivery| {
                 // Between two deliveries: the switch point of a reload (see `reload`).
+                // Not once stopping: a reload mid-drain would say READY=1 after STOPPING=1.
                 if let Some(reloader) = &mut reload
+                    && !shutdown.is_triggered()
                     && reloader.due(&requests)
                 {
                     notify.reloading();
