@@ -46,6 +46,29 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// The most a config file may hold. Rules, destinations and `[run]` fit in kilobytes; the cap
+/// only stops `--config /dev/zero` (or a log file named by mistake) from filling memory, three
+/// times over, since three loaders read the file.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+/// `--config FILE`'s text, at most [`MAX_CONFIG_BYTES`]; errors say `--config FILE: why`.
+pub fn read_config_text(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|e| format!("--config {shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("--config {shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "--config {shown}: more than {} MiB; not a config file?",
+            MAX_CONFIG_BYTES >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("--config {shown}: not UTF-8 text ({e})"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -487,3 +487,25 @@ fn config_check_refuses_what_the_run_would_refuse_at_its_start() {
         );
     }
 }
+
+#[test]
+fn a_journal_dir_that_is_not_there_is_refused_at_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "secpipe.toml",
+        "[run]\njournal = []\njournal_dir = \"remote\"\n",
+    );
+    let out = secpipe()
+        .args(["config", "check", &config])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("secpipe.toml:3:15: [run] journal_dir:"),
+        "{err}"
+    );
+    std::fs::create_dir(dir.path().join("remote")).unwrap();
+    run_ok(&["config", "check", &config]);
+}

@@ -175,8 +175,7 @@ pub fn apply_run_table(
     let Some(path) = args.detect.config.clone() else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| UsageError::plain(format!("--config {}: {e}", path.display())))?;
+    let text = crate::text::read_config_text(&path).map_err(UsageError::plain)?;
     let name = path.display().to_string();
     let view: FileView = toml::from_str(&text).map_err(|e| toml_error(&name, &text, e))?;
     let mut file = FromFile {
@@ -627,6 +626,12 @@ mode = "simulate"
         // `--lateness-x` is not `--lateness`.
         let kept = file.locate(UsageError::plain("--latenessx 1"));
         assert_eq!(message(kept), "--latenessx 1");
+    }
+
+    #[test]
+    fn a_config_that_never_ends_is_refused_not_read_into_memory() {
+        let e = crate::text::read_config_text(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.contains("more than 4 MiB"), "{e}");
     }
 
     #[test]

@@ -426,6 +426,16 @@ impl RunConfig {
         if let Some(matches) = &args.journal {
             crate::source::journal::matches::check_matches(matches).map_err(UsageError::plain)?;
         }
+        // journalctl on a directory that is not there exits at once, and would be restarted
+        // every 10 s for as long as the run lasts.
+        if let Some(dir) = &args.journal_dir
+            && !dir.is_dir()
+        {
+            return Err(UsageError::with_help(
+                format!("--journal-dir {}: not a directory", dir.display()),
+                "name the directory that holds the journal files (*.journal)",
+            ));
+        }
         if let Some(key) = &args.key {
             crate::archive::keys::load_signing_key(key)
                 .map_err(|e| UsageError::plain(format!("--key {e}")))?;
@@ -534,8 +544,7 @@ fn block_config(args: &RunArgs, listen: &ListenConfig) -> Result<Option<BlockCon
     // The section is checked even with blocking off, so a typo shows before the day it is on.
     let mut options = match &args.detect.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| UsageError::plain(format!("--config {}: {e}", path.display())))?;
+            let text = crate::text::read_config_text(path).map_err(UsageError::plain)?;
             let name = path.display().to_string();
             BlockOptions::from_config(&name, &text).map_err(|e| match e.span {
                 Some(span) => UsageError::InFile {
@@ -727,8 +736,7 @@ fn read_config(path: Option<&Path>) -> Result<Option<(String, String)>, UsageErr
     let Some(path) = path else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| UsageError::plain(format!("--config {}: {e}", path.display())))?;
+    let text = crate::text::read_config_text(path).map_err(UsageError::plain)?;
     Ok(Some((path.display().to_string(), text)))
 }
 

@@ -257,8 +257,7 @@ impl Reloader {
     pub fn prepare(&self) -> Result<Prepared, String> {
         let (rules, restart_to_apply) = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("--config {}: {e}", path.display()))?;
+                let text = crate::text::read_config_text(path)?;
                 let shown = path.display().to_string();
                 let rules = RuleSet::with_config(&shown, &text).map_err(|e| e.to_string())?;
                 let now = restart_only_tables(&text);
