@@ -604,3 +604,36 @@ fn a_match_that_looks_like_an_option_is_refused() {
         assert!(stderr.contains("FIELD=VALUE"), "{bad}: {stderr}");
     }
 }
+
+/// A journalctl that never pauses (a flood, or a long backlog after a restart): SIGTERM must
+/// still stop secpipe. The fake journalctl (first on PATH) answers the start probe with one
+/// cursor and then prints entries without end; the reader only looked at the shutdown flag
+/// when journalctl had been silent for 100 ms, so it read on until systemd's SIGKILL.
+#[test]
+fn sigterm_stops_the_reader_while_journalctl_floods() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("mkdir bin");
+    let fake = bin.join("journalctl");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n\
+         case \" $* \" in *\" --lines=1 \"*) echo '{\"__CURSOR\":\"s=1;i=0\"}'; exit 0;; esac\n\
+         exec yes '{\"MESSAGE\":\"flood\",\"__CURSOR\":\"s=1;i=1\"}'\n",
+    )
+    .expect("write fake journalctl");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let running = Running::start_with_env(dir.path(), &["--journal"], &[("PATH", path)]);
+    wait_for("flood lines read", || {
+        (running.metric(&lines_read("journal")) > 100_000.0).then_some(())
+    });
+    let (status, stderr) = running.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(summary_lines(&stderr) > 100_000, "{stderr}");
+}

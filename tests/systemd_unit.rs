@@ -207,3 +207,21 @@ fn default_config_writes_only_where_the_unit_allows() {
     );
     assert_eq!(config["block"]["mode"].as_str(), Some("off"));
 }
+
+/// The journal source tells its own entries from others by this boot's id, which it reads
+/// from `/proc/sys/kernel/random/boot_id` (`src/source/journal/own.rs`). `ProcSubset=pid`
+/// mounts the service's /proc with `subset=pid`, where /proc/sys does not exist: secpipe then
+/// skips none of its own entries and reads its warnings and summaries back from the journal.
+/// So the unit (with or without the drop-in) must leave the non-process /proc files visible.
+#[test]
+fn unit_leaves_the_boot_id_readable_for_own_entry_skipping() {
+    for with_blocking in [false, true] {
+        let dir = unit_dir(with_blocking);
+        let (_, table) = exposure(&dir.path().join("secpipe.service"));
+        assert!(
+            check_line(&table, "ProcSubset=").starts_with('✗'),
+            "ProcSubset=pid hides /proc/sys/kernel/random/boot_id (blocking drop-in: \
+             {with_blocking}):\n{table}"
+        );
+    }
+}

@@ -49,9 +49,11 @@ pub enum Found<'a> {
     Invalid,
 }
 
-/// Whether `cursor` may be saved and passed to `journalctl --after-cursor=`: 1 to
-/// [`MAX_CURSOR`] bytes of ASCII letters, digits, `=` and `;` (so never an option, a quote, a
-/// newline or a shell character).
+/// Whether `cursor` may be saved and passed to `journalctl --after-cursor=`: at most
+/// [`MAX_CURSOR`] bytes in journald's own form, `;`-separated `KEY=HEX` items with KEY one of
+/// `s i b m t x` (so never an option, a quote, a newline or a shell character). The form, not
+/// only the alphabet: a cursor journalctl cannot parse (`abc`) makes every journalctl exit at
+/// once with "Failed to seek to cursor", and the journal would go unread for ever.
 ///
 /// ```
 /// use secpipe::source::journal::cursor::is_cursor;
@@ -59,12 +61,19 @@ pub enum Found<'a> {
 /// assert!(!is_cursor(b"-D/etc"));
 /// assert!(!is_cursor(b"s=1\n--output=cat"));
 /// assert!(!is_cursor(b""));
+/// assert!(!is_cursor(b"abc"));
+/// assert!(!is_cursor(b"s=1;;i=2"));
 /// ```
 pub fn is_cursor(cursor: &[u8]) -> bool {
     (1..=MAX_CURSOR).contains(&cursor.len())
-        && cursor
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'=' || b == b';')
+        && cursor.split(|&b| b == b';').all(|item| match item {
+            [key, b'=', value @ ..] => {
+                b"sibmtx".contains(key)
+                    && !value.is_empty()
+                    && value.iter().all(u8::is_ascii_hexdigit)
+            }
+            _ => false,
+        })
 }
 
 /// The cursor of the complete line `line`.

@@ -407,20 +407,22 @@ impl Reader {
                     break;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) if out.shutdown.is_triggered() => {
-                    // Stop journalctl, then send on what it had already written: the pipe
-                    // still holds it after the kill, and the pump reads it to the end.
-                    let _ = child.kill();
-                    for chunk in chunks.iter() {
-                        match chunk {
-                            Ok(chunk) if self.take(&chunk, out) => {}
-                            _ => break,
-                        }
-                    }
-                    ended = Ended::Stop;
-                    break;
-                }
                 Err(RecvTimeoutError::Timeout) => {}
+            }
+            // Looked at after every chunk, not only when journalctl is quiet: one that never
+            // pauses (a flood, a long backlog) would otherwise keep the reader from a stop.
+            if out.shutdown.is_triggered() {
+                // Stop journalctl, then send on what it had already written: the pipe
+                // still holds it after the kill, and the pump reads it to the end.
+                let _ = child.kill();
+                for chunk in chunks.iter() {
+                    match chunk {
+                        Ok(chunk) if self.take(&chunk, out) => {}
+                        _ => break,
+                    }
+                }
+                ended = Ended::Stop;
+                break;
             }
         }
         if matches!(ended, Ended::Stop) {

@@ -206,3 +206,35 @@ impl Acknowledge for CursorAck {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state file whose cursor journalctl cannot parse (`abc`: letters only) made every
+    /// journalctl exit at once ("Failed to seek to cursor"), restarted every 10 s for ever
+    /// while the journal went unread. It is refused when the store is opened, like other
+    /// garbage.
+    #[test]
+    fn a_cursor_journalctl_cannot_parse_is_refused_at_open() {
+        for bad in ["abc", "s=", "=1", "s=1;;i=2", "s=xyz;i=1", "q=1", ";"] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::write(
+                dir.path().join(STORE_FILE),
+                format!(r#"{{"local":"{bad}"}}"#),
+            )
+            .expect("write");
+            assert!(CursorStore::open(dir.path()).is_err(), "{bad:?} accepted");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = "s=55d4d1f2a6f04a5f9d35fa6c2aa3b7b1;i=1a2;b=0123456789abcdef0123456789abcdef;\
+                    m=3e9;t=60a24181e43e8;x=9d41";
+        std::fs::write(
+            dir.path().join(STORE_FILE),
+            format!(r#"{{"local":"{real}"}}"#),
+        )
+        .expect("write");
+        let store = CursorStore::open(dir.path()).expect("a real cursor");
+        assert_eq!(store.get("local"), Some(real));
+    }
+}
