@@ -199,22 +199,26 @@ impl CheckpointStore {
     pub fn save(&mut self) -> io::Result<()> {
         let list: Vec<&Checkpoint> = self.by_path.values().collect();
         let text = serde_json::to_vec_pretty(&list).map_err(io::Error::other)?;
-        let tmp = self.dir.join(format!("{STORE_FILE}.tmp"));
-        File::create(&tmp)
-            .and_then(|mut f| {
-                f.write_all(&text)?;
-                f.sync_all()
-            })
-            .map_err(at(&tmp))?;
-        std::fs::rename(&tmp, self.dir.join(STORE_FILE)).map_err(at(&tmp))?;
-        // The rename is only durable once the directory entry is.
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(at(&self.dir))?;
+        write_atomically(&self.dir, STORE_FILE, &text)?;
         self.dirty = false;
         self.last_save = Some(Instant::now());
         Ok(())
     }
+}
+
+/// Replace `dir/name` with `bytes` so that a crash leaves the old file or the new one, never
+/// a part: a temporary file, synced, renamed over it, and the directory synced.
+pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .map_err(at(&tmp))?;
+    std::fs::rename(&tmp, dir.join(name)).map_err(at(&tmp))?;
+    // The rename is only durable once the directory entry is.
+    File::open(dir).and_then(|d| d.sync_all()).map_err(at(dir))
 }
 
 /// `map_err(at(&path))`: the same error, its message naming `path` (a state error that says
@@ -223,19 +227,37 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
     move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
-/// The store shared by a run's followers (which read resume points from it), the ordered stage
-/// (which records acknowledged positions) and the pipeline (which saves it when due and at the
-/// end, as a [`PositionKeeper`]).
-#[derive(Clone)]
-pub struct SharedStore {
-    store: Arc<Mutex<CheckpointStore>>,
+/// A file of read positions in `--state` that saves itself when due: the followed files'
+/// checkpoints ([`CheckpointStore`]) and the journal's cursor
+/// ([`super::journal::store::CursorStore`]).
+pub trait PositionFile: Send + 'static {
+    /// Save when something changed and the last save is old enough; whether it saved.
+    fn save_if_due(&mut self) -> io::Result<bool>;
+    /// Save now.
+    fn save(&mut self) -> io::Result<()>;
+}
+
+/// A position file shared by its reader (which reads resume points from it), the ordered
+/// stage (which records acknowledged positions) and the pipeline (which saves it when due and
+/// at the end, as a [`PositionKeeper`]), counting its saves.
+pub struct SavedPositions<F> {
+    file: Arc<Mutex<F>>,
     metrics: Arc<OnceLock<Arc<Metrics>>>,
 }
 
-impl SharedStore {
-    pub fn new(store: CheckpointStore) -> SharedStore {
-        SharedStore {
-            store: Arc::new(Mutex::new(store)),
+impl<F> Clone for SavedPositions<F> {
+    fn clone(&self) -> Self {
+        SavedPositions {
+            file: self.file.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+impl<F: PositionFile> SavedPositions<F> {
+    pub fn new(file: F) -> SavedPositions<F> {
+        SavedPositions {
+            file: Arc::new(Mutex::new(file)),
             metrics: Arc::new(OnceLock::new()),
         }
     }
@@ -245,17 +267,9 @@ impl SharedStore {
         let _ = self.metrics.set(metrics);
     }
 
-    /// The checkpoint recorded for `path`.
-    pub fn get(&self, path: &str) -> Option<Checkpoint> {
-        self.store.lock().ok()?.get(path).cloned()
-    }
-
-    /// An acknowledgement that records `checkpoint` once its batch is done with.
-    pub fn ack(&self, checkpoint: Checkpoint) -> Ack {
-        Ack::new(FileAck {
-            store: self.store.clone(),
-            checkpoint,
-        })
+    /// The file; `None` once a thread panicked holding it.
+    pub fn lock(&self) -> Option<std::sync::MutexGuard<'_, F>> {
+        self.file.lock().ok()
     }
 
     fn saved(&self) {
@@ -265,10 +279,10 @@ impl SharedStore {
     }
 }
 
-impl PositionKeeper for SharedStore {
+impl<F: PositionFile> PositionKeeper for SavedPositions<F> {
     fn save_if_due(&mut self) {
-        let saved = match self.store.lock() {
-            Ok(mut store) => store.save_if_due(),
+        let saved = match self.file.lock() {
+            Ok(mut file) => file.save_if_due(),
             Err(_) => return,
         };
         match saved {
@@ -279,26 +293,54 @@ impl PositionKeeper for SharedStore {
     }
 
     fn save(&mut self) -> Result<(), String> {
-        let mut store = self
-            .store
+        let mut file = self
+            .file
             .lock()
-            .map_err(|_| "--state: a follower thread panicked".to_string())?;
-        store.save().map_err(|e| format!("--state: {e}"))?;
-        drop(store);
+            .map_err(|_| "--state: a reading thread panicked".to_string())?;
+        file.save().map_err(|e| format!("--state: {e}"))?;
+        drop(file);
         self.saved();
         Ok(())
     }
 }
 
+impl PositionFile for CheckpointStore {
+    fn save_if_due(&mut self) -> io::Result<bool> {
+        CheckpointStore::save_if_due(self)
+    }
+
+    fn save(&mut self) -> io::Result<()> {
+        CheckpointStore::save(self)
+    }
+}
+
+/// The followed files' checkpoints, shared.
+pub type SharedStore = SavedPositions<CheckpointStore>;
+
+impl SavedPositions<CheckpointStore> {
+    /// The checkpoint recorded for `path`.
+    pub fn get(&self, path: &str) -> Option<Checkpoint> {
+        self.lock()?.get(path).cloned()
+    }
+
+    /// An acknowledgement that records `checkpoint` once its batch is done with.
+    pub fn ack(&self, checkpoint: Checkpoint) -> Ack {
+        Ack::new(FileAck {
+            store: self.clone(),
+            checkpoint,
+        })
+    }
+}
+
 /// A followed file's read position after one batch, recorded once the batch is done with.
 struct FileAck {
-    store: Arc<Mutex<CheckpointStore>>,
+    store: SharedStore,
     checkpoint: Checkpoint,
 }
 
 impl Acknowledge for FileAck {
     fn acknowledge(self: Box<Self>) {
-        if let Ok(mut store) = self.store.lock() {
+        if let Some(mut store) = self.store.lock() {
             store.record(self.checkpoint);
         }
     }

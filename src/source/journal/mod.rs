@@ -149,7 +149,7 @@ impl Source for JournalSource {
     fn position_keeper(&mut self) -> Option<Box<dyn PositionKeeper>> {
         self.cursor
             .as_ref()
-            .map(|c| Box::new(c.clone()) as Box<dyn PositionKeeper>)
+            .map(|c| Box::new(c.keeper()) as Box<dyn PositionKeeper>)
     }
 
     fn start(self: Box<Self>, ctx: &SourceContext) -> Result<SourceHandle, String> {

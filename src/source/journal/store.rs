@@ -23,16 +23,15 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::cursor::is_cursor;
-use crate::frame::ack::{Ack, Acknowledge, PositionKeeper};
+use crate::frame::ack::{Ack, Acknowledge};
 use crate::metrics::Metrics;
-use crate::source::checkpoint::SAVE_EVERY;
+use crate::source::checkpoint::{PositionFile, SAVE_EVERY, SavedPositions};
 
 const STORE_FILE: &str = "journal-cursor.json";
 
@@ -100,18 +99,7 @@ impl CursorStore {
     /// Write the store atomically now.
     pub fn save(&mut self) -> io::Result<()> {
         let text = serde_json::to_vec_pretty(&self.cursors).map_err(io::Error::other)?;
-        let tmp = self.dir.join(format!("{STORE_FILE}.tmp"));
-        File::create(&tmp)
-            .and_then(|mut f| {
-                f.write_all(&text)?;
-                f.sync_all()
-            })
-            .map_err(|e| at(&tmp, e))?;
-        std::fs::rename(&tmp, self.dir.join(STORE_FILE)).map_err(|e| at(&tmp, e))?;
-        // The rename is only durable once the directory entry is.
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| at(&self.dir, e))?;
+        crate::source::checkpoint::write_atomically(&self.dir, STORE_FILE, &text)?;
         self.dirty = false;
         self.last_save = Some(Instant::now());
         Ok(())
@@ -123,34 +111,47 @@ fn at(path: &Path, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
-/// The store shared by the journal reader (which reads the resume cursor), the ordered stage
-/// (which records acknowledged cursors) and the pipeline (which saves it, as a
-/// [`PositionKeeper`]).
+impl PositionFile for CursorStore {
+    fn save_if_due(&mut self) -> io::Result<bool> {
+        CursorStore::save_if_due(self)
+    }
+
+    fn save(&mut self) -> io::Result<()> {
+        CursorStore::save(self)
+    }
+}
+
+/// One journal's cursor in the shared store: read by the journal reader (its resume point),
+/// recorded by the ordered stage (acknowledged cursors), saved by the pipeline (through
+/// [`SharedCursor::keeper`]).
 #[derive(Clone)]
 pub struct SharedCursor {
-    store: Arc<Mutex<CursorStore>>,
+    store: SavedPositions<CursorStore>,
     /// Which journal's cursor this is (`local`, `dir:PATH`).
     journal: Arc<str>,
-    metrics: Arc<OnceLock<Arc<Metrics>>>,
 }
 
 impl SharedCursor {
     pub fn new(store: CursorStore, journal: &str) -> SharedCursor {
         SharedCursor {
-            store: Arc::new(Mutex::new(store)),
+            store: SavedPositions::new(store),
             journal: journal.into(),
-            metrics: Arc::new(OnceLock::new()),
         }
     }
 
     /// Count each save in `metrics`.
     pub fn count_saves_in(&self, metrics: Arc<Metrics>) {
-        let _ = self.metrics.set(metrics);
+        self.store.count_saves_in(metrics);
+    }
+
+    /// What the pipeline saves the store through.
+    pub fn keeper(&self) -> SavedPositions<CursorStore> {
+        self.store.clone()
     }
 
     /// The cursor saved (or last acknowledged) for this journal.
     pub fn get(&self) -> Option<String> {
-        Some(self.store.lock().ok()?.get(&self.journal)?.to_string())
+        Some(self.store.lock()?.get(&self.journal)?.to_string())
     }
 
     /// An acknowledgement that records `cursor` once its batch is done with.
@@ -159,37 +160,6 @@ impl SharedCursor {
             shared: self.clone(),
             cursor,
         })
-    }
-
-    fn saved(&self) {
-        if let Some(metrics) = self.metrics.get() {
-            metrics.checkpoint_saved();
-        }
-    }
-}
-
-impl PositionKeeper for SharedCursor {
-    fn save_if_due(&mut self) {
-        let saved = match self.store.lock() {
-            Ok(mut store) => store.save_if_due(),
-            Err(_) => return,
-        };
-        match saved {
-            Ok(true) => self.saved(),
-            Ok(false) => {}
-            Err(e) => crate::report::warn(&format!("--state: {e}")),
-        }
-    }
-
-    fn save(&mut self) -> Result<(), String> {
-        let mut store = self
-            .store
-            .lock()
-            .map_err(|_| "--state: the journal reader panicked".to_string())?;
-        store.save().map_err(|e| format!("--state: {e}"))?;
-        drop(store);
-        self.saved();
-        Ok(())
     }
 }
 
@@ -201,7 +171,7 @@ struct CursorAck {
 
 impl Acknowledge for CursorAck {
     fn acknowledge(self: Box<Self>) {
-        if let Ok(mut store) = self.shared.store.lock() {
+        if let Some(mut store) = self.shared.store.lock() {
             store.record(&self.shared.journal, self.cursor);
         }
     }
