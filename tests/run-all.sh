@@ -46,6 +46,10 @@ fi
 if ! command -v systemd-analyze >/dev/null || ! command -v debootstrap >/dev/null || ! command -v dpkg-shlibdeps >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd debootstrap dpkg-dev
 fi
+# systemd-nspawn boots the debootstrapped bookworm with the .deb: tests/service_boot.rs starts secpipe.service under its systemd.
+if ! command -v systemd-nspawn >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-container
+fi
 # systemd-journal-remote writes real journal files from export streams; tests/journal_source.rs
 # reads them with journalctl through `secpipe --journal --journal-dir`.
 if [ ! -x /lib/systemd/systemd-journal-remote ] && [ ! -x /usr/lib/systemd/systemd-journal-remote ]; then
