@@ -222,3 +222,25 @@ fn a_misspelt_alerts_key_is_a_usage_error_at_its_place() {
     assert!(stderr.contains("secpipe.toml:3:1"), "{stderr}");
     assert!(stderr.contains("min_severity"), "{stderr}");
 }
+
+/// A service restarted writes on after the alerts of its earlier runs: the file is its alert
+/// log. (It was emptied at every start, so a restart lost them.)
+#[test]
+fn an_alerts_file_is_appended_to_not_emptied_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("alerts.jsonl");
+    let sample = fixture("sample/attacks.log");
+    let run = || {
+        secpipe()
+            .args(["--tz", "UTC", "--year", "2026", "--alerts"])
+            .arg(&out)
+            .arg(&sample)
+            .output()
+            .unwrap()
+    };
+    assert!(run().status.success());
+    let first = json_lines(&std::fs::read(&out).unwrap()).len();
+    assert!(first > 0);
+    assert!(run().status.success());
+    assert_eq!(json_lines(&std::fs::read(&out).unwrap()).len(), 2 * first);
+}

@@ -69,12 +69,17 @@ impl OutputConfig {
         }
     }
 
-    /// Open the output (a file is created, or emptied) and start its thread.
+    /// Open the output (a file is created, or appended to) and start its thread. Appended: the
+    /// file is a service's alert log (`/var/log/secpipe/alerts.jsonl`), and a restart emptying
+    /// it lost every alert before it (found by `tests/service_boot.rs`).
     pub fn open(&self, metrics: crate::metrics::SinkMetrics) -> Result<QueuedSink, String> {
         let out: Box<dyn std::io::Write + Send> = match &self.dest {
             OutputDest::Stdout => Box::new(std::io::stdout()),
             OutputDest::File(path) => Box::new(
-                std::fs::File::create(path)
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
                     .map_err(|e| format!("--alerts {}: {e}", path.display()))?,
             ),
         };
