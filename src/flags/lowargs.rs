@@ -82,9 +82,9 @@ pub struct ParseArgs {
 /// Flags for detection.
 #[derive(Args, Debug, Clone)]
 pub struct DetectArgs {
-    /// The config file (secpipe.toml): rule overrides and additions, [[alerts]] and [block];
-    /// `secpipe run` also takes any of its flags from the [run] table (flags given here win;
-    /// check it with `secpipe config check FILE`).
+    /// The config file (secpipe.toml): rule overrides and additions, `[[alerts]]` and
+    /// `[block]`; `secpipe run` also takes any of its flags from the `[run]` table (flags given
+    /// here win; check it with `secpipe config check FILE`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// How long to wait for out-of-order events before deciding (e.g. 10s, 500ms, 1m).
