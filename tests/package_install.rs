@@ -11,43 +11,12 @@
 //! (`package-test/`), so only the first run reaches the mirror. Without root, debootstrap or a
 //! reachable mirror (and no tarball yet) the test is skipped with the reason on stderr.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod debian_support;
 
-const SECPIPE: &str = env!("CARGO_BIN_EXE_secpipe");
-const MIRROR: &str = "http://deb.debian.org/debian";
-const SUITE: &str = "bookworm";
+use std::path::Path;
+use std::process::Command;
 
-/// The cargo target dir: the built binary is TARGET/debug/secpipe.
-fn target_dir() -> PathBuf {
-    Path::new(SECPIPE)
-        .ancestors()
-        .nth(2)
-        .expect("binary inside target/<profile>/")
-        .to_path_buf()
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("{cmd:?} did not start: {e}"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Run `cmd` and insist on success; its stdout.
-fn run_ok(cmd: &mut Command) -> String {
-    let out = run(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
+use debian_support::{MIRROR, SECPIPE, SUITE, build_deb, debootstrap_tarball, run_ok};
 
 /// Why the test cannot run here, or `None`.
 fn cannot_run() -> Option<String> {
@@ -70,64 +39,6 @@ fn cannot_run() -> Option<String> {
     None
 }
 
-/// The cached tarball of bookworm's minbase + man-db packages; made (downloaded) once.
-/// `Err` says why it could not be made (no network to the mirror).
-fn debootstrap_tarball() -> Result<PathBuf, String> {
-    let cache = target_dir().join("package-test");
-    std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
-    let tarball = cache.join(format!("{SUITE}-minbase-man-db.tgz"));
-    if tarball.exists() {
-        return Ok(tarball);
-    }
-    // Into a temporary name first: an interrupted download must not leave a tarball that
-    // later runs would trust.
-    let partial = cache.join(format!("{SUITE}-minbase-man-db.tgz.partial"));
-    let work = tempfile::tempdir_in(&cache).map_err(|e| e.to_string())?;
-    let out = run(Command::new("debootstrap")
-        .args(["--variant=minbase", "--include=man-db"])
-        .arg(format!("--make-tarball={}", partial.display()))
-        .arg(SUITE)
-        .arg(work.path().join("root"))
-        .arg(MIRROR));
-    if !out.status.success() {
-        let _ = std::fs::remove_file(&partial);
-        // debootstrap reports on stdout (I:/W:/E: lines) as well as stderr.
-        let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
-        let tail: Vec<&str> = said.lines().rev().take(5).collect();
-        return Err(format!(
-            "debootstrap could not download {SUITE} from {MIRROR} ({}): {}",
-            out.status,
-            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-        ));
-    }
-    std::fs::rename(&partial, &tarball).map_err(|e| e.to_string())?;
-    Ok(tarball)
-}
-
-/// Build the .deb with the shipped script, around the binary this test run was built with; its
-/// path. (A `cargo build --bin secpipe` here would build without the dev-dependencies' features,
-/// a second build of much of the tree.)
-fn build_deb() -> PathBuf {
-    let cargo = Path::new(env!("CARGO"));
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = cargo.parent().into_iter().map(Path::to_path_buf).collect();
-    dirs.extend(std::env::split_paths(&path));
-    let stdout = run_ok(
-        Command::new("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/build-deb.sh"))
-            .env("SECPIPE_DEB_PROFILE", "dev")
-            .env("SECPIPE_DEB_BINARY", SECPIPE)
-            .env("CARGO_TARGET_DIR", target_dir())
-            .env("PATH", std::env::join_paths(dirs).expect("PATH")),
-    );
-    let deb = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
-    assert!(
-        deb.extension().is_some_and(|e| e == "deb") && deb.is_file(),
-        "build-deb.sh did not print a .deb: {stdout}"
-    );
-    deb
-}
-
 /// `chroot ROOT ARGS…` with a plain environment, as a fresh login would have.
 fn in_chroot(root: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new("chroot");
@@ -146,7 +57,7 @@ fn deb_installs_on_clean_bookworm_and_secpipe_help_version_man_work() {
         eprintln!("SKIPPED package_install: {why}");
         return;
     }
-    let tarball = match debootstrap_tarball() {
+    let tarball = match debootstrap_tarball("man-db", "man-db") {
         Ok(t) => t,
         Err(why) => {
             eprintln!("SKIPPED package_install: {why}");

@@ -10,18 +10,18 @@
 //! Skipped, with the reason on stderr, without root, debootstrap, systemd-nspawn, a reachable
 //! mirror (and no tarball yet), or when systemd does not boot in a container here.
 
+mod debian_support;
 mod live_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use debian_support::{MIRROR, SUITE, build_deb, debootstrap_tarball, run, run_ok, text};
 use live_support::{free_port, http_get, metric_value, wait_for_within};
 
-const SECPIPE: &str = env!("CARGO_BIN_EXE_secpipe");
-const MIRROR: &str = "http://deb.debian.org/debian";
-const SUITE: &str = "bookworm";
-const PACKAGES: &str = "--include=systemd,systemd-sysv,dbus";
+/// What the booted rootfs needs beyond minbase.
+const PACKAGES: &str = "systemd,systemd-sysv,dbus";
 /// The limit tests/systemd_unit.rs sets for the offline score, here for the online one.
 const MAX_EXPOSURE: f64 = 2.5;
 /// CAP_NET_BIND_SERVICE is capability 10: the only one the unit grants.
@@ -34,35 +34,6 @@ const FORGED_IP: &str = "198.51.100.9";
 /// trusted fields show for the real sshd), while secpipe runs and while it is stopped.
 const REAL_IP: &str = "203.0.113.50";
 const WHILE_STOPPED_IP: &str = "203.0.113.77";
-
-fn target_dir() -> PathBuf {
-    Path::new(SECPIPE)
-        .ancestors()
-        .nth(2)
-        .expect("binary inside target/<profile>/")
-        .to_path_buf()
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("{cmd:?} did not start: {e}"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = run(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 fn have(program: &str) -> bool {
     Command::new(program)
@@ -94,59 +65,6 @@ fn cannot_run() -> Option<String> {
         }
     }
     None
-}
-
-/// The cached tarball of bookworm minbase + systemd; downloaded once. `Err` says why not.
-fn debootstrap_tarball() -> Result<PathBuf, String> {
-    let cache = target_dir().join("package-test");
-    std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
-    let tarball = cache.join(format!("{SUITE}-minbase-systemd.tgz"));
-    if tarball.exists() {
-        return Ok(tarball);
-    }
-    // A temporary name first: an interrupted download must not leave a tarball later runs trust.
-    let partial = cache.join(format!("{SUITE}-minbase-systemd.tgz.partial"));
-    let work = tempfile::tempdir_in(&cache).map_err(|e| e.to_string())?;
-    let out = run(Command::new("debootstrap")
-        .args(["--variant=minbase", PACKAGES])
-        .arg(format!("--make-tarball={}", partial.display()))
-        .arg(SUITE)
-        .arg(work.path().join("root"))
-        .arg(MIRROR));
-    if !out.status.success() {
-        let _ = std::fs::remove_file(&partial);
-        let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
-        let tail: Vec<&str> = said.lines().rev().take(5).collect();
-        return Err(format!(
-            "debootstrap could not download {SUITE} from {MIRROR} ({}): {}",
-            out.status,
-            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-        ));
-    }
-    std::fs::rename(&partial, &tarball).map_err(|e| e.to_string())?;
-    Ok(tarball)
-}
-
-/// The .deb around the binary this test run built (as tests/package_install.rs makes it).
-fn build_deb() -> PathBuf {
-    let cargo = Path::new(env!("CARGO"));
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = cargo.parent().into_iter().map(Path::to_path_buf).collect();
-    dirs.extend(std::env::split_paths(&path));
-    let stdout = run_ok(
-        Command::new("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/build-deb.sh"))
-            .env("SECPIPE_DEB_PROFILE", "dev")
-            .env("SECPIPE_DEB_BINARY", SECPIPE)
-            .env("CARGO_TARGET_DIR", target_dir())
-            .env("PATH", std::env::join_paths(dirs).expect("PATH")),
-    );
-    let deb = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
-    assert!(
-        deb.extension().is_some_and(|e| e == "deb") && deb.is_file(),
-        "build-deb.sh did not print a .deb: {stdout}"
-    );
-    deb
 }
 
 /// A booted container; powered off (SIGTERM to systemd-nspawn) when dropped.
@@ -344,7 +262,7 @@ fn packaged_service_starts_reads_journal_reloads_restarts_and_stops_under_system
         eprintln!("SKIPPED service_boot: {why}");
         return;
     }
-    let tarball = match debootstrap_tarball() {
+    let tarball = match debootstrap_tarball("systemd", PACKAGES) {
         Ok(t) => t,
         Err(why) => {
             eprintln!("SKIPPED service_boot: {why}");
@@ -356,7 +274,8 @@ fn packaged_service_starts_reads_journal_reloads_restarts_and_stops_under_system
     let root = tmp.path().join("bookworm");
     run_ok(
         Command::new("debootstrap")
-            .args(["--variant=minbase", PACKAGES])
+            .arg("--variant=minbase")
+            .arg(format!("--include={PACKAGES}"))
             .arg(format!("--unpack-tarball={}", tarball.display()))
             .arg(SUITE)
             .arg(&root)
